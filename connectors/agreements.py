@@ -1,0 +1,73 @@
+"""Publish and revoke sharing agreements on the compacted agreements topic.
+
+Every change is audited (who approved it, under which legal basis), and the partner's
+hit topic is created with the agreement so the partner can subscribe at once.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import Producer
+
+from connectors.kafka import ensure_topics, partner_topic
+from pipelines.errors import TransientError
+from pipelines.records import AuditAction, AuditEvent, SharingAgreement, new_id, utcnow
+from pipelines.settings import Settings
+from schemas import Codec
+
+
+def agreement_id(owner_ori: str, partner_ori: str) -> str:
+    return f"{owner_ori}->{partner_ori}"
+
+
+def _audit(agreement_key: str, actor: str, owner: str, partner: str, change: str) -> AuditEvent:
+    return AuditEvent(
+        event_id=new_id(),
+        occurred_at=utcnow(),
+        actor=actor,
+        actor_agency_ori=owner,
+        action=AuditAction.AGREEMENT_CHANGE,
+        target_kind="agreement",
+        target_id=agreement_key,
+        recipient_agency_ori=partner,
+        details={"change": change},
+    )
+
+
+def _produce_and_flush(producer: Producer, topic: str, key: str, value: bytes | None) -> None:
+    producer.produce(topic, key=key.encode(), value=value)
+    if producer.flush(30):
+        raise TransientError(f"Kafka did not take the change to {key} in time")
+
+
+def publish_agreement(
+    settings: Settings, producer: Producer, codec: Codec, agreement: SharingAgreement
+) -> None:
+    ensure_topics(
+        settings,
+        [partner_topic(settings, agreement.owner_agency_ori),
+         partner_topic(settings, agreement.partner_agency_ori)],
+    )  # fmt: skip
+    _produce_and_flush(
+        producer, settings.topic("agreements"), agreement.agreement_id, agreement.encode(codec)
+    )
+    event = _audit(
+        agreement.agreement_id,
+        agreement.approved_by,
+        agreement.owner_agency_ori,
+        agreement.partner_agency_ori,
+        f"granted {','.join(c.value for c in agreement.hit_categories)} "
+        f"under {agreement.legal_basis}",
+    )
+    _produce_and_flush(
+        producer, settings.topic("audit"), agreement.owner_agency_ori, event.encode(codec)
+    )
+
+
+def revoke_agreement(
+    settings: Settings, producer: Producer, codec: Codec, owner: str, partner: str, actor: str
+) -> None:
+    key = agreement_id(owner, partner)
+    # A null value is a tombstone: followers drop the agreement, compaction forgets it.
+    _produce_and_flush(producer, settings.topic("agreements"), key, None)
+    event = _audit(key, actor, owner, partner, "revoked")
+    _produce_and_flush(producer, settings.topic("audit"), owner, event.encode(codec))

@@ -1,0 +1,238 @@
+"""Cassandra store for reads, hits and the audit trail.
+
+Reads live with a per-row TTL equal to what is left of their retention since
+*collection*; tables use TimeWindowCompactionStrategy so expired reads leave whole
+SSTables that Cassandra drops cheaply. Writes are prepared statements run concurrently,
+with one outcome per row (a bad row never sinks its batch).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cassandra import DriverException
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.concurrent import execute_concurrent
+from cassandra.query import PreparedStatement
+
+from pipelines.errors import ConfigurationError, StoreUnavailable
+from pipelines.records import AuditEvent, Hit, PlateRead
+from pipelines.retention import RetentionExpired, ttl_seconds
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_TWCS = (
+    "compaction = {'class': 'TimeWindowCompactionStrategy', "
+    "'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
+)
+
+SCHEMA_CQL = [
+    """CREATE TABLE IF NOT EXISTS reads_by_plate (
+        plate text, collected_at timestamp, read_id text,
+        agency_ori text, camera_id text, camera_kind text,
+        received_at timestamp, expires_at timestamp,
+        latitude double, longitude double,
+        region text, region_confidence float, confidence float,
+        candidates map<text, float>, plate_box list<int>,
+        image_ref text, source text, source_ref text, classification text,
+        frame_count int,
+        PRIMARY KEY ((plate), collected_at, read_id)
+    ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id ASC) AND """
+    + _TWCS,
+    """CREATE TABLE IF NOT EXISTS hits_by_agency (
+        agency_ori text, matched_at timestamp, hit_id text,
+        plate text, read_id text, collected_at timestamp, expires_at timestamp,
+        camera_id text, latitude double, longitude double, region text,
+        entry_id text, list_id text, category text, priority int, covert boolean,
+        match_kind text, state_mismatch boolean, historical boolean,
+        PRIMARY KEY ((agency_ori), matched_at, hit_id)
+    ) WITH CLUSTERING ORDER BY (matched_at DESC, hit_id ASC) AND """
+    + _TWCS,
+    # Audit is kept (no TTL): CJIS asks for at least a year, the biennial audit for more.
+    """CREATE TABLE IF NOT EXISTS audit_events (
+        day text, occurred_at timestamp, event_id text,
+        actor text, actor_agency_ori text, action text, purpose text,
+        target_kind text, target_id text, recipient_agency_ori text, outcome text,
+        details map<text, text>,
+        PRIMARY KEY ((day), occurred_at, event_id)
+    ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+]
+
+_INSERT_READ = """INSERT INTO reads_by_plate (plate, collected_at, read_id, agency_ori,
+    camera_id, camera_kind, received_at, expires_at, latitude, longitude, region,
+    region_confidence, confidence, candidates, plate_box, image_ref, source, source_ref,
+    classification, frame_count)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
+
+_INSERT_HIT = """INSERT INTO hits_by_agency (agency_ori, matched_at, hit_id, plate,
+    read_id, collected_at, expires_at, camera_id, latitude, longitude, region, entry_id,
+    list_id, category, priority, covert, match_kind, state_mismatch, historical)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
+
+_INSERT_AUDIT = """INSERT INTO audit_events (day, occurred_at, event_id, actor,
+    actor_agency_ori, action, purpose, target_kind, target_id, recipient_agency_ori,
+    outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What happened to one row: stored, refused (expired), or failed (with why)."""
+
+    ok: bool
+    error: str | None = None
+    expired: bool = False
+
+
+def _read_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
+    return (
+        read.plate, read.collected_at, read.read_id, read.agency_ori, read.camera_id,
+        read.camera_kind.value, read.received_at, read.expires_at, read.latitude,
+        read.longitude, read.region, read.region_confidence, read.confidence,
+        {c.plate: c.confidence for c in read.candidates},
+        list(read.plate_box) if read.plate_box else None, read.image_ref,
+        read.source.value, read.source_ref, read.classification.value, read.frame_count,
+        ttl,
+    )  # fmt: skip
+
+
+def _hit_row(hit: Hit, ttl: int) -> tuple[Any, ...]:
+    read, entry = hit.read, hit.entry
+    return (
+        read.agency_ori, hit.matched_at, hit.hit_id, read.plate, read.read_id,
+        read.collected_at, read.expires_at, read.camera_id, read.latitude, read.longitude,
+        read.region, entry.entry_id, entry.list_id, entry.category.value, entry.priority,
+        entry.covert, hit.match_kind.value, hit.state_mismatch, hit.historical, ttl,
+    )  # fmt: skip
+
+
+def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
+    return (
+        event.occurred_at.strftime("%Y-%m-%d"), event.occurred_at, event.event_id,
+        event.actor, event.actor_agency_ori, event.action.value, event.purpose,
+        event.target_kind, event.target_id, event.recipient_agency_ori,
+        event.outcome.value, event.details,
+    )  # fmt: skip
+
+
+def connect(settings: Settings) -> tuple[Cluster, Session]:
+    auth = None
+    if settings.cassandra_username and settings.cassandra_password:
+        auth = PlainTextAuthProvider(
+            settings.cassandra_username, settings.cassandra_password.get_secret_value()
+        )
+    cluster = Cluster(
+        settings.cassandra_contact_points, port=settings.cassandra_port, auth_provider=auth
+    )
+    try:
+        return cluster, cluster.connect()
+    except NoHostAvailable as error:
+        cluster.shutdown()
+        raise ConfigurationError(
+            f"Cassandra at {settings.cassandra_contact_points}:{settings.cassandra_port} "
+            "did not answer; is it running? Try `lprx services up`."
+        ) from error
+
+
+def ensure_schema(session: Session, keyspace: str) -> None:
+    """Create the keyspace and tables if missing (idempotent)."""
+    session.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    session.set_keyspace(keyspace)
+    for statement in SCHEMA_CQL:
+        session.execute(statement)
+
+
+class CassandraStore:
+    def __init__(self, settings: Settings, *, create_schema: bool = True) -> None:
+        self._cluster, self.session = connect(settings)
+        if create_schema:
+            ensure_schema(self.session, settings.cassandra_keyspace)
+        else:
+            self.session.set_keyspace(settings.cassandra_keyspace)
+        self._concurrency = settings.cassandra_write_concurrency
+        self._insert_read = self.session.prepare(_INSERT_READ)
+        self._insert_hit = self.session.prepare(_INSERT_HIT)
+        self._insert_audit = self.session.prepare(_INSERT_AUDIT)
+
+    def close(self) -> None:
+        self._cluster.shutdown()
+
+    def __enter__(self) -> CassandraStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _run(
+        self, statement: PreparedStatement, rows: Sequence[tuple[Any, ...] | RowOutcome]
+    ) -> list[RowOutcome]:
+        """Runs the rows concurrently; a RowOutcome in ``rows`` is passed through."""
+        todo = [(i, r) for i, r in enumerate(rows) if not isinstance(r, RowOutcome)]
+        outcomes: list[RowOutcome] = [
+            r if isinstance(r, RowOutcome) else RowOutcome(True) for r in rows
+        ]
+        if not todo:
+            return outcomes
+        try:
+            results = execute_concurrent(
+                self.session,
+                [(statement, params) for _, params in todo],
+                concurrency=self._concurrency,
+                raise_on_first_error=False,
+            )
+        except (NoHostAvailable, DriverException) as error:
+            raise StoreUnavailable(f"Cassandra write failed: {error}") from error
+        for (i, _), (success, result) in zip(todo, results, strict=True):
+            if not success:
+                outcomes[i] = RowOutcome(False, f"{type(result).__name__}: {result}")
+        return outcomes
+
+    def write_reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
+        rows: list[tuple[Any, ...] | RowOutcome] = []
+        for read in reads:
+            try:
+                rows.append(_read_row(read, ttl_seconds(read.expires_at, now)))
+            except RetentionExpired as error:
+                rows.append(RowOutcome(False, str(error), expired=True))
+        return self._run(self._insert_read, rows)
+
+    def write_hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
+        rows: list[tuple[Any, ...] | RowOutcome] = []
+        for hit in hits:
+            try:
+                rows.append(_hit_row(hit, ttl_seconds(hit.read.expires_at, now)))
+            except RetentionExpired as error:
+                rows.append(RowOutcome(False, str(error), expired=True))
+        return self._run(self._insert_hit, rows)
+
+    def write_audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
+        return self._run(self._insert_audit, [_audit_row(e) for e in events])
+
+    def reads_for_plate(self, plate: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.session.execute(
+            "SELECT plate, collected_at, read_id, agency_ori, camera_id, region, "
+            "confidence, expires_at, TTL(agency_ori) AS ttl FROM reads_by_plate "
+            "WHERE plate = %s LIMIT %s",
+            (plate, limit),
+        )
+        return [dict(row._asdict()) for row in rows]
+
+    def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.session.execute(
+            "SELECT * FROM hits_by_agency WHERE agency_ori = %s LIMIT %s", (agency_ori, limit)
+        )
+        return [dict(row._asdict()) for row in rows]
+
+    def count(self, table: str) -> int:
+        if table not in {"reads_by_plate", "hits_by_agency", "audit_events"}:
+            raise ValueError(f"unknown table {table}")
+        row = self.session.execute(f"SELECT count(*) FROM {table}").one()  # noqa: S608 (checked above)
+        return int(row[0]) if row else 0

@@ -1,0 +1,127 @@
+"""Follow a compacted topic into memory on every worker (a "global table").
+
+Every worker needs the whole hotlist and every agreement, not just its partitions, so
+the follower assigns all partitions itself (no consumer group rebalancing), reads from
+the beginning, and keeps applying updates while the worker runs. Matching waits until
+the follower has caught up with the topic's end as it was at start, so a restarted
+worker never matches against a partial hotlist.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from pipelines.errors import LprxError
+from pipelines.settings import Settings
+from schemas import DecodeError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class CompactedTopicFollower(Generic[T]):
+    def __init__(
+        self,
+        settings: Settings,
+        topic: str,
+        decode: Callable[[bytes], T],
+        on_put: Callable[[str, T], None],
+        on_delete: Callable[[str], None],
+    ) -> None:
+        self.topic = topic
+        self._decode = decode
+        self._on_put = on_put
+        self._on_delete = on_delete
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                # Never committed: each follower reads the whole topic on start.
+                "group.id": f"{settings.worker_id}-follower-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self._caught_up = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"follow-{topic}", daemon=True)
+        self.applied = 0
+        self.rejected = 0
+
+    def start(self) -> None:
+        metadata = self._consumer.list_topics(self.topic, timeout=15)
+        topic_meta = metadata.topics.get(self.topic)
+        if topic_meta is None or topic_meta.error is not None:
+            raise LprxError(f"topic {self.topic} does not exist; run `lprx setup` first")
+        partitions = [
+            TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in topic_meta.partitions
+        ]
+        self._ends = {}
+        for tp in partitions:
+            _low, high = self._consumer.get_watermark_offsets(tp, timeout=15)
+            self._ends[tp.partition] = high
+        self._consumer.assign(partitions)
+        self._positions = {tp.partition: 0 for tp in partitions}
+        if all(end == 0 for end in self._ends.values()):
+            self._caught_up.set()
+        self._thread.start()
+
+    def wait_caught_up(self, timeout: float) -> bool:
+        return self._caught_up.wait(timeout)
+
+    @property
+    def caught_up(self) -> bool:
+        return self._caught_up.is_set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            message = self._consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("follower of %s: %s", self.topic, error)
+                continue
+            self._apply(message.key(), message.value())
+            partition, offset = message.partition(), message.offset()
+            if partition is not None and offset is not None:
+                self._positions[partition] = offset + 1
+            if not self._caught_up.is_set() and all(
+                self._positions[p] >= end for p, end in self._ends.items()
+            ):
+                self._caught_up.set()
+                log.info("follower of %s caught up (%d records applied)", self.topic, self.applied)
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            self.rejected += 1
+            log.error("record without key on %s ignored", self.topic)
+            return
+        record_key = key.decode("utf-8", errors="replace")
+        if value is None:
+            self._on_delete(record_key)
+            self.applied += 1
+            return
+        try:
+            record = self._decode(value)
+        except (DecodeError, ValueError, TypeError, KeyError) as error:
+            # A config record we cannot read must not take the worker down; the
+            # loader validated it, so this means a schema mismatch worth an alarm.
+            self.rejected += 1
+            log.error("undecodable record %s on %s ignored: %s", record_key, self.topic, error)
+            return
+        self._on_put(record_key, record)
+        self.applied += 1

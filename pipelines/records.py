@@ -1,0 +1,313 @@
+"""Typed domain records, and the boundary between them and Avro wire records.
+
+Stages work on these dataclasses; only ``to_avro``/``from_avro`` know the wire shape
+(``schemas/*.avsc``). Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from schemas import Codec, SchemaName
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class CameraKind(StrEnum):
+    FIXED = "FIXED"
+    SQUAD_CAR = "SQUAD_CAR"
+    TRAILER = "TRAILER"
+    PARTNER = "PARTNER"
+
+
+class ReadSource(StrEnum):
+    CAMERA_ALPR = "CAMERA_ALPR"
+    SERVER_OCR = "SERVER_OCR"
+
+
+class Classification(StrEnum):
+    NONPUBLIC = "NONPUBLIC"
+    ACTIVE_INVESTIGATION = "ACTIVE_INVESTIGATION"
+
+
+class HotlistCategory(StrEnum):
+    STOLEN_VEHICLE = "STOLEN_VEHICLE"
+    STOLEN_PLATE = "STOLEN_PLATE"
+    WANTED_PERSON = "WANTED_PERSON"
+    MISSING_PERSON = "MISSING_PERSON"
+    AMBER_ALERT = "AMBER_ALERT"
+    PROTECTION_ORDER = "PROTECTION_ORDER"
+    CUSTOM = "CUSTOM"
+
+
+class MatchKind(StrEnum):
+    EXACT = "EXACT"
+    CONFUSABLE = "CONFUSABLE"
+    EDIT_DISTANCE = "EDIT_DISTANCE"
+    WILDCARD = "WILDCARD"
+
+
+class AuditAction(StrEnum):
+    INGEST = "INGEST"
+    STORE = "STORE"
+    SEARCH = "SEARCH"
+    DISSEMINATE = "DISSEMINATE"
+    HOTLIST_LOAD = "HOTLIST_LOAD"
+    AGREEMENT_CHANGE = "AGREEMENT_CHANGE"
+    HOLD = "HOLD"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    OTHER = "OTHER"
+
+
+class AuditOutcome(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    DENIED = "DENIED"
+
+
+class _AvroRecord:
+    """Shared wire boundary: a flat dataclass whose fields mirror its .avsc file."""
+
+    SCHEMA: SchemaName
+
+    def to_avro(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(**data)
+
+    def encode(self, codec: Codec) -> bytes:
+        return codec.encode(self.SCHEMA, self.to_avro())
+
+    @classmethod
+    def decode(cls, codec: Codec, data: bytes | None) -> Self:
+        return cls.from_avro(codec.decode(cls.SCHEMA, data))
+
+
+@dataclass(frozen=True, slots=True)
+class PlateCandidate:
+    plate: str
+    confidence: float
+    matches_template: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Frame(_AvroRecord):
+    SCHEMA = SchemaName.FRAME
+
+    frame_id: str
+    agency_ori: str
+    camera_id: str
+    camera_kind: CameraKind
+    collected_at: datetime
+    width: int
+    height: int
+    image: bytes
+    image_format: str = "jpeg"
+    latitude: float | None = None
+    longitude: float | None = None
+    owner: str | None = None
+    consent_ref: str | None = None
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(**{**data, "camera_kind": CameraKind(data["camera_kind"])})
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead(_AvroRecord):
+    SCHEMA = SchemaName.PLATE_READ
+
+    read_id: str
+    agency_ori: str
+    camera_id: str
+    camera_kind: CameraKind
+    collected_at: datetime
+    received_at: datetime
+    plate: str
+    confidence: float
+    expires_at: datetime
+    source: ReadSource = ReadSource.CAMERA_ALPR
+    latitude: float | None = None
+    longitude: float | None = None
+    region: str | None = None
+    region_confidence: float = 0.0
+    candidates: tuple[PlateCandidate, ...] = ()
+    plate_box: tuple[int, int, int, int] | None = None
+    image_ref: str | None = None
+    source_ref: str | None = None
+    classification: Classification = Classification.NONPUBLIC
+    frame_count: int = 1
+
+    def to_avro(self) -> dict[str, Any]:
+        data = _AvroRecord.to_avro(self)
+        data["candidates"] = [dataclasses.asdict(c) for c in self.candidates]
+        data["plate_box"] = list(self.plate_box) if self.plate_box else None
+        return data
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        box = data.get("plate_box")
+        return cls(
+            **{
+                **data,
+                "camera_kind": CameraKind(data["camera_kind"]),
+                "source": ReadSource(data["source"]),
+                "classification": Classification(data["classification"]),
+                "candidates": tuple(PlateCandidate(**c) for c in data["candidates"]),
+                "plate_box": (box[0], box[1], box[2], box[3]) if box else None,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HotlistEntry(_AvroRecord):
+    SCHEMA = SchemaName.HOTLIST_ENTRY
+
+    entry_id: str
+    list_id: str
+    source: str
+    category: HotlistCategory
+    owning_agency_ori: str
+    plate: str
+    priority: int = 50
+    covert: bool = False
+    plate_state: str | None = None
+    case_number: str | None = None
+    effective_at: datetime | None = None
+    expires_at: datetime | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(**{**data, "category": HotlistCategory(data["category"])})
+
+    def is_live(self, at: datetime) -> bool:
+        if self.effective_at is not None and at < self.effective_at:
+            return False
+        return self.expires_at is None or at < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Hit(_AvroRecord):
+    SCHEMA = SchemaName.HIT
+
+    hit_id: str
+    matched_at: datetime
+    read: PlateRead
+    entry: HotlistEntry
+    match_kind: MatchKind = MatchKind.EXACT
+    state_mismatch: bool = False
+    historical: bool = False
+    other_entry_ids: tuple[str, ...] = ()
+
+    def to_avro(self) -> dict[str, Any]:
+        data = _AvroRecord.to_avro(self)
+        data["read"] = self.read.to_avro()
+        data["entry"] = self.entry.to_avro()
+        data["other_entry_ids"] = list(self.other_entry_ids)
+        return data
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(
+            **{
+                **data,
+                "match_kind": MatchKind(data["match_kind"]),
+                "read": PlateRead.from_avro(data["read"]),
+                "entry": HotlistEntry.from_avro(data["entry"]),
+                "other_entry_ids": tuple(data["other_entry_ids"]),
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SharingAgreement(_AvroRecord):
+    SCHEMA = SchemaName.SHARING_AGREEMENT
+
+    agreement_id: str
+    owner_agency_ori: str
+    partner_agency_ori: str
+    hit_categories: tuple[HotlistCategory, ...]
+    effective_from: datetime
+    legal_basis: str
+    approved_by: str
+    share_covert: bool = False
+    share_reads: bool = False
+    effective_until: datetime | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        data = _AvroRecord.to_avro(self)
+        data["hit_categories"] = list(self.hit_categories)
+        return data
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(
+            **{
+                **data,
+                "hit_categories": tuple(HotlistCategory(c) for c in data["hit_categories"]),
+            }
+        )
+
+    def in_force(self, at: datetime) -> bool:
+        if at < self.effective_from:
+            return False
+        return self.effective_until is None or at < self.effective_until
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent(_AvroRecord):
+    SCHEMA = SchemaName.AUDIT_EVENT
+
+    event_id: str
+    occurred_at: datetime
+    actor: str
+    action: AuditAction
+    target_kind: str
+    target_id: str
+    outcome: AuditOutcome = AuditOutcome.SUCCESS
+    actor_agency_ori: str | None = None
+    purpose: str | None = None
+    recipient_agency_ori: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(
+            **{
+                **data,
+                "action": AuditAction(data["action"]),
+                "outcome": AuditOutcome(data["outcome"]),
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter(_AvroRecord):
+    SCHEMA = SchemaName.DEAD_LETTER
+
+    dead_letter_id: str
+    occurred_at: datetime
+    stage: str
+    reason: str
+    error_type: str
+    worker: str
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = None
+    original_key: bytes | None = None
+    original_value: bytes | None = None
+    original_headers: dict[str, bytes] = field(default_factory=dict)

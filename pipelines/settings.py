@@ -1,0 +1,110 @@
+"""The one settings model of lprx.
+
+Every knob is read from the environment with the ``LPRX_`` prefix (or a ``.env`` file),
+so workers, connectors, the CLI and tests share one definition. Secrets are
+``SecretStr`` and never appear when the settings are printed or logged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LPRX_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- where things live -------------------------------------------------------
+    cache_dir: Path = Field(
+        default=REPO_ROOT / ".cache",
+        description="Git-ignored folder for server jars, data, logs and OCR models.",
+    )
+
+    # --- Kafka ------------------------------------------------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    topic_prefix: str = Field(
+        default="lprx", description="Every topic lprx creates starts with this prefix."
+    )
+    topic_partitions: int = 3
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="When set, records use the Confluent wire format with this registry; "
+        "otherwise Avro single-object encoding.",
+    )
+
+    # --- Cassandra --------------------------------------------------------------
+    cassandra_contact_points: list[str] = ["127.0.0.1"]
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_keyspace: str = "lprx"
+    cassandra_username: str | None = None
+    cassandra_password: SecretStr | None = None
+    cassandra_write_concurrency: int = 64
+
+    # --- law and policy ---------------------------------------------------------
+    retention_days: int = Field(
+        default=60,
+        description="Days a read not under investigative hold is kept after collection "
+        "(Minnesota Statutes 13.824 subd. 3).",
+    )
+    retention_days_by_agency: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per-jurisdiction retention in days, keyed by agency ORI.",
+    )
+    dedup_window_seconds: float = 300.0
+
+    # --- OCR --------------------------------------------------------------------
+    ocr_max_pixels: int = Field(
+        default=4096 * 4096, description="Frames larger than this are refused."
+    )
+    ocr_min_confidence: float = 0.5
+
+    # --- HTTP ingest ------------------------------------------------------------
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8080
+    ingest_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Bearer token per agency ORI; a camera may only post reads of its "
+        "own agency. Empty means ingest refuses every request.",
+    )
+    ingest_max_body_bytes: int = 8 * 1024 * 1024
+
+    # --- workers ------------------------------------------------------------------
+    worker_stages: list[str] = Field(
+        default=["ocr", "normalize", "match", "share", "store"],
+        description="Which stages this worker runs.",
+    )
+    worker_id: str = "lprx-pipeline"
+    metrics_port: int = 6066
+    store_batch_size: int = 500
+    store_batch_seconds: float = 0.5
+
+    def retention_for(self, agency_ori: str) -> int:
+        return self.retention_days_by_agency.get(agency_ori, self.retention_days)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    def partner_hits_topic(self, agency_ori: str) -> str:
+        return self.topic(f"hits.{agency_ori}")
+
+    @property
+    def servers_dir(self) -> Path:
+        return self.cache_dir / "servers"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The pipeline's stages: plain functions over typed records, wrapped by thin agents."""

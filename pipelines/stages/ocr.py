@@ -1,0 +1,71 @@
+"""OCR stage: a frame from a camera that cannot read plates becomes a plate read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pipelines.errors import InvalidRecord
+from pipelines.ocr.errors import OcrInputError
+from pipelines.ocr.reader import NoPlate, PlateReader
+from pipelines.records import Frame, PlateCandidate, PlateRead, ReadSource, new_id
+from pipelines.retention import expires_at
+from pipelines.settings import Settings
+
+STAGE = "ocr"
+
+
+@dataclass(frozen=True)
+class NoPlateFound:
+    """A good frame with no readable plate: counted, not an error."""
+
+    frame_id: str
+
+
+def load_reader(settings: Settings) -> PlateReader:
+    return PlateReader.from_settings(settings)
+
+
+def frame_to_read(
+    frame: Frame, reader: PlateReader, settings: Settings, image_ref: str, now: datetime
+) -> PlateRead | NoPlateFound:
+    """Reads the plate in ``frame``; raises a PermanentError for a bad image."""
+    try:
+        result = reader.read(frame.image)
+    except OcrInputError as error:
+        raise InvalidRecord(str(error)) from error
+    if isinstance(result, NoPlate) or result.confidence < settings.ocr_min_confidence:
+        return NoPlateFound(frame.frame_id)
+    return PlateRead(
+        read_id=new_id(),
+        agency_ori=frame.agency_ori,
+        camera_id=frame.camera_id,
+        camera_kind=frame.camera_kind,
+        collected_at=frame.collected_at,
+        received_at=now,
+        latitude=frame.latitude,
+        longitude=frame.longitude,
+        plate=result.plate,
+        # OpenALPR reports confidence 0-100; the recogniser gives 0-1.
+        confidence=round(result.confidence * 100.0, 2),
+        candidates=tuple(
+            PlateCandidate(plate=c.plate, confidence=round(c.confidence * 100.0, 2))
+            for c in result.candidates
+        ),
+        plate_box=result.box,
+        image_ref=image_ref,
+        source=ReadSource.SERVER_OCR,
+        source_ref=frame.frame_id,
+        expires_at=expires_at(frame.collected_at, settings.retention_for(frame.agency_ori)),
+    )
+
+
+def try_frame_to_read(
+    frame: Frame, reader: PlateReader, settings: Settings, image_ref: str, now: datetime
+) -> PlateRead | NoPlateFound | Exception:
+    """Like frame_to_read, with any error returned as data: it runs on a thread pool,
+    and a model failure on one frame must reach the dead-letter topic, not the agent."""
+    try:
+        return frame_to_read(frame, reader, settings, image_ref, now)
+    except Exception as error:
+        return error

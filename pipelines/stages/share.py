@@ -1,0 +1,86 @@
+"""Jurisdiction-scoped sharing: who receives a hit, by agreement only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from threading import Lock
+
+from pipelines.records import (
+    AuditAction,
+    AuditEvent,
+    Hit,
+    SharingAgreement,
+    new_id,
+)
+
+STAGE = "share"
+SERVICE_ACTOR = "svc:share"
+
+
+class AgreementBook:
+    """Agreements in force, kept current from the compacted agreements topic."""
+
+    def __init__(self, agreements: Iterable[SharingAgreement] = ()) -> None:
+        self._by_id: dict[str, SharingAgreement] = {}
+        self._lock = Lock()
+        for agreement in agreements:
+            self.put(agreement)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def put(self, agreement: SharingAgreement) -> None:
+        with self._lock:
+            self._by_id[agreement.agreement_id] = agreement
+
+    def revoke(self, agreement_id: str) -> None:
+        with self._lock:
+            self._by_id.pop(agreement_id, None)
+
+    def from_owner(self, owner_ori: str) -> list[SharingAgreement]:
+        with self._lock:
+            return [a for a in self._by_id.values() if a.owner_agency_ori == owner_ori]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    recipient_ori: str
+    agreement_id: str | None  # None: the owning agency's own hit
+
+
+def covers(agreement: SharingAgreement, hit: Hit, now: datetime) -> bool:
+    return (
+        agreement.in_force(now)
+        and hit.entry.category in agreement.hit_categories
+        and (agreement.share_covert or not hit.entry.covert)
+    )
+
+
+def deliveries(hit: Hit, book: AgreementBook, now: datetime) -> list[Delivery]:
+    """The owning agency always gets its own hit; a partner only when an agreement in
+    force covers the hit's category (and covert entries only when it says so)."""
+    owner = hit.read.agency_ori
+    result = [Delivery(owner, None)]
+    for agreement in book.from_owner(owner):
+        if agreement.partner_agency_ori != owner and covers(agreement, hit, now):
+            result.append(Delivery(agreement.partner_agency_ori, agreement.agreement_id))
+    return result
+
+
+def dissemination_audit(hit: Hit, delivery: Delivery, now: datetime) -> AuditEvent:
+    details = {"plate_category": hit.entry.category.value, "entry_id": hit.entry.entry_id}
+    if delivery.agreement_id:
+        details["agreement_id"] = delivery.agreement_id
+    return AuditEvent(
+        event_id=new_id(),
+        occurred_at=now,
+        actor=SERVICE_ACTOR,
+        actor_agency_ori=hit.read.agency_ori,
+        action=AuditAction.DISSEMINATE,
+        target_kind="hit",
+        target_id=hit.hit_id,
+        recipient_agency_ori=delivery.recipient_ori,
+        details=details,
+    )

@@ -1,0 +1,153 @@
+"""Schemas and codecs: round trips, and what each kind of bad bytes does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.records import (
+    AuditAction,
+    AuditEvent,
+    CameraKind,
+    DeadLetter,
+    Frame,
+    Hit,
+    HotlistEntry,
+    PlateCandidate,
+    PlateRead,
+    SharingAgreement,
+)
+from schemas import (
+    ConfluentCodec,
+    DecodeError,
+    EncodeError,
+    SchemaName,
+    SingleObjectCodec,
+    parsed_schema,
+    schema_fingerprint,
+)
+from tests.factories import a_hit, a_read, an_agreement, an_entry
+
+# Avro timestamp-millis keeps milliseconds, so generated times are whole milliseconds.
+times = st.integers(min_value=0, max_value=4_102_444_800_000).map(
+    lambda ms: datetime.fromtimestamp(ms / 1000, UTC)
+)
+text = st.text(max_size=20)
+floats32 = st.integers(min_value=0, max_value=100)  # exact in a 32-bit float
+reads = st.builds(
+    PlateRead,
+    read_id=text, agency_ori=text, camera_id=text,
+    camera_kind=st.sampled_from(CameraKind),
+    collected_at=times, received_at=times, expires_at=times,
+    plate=text, confidence=floats32.map(float),
+    latitude=st.none() | st.floats(-90, 90), longitude=st.none() | st.floats(-180, 180),
+    region=st.none() | text,
+    candidates=st.lists(
+        st.builds(PlateCandidate, text, floats32.map(float), st.booleans()), max_size=4
+    ).map(tuple),
+    plate_box=st.none() | st.tuples(*(st.integers(0, 5000),) * 4),
+    frame_count=st.integers(1, 100),
+)  # fmt: skip
+
+CODECS = [SingleObjectCodec(), ConfluentCodec("mock://lprx-tests")]
+
+
+def test_every_schema_parses_with_a_distinct_fingerprint() -> None:
+    prints = {schema_fingerprint(name) for name in SchemaName}
+    assert len(prints) == len(SchemaName)
+    assert all(parsed_schema(name)["name"] == f"lprx.{name.value}" for name in SchemaName)
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=["single-object", "confluent"])
+@settings(max_examples=60, deadline=None)
+@given(read=reads)
+def test_plate_read_round_trip(codec: SingleObjectCodec, read: PlateRead) -> None:
+    assert PlateRead.decode(codec, read.encode(codec)) == read
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=["single-object", "confluent"])
+@pytest.mark.parametrize(
+    "record",
+    [
+        a_hit(),
+        an_entry(annotations={"vehicle": "red sedan"}, expires_at=datetime(2027, 1, 1, tzinfo=UTC)),
+        an_agreement(),
+        AuditEvent(
+            "e1",
+            datetime(2026, 1, 1, tzinfo=UTC),
+            "jdoe",
+            AuditAction.SEARCH,
+            "query",
+            "plate=X",
+            purpose="case 1",
+        ),
+        DeadLetter(
+            "d1",
+            datetime(2026, 1, 1, tzinfo=UTC),
+            "ocr",
+            "bad jpeg",
+            "InvalidRecord",
+            "w",
+            original_value=b"\xff\xd8",
+        ),
+        Frame(
+            "f1",
+            "MN9990001",
+            "cam",
+            CameraKind.PARTNER,
+            datetime(2026, 1, 1, tzinfo=UTC),
+            2,
+            2,
+            b"jpeg",
+            owner="Main St Deli",
+        ),
+    ],
+    ids=lambda r: type(r).__name__,
+)
+def test_record_round_trip(
+    codec: SingleObjectCodec, record: Hit | HotlistEntry | SharingAgreement
+) -> None:
+    assert type(record).decode(codec, record.encode(codec)) == record
+
+
+class TestBadBytes:
+    codec = SingleObjectCodec()
+    good = a_read().encode(SingleObjectCodec())
+
+    def test_empty_message(self) -> None:
+        with pytest.raises(DecodeError, match="empty"):
+            PlateRead.decode(self.codec, b"")
+
+    def test_json_instead_of_avro(self) -> None:
+        with pytest.raises(DecodeError, match="single-object"):
+            PlateRead.decode(self.codec, b'{"plate": "ABC123"}')
+
+    def test_record_of_another_schema(self) -> None:
+        with pytest.raises(DecodeError, match="fingerprint"):
+            PlateRead.decode(self.codec, an_entry().encode(self.codec))
+
+    def test_truncated_body(self) -> None:
+        with pytest.raises(DecodeError):
+            PlateRead.decode(self.codec, self.good[: len(self.good) // 2])
+
+    def test_trailing_garbage(self) -> None:
+        with pytest.raises(DecodeError, match="trailing"):
+            PlateRead.decode(self.codec, self.good + b"\x00\x01")
+
+    def test_confluent_bytes_given_to_single_object_reader(self) -> None:
+        with pytest.raises(DecodeError):
+            PlateRead.decode(self.codec, a_read().encode(CODECS[1]))
+
+    def test_unencodable_record(self) -> None:
+        with pytest.raises(EncodeError):
+            self.codec.encode(SchemaName.PLATE_READ, {"plate": 5})
+
+
+def test_retention_fields_travel_with_a_shared_hit() -> None:
+    hit = a_hit(read=a_read(expires_at=datetime(2027, 1, 1, tzinfo=UTC) + timedelta(0)))
+    decoded = Hit.decode(SingleObjectCodec(), hit.encode(SingleObjectCodec()))
+    assert decoded.read.collected_at == hit.read.collected_at
+    assert decoded.read.expires_at == hit.read.expires_at

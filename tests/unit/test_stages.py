@@ -1,0 +1,208 @@
+"""The plain stage functions: normalise, retention, dedup, match, share."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from pipelines.errors import InvalidRecord
+from pipelines.records import HotlistCategory, PlateCandidate
+from pipelines.retention import RetentionExpired, expires_at, ttl_seconds
+from pipelines.stages.dedup import Deduplicator
+from pipelines.stages.match import HotlistIndex, match_read
+from pipelines.stages.normalize import normalize_plate, normalize_read, normalize_region
+from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
+from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
+
+DAY = timedelta(days=1)
+
+
+class TestNormalize:
+    @pytest.mark.parametrize(
+        ("raw", "plate"),
+        [
+            ("abc-123", "ABC123"),
+            (" ABC 123 ", "ABC123"),
+            ("7·XYZ·99", "7XYZ99"),
+            ("mn 1a2", "MN1A2"),
+        ],
+    )
+    def test_plate_text_is_upper_alphanumeric(self, raw: str, plate: str) -> None:
+        assert normalize_plate(raw) == plate
+
+    @pytest.mark.parametrize(
+        ("raw", "region"), [("MN", "us-mn"), ("us-mn", "us-mn"), ("", None), (None, None)]
+    )
+    def test_region(self, raw: str | None, region: str | None) -> None:
+        assert normalize_region(raw) == region
+
+    def test_read_is_canonicalised_and_candidates_merged(self) -> None:
+        read = a_read(
+            plate="abc-123",
+            region="MN",
+            candidates=(
+                PlateCandidate("abc 123", 80.0),
+                PlateCandidate("ABC-123", 90.0),
+                PlateCandidate("A8C123", 70.0),
+            ),
+        )
+        result = normalize_read(read, 60, NOW)
+        assert result.plate == "ABC123"
+        assert result.region == "us-mn"
+        assert [(c.plate, c.confidence) for c in result.candidates] == [
+            ("ABC123", 90.0),
+            ("A8C123", 70.0),
+        ]
+
+    def test_empty_plate_is_invalid(self) -> None:
+        with pytest.raises(InvalidRecord, match="0 characters"):
+            normalize_read(a_read(plate="--"), 60, NOW)
+
+    def test_far_future_read_is_invalid(self) -> None:
+        with pytest.raises(InvalidRecord, match="future"):
+            normalize_read(a_read(collected_at=NOW + timedelta(hours=1)), 60, NOW)
+
+    def test_confidence_out_of_range_is_invalid(self) -> None:
+        with pytest.raises(InvalidRecord, match="confidence"):
+            normalize_read(a_read(confidence=140.0), 60, NOW)
+
+    def test_read_past_retention_is_refused(self) -> None:
+        with pytest.raises(RetentionExpired):
+            normalize_read(a_read(collected_at=NOW - 61 * DAY), 60, NOW)
+
+    def test_camera_cannot_extend_retention(self) -> None:
+        read = a_read(collected_at=NOW - DAY, expires_at=NOW + 400 * DAY)
+        assert normalize_read(read, 60, NOW).expires_at == NOW - DAY + 60 * DAY
+
+    def test_agency_with_shorter_retention(self) -> None:
+        read = a_read(collected_at=NOW - 2 * DAY)
+        assert normalize_read(read, 30, NOW).expires_at == NOW + 28 * DAY
+
+
+class TestRetention:
+    def test_ttl_counts_from_collection_not_arrival(self) -> None:
+        collected = NOW - 59 * DAY
+        assert ttl_seconds(expires_at(collected, 60), NOW) == 86400
+
+    def test_ttl_rounds_up(self) -> None:
+        assert ttl_seconds(NOW + timedelta(milliseconds=1), NOW) == 1
+
+    def test_expired_read_has_no_ttl(self) -> None:
+        with pytest.raises(RetentionExpired):
+            ttl_seconds(expires_at(NOW - 61 * DAY, 60), NOW)
+
+
+class TestDedup:
+    def test_same_plate_same_camera_within_window_is_a_duplicate(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=60))
+        assert not dedup.is_duplicate(a_read(collected_at=NOW))
+        assert dedup.is_duplicate(a_read(collected_at=NOW + timedelta(seconds=30)))
+
+    def test_other_camera_or_plate_is_not(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=60))
+        assert not dedup.is_duplicate(a_read())
+        assert not dedup.is_duplicate(a_read(camera_id="cam-2"))
+        assert not dedup.is_duplicate(a_read(plate="XYZ999"))
+
+    def test_after_the_window_it_is_a_new_pass(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=60))
+        assert not dedup.is_duplicate(a_read(collected_at=NOW))
+        assert not dedup.is_duplicate(a_read(collected_at=NOW + timedelta(seconds=61)))
+
+    def test_late_read_within_window_is_still_a_duplicate(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=60))
+        assert not dedup.is_duplicate(a_read(collected_at=NOW))
+        assert dedup.is_duplicate(a_read(collected_at=NOW - timedelta(seconds=20)))
+
+    def test_memory_is_bounded_by_the_window(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=10))
+        for i in range(1000):
+            dedup.is_duplicate(a_read(plate=f"P{i}", collected_at=NOW + timedelta(seconds=i)))
+        assert len(dedup) <= 11
+
+
+class TestMatch:
+    def test_exact_match(self) -> None:
+        hit = match_read(a_read(), HotlistIndex([an_entry()]), NOW)
+        assert hit is not None and hit.entry.plate == "ABC123" and not hit.state_mismatch
+
+    def test_no_match(self) -> None:
+        assert match_read(a_read(plate="ZZZ999"), HotlistIndex([an_entry()]), NOW) is None
+
+    def test_other_state_is_reported_as_mismatch(self) -> None:
+        hit = match_read(a_read(region="us-wi"), HotlistIndex([an_entry()]), NOW)
+        assert hit is not None and hit.state_mismatch
+
+    def test_highest_priority_wins_and_others_are_listed(self) -> None:
+        low = an_entry(entry_id="a", priority=10)
+        high = an_entry(entry_id="b", priority=90, category=HotlistCategory.AMBER_ALERT)
+        hit = match_read(a_read(), HotlistIndex([low, high]), NOW)
+        assert hit is not None and hit.entry.entry_id == "b" and hit.other_entry_ids == ("a",)
+
+    def test_expired_and_future_entries_do_not_match(self) -> None:
+        index = HotlistIndex(
+            [
+                an_entry(entry_id="old", expires_at=NOW - DAY),
+                an_entry(entry_id="new", effective_at=NOW + DAY),
+            ]
+        )
+        assert match_read(a_read(), index, NOW) is None
+
+    def test_retracted_entry_does_not_match(self) -> None:
+        index = HotlistIndex([an_entry()])
+        index.retract("stolen:MN:ABC123")
+        assert match_read(a_read(), index, NOW) is None and len(index) == 0
+
+    def test_updated_entry_replaces_the_old_one(self) -> None:
+        index = HotlistIndex([an_entry(priority=10)])
+        index.put(an_entry(priority=99))
+        hit = match_read(a_read(), index, NOW)
+        assert hit is not None and hit.entry.priority == 99 and hit.other_entry_ids == ()
+
+
+class TestShare:
+    def recipients(self, book: AgreementBook, **hit_overrides: object) -> set[str]:
+        return {d.recipient_ori for d in deliveries(a_hit(**hit_overrides), book, NOW)}
+
+    def test_owner_always_gets_its_own_hit(self) -> None:
+        assert self.recipients(AgreementBook()) == {"MN9990001"}
+
+    def test_partner_gets_covered_category_only(self) -> None:
+        book = AgreementBook([an_agreement()])
+        assert self.recipients(book) == {"MN9990001", "MN9990002"}
+        amber = an_entry(category=HotlistCategory.AMBER_ALERT)
+        assert self.recipients(book, entry=amber) == {"MN9990001"}
+
+    def test_agreement_of_another_owner_does_not_apply(self) -> None:
+        book = AgreementBook([an_agreement(owner_agency_ori="MN9990003", agreement_id="x")])
+        assert self.recipients(book) == {"MN9990001"}
+
+    def test_covert_entries_need_explicit_consent(self) -> None:
+        covert = an_entry(covert=True)
+        assert self.recipients(AgreementBook([an_agreement()]), entry=covert) == {"MN9990001"}
+        book = AgreementBook([an_agreement(share_covert=True)])
+        assert self.recipients(book, entry=covert) == {"MN9990001", "MN9990002"}
+
+    def test_expired_or_revoked_agreement_shares_nothing(self) -> None:
+        ended = an_agreement(effective_until=NOW - timedelta(minutes=1))
+        assert self.recipients(AgreementBook([ended])) == {"MN9990001"}
+        book = AgreementBook([an_agreement()])
+        book.revoke("MN9990001->MN9990002")
+        assert self.recipients(book) == {"MN9990001"}
+
+    def test_every_dissemination_is_audited(self) -> None:
+        hit = a_hit()
+        book = AgreementBook([an_agreement()])
+        events = [dissemination_audit(hit, d, NOW) for d in deliveries(hit, book, NOW)]
+        partner = next(e for e in events if e.recipient_agency_ori == "MN9990002")
+        assert partner.target_id == hit.hit_id
+        assert partner.details["agreement_id"] == "MN9990001->MN9990002"
+        assert partner.action.value == "DISSEMINATE"
+
+
+def test_records_are_immutable() -> None:
+    read = a_read()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.plate = "X"  # type: ignore[misc]
