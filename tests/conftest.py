@@ -1,0 +1,144 @@
+"""Test tiers: unit (no servers), integration (real Kafka/Cassandra), e2e (workers too).
+
+Integration and e2e tests start the local servers if they are not running, and each
+test gets its own topic prefix (and each module its own keyspace), so tests never see
+each other's records.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from pipelines.settings import REPO_ROOT, Settings, get_settings
+
+T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if "/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+        if "/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Settings:
+    """The real local Kafka and Cassandra, started if needed."""
+    from connectors.servers import up
+
+    settings = get_settings()
+    up(settings)
+    return settings
+
+
+def unique_settings(base: Settings, **update: object) -> Settings:
+    uid = uuid.uuid4().hex[:10]
+    values: dict[str, object] = {
+        "topic_prefix": f"test-{uid}",
+        "cassandra_keyspace": f"test_{uid}",
+        "worker_id": f"test-{uid}",
+    }
+    values.update(update)
+    return base.model_copy(update=values)
+
+
+@pytest.fixture
+def kafka_settings(servers: Settings) -> Settings:
+    """Settings with this test's own topics, created."""
+    from connectors.kafka import core_topics, ensure_topics
+
+    settings = unique_settings(servers, topic_partitions=1)
+    ensure_topics(settings, core_topics(settings))
+    return settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.25) -> T:
+    """Polls ``check`` until it returns something truthy; fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Environment that makes a child process see these settings."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "LPRX_TOPIC_PREFIX": settings.topic_prefix,
+            "LPRX_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+            "LPRX_WORKER_ID": settings.worker_id,
+            "LPRX_TOPIC_PARTITIONS": str(settings.topic_partitions),
+            "LPRX_DEDUP_WINDOW_SECONDS": str(settings.dedup_window_seconds),
+            "LPRX_STORE_BATCH_SECONDS": str(settings.store_batch_seconds),
+        }
+    )
+    return env
+
+
+class Process:
+    """A child lprx process with its output in a log file shown on failure."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", *args],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str]], Process]]:
+    processes: list[Process] = []
+
+    def start(args: list[str], env: dict[str, str]) -> Process:
+        process = Process(args, env, tmp_path / f"{args[0]}-{len(processes)}.log")
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.stop()

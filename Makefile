@@ -1,0 +1,58 @@
+# lprx: `make demo` runs the whole job, `make test` runs every test tier.
+# Both set everything up themselves on a machine with Python 3.11, Java 17 and Maven.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LPRX   := $(BIN)/lprx
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "lprx needs Python 3.11"'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install lprx with its pinned dependencies
+
+services: install ## Fetch (first time) and start Kafka and Cassandra
+	$(LPRX) services up
+
+models: install ## Provision the PaddleOCR weights offline (first time)
+	$(LPRX) models
+
+setup: services ## Create topics, keyspace and tables
+	$(LPRX) setup
+
+demo: services models ## Run the whole job: services, workers, cameras, hits to partners
+	$(LPRX) demo
+
+test: services models ## Unit, integration (real servers) and end-to-end tests
+	$(BIN)/pytest tests/unit tests/integration tests/e2e
+
+test-unit: install ## Unit tests only (no servers)
+	$(BIN)/pytest tests/unit
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff check pipelines connectors schemas tests benchmarks
+	$(BIN)/ruff format --check pipelines connectors schemas tests benchmarks
+	$(BIN)/mypy
+
+check: lint test ## What CI runs
+
+bench: services ## Benchmarks (print JSON)
+	$(BIN)/python benchmarks/pipeline.py
+
+down: install ## Stop Kafka and Cassandra
+	$(LPRX) services down
+
+clean: ## Remove the virtualenv and caches (keeps server data in .cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install services models setup demo test test-unit lint check bench down clean

@@ -1,0 +1,292 @@
+"""The whole pipeline on real Kafka and Cassandra, with real worker and ingest processes.
+
+Cameras post reads over HTTP, a legacy camera's frame goes through PaddleOCR, and we
+check what partners receive, what Cassandra holds (TTL counted from collection), that a
+duplicate is dropped, and that malformed input is dead-lettered while good records
+behind it still go through.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from confluent_kafka import Producer
+
+from connectors.agreements import publish_agreement
+from connectors.cassandra_store import CassandraStore
+from connectors.hotlist import HotlistSource, parse_csv, publish_entries
+from connectors.kafka import core_topics, ensure_topics, make_producer
+from pipelines.cli import consume_topic
+from pipelines.demo import SAMPLES
+from pipelines.records import (
+    CameraKind,
+    DeadLetter,
+    Frame,
+    Hit,
+    HotlistCategory,
+    PlateRead,
+    new_id,
+    utcnow,
+)
+from pipelines.settings import Settings
+from schemas import SingleObjectCodec
+from tests.conftest import Process, free_port, settings_env, unique_settings, wait_for
+from tests.factories import a_read, an_agreement
+
+OWNER, PARTNER, OTHER = "MN9990001", "MN9990002", "MN9990003"
+TOKENS = {OWNER: "e2e-token-owner", PARTNER: "e2e-token-partner"}
+DAY_S = 86400
+CODEC = SingleObjectCodec()
+
+
+@dataclass
+class Running:
+    settings: Settings
+    ingest_url: str
+    producer: Producer
+    store: CassandraStore
+    frame_plate: str
+    frame_jpeg: bytes
+
+    def post_read(self, plate: str, camera_id: str, collected_at: datetime) -> httpx.Response:
+        return httpx.post(
+            f"{self.ingest_url}/v1/reads",
+            json={
+                "plate": plate,
+                "camera_id": camera_id,
+                "camera_kind": "FIXED",
+                "collected_at": collected_at.isoformat(),
+                "latitude": 44.98,
+                "longitude": -93.27,
+                "region": "us-mn",
+                "confidence": 93.0,
+            },
+            headers={"Authorization": f"Bearer {TOKENS[OWNER]}"},
+            timeout=10,
+        )
+
+    def stored(self, plate: str) -> list[dict[str, Any]]:
+        return self.store.reads_for_plate(plate)
+
+    def produce(self, topic: str, value: bytes, key: bytes = b"cam") -> None:
+        self.producer.produce(self.settings.topic(topic), key=key, value=value)
+        self.producer.flush(10)
+
+    def frame(self, image: bytes, camera_id: str = "legacy-cam") -> Frame:
+        return Frame(
+            frame_id=new_id(),
+            agency_ori=OWNER,
+            camera_id=camera_id,
+            camera_kind=CameraKind.FIXED,
+            collected_at=utcnow(),
+            width=1280,
+            height=720,
+            image=image,
+        )
+
+
+@pytest.fixture(scope="module")
+def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    from pipelines.ocr.models import ensure_models
+
+    ensure_models(servers)
+    settings = unique_settings(
+        servers,
+        topic_partitions=1,
+        dedup_window_seconds=60.0,
+        store_batch_seconds=0.2,
+        metrics_port=free_port(),
+        ingest_port=free_port(),
+    )
+    ensure_topics(settings, core_topics(settings))
+    producer = make_producer(settings, "e2e")
+    manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
+    frame_file, frame_plate = next(iter(manifest.items()))
+    hotlist = (
+        "plate,state,category,case_number\n"
+        "HOT1234,MN,STOLEN_VEHICLE,\n"
+        f"{frame_plate},MN,STOLEN_VEHICLE,\n"
+    )
+    source = HotlistSource("e2e", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
+    publish_entries(settings, producer, CODEC, parse_csv(hotlist, source).entries)
+    publish_agreement(settings, producer, CODEC, an_agreement())  # owner -> partner, stolen
+    publish_agreement(
+        settings,
+        producer,
+        CODEC,
+        an_agreement(
+            agreement_id=f"{OWNER}->{OTHER}",
+            partner_agency_ori=OTHER,
+            hit_categories=(HotlistCategory.AMBER_ALERT,),
+        ),
+    )
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    env = settings_env(settings)
+    worker = Process(
+        ["worker", "--metrics-port", str(settings.metrics_port), "--loglevel", "info"],
+        env,
+        logs / "worker.log",
+    )
+    ingest_env = {
+        **env,
+        "LPRX_INGEST_PORT": str(settings.ingest_port),
+        "LPRX_INGEST_TOKENS": json.dumps(TOKENS),
+    }
+    ingest = Process(["ingest"], ingest_env, logs / "ingest.log")
+    ingest_url = f"http://127.0.0.1:{settings.ingest_port}"
+    store = CassandraStore(settings)
+    try:
+
+        def ingest_up() -> bool:
+            assert ingest.alive(), ingest.output()
+            try:
+                return httpx.get(f"{ingest_url}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ingest_up, 60, "the ingest endpoint")
+        yield Running(
+            settings,
+            ingest_url,
+            producer,
+            store,
+            frame_plate,
+            (SAMPLES / "frames" / frame_file).read_bytes(),
+        )
+        assert worker.alive(), f"the worker died during the tests:\n{worker.output()}"
+    except BaseException:
+        print("--- worker log ---\n", worker.output(), "\n--- ingest log ---\n", ingest.output())
+        raise
+    finally:
+        worker.stop()
+        ingest.stop()
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+        store.close()
+
+
+def rows_for(running: Running, plate: str, n: int = 1, timeout: float = 120) -> list[Any]:
+    return wait_for(
+        lambda: rows if len(rows := running.stored(plate)) >= n else None,
+        timeout,
+        f"{n} stored read(s) of {plate}",
+    )
+
+
+def test_camera_reads_are_stored_with_ttl_counted_from_collection(running: Running) -> None:
+    now = datetime.now(UTC)
+    assert running.post_read("TTLNEW1", "cam-ttl", now).status_code == 202
+    assert running.post_read("TTLOLD1", "cam-ttl", now - timedelta(days=59)).status_code == 202
+    fresh = rows_for(running, "TTLNEW1")[0]
+    old = rows_for(running, "TTLOLD1")[0]
+    # TTL() counts down from the write; the margin covers the trip through the pipeline.
+    assert 60 * DAY_S - 180 <= fresh["ttl"] <= 60 * DAY_S
+    assert DAY_S - 180 <= old["ttl"] <= DAY_S
+
+
+def test_read_past_retention_is_refused(running: Running) -> None:
+    response = running.post_read("TTLGONE", "cam-ttl", datetime.now(UTC) - timedelta(days=61))
+    assert response.status_code == 422
+    # Behind it in the same stream a good read arrives, so the refused one had its chance.
+    assert running.post_read("TTLNEXT", "cam-ttl", datetime.now(UTC)).status_code == 202
+    rows_for(running, "TTLNEXT")
+    assert running.stored("TTLGONE") == []
+
+
+def test_frame_is_read_by_ocr_and_stored(running: Running) -> None:
+    running.produce("frames", running.frame(running.frame_jpeg).encode(CODEC))
+    row = rows_for(running, running.frame_plate, timeout=180)[0]
+    assert row["camera_id"] == "legacy-cam"
+    assert 60 * DAY_S - 300 <= row["ttl"] <= 60 * DAY_S
+
+
+def partner_hits(running: Running, ori: str, plate: str) -> list[Hit]:
+    values = consume_topic(running.settings, running.settings.partner_hits_topic(ori), 100, 3)
+    return [h for h in (Hit.decode(CODEC, v) for v in values) if h.read.plate == plate]
+
+
+def test_hit_reaches_the_agreed_partner_and_no_other(running: Running) -> None:
+    assert running.post_read("HOT-1234", "cam-hit", datetime.now(UTC)).status_code == 202
+    partner = wait_for(lambda: partner_hits(running, PARTNER, "HOT1234"), 120, "partner hit")
+    assert partner[0].entry.category is HotlistCategory.STOLEN_VEHICLE
+    assert partner[0].read.agency_ori == OWNER
+    assert partner_hits(running, OWNER, "HOT1234"), "the owner gets its own hit"
+    # The other agency's agreement covers Amber alerts only: nothing for it.
+    assert partner_hits(running, OTHER, "HOT1234") == []
+    stored = wait_for(lambda: running.store.hits_for_agency(OWNER), 60, "stored hit")
+    assert any(h["plate"] == "HOT1234" for h in stored)
+
+
+def test_ocr_read_of_a_hotlist_plate_is_a_hit_too(running: Running) -> None:
+    rows_for(running, running.frame_plate, timeout=180)
+    plate = running.frame_plate
+    hits = wait_for(lambda: partner_hits(running, PARTNER, plate), 120, "OCR hit")
+    assert hits[0].read.source.value == "SERVER_OCR"
+
+
+def test_duplicate_read_is_dropped(running: Running) -> None:
+    now = datetime.now(UTC)
+    assert running.post_read("DUP4321", "cam-dup", now).status_code == 202
+    assert running.post_read("DUP4321", "cam-dup", now + timedelta(seconds=2)).status_code == 202
+    # Another camera's read of the same plate is a different pass, and also a marker
+    # that the duplicate (posted before it, same partition) has been handled.
+    assert running.post_read("DUP4321", "cam-other", now).status_code == 202
+    rows = rows_for(running, "DUP4321", n=2)
+    assert sorted(r["camera_id"] for r in rows) == ["cam-dup", "cam-other"]
+
+
+def dead_letters(running: Running) -> list[DeadLetter]:
+    values = consume_topic(running.settings, running.settings.topic("deadletter"), 500, 3)
+    return [DeadLetter.decode(CODEC, v) for v in values]
+
+
+def find_letter(running: Running, match: Callable[[DeadLetter], bool]) -> DeadLetter:
+    return wait_for(
+        lambda: next((d for d in dead_letters(running) if match(d)), None), 120, "dead letter"
+    )
+
+
+def test_malformed_read_bytes_are_dead_lettered_and_the_stream_goes_on(running: Running) -> None:
+    running.produce("reads.raw", b"not an avro record")
+    running.produce("reads.raw", b"")
+    good = a_read(plate="AFTERBAD1", camera_id="cam-bad", collected_at=datetime.now(UTC))
+    running.produce("reads.raw", good.encode(CODEC))
+    rows_for(running, "AFTERBAD1")
+    letter = find_letter(running, lambda d: d.original_value == b"not an avro record")
+    assert letter.stage == "normalize" and letter.error_type == "DecodeError"
+    assert letter.source_topic == running.settings.topic("reads.raw")
+    assert find_letter(running, lambda d: d.original_value == b"" and d.stage == "normalize")
+
+
+def test_invalid_read_is_dead_lettered_with_its_reason(running: Running) -> None:
+    bad = a_read(plate="---", camera_id="cam-bad", collected_at=datetime.now(UTC))
+    running.produce("reads.raw", bad.encode(CODEC))
+    letter = find_letter(running, lambda d: "characters after normalisation" in d.reason)
+    assert letter.error_type == "InvalidRecord"
+    assert PlateRead.decode(CODEC, letter.original_value) == bad
+
+
+def test_bad_frames_are_dead_lettered_and_good_frames_still_read(running: Running) -> None:
+    truncated = running.frame(running.frame_jpeg[: len(running.frame_jpeg) // 3])
+    noise = running.frame(b"this is not an image")
+    running.produce("frames", b"\x00garbage frame")
+    running.produce("frames", noise.encode(CODEC))
+    running.produce("frames", truncated.encode(CODEC))
+    blank = cv2.imencode(".jpg", np.full((720, 1280, 3), 128, np.uint8))[1].tobytes()
+    running.produce("frames", running.frame(blank).encode(CODEC))
+    running.produce("frames", running.frame(running.frame_jpeg, "legacy-cam-2").encode(CODEC))
+    find_letter(running, lambda d: d.original_value == b"\x00garbage frame" and d.stage == "ocr")
+    find_letter(running, lambda d: d.stage == "ocr" and d.original_value == noise.encode(CODEC))
+    # The good frame behind the bad ones is still read and stored.
+    wait_for(
+        lambda: any(r["camera_id"] == "legacy-cam-2" for r in running.stored(running.frame_plate)),
+        180,
+        "the good frame's read",
+    )

@@ -1,0 +1,67 @@
+"""The Cassandra store against a real Cassandra 5 node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from connectors.cassandra_store import CassandraStore
+from pipelines.records import AuditAction, AuditEvent, new_id, utcnow
+from pipelines.retention import expires_at
+from pipelines.settings import Settings
+from tests.conftest import unique_settings
+from tests.factories import a_hit, a_read
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def store(servers: Settings) -> Iterator[CassandraStore]:
+    settings = unique_settings(servers)
+    with CassandraStore(settings) as store:
+        yield store
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+
+
+def test_ttl_is_what_is_left_of_retention_since_collection(store: CassandraStore) -> None:
+    now = utcnow()
+    fresh = a_read(plate="TTL0001", collected_at=now, expires_at=expires_at(now, 60))
+    old = a_read(
+        plate="TTL0001",
+        collected_at=now - 59 * DAY,
+        expires_at=expires_at(now - 59 * DAY, 60),
+    )
+    outcomes = store.write_reads([fresh, old], now)
+    assert all(o.ok for o in outcomes)
+    ttls = {row["read_id"]: row["ttl"] for row in store.reads_for_plate("TTL0001")}
+    # CQL TTL() counts down from the write; allow a few seconds for the round trip.
+    assert 60 * 86400 - 10 <= ttls[fresh.read_id] <= 60 * 86400
+    assert 86400 - 10 <= ttls[old.read_id] <= 86400
+
+
+def test_read_past_retention_is_refused_and_not_stored(store: CassandraStore) -> None:
+    now = utcnow()
+    stale = a_read(plate="TTL0002", collected_at=now - 61 * DAY, expires_at=now - DAY)
+    good = a_read(plate="TTL0002", collected_at=now, expires_at=now + 60 * DAY)
+    outcomes = store.write_reads([stale, good], now)
+    assert outcomes[0].expired and not outcomes[0].ok
+    assert outcomes[1].ok
+    assert [r["read_id"] for r in store.reads_for_plate("TTL0002")] == [good.read_id]
+
+
+def test_hits_and_audit_are_stored(store: CassandraStore) -> None:
+    now = utcnow()
+    hit = a_hit(matched_at=now, read=a_read(agency_ori="MNHITS001", expires_at=now + DAY))
+    assert store.write_hits([hit], now)[0].ok
+    rows = store.hits_for_agency("MNHITS001")
+    assert [r["hit_id"] for r in rows] == [hit.hit_id]
+    event = AuditEvent(new_id(), now, "jdoe", AuditAction.SEARCH, "query", "plate=X", purpose="c1")
+    assert store.write_audit([event])[0].ok
+    day = now.strftime("%Y-%m-%d")
+    found = store.session.execute(
+        "SELECT actor, purpose FROM audit_events WHERE day = %s AND occurred_at = %s",
+        (day, now),
+    ).one()
+    assert found is not None and (found.actor, found.purpose) == ("jdoe", "c1")

@@ -1,0 +1,80 @@
+"""Hotlist and agreement topics followed into memory, against a real Kafka broker."""
+
+from __future__ import annotations
+
+from connectors.agreements import publish_agreement, revoke_agreement
+from connectors.follower import CompactedTopicFollower
+from connectors.hotlist import HotlistSource, parse_csv, publish_entries
+from connectors.kafka import make_producer
+from pipelines.records import HotlistCategory, HotlistEntry, SharingAgreement
+from pipelines.settings import Settings
+from pipelines.stages.match import HotlistIndex
+from pipelines.stages.share import AgreementBook
+from schemas import SingleObjectCodec
+from tests.conftest import wait_for
+from tests.factories import an_agreement
+
+CSV = """plate,state,category,case_number,vehicle
+ABC123,MN,,,red sedan
+XYZ-999,WI,AMBER_ALERT,,
+CUS7,MN,CUSTOM,,
+"""
+
+
+def test_hotlist_loads_and_a_new_worker_sees_all_of_it(kafka_settings: Settings) -> None:
+    codec = SingleObjectCodec()
+    source = HotlistSource("stolen", "NCIC", "MN9990001", HotlistCategory.STOLEN_VEHICLE)
+    report = parse_csv(CSV, source)
+    assert len(report.entries) == 2 and "case number" in report.errors[0]
+    producer = make_producer(kafka_settings, "test")
+    assert publish_entries(kafka_settings, producer, codec, report.entries) == 2
+
+    index = HotlistIndex()
+    follower: CompactedTopicFollower[HotlistEntry] = CompactedTopicFollower(
+        kafka_settings,
+        kafka_settings.topic("hotlist"),
+        lambda b: HotlistEntry.decode(codec, b),
+        lambda _k, e: index.put(e),
+        index.retract,
+    )
+    follower.start()
+    try:
+        assert follower.wait_caught_up(30)
+        assert {e.plate for e in (*index.lookup("ABC123"), *index.lookup("XYZ999"))} == {
+            "ABC123",
+            "XYZ999",
+        }
+        assert index.lookup("ABC123")[0].annotations == {"vehicle": "red sedan"}
+        # A tombstone retracts the entry on a running follower.
+        producer.produce(kafka_settings.topic("hotlist"), key=b"stolen:MN:ABC123", value=None)
+        producer.flush(10)
+        wait_for(lambda: not index.lookup("ABC123"), 20, "the retraction")
+        # Garbage on the topic is refused, counted, and does not stop the follower.
+        producer.produce(kafka_settings.topic("hotlist"), key=b"junk", value=b"not avro")
+        producer.flush(10)
+        wait_for(lambda: follower.rejected == 1, 20, "the garbage record to be refused")
+        assert len(index) == 1
+    finally:
+        follower.stop()
+
+
+def test_agreements_publish_and_revoke(kafka_settings: Settings) -> None:
+    codec = SingleObjectCodec()
+    producer = make_producer(kafka_settings, "test")
+    publish_agreement(kafka_settings, producer, codec, an_agreement())
+    book = AgreementBook()
+    follower: CompactedTopicFollower[SharingAgreement] = CompactedTopicFollower(
+        kafka_settings,
+        kafka_settings.topic("agreements"),
+        lambda b: SharingAgreement.decode(codec, b),
+        lambda _k, a: book.put(a),
+        book.revoke,
+    )
+    follower.start()
+    try:
+        assert follower.wait_caught_up(30)
+        assert [a.partner_agency_ori for a in book.from_owner("MN9990001")] == ["MN9990002"]
+        revoke_agreement(kafka_settings, producer, codec, "MN9990001", "MN9990002", "chief")
+        wait_for(lambda: not book.from_owner("MN9990001"), 20, "the revocation")
+    finally:
+        follower.stop()
