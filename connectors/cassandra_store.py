@@ -9,6 +9,7 @@ with one outcome per row (a bad row never sinks its batch).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,9 @@ from typing import Any
 
 from cassandra import DriverException
 from cassandra.auth import PlainTextAuthProvider
+from cassandra import ProtocolVersion
 from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import PreparedStatement
 
@@ -27,13 +30,15 @@ from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
 _TWCS = (
     "compaction = {'class': 'TimeWindowCompactionStrategy', "
     "'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
 )
 
 SCHEMA_CQL = [
-    """CREATE TABLE IF NOT EXISTS reads_by_plate (
+    """CREATE TABLE IF NOT EXISTS {ks}.reads_by_plate (
         plate text, collected_at timestamp, read_id text,
         agency_ori text, camera_id text, camera_kind text,
         received_at timestamp, expires_at timestamp,
@@ -45,7 +50,7 @@ SCHEMA_CQL = [
         PRIMARY KEY ((plate), collected_at, read_id)
     ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id ASC) AND """
     + _TWCS,
-    """CREATE TABLE IF NOT EXISTS hits_by_agency (
+    """CREATE TABLE IF NOT EXISTS {ks}.hits_by_agency (
         agency_ori text, matched_at timestamp, hit_id text,
         plate text, read_id text, collected_at timestamp, expires_at timestamp,
         camera_id text, latitude double, longitude double, region text,
@@ -55,7 +60,7 @@ SCHEMA_CQL = [
     ) WITH CLUSTERING ORDER BY (matched_at DESC, hit_id ASC) AND """
     + _TWCS,
     # Audit is kept (no TTL): CJIS asks for at least a year, the biennial audit for more.
-    """CREATE TABLE IF NOT EXISTS audit_events (
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_events (
         day text, occurred_at timestamp, event_id text,
         actor text, actor_agency_ori text, action text, purpose text,
         target_kind text, target_id text, recipient_agency_ori text, outcome text,
@@ -64,18 +69,18 @@ SCHEMA_CQL = [
     ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
 ]
 
-_INSERT_READ = """INSERT INTO reads_by_plate (plate, collected_at, read_id, agency_ori,
+_INSERT_READ = """INSERT INTO {ks}.reads_by_plate (plate, collected_at, read_id, agency_ori,
     camera_id, camera_kind, received_at, expires_at, latitude, longitude, region,
     region_confidence, confidence, candidates, plate_box, image_ref, source, source_ref,
     classification, frame_count)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
 
-_INSERT_HIT = """INSERT INTO hits_by_agency (agency_ori, matched_at, hit_id, plate,
+_INSERT_HIT = """INSERT INTO {ks}.hits_by_agency (agency_ori, matched_at, hit_id, plate,
     read_id, collected_at, expires_at, camera_id, latitude, longitude, region, entry_id,
     list_id, category, priority, covert, match_kind, state_mismatch, historical)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
 
-_INSERT_AUDIT = """INSERT INTO audit_events (day, occurred_at, event_id, actor,
+_INSERT_AUDIT = """INSERT INTO {ks}.audit_events (day, occurred_at, event_id, actor,
     actor_agency_ori, action, purpose, target_kind, target_id, recipient_agency_ori,
     outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
@@ -127,7 +132,11 @@ def connect(settings: Settings) -> tuple[Cluster, Session]:
             settings.cassandra_username, settings.cassandra_password.get_secret_value()
         )
     cluster = Cluster(
-        settings.cassandra_contact_points, port=settings.cassandra_port, auth_provider=auth
+        settings.cassandra_contact_points,
+        port=settings.cassandra_port,
+        auth_provider=auth,
+        protocol_version=ProtocolVersion.V5,
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
     )
     try:
         return cluster, cluster.connect()
@@ -139,28 +148,34 @@ def connect(settings: Settings) -> tuple[Cluster, Session]:
         ) from error
 
 
+def _keyspace(name: str) -> str:
+    # The keyspace is spliced into CQL text, so only a plain identifier will do.
+    if not _IDENTIFIER.fullmatch(name):
+        raise ConfigurationError(f"keyspace {name!r} is not a plain CQL identifier")
+    return name
+
+
 def ensure_schema(session: Session, keyspace: str) -> None:
     """Create the keyspace and tables if missing (idempotent)."""
+    ks = _keyspace(keyspace)
     session.execute(
-        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
         "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     )
-    session.set_keyspace(keyspace)
     for statement in SCHEMA_CQL:
-        session.execute(statement)
+        session.execute(statement.replace("{ks}", ks))
 
 
 class CassandraStore:
     def __init__(self, settings: Settings, *, create_schema: bool = True) -> None:
         self._cluster, self.session = connect(settings)
+        self.keyspace = ks = _keyspace(settings.cassandra_keyspace)
         if create_schema:
-            ensure_schema(self.session, settings.cassandra_keyspace)
-        else:
-            self.session.set_keyspace(settings.cassandra_keyspace)
+            ensure_schema(self.session, ks)
         self._concurrency = settings.cassandra_write_concurrency
-        self._insert_read = self.session.prepare(_INSERT_READ)
-        self._insert_hit = self.session.prepare(_INSERT_HIT)
-        self._insert_audit = self.session.prepare(_INSERT_AUDIT)
+        self._insert_read = self.session.prepare(_INSERT_READ.replace("{ks}", ks))
+        self._insert_hit = self.session.prepare(_INSERT_HIT.replace("{ks}", ks))
+        self._insert_audit = self.session.prepare(_INSERT_AUDIT.replace("{ks}", ks))
 
     def close(self) -> None:
         self._cluster.shutdown()
@@ -219,7 +234,7 @@ class CassandraStore:
     def reads_for_plate(self, plate: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.session.execute(
             "SELECT plate, collected_at, read_id, agency_ori, camera_id, region, "
-            "confidence, expires_at, TTL(agency_ori) AS ttl FROM reads_by_plate "
+            f"confidence, expires_at, TTL(agency_ori) AS ttl FROM {self.keyspace}.reads_by_plate "
             "WHERE plate = %s LIMIT %s",
             (plate, limit),
         )
@@ -227,12 +242,20 @@ class CassandraStore:
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.session.execute(
-            "SELECT * FROM hits_by_agency WHERE agency_ori = %s LIMIT %s", (agency_ori, limit)
+            f"SELECT * FROM {self.keyspace}.hits_by_agency WHERE agency_ori = %s LIMIT %s",
+            (agency_ori, limit),
+        )
+        return [dict(row._asdict()) for row in rows]
+
+    def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The audit trail of one UTC day (YYYY-MM-DD), newest first."""
+        rows = self.session.execute(
+            f"SELECT * FROM {self.keyspace}.audit_events WHERE day = %s LIMIT %s", (day, limit)
         )
         return [dict(row._asdict()) for row in rows]
 
     def count(self, table: str) -> int:
         if table not in {"reads_by_plate", "hits_by_agency", "audit_events"}:
             raise ValueError(f"unknown table {table}")
-        row = self.session.execute(f"SELECT count(*) FROM {table}").one()  # noqa: S608 (checked above)
+        row = self.session.execute(f"SELECT count(*) FROM {self.keyspace}.{table}").one()  # noqa: S608 (checked above)
         return int(row[0]) if row else 0

@@ -36,7 +36,6 @@ from pipelines.records import (
 from pipelines.retention import RetentionExpired
 from pipelines.settings import Settings
 from pipelines.stages import dedup, match, normalize, share
-from pipelines.stages import ocr as ocr_stage
 from schemas import DecodeError, codec_for
 
 log = logging.getLogger(__name__)
@@ -90,6 +89,7 @@ class Pipeline:
         self.hotlist = match.HotlistIndex()
         self.agreements = share.AgreementBook()
         self.followers: list[CompactedTopicFollower[Any]] = []
+        self._followers_lock = asyncio.Lock()
         self._register_agents()
 
     # --- shared plumbing ---------------------------------------------------------
@@ -178,6 +178,11 @@ class Pipeline:
             follower.start()
 
     async def wait_for_followers(self) -> None:
+        """Blocks an agent until the hotlist and agreements are loaded in full."""
+        async with self._followers_lock:
+            if not self.followers:
+                await self.run_blocking(self._start_followers)
+                log.info("lprx worker: following hotlist and agreements")
         while not all(f.caught_up for f in self.followers):
             await asyncio.sleep(0.05)
         metrics.HOTLIST_ENTRIES.set(len(self.hotlist))
@@ -188,13 +193,8 @@ class Pipeline:
     def _register_agents(self) -> None:
         app = self.app
 
-        @app.on_started.connect  # type: ignore[untyped-decorator]
-        async def on_started(app: faust.App, **_: Any) -> None:
-            await self.run_blocking(self._start_followers)
-            log.info("lprx worker running stages %s", ",".join(self.stages))
-
-        @app.on_shutdown.connect  # type: ignore[untyped-decorator]
-        async def on_shutdown(app: faust.App, **_: Any) -> None:
+        @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+        async def stop_followers(_app: faust.App, **_: Any) -> None:
             for follower in self.followers:
                 follower.stop()
 
@@ -212,6 +212,9 @@ class Pipeline:
             app.agent(self.audit, name="store-audit")(self._store_audit_agent)
 
     async def _ocr_agent(self, stream: StreamT) -> None:
+        # Imported here: only OCR workers pay for loading Paddle.
+        from pipelines.stages import ocr as ocr_stage
+
         loop = asyncio.get_running_loop()
         reader = await loop.run_in_executor(
             self.ocr_executor, lambda: ocr_stage.load_reader(self.settings)
