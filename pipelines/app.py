@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
+from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
+from mode import BaseSignalT
 
 from connectors.cassandra_store import CassandraStore
 from connectors.follower import CompactedTopicFollower
@@ -49,6 +51,12 @@ def _raw_topic(app: faust.App, name: str) -> TopicT:
     return app.topic(
         name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+
+
+def _headers(headers: Any) -> dict[str, bytes]:
+    """Kafka headers as a dict, whichever shape the client handed them over in."""
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or [])
+    return {str(k): v if isinstance(v, bytes) else str(v).encode() for k, v in pairs}
 
 
 class Pipeline:
@@ -94,7 +102,7 @@ class Pipeline:
 
     # --- shared plumbing ---------------------------------------------------------
 
-    async def to_dead_letter(self, stage: str, event: EventT, error: BaseException) -> None:
+    async def to_dead_letter(self, stage: str, event: EventT[bytes], error: BaseException) -> None:
         message = event.message
         letter = dead_letter(
             stage=stage,
@@ -106,12 +114,12 @@ class Pipeline:
             offset=message.offset,
             key=message.key,
             value=message.value,
-            headers={k: v for k, v in (message.headers or [])} if message.headers else None,
+            headers=_headers(message.headers),
         )
         metrics.count(stage, "dead_letter")
         await self.deadletters.send(key=message.key, value=letter.encode(self.codec))
 
-    async def guarded(self, stage: str, event: EventT, step: Callable[[], T]) -> T | None:
+    async def guarded(self, stage: str, event: EventT[bytes], step: Callable[[], T]) -> T | None:
         """Runs one record through a stage; failures become data, never a crash."""
         try:
             with metrics.timed(stage):
@@ -193,8 +201,10 @@ class Pipeline:
     def _register_agents(self) -> None:
         app = self.app
 
-        @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
-        async def stop_followers(_app: faust.App, **_: Any) -> None:
+        @app.on_before_shutdown.connect
+        def stop_followers(
+            _sender: Any, /, *_args: Any, signal: BaseSignalT[Any], **_kwargs: Any
+        ) -> None:
             for follower in self.followers:
                 follower.stop()
 
@@ -211,7 +221,7 @@ class Pipeline:
             app.agent(self.hits, name="store-hits")(self._store_hits_agent)
             app.agent(self.audit, name="store-audit")(self._store_audit_agent)
 
-    async def _ocr_agent(self, stream: StreamT) -> None:
+    async def _ocr_agent(self, stream: StreamT[bytes]) -> None:
         # Imported here: only OCR workers pay for loading Paddle.
         from pipelines.stages import ocr as ocr_stage
 
@@ -241,11 +251,11 @@ class Pipeline:
             else:
                 await self.to_dead_letter(ocr_stage.STAGE, event, outcome)
 
-    async def _normalize_agent(self, stream: StreamT) -> None:
+    async def _normalize_agent(self, stream: StreamT[bytes]) -> None:
         deduplicator = dedup.Deduplicator(timedelta(seconds=self.settings.dedup_window_seconds))
         async for event in stream.events():
 
-            def step(value: bytes = event.message.value) -> PlateRead:
+            def step(value: bytes | None = event.message.value) -> PlateRead:
                 read = PlateRead.decode(self.codec, value)
                 return normalize.normalize_read(
                     read, self.settings.retention_for(read.agency_ori), utcnow()
@@ -261,11 +271,11 @@ class Pipeline:
             metrics.count(dedup.STAGE, "ok")
             await self.send_read(self.reads, read)
 
-    async def _match_agent(self, stream: StreamT) -> None:
+    async def _match_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()
         async for event in stream.events():
 
-            def step(value: bytes = event.message.value) -> Hit | None:
+            def step(value: bytes | None = event.message.value) -> Hit | None:
                 read = PlateRead.decode(self.codec, value)
                 return match.match_read(read, self.hotlist, utcnow())
 
@@ -276,11 +286,11 @@ class Pipeline:
             metrics.count(match.STAGE, "hit")
             await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))
 
-    async def _share_agent(self, stream: StreamT) -> None:
+    async def _share_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()
         async for event in stream.events():
 
-            def step(value: bytes = event.message.value) -> tuple[Hit, list[share.Delivery]]:
+            def step(value: bytes | None = event.message.value) -> tuple[Hit, list[share.Delivery]]:
                 hit = Hit.decode(self.codec, value)
                 return hit, share.deliveries(hit, self.agreements, utcnow())
 
@@ -299,19 +309,20 @@ class Pipeline:
 
     async def _store_batches(
         self,
-        stream: StreamT,
+        stream: StreamT[bytes],
         stage: str,
-        decode: Callable[[bytes], T],
+        decode: Callable[[bytes | None], T],
         write: Callable[[Sequence[T]], Awaitable[list[Any]]],
     ) -> None:
-        async for events in stream.take_events(
+        # Faust hands agents a Stream; its interface type lacks take_events.
+        async for events in cast(Stream[bytes], stream).take_events(
             self.settings.store_batch_size, within=self.settings.store_batch_seconds
         ):
             records: list[T] = []
-            kept: list[EventT] = []
+            kept: list[EventT[bytes]] = []
             for event in events:
 
-                def step(value: bytes = event.message.value) -> T:
+                def step(value: bytes | None = event.message.value) -> T:
                     return decode(value)
 
                 record = await self.guarded(stage, event, step)
@@ -344,7 +355,7 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_BACKOFF_MAX_S)
 
-    async def _store_reads_agent(self, stream: StreamT) -> None:
+    async def _store_reads_agent(self, stream: StreamT[bytes]) -> None:
         async def write(reads: Sequence[PlateRead]) -> list[Any]:
             store = await self.store()
             outcomes = await self.run_blocking(lambda: store.write_reads(reads, utcnow()))
@@ -357,14 +368,14 @@ class Pipeline:
 
         await self._store_batches(stream, "store", lambda b: PlateRead.decode(self.codec, b), write)
 
-    async def _store_hits_agent(self, stream: StreamT) -> None:
+    async def _store_hits_agent(self, stream: StreamT[bytes]) -> None:
         async def write(hits: Sequence[Hit]) -> list[Any]:
             store = await self.store()
             return await self.run_blocking(lambda: store.write_hits(hits, utcnow()))
 
         await self._store_batches(stream, "store-hits", lambda b: Hit.decode(self.codec, b), write)
 
-    async def _store_audit_agent(self, stream: StreamT) -> None:
+    async def _store_audit_agent(self, stream: StreamT[bytes]) -> None:
         async def write(events: Sequence[AuditEvent]) -> list[Any]:
             store = await self.store()
             return await self.run_blocking(lambda: store.write_audit(events))
