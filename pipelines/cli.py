@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -242,40 +243,109 @@ def consume_topic(
         consumer.close()
 
 
+# --- audited access: no audit record, no data --------------------------------------
+
+UserOption = Annotated[str, typer.Option(help="Your individual login (audited).")]
+AgencyOption = Annotated[str, typer.Option(help="Your agency's ORI (audited).")]
+PurposeOption = Annotated[str, typer.Option(help="The documented purpose, e.g. a case number.")]
+MIN_PURPOSE_LENGTH = 10
+
+
+def audited_access(
+    settings: Settings,
+    *,
+    user: str,
+    agency: str,
+    purpose: str,
+    target_kind: str,
+    target_id: str,
+) -> Callable[[int], None]:
+    """Writes the audit record of an access before any data is shown (no audit, no
+    access); returns a function that records how many results were shown."""
+    from connectors.cassandra_store import CassandraStore
+    from pipelines.records import AuditOutcome
+
+    def event(outcome: AuditOutcome, results: int | None) -> AuditEvent:
+        return AuditEvent(
+            event_id=new_id(),
+            occurred_at=datetime.now(UTC),
+            actor=user,
+            actor_agency_ori=agency,
+            action=AuditAction.SEARCH,
+            purpose=purpose,
+            target_kind=target_kind,
+            target_id=target_id,
+            outcome=outcome,
+            details={} if results is None else {"results": str(results)},
+        )
+
+    with CassandraStore(settings) as store:
+        if len(purpose.strip()) < MIN_PURPOSE_LENGTH:
+            store.write_audit([event(AuditOutcome.DENIED, None)])
+            raise _fail(
+                f"a documented purpose of at least {MIN_PURPOSE_LENGTH} characters is required"
+            )
+        if not all(o.ok for o in store.write_audit([event(AuditOutcome.SUCCESS, None)])):
+            raise _fail("the audit trail could not be written, so nothing is shown")
+
+    def record_results(count: int) -> None:
+        with CassandraStore(settings, create_schema=False) as store:
+            store.write_audit([event(AuditOutcome.SUCCESS, count)])
+
+    return record_results
+
+
 @partner_app.command("hits")
 def partner_hits(
     agency: Annotated[str, typer.Argument(help="ORI of the receiving agency.")],
+    user: UserOption,
+    purpose: PurposeOption = "review of delivered hits",
     max_messages: int = 50,
     timeout: float = 5.0,
 ) -> None:
-    """Show the hits delivered to an agency's topic."""
+    """Show the hits delivered to an agency's topic (audited)."""
     from pipelines.records import Hit
     from schemas import codec_for
 
     settings = _settings()
+    topic = settings.partner_hits_topic(agency)
+    done = audited_access(
+        settings, user=user, agency=agency, purpose=purpose, target_kind="topic", target_id=topic
+    )
     codec = codec_for(settings.schema_registry_url)
     table = Table("matched at", "plate", "category", "from agency", "camera", "expires")
-    for value in consume_topic(
-        settings, settings.partner_hits_topic(agency), max_messages, timeout
-    ):
+    values = consume_topic(settings, topic, max_messages, timeout)
+    for value in values:
         hit = Hit.decode(codec, value)
         table.add_row(
             hit.matched_at.strftime("%H:%M:%S"), hit.read.plate, hit.entry.category.value,
             hit.read.agency_ori, hit.read.camera_id, hit.read.expires_at.date().isoformat(),
         )  # fmt: skip
+    done(len(values))
     console.print(table)
 
 
 @app.command()
-def deadletters(max_messages: int = 50, timeout: float = 5.0) -> None:
-    """Show dead letters: stage, reason and where each record came from."""
+def deadletters(
+    user: UserOption,
+    agency: AgencyOption,
+    purpose: PurposeOption = "pipeline operations review",
+    max_messages: int = 50,
+    timeout: float = 5.0,
+) -> None:
+    """Show dead letters: stage, reason and source (audited: they can hold reads)."""
     from pipelines.records import DeadLetter
     from schemas import codec_for
 
     settings = _settings()
+    topic = settings.topic("deadletter")
+    done = audited_access(
+        settings, user=user, agency=agency, purpose=purpose, target_kind="topic", target_id=topic
+    )
     codec = codec_for(settings.schema_registry_url)
     table = Table("when", "stage", "error", "reason", "source", "bytes")
-    for value in consume_topic(settings, settings.topic("deadletter"), max_messages, timeout):
+    values = consume_topic(settings, topic, max_messages, timeout)
+    for value in values:
         letter = DeadLetter.decode(codec, value)
         table.add_row(
             letter.occurred_at.strftime("%H:%M:%S"), letter.stage, letter.error_type,
@@ -283,22 +353,16 @@ def deadletters(max_messages: int = 50, timeout: float = 5.0) -> None:
             f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}",
             str(len(letter.original_value or b"")),
         )  # fmt: skip
+    done(len(values))
     console.print(table)
-
-
-# --- audited look-ups -----------------------------------------------------------------
-
-MIN_PURPOSE_LENGTH = 10
 
 
 @reads_app.command("search")
 def reads_search(
     plate: str,
-    user: Annotated[str, typer.Option(help="Your individual login.")],
-    agency: Annotated[str, typer.Option(help="Your agency's ORI.")],
-    purpose: Annotated[
-        str, typer.Option(help="The documented law-enforcement purpose, e.g. a case number.")
-    ],
+    user: UserOption,
+    agency: AgencyOption,
+    purpose: PurposeOption,
     limit: int = 50,
 ) -> None:
     """Look up stored reads of a plate. Every search is audited with its purpose."""
@@ -307,14 +371,13 @@ def reads_search(
 
     settings = _settings()
     wanted = normalize_plate(plate)
+    done = audited_access(
+        settings, user=user, agency=agency, purpose=purpose, target_kind="reads",
+        target_id=f"plate={wanted}",
+    )  # fmt: skip
     with CassandraStore(settings, create_schema=False) as store:
-        if len(purpose.strip()) < MIN_PURPOSE_LENGTH:
-            store.write_audit([_search_audit(user, agency, purpose, wanted, denied=True)])
-            raise _fail(
-                f"a documented purpose of at least {MIN_PURPOSE_LENGTH} characters is required"
-            )
         rows = store.reads_for_plate(wanted, limit)
-        store.write_audit([_search_audit(user, agency, purpose, wanted, results=len(rows))])
+    done(len(rows))
     table = Table("collected", "plate", "agency", "camera", "confidence", "expires in (s)")
     for row in rows:
         table.add_row(
@@ -325,23 +388,34 @@ def reads_search(
     console.print(f"{len(rows)} reads; this search was recorded in the audit trail")
 
 
-def _search_audit(
-    user: str, agency: str, purpose: str, plate: str, *, results: int = 0, denied: bool = False
-) -> AuditEvent:
-    from pipelines.records import AuditOutcome
+@app.command()
+def audit(
+    user: UserOption,
+    agency: AgencyOption,
+    purpose: PurposeOption,
+    day: Annotated[str | None, typer.Option(help="UTC day YYYY-MM-DD, default today.")] = None,
+    limit: int = 100,
+) -> None:
+    """Show the audit trail of a day. Reading the audit trail is audited too (CJIS)."""
+    from connectors.cassandra_store import CassandraStore
 
-    return AuditEvent(
-        event_id=new_id(),
-        occurred_at=datetime.now(UTC),
-        actor=user,
-        actor_agency_ori=agency,
-        action=AuditAction.SEARCH,
-        purpose=purpose,
-        target_kind="query",
-        target_id=f"plate={plate}",
-        outcome=AuditOutcome.DENIED if denied else AuditOutcome.SUCCESS,
-        details={"results": str(results)},
-    )
+    settings = _settings()
+    wanted_day = day or datetime.now(UTC).strftime("%Y-%m-%d")
+    done = audited_access(
+        settings, user=user, agency=agency, purpose=purpose, target_kind="audit",
+        target_id=f"day={wanted_day}",
+    )  # fmt: skip
+    with CassandraStore(settings, create_schema=False) as store:
+        rows = store.audit_events(wanted_day, limit)
+    done(len(rows))
+    table = Table("when", "actor", "agency", "action", "target", "recipient", "outcome", "purpose")
+    for row in rows:
+        table.add_row(
+            row["occurred_at"].strftime("%H:%M:%S"), row["actor"], row["actor_agency_ori"] or "",
+            row["action"], f"{row['target_kind']}:{row['target_id']}"[:40],
+            row["recipient_agency_ori"] or "", row["outcome"], (row["purpose"] or "")[:30],
+        )  # fmt: skip
+    console.print(table)
 
 
 @app.command()
