@@ -20,6 +20,7 @@ from pipelines.settings import Settings
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+FRAME_MAX_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,12 @@ def core_topics(settings: Settings) -> list[TopicSpec]:
     compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
     n = settings.topic_partitions
     return [
-        TopicSpec(settings.topic("frames"), n, {"retention.ms": str(DAY_MS)}),
+        # Frames are whole images: a 1080p JPEG can pass Kafka's 1 MB default.
+        TopicSpec(
+            settings.topic("frames"),
+            n,
+            {"retention.ms": str(DAY_MS), "max.message.bytes": str(FRAME_MAX_BYTES)},
+        ),
         TopicSpec(settings.topic("reads.raw"), n, reads),
         TopicSpec(settings.topic("reads"), n, reads),
         TopicSpec(settings.topic("hits"), n, reads),
@@ -104,6 +110,7 @@ def make_producer(settings: Settings, client_id: str) -> Producer:
             "enable.idempotence": True,
             "linger.ms": 5,
             "compression.type": "lz4",
+            "message.max.bytes": FRAME_MAX_BYTES + 64 * 1024,
         }
     )
 
