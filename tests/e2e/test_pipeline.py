@@ -109,7 +109,8 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     ensure_topics(settings, core_topics(settings))
     producer = make_producer(settings, "e2e")
     manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
-    frame_file, frame_plate = next(iter(manifest.items()))
+    first = manifest["frames"][0]
+    frame_file, frame_plate = first["file"], first["plate"]
     hotlist = (
         "plate,state,category,case_number\n"
         "HOT1234,MN,STOLEN_VEHICLE,\n"

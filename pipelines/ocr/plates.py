@@ -1,0 +1,230 @@
+"""Plain rules that turn the text lines OCR found in a frame into ranked plate candidates.
+
+A frame holds much text besides the plate: the state name and slogan on the plate, the
+dealer frame, signs, a camera's timestamp overlay. A line is a candidate when, after
+normalising, it is 2-8 letters and digits with at least one digit (typical US plates)
+and is not a state name or slogan. Candidates are ranked by the recogniser's confidence
+weighted by how plate-like the line is: plates are usually the tallest such line, near
+the middle of the frame, mixing letters and digits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pipelines.ocr.engine import Box, TextLine
+
+MIN_PLATE_LENGTH = 2
+MAX_PLATE_LENGTH = 8
+DEFAULT_TOP_N = 5
+
+# Separators printed on plates or read between characters: dropped without penalty.
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015_.,·•∙・:;'\"`~|/\\()\[\]{}*+=]")
+# Anything else that is not A-Z/0-9 (a CJK glyph, a symbol) is a misread character.
+_NOT_PLATE_CHARACTER = re.compile(r"[^A-Z0-9]")
+# A misread character is dropped, and the read trusted less for it.
+_MISREAD_PENALTY = 0.6
+
+US_STATES = (
+    "ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "CALIFORNIA", "COLORADO", "CONNECTICUT",
+    "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "ILLINOIS", "INDIANA", "IOWA",
+    "KANSAS", "KENTUCKY", "LOUISIANA", "MAINE", "MARYLAND", "MASSACHUSETTS", "MICHIGAN",
+    "MINNESOTA", "MISSISSIPPI", "MISSOURI", "MONTANA", "NEBRASKA", "NEVADA", "NEWHAMPSHIRE",
+    "NEWJERSEY", "NEWMEXICO", "NEWYORK", "NORTHCAROLINA", "NORTHDAKOTA", "OHIO", "OKLAHOMA",
+    "OREGON", "PENNSYLVANIA", "RHODEISLAND", "SOUTHCAROLINA", "SOUTHDAKOTA", "TENNESSEE",
+    "TEXAS", "UTAH", "VERMONT", "VIRGINIA", "WASHINGTON", "WESTVIRGINIA", "WISCONSIN",
+    "WYOMING", "DISTRICTOFCOLUMBIA",
+)  # fmt: skip
+# Slogans and other words printed on plates and plate frames (5+ letters, so that
+# short vanity plates are not mistaken for them).
+PLATE_WORDS = (
+    "LAKES", "EXPLORE", "LINCOLN", "SUNSHINE", "EMPIRE", "GARDEN", "STATE", "GOLDEN",
+    "GRANDCANYON", "LONESTAR", "FAMOUSPOTATOES", "KEYSTONE", "EVERGREEN", "AMERICA",
+    "DAIRYLAND", "DISCOVER", "SPIRIT", "PEACE", "DEALER", "TEMPORARY", "COUNTY",
+    "VEHICLE", "TRUCK", "TRAILER", "COMMERCIAL",
+)  # fmt: skip
+_WORDS = tuple(sorted({*US_STATES, *PLATE_WORDS}, key=len, reverse=True))
+# Camera timestamp overlays (whole or cut into pieces) and phone numbers on signs.
+_DATE_TIME_OR_PHONE = re.compile(
+    r"(19|20)\d\d[-/.]\d"  # 2014-05-09, 2014-05-
+    r"|\d[-/.]\d\d?[-/.](19|20)?\d\d\b"  # 05/09/2014, 9-07-14
+    r"|\d:\d\d"  # 07:02:06
+    r"|^\W*\(?\d{3}\)?[-.\s]*\d{3}[-.\s]\d{4}\W*$"  # 314-845-5900
+    r"|^\W*\d{3}-\d{4}\W*$"  # 376-8750
+)
+# Digits a recogniser reads in place of letters, so "MINNES0TA" still reads as a word.
+_DIGIT_AS_LETTER = str.maketrans("0125678", "OIZSGTB")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A plausible plate, with the recogniser's confidence (0-1) and its line's box."""
+
+    plate: str
+    confidence: float
+    line_box: Box
+    score: float
+
+
+def normalize_plate_text(text: str) -> tuple[str, int]:
+    """The plate characters of ``text`` and how many misread characters were dropped.
+
+    Upper case, full-width forms folded (NFKC), separators removed.
+    """
+    folded = unicodedata.normalize("NFKC", text).upper()
+    without_separators = _SEPARATORS.sub("", folded)
+    plate = _NOT_PLATE_CHARACTER.sub("", without_separators)
+    return plate, len(without_separators) - len(plate)
+
+
+def canonical_plate(plate: str) -> str:
+    """The letter O reported as the digit 0: US issuers treat them as one character (most
+    do not issue O at all), and so do hotlists and plate searches. Done after the "has a
+    digit" test, so a word like "METRO" does not become a plate."""
+    return plate.replace("O", "0")
+
+
+def is_plate_words(text: str) -> bool:
+    """True for a state name, slogan or frame text ("MINNESOTA", "10,000 LAKES")."""
+    folded = unicodedata.normalize("NFKC", text).upper()
+    letters = sum("A" <= character <= "Z" for character in folded)
+    if letters < sum(character.isdigit() for character in folded):
+        return False  # mostly digits: a plate or a number, not a name
+    words = re.sub(r"[^A-Z]", "", folded.translate(_DIGIT_AS_LETTER))
+    rest = words
+    for word in _WORDS:  # longest first, so "ARKANSAS" goes before "KANSAS"
+        rest = rest.replace(word, "")
+    # Known words must make up most of the line: one inside longer text does not count.
+    return rest != words and 2 * len(rest) <= len(words)
+
+
+def is_date_time_or_phone(text: str) -> bool:
+    """True for a timestamp overlay or a phone number, which pass the plate shape test."""
+    return _DATE_TIME_OR_PHONE.search(unicodedata.normalize("NFKC", text)) is not None
+
+
+def is_plausible_plate(plate: str) -> bool:
+    """2-8 letters and digits with at least one digit: the shape of a typical US plate."""
+    return (
+        MIN_PLATE_LENGTH <= len(plate) <= MAX_PLATE_LENGTH
+        and plate.isascii()
+        and plate.isalnum()
+        and any(character.isdigit() for character in plate)
+    )
+
+
+def plate_candidates(
+    lines: Iterable[TextLine], frame_size: tuple[int, int], top_n: int = DEFAULT_TOP_N
+) -> list[Candidate]:
+    """The ``top_n`` most plate-like lines, best first, one per distinct plate text.
+
+    ``frame_size`` is (width, height) of the image the line polygons refer to.
+    """
+    kept: list[tuple[str, float, Box]] = []
+    for line in with_joined_pieces(list(lines)):
+        if is_plate_words(line.text) or is_date_time_or_phone(line.text):
+            continue
+        plate, misread = normalize_plate_text(line.text)
+        if not is_plausible_plate(plate):
+            continue
+        confidence = max(0.0, min(1.0, line.confidence)) * _MISREAD_PENALTY**misread
+        kept.append((canonical_plate(plate), confidence, line.bounds()))
+    if not kept:
+        return []
+    tallest = max(box[3] for _, _, box in kept)
+    best: dict[str, Candidate] = {}
+    for plate, confidence, box in kept:
+        score = (
+            confidence
+            * size_weight(box[3], tallest)
+            * position_weight(box, frame_size)
+            * content_weight(plate)
+        )
+        if plate not in best or best[plate].score < score:
+            best[plate] = Candidate(plate, round(confidence, 4), box, round(score, 4))
+    return sorted(best.values(), key=lambda c: -c.score)[:top_n]
+
+
+def with_joined_pieces(lines: list[TextLine]) -> list[TextLine]:
+    """The lines plus each run of pieces that look like one plate split in two.
+
+    Detectors often split a plate at its space, dash or emblem ("KRT" + "417"), more so
+    when the plate is large in the image. Pieces join when they share a baseline and
+    height and the gap is under about one character; the pieces themselves stay too.
+    """
+    pieces = sorted(lines, key=lambda line: line.bounds()[0])
+    runs: list[list[TextLine]] = []
+    for piece in pieces:
+        run = next((run for run in runs if _continues(run[-1], piece)), None)
+        if run is None:
+            runs.append([piece])
+        else:
+            run.append(piece)
+    joined = [_join(run) for run in runs if len(run) > 1]
+    return [*lines, *joined]
+
+
+def _continues(left: TextLine, right: TextLine) -> bool:
+    lx, ly, lw, lh = left.bounds()
+    rx, ry, _, rh = right.bounds()
+    overlap = min(ly + lh, ry + rh) - max(ly, ry)
+    gap = rx - (lx + lw)
+    return (
+        0.7 <= rh / lh <= 1.4
+        and overlap >= 0.6 * min(lh, rh)
+        and -0.2 * lh <= gap <= 1.2 * max(lh, rh)
+    )
+
+
+def _join(run: list[TextLine]) -> TextLine:
+    boxes = [line.bounds() for line in run]
+    left = min(x for x, _, _, _ in boxes)
+    top = min(y for _, y, _, _ in boxes)
+    right = max(x + w for x, _, w, _ in boxes)
+    bottom = max(y + h for _, y, _, h in boxes)
+    return TextLine(
+        " ".join(line.text for line in run),
+        # A joined read is only as sure as its least sure piece.
+        min(line.confidence for line in run),
+        ((left, top), (right, top), (right, bottom), (left, bottom)),
+    )
+
+
+def size_weight(height: int, tallest: int) -> float:
+    """Taller lines are likelier the plate; a line half as tall keeps 3/4 of its weight."""
+    return 0.5 + 0.5 * height / tallest
+
+
+def position_weight(box: Box, frame_size: tuple[int, int]) -> float:
+    """Cameras are aimed so plates sit near the middle; the corners hold overlays."""
+    width, height = frame_size
+    x, y, w, h = box
+    dx = (x + w / 2 - width / 2) / (width / 2)
+    dy = (y + h / 2 - height / 2) / (height / 2)
+    return 1.0 - 0.3 * min(1.0, math.hypot(dx, dy) / math.sqrt(2))
+
+
+def content_weight(plate: str) -> float:
+    """Most plates have 5-8 characters mixing letters and digits; short or all-digit
+    lines are more often street numbers, speeds or stickers."""
+    length = {2: 0.4, 3: 0.6, 4: 0.85}.get(len(plate), 1.0)
+    mixed = 1.0 if any(character.isalpha() for character in plate) else 0.7
+    return length * mixed
+
+
+def plate_box(line_box: Box, frame_size: tuple[int, int]) -> Box:
+    """The plate around its character line: a US plate is 2:1 and its characters span
+    about 80% of its width; clipped to the frame."""
+    x, y, w, h = line_box
+    plate_w = max(w * 1.25, h * 2.0)
+    plate_h = max(plate_w / 2.0, h * 1.2)
+    cx, cy = x + w / 2, y + h / 2
+    left = max(0, int(cx - plate_w / 2))
+    top = max(0, int(cy - plate_h / 2))
+    right = min(frame_size[0], math.ceil(cx + plate_w / 2))
+    bottom = min(frame_size[1], math.ceil(cy + plate_h / 2))
+    return left, top, max(1, right - left), max(1, bottom - top)

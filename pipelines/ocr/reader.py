@@ -1,0 +1,127 @@
+"""``PlateReader``: from the JPEG/PNG bytes of a camera frame to the plate it shows.
+
+Bad bytes raise an ``OcrInputError`` (see ``errors``) before any model runs; a good
+frame with no readable plate returns ``NoPlate``. The text recogniser is injected, so
+everything here is tested with a fake; ``from_settings`` builds the real PaddleOCR one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipelines.ocr import images
+from pipelines.ocr.engine import Box, Image, TextRecognizer
+from pipelines.ocr.plates import DEFAULT_TOP_N, Candidate, plate_box, plate_candidates
+from pipelines.settings import Settings
+
+# Text the detector can find is at least ~10 px tall; a frame this small holds no plate
+# it can read unless enlarged first.
+MIN_LONG_SIDE = 640
+_CROP_JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class PlateReadResult:
+    """The best plate read in a frame.
+
+    ``confidence`` is the recogniser's 0-1 confidence in ``plate``; ``candidates`` are
+    the top-N distinct plates, best first (the first is ``plate``); ``box`` is the
+    estimated plate (x, y, w, h) in frame pixels and ``crop_jpeg`` that region as JPEG.
+    """
+
+    plate: str
+    confidence: float
+    candidates: tuple[Candidate, ...]
+    box: Box
+    crop_jpeg: bytes
+    frame_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class NoPlate:
+    """A frame that decoded fine but shows no readable plate (not an error)."""
+
+    frame_size: tuple[int, int]
+    text_lines: int
+
+
+class PlateReader:
+    """Reads plates in frames with an injected text recogniser. Thread-safe when the
+    recogniser is (``PaddleTextRecognizer`` is)."""
+
+    def __init__(
+        self, recognizer: TextRecognizer, max_pixels: int, top_n: int = DEFAULT_TOP_N
+    ) -> None:
+        self.recognizer = recognizer
+        self.max_pixels = max_pixels
+        self.top_n = top_n
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PlateReader:
+        """The reader with the process's PaddleOCR models (provisioned if missing)."""
+        from pipelines.ocr.engine import shared_paddle_recognizer
+        from pipelines.ocr.models import ensure_models
+
+        recognizer = shared_paddle_recognizer(ensure_models(settings))
+        return cls(recognizer, max_pixels=settings.ocr_max_pixels)
+
+    def read(self, image_bytes: bytes) -> PlateReadResult | NoPlate:
+        """Raises EmptyImage, UndecodableImage or ImageTooLarge for bad bytes, and
+        RecognizerFailed if the model raises."""
+        frame = images.decode_image(image_bytes, self.max_pixels)
+        return self.read_frame(frame)
+
+    def read_frame(self, frame: Image) -> PlateReadResult | NoPlate:
+        """Reads a decoded BGR frame of any size."""
+        height, width = frame.shape[:2]
+        scale = enlargement(width, height)
+        model_input = frame if scale == 1.0 else _resize(frame, scale)
+        lines = self.recognizer.recognize(model_input)
+        input_size = (model_input.shape[1], model_input.shape[0])
+        candidates = plate_candidates(lines, input_size, self.top_n)
+        if not candidates:
+            return NoPlate(frame_size=(width, height), text_lines=len(lines))
+        if scale != 1.0:
+            candidates = [_rescaled(candidate, 1.0 / scale) for candidate in candidates]
+        best = candidates[0]
+        box = plate_box(best.line_box, (width, height))
+        return PlateReadResult(
+            plate=best.plate,
+            confidence=best.confidence,
+            candidates=tuple(candidates),
+            box=box,
+            crop_jpeg=_jpeg_crop(frame, box),
+            frame_size=(width, height),
+        )
+
+
+def enlargement(width: int, height: int) -> float:
+    """How much to enlarge a small frame (a plate crop, a thumbnail) before detection.
+    Large frames are not shrunk here: the detector bounds its own input size and the
+    recogniser reads text lines from the full-resolution frame."""
+    long_side = max(width, height)
+    return 1.0 if long_side >= MIN_LONG_SIDE else MIN_LONG_SIDE / long_side
+
+
+def _resize(frame: Image, scale: float) -> Image:
+    size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+    return np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+
+
+def _rescaled(candidate: Candidate, factor: float) -> Candidate:
+    x, y, w, h = candidate.line_box
+    box = (round(x * factor), round(y * factor), round(w * factor), round(h * factor))
+    return Candidate(candidate.plate, candidate.confidence, box, candidate.score)
+
+
+def _jpeg_crop(frame: Image, box: Box) -> bytes:
+    x, y, w, h = box
+    ok, encoded = cv2.imencode(
+        ".jpg", frame[y : y + h, x : x + w], [cv2.IMWRITE_JPEG_QUALITY, _CROP_JPEG_QUALITY]
+    )
+    if not ok:  # cannot happen for a non-empty 8-bit crop; keep the read regardless
+        return b""
+    return bytes(np.asarray(encoded).tobytes())
