@@ -67,13 +67,13 @@ def iter_frames(
             if index % every:
                 report.skipped_by_sampling += 1
                 continue
-            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-            if image is None:
+            read = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if read is None:
                 report.skipped_unreadable += 1
                 report.unreadable.append(file.name)
                 log.warning("skipped unreadable image %s", file.name)
                 continue
-            yield image
+            yield np.asarray(read, dtype=np.uint8)
         return
     if not _is_stream(source) and not path.is_file():
         raise FileNotFoundError(f"no image folder, video file or stream URL at {source}")
@@ -87,7 +87,7 @@ def iter_frames(
             if not ok:
                 break
             if index % every == 0:
-                yield image
+                yield np.asarray(image, dtype=np.uint8)
             else:
                 report.skipped_by_sampling += 1
             index += 1
@@ -100,7 +100,9 @@ def encode_jpeg(image: Image, quality: int, max_width: int | None) -> tuple[byte
     if max_width and width > max_width:
         height = round(height * max_width / width)
         width = max_width
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        image = np.asarray(
+            cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("OpenCV could not encode the frame as JPEG")
