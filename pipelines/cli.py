@@ -421,12 +421,16 @@ def audit(
 @app.command()
 def demo(
     seconds: Annotated[float, typer.Option(help="How long the camera network runs.")] = 40.0,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="Also print the summary as JSON.")
+    ] = False,
 ) -> None:
     """Run the whole job: services, workers, a simulated camera network, hits to partners."""
     from pipelines.demo import run_demo
 
     summary = run_demo(_settings(), seconds=seconds, console=console)
-    console.print_json(json.dumps(summary))
+    if json_summary:
+        console.print_json(json.dumps(summary))
 
 
 def main() -> None:

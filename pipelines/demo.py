@@ -17,8 +17,8 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +74,9 @@ CAMERAS = (
     Camera("riverton-trailer-3", RIVERTON, CameraKind.TRAILER, "plain", 45.0212, -93.3402),
     Camera("pine-cr12", PINE, CameraKind.FIXED, "alpr_group", 45.2101, -93.1205),
 )
-FRAME_CAMERA = Camera("lakeside-downtown-legacy", LAKESIDE, CameraKind.FIXED, "frames",
-                      44.9370, -93.4990)  # fmt: skip
+FRAME_CAMERA = Camera(
+    "lakeside-downtown-legacy", LAKESIDE, CameraKind.FIXED, "frames", 44.9370, -93.4990
+)
 
 
 def demo_agreements() -> list[SharingAgreement]:
@@ -170,7 +171,7 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
         log = (self.log_dir / f"{name}.log").open("wb")
-        child = subprocess.Popen(
+        child = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
             [sys.executable, "-m", "pipelines.cli", *args],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
         )  # fmt: skip
@@ -192,198 +193,231 @@ class Processes:
                 child.kill()
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Counter and gauge samples of one /metrics endpoint (empty if not up yet)."""
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(port: int) -> Samples:
+    """The samples of one /metrics endpoint (empty while it is not up)."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2, follow_redirects=True).text
     except httpx.HTTPError:
         return {}
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
-def metric_sum(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-               **labels: str) -> float:  # fmt: skip
-    return sum(
-        value for (n, lbls), value in samples.items()
-        if n == name and all(dict(lbls).get(k) == v for k, v in labels.items())
-    )  # fmt: skip
+def metric_sum(samples: Samples, name: str, **labels: str) -> int:
+    return int(
+        sum(
+            value
+            for (sample_name, sample_labels), value in samples.items()
+            if sample_name == name
+            and all(dict(sample_labels).get(k) == v for k, v in labels.items())
+        )
+    )
 
 
 @dataclass
-class Progress:
+class Observed:
+    """What the demo knows: what the cameras sent, and what the processes report."""
+
+    ports: tuple[int, int, int]  # pipeline worker, OCR worker, ingest
     posted: int = 0
+    refused_posts: int = 0
+    repeats_sent: int = 0
     frames_sent: int = 0
-    duplicates_sent: int = 0
-    rejected_posts: int = 0
+    pipeline: Samples = field(default_factory=dict)
+    ocr: Samples = field(default_factory=dict)
+    ingest: Samples = field(default_factory=dict)
 
+    def refresh(self) -> None:
+        pipeline_port, ocr_port, ingest_port = self.ports
+        self.pipeline, self.ocr, self.ingest = (
+            scrape(pipeline_port),
+            scrape(ocr_port),
+            scrape(ingest_port),
+        )
 
-def progress_table(progress: Progress, pipeline: dict[Any, float], ocr: dict[Any, float],
-                   ingest: dict[Any, float], elapsed: float) -> Table:  # fmt: skip
-    table = Table(title=f"lprx demo: {elapsed:4.0f} s", show_header=True)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    rows = [
-        ("camera posts sent", progress.posted),
-        ("frames sent by legacy camera", progress.frames_sent),
-        ("reads accepted by ingest", metric_sum(ingest, "lprx_ingest_reads_total", outcome="accepted")),
-        ("frames read by OCR", metric_sum(ocr, "lprx_records_total", stage="ocr", outcome="ok")),
-        ("reads normalised", metric_sum(pipeline, "lprx_records_total", stage="normalize", outcome="ok")),
-        ("duplicates dropped", metric_sum(pipeline, "lprx_records_total", stage="dedup", outcome="duplicate")),
-        ("hotlist hits", metric_sum(pipeline, "lprx_records_total", stage="match", outcome="hit")),
-        ("reads stored in Cassandra", metric_sum(pipeline, "lprx_records_total", stage="store", outcome="ok")),
-        ("dead letters", metric_sum(pipeline, "lprx_records_total", outcome="dead_letter")
-         + metric_sum(ocr, "lprx_records_total", outcome="dead_letter")),
-    ]  # fmt: skip
-    for name, value in rows:
-        table.add_row(name, f"{int(value)}")
-    return table
+    def records(
+        self, samples: Samples, stage: str | None = None, outcome: str | None = None
+    ) -> int:
+        labels = {k: v for k, v in (("stage", stage), ("outcome", outcome)) if v is not None}
+        return metric_sum(samples, "lprx_records_total", **labels)
+
+    def figures(self) -> dict[str, int]:
+        ocr_reads = self.records(self.ocr, "ocr", "ok")
+        return {
+            "camera_posts": self.posted,
+            "camera_posts_refused": self.refused_posts,
+            "repeat_reads_sent": self.repeats_sent,
+            "frames_sent": self.frames_sent,
+            "reads_in": metric_sum(self.ingest, "lprx_ingest_reads_total", outcome="accepted")
+            + ocr_reads,
+            "frames_read_by_ocr": ocr_reads,
+            "frames_without_plate": self.records(self.ocr, "ocr", "no_plate"),
+            "duplicates_dropped": self.records(self.pipeline, "dedup", "duplicate"),
+            "hits": self.records(self.pipeline, "match", "hit"),
+            "reads_stored": self.records(self.pipeline, "store", "ok"),
+            "dead_letters": self.records(self.pipeline, outcome="dead_letter")
+            + self.records(self.ocr, outcome="dead_letter"),
+        }
+
+    def table(self, elapsed: float) -> Table:
+        table = Table(title=f"lprx demo, {elapsed:.0f} s")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for name, value in self.figures().items():
+            table.add_row(name.replace("_", " "), str(value))
+        return table
 
 
 def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, Any]:
-    from connectors import servers
-    from connectors.agreements import publish_agreement
-    from connectors.cassandra_store import CassandraStore
-    from connectors.frames import iter_frames
-    from connectors.hotlist import HotlistSource, parse_csv_file, publish_entries
-    from connectors.kafka import core_topics, ensure_topics, make_producer
-    from connectors.sink import KafkaSink
-    from pipelines.records import Frame, new_id
-    from schemas import codec_for
-
     started = time.monotonic()
     console.rule("[bold]lprx demo")
-    console.print("1/6 servers: Kafka (KRaft) and Cassandra 5")
-    servers.up(settings)
-    console.print("2/6 topics, keyspace and tables")
-    ensure_topics(settings, core_topics(settings))
-    codec = codec_for(settings.schema_registry_url)
-    producer = make_producer(settings, "lprx-demo-admin")
-
-    console.print("3/6 sample hotlist and three agencies' sharing agreements")
-    report = parse_csv_file(
-        SAMPLES / "hotlist.csv",
-        HotlistSource("demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE),
-    )  # fmt: skip
-    publish_entries(settings, producer, codec, report.entries)
-    for agreement in demo_agreements():
-        publish_agreement(settings, producer, codec, agreement)
-        console.print(f"    {agreement.owner_agency_ori} -> {agreement.partner_agency_ori}: "
-                      f"{', '.join(c.value for c in agreement.hit_categories)}")  # fmt: skip
-    console.print(f"    {PINE.ori} ({PINE.name}) shares nothing: no agreement signed")
-
+    hot = _prepare(settings, console)
     log_dir = settings.cache_dir / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
+    # Fresh tokens each run; only the ingest process gets them, nothing prints them.
     tokens = {a.ori: secrets.token_urlsafe(24) for a in AGENCIES}
-    pipeline_port, ocr_port = settings.metrics_port, settings.metrics_port + 1
-    ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    processes = Processes(log_dir)
-    console.print(f"4/6 workers and HTTP ingest (logs in {log_dir})")
-    processes.start("worker-pipeline", ["worker", "--stages", "normalize,match,share,store",
-                                         "--metrics-port", str(pipeline_port)], env)  # fmt: skip
-    processes.start("worker-ocr", ["worker", "--stages", "ocr",
-                                   "--metrics-port", str(ocr_port)], env)  # fmt: skip
-    # The ingest alone holds the camera tokens; they are never printed or logged.
-    processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_TOKENS": json.dumps(tokens)})
-    progress = Progress()
+    observed = Observed((settings.metrics_port, settings.metrics_port + 1, settings.ingest_port))
+    processes = _start_processes(settings, log_dir, tokens, console)
     try:
-        _wait_until_up(ingest_url, processes)
-        console.print(f"5/6 camera network for {seconds:.0f} s: {len(CAMERAS)} plate-reading "
-                      f"cameras over HTTP, 1 legacy camera sending frames for OCR")  # fmt: skip
-        rng = random.Random(13824)
-        hot = hotlist_plates()
-        population = [_plate(rng) for _ in range(400)]
-        frames = list(iter_frames(str(SAMPLES / "frames")))
-        sink = KafkaSink(settings, "lprx-demo-camera")
-        with httpx.Client(base_url=ingest_url, timeout=10) as client, Live(console=console) as live:
-            end = time.monotonic() + seconds
-            frame_index = 0
-            next_frame = time.monotonic()
-            while time.monotonic() < end:
-                processes.check()
-                for camera in CAMERAS:
-                    plate = rng.choice(hot) if rng.random() < 0.06 else rng.choice(population)
-                    _post(client, tokens, camera, plate, utcnow(), rng, progress)
-                    if rng.random() < 0.25:  # the same car read again a moment later
-                        again = utcnow() + timedelta(milliseconds=rng.randint(200, 1500))
-                        _post(client, tokens, camera, plate, again, rng, progress)
-                        progress.duplicates_sent += 1
-                if time.monotonic() >= next_frame and frames:
-                    _send_frame(sink, frames[frame_index % len(frames)], Frame, new_id)
-                    frame_index += 1
-                    progress.frames_sent += 1
-                    next_frame = time.monotonic() + 2.0
-                live.update(progress_table(progress, scrape(pipeline_port), scrape(ocr_port),
-                                           scrape(settings.ingest_port), time.monotonic() - started))  # fmt: skip
-                time.sleep(0.4)
-            sink.flush(10)
-            console.print("6/6 letting the workers drain")
-            _wait_drained(pipeline_port, ocr_port, progress, live, started, settings.ingest_port)
-        pipeline, ocr, ingest = (
-            scrape(pipeline_port),
-            scrape(ocr_port),
-            scrape(settings.ingest_port),
+        _wait_until_up(f"http://{settings.ingest_host}:{settings.ingest_port}", processes)
+        console.print(
+            f"5/6 camera network for {seconds:.0f} s: {len(CAMERAS)} plate-reading cameras "
+            "posting over HTTP, 1 legacy camera sending frames for OCR"
         )
+        with Live(console=console, refresh_per_second=2) as live:
+            _run_cameras(settings, tokens, hot, seconds, observed, processes, live, started)
+            console.print("6/6 letting the workers drain")
+            _wait_drained(observed, live, started)
     finally:
         processes.stop()
-    with CassandraStore(settings) as store:
-        rows = store.count("reads_by_plate")
-        hit_rows = sum(len(store.hits_for_agency(a.ori, 10000)) for a in AGENCIES)
-    delivered = {
-        a.ori: int(metric_sum(pipeline, "lprx_hits_delivered_total", recipient=a.ori))
-        for a in AGENCIES
-    }
-    summary = {
-        "camera_posts": progress.posted,
-        "frames_sent": progress.frames_sent,
-        "reads_in": int(metric_sum(ingest, "lprx_ingest_reads_total", outcome="accepted")
-                        + metric_sum(ocr, "lprx_records_total", stage="ocr", outcome="ok")),
-        "frames_read_by_ocr": int(metric_sum(ocr, "lprx_records_total", stage="ocr", outcome="ok")),
-        "duplicates_dropped": int(metric_sum(pipeline, "lprx_records_total", stage="dedup",
-                                             outcome="duplicate")),
-        "hits": int(metric_sum(pipeline, "lprx_records_total", stage="match", outcome="hit")),
-        "hits_delivered_per_agency": delivered,
-        "reads_stored_this_run": int(metric_sum(pipeline, "lprx_records_total", stage="store",
-                                                outcome="ok")),
-        "cassandra_rows": {"reads_by_plate": rows, "hits_by_agency": hit_rows},
-        "dead_letters": int(metric_sum(pipeline, "lprx_records_total", outcome="dead_letter")
-                            + metric_sum(ocr, "lprx_records_total", outcome="dead_letter")),
-        "seconds": round(time.monotonic() - started, 1),
-    }  # fmt: skip
+    summary = _summary(settings, observed, started)
     _print_summary(console, summary, hot)
     return summary
 
 
-def _post(client: httpx.Client, tokens: dict[str, str], camera: Camera, plate: str,
-          at: datetime, rng: random.Random, progress: Progress) -> None:  # fmt: skip
+def _prepare(settings: Settings, console: Console) -> list[str]:
+    """Servers, topics, tables, the sample hotlist and the agreements."""
+    from connectors import servers
+    from connectors.agreements import publish_agreement
+    from connectors.cassandra_store import connect, ensure_schema
+    from connectors.hotlist import HotlistSource, parse_csv_file, publish_entries
+    from connectors.kafka import core_topics, ensure_topics, make_producer
+    from schemas import codec_for
+
+    console.print("1/6 servers: Kafka (KRaft) and Cassandra 5")
+    servers.up(settings)
+    console.print("2/6 topics, keyspace and tables")
+    ensure_topics(settings, core_topics(settings))
+    cluster, session = connect(settings)
+    try:
+        ensure_schema(session, settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
+    console.print("3/6 sample hotlist and three agencies' sharing agreements")
+    codec = codec_for(settings.schema_registry_url)
+    producer = make_producer(settings, "lprx-demo-admin")
+    source = HotlistSource(
+        "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE
+    )
+    report = parse_csv_file(SAMPLES / "hotlist.csv", source)
+    publish_entries(settings, producer, codec, report.entries)
+    console.print(f"    {len(report.entries)} hotlist entries")
+    for agreement in demo_agreements():
+        publish_agreement(settings, producer, codec, agreement)
+        categories = ", ".join(c.value for c in agreement.hit_categories)
+        console.print(
+            f"    {agreement.owner_agency_ori} -> {agreement.partner_agency_ori}: {categories}"
+        )
+    console.print(f"    {PINE.ori} ({PINE.name}) has signed no agreement: it shares nothing")
+    return [entry.plate for entry in report.entries]
+
+
+def _start_processes(
+    settings: Settings, log_dir: Path, tokens: dict[str, str], console: Console
+) -> Processes:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    processes = Processes(log_dir)
+    console.print(f"4/6 workers and HTTP ingest (logs in {log_dir})")
+    pipeline_stages = ["--stages", "normalize,match,share,store"]
+    pipeline_port = ["--metrics-port", str(settings.metrics_port)]
+    processes.start("worker-pipeline", ["worker", *pipeline_stages, *pipeline_port], env)
+    ocr_port = ["--metrics-port", str(settings.metrics_port + 1)]
+    processes.start("worker-ocr", ["worker", "--stages", "ocr", *ocr_port], env)
+    processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_TOKENS": json.dumps(tokens)})
+    return processes
+
+
+def _run_cameras(
+    settings: Settings,
+    tokens: dict[str, str],
+    hot: list[str],
+    seconds: float,
+    observed: Observed,
+    processes: Processes,
+    live: Live,
+    started: float,
+) -> None:
+    from connectors.frames import FrameCamera, encode_jpeg, iter_frames, make_frame
+    from connectors.sink import KafkaSink
+
+    legacy = FrameCamera(
+        FRAME_CAMERA.camera_id,
+        FRAME_CAMERA.agency.ori,
+        FRAME_CAMERA.kind,
+        FRAME_CAMERA.latitude,
+        FRAME_CAMERA.longitude,
+    )
+    rng = random.Random(13824)
+    population = [_plate(rng) for _ in range(400)]
+    frames = [encode_jpeg(image, 90, None) for image in iter_frames(str(SAMPLES / "frames"))]
+    sink = KafkaSink(settings, "lprx-demo-legacy-camera")
+    ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
+    end = time.monotonic() + seconds
+    next_frame = time.monotonic()
+    with httpx.Client(base_url=ingest_url, timeout=10) as client:
+        while time.monotonic() < end:
+            processes.check()
+            for camera in CAMERAS:
+                plate = rng.choice(hot) if rng.random() < 0.06 else rng.choice(population)
+                _post(client, tokens, camera, plate, utcnow(), rng, observed)
+                if rng.random() < 0.25:  # the same car read again a moment later
+                    again = utcnow() + timedelta(milliseconds=rng.randint(200, 1500))
+                    _post(client, tokens, camera, plate, again, rng, observed)
+                    observed.repeats_sent += 1
+            if frames and time.monotonic() >= next_frame:
+                jpeg, width, height = frames[observed.frames_sent % len(frames)]
+                sink.publish_frame(make_frame(legacy, jpeg, width, height))
+                observed.frames_sent += 1
+                # One frame every 2 s: what one OCR worker on 2 cores keeps up with.
+                next_frame = time.monotonic() + 2.0
+            observed.refresh()
+            live.update(observed.table(time.monotonic() - started))
+            time.sleep(0.4)
+    sink.flush(10)
+
+
+def _post(
+    client: httpx.Client,
+    tokens: dict[str, str],
+    camera: Camera,
+    plate: str,
+    at: datetime,
+    rng: random.Random,
+    observed: Observed,
+) -> None:
     path, body = camera_post(camera, plate, at, rng)
     params = {"camera_kind": camera.kind.value} if path == "/v1/openalpr" else {}
-    response = client.post(path, json=body, params=params,
-                           headers={"Authorization": f"Bearer {tokens[camera.agency.ori]}"})  # fmt: skip
-    progress.posted += 1
+    headers = {"Authorization": f"Bearer {tokens[camera.agency.ori]}"}
+    response = client.post(path, json=body, params=params, headers=headers)
+    observed.posted += 1
     if response.status_code >= 300:
-        progress.rejected_posts += 1
-
-
-def _send_frame(sink: Any, image: Any, frame_type: Any, new_id: Any) -> None:
-    import cv2
-
-    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        return
-    height, width = image.shape[:2]
-    sink.publish_frame(
-        frame_type(
-            frame_id=new_id(), agency_ori=FRAME_CAMERA.agency.ori,
-            camera_id=FRAME_CAMERA.camera_id, camera_kind=FRAME_CAMERA.kind,
-            collected_at=datetime.now(UTC), width=width, height=height, image=jpeg.tobytes(),
-            latitude=FRAME_CAMERA.latitude, longitude=FRAME_CAMERA.longitude,
-        )
-    )  # fmt: skip
+        observed.refused_posts += 1
 
 
 def _wait_until_up(ingest_url: str, processes: Processes, timeout: float = 120) -> None:
@@ -397,44 +431,70 @@ def _wait_until_up(ingest_url: str, processes: Processes, timeout: float = 120) 
     raise RuntimeError("the ingest endpoint did not come up in time")
 
 
-def _wait_drained(pipeline_port: int, ocr_port: int, progress: Progress, live: Live,
-                  started: float, ingest_port: int, timeout: float = 90) -> None:  # fmt: skip
-    """Until every accepted read has been normalised and every frame has been read."""
+def _wait_drained(observed: Observed, live: Live, started: float, timeout: float = 120) -> None:
+    """Until every accepted read is through dedup and store, and every frame is read."""
     deadline = time.monotonic() + timeout
-    stable_since, last = time.monotonic(), -1.0
     while time.monotonic() < deadline:
-        pipeline, ocr, ingest = scrape(pipeline_port), scrape(ocr_port), scrape(ingest_port)
-        live.update(progress_table(progress, pipeline, ocr, ingest, time.monotonic() - started))
-        handled = metric_sum(pipeline, "lprx_records_total", stage="store") + metric_sum(
-            pipeline, "lprx_records_total", stage="dedup", outcome="duplicate")  # fmt: skip
-        frames_done = sum(metric_sum(ocr, "lprx_records_total", stage="ocr", outcome=o)
-                          for o in ("ok", "no_plate", "dead_letter"))  # fmt: skip
-        if handled != last:
-            stable_since, last = time.monotonic(), handled
-        if frames_done >= progress.frames_sent and time.monotonic() - stable_since > 4:
+        observed.refresh()
+        live.update(observed.table(time.monotonic() - started))
+        figures = observed.figures()
+        frames_done = (
+            figures["frames_read_by_ocr"]
+            + figures["frames_without_plate"]
+            + observed.records(observed.ocr, "ocr", "dead_letter")
+        )
+        through_dedup = observed.records(observed.pipeline, "dedup")
+        stored_or_dropped = figures["reads_stored"] + figures["duplicates_dropped"]
+        if (
+            frames_done >= observed.frames_sent
+            and through_dedup >= figures["reads_in"]
+            and stored_or_dropped >= through_dedup
+        ):
             return
         time.sleep(0.5)
+
+
+def _summary(settings: Settings, observed: Observed, started: float) -> dict[str, Any]:
+    from connectors.cassandra_store import CassandraStore
+
+    with CassandraStore(settings, create_schema=False) as store:
+        rows = store.count("reads_by_plate")
+        hit_rows = sum(len(store.hits_for_agency(a.ori, 100000)) for a in AGENCIES)
+    return {
+        **observed.figures(),
+        "hits_delivered_per_agency": {
+            a.ori: metric_sum(observed.pipeline, "lprx_hits_delivered_total", recipient=a.ori)
+            for a in AGENCIES
+        },
+        "cassandra_rows_all_runs": {"reads_by_plate": rows, "hits_by_agency": hit_rows},
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def _print_summary(console: Console, summary: dict[str, Any], hot: list[str]) -> None:
     console.rule("[bold]summary")
     console.print(
-        f"reads in: {summary['reads_in']}  (of which OCR: {summary['frames_read_by_ocr']})"
+        f"reads in: {summary['reads_in']} ({summary['frames_read_by_ocr']} of them read by OCR "
+        f"from {summary['frames_sent']} frames)"
     )
     console.print(f"duplicates dropped: {summary['duplicates_dropped']}")
     console.print(f"hotlist hits: {summary['hits']}")
     for ori, count in summary["hits_delivered_per_agency"].items():
         name = next(a.name for a in AGENCIES if a.ori == ori)
         console.print(f"  delivered to {ori} ({name}): {count}")
-    console.print(f"reads stored this run: {summary['reads_stored_this_run']}; rows in Cassandra: "
-                  f"{summary['cassandra_rows']}")  # fmt: skip
+    console.print(f"reads stored in Cassandra this run: {summary['reads_stored']}")
+    console.print(f"rows in Cassandra, all runs: {summary['cassandra_rows_all_runs']}")
     console.print(f"dead letters: {summary['dead_letters']}")
     console.rule("[bold]look further")
-    console.print(f"  .venv/bin/lprx partner hits {RIVERTON.ori}      # what Riverton received")
-    console.print(f"  .venv/bin/lprx partner hits {PINE.ori}      # Pine County: Amber alerts only")
-    console.print(f"  .venv/bin/lprx reads search {hot[0]} --user your.login --agency {LAKESIDE.ori} "
-                  "--purpose 'case 26-001234 stolen vehicle'   # audited")  # fmt: skip
-    console.print("  .venv/bin/lprx deadletters                       # bad input, with reasons")
-    console.print("  .venv/bin/lprx worker                             # run the pipeline yourself;"
-                  " metrics on http://127.0.0.1:6066/metrics")  # fmt: skip
-    console.print("  .venv/bin/lprx services status | down")
+    lprx = ".venv/bin/lprx"
+    login = f"--user your.login --agency {LAKESIDE.ori}"
+    for line in (
+        f"{lprx} partner hits {RIVERTON.ori} --user your.login   # what Riverton received",
+        f"{lprx} partner hits {PINE.ori} --user your.login   # Pine County: Amber/missing only",
+        f"{lprx} reads search {hot[0]} {login} --purpose 'case 26-001234 stolen vehicle'",
+        f"{lprx} audit {login} --purpose 'review of demo activity'   # who did what",
+        f"{lprx} deadletters {login}                # bad input, with stage and reason",
+        "curl -s http://127.0.0.1:6066/metrics | grep lprx_   # while a worker runs",
+        f"{lprx} services status | down",
+    ):
+        console.print(f"  {line}")
