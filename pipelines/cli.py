@@ -17,6 +17,7 @@ from rich.table import Table
 from pipelines.records import (
     AuditAction,
     AuditEvent,
+    CameraKind,
     HotlistCategory,
     SharingAgreement,
     new_id,
@@ -117,6 +118,40 @@ def models_setup() -> None:
 
     paths = ensure_models(_settings())
     console.print(f"OCR models ready: {paths}")
+
+
+@app.command()
+def frames(
+    source: Annotated[str, typer.Argument(help="Image folder, video file or rtsp:// URL.")],
+    camera: Annotated[str, typer.Option(help="Camera id.")],
+    agency: Annotated[str, typer.Option(help="ORI of the agency that owns the reads.")],
+    kind: CameraKind = CameraKind.FIXED,
+    every: Annotated[int, typer.Option(help="Send every Nth frame.")] = 1,
+    max_fps: Annotated[float | None, typer.Option(help="Pace of a live camera.")] = None,
+    max_frames: int | None = None,
+    jpeg_quality: int = 90,
+    owner: Annotated[str | None, typer.Option(help="Owner of a partner camera.")] = None,
+    consent_ref: Annotated[str | None, typer.Option(help="Partner's consent reference.")] = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> None:
+    """Send frames of a camera that cannot read plates to the OCR stage."""
+    from connectors.frames import FrameCamera, send_frames
+    from connectors.sink import KafkaSink
+
+    try:
+        spec = FrameCamera(camera, agency, kind, latitude, longitude, owner, consent_ref)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    sink = KafkaSink(_settings(), f"lprx-frames-{camera}")
+    report = send_frames(
+        sink, source, spec, every=every, max_fps=max_fps, max_frames=max_frames,
+        jpeg_quality=jpeg_quality,
+    )  # fmt: skip
+    console.print(
+        f"{report.sent} frames sent, {report.skipped_by_sampling} skipped by sampling, "
+        f"{report.skipped_unreadable} unreadable {report.unreadable[:5]}"
+    )
 
 
 # --- hotlists ---------------------------------------------------------------------
