@@ -34,8 +34,10 @@ class CompactedTopicFollower(Generic[T]):
         decode: Callable[[bytes], T],
         on_put: Callable[[str, T], None],
         on_delete: Callable[[str], None],
+        on_caught_up: Callable[[], None] = lambda: None,
     ) -> None:
         self.topic = topic
+        self._on_caught_up = on_caught_up
         self._decode = decode
         self._on_put = on_put
         self._on_delete = on_delete
@@ -69,8 +71,13 @@ class CompactedTopicFollower(Generic[T]):
         self._consumer.assign(partitions)
         self._positions = {tp.partition: 0 for tp in partitions}
         if all(end == 0 for end in self._ends.values()):
-            self._caught_up.set()
+            self._mark_caught_up()
         self._thread.start()
+
+    def _mark_caught_up(self) -> None:
+        self._on_caught_up()
+        self._caught_up.set()
+        log.info("follower of %s caught up (%d records applied)", self.topic, self.applied)
 
     def wait_caught_up(self, timeout: float) -> bool:
         return self._caught_up.wait(timeout)
@@ -102,8 +109,7 @@ class CompactedTopicFollower(Generic[T]):
             if not self._caught_up.is_set() and all(
                 self._positions[p] >= end for p, end in self._ends.items()
             ):
-                self._caught_up.set()
-                log.info("follower of %s caught up (%d records applied)", self.topic, self.applied)
+                self._mark_caught_up()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:

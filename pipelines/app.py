@@ -163,13 +163,26 @@ class Pipeline:
 
     def _start_followers(self) -> None:
         if "match" in self.stages:
+            loading = True
+
+            def put_entry(_key: str, entry: HotlistEntry) -> None:
+                # While the topic is read from the start, the fuzzy index is built once
+                # at the end instead of after every entry.
+                self.hotlist.put(entry, defer_fuzzy=loading)
+
+            def loaded() -> None:
+                nonlocal loading
+                self.hotlist.compact()
+                loading = False
+
             self.followers.append(
                 CompactedTopicFollower(
                     self.settings,
                     self.settings.topic("hotlist"),
                     lambda b: HotlistEntry.decode(self.codec, b),
-                    lambda _k, entry: self.hotlist.put(entry),
+                    put_entry,
                     self.hotlist.retract,
+                    loaded,
                 )
             )
         if "share" in self.stages:

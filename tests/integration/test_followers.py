@@ -40,15 +40,15 @@ def test_hotlist_loads_and_a_new_worker_sees_all_of_it(kafka_settings: Settings)
     follower.start()
     try:
         assert follower.wait_caught_up(30)
-        assert {e.plate for e in (*index.lookup("ABC123"), *index.lookup("XYZ999"))} == {
+        assert {e.plate for e in (*index.exact("ABC123"), *index.exact("XYZ999"))} == {
             "ABC123",
             "XYZ999",
         }
-        assert index.lookup("ABC123")[0].annotations == {"vehicle": "red sedan"}
+        assert index.exact("ABC123")[0].annotations == {"vehicle": "red sedan"}
         # A tombstone retracts the entry on a running follower.
         producer.produce(kafka_settings.topic("hotlist"), key=b"stolen:MN:ABC123", value=None)
         producer.flush(10)
-        wait_for(lambda: not index.lookup("ABC123"), 20, "the retraction")
+        wait_for(lambda: not index.exact("ABC123"), 20, "the retraction")
         # Garbage on the topic is refused, counted, and does not stop the follower.
         producer.produce(kafka_settings.topic("hotlist"), key=b"junk", value=b"not avro")
         producer.flush(10)

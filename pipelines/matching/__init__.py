@@ -1,0 +1,1 @@
+"""Hotlist matching: confusable-aware plate keys and an index for a million entries."""
