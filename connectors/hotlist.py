@@ -48,6 +48,15 @@ class ParseReport:
     errors: list[str] = field(default_factory=list)
 
 
+def entry_plate(text: str) -> str:
+    """A hotlist plate: like a read's, but wildcards (``*`` any run, ``?`` one
+    character) are kept, as lists may hold partial plates."""
+    upper = text.upper()
+    if any(c in "*?" for c in upper):
+        return "".join(c for c in upper if c.isascii() and (c.isalnum() or c in "*?"))
+    return normalize_plate(upper)
+
+
 def entry_id(list_id: str, state: str | None, plate: str) -> str:
     return f"{list_id}:{state or '*'}:{plate}"
 
@@ -63,7 +72,7 @@ def _time(value: str, row: int, column: str) -> datetime | None:
 
 
 def parse_row(row: dict[str, str], line: int, source: HotlistSource) -> HotlistEntry:
-    plate = normalize_plate(row.get("plate") or "")
+    plate = entry_plate(row.get("plate") or "")
     if not plate:
         raise InvalidRecord(f"row {line}: no plate")
     state = (row.get("state") or "").strip().upper() or None
@@ -140,3 +149,61 @@ def publish_entries(
             f"{failures[:3]}"
         )
     return count
+
+
+@dataclass(frozen=True)
+class SnapshotReport:
+    upserted: int
+    unchanged: int
+    retracted: int
+
+
+def current_entries(settings: Settings, codec: Codec, list_id: str) -> dict[str, HotlistEntry]:
+    """The live entries of one list, as the compacted topic holds them now."""
+    from connectors.follower import CompactedTopicFollower
+
+    entries: dict[str, HotlistEntry] = {}
+    prefix = f"{list_id}:"
+
+    def put(key: str, entry: HotlistEntry) -> None:
+        if key.startswith(prefix):
+            entries[key] = entry
+
+    def retract(key: str) -> None:
+        entries.pop(key, None)
+
+    follower: CompactedTopicFollower[HotlistEntry] = CompactedTopicFollower(
+        settings, settings.topic("hotlist"), lambda b: HotlistEntry.decode(codec, b), put, retract
+    )
+    follower.start()
+    try:
+        if not follower.wait_caught_up(120):
+            raise TransientError("the hotlist topic could not be read to its end in time")
+    finally:
+        follower.stop()
+    return entries
+
+
+def publish_snapshot(
+    settings: Settings,
+    producer: Producer,
+    codec: Codec,
+    list_id: str,
+    entries: Iterable[HotlistEntry],
+) -> SnapshotReport:
+    """Makes the list exactly ``entries``: new and changed entries are written first, and
+    only then are entries absent from the snapshot retracted, so a matcher never sees a
+    moment where an entry live in both the old and new list is missing."""
+    wanted = {e.entry_id: e for e in entries if e.list_id == list_id}
+    existing = current_entries(settings, codec, list_id)
+    changed = [e for key, e in wanted.items() if existing.get(key) != e]
+    publish_entries(settings, producer, codec, changed)
+    gone = [key for key in existing if key not in wanted]
+    topic = settings.topic("hotlist")
+    for key in gone:
+        # A tombstone: followers retract the entry, compaction forgets it.
+        producer.produce(topic, key=key.encode(), value=None)
+        producer.poll(0)
+    if producer.flush(60):
+        raise TransientError("Kafka did not take every retraction in time")
+    return SnapshotReport(len(changed), len(wanted) - len(changed), len(gone))

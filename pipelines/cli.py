@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -157,32 +158,73 @@ def frames(
 # --- hotlists ---------------------------------------------------------------------
 
 
+class HotlistFormat(StrEnum):
+    LPRX = "lprx"
+    GENETEC = "genetec"
+    NCIC = "ncic"
+
+
 @hotlist_app.command("load")
 def hotlist_load(
-    csv_file: Path,
+    path: Path,
     list_id: Annotated[str, typer.Option(help="Stable id of the list, e.g. mn-bca-stolen.")],
     source: Annotated[str, typer.Option(help="Where the list comes from, e.g. NCIC.")],
     agency: Annotated[str, typer.Option(help="ORI of the agency that owns the list.")],
+    user: Annotated[str, typer.Option(help="Your individual login (audited).")],
+    file_format: Annotated[
+        HotlistFormat, typer.Option("--format", help="lprx CSV, Genetec delimited, NCIC fixed.")
+    ] = HotlistFormat.LPRX,
+    snapshot: Annotated[
+        bool, typer.Option(help="The file is the whole list: entries absent from it are retracted.")
+    ] = False,
     category: HotlistCategory = HotlistCategory.STOLEN_VEHICLE,
     priority: int = 50,
     covert: bool = False,
 ) -> None:
-    """Load a CSV hotlist (see connectors/hotlist.py for the layout)."""
-    from connectors.hotlist import HotlistSource, parse_csv_file, publish_entries
+    """Load a hotlist file (layouts: connectors/hotlist.py, connectors/hotlist_formats.py)."""
+    from connectors.hotlist import (
+        HotlistSource,
+        parse_csv_file,
+        publish_entries,
+        publish_snapshot,
+    )
+    from connectors.hotlist_formats import parse_genetec, parse_ncic
     from connectors.kafka import make_producer
     from schemas import codec_for
 
     settings = _settings()
-    report = parse_csv_file(
-        csv_file, HotlistSource(list_id, source, agency, category, priority, covert)
-    )
+    codec = codec_for(settings.schema_registry_url)
+    list_source = HotlistSource(list_id, source, agency, category, priority, covert)
+    if file_format is HotlistFormat.LPRX:
+        report = parse_csv_file(path, list_source)
+    else:
+        parse = parse_genetec if file_format is HotlistFormat.GENETEC else parse_ncic
+        report = parse(path.read_text(encoding="utf-8-sig", errors="replace"), list_source)
     for error in report.errors:
-        console.print(f"[yellow]skipped:[/yellow] {error}")
+        console.print(f"[yellow]refused:[/yellow] {error}")
     producer = make_producer(settings, "lprx-hotlist-loader")
-    count = publish_entries(
-        settings, producer, codec_for(settings.schema_registry_url), report.entries
-    )
-    console.print(f"hotlist {list_id}: {count} entries loaded, {len(report.errors)} rows refused")
+    if snapshot:
+        result = publish_snapshot(settings, producer, codec, list_id, report.entries)
+        summary = (
+            f"{result.upserted} new or changed, {result.unchanged} unchanged, "
+            f"{result.retracted} retracted"
+        )
+    else:
+        summary = f"{publish_entries(settings, producer, codec, report.entries)} loaded"
+    event = AuditEvent(
+        event_id=new_id(),
+        occurred_at=utcnow(),
+        actor=user,
+        actor_agency_ori=agency,
+        action=AuditAction.HOTLIST_LOAD,
+        target_kind="hotlist",
+        target_id=list_id,
+        details={"file": path.name, "format": file_format.value, "result": summary,
+                 "refused_rows": str(len(report.errors))},
+    )  # fmt: skip
+    producer.produce(settings.topic("audit"), key=agency.encode(), value=event.encode(codec))
+    producer.flush(10)
+    console.print(f"hotlist {list_id}: {summary}; {len(report.errors)} rows refused")
 
 
 # --- agreements -------------------------------------------------------------------
