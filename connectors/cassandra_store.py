@@ -23,7 +23,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
 from pipelines.errors import ConfigurationError, StoreUnavailable
-from pipelines.records import AuditEvent, Hit, PlateRead
+from pipelines.records import AuditEvent, Hit, HitDisposition, PlateRead
 from pipelines.retention import RetentionExpired, ttl_seconds
 from pipelines.settings import Settings
 
@@ -55,6 +55,8 @@ SCHEMA_CQL = [
         camera_id text, latitude double, longitude double, region text,
         entry_id text, list_id text, category text, priority int, covert boolean,
         match_kind text, state_mismatch boolean, historical boolean,
+        disposition text, disposition_by text, disposition_agency text,
+        disposition_at timestamp, disposition_note text,
         PRIMARY KEY ((agency_ori), matched_at, hit_id)
     ) WITH CLUSTERING ORDER BY (matched_at DESC, hit_id ASC) AND """
     + _TWCS,
@@ -78,6 +80,13 @@ _INSERT_HIT = """INSERT INTO {ks}.hits_by_agency (agency_ori, matched_at, hit_id
     read_id, collected_at, expires_at, camera_id, latitude, longitude, region, entry_id,
     list_id, category, priority, covert, match_kind, state_mismatch, historical)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
+
+_HIT_TTL = """SELECT TTL(plate) AS ttl, category FROM {ks}.hits_by_agency
+    WHERE agency_ori = ? AND matched_at = ? AND hit_id = ?"""
+
+_SET_DISPOSITION = """UPDATE {ks}.hits_by_agency USING TTL ? SET disposition = ?,
+    disposition_by = ?, disposition_agency = ?, disposition_at = ?, disposition_note = ?
+    WHERE agency_ori = ? AND matched_at = ? AND hit_id = ?"""
 
 _INSERT_AUDIT = """INSERT INTO {ks}.audit_events (day, occurred_at, event_id, actor,
     actor_agency_ori, action, purpose, target_kind, target_id, recipient_agency_ori,
@@ -163,6 +172,32 @@ def ensure_schema(session: Session, keyspace: str) -> None:
     )
     for statement in SCHEMA_CQL:
         session.execute(statement.replace("{ks}", ks))
+    _add_missing_columns(session, ks)
+
+
+# Columns added after a table first shipped: CREATE TABLE IF NOT EXISTS leaves an older
+# table as it was, so they are added here when missing.
+ADDED_COLUMNS = {
+    "hits_by_agency": {
+        "disposition": "text", "disposition_by": "text", "disposition_agency": "text",
+        "disposition_at": "timestamp", "disposition_note": "text",
+    },
+}  # fmt: skip
+
+
+def _add_missing_columns(session: Session, ks: str) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        present = {
+            row.column_name
+            for row in session.execute(
+                "SELECT column_name FROM system_schema.columns "
+                "WHERE keyspace_name = %s AND table_name = %s",
+                (ks, table),
+            )
+        }
+        for name, cql_type in columns.items():
+            if name not in present:
+                session.execute(f"ALTER TABLE {ks}.{table} ADD {name} {cql_type}")
 
 
 class CassandraStore:
@@ -175,6 +210,8 @@ class CassandraStore:
         self._insert_read = self.session.prepare(_INSERT_READ.replace("{ks}", ks))
         self._insert_hit = self.session.prepare(_INSERT_HIT.replace("{ks}", ks))
         self._insert_audit = self.session.prepare(_INSERT_AUDIT.replace("{ks}", ks))
+        self._hit_ttl = self.session.prepare(_HIT_TTL.replace("{ks}", ks))
+        self._set_disposition = self.session.prepare(_SET_DISPOSITION.replace("{ks}", ks))
 
     def close(self) -> None:
         self._cluster.shutdown()
@@ -226,6 +263,30 @@ class CassandraStore:
             except RetentionExpired as error:
                 rows.append(RowOutcome(False, str(error), expired=True))
         return self._run(self._insert_hit, rows)
+
+    def hit_category(self, disposition: HitDisposition) -> tuple[str, int] | None:
+        """The category and remaining TTL of the hit a disposition names, if stored."""
+        row = self.session.execute(
+            self._hit_ttl,
+            (disposition.hit_agency_ori, disposition.matched_at, disposition.hit_id),
+        ).one()
+        if row is None or row.ttl is None:
+            return None
+        return str(row.category), int(row.ttl)
+
+    def write_disposition(self, disposition: HitDisposition, ttl: int) -> None:
+        """Stores the disposition on the hit's row, expiring with it."""
+        try:
+            self.session.execute(
+                self._set_disposition,
+                (
+                    ttl, disposition.disposition.value, disposition.decided_by,
+                    disposition.decided_by_agency_ori, disposition.decided_at, disposition.note,
+                    disposition.hit_agency_ori, disposition.matched_at, disposition.hit_id,
+                ),
+            )  # fmt: skip
+        except (NoHostAvailable, DriverException) as error:
+            raise StoreUnavailable(f"Cassandra write failed: {error}") from error
 
     def write_audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
         return self._run(self._insert_audit, [_audit_row(e) for e in events])

@@ -50,6 +50,7 @@ def core_topics(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic("reads.raw"), n, reads),
         TopicSpec(settings.topic("reads"), n, reads),
         TopicSpec(settings.topic("hits"), n, reads),
+        TopicSpec(settings.topic("dispositions"), n, reads),
         TopicSpec(settings.topic("hotlist"), 1, compacted),
         TopicSpec(settings.topic("agreements"), 1, compacted),
         # Audit records are kept at least a year (CJIS); Cassandra holds the long copy.

@@ -25,11 +25,14 @@ from connectors.follower import CompactedTopicFollower
 from connectors.kafka import ensure_topics, partner_topic
 from pipelines import metrics
 from pipelines.deadletter import dead_letter
-from pipelines.errors import PermanentError, StoreUnavailable
+from pipelines.errors import InvalidRecord, PermanentError, StoreUnavailable
 from pipelines.records import (
     AuditEvent,
+    AuditOutcome,
     Frame,
     Hit,
+    HitDisposition,
+    HotlistCategory,
     HotlistEntry,
     PlateRead,
     SharingAgreement,
@@ -37,7 +40,7 @@ from pipelines.records import (
 )
 from pipelines.retention import RetentionExpired
 from pipelines.settings import Settings
-from pipelines.stages import dedup, match, normalize, share
+from pipelines.stages import dedup, dispositions, match, normalize, share
 from schemas import DecodeError, codec_for
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ class Pipeline:
         self.reads = _raw_topic(self.app, topic("reads"))
         self.hits = _raw_topic(self.app, topic("hits"))
         self.audit = _raw_topic(self.app, topic("audit"))
+        self.dispositions = _raw_topic(self.app, topic("dispositions"))
         self.deadletters = _raw_topic(self.app, topic("deadletter"))
         self._partner_topics: dict[str, TopicT] = {}
         # Blocking work runs off the event loop: OCR on its own thread so a slow frame
@@ -185,7 +189,7 @@ class Pipeline:
                     loaded,
                 )
             )
-        if "share" in self.stages:
+        if "share" in self.stages or "store" in self.stages:
             self.followers.append(
                 CompactedTopicFollower(
                     self.settings,
@@ -233,6 +237,7 @@ class Pipeline:
             app.agent(self.reads, name="store-reads")(self._store_reads_agent)
             app.agent(self.hits, name="store-hits")(self._store_hits_agent)
             app.agent(self.audit, name="store-audit")(self._store_audit_agent)
+            app.agent(self.dispositions, name="store-dispositions")(self._dispositions_agent)
 
     async def _ocr_agent(self, stream: StreamT[bytes]) -> None:
         # Imported here: only OCR workers pay for loading Paddle.
@@ -301,6 +306,7 @@ class Pipeline:
 
     async def _share_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()
+        suppressor = share.HitSuppressor(timedelta(seconds=self.settings.hit_suppression_seconds))
         async for event in stream.events():
 
             def step(value: bytes | None = event.message.value) -> tuple[Hit, list[share.Delivery]]:
@@ -311,6 +317,9 @@ class Pipeline:
             if outcome is None:
                 continue
             hit, deliveries = outcome
+            if not suppressor.should_alert(hit):
+                metrics.count(share.STAGE, "suppressed")
+                continue
             for delivery in deliveries:
                 topic = await self.partner_topic(delivery.recipient_ori)
                 await topic.send(key=hit.read.plate.encode(), value=event.message.value)
@@ -353,9 +362,7 @@ class Pipeline:
                 else:
                     await self.to_dead_letter(stage, event, PermanentError(outcome.error))
 
-    async def _write_with_backoff(
-        self, stage: str, write: Callable[[], Awaitable[list[Any]]]
-    ) -> list[Any]:
+    async def _write_with_backoff(self, stage: str, write: Callable[[], Awaitable[T]]) -> T:
         """Cassandra down is transient: hold the batch (and so the partition) and retry."""
         delay = 0.5
         while True:
@@ -396,6 +403,39 @@ class Pipeline:
         await self._store_batches(
             stream, "store-audit", lambda b: AuditEvent.decode(self.codec, b), write
         )
+
+    async def _dispositions_agent(self, stream: StreamT[bytes]) -> None:
+        """Stores each disposition on its hit, if the deciding agency received the hit."""
+        await self.wait_for_followers()
+        store = await self.store()
+        async for event in stream.events():
+
+            def step(value: bytes | None = event.message.value) -> HitDisposition:
+                return HitDisposition.decode(self.codec, value)
+
+            disposition = await self.guarded(dispositions.STAGE, event, step)
+            if disposition is None:
+                continue
+            found = await self.run_blocking(partial(store.hit_category, disposition))
+            try:
+                if found is None:
+                    raise InvalidRecord(f"no stored hit {disposition.hit_id} (expired or unknown)")
+                category, ttl = found
+                dispositions.authorize(
+                    disposition, HotlistCategory(category), self.agreements, utcnow()
+                )
+            except InvalidRecord as error:
+                await self.send_audit(
+                    dispositions.disposition_audit(disposition, AuditOutcome.DENIED)
+                )
+                await self.to_dead_letter(dispositions.STAGE, event, error)
+                continue
+            await self._write_with_backoff(
+                dispositions.STAGE,
+                partial(self.run_blocking, partial(store.write_disposition, disposition, ttl)),
+            )
+            await self.send_audit(dispositions.disposition_audit(disposition, AuditOutcome.SUCCESS))
+            metrics.count(dispositions.STAGE, "ok")
 
 
 def create_pipeline(settings: Settings) -> Pipeline:

@@ -19,6 +19,7 @@ from pipelines.records import (
     AuditAction,
     AuditEvent,
     CameraKind,
+    Disposition,
     HotlistCategory,
     SharingAgreement,
     new_id,
@@ -400,6 +401,48 @@ def partner_hits(
         )  # fmt: skip
     done(len(values))
     console.print(table)
+
+
+@partner_app.command("dispose")
+def partner_dispose(
+    hit_id: str,
+    agency: Annotated[str, typer.Option(help="Your agency's ORI (it received the hit).")],
+    user: UserOption,
+    disposition: Disposition,
+    note: str | None = None,
+    timeout: float = 5.0,
+) -> None:
+    """Record what your agency decided about a hit it received (stored with the hit)."""
+    from connectors.kafka import make_producer
+    from pipelines.records import Hit, HitDisposition
+    from schemas import codec_for
+
+    settings = _settings()
+    codec = codec_for(settings.schema_registry_url)
+    topic = settings.partner_hits_topic(agency)
+    hit = next(
+        (h for v in consume_topic(settings, topic, 100000, timeout)
+         if (h := Hit.decode(codec, v)).hit_id == hit_id),
+        None,
+    )  # fmt: skip
+    if hit is None:
+        raise _fail(f"hit {hit_id} is not among the hits delivered to {agency}")
+    record = HitDisposition(
+        hit_id=hit.hit_id,
+        hit_agency_ori=hit.read.agency_ori,
+        matched_at=hit.matched_at,
+        disposition=disposition,
+        decided_by=user,
+        decided_by_agency_ori=agency,
+        decided_at=utcnow(),
+        note=note,
+    )
+    producer = make_producer(settings, f"lprx-dispositions-{agency}")
+    producer.produce(
+        settings.topic("dispositions"), key=hit.read.plate.encode(), value=record.encode(codec)
+    )
+    producer.flush(10)
+    console.print(f"hit {hit_id}: {disposition.value} recorded")
 
 
 @app.command()

@@ -58,6 +58,14 @@ class MatchKind(StrEnum):
     WILDCARD = "WILDCARD"
 
 
+class Disposition(StrEnum):
+    CORRECT = "CORRECT"
+    WRONG_STATE = "WRONG_STATE"
+    MISREAD = "MISREAD"
+    DISMISSED = "DISMISSED"
+    ACTION_TAKEN = "ACTION_TAKEN"
+
+
 class AuditAction(StrEnum):
     INGEST = "INGEST"
     STORE = "STORE"
@@ -311,3 +319,21 @@ class DeadLetter(_AvroRecord):
     original_key: bytes | None = None
     original_value: bytes | None = None
     original_headers: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HitDisposition(_AvroRecord):
+    SCHEMA = SchemaName.HIT_DISPOSITION
+
+    hit_id: str
+    hit_agency_ori: str
+    matched_at: datetime
+    disposition: Disposition
+    decided_by: str
+    decided_by_agency_ori: str
+    decided_at: datetime
+    note: str | None = None
+
+    @classmethod
+    def from_avro(cls, data: dict[str, Any]) -> Self:
+        return cls(**{**data, "disposition": Disposition(data["disposition"])})

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="Per-jurisdiction retention in days, keyed by agency ORI.",
     )
     dedup_window_seconds: float = 300.0
+    hit_suppression_seconds: float = Field(
+        default=600.0,
+        description="A repeat hit of one plate on one entry within this is stored and "
+        "counted but not re-alerted.",
+    )
 
     # --- OCR --------------------------------------------------------------------
     ocr_max_pixels: int = Field(

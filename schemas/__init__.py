@@ -37,6 +37,7 @@ class SchemaName(StrEnum):
     SHARING_AGREEMENT = "SharingAgreement"
     AUDIT_EVENT = "AuditEvent"
     DEAD_LETTER = "DeadLetter"
+    HIT_DISPOSITION = "HitDisposition"
 
 
 class DecodeError(ValueError):

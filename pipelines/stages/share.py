@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from threading import Lock
 
 from pipelines.records import (
@@ -42,6 +43,35 @@ class AgreementBook:
     def from_owner(self, owner_ori: str) -> list[SharingAgreement]:
         with self._lock:
             return [a for a in self._by_id.values() if a.owner_agency_ori == owner_ori]
+
+
+class HitSuppressor:
+    """Remembers when each (plate, entry) last alerted; a repeat within the window is
+    suppressed (stored and counted, not re-alerted). Hits are keyed by plate, so every
+    repeat of a plate reaches the same worker. Memory is bounded by the window."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self._alerted: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._alerted)
+
+    def should_alert(self, hit: Hit) -> bool:
+        key = (hit.read.plate, hit.entry.entry_id)
+        at = hit.read.collected_at
+        last = self._alerted.get(key)
+        if last is not None and abs(at - last) < self.window:
+            return False
+        self._alerted[key] = at
+        self._alerted.move_to_end(key)
+        horizon = at - self.window
+        while self._alerted:
+            oldest_key, oldest = next(iter(self._alerted.items()))
+            if oldest >= horizon:
+                break
+            del self._alerted[oldest_key]
+        return True
 
 
 @dataclass(frozen=True)

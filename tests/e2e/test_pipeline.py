@@ -114,6 +114,8 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     hotlist = (
         "plate,state,category,case_number\n"
         "HOT1234,MN,STOLEN_VEHICLE,\n"
+        "SUP1234,MN,STOLEN_VEHICLE,\n"
+        "DIS4321,MN,STOLEN_VEHICLE,\n"
         f"{frame_plate},MN,STOLEN_VEHICLE,\n"
     )
     source = HotlistSource("e2e", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
@@ -293,3 +295,43 @@ def test_bad_frames_are_dead_lettered_and_good_frames_still_read(running: Runnin
         180,
         "the good frame's read",
     )
+
+
+def test_a_repeated_hit_is_stored_but_not_re_alerted(running: Running) -> None:
+    now = datetime.now(UTC)
+    # Two cameras, so dedup keeps both reads; the second hit is a repeat.
+    assert running.post_read("SUP1234", "cam-sup-1", now).status_code == 202
+    assert running.post_read("SUP1234", "cam-sup-2", now + timedelta(seconds=5)).status_code == 202
+
+    def stored_hits() -> list[dict[str, Any]]:
+        return [h for h in running.store.hits_for_agency(OWNER, 1000) if h["plate"] == "SUP1234"]
+
+    wait_for(lambda: len(stored_hits()) == 2, 120, "both hits stored")
+    delivered = wait_for(lambda: partner_hits(running, PARTNER, "SUP1234"), 60, "the alert")
+    assert len(delivered) == 1
+
+
+def test_dispositions_from_recipients_are_stored_with_the_hit(running: Running) -> None:
+    from pipelines.records import Disposition, HitDisposition
+
+    assert running.post_read("DIS4321", "cam-dis", datetime.now(UTC)).status_code == 202
+    (hit,) = wait_for(lambda: partner_hits(running, PARTNER, "DIS4321"), 120, "partner hit")
+
+    def dispose(agency: str, disposition: Disposition) -> bytes:
+        record = HitDisposition(
+            hit.hit_id, OWNER, hit.matched_at, disposition, f"officer.{agency}", agency, utcnow()
+        ).encode(CODEC)
+        running.produce("dispositions", record)
+        return record
+
+    stranger = dispose(OTHER, Disposition.DISMISSED)  # never received this hit
+    dispose(PARTNER, Disposition.CORRECT)
+
+    def stored() -> dict[str, Any] | None:
+        rows = [h for h in running.store.hits_for_agency(OWNER, 1000) if h["hit_id"] == hit.hit_id]
+        return rows[0] if rows and rows[0]["disposition"] else None
+
+    row = wait_for(stored, 120, "the disposition on the stored hit")
+    assert (row["disposition"], row["disposition_agency"]) == ("CORRECT", PARTNER)
+    letter = find_letter(running, lambda d: d.original_value == stranger)
+    assert letter.stage == "dispositions" and "did not receive" in letter.reason

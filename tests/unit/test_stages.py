@@ -206,3 +206,51 @@ def test_records_are_immutable() -> None:
     read = a_read()
     with pytest.raises(dataclasses.FrozenInstanceError):
         read.plate = "X"  # type: ignore[misc]
+
+
+class TestSuppression:
+    def test_repeat_hit_within_the_window_is_suppressed(self) -> None:
+        from pipelines.stages.share import HitSuppressor
+
+        suppressor = HitSuppressor(timedelta(minutes=10))
+        first = a_hit(read=a_read(collected_at=NOW))
+        again = a_hit(read=a_read(collected_at=NOW + timedelta(minutes=3)))
+        later = a_hit(read=a_read(collected_at=NOW + timedelta(minutes=11)))
+        other_entry = a_hit(read=a_read(collected_at=NOW), entry=an_entry(entry_id="x"))
+        assert suppressor.should_alert(first)
+        assert not suppressor.should_alert(again)
+        assert suppressor.should_alert(other_entry)
+        assert suppressor.should_alert(later), "after the window it alerts again"
+
+    def test_memory_is_bounded_by_the_window(self) -> None:
+        from pipelines.stages.share import HitSuppressor
+
+        suppressor = HitSuppressor(timedelta(seconds=10))
+        for i in range(500):
+            suppressor.should_alert(
+                a_hit(read=a_read(plate=f"P{i}", collected_at=NOW + timedelta(seconds=i)))
+            )
+        assert len(suppressor) <= 11
+
+
+class TestDispositions:
+    def disposition(self, decider: str) -> object:
+        from pipelines.records import Disposition, HitDisposition
+
+        return HitDisposition("h1", "MN9990001", NOW, Disposition.CORRECT, "j.doe", decider, NOW)
+
+    def test_owner_and_covered_partner_may_dispose(self) -> None:
+        from pipelines.stages.dispositions import authorize
+
+        book = AgreementBook([an_agreement()])
+        authorize(self.disposition("MN9990001"), HotlistCategory.STOLEN_VEHICLE, book, NOW)  # type: ignore[arg-type]
+        authorize(self.disposition("MN9990002"), HotlistCategory.STOLEN_VEHICLE, book, NOW)  # type: ignore[arg-type]
+
+    def test_an_agency_that_never_received_the_hit_may_not(self) -> None:
+        from pipelines.stages.dispositions import NotARecipient, authorize
+
+        book = AgreementBook([an_agreement()])
+        with pytest.raises(NotARecipient):
+            authorize(self.disposition("MN9990003"), HotlistCategory.STOLEN_VEHICLE, book, NOW)  # type: ignore[arg-type]
+        with pytest.raises(NotARecipient):  # the agreement does not cover Amber alerts
+            authorize(self.disposition("MN9990002"), HotlistCategory.AMBER_ALERT, book, NOW)  # type: ignore[arg-type]
