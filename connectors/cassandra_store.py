@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cassandra import DriverException, ProtocolVersion
@@ -23,7 +23,16 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
 from pipelines.errors import ConfigurationError, StoreUnavailable
-from pipelines.records import AuditEvent, Hit, HitDisposition, PlateRead
+from pipelines.records import (
+    AuditEvent,
+    CameraKind,
+    Classification,
+    Hit,
+    HitDisposition,
+    PlateCandidate,
+    PlateRead,
+    ReadSource,
+)
 from pipelines.retention import RetentionExpired, ttl_seconds
 from pipelines.settings import Settings
 
@@ -112,6 +121,42 @@ def _read_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
         read.source.value, read.source_ref, read.classification.value, read.frame_count,
         ttl,
     )  # fmt: skip
+
+
+def _utc(value: datetime) -> datetime:
+    # The driver returns naive datetimes in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _read_from_row(row: dict[str, Any]) -> PlateRead:
+    box = row["plate_box"]
+    return PlateRead(
+        read_id=row["read_id"],
+        agency_ori=row["agency_ori"],
+        camera_id=row["camera_id"],
+        camera_kind=CameraKind(row["camera_kind"]),
+        collected_at=_utc(row["collected_at"]),
+        received_at=_utc(row["received_at"]),
+        plate=row["plate"],
+        confidence=row["confidence"],
+        expires_at=_utc(row["expires_at"]),
+        source=ReadSource(row["source"]),
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        region=row["region"],
+        region_confidence=row["region_confidence"] or 0.0,
+        candidates=tuple(
+            PlateCandidate(plate, confidence)
+            for plate, confidence in sorted(
+                (row["candidates"] or {}).items(), key=lambda item: -item[1]
+            )
+        ),
+        plate_box=(box[0], box[1], box[2], box[3]) if box else None,
+        image_ref=row["image_ref"],
+        source_ref=row["source_ref"],
+        classification=Classification(row["classification"]),
+        frame_count=row["frame_count"] or 1,
+    )
 
 
 def _hit_row(hit: Hit, ttl: int) -> tuple[Any, ...]:
@@ -299,6 +344,14 @@ class CassandraStore:
             (plate, limit),
         )
         return [dict(row._asdict()) for row in rows]
+
+    def stored_reads(self, plate: str, limit: int = 1000) -> list[PlateRead]:
+        """Every stored (so still retained) read of a plate, as records."""
+        rows = self.session.execute(
+            f"SELECT * FROM {self.keyspace}.reads_by_plate WHERE plate = %s LIMIT %s",
+            (plate, limit),
+        )
+        return [_read_from_row(row._asdict()) for row in rows]
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.session.execute(

@@ -26,6 +26,7 @@ from connectors.kafka import ensure_topics, partner_topic
 from pipelines import metrics
 from pipelines.deadletter import dead_letter
 from pipelines.errors import InvalidRecord, PermanentError, StoreUnavailable
+from pipelines.matching.plates import is_wildcard
 from pipelines.records import (
     AuditEvent,
     AuditOutcome,
@@ -90,6 +91,7 @@ class Pipeline:
         self.hits = _raw_topic(self.app, topic("hits"))
         self.audit = _raw_topic(self.app, topic("audit"))
         self.dispositions = _raw_topic(self.app, topic("dispositions"))
+        self.hotlist_changes = _raw_topic(self.app, topic("hotlist"))
         self.deadletters = _raw_topic(self.app, topic("deadletter"))
         self._partner_topics: dict[str, TopicT] = {}
         # Blocking work runs off the event loop: OCR on its own thread so a slow frame
@@ -231,6 +233,9 @@ class Pipeline:
             app.agent(self.raw_reads, name="normalize")(self._normalize_agent)
         if "match" in self.stages:
             app.agent(self.reads, name="match")(self._match_agent)
+            # Consumed as a group member: each hotlist change is checked once, by one
+            # worker, against the reads already stored.
+            app.agent(self.hotlist_changes, name="historical")(self._historical_agent)
         if "share" in self.stages:
             app.agent(self.hits, name="share")(self._share_agent)
         if "store" in self.stages:
@@ -303,6 +308,23 @@ class Pipeline:
                 continue
             metrics.count(match.STAGE, "hit")
             await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))
+
+    async def _historical_agent(self, stream: StreamT[bytes]) -> None:
+        store = await self.store()
+        async for event in stream.events():
+            if event.message.value is None:
+                continue  # a retraction raises nothing
+
+            def step(value: bytes | None = event.message.value) -> HotlistEntry:
+                return HotlistEntry.decode(self.codec, value)
+
+            entry = await self.guarded(match.HISTORICAL_STAGE, event, step)
+            if entry is None or is_wildcard(entry.plate):
+                continue
+            stored = await self.run_blocking(partial(store.stored_reads, entry.plate))
+            for hit in match.historical_hits(entry, stored, utcnow()):
+                metrics.count(match.HISTORICAL_STAGE, "hit")
+                await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))
 
     async def _share_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()

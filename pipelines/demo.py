@@ -306,7 +306,7 @@ def _prepare(settings: Settings, console: Console) -> list[str]:
     from connectors import servers
     from connectors.agreements import publish_agreement
     from connectors.cassandra_store import connect, ensure_schema
-    from connectors.hotlist import HotlistSource, parse_csv_file, publish_entries
+    from connectors.hotlist import HotlistSource, parse_csv_file, publish_snapshot
     from connectors.kafka import core_topics, ensure_topics, make_producer
     from schemas import codec_for
 
@@ -326,7 +326,9 @@ def _prepare(settings: Settings, console: Console) -> list[str]:
         "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE
     )
     report = parse_csv_file(SAMPLES / "hotlist.csv", source)
-    publish_entries(settings, producer, codec, report.entries)
+    # A snapshot writes only what changed, so a second demo run raises no historical
+    # hits for entries that were already listed.
+    publish_snapshot(settings, producer, codec, source.list_id, report.entries)
     console.print(f"    {len(report.entries)} hotlist entries")
     for agreement in demo_agreements():
         publish_agreement(settings, producer, codec, agreement)

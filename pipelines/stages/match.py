@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipelines.matching.index import HotlistIndex, Match
-from pipelines.records import Hit, PlateRead, new_id
+from pipelines.records import Hit, HotlistEntry, PlateRead, new_id
 
-__all__ = ["HotlistIndex", "match_read", "region_state"]
+__all__ = ["HotlistIndex", "historical_hits", "match_read", "region_state"]
 
 STAGE = "match"
+HISTORICAL_STAGE = "historical"
 
 
 def region_state(region: str | None) -> str | None:
@@ -17,6 +18,11 @@ def region_state(region: str | None) -> str | None:
     if not region:
         return None
     return region.rsplit("-", 1)[-1].upper()
+
+
+def _same_state(match: Match, read_state: str | None) -> bool:
+    state = match.entry.plate_state
+    return state is None or read_state is None or state == read_state
 
 
 def match_read(read: PlateRead, index: HotlistIndex, now: datetime) -> Hit | None:
@@ -32,8 +38,7 @@ def match_read(read: PlateRead, index: HotlistIndex, now: datetime) -> Hit | Non
     read_state = region_state(read.region)
 
     def same_state(match: Match) -> bool:
-        state = match.entry.plate_state
-        return state is None or read_state is None or state == read_state
+        return _same_state(match, read_state)
 
     # lookup() returns the closest kinds first, and sort() is stable.
     live.sort(key=lambda m: (m.entry.priority, same_state(m)), reverse=True)
@@ -47,3 +52,28 @@ def match_read(read: PlateRead, index: HotlistIndex, now: datetime) -> Hit | Non
         state_mismatch=not same_state(best),
         other_entry_ids=tuple(m.entry.entry_id for m in live[1:]),
     )
+
+
+def historical_hits(entry: HotlistEntry, stored: list[PlateRead], now: datetime) -> list[Hit]:
+    """A new entry checked against reads already stored for its plate: each becomes a
+    hit flagged ``historical`` (reads stored are within retention by construction)."""
+    if entry.expires_at is not None and now >= entry.expires_at:
+        return []
+    index = HotlistIndex([entry], max_distance=0)
+    hits = []
+    for read in stored:
+        if read.expires_at <= now:
+            continue
+        for found in index.lookup(read.plate):
+            hits.append(
+                Hit(
+                    hit_id=new_id(),
+                    matched_at=now,
+                    read=read,
+                    entry=found.entry,
+                    match_kind=found.kind,
+                    state_mismatch=not _same_state(found, region_state(read.region)),
+                    historical=True,
+                )
+            )
+    return hits

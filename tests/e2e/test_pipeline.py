@@ -335,3 +335,14 @@ def test_dispositions_from_recipients_are_stored_with_the_hit(running: Running) 
     assert (row["disposition"], row["disposition_agency"]) == ("CORRECT", PARTNER)
     letter = find_letter(running, lambda d: d.original_value == stranger)
     assert letter.stage == "dispositions" and "did not receive" in letter.reason
+
+
+def test_a_new_entry_raises_historical_hits_on_stored_reads(running: Running) -> None:
+    assert running.post_read("HIS5678", "cam-his", datetime.now(UTC)).status_code == 202
+    rows_for(running, "HIS5678")
+    assert partner_hits(running, PARTNER, "HIS5678") == []
+    source = HotlistSource("e2e-late", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
+    entries = parse_csv("plate,state\nHIS5678,MN\n", source).entries
+    publish_entries(running.settings, running.producer, CODEC, entries)
+    (hit,) = wait_for(lambda: partner_hits(running, PARTNER, "HIS5678"), 120, "historical hit")
+    assert hit.historical and hit.entry.list_id == "e2e-late" and hit.read.camera_id == "cam-his"
