@@ -76,7 +76,9 @@ class Pipeline:
         self.app = faust.App(
             f"{settings.topic_prefix}-{'-'.join(self.stages)}",
             broker=f"kafka://{settings.kafka_bootstrap_servers}",
-            store="memory://",
+            store=settings.table_store,
+            datadir=str(settings.table_data_dir or settings.cache_dir / "faust"),
+            topic_partitions=settings.topic_partitions,
             value_serializer="raw",
             key_serializer="raw",
             web_enabled=False,
@@ -103,6 +105,13 @@ class Pipeline:
         self.hotlist = match.HotlistIndex()
         self.agreements = share.AgreementBook()
         self.followers: list[CompactedTopicFollower[Any]] = []
+        # Dedup state per camera, restored from its changelog when a worker restarts.
+        self.passes = self.app.Table(
+            "dedup-passes",
+            default=dict,
+            partitions=settings.topic_partitions,
+            schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+        )
         self._followers_lock = asyncio.Lock()
         self._register_agents()
 
@@ -275,7 +284,7 @@ class Pipeline:
                 await self.to_dead_letter(ocr_stage.STAGE, event, outcome)
 
     async def _normalize_agent(self, stream: StreamT[bytes]) -> None:
-        deduplicator = dedup.Deduplicator(timedelta(seconds=self.settings.dedup_window_seconds))
+        window = timedelta(seconds=self.settings.dedup_window_seconds)
         async for event in stream.events():
 
             def step(value: bytes | None = event.message.value) -> PlateRead:
@@ -288,7 +297,10 @@ class Pipeline:
             if read is None:
                 continue
             metrics.count(normalize.STAGE, "ok")
-            if deduplicator.is_duplicate(read):
+            # Reads are keyed by camera, so this camera's state lives in this partition.
+            check = dedup.check_pass(self.passes[read.camera_id], read, window)
+            self.passes[read.camera_id] = check.state
+            if check.duplicate:
                 metrics.count(dedup.STAGE, "duplicate")
                 continue
             metrics.count(dedup.STAGE, "ok")

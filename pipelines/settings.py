@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="Which stages this worker runs.",
     )
     worker_id: str = "lprx-pipeline"
+    table_store: str = Field(
+        default="rocksdb://", description="Faust table store (rocksdb:// or memory://)."
+    )
+    table_data_dir: Path | None = Field(
+        default=None, description="Faust's local table data; default <cache_dir>/faust."
+    )
     metrics_port: int = 6066
     store_batch_size: int = 500
     store_batch_seconds: float = 0.5

@@ -116,6 +116,20 @@ class TestDedup:
         assert not dedup.is_duplicate(a_read(collected_at=NOW))
         assert dedup.is_duplicate(a_read(collected_at=NOW - timedelta(seconds=20)))
 
+    def test_a_one_character_misread_is_the_same_pass(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=60))
+        assert not dedup.is_duplicate(a_read(plate="ABC1234", collected_at=NOW))
+        assert dedup.is_duplicate(a_read(plate="A8C1234", collected_at=NOW + timedelta(seconds=1)))
+        assert dedup.is_duplicate(a_read(plate="ABC1284", collected_at=NOW + timedelta(seconds=2)))
+        assert not dedup.is_duplicate(
+            a_read(plate="XBC1284", collected_at=NOW + timedelta(seconds=3))
+        )
+
+    def test_short_plates_must_match_exactly(self) -> None:
+        dedup = Deduplicator(timedelta(seconds=60))
+        assert not dedup.is_duplicate(a_read(plate="AB12", collected_at=NOW))
+        assert not dedup.is_duplicate(a_read(plate="AB13", collected_at=NOW))
+
     def test_memory_is_bounded_by_the_window(self) -> None:
         dedup = Deduplicator(timedelta(seconds=10))
         for i in range(1000):
