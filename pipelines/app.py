@@ -113,6 +113,9 @@ class Pipeline:
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
         )
         self._followers_lock = asyncio.Lock()
+        # Read at scrape time, so the gauges follow every reload and revocation.
+        metrics.HOTLIST_ENTRIES.set_function(lambda: len(self.hotlist))
+        metrics.AGREEMENTS.set_function(lambda: len(self.agreements))
         self._register_agents()
 
     # --- shared plumbing ---------------------------------------------------------
@@ -221,8 +224,6 @@ class Pipeline:
                 log.info("lprx worker: following hotlist and agreements")
         while not all(f.caught_up for f in self.followers):
             await asyncio.sleep(0.05)
-        metrics.HOTLIST_ENTRIES.set(len(self.hotlist))
-        metrics.AGREEMENTS.set(len(self.agreements))
 
     # --- agents --------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def worker(
         update["metrics_port"] = metrics_port
     settings = _settings().model_copy(update=update)
     pipeline = create_pipeline(settings)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     console.print(
         f"worker: stages {','.join(pipeline.stages)}; metrics on "
         f"http://127.0.0.1:{settings.metrics_port}/metrics"

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         default=None, description="Faust's local table data; default <cache_dir>/faust."
     )
     metrics_port: int = 6066
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address /metrics listens on; 0.0.0.0 in a pod so Prometheus can scrape.",
+    )
     store_batch_size: int = 500
     store_batch_seconds: float = 0.5
 

@@ -1,0 +1,111 @@
+{{/* A Faust worker Deployment. dict "root" $ "component" "ocr" "values" .Values.ocr
+"secrets" (list of env-var template names this worker may read) */}}
+{{- define "lprx.workerDeployment" -}}
+{{- $root := .root }}
+{{- $v := .values }}
+{{- $ctx := dict "root" $root "component" .component }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "lprx.componentName" $ctx }}
+  labels:
+    {{- include "lprx.componentLabels" $ctx | nindent 4 }}
+spec:
+  replicas: {{ $v.replicaCount }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "lprx.componentSelectorLabels" $ctx | nindent 6 }}
+  strategy:
+    # Faust rebalances partitions as workers come and go: replace one at a time.
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 0
+      maxUnavailable: 1
+  template:
+    metadata:
+      labels:
+        {{- include "lprx.componentSelectorLabels" $ctx | nindent 8 }}
+        lprx.io/metrics: worker
+        {{- with $v.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        {{- include "lprx.podAnnotations" (dict "root" $root "port" $root.Values.config.metricsPort "path" "/metrics") | nindent 8 }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      serviceAccountName: {{ include "lprx.serviceAccountName" $root }}
+      automountServiceAccountToken: {{ $root.Values.automountServiceAccountToken }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- include "lprx.podSecurityContext" $root | nindent 8 }}
+      terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      containers:
+        - name: worker
+          image: {{ include "lprx.image" $root | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          args:
+            - worker
+            - --stages
+            - {{ join "," $v.stages | quote }}
+            - --loglevel
+            - {{ $v.logLevel | quote }}
+          envFrom:
+            - configMapRef:
+                name: {{ include "lprx.fullname" $root }}
+          env:
+            - name: LPRX_WORKER_ID
+              value: {{ printf "lprx-%s" .component | quote }}
+            {{- range .secrets }}
+            {{- with include . $root }}
+            {{- . | nindent 12 }}
+            {{- end }}
+            {{- end }}
+            {{- with $v.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            - name: metrics
+              containerPort: {{ $root.Values.config.metricsPort }}
+              protocol: TCP
+          startupProbe:
+            {{- include "lprx.workerProbeCommand" $root | nindent 12 }}
+            periodSeconds: 5
+            timeoutSeconds: 5
+            failureThreshold: 36
+          readinessProbe:
+            {{- include "lprx.workerProbeCommand" $root | nindent 12 }}
+            periodSeconds: 15
+            timeoutSeconds: 5
+            failureThreshold: 3
+          livenessProbe:
+            {{- include "lprx.workerProbeCommand" $root | nindent 12 }}
+            periodSeconds: 30
+            timeoutSeconds: 5
+            failureThreshold: 4
+          resources:
+            {{- toYaml $v.resources | nindent 12 }}
+          securityContext:
+            {{- include "lprx.containerSecurityContext" $root | nindent 12 }}
+          volumeMounts:
+            {{- include "lprx.volumeMounts" $root | nindent 12 }}
+      volumes:
+        {{- include "lprx.volumes" $root | nindent 8 }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}
