@@ -5,37 +5,57 @@
     GET  /healthz       liveness
     GET  /metrics       Prometheus
 
-Each agency's cameras carry that agency's bearer token, and a token only lets a camera
-post reads of its own agency. What each request gets:
+Each agency's cameras carry that agency's bearer token; the token, never the body,
+decides the agency ORI of the reads. ``camera_kind`` comes from a body field, else the
+``camera_kind`` query parameter, else FIXED (OpenALPR agents do not send it).
+What each request gets:
 
     no or unknown token           401, an ACCESS_DENIED audit event, nothing kept
     body over the size limit      413, nothing kept (the camera still has it)
     not JSON / not a valid read   422, the original bytes to the dead-letter topic
-    collected in the future       422, the original bytes to the dead-letter topic
-    collected past retention      dropped and counted, never kept (the law says destroy);
-                                  422 if nothing else in the request was accepted
-    alpr_alert, other data_types  422 (not reads), dead-lettered like any invalid body
-    good reads                    202 with their read ids, an INGEST audit event
+    collected > 5 min in future   422, the original bytes to the dead-letter topic
+    collected past retention      422 "past retention", counted, never kept (the law
+                                  says destroy); in a list, the others are accepted
+    alpr_alert, heartbeats, other
+    OpenALPR data_types           202 {"ignored": reason}, nothing kept: agents retry
+                                  any non-2xx forever, and these carry no read
+    Kafka queue full              503 with Retry-After (the camera retries)
+    good reads                    202 with their read ids, an INGEST audit event per
+                                  camera in the request
+
+A request is all or nothing: one invalid read refuses the whole body, so a camera never
+has to work out which half of a batch was kept. A refused body that also holds a read
+past retention is dead-lettered without its bytes, so the dead-letter topic never keeps
+a read the law says to destroy.
 """
 
 from __future__ import annotations
 
+import collections
 import hmac
 import json
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram, make_asgi_app
 
-from connectors.openalpr import ReadContext, reads_from_openalpr, reads_from_plain
+from connectors.openalpr import (
+    READ_DATA_TYPES,
+    ReadContext,
+    openalpr_data_type,
+    reads_from_openalpr,
+    reads_from_plain,
+)
 from connectors.sink import KafkaSink, RecordSink
 from pipelines.deadletter import dead_letter
-from pipelines.errors import InvalidRecord
+from pipelines.errors import InvalidRecord, TransientError
 from pipelines.metrics import MS_BUCKETS
 from pipelines.records import (
     AuditAction,
@@ -51,32 +71,274 @@ from pipelines.settings import Settings
 from pipelines.stages.normalize import normalize_read
 
 STAGE = "ingest"
+WORKER = "lprx-ingest"
+
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
-    "lprx_ingest_requests", "Ingest HTTP requests by endpoint and outcome.", ["endpoint", "outcome"]
+    "lprx_ingest_requests",
+    "Ingest HTTP requests by endpoint and outcome (accepted, ignored, unauthorized, "
+    "too_large, invalid, expired, unavailable).",
+    ["endpoint", "outcome"],
 )
 READS = Counter("lprx_ingest_reads", "Reads in ingest requests by outcome.", ["outcome"])
 LATENCY_MS = Histogram(
-    "lprx_ingest_latency_ms", "Ingest request handling time, ms.", ["endpoint"], buckets=MS_BUCKETS
+    "lprx_ingest_latency_ms",
+    "Ingest request handling time, in milliseconds.",
+    ["endpoint"],
+    buckets=MS_BUCKETS,
 )
 
-Parser = Callable[[Any, ReadContext], list[PlateRead]]
+CameraKindQuery = Annotated[
+    CameraKind | None,
+    Query(description="Kind of camera, for bodies that do not say (OpenALPR agents)."),
+]
 
 
-def _agency_for(authorization: str | None, tokens: dict[str, str]) -> str | None:
-    if not authorization or not authorization.startswith("Bearer "):
+class BodyTooLarge(Exception):
+    """The body passed the configured limit while it was being read."""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message that carries no read, acknowledged so its sender does not retry."""
+
+    reason: str
+
+
+Parse = Callable[[Any, ReadContext], list[PlateRead] | Ignored]
+
+
+@dataclass(frozen=True)
+class Screened:
+    accepted: list[PlateRead]
+    expired: int
+    invalid: InvalidRecord | None
+
+
+def agency_for(authorization: str | None, tokens: dict[str, bytes]) -> str | None:
+    """The ORI whose token is presented as ``Bearer <token>``, or None."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    # RFC 6750: the scheme is case-insensitive.
+    if scheme.lower() != "bearer" or not presented.strip():
         return None
-    presented = authorization.removeprefix("Bearer ").strip().encode()
+    candidate = presented.strip().encode()
     agency = None
-    # Compare against every token, in constant time each, so timing tells nothing.
+    # Compare against every token, each in constant time, so timing tells nothing.
     for ori, token in tokens.items():
-        if hmac.compare_digest(presented, token.encode()):
+        if hmac.compare_digest(candidate, token):
             agency = ori
     return agency
 
 
+def parse_openalpr(payload: Any, ctx: ReadContext) -> list[PlateRead] | Ignored:
+    data_type = openalpr_data_type(payload)
+    if data_type not in READ_DATA_TYPES:
+        return Ignored(f"data_type {data_type[:40]!r} carries no read")
+    return reads_from_openalpr(payload, ctx)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON value of ``body``; raises InvalidRecord (NaN/Infinity included)."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; deep nesting recurses.
+        raise InvalidRecord(f"body is not JSON: {error}") from None
+
+
+def screen(reads: list[PlateRead], retention_days: int, now: datetime) -> Screened:
+    """Checks every read the way the normalize stage will, so the camera hears now."""
+    accepted: list[PlateRead] = []
+    expired = 0
+    invalid: InvalidRecord | None = None
+    for index, read in enumerate(reads):
+        try:
+            normalize_read(read, retention_days, now)
+        except RetentionExpired:
+            expired += 1
+            continue
+        except InvalidRecord as error:
+            prefix = f"read {index}: " if len(reads) > 1 else ""
+            invalid = invalid or InvalidRecord(f"{prefix}{error}")
+            continue
+        accepted.append(read)
+    return Screened(accepted, expired, invalid)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` (a lying Content-Length too)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Ingest:
+    """What both POST endpoints do, in the order of the table in the module docstring."""
+
+    def __init__(self, settings: Settings, sink: RecordSink) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.tokens = {
+            ori: secret.get_secret_value().encode()
+            for ori, secret in settings.ingest_tokens.items()
+            # An empty token would let "Bearer " in: a configuration slip, not a key.
+            if secret.get_secret_value()
+        }
+
+    async def handle(
+        self, request: Request, endpoint: str, camera_kind: CameraKind | None, parse: Parse
+    ) -> Response:
+        authorization = request.headers.get("authorization")
+        agency = agency_for(authorization, self.tokens)
+        if agency is None:
+            return self.denied(request, endpoint, "invalid token" if authorization else "no token")
+        limit = self.settings.ingest_max_body_bytes
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            REQUESTS.labels(endpoint, "too_large").inc()
+            return JSONResponse({"error": f"body over {limit} bytes"}, 413)
+        return self.accept(body, agency, endpoint, camera_kind or CameraKind.FIXED, parse)
+
+    def accept(
+        self, body: bytes, agency: str, endpoint: str, camera_kind: CameraKind, parse: Parse
+    ) -> Response:
+        now = utcnow()
+        retention_days = self.settings.retention_for(agency)
+        context = ReadContext(
+            agency_ori=agency,
+            camera_kind=camera_kind,
+            retention_days=retention_days,
+            received_at=now,
+        )
+        try:
+            parsed = parse(parse_json(body), context)
+        except InvalidRecord as error:
+            return self.refuse(endpoint, body, agency, error)
+        if isinstance(parsed, Ignored):
+            REQUESTS.labels(endpoint, "ignored").inc()
+            return JSONResponse({"ignored": parsed.reason}, 202)
+        screened = screen(parsed, retention_days, now)
+        READS.labels("expired").inc(screened.expired)
+        if screened.invalid is not None:
+            return self.refuse(
+                endpoint, body, agency, screened.invalid, keep_body=not screened.expired
+            )
+        if screened.expired and not screened.accepted:
+            REQUESTS.labels(endpoint, "expired").inc()
+            return JSONResponse(
+                {"error": "past retention", "refused_past_retention": screened.expired}, 422
+            )
+        return self.publish(screened, agency, endpoint, now)
+
+    def publish(self, screened: Screened, agency: str, endpoint: str, now: datetime) -> Response:
+        try:
+            for read in screened.accepted:
+                self.sink.publish_read(read)
+        except TransientError as error:
+            # Reads already queued may arrive twice after the retry: dedup absorbs them.
+            REQUESTS.labels(endpoint, "unavailable").inc()
+            log.warning("ingest unavailable: %s", error)
+            return JSONResponse(
+                {"error": "ingest is busy, retry"}, 503, headers={"Retry-After": "5"}
+            )
+        request_id = new_id()
+        self.audit_ingest(screened.accepted, agency, endpoint, request_id, now)
+        READS.labels("accepted").inc(len(screened.accepted))
+        REQUESTS.labels(endpoint, "accepted").inc()
+        return JSONResponse(
+            {
+                "request_id": request_id,
+                "read_ids": [r.read_id for r in screened.accepted],
+                "refused_past_retention": screened.expired,
+            },
+            202,
+        )
+
+    def denied(self, request: Request, endpoint: str, reason: str) -> Response:
+        REQUESTS.labels(endpoint, "unauthorized").inc()
+        self.sink.audit(
+            AuditEvent(
+                event_id=new_id(),
+                occurred_at=utcnow(),
+                actor=f"ip:{request.client.host if request.client else 'unknown'}",
+                action=AuditAction.ACCESS_DENIED,
+                target_kind="ingest",
+                target_id=endpoint,
+                outcome=AuditOutcome.DENIED,
+                details={"reason": reason},
+            )
+        )
+        return JSONResponse(
+            {"error": "a valid agency bearer token is required"},
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    def audit_ingest(
+        self, reads: list[PlateRead], agency: str, endpoint: str, request_id: str, now: datetime
+    ) -> None:
+        # One event per camera, so the actor is always the camera that sent the reads.
+        by_camera = collections.Counter(read.camera_id for read in reads)
+        for camera_id, count in by_camera.items():
+            self.sink.audit(
+                AuditEvent(
+                    event_id=new_id(),
+                    occurred_at=now,
+                    actor=f"camera:{camera_id}",
+                    actor_agency_ori=agency,
+                    action=AuditAction.INGEST,
+                    target_kind="ingest_request",
+                    target_id=request_id,
+                    details={"count": str(count), "endpoint": endpoint},
+                )
+            )
+
+    def refuse(
+        self,
+        endpoint: str,
+        body: bytes,
+        agency: str,
+        error: InvalidRecord,
+        *,
+        keep_body: bool = True,
+    ) -> Response:
+        headers = {"agency_ori": agency.encode(), "endpoint": endpoint.encode()}
+        if not keep_body:
+            headers["withheld"] = b"the body holds a read past retention"
+        self.sink.dead_letter(
+            dead_letter(
+                stage=STAGE,
+                error=error,
+                now=utcnow(),
+                worker=WORKER,
+                topic=f"http:{endpoint}",
+                value=body if keep_body else None,
+                headers=headers,
+            )
+        )
+        REQUESTS.labels(endpoint, "invalid").inc()
+        # The reason names fields and rules, never values: safe to log.
+        log.info("refused a %s body from %s: %s", endpoint, agency, error)
+        return JSONResponse({"error": str(error)}, 422)
+
+
 def create_ingest_app(settings: Settings, sink: RecordSink) -> FastAPI:
-    tokens = {ori: secret.get_secret_value() for ori, secret in settings.ingest_tokens.items()}
+    """The ingest app; records go to ``sink``, which is flushed on shutdown."""
+    ingest = _Ingest(settings, sink)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -86,138 +348,39 @@ def create_ingest_app(settings: Settings, sink: RecordSink) -> FastAPI:
     app = FastAPI(title="lprx ingest", version="1", lifespan=lifespan)
     app.mount("/metrics", make_asgi_app())
 
-    def denied(request: Request, endpoint: str) -> JSONResponse:
-        sink.audit(
-            AuditEvent(
-                event_id=new_id(),
-                occurred_at=utcnow(),
-                actor=f"ip:{request.client.host if request.client else 'unknown'}",
-                action=AuditAction.ACCESS_DENIED,
-                target_kind="ingest",
-                target_id=endpoint,
-                outcome=AuditOutcome.DENIED,
-            )
-        )
-        return JSONResponse({"error": "a valid agency bearer token is required"}, 401)
-
-    def refuse(endpoint: str, body: bytes, agency: str, error: Exception) -> JSONResponse:
-        sink.dead_letter(
-            dead_letter(
-                stage=STAGE,
-                error=error,
-                now=utcnow(),
-                worker="lprx-ingest",
-                topic=f"http:{endpoint}",
-                value=body,
-                headers={"agency_ori": agency.encode()},
-            )
-        )
-        REQUESTS.labels(endpoint, "invalid").inc()
-        return JSONResponse({"error": str(error)}, 422)
-
-    async def ingest(  # noqa: PLR0911 - one return per outcome in the module docstring
-        request: Request, endpoint: str, parse: Parser, camera_kind: CameraKind
-    ) -> JSONResponse:
-        agency = _agency_for(request.headers.get("authorization"), tokens)
-        if agency is None:
-            REQUESTS.labels(endpoint, "unauthorized").inc()
-            return denied(request, endpoint)
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > settings.ingest_max_body_bytes:
-            REQUESTS.labels(endpoint, "too_large").inc()
-            return JSONResponse({"error": "body too large"}, 413)
-        body = await request.body()
-        if len(body) > settings.ingest_max_body_bytes:
-            REQUESTS.labels(endpoint, "too_large").inc()
-            return JSONResponse({"error": "body too large"}, 413)
-        now = utcnow()
-        context = ReadContext(
-            agency_ori=agency,
-            camera_kind=camera_kind,
-            retention_days=settings.retention_for(agency),
-            received_at=now,
-        )
+    async def timed(endpoint: str, handle: Awaitable[Response]) -> Response:
+        start = time.perf_counter()
         try:
-            reads = parse(json.loads(body), context)
-            accepted, expired = _screen(reads, settings.retention_for(agency), now)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return refuse(endpoint, body, agency, InvalidRecord(f"body is not JSON: {error}"))
-        except InvalidRecord as error:
-            return refuse(endpoint, body, agency, error)
-        READS.labels("expired").inc(expired)
-        if not accepted:
-            REQUESTS.labels(endpoint, "expired" if expired else "empty").inc()
-            reason = "past retention" if expired else "no reads in the request"
-            return JSONResponse({"error": reason, "refused_past_retention": expired}, 422)
-        for read in accepted:
-            sink.publish_read(read)
-        READS.labels("accepted").inc(len(accepted))
-        REQUESTS.labels(endpoint, "accepted").inc()
-        sink.audit(
-            AuditEvent(
-                event_id=new_id(),
-                occurred_at=now,
-                actor=f"camera:{accepted[0].camera_id}",
-                actor_agency_ori=agency,
-                action=AuditAction.INGEST,
-                target_kind="read",
-                target_id=accepted[0].read_id,
-                details={"reads": str(len(accepted)), "endpoint": endpoint},
-            )
-        )
-        return JSONResponse(
-            {"read_ids": [r.read_id for r in accepted], "refused_past_retention": expired}, 202
-        )
+            return await handle
+        finally:
+            LATENCY_MS.labels(endpoint).observe((time.perf_counter() - start) * 1000)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.post("/v1/openalpr", status_code=202)
-    async def openalpr(
-        request: Request, camera_kind: Annotated[CameraKind, Query()] = CameraKind.FIXED
-    ) -> JSONResponse:
-        start = time.perf_counter()
-        try:
-            return await ingest(request, "openalpr", reads_from_openalpr, camera_kind)
-        finally:
-            LATENCY_MS.labels("openalpr").observe((time.perf_counter() - start) * 1000)
+    async def openalpr(request: Request, camera_kind: CameraKindQuery = None) -> Response:
+        return await timed(
+            "openalpr", ingest.handle(request, "openalpr", camera_kind, parse_openalpr)
+        )
 
     @app.post("/v1/reads", status_code=202)
-    async def plain(request: Request) -> JSONResponse:
-        start = time.perf_counter()
-        try:
-            return await ingest(request, "reads", reads_from_plain, CameraKind.FIXED)
-        finally:
-            LATENCY_MS.labels("reads").observe((time.perf_counter() - start) * 1000)
+    async def plain(request: Request, camera_kind: CameraKindQuery = None) -> Response:
+        return await timed("reads", ingest.handle(request, "reads", camera_kind, reads_from_plain))
 
     return app
 
 
-def _screen(
-    reads: list[PlateRead], retention_days: int, now: datetime
-) -> tuple[list[PlateRead], int]:
-    """The reads to accept, and how many were past retention. Raises InvalidRecord for
-    a read the pipeline would refuse anyway (so the camera hears about it now)."""
-    accepted: list[PlateRead] = []
-    expired = 0
-    for read in reads:
-        try:
-            normalize_read(read, retention_days, now)
-        except RetentionExpired:
-            expired += 1
-            continue
-        accepted.append(read)
-    return accepted, expired
-
-
 def serve(settings: Settings) -> None:
+    """Runs the ingest app with uvicorn until interrupted, producing to Kafka."""
     import uvicorn
 
-    sink = KafkaSink(settings, "lprx-ingest")
-    app = create_ingest_app(settings, sink)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not settings.ingest_tokens:
         # Refusing everything is safe but surprising: say so once, without any secret.
-        print("lprx ingest: no LPRX_INGEST_TOKENS configured; every request will get 401")
+        log.warning("no LPRX_INGEST_TOKENS configured; every request will get 401")
+    sink = KafkaSink(settings, WORKER)
+    app = create_ingest_app(settings, sink)
     uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port, log_level="warning")
     sink.flush(10)

@@ -1,18 +1,36 @@
-"""Where connectors put records: Kafka in production, a list in unit tests."""
+"""Where connectors put records: Kafka in production, a list in unit tests.
+
+``RecordSink`` is what the HTTP ingest and the frame producer need; ``KafkaSink``
+encodes records with the configured codec and produces them keyed by camera, so one
+camera's reads and frames stay in order on one partition. Delivery is asynchronous:
+failures are counted (``failed``, ``lprx_sink_delivery_failures_total``) and logged
+without the record's value, which may hold a plate.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Protocol
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
+from prometheus_client import Counter
 
 from connectors.kafka import make_producer
+from pipelines.errors import InvalidRecord, TransientError
 from pipelines.records import AuditEvent, DeadLetter, Frame, PlateRead
 from pipelines.settings import Settings
 from schemas import codec_for
 
 log = logging.getLogger(__name__)
+
+DELIVERY_FAILURES = Counter(
+    "lprx_sink_delivery_failures",
+    "Records Kafka did not accept, by logical topic.",
+    ["topic"],
+)
+# How long produce() waits for room in librdkafka's queue before giving up.
+QUEUE_FULL_WAIT_S = 5.0
 
 
 class RecordSink(Protocol):
@@ -24,11 +42,13 @@ class RecordSink(Protocol):
 
     def audit(self, event: AuditEvent) -> None: ...
 
-    def flush(self, timeout: float) -> int: ...
+    def flush(self, timeout: float) -> int:
+        """Waits for outstanding deliveries; returns how many are still pending."""
+        ...
 
 
 class KafkaSink:
-    """Produces records keyed by camera (so one camera's records stay in order)."""
+    """Produces records to the lprx topics with one idempotent producer."""
 
     def __init__(self, settings: Settings, client_id: str) -> None:
         self._settings = settings
@@ -36,19 +56,35 @@ class KafkaSink:
         self._producer = make_producer(settings, client_id)
         self.failed = 0
 
-    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.failed += 1
-            # Never the value: it may hold a plate.
-            log.error("delivery to %s failed: %s", message.topic(), error)
+    def _on_delivery(self, name: str, error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            return
+        self.failed += 1
+        DELIVERY_FAILURES.labels(name).inc()
+        # Topic and error only: the value may hold a plate, the key a camera id.
+        log.error("delivery to %s failed: %s", message.topic(), error.str())
 
-    def _produce(self, topic: str, key: str, value: bytes) -> None:
-        self._producer.produce(
-            self._settings.topic(topic),
-            key=key.encode(),
-            value=value,
-            on_delivery=self._on_delivery,
-        )
+    def _produce(self, name: str, key: str | bytes | None, value: bytes) -> None:
+        deadline = time.monotonic() + QUEUE_FULL_WAIT_S
+        while True:
+            try:
+                self._producer.produce(
+                    self._settings.topic(name),
+                    key=key.encode() if isinstance(key, str) else key,
+                    value=value,
+                    on_delivery=lambda error, message: self._on_delivery(name, error, message),
+                )
+                break
+            except BufferError as error:
+                # The local queue is full: serve delivery reports to make room, briefly.
+                if time.monotonic() >= deadline:
+                    raise TransientError(f"Kafka producer queue full for {name}") from error
+                self._producer.poll(0.1)
+            except KafkaException as error:
+                kafka_error: KafkaError = error.args[0]
+                if kafka_error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise InvalidRecord(f"record too large for {name}") from error
+                raise TransientError(f"Kafka refused a record for {name}: {error}") from error
         self._producer.poll(0)
 
     def publish_read(self, read: PlateRead) -> None:
@@ -58,13 +94,13 @@ class KafkaSink:
         self._produce("frames", frame.camera_id, frame.encode(self._codec))
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        self._produce("deadletter", letter.stage, letter.encode(self._codec))
+        # The original key (a camera id) keeps a camera's refusals together when known.
+        self._produce("deadletter", letter.original_key or letter.stage, letter.encode(self._codec))
 
     def audit(self, event: AuditEvent) -> None:
-        self._produce("audit", event.actor_agency_ori or "", event.encode(self._codec))
+        self._produce("audit", event.actor, event.encode(self._codec))
 
     def flush(self, timeout: float = 10.0) -> int:
-        """Waits for outstanding deliveries; returns how many are still pending."""
         return int(self._producer.flush(timeout))
 
 
@@ -76,6 +112,7 @@ class MemorySink:
         self.frames: list[Frame] = []
         self.dead_letters: list[DeadLetter] = []
         self.audits: list[AuditEvent] = []
+        self.flushes = 0
 
     def publish_read(self, read: PlateRead) -> None:
         self.reads.append(read)
@@ -90,4 +127,5 @@ class MemorySink:
         self.audits.append(event)
 
     def flush(self, timeout: float = 0.0) -> int:
+        self.flushes += 1
         return 0

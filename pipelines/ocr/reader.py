@@ -60,13 +60,14 @@ class PlateReader:
         self.top_n = top_n
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PlateReader:
-        """The reader with the process's PaddleOCR models (provisioned if missing)."""
-        from pipelines.ocr.engine import shared_paddle_recognizer
-        from pipelines.ocr.models import ensure_models
+    def from_settings(cls, settings: Settings, backend: str | None = None) -> PlateReader:
+        """The reader with the process's models (provisioned if missing), on ``backend``
+        ("onnx" or "paddle"; by default ``settings.ocr_backend`` if set, else
+        ``DEFAULT_BACKEND``)."""
+        from pipelines.ocr.backends import DEFAULT_BACKEND, shared_recognizer
 
-        recognizer = shared_paddle_recognizer(ensure_models(settings))
-        return cls(recognizer, max_pixels=settings.ocr_max_pixels)
+        chosen = backend or getattr(settings, "ocr_backend", None) or DEFAULT_BACKEND
+        return cls(shared_recognizer(settings, chosen), max_pixels=settings.ocr_max_pixels)
 
     def read(self, image_bytes: bytes) -> PlateReadResult | NoPlate:
         """Raises EmptyImage, UndecodableImage or ImageTooLarge for bad bytes, and

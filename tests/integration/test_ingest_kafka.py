@@ -1,66 +1,183 @@
-"""HTTP ingest and the frame producer writing to a real Kafka broker."""
+"""HTTP ingest on a real uvicorn server, producing to a real Kafka broker.
+
+Each test has its own topics (a unique LPRX_TOPIC_PREFIX). Needs only Kafka; starts the
+local one if it is not running.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from fastapi.testclient import TestClient
-from pydantic import SecretStr
+import httpx
+import pytest
+import uvicorn
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
-from connectors.frames import FrameCamera, send_frames
 from connectors.ingest import create_ingest_app
+from connectors.kafka import core_topics, ensure_topics, make_consumer
 from connectors.sink import KafkaSink
-from pipelines.cli import consume_topic
-from pipelines.demo import SAMPLES
-from pipelines.records import AuditEvent, DeadLetter, Frame, PlateRead
+from pipelines.records import AuditAction, AuditEvent, DeadLetter, PlateRead
 from pipelines.settings import Settings
-from schemas import SingleObjectCodec
+from schemas import codec_for
 
-CODEC = SingleObjectCodec()
+pytestmark = pytest.mark.integration
+
+OWNER = "MN9990001"
+TOKEN = "integration-token"
 
 
-def test_posted_reads_and_refused_bodies_reach_their_topics(kafka_settings: Settings) -> None:
-    settings = kafka_settings.model_copy(update={"ingest_tokens": {"MN9990001": SecretStr("t0k")}})
+def kafka_reachable(settings: Settings) -> bool:
+    host, _, port = settings.kafka_bootstrap_servers.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("LPRX_TOPIC_PREFIX", f"test-ingest-{uuid.uuid4().hex[:10]}")
+    monkeypatch.setenv("LPRX_TOPIC_PARTITIONS", "1")
+    monkeypatch.setenv("LPRX_INGEST_TOKENS", json.dumps({OWNER: TOKEN}))
+    settings = Settings()
+    if not kafka_reachable(settings):
+        from connectors.servers import up
+
+        up(settings, ("kafka",))
+    ensure_topics(settings, core_topics(settings))
+    return settings
+
+
+def consume(settings: Settings, name: str, want: int, timeout: float = 15.0) -> list[Message]:
+    """Up to ``want`` messages from the start of topic ``name``, waiting at most ``timeout``."""
+    topic = settings.topic(name)
+    consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        messages: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < want and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                messages.append(message)
+        return messages
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Ingest:
+    url: str
+    sink: KafkaSink
+
+
+@pytest.fixture
+def ingest(settings: Settings) -> Iterator[Ingest]:
+    """The ingest app on a real HTTP port, in a thread of this process."""
     sink = KafkaSink(settings, "test-ingest")
-    with TestClient(create_ingest_app(settings, sink)) as client:
-        auth = {"Authorization": "Bearer t0k", "Content-Type": "application/json"}
-        good = {
-            "plate": "ING123",
-            "camera_id": "cam-9",
-            "collected_at": datetime.now(UTC).isoformat(),
-            "confidence": 90,
-        }
-        assert client.post("/v1/reads", json=good, headers=auth).status_code == 202
-        assert client.post("/v1/reads", content=b"{broken", headers=auth).status_code == 422
-    assert sink.flush(10) == 0 and sink.failed == 0
-
-    (read,) = [
-        PlateRead.decode(CODEC, v)
-        for v in consume_topic(settings, settings.topic("reads.raw"), 1, 10)
-    ]
-    assert (read.plate, read.camera_id, read.agency_ori) == ("ING123", "cam-9", "MN9990001")
-    (letter,) = [
-        DeadLetter.decode(CODEC, v)
-        for v in consume_topic(settings, settings.topic("deadletter"), 1, 10)
-    ]
-    assert letter.original_value == b"{broken" and letter.stage == "ingest"
-    audits = [
-        AuditEvent.decode(CODEC, v) for v in consume_topic(settings, settings.topic("audit"), 5, 5)
-    ]
-    assert [a.action.value for a in audits] == ["INGEST"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_ingest_app(settings, sink), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "ingest did not start"
+        time.sleep(0.05)
+    yield Ingest(f"http://127.0.0.1:{port}", sink)
+    server.should_exit = True
+    thread.join(15)
 
 
-def test_frames_from_a_folder_reach_the_frames_topic(
-    kafka_settings: Settings, tmp_path: Path
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_posted_reads_arrive_decoded_in_reads_raw(settings: Settings, ingest: Ingest) -> None:
+    collected = datetime.now(UTC) - timedelta(seconds=5)
+    collected -= timedelta(microseconds=collected.microsecond % 1000)  # Avro keeps milliseconds
+    plain = {
+        "plate": "ING123",
+        "camera_id": "cam-9",
+        "camera_kind": "SQUAD_CAR",
+        "collected_at": collected.isoformat(),
+        "latitude": 44.95,
+        "longitude": -93.1,
+        "region": "us-mn",
+        "confidence": 90.5,
+    }
+    group = {
+        "data_type": "alpr_group", "camera_id": 77, "epoch_start": int(collected.timestamp() * 1000),
+        "best_plate_number": "GRP777", "best_confidence": 88.0, "best_region": "us-mn",
+        "uuids": ["g1", "g2"], "gps_latitude": 44.9, "gps_longitude": -93.3,
+        "vehicle": {"make": [{"name": "volvo", "confidence": 90}]},
+    }  # fmt: skip
+    first = httpx.post(f"{ingest.url}/v1/reads", json=plain, headers=AUTH, timeout=10)
+    second = httpx.post(
+        f"{ingest.url}/v1/openalpr?camera_kind=TRAILER", json=group, headers=AUTH, timeout=10
+    )
+    assert (first.status_code, second.status_code) == (202, 202), (first.text, second.text)
+    assert ingest.sink.flush(10) == 0 and ingest.sink.failed == 0
+
+    codec = codec_for(settings.schema_registry_url)
+    messages = consume(settings, "reads.raw", 2)
+    reads = {m.key(): PlateRead.decode(codec, m.value()) for m in messages}
+    assert set(reads) == {b"cam-9", b"77"}
+    read = reads[b"cam-9"]
+    assert [read.read_id] == first.json()["read_ids"]
+    assert (read.plate, read.agency_ori, read.camera_kind.value) == ("ING123", OWNER, "SQUAD_CAR")
+    assert read.collected_at == collected
+    assert read.expires_at == collected + timedelta(days=settings.retention_for(OWNER))
+    assert (read.latitude, read.longitude, read.confidence) == (44.95, -93.1, 90.5)
+    grouped = reads[b"77"]
+    assert (grouped.plate, grouped.frame_count, grouped.camera_kind.value) == (
+        "GRP777",
+        2,
+        "TRAILER",
+    )
+    assert all(b"volvo" not in (m.value() or b"") for m in messages)
+
+    audits = [AuditEvent.decode(codec, m.value()) for m in consume(settings, "audit", 2)]
+    assert sorted((a.action, a.actor, a.actor_agency_ori) for a in audits) == [
+        (AuditAction.INGEST, "camera:77", OWNER),
+        (AuditAction.INGEST, "camera:cam-9", OWNER),
+    ]
+
+
+def test_refused_posts_keep_what_they_should_and_nothing_else(
+    settings: Settings, ingest: Ingest
 ) -> None:
-    sink = KafkaSink(kafka_settings, "test-frames")
-    camera = FrameCamera("legacy-7", "MN9990001")
-    report = send_frames(sink, str(SAMPLES / "frames"), camera, max_frames=3)
-    assert report.sent == 3
-    frames = [
-        Frame.decode(CODEC, v)
-        for v in consume_topic(kafka_settings, kafka_settings.topic("frames"), 3, 10)
-    ]
-    assert [f.camera_id for f in frames] == ["legacy-7"] * 3
-    assert all(f.image[:2] == b"\xff\xd8" and f.width == 1280 for f in frames)
+    malformed = b'{"plate": "BAD123", "camera_id": "cam-9", "confidence": '
+    old = (datetime.now(UTC) - timedelta(days=400)).isoformat()
+    expired = {"plate": "OLD123", "camera_id": "cam-9", "collected_at": old, "confidence": 90}
+    with httpx.Client(base_url=ingest.url, timeout=10) as client:
+        json_headers = {**AUTH, "Content-Type": "application/json"}
+        assert client.post("/v1/reads", content=malformed, headers=json_headers).status_code == 422
+        assert client.post("/v1/reads", json=expired, headers=AUTH).status_code == 422
+        assert client.post("/v1/reads", json=expired).status_code == 401
+    assert ingest.sink.flush(10) == 0 and ingest.sink.failed == 0
+
+    codec = codec_for(settings.schema_registry_url)
+    (message,) = consume(settings, "deadletter", 2, timeout=5)
+    letter = DeadLetter.decode(codec, message.value())
+    assert letter.original_value == malformed
+    assert (letter.stage, letter.error_type) == ("ingest", "InvalidRecord")
+    assert "not JSON" in letter.reason
+    assert letter.original_headers["agency_ori"] == OWNER.encode()
+    # The expired read was destroyed, not kept anywhere; the unauthenticated one too.
+    assert consume(settings, "reads.raw", 1, timeout=3) == []
+    (denied,) = [AuditEvent.decode(codec, m.value()) for m in consume(settings, "audit", 2, 5)]
+    assert denied.action is AuditAction.ACCESS_DENIED and denied.details == {"reason": "no token"}

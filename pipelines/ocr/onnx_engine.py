@@ -1,0 +1,280 @@
+"""PP-OCR text detection and recognition on ONNX Runtime: the same PaddleOCR weights,
+exported to ONNX, run without Paddle.
+
+Besides the ``TextRecognizer`` protocol (whole frame in, text lines out) it exposes the
+two halves the plate reader needs: ``detect`` (text-line quadrilaterals) and
+``recognize_crops`` (per-time-step character probabilities, so plate rules can weigh a
+character's alternatives instead of trusting one decoded string).
+
+The pre- and post-processing follow PaddleOCR's published PP-OCR settings: detection
+input normalised with ImageNet mean/std on the BGR image, sides multiples of 32, DB
+post-processing (threshold 0.3, box score 0.6, unclip 1.5); recognition input 48 px
+high, scaled to [-1, 1], CTC with blank at index 0 and a space as the last class.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from pipelines.ocr.ctc import fold_matrix, plate_strings
+from pipelines.ocr.engine import DET_LIMIT_SIDE_LEN, Image, TextLine, available_cores
+from pipelines.ocr.errors import ModelsUnavailable, RecognizerFailed
+
+Quad = npt.NDArray[np.float32]
+"""Four (x, y) corners, clockwise from top-left, in image pixels."""
+
+# Plate readings kept per line: enough for the confusable pairs of a few characters.
+ALTERNATIVES_PER_LINE = 8
+# Width / height of a line: 8 plate characters with spaces are about 6 heights long.
+MAX_LINE_ASPECT = 10.0
+_MIN_LINE_CHARACTERS = 2
+_MAX_LINE_CHARACTERS = 12
+# Lines recognised per model call, grouped by width so little padding is wasted.
+REC_BATCH = 8
+REC_HEIGHT = 48
+# PP-OCR rec models are trained on lines up to 320 px wide at 48 px high; a plate line
+# is far shorter, so the cap only matters for long slogans.
+REC_MAX_WIDTH = 640
+_DET_THRESH = 0.3
+_DET_BOX_THRESH = 0.6
+_DET_UNCLIP = 1.5
+_DET_MIN_SIDE = 3
+_DET_MAX_CANDIDATES = 200
+_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class OnnxModelFiles:
+    """A det model, a rec model and the rec model's character list (one per line)."""
+
+    det: Path
+    rec: Path
+    keys: Path
+
+
+@dataclass(frozen=True)
+class CropRead:
+    """A recognised crop: greedy CTC text, its confidence, and the softmax per step."""
+
+    text: str
+    confidence: float
+    probabilities: npt.NDArray[np.float32]
+    """time steps x classes; class 0 is the CTC blank, the rest ``alphabet[1:]``."""
+
+
+class OnnxTextRecognizer:
+    """PP-OCR det + rec with ONNX Runtime on CPU. Sessions are thread-safe to run."""
+
+    def __init__(
+        self,
+        files: OnnxModelFiles,
+        det_limit_side_len: int = DET_LIMIT_SIDE_LEN,
+        cpu_threads: int | None = None,
+    ) -> None:
+        try:
+            ort: Any = importlib.import_module("onnxruntime")  # ships no type hints
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = cpu_threads or available_cores()
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            providers = ["CPUExecutionProvider"]
+            self._det: Any = ort.InferenceSession(str(files.det), options, providers=providers)
+            self._rec: Any = ort.InferenceSession(str(files.rec), options, providers=providers)
+            keys = files.keys.read_text(encoding="utf-8").splitlines()
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise ModelsUnavailable(f"ONNX Runtime could not load {files}: {error}") from error
+        self.alphabet: tuple[str, ...] = ("", *keys, " ")
+        classes = int(self._rec.get_outputs()[0].shape[-1])
+        if classes != len(self.alphabet):
+            raise ModelsUnavailable(
+                f"{files.rec} predicts {classes} classes but {files.keys} lists "
+                f"{len(keys)} characters (+ blank + space)"
+            )
+        self.det_limit_side_len = det_limit_side_len
+        self.fold = fold_matrix(self.alphabet)
+        # One lock per session: ORT sessions may run concurrently, but on 2 cores two
+        # frames at once only double each one's latency.
+        self._det_lock = threading.Lock()
+        self._rec_lock = threading.Lock()
+
+    # --- TextRecognizer ---------------------------------------------------------------
+
+    def recognize(self, image: Image) -> list[TextLine]:
+        """Lines that could hold a plate, read; longer lines (slogans, timestamp overlays,
+        signs) are not worth the recogniser's time."""
+        quads = [quad for quad in self.detect(image) if aspect(quad) <= MAX_LINE_ASPECT]
+        reads = self.recognize_crops([crop_quad(image, quad) for quad in quads])
+        return [
+            TextLine(read.text, read.confidence, _polygon(quad), self._alternatives(read))
+            for quad, read in zip(quads, reads, strict=True)
+        ]
+
+    def _alternatives(self, read: CropRead) -> tuple[tuple[str, float], ...]:
+        # Only lines of plate length are worth the search; signs and slogans are not.
+        characters = sum(character.isalnum() for character in read.text)
+        if not _MIN_LINE_CHARACTERS <= characters <= _MAX_LINE_CHARACTERS:
+            return ()
+        return tuple(plate_strings(read.probabilities, self.fold, ALTERNATIVES_PER_LINE))
+
+    # --- detection --------------------------------------------------------------------
+
+    def detect(self, image: Image, limit_side_len: int | None = None) -> list[Quad]:
+        """Text-line quadrilaterals in ``image`` pixels, top to bottom."""
+        limit = limit_side_len or self.det_limit_side_len
+        height, width = image.shape[:2]
+        scale = min(1.0, limit / max(height, width))
+        det_h = max(32, round(height * scale / 32) * 32)
+        det_w = max(32, round(width * scale / 32) * 32)
+        resized = cv2.resize(image, (det_w, det_h))
+        blob = ((resized.astype(np.float32) / 255.0 - _MEAN) / _STD).transpose(2, 0, 1)[None]
+        try:
+            with self._det_lock:
+                probability = self._det.run(None, {self._det.get_inputs()[0].name: blob})[0]
+        except Exception as error:
+            raise RecognizerFailed(f"text detection failed on {image.shape}: {error}") from error
+        quads = db_boxes(np.asarray(probability[0, 0], dtype=np.float32))
+        ratio = np.array([width / det_w, height / det_h], dtype=np.float32)
+        return sorted((quad * ratio for quad in quads), key=lambda q: (q[0, 1], q[0, 0]))
+
+    # --- recognition ------------------------------------------------------------------
+
+    def recognize_crops(self, crops: Sequence[Image]) -> list[CropRead]:
+        """Reads each crop (one text line), in batches of similar widths."""
+        order = sorted(range(len(crops)), key=lambda index: rec_width(crops[index]))
+        reads: dict[int, CropRead] = {}
+        for start in range(0, len(order), REC_BATCH):
+            chunk = order[start : start + REC_BATCH]
+            batch = self._recognize_batch([crops[i] for i in chunk])
+            for index, read in zip(chunk, batch, strict=True):
+                reads[index] = read
+        return [reads[index] for index in range(len(crops))]
+
+    def _recognize_batch(self, crops: Sequence[Image]) -> list[CropRead]:
+        if not crops:
+            return []
+        widths = [rec_width(crop) for crop in crops]
+        batch = np.zeros((len(crops), 3, REC_HEIGHT, max(widths)), dtype=np.float32)
+        for index, (crop, width) in enumerate(zip(crops, widths, strict=True)):
+            batch[index, :, :, :width] = rec_input(crop, width)
+        try:
+            with self._rec_lock:
+                output = self._rec.run(None, {self._rec.get_inputs()[0].name: batch})[0]
+        except Exception as error:
+            raise RecognizerFailed(f"text recognition failed: {error}") from error
+        reads = []
+        for index, width in enumerate(widths):
+            # Padding adds time steps of blank; keep only those over the real crop.
+            steps = max(1, int(np.ceil(output.shape[1] * width / batch.shape[3])))
+            probabilities = np.asarray(output[index, :steps], dtype=np.float32)
+            text, confidence = greedy_decode(probabilities, self.alphabet)
+            reads.append(CropRead(text, confidence, probabilities))
+        return reads
+
+
+def aspect(quad: Quad) -> float:
+    width = float(np.linalg.norm(quad[1] - quad[0]))
+    height = float(np.linalg.norm(quad[3] - quad[0]))
+    return width / max(1.0, height)
+
+
+def rec_width(crop: Image) -> int:
+    height, width = crop.shape[:2]
+    return int(min(REC_MAX_WIDTH, max(8, np.ceil(REC_HEIGHT * width / max(1, height)))))
+
+
+def rec_input(crop: Image, width: int) -> npt.NDArray[np.float32]:
+    resized = cv2.resize(crop, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    return np.asarray((resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1))
+
+
+def greedy_decode(
+    probabilities: npt.NDArray[np.float32], alphabet: Sequence[str]
+) -> tuple[str, float]:
+    """CTC best path: argmax per step, repeats merged, blanks dropped; confidence is the
+    mean probability of the kept characters (PaddleOCR's definition)."""
+    best = probabilities.argmax(axis=1)
+    scores = probabilities.max(axis=1)
+    characters: list[str] = []
+    kept: list[float] = []
+    previous = -1
+    for index, score in zip(best.tolist(), scores.tolist(), strict=True):
+        if index not in (0, previous):
+            characters.append(alphabet[index])
+            kept.append(score)
+        previous = index
+    return "".join(characters), float(np.mean(kept)) if kept else 0.0
+
+
+def db_boxes(probability: npt.NDArray[np.float32]) -> list[Quad]:
+    """DB post-processing: threshold, contours, box score, unclip, minimum-area box."""
+    bitmap = (probability > _DET_THRESH).astype(np.uint8)
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    height, width = probability.shape
+    quads: list[Quad] = []
+    for contour in contours[:_DET_MAX_CANDIDATES]:
+        rect = cv2.minAreaRect(contour)
+        if min(rect[1]) < _DET_MIN_SIDE:
+            continue
+        if _box_score(probability, contour) < _DET_BOX_THRESH:
+            continue
+        (center_x, center_y), (side_w, side_h), angle = rect
+        # DB "unclip": grow the box by area * ratio / perimeter. Offsetting a rectangle
+        # by d and taking the minimum-area box again gives the rectangle d larger on
+        # every side, so no polygon-clipping library is needed.
+        perimeter = 2.0 * (side_w + side_h)
+        grow = side_w * side_h * _DET_UNCLIP / perimeter
+        rect = ((center_x, center_y), (side_w + 2 * grow, side_h + 2 * grow), angle)
+        if min(rect[1]) < _DET_MIN_SIDE + 2:
+            continue
+        quad = order_corners(cv2.boxPoints(rect))
+        quad[:, 0] = np.clip(quad[:, 0], 0, width - 1)
+        quad[:, 1] = np.clip(quad[:, 1], 0, height - 1)
+        quads.append(quad)
+    return quads
+
+
+def _box_score(probability: npt.NDArray[np.float32], contour: npt.NDArray[Any]) -> float:
+    x, y, w, h = cv2.boundingRect(contour)
+    mask = np.zeros((h, w), dtype=np.uint8)
+    polygon = (contour.reshape(-1, 2) - np.array([x, y])).astype(np.int32)
+    cv2.fillPoly(mask, [polygon], (1.0,))
+    return float(cv2.mean(probability[y : y + h, x : x + w], mask)[0])
+
+
+def order_corners(points: npt.NDArray[Any]) -> Quad:
+    """Top-left, top-right, bottom-right, bottom-left."""
+    points = np.asarray(points, dtype=np.float32).reshape(4, 2)
+    by_x = points[np.argsort(points[:, 0])]
+    left = by_x[:2][np.argsort(by_x[:2, 1])]
+    right = by_x[2:][np.argsort(by_x[2:, 1])]
+    return np.array([left[0], right[0], right[1], left[1]], dtype=np.float32)
+
+
+def crop_quad(image: Image, quad: Quad) -> Image:
+    """The quadrilateral warped to an upright rectangle (deskews a tilted line)."""
+    top = float(np.linalg.norm(quad[1] - quad[0]))
+    bottom = float(np.linalg.norm(quad[2] - quad[3]))
+    left = float(np.linalg.norm(quad[3] - quad[0]))
+    right = float(np.linalg.norm(quad[2] - quad[1]))
+    width = max(1, round(max(top, bottom)))
+    height = max(1, round(max(left, right)))
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    warped = cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.asarray(warped, dtype=np.uint8)
+
+
+def _polygon(quad: Quad) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y in quad.tolist())

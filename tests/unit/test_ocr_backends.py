@@ -1,0 +1,78 @@
+"""Backend selection and the ONNX model provisioning, with fakes: no model runs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pipelines.ocr import backends, onnx_models
+from pipelines.ocr.errors import ModelsUnavailable
+from pipelines.ocr.reader import PlateReader
+from pipelines.settings import Settings
+
+
+def test_onnx_is_the_default_backend() -> None:
+    assert backends.DEFAULT_BACKEND == "onnx"
+    assert set(backends.BACKENDS) == {"onnx", "paddle"}
+
+
+def test_backend_names_are_checked() -> None:
+    assert backends.check_backend(" ONNX ") == "onnx"
+    with pytest.raises(ModelsUnavailable, match="unknown OCR backend"):
+        backends.check_backend("tesseract")
+
+
+def test_reader_uses_the_chosen_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    built: list[str] = []
+
+    class Fake:
+        def recognize(self, image: object) -> list[object]:
+            return []
+
+    def fake_build(settings: Settings, backend: str) -> Fake:
+        built.append(backend)
+        return Fake()
+
+    monkeypatch.setattr(backends, "build_recognizer", fake_build)
+    settings = Settings(cache_dir=tmp_path)
+    PlateReader.from_settings(settings, backend="paddle")
+    PlateReader.from_settings(settings, backend="paddle")  # shared: built once
+    PlateReader.from_settings(settings)
+    assert built == ["paddle", "onnx"]
+
+
+def fake_onnx_wheel(folder: Path, with_rec: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / "rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx", b"det")
+        if with_rec:
+            archive.writestr("rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx", b"rec")
+    return wheel
+
+
+def test_onnx_models_provisioned_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(onnx_models, "read_keys", lambda rec: ["A", "1"])
+    calls: list[Path] = []
+
+    def fetch(folder: Path) -> Path:
+        calls.append(folder)
+        return fake_onnx_wheel(folder)
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    files = onnx_models.ensure_onnx_models(settings, fetch_wheel=fetch)
+    assert files.det.read_bytes() == b"det" and files.rec.read_bytes() == b"rec"
+    assert files.keys.read_text().splitlines() == ["A", "1"]
+    assert onnx_models.ensure_onnx_models(settings, fetch_wheel=fetch) == files
+    assert len(calls) == 1
+
+
+def test_a_wheel_without_the_models_is_refused(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelsUnavailable, match="does not contain"):
+        onnx_models.ensure_onnx_models(
+            settings, fetch_wheel=lambda folder: fake_onnx_wheel(folder, with_rec=False)
+        )
+    assert not onnx_models.onnx_models_ready(settings)
