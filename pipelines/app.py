@@ -8,7 +8,9 @@ bytes, the stream goes on, and each outcome is counted per stage.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -41,7 +43,7 @@ from pipelines.records import (
 )
 from pipelines.retention import RetentionExpired
 from pipelines.settings import Settings
-from pipelines.stages import dedup, dispositions, match, normalize, share
+from pipelines.stages import dedup, dispositions, match, normalize, ocr_fusion, share
 from schemas import DecodeError, codec_for
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
 STORE_BACKOFF_MAX_S = 30.0
+CROP_STAGE = "ocr-crop"
 
 
 def _raw_topic(app: faust.App, name: str) -> TopicT:
@@ -73,11 +76,14 @@ class Pipeline:
         self.settings = settings
         self.stages = tuple(s for s in ALL_STAGES if s in settings.worker_stages)
         self.codec = codec_for(settings.schema_registry_url)
+        app_id = f"{settings.topic_prefix}-{'-'.join(self.stages)}"
         self.app = faust.App(
-            f"{settings.topic_prefix}-{'-'.join(self.stages)}",
+            app_id,
             broker=f"kafka://{settings.kafka_bootstrap_servers}",
             store=settings.table_store,
-            datadir=str(settings.table_data_dir or settings.cache_dir / "faust"),
+            # One folder per app: Faust names a table's RocksDB files by table and
+            # partition only, so apps sharing a folder would read each other's offsets.
+            datadir=str((settings.table_data_dir or settings.cache_dir / "faust") / app_id),
             topic_partitions=settings.topic_partitions,
             value_serializer="raw",
             key_serializer="raw",
@@ -113,6 +119,8 @@ class Pipeline:
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
         )
         self._followers_lock = asyncio.Lock()
+        # Frame reads of one vehicle per camera, until fused (see stages/ocr_fusion.py).
+        self.fusion = ocr_fusion.VehicleFusion(settings)
         # Read at scrape time, so the gauges follow every reload and revocation.
         metrics.HOTLIST_ENTRIES.set_function(lambda: len(self.hotlist))
         metrics.AGREEMENTS.set_function(lambda: len(self.agreements))
@@ -239,6 +247,16 @@ class Pipeline:
 
         if "ocr" in self.stages:
             app.agent(self.frames, name="ocr")(self._ocr_agent)
+            # A vehicle is emitted at most this long after its camera went quiet.
+            interval = max(0.1, self.settings.ocr_fusion_window_seconds / 4)
+            app.timer(interval, name="ocr-fusion-quiet")(self._flush_quiet_vehicles)
+
+            async def flush_vehicles(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
+                # Partitions going elsewhere, or a clean stop: emit every open group now.
+                await self._emit_fused(self.fusion.drain())
+
+            app.on_partitions_revoked.connect(flush_vehicles)
+            app.on_before_shutdown.connect(flush_vehicles)
         if "normalize" in self.stages:
             app.agent(self.raw_reads, name="normalize")(self._normalize_agent)
         if "match" in self.stages:
@@ -263,26 +281,61 @@ class Pipeline:
             self.ocr_executor, lambda: ocr_stage.load_reader(self.settings)
         )
         async for event in stream.events():
-            message = event.message
             try:
-                frame = Frame.decode(self.codec, message.value)
+                frame = Frame.decode(self.codec, event.message.value)
             except DecodeError as error:
                 await self.to_dead_letter(ocr_stage.STAGE, event, error)
                 continue
-            image_ref = f"kafka://{message.topic}/{message.partition}/{message.offset}"
-            outcome = await loop.run_in_executor(
-                self.ocr_executor,
-                partial(
-                    ocr_stage.try_frame_to_read, frame, reader, self.settings, image_ref, utcnow()
-                ),
-            )
-            if isinstance(outcome, PlateRead):
-                metrics.count(ocr_stage.STAGE, "ok")
-                await self.send_read(self.raw_reads, outcome)
+            self.fusion.reading = frame.camera_id
+            try:
+                outcome = await loop.run_in_executor(
+                    self.ocr_executor,
+                    partial(ocr_stage.try_frame_to_read, frame, reader, self.settings, utcnow()),
+                )
+            finally:
+                self.fusion.reading = None
+            if isinstance(outcome, ocr_fusion.OcrRead):
+                metrics.count(ocr_stage.STAGE, "frame_read")
+                await self._emit_fused(self.fusion.add(outcome, time.monotonic()))
             elif isinstance(outcome, ocr_stage.NoPlateFound):
                 metrics.count(ocr_stage.STAGE, "no_plate")
             else:
                 await self.to_dead_letter(ocr_stage.STAGE, event, outcome)
+
+    async def _flush_quiet_vehicles(self) -> None:
+        await self._emit_fused(self.fusion.expire(time.monotonic()))
+
+    async def _emit_fused(self, outcomes: Sequence[ocr_fusion.FusionOutcome]) -> None:
+        """Sends each fused read, its crop stored first; counts groups that fell short."""
+        for outcome in outcomes:
+            if outcome.read is None:
+                metrics.count(ocr_fusion.STAGE, "too_few_agreeing")
+                continue
+            read = await self._store_crop(outcome.read)
+            if read is None:
+                continue
+            metrics.count(ocr_fusion.STAGE, "ok")
+            metrics.count(ocr_fusion.STAGE, "fused_frames", outcome.frames)
+            await self.send_read(self.raw_reads, read)
+
+    async def _store_crop(self, ocr_read: ocr_fusion.OcrRead) -> PlateRead | None:
+        """The read to send once its crop is stored; None if already past retention."""
+        read = ocr_read.read
+        if read.image_ref is None:
+            return read
+        store = await self.store()
+        write = partial(store.write_crops, [ocr_read.crop()], utcnow())
+        (outcome,) = await self._write_with_backoff(CROP_STAGE, partial(self.run_blocking, write))
+        if outcome.ok:
+            metrics.count(CROP_STAGE, "ok")
+            return read
+        if outcome.expired:
+            metrics.count(CROP_STAGE, "expired")
+            return None
+        # The read matters more than its picture: send it without a crop reference.
+        metrics.count(CROP_STAGE, "failed")
+        log.warning("%s: crop of read %s not stored: %s", CROP_STAGE, read.read_id, outcome.error)
+        return dataclasses.replace(read, image_ref=None)
 
     async def _normalize_agent(self, stream: StreamT[bytes]) -> None:
         window = timedelta(seconds=self.settings.dedup_window_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,22 @@ class Settings(BaseSettings):
         default=4096 * 4096, description="Frames larger than this are refused."
     )
     ocr_min_confidence: float = 0.5
+    ocr_backend: Literal["onnx", "paddle"] = Field(
+        default="onnx",
+        description="Model runtime of the OCR stage: ONNX Runtime, or Paddle Inference.",
+    )
+    ocr_fusion_window_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Frame reads of one camera this close (camera time) and alike are one "
+        "vehicle; a camera quiet this long (worker time) closes its vehicle.",
+    )
+    ocr_fusion_min_agreeing: int = Field(
+        default=1,
+        ge=1,
+        description="Frames of a vehicle that must read its fused plate exactly before "
+        "the read counts (1: a single frame of a slow camera counts).",
+    )
 
     # --- HTTP ingest ------------------------------------------------------------
     ingest_host: str = "127.0.0.1"
@@ -92,7 +109,8 @@ class Settings(BaseSettings):
         default="rocksdb://", description="Faust table store (rocksdb:// or memory://)."
     )
     table_data_dir: Path | None = Field(
-        default=None, description="Faust's local table data; default <cache_dir>/faust."
+        default=None,
+        description="Faust's local table data (a folder per app inside); default <cache_dir>/faust.",
     )
     metrics_port: int = 6066
     metrics_host: str = Field(
