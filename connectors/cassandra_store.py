@@ -1,4 +1,4 @@
-"""Cassandra store for reads, hits and the audit trail.
+"""Cassandra store for reads, plate crops, hits and the audit trail.
 
 Reads live with a per-row TTL equal to what is left of their retention since
 *collection*; tables use TimeWindowCompactionStrategy so expired reads leave whole
@@ -30,6 +30,7 @@ from pipelines.records import (
     Hit,
     HitDisposition,
     PlateCandidate,
+    PlateCrop,
     PlateRead,
     ReadSource,
 )
@@ -77,6 +78,13 @@ SCHEMA_CQL = [
         details map<text, text>,
         PRIMARY KEY ((day), occurred_at, event_id)
     ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+    # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
+    # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
+    """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
+        read_id text PRIMARY KEY, agency_ori text, camera_id text,
+        collected_at timestamp, expires_at timestamp, jpeg blob
+    ) WITH """
+    + _TWCS,
 ]
 
 _INSERT_READ = """INSERT INTO {ks}.reads_by_plate (plate, collected_at, read_id, agency_ori,
@@ -84,6 +92,9 @@ _INSERT_READ = """INSERT INTO {ks}.reads_by_plate (plate, collected_at, read_id,
     region_confidence, confidence, candidates, plate_box, image_ref, source, source_ref,
     classification, frame_count)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
+
+_INSERT_CROP = """INSERT INTO {ks}.plate_crops (read_id, agency_ori, camera_id, collected_at,
+    expires_at, jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"""
 
 _INSERT_HIT = """INSERT INTO {ks}.hits_by_agency (agency_ori, matched_at, hit_id, plate,
     read_id, collected_at, expires_at, camera_id, latitude, longitude, region, entry_id,
@@ -157,6 +168,13 @@ def _read_from_row(row: dict[str, Any]) -> PlateRead:
         classification=Classification(row["classification"]),
         frame_count=row["frame_count"] or 1,
     )
+
+
+def _crop_row(crop: PlateCrop, ttl: int) -> tuple[Any, ...]:
+    return (
+        crop.read_id, crop.agency_ori, crop.camera_id, crop.collected_at, crop.expires_at,
+        crop.jpeg, ttl,
+    )  # fmt: skip
 
 
 def _hit_row(hit: Hit, ttl: int) -> tuple[Any, ...]:
@@ -254,6 +272,7 @@ class CassandraStore:
         self._concurrency = settings.cassandra_write_concurrency
         self._insert_read = self.session.prepare(_INSERT_READ.replace("{ks}", ks))
         self._insert_hit = self.session.prepare(_INSERT_HIT.replace("{ks}", ks))
+        self._insert_crop = self.session.prepare(_INSERT_CROP.replace("{ks}", ks))
         self._insert_audit = self.session.prepare(_INSERT_AUDIT.replace("{ks}", ks))
         self._hit_ttl = self.session.prepare(_HIT_TTL.replace("{ks}", ks))
         self._set_disposition = self.session.prepare(_SET_DISPOSITION.replace("{ks}", ks))
@@ -299,6 +318,33 @@ class CassandraStore:
             except RetentionExpired as error:
                 rows.append(RowOutcome(False, str(error), expired=True))
         return self._run(self._insert_read, rows)
+
+    def write_crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
+        """Stores plate crops with the TTL of their reads (counted from collection)."""
+        rows: list[tuple[Any, ...] | RowOutcome] = []
+        for crop in crops:
+            try:
+                rows.append(_crop_row(crop, ttl_seconds(crop.expires_at, now)))
+            except RetentionExpired as error:
+                rows.append(RowOutcome(False, str(error), expired=True))
+        return self._run(self._insert_crop, rows)
+
+    def plate_crop(self, read_id: str) -> PlateCrop | None:
+        """The stored crop of a read, if still retained. Callers that show it to a person
+        must audit the access, as for reads."""
+        row = self.session.execute(
+            f"SELECT * FROM {self.keyspace}.plate_crops WHERE read_id = %s", (read_id,)
+        ).one()
+        if row is None:
+            return None
+        return PlateCrop(
+            row.read_id,
+            row.agency_ori,
+            row.camera_id,
+            _utc(row.collected_at),
+            _utc(row.expires_at),
+            bytes(row.jpeg),
+        )
 
     def write_hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
         rows: list[tuple[Any, ...] | RowOutcome] = []
@@ -368,7 +414,7 @@ class CassandraStore:
         return [dict(row._asdict()) for row in rows]
 
     def count(self, table: str) -> int:
-        if table not in {"reads_by_plate", "hits_by_agency", "audit_events"}:
+        if table not in {"reads_by_plate", "hits_by_agency", "audit_events", "plate_crops"}:
             raise ValueError(f"unknown table {table}")
         row = self.session.execute(f"SELECT count(*) FROM {self.keyspace}.{table}").one()
         return int(row[0]) if row else 0

@@ -180,6 +180,27 @@ class PlateRead(_AvroRecord):
         )
 
 
+CROP_REF_PREFIX = "crop:"
+
+
+def crop_ref(read_id: str) -> str:
+    """The ``image_ref`` of a read whose plate crop is in the store under its read id."""
+    return f"{CROP_REF_PREFIX}{read_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlateCrop:
+    """The plate region of the frame a server-side read came from, as JPEG. Kept in the
+    store (never on Kafka) under the read's id, and expiring with the read."""
+
+    read_id: str
+    agency_ori: str
+    camera_id: str
+    collected_at: datetime
+    expires_at: datetime
+    jpeg: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class HotlistEntry(_AvroRecord):
     SCHEMA = SchemaName.HOTLIST_ENTRY

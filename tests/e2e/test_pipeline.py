@@ -8,6 +8,7 @@ behind it still go through.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pipelines.records import (
     Hit,
     HotlistCategory,
     PlateRead,
+    ReadSource,
     new_id,
     utcnow,
 )
@@ -346,3 +348,49 @@ def test_a_new_entry_raises_historical_hits_on_stored_reads(running: Running) ->
     publish_entries(running.settings, running.producer, CODEC, entries)
     (hit,) = wait_for(lambda: partner_hits(running, PARTNER, "HIS5678"), 120, "historical hit")
     assert hit.historical and hit.entry.list_id == "e2e-late" and hit.read.camera_id == "cam-his"
+
+
+def views_of_one_car(jpeg: bytes) -> list[bytes]:
+    """Three frames of a car moving through the scene: shifted and nearer each time."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    height, width = image.shape[:2]
+    views = []
+    for step in range(3):
+        scale, shift = 1.0 + 0.03 * step, -12.0 * step
+        move = np.array(
+            [[scale, 0, shift + (1 - scale) * width / 2], [0, scale, (1 - scale) * height / 2]],
+            np.float32,
+        )
+        moved = cv2.warpAffine(image, move, (width, height), borderMode=cv2.BORDER_REPLICATE)
+        views.append(cv2.imencode(".jpg", moved, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return views
+
+
+def test_frames_of_one_car_are_fused_into_one_read_with_its_crop(running: Running) -> None:
+    manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
+    car = next(f for f in manifest["frames"] if not f["demo_hotlist"])
+    start = utcnow()
+    for step, view in enumerate(views_of_one_car((SAMPLES / "frames" / car["file"]).read_bytes())):
+        frame = dataclasses.replace(
+            running.frame(view, "fusion-cam"), collected_at=start + timedelta(seconds=0.3 * step)
+        )
+        running.produce("frames", frame.encode(CODEC), key=b"fusion-cam")
+    rows_for(running, car["plate"], timeout=180)
+    reads = [r for r in running.store.stored_reads(car["plate"]) if r.camera_id == "fusion-cam"]
+    assert len(reads) == 1
+    (read,) = reads
+    assert (read.frame_count, read.source) == (3, ReadSource.SERVER_OCR)
+    assert start <= read.collected_at <= start + timedelta(seconds=0.7)
+    assert read.candidates[0].plate == car["plate"]
+    # The plate crop is stored under the read's id, expiring with it.
+    assert read.image_ref == f"crop:{read.read_id}"
+    crop = running.store.plate_crop(read.read_id)
+    assert crop is not None and crop.jpeg.startswith(b"\xff\xd8")
+    assert crop.expires_at == read.expires_at
+    metrics = httpx.get(f"http://127.0.0.1:{running.settings.metrics_port}/metrics", timeout=10)
+    fused = [
+        line
+        for line in metrics.text.splitlines()
+        if line.startswith("lprx_records_total") and 'outcome="fused_frames"' in line
+    ]
+    assert fused and float(fused[0].split()[-1]) >= 3

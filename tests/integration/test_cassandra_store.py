@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from connectors.cassandra_store import CassandraStore
-from pipelines.records import AuditAction, AuditEvent, new_id, utcnow
+from pipelines.records import AuditAction, AuditEvent, PlateCrop, new_id, utcnow
 from pipelines.retention import expires_at
 from pipelines.settings import Settings
 from tests.conftest import unique_settings
@@ -63,3 +63,27 @@ def test_hits_and_audit_are_stored(store: CassandraStore) -> None:
         e for e in store.audit_events(now.strftime("%Y-%m-%d")) if e["event_id"] == event.event_id
     ]
     assert [(e["actor"], e["purpose"], e["action"]) for e in found] == [("jdoe", "c1", "SEARCH")]
+
+
+def test_plate_crops_expire_with_their_reads(store: CassandraStore) -> None:
+    now = utcnow()
+    jpeg = b"\xff\xd8 a small plate crop \xff\xd9"
+    fresh = PlateCrop(new_id(), "MN9990001", "cam-1", now, expires_at(now, 60), jpeg)
+    aged = PlateCrop(
+        new_id(), "MN9990001", "cam-1", now - 59 * DAY, expires_at(now - 59 * DAY, 60), jpeg
+    )
+    gone = PlateCrop(new_id(), "MN9990001", "cam-1", now - 61 * DAY, now - DAY, jpeg)
+    outcomes = store.write_crops([fresh, aged, gone], now)
+    assert [(o.ok, o.expired) for o in outcomes] == [(True, False), (True, False), (False, True)]
+    stored = store.plate_crop(fresh.read_id)
+    assert stored is not None and stored.jpeg == jpeg and stored.camera_id == "cam-1"
+    assert abs(stored.collected_at - now) < timedelta(milliseconds=1)
+    assert store.plate_crop(gone.read_id) is None, "past retention: nothing kept"
+    ks = store.keyspace
+    ttls = {
+        row.read_id: row.ttl
+        for row in store.session.execute(f"SELECT read_id, TTL(jpeg) AS ttl FROM {ks}.plate_crops")
+    }
+    assert 60 * 86400 - 10 <= ttls[fresh.read_id] <= 60 * 86400
+    assert 86400 - 10 <= ttls[aged.read_id] <= 86400
+    assert store.count("plate_crops") == 2

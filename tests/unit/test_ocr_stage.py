@@ -53,32 +53,35 @@ def test_a_plate_becomes_a_server_ocr_read() -> None:
         TextLine("MINNESOTA", 0.9, box(600, 380, 80, 12)),
         TextLine("ABC-1234", 0.93, box(560, 400, 160, 40)),
     ]
-    read = frame_to_read(a_frame(jpeg()), reader(lines), SETTINGS, "kafka://frames/0/7", NOW)
-    assert not isinstance(read, NoPlateFound)
+    outcome = frame_to_read(a_frame(jpeg()), reader(lines), SETTINGS, NOW)
+    assert not isinstance(outcome, NoPlateFound)
+    read = outcome.read
     assert read.plate == "ABC1234" and read.source is ReadSource.SERVER_OCR
     assert read.confidence == pytest.approx(93.0)
     assert read.collected_at == NOW - timedelta(seconds=3), "the camera's time, not ours"
     assert read.expires_at == read.collected_at + timedelta(days=60)
-    assert read.image_ref == "kafka://frames/0/7" and read.source_ref == "f-1"
+    assert read.image_ref == f"crop:{read.read_id}" and read.source_ref == "f-1"
+    assert outcome.crop_jpeg.startswith(b"\xff\xd8"), "the plate crop, as JPEG"
+    assert outcome.crop().read_id == read.read_id
+    assert outcome.crop().expires_at == read.expires_at, "the crop expires with its read"
+    assert read.frame_count == 1
     assert read.plate_box is not None and read.candidates[0].plate == "ABC1234"
 
 
 def test_retention_of_the_frame_agency_applies() -> None:
     lines = [TextLine("XYZ789", 0.9, box(560, 400, 160, 40))]
-    read = frame_to_read(a_frame(jpeg(), "MN9990009"), reader(lines), SETTINGS, "ref", NOW)
-    assert not isinstance(read, NoPlateFound)
-    assert read.expires_at == read.collected_at + timedelta(days=30)
+    outcome = frame_to_read(a_frame(jpeg(), "MN9990009"), reader(lines), SETTINGS, NOW)
+    assert not isinstance(outcome, NoPlateFound)
+    assert outcome.read.expires_at == outcome.read.collected_at + timedelta(days=30)
 
 
 def test_a_frame_without_a_plate_is_counted_not_an_error() -> None:
-    assert isinstance(frame_to_read(a_frame(jpeg()), reader([]), SETTINGS, "r", NOW), NoPlateFound)
+    assert isinstance(frame_to_read(a_frame(jpeg()), reader([]), SETTINGS, NOW), NoPlateFound)
 
 
 def test_low_confidence_is_no_plate() -> None:
     lines = [TextLine("ABC1234", 0.2, box(560, 400, 160, 40))]
-    assert isinstance(
-        frame_to_read(a_frame(jpeg()), reader(lines), SETTINGS, "r", NOW), NoPlateFound
-    )
+    assert isinstance(frame_to_read(a_frame(jpeg()), reader(lines), SETTINGS, NOW), NoPlateFound)
 
 
 @pytest.mark.parametrize(
@@ -88,20 +91,20 @@ def test_low_confidence_is_no_plate() -> None:
 )
 def test_bad_image_bytes_are_invalid_records(image: bytes) -> None:
     with pytest.raises(InvalidRecord):
-        frame_to_read(a_frame(image), reader([]), SETTINGS, "r", NOW)
+        frame_to_read(a_frame(image), reader([]), SETTINGS, NOW)
 
 
 def test_absurd_size_is_refused_before_decoding() -> None:
     small = Settings(ocr_max_pixels=640 * 480)
     with pytest.raises(InvalidRecord, match="pixels"):
         frame_to_read(
-            a_frame(jpeg()), PlateReader(FakeRecognizer([]), small.ocr_max_pixels), small, "r", NOW
+            a_frame(jpeg()), PlateReader(FakeRecognizer([]), small.ocr_max_pixels), small, NOW
         )
 
 
 def test_model_failure_is_returned_as_data_for_the_dead_letter_topic() -> None:
     outcome = try_frame_to_read(
-        a_frame(jpeg()), reader(RuntimeError("paddle exploded")), SETTINGS, "r", NOW
+        a_frame(jpeg()), reader(RuntimeError("paddle exploded")), SETTINGS, NOW
     )
     # Not raised on the OCR thread (which would kill the agent): handed back as data.
     assert isinstance(outcome, RuntimeError) and str(outcome) == "paddle exploded"
