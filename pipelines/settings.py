@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     )
     table_data_dir: Path | None = Field(
         default=None,
-        description="Faust's local table data (a folder per app inside); default <cache_dir>/faust.",
+        description="Faust's local table data, a folder per app; default <cache_dir>/faust.",
     )
     metrics_port: int = 6066
     metrics_host: str = Field(

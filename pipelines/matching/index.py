@@ -7,11 +7,19 @@ Lookups find, for a read's plate:
 * EDIT_DISTANCE: one insertion, deletion or substitution apart (after folding);
 * WILDCARD: the entry's pattern (``*`` any run, ``?`` one character) matches.
 
-Edit distance uses the deletion neighbourhood (as SymSpell does): an entry is indexed
-under its key and each key with one character removed; two keys are at most one edit
-apart only if their neighbourhoods share a string. The million-entry neighbourhood
-(about 8 million strings) is kept as sorted 64-bit hashes in numpy arrays (12 bytes a
-string) instead of a dict of strings (over 100), and candidates are verified exactly.
+Edit distance uses the deletion neighbourhood (as SymSpell does), each string tagged
+with the position of the character removed (0 for the plain key). A read at most one
+edit away from an entry shares a string with it under compatible tags: the read's key is
+an entry's deletion (the read lost a character), a deletion of the read is the entry's
+key (the read has an extra one), or both lost the character at the same position (a
+substitution). Deletions at different positions are candidates at distance two, so the
+tag drops them without a comparison. The million-entry neighbourhood (about 7.5 million
+strings) is kept as 64-bit hashes in a numpy open-addressing table (under half full,
+about 24 bytes a string) instead of a dict of strings (over 100 bytes); a hash match
+counts only once the entry's string is checked to be the read's.
+
+``lookup`` probes the table from Python, a few cells per read; ``lookup_many`` probes a
+whole batch of reads with vectorised numpy gathers, which is what the match stage uses.
 
 Updates go to a small dict-based delta, folded into the arrays by ``compact()``; a
 retraction hides the entry at once. Readers never take a lock: every structure they read
@@ -21,78 +29,115 @@ is replaced, not changed in place, or is a dict whose single operations are atom
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from pipelines.matching.plates import (
     confusable_key,
-    deletions,
     is_wildcard,
     wildcard_pattern,
-    within_one_edit,
 )
 from pipelines.records import HotlistEntry, MatchKind
 
 COMPACT_AFTER = 50_000
+# Below this many probes still running, a batch lookup finishes them in plain Python.
+VECTORISED_PROBES_MIN = 64
 # One edit on a short plate matches a large share of all short plates; like other ALPR
 # matchers, tolerate an edit only when both plates have at least this many characters.
 FUZZY_MIN_LENGTH = 5
-_KIND_RANK = {
-    MatchKind.EXACT: 3,
-    MatchKind.CONFUSABLE: 2,
-    MatchKind.EDIT_DISTANCE: 1,
-    MatchKind.WILDCARD: 0,
-}
+# Bound once: enum member access costs more than a global's, and lookups make many.
+_EXACT, _CONFUSABLE = MatchKind.EXACT, MatchKind.CONFUSABLE
+_EDIT_DISTANCE, _WILDCARD = MatchKind.EDIT_DISTANCE, MatchKind.WILDCARD
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
+    # A NamedTuple, not a dataclass: a dense hotlist makes many per lookup, and a
+    # frozen dataclass costs several times as much to create.
     entry: HotlistEntry
     kind: MatchKind
 
 
-@dataclass(frozen=True)
 class _Neighbourhood:
-    """Sorted hashes of every indexed neighbourhood string, and whose they are."""
+    """Every indexed (string, tag) of the neighbourhood in an open-addressing hash table:
+    linear probing, at most half full, 0 marks an empty cell. A cell holds the string's
+    64-bit hash and ``slot << TAG_BITS | tag``.
 
-    hashes: npt.NDArray[np.int64]
-    slots: npt.NDArray[np.int32]
+    A lookup reads one or two cells per variant, through memoryviews so each read is a
+    plain Python int: no numpy call per lookup, whose fixed cost would dominate.
+    """
+
+    __slots__ = ("hash_cells", "hashes", "mask", "payload_cells", "payloads")
+
+    def __init__(self, hashes: npt.NDArray[np.int64], payloads: npt.NDArray[np.int32]) -> None:
+        if len(hashes) & (len(hashes) - 1):
+            raise ValueError("the table's size must be a power of two")
+        self.hashes = hashes
+        self.payloads = payloads
+        self.hash_cells = hashes.data  # a memoryview
+        self.payload_cells = payloads.data
+        self.mask = len(hashes) - 1
 
     @classmethod
     def empty(cls) -> _Neighbourhood:
-        return cls(np.empty(0, np.int64), np.empty(0, np.int32))
+        return cls(np.zeros(1, np.int64), np.zeros(1, np.int32))
 
     @classmethod
     def build(cls, keys: list[tuple[int, str]]) -> _Neighbourhood:
-        hashes: list[int] = []
-        slots: list[int] = []
+        hash_list: list[int] = []
+        payload_list: list[int] = []
         for slot, key in keys:
-            for variant in {key, *deletions(key)}:
-                hashes.append(hash(variant))
-                slots.append(slot)
-        hash_array = np.fromiter(hashes, np.int64, len(hashes))
-        order = np.argsort(hash_array, kind="stable")
-        return cls(hash_array[order], np.fromiter(slots, np.int32, len(slots))[order])
+            for tag, variant in enumerate(variants(key)):
+                hash_list.append(_cell_hash(variant))
+                payload_list.append(slot << TAG_BITS | tag)
+        count = len(hash_list)
+        hashes = np.fromiter(hash_list, np.int64, count)
+        payloads = np.fromiter(payload_list, np.int32, count)
+        del hash_list, payload_list
+        capacity = 1 << max(1, (2 * count - 1).bit_length())
+        table_hashes = np.zeros(capacity, np.int64)
+        table_payloads = np.zeros(capacity, np.int32)
+        # Vectorised linear probing: each round every pending item tries its cell, one
+        # item wins each free cell, the others move one cell on. An item only ever moves
+        # past occupied cells, which is what lets a lookup stop at the first empty one.
+        position = hashes & (capacity - 1)
+        pending = np.arange(count)
+        while pending.size:
+            cells = position[pending]
+            free = np.flatnonzero(table_hashes[cells] == 0)
+            won_cells, first = np.unique(cells[free], return_index=True)
+            winners = pending[free[first]]
+            table_hashes[won_cells] = hashes[winners]
+            table_payloads[won_cells] = payloads[winners]
+            won = np.zeros(pending.size, bool)
+            won[free[first]] = True
+            pending = pending[~won]
+            position[pending] = (position[pending] + 1) & (capacity - 1)
+        return cls(table_hashes, table_payloads)
 
-    def slots_for(self, variants: list[str]) -> list[int]:
-        hashes = self.hashes
-        if not len(hashes):
-            return []
-        wanted = np.array([hash(v) for v in variants], np.int64)
-        left = np.searchsorted(hashes, wanted)
-        # Almost every lookup misses: one vectorised comparison settles that.
-        found = hashes[np.minimum(left, len(hashes) - 1)] == wanted
-        if not found.any():
-            return []
-        matched = wanted[found]
-        right = np.searchsorted(hashes, matched, side="right")
-        slots: list[int] = []
-        for lo, hi in zip(left[found].tolist(), right.tolist(), strict=True):
-            slots.extend(self.slots[lo:hi].tolist())
-        return slots
+
+# A deletion's tag is its position + 1 (4 bits); longer keys are matched exactly only.
+TAG_BITS = 4
+TAG_MASK = (1 << TAG_BITS) - 1
+MAX_FUZZY_LENGTH = TAG_MASK
+
+
+def variants(key: str) -> list[str]:
+    """The key (tag 0) and the key with character i removed (tag i + 1), in tag order."""
+    return [key, *[key[:i] + key[i + 1 :] for i in range(len(key))]]
+
+
+def compatible(query_tag: int, entry_tag: int) -> bool:
+    """Whether a shared string means "at most one edit apart" (see the module docs)."""
+    return not query_tag or not entry_tag or query_tag == entry_tag
+
+
+def _cell_hash(text: str) -> int:
+    # 0 marks an empty cell; Python's hash of a str is never -1, so -1 stands in for 0.
+    return hash(text) or -1
 
 
 @dataclass
@@ -104,7 +149,9 @@ class _State:
     by_key: dict[str, tuple[int, ...]]  # confusable key -> slots
     wildcards: dict[int, HotlistEntry]
     base: _Neighbourhood
-    delta: dict[str, tuple[int, ...]]  # neighbourhood of entries put since compaction
+    # The tagged neighbourhood of entries put since the last compaction: string ->
+    # payloads (``slot << TAG_BITS | tag``, as in the table).
+    delta: dict[str, tuple[int, ...]]
 
     @classmethod
     def empty(cls) -> _State:
@@ -175,8 +222,8 @@ class HotlistIndex:
             return
         state.by_key[key] = (*state.by_key.get(key, ()), slot)
         if index_delta and self._fuzzy(key):
-            for variant in {key, *deletions(key)}:
-                state.delta[variant] = (*state.delta.get(variant, ()), slot)
+            for tag, variant in enumerate(variants(key)):
+                state.delta[variant] = (*state.delta.get(variant, ()), slot << TAG_BITS | tag)
 
     def _retract_locked(self, entry_id: str) -> None:
         state = self._state
@@ -218,7 +265,7 @@ class HotlistIndex:
         self._state = state
 
     def _fuzzy(self, key: str) -> bool:
-        return self.max_distance > 0 and len(key) >= self.fuzzy_min_length
+        return self.max_distance > 0 and self.fuzzy_min_length <= len(key) <= MAX_FUZZY_LENGTH
 
     # --- reads (any thread, no lock) ---------------------------------------------------------
 
@@ -228,13 +275,29 @@ class HotlistIndex:
         key = confusable_key(plate)
         slots = set(state.by_key.get(key, ()))
         if self._fuzzy(key):
-            variants = [key, *deletions(key)]
-            slots.update(state.base.slots_for(variants))
-            delta = state.delta
-            if delta:
-                for variant in variants:
-                    slots.update(delta.get(variant, ()))
-        matches: list[Match] = []
+            _add_slots_within_one_edit(state, key, slots)
+        return self._matches(state, plate, key, slots)
+
+    def lookup_many(self, plates: Sequence[str]) -> list[list[Match]]:
+        """``lookup`` of each plate, the table probed for the whole batch at once."""
+        state = self._state
+        keys = [confusable_key(plate) for plate in plates]
+        found = [set(state.by_key.get(key, ())) for key in keys]
+        fuzzy = [i for i, key in enumerate(keys) if self._fuzzy(key)]
+        if fuzzy:
+            _add_slots_within_one_edit_batch(
+                state, [keys[i] for i in fuzzy], [found[i] for i in fuzzy]
+            )
+        return [
+            self._matches(state, plate, key, slots)
+            for plate, key, slots in zip(plates, keys, found, strict=True)
+        ]
+
+    def _matches(self, state: _State, plate: str, key: str, slots: set[int]) -> list[Match]:
+        """The matches of the collected slots, closest kind first (no sort needed)."""
+        exact: list[Match] = []
+        confusable: list[Match] = []
+        edited: list[Match] = []
         if slots:
             entries, keys = state.slots, state.keys
             for slot in slots:
@@ -242,17 +305,17 @@ class HotlistIndex:
                 if entry is None:
                     continue
                 if entry.plate == plate:
-                    matches.append(Match(entry, MatchKind.EXACT))
+                    exact.append(Match(entry, _EXACT))
                 elif keys[slot] == key:
-                    matches.append(Match(entry, MatchKind.CONFUSABLE))
-                elif len(keys[slot]) >= self.fuzzy_min_length and within_one_edit(keys[slot], key):
-                    matches.append(Match(entry, MatchKind.EDIT_DISTANCE))
-        for entry in state.wildcards.values():
-            if wildcard_pattern(entry.plate).fullmatch(plate):
-                matches.append(Match(entry, MatchKind.WILDCARD))
-        if len(matches) > 1:
-            matches.sort(key=lambda m: _KIND_RANK[m.kind], reverse=True)
-        return matches
+                    confusable.append(Match(entry, _CONFUSABLE))
+                else:  # collected only once checked to be one edit away
+                    edited.append(Match(entry, _EDIT_DISTANCE))
+        wildcards = [
+            Match(entry, _WILDCARD)
+            for entry in state.wildcards.values()
+            if wildcard_pattern(entry.plate).fullmatch(plate)
+        ]
+        return exact + confusable + edited + wildcards
 
     def exact(self, plate: str) -> list[HotlistEntry]:
         """Entries whose plate is exactly this one."""
@@ -262,3 +325,112 @@ class HotlistIndex:
             for s in state.by_key.get(confusable_key(plate), ())
             if (e := state.slots[s]) is not None and e.plate == plate
         ]
+
+
+def _indexed_under(entry_key: str, entry_tag: int, variant: str) -> bool:
+    """Whether the entry's string under this tag is ``variant``: the exact check behind
+    a hash match (64-bit hashes rarely collide, but a hit must never rest on "rarely")."""
+    if not entry_tag:
+        return entry_key == variant
+    return entry_key[: entry_tag - 1] + entry_key[entry_tag:] == variant
+
+
+def _add_slots_within_one_edit(state: _State, key: str, slots: set[int]) -> None:
+    """Adds the slots of the entries at most one edit from ``key``.
+
+    The matcher's hot path for single lookups, so written out: each variant's hash is
+    probed cell by cell through memoryviews.
+    """
+    delta, keys = state.delta, state.keys
+    table = state.base
+    hash_cells, payload_cells, mask = table.hash_cells, table.payload_cells, table.mask
+    for query_tag, variant in enumerate(variants(key)):
+        wanted = hash(variant) or -1  # as _cell_hash
+        cell = wanted & mask
+        while (stored := hash_cells[cell]) != 0:
+            if stored == wanted:
+                payload = payload_cells[cell]
+                tag, slot = payload & TAG_MASK, payload >> TAG_BITS
+                if compatible(query_tag, tag) and _indexed_under(keys[slot], tag, variant):
+                    slots.add(slot)
+            cell = (cell + 1) & mask
+        if delta and variant in delta:
+            for payload in delta[variant]:
+                tag, slot = payload & TAG_MASK, payload >> TAG_BITS
+                if compatible(query_tag, tag) and _indexed_under(keys[slot], tag, variant):
+                    slots.add(slot)
+
+
+def _add_slots_within_one_edit_batch(state: _State, keys: list[str], found: list[set[int]]) -> None:
+    """``_add_slots_within_one_edit`` for many keys: every variant of every key is
+    probed together, one vectorised gather per probe step."""
+    strings = [variant for key in keys for variant in variants(key)]
+    # Whose each string is, and its tag, computed from the keys' lengths.
+    counts = np.fromiter((len(key) + 1 for key in keys), np.int64, len(keys))
+    owners = np.repeat(np.arange(len(keys)), counts)
+    starts = np.cumsum(counts) - counts
+    query_tags = np.arange(len(strings)) - np.repeat(starts, counts)
+    table, entry_keys = state.base, state.keys
+    wanted = np.fromiter(map(hash, strings), np.int64, len(strings))
+    wanted[wanted == 0] = -1  # as _cell_hash
+    probes, payloads = _probe_batch(table, wanted)
+    if probes.size:
+        query_tag = query_tags[probes]
+        entry_tag = payloads & TAG_MASK
+        # compatible(), vectorised: most hash matches in a dense list are not.
+        usable = (query_tag == 0) | (entry_tag == 0) | (query_tag == entry_tag)
+        probes = probes[usable]
+        for probe, owner, tag, slot in zip(
+            probes.tolist(),
+            owners[probes].tolist(),
+            entry_tag[usable].tolist(),
+            (payloads[usable] >> TAG_BITS).tolist(),
+            strict=True,
+        ):
+            if _indexed_under(entry_keys[slot], tag, strings[probe]):
+                found[owner].add(slot)
+    delta = state.delta
+    if delta:
+        for variant, owner, query_tag in zip(
+            strings, owners.tolist(), query_tags.tolist(), strict=True
+        ):
+            for payload in delta.get(variant, ()):
+                tag, slot = payload & TAG_MASK, payload >> TAG_BITS
+                if compatible(query_tag, tag) and _indexed_under(entry_keys[slot], tag, variant):
+                    found[owner].add(slot)
+
+
+def _probe_batch(
+    table: _Neighbourhood, wanted: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
+    """For each cell holding one of the wanted hashes: which wanted, and its payload."""
+    cells = wanted & table.mask
+    probing = np.arange(len(wanted))
+    hit_probes: list[npt.NDArray[np.int64]] = [np.empty(0, np.int64)]
+    hit_payloads: list[npt.NDArray[np.int32]] = [np.empty(0, np.int32)]
+    # Most probes end in a step or two; the few in long runs (a string many entries
+    # share) are finished one by one, not with a vectorised step each.
+    while probing.size > VECTORISED_PROBES_MIN:
+        stored = table.hashes[cells[probing]]
+        occupied = stored != 0
+        probing, stored = probing[occupied], stored[occupied]
+        same = stored == wanted[probing]
+        if same.any():
+            hit_probes.append(probing[same])
+            hit_payloads.append(table.payloads[cells[probing[same]]])
+        cells[probing] = (cells[probing] + 1) & table.mask
+    hash_cells, payload_cells, mask = table.hash_cells, table.payload_cells, table.mask
+    tail_probes: list[int] = []
+    tail_payloads: list[int] = []
+    for probe, start, hashed in zip(
+        probing.tolist(), cells[probing].tolist(), wanted[probing].tolist(), strict=True
+    ):
+        cell = start
+        while (stored_hash := hash_cells[cell]) != 0:
+            if stored_hash == hashed:
+                tail_probes.append(probe)
+                tail_payloads.append(payload_cells[cell])
+            cell = (cell + 1) & mask
+    hit_probes.append(np.array(tail_probes, np.int64))
+    hit_payloads.append(np.array(tail_payloads, np.int32))
+    return np.concatenate(hit_probes), np.concatenate(hit_payloads)

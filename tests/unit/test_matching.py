@@ -56,6 +56,36 @@ def test_index_finds_exactly_what_brute_force_finds(read: str, listed: list[str]
     assert found == expected
 
 
+@given(listed=st.lists(plates, min_size=1, max_size=30), edit=st.data())
+@settings(max_examples=300)
+def test_a_read_one_edit_from_an_entry_always_finds_it(
+    listed: list[str], edit: st.DataObject
+) -> None:
+    # Reads made near entries (repeated characters included: the alphabet is small),
+    # where random reads would rarely land. Edits are made on folded keys.
+    target = edit.draw(st.sampled_from(listed))
+    key = confusable_key(target)
+    position = edit.draw(st.integers(0, len(key)))
+    character = edit.draw(st.sampled_from(ALPHABET))
+    kind = edit.draw(st.sampled_from(["substitute", "insert", "delete"]))
+    if kind == "insert":
+        read = key[:position] + character + key[position:]
+    elif position == len(key):
+        read = key
+    elif kind == "substitute":
+        read = key[:position] + character + key[position + 1 :]
+    else:
+        read = key[:position] + key[position + 1 :]
+    assume(min(len(read), len(key)) >= FUZZY_MIN_LENGTH)
+    incremental = HotlistIndex()
+    for entry in entries(listed):
+        incremental.put(entry)
+    expected = {f"e{i}" for i, p in enumerate(listed) if levenshtein(confusable_key(p), read) <= 1}
+    for index in (HotlistIndex(entries(listed)), incremental):
+        assert {m.entry.entry_id for m in index.lookup(read)} == expected
+        assert {m.entry.entry_id for m in index.lookup_many([read])[0]} == expected
+
+
 @given(read=plates, listed=st.lists(plates, min_size=1, max_size=30))
 def test_incremental_updates_match_a_fresh_build(read: str, listed: list[str]) -> None:
     incremental = HotlistIndex()
@@ -143,3 +173,25 @@ def test_deferred_entries_match_exactly_at_once_and_fuzzily_after_compaction() -
     assert index.lookup("ABC124") == []
     index.compact()
     assert [m.kind for m in index.lookup("ABC124")] == [MatchKind.EDIT_DISTANCE]
+
+
+@given(
+    reads=st.lists(plates, min_size=1, max_size=12),
+    built=st.lists(plates, max_size=20),
+    added=st.lists(plates, max_size=10),
+)
+def test_a_batch_lookup_finds_what_single_lookups_find(
+    reads: list[str], built: list[str], added: list[str]
+) -> None:
+    # Entries both in the compacted table and in the delta of later puts.
+    index = HotlistIndex(entries(built))
+    for i, plate in enumerate(added):
+        index.put(an_entry(entry_id=f"added{i}", plate=plate))
+    near = [p[:-1] + "X" for p in built[:3] if len(p) >= FUZZY_MIN_LENGTH]
+    queries = reads + near
+    batch = index.lookup_many(queries)
+    assert len(batch) == len(queries)
+    for plate, matches in zip(queries, batch, strict=True):
+        assert {(m.entry.entry_id, m.kind) for m in matches} == {
+            (m.entry.entry_id, m.kind) for m in index.lookup(plate)
+        }
