@@ -178,6 +178,8 @@ def run(n: int, timeout: float) -> dict[str, object]:
             stored = metric(
                 settings.metrics_port, "lprx_records_total", stage="store", outcome="ok"
             )
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited ({worker.returncode}); see {log.name}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {stored} of {expected_stored} reads stored in time")
             time.sleep(0.1)

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     )
     store_batch_size: int = 500
     store_batch_seconds: float = 0.5
+    # The match stage looks reads up in batches (one vectorised hotlist probe each);
+    # a batch waits at most this long, so a lone read is matched within it.
+    match_batch_size: int = Field(default=256, ge=1)
+    match_batch_seconds: float = Field(default=0.01, gt=0)
 
     def retention_for(self, agency_ori: str) -> int:
         return self.retention_days_by_agency.get(agency_ori, self.retention_days)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pipelines.matching.index import HotlistIndex, Match
 from pipelines.records import Hit, HotlistEntry, PlateRead, new_id
 
-__all__ = ["HotlistIndex", "historical_hits", "match_read", "region_state"]
+__all__ = [
+    "HotlistIndex",
+    "best_hit",
+    "historical_hits",
+    "match_read",
+    "match_reads",
+    "region_state",
+]
 
 STAGE = "match"
 HISTORICAL_STAGE = "historical"
@@ -32,7 +40,18 @@ def match_read(read: PlateRead, index: HotlistIndex, now: datetime) -> Hit | Non
     closest match. An entry for another state still hits, marked ``state_mismatch``:
     agencies review "wrong state" hits rather than never seeing them.
     """
-    live = [m for m in index.lookup(read.plate) if m.entry.is_live(read.collected_at)]
+    return best_hit(read, index.lookup(read.plate), now)
+
+
+def match_reads(reads: Sequence[PlateRead], index: HotlistIndex, now: datetime) -> list[Hit | None]:
+    """``match_read`` of each read, the hotlist looked up for the whole batch at once."""
+    found = index.lookup_many([read.plate for read in reads])
+    return [best_hit(read, matches, now) for read, matches in zip(reads, found, strict=True)]
+
+
+def best_hit(read: PlateRead, matches: list[Match], now: datetime) -> Hit | None:
+    """The hit of ``match_read`` from the read's matches (closest kinds first)."""
+    live = [m for m in matches if m.entry.is_live(read.collected_at)]
     if not live:
         return None
     read_state = region_state(read.region)
@@ -40,7 +59,7 @@ def match_read(read: PlateRead, index: HotlistIndex, now: datetime) -> Hit | Non
     def same_state(match: Match) -> bool:
         return _same_state(match, read_state)
 
-    # lookup() returns the closest kinds first, and sort() is stable.
+    # Matches come closest kind first, and sort() is stable.
     live.sort(key=lambda m: (m.entry.priority, same_state(m)), reverse=True)
     best = live[0]
     return Hit(

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from pipelines.errors import InvalidRecord
-from pipelines.records import HotlistCategory, PlateCandidate
+from pipelines.records import Hit, HotlistCategory, MatchKind, PlateCandidate
 from pipelines.retention import RetentionExpired, expires_at, ttl_seconds
 from pipelines.stages.dedup import Deduplicator
-from pipelines.stages.match import HotlistIndex, match_read
+from pipelines.stages.match import HotlistIndex, match_read, match_reads
 from pipelines.stages.normalize import normalize_plate, normalize_read, normalize_region
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
@@ -174,6 +174,35 @@ class TestMatch:
         index.put(an_entry(priority=99))
         hit = match_read(a_read(), index, NOW)
         assert hit is not None and hit.entry.priority == 99 and hit.other_entry_ids == ()
+
+    def test_a_batch_matches_each_read_as_one_at_a_time_would(self) -> None:
+        index = HotlistIndex(
+            [
+                an_entry(entry_id="low", priority=10),
+                an_entry(entry_id="high", priority=90, category=HotlistCategory.AMBER_ALERT),
+                an_entry(entry_id="wi", plate="XYZ7890", plate_state="WI"),
+                an_entry(entry_id="gone", plate="OLD1234", expires_at=NOW - DAY),
+            ]
+        )
+        reads = [
+            a_read(),  # two entries: priority order
+            a_read(plate="ABC128"),  # one edit
+            a_read(plate="XYZ7890"),  # other state
+            a_read(plate="OLD1234"),  # expired entry
+            a_read(plate="NOPE000"),  # no entry
+        ]
+        batch = match_reads(reads, index, NOW)
+        single = [match_read(read, index, NOW) for read in reads]
+
+        def summary(hit: Hit | None) -> tuple[object, ...] | None:
+            if hit is None:
+                return None
+            return (hit.entry.entry_id, hit.match_kind, hit.state_mismatch, hit.other_entry_ids)
+
+        assert [summary(h) for h in batch] == [summary(h) for h in single]
+        assert [summary(h) for h in batch][2:] == [("wi", MatchKind.EXACT, True, ()), None, None]
+        assert batch[0] is not None and batch[0].entry.entry_id == "high"
+        assert batch[1] is not None and batch[1].match_kind is MatchKind.EDIT_DISTANCE
 
 
 class TestShare:
