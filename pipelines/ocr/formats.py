@@ -73,6 +73,19 @@ US_FORMATS: Mapping[str, tuple[str, ...]] = {
 # still win when the recogniser is sure of them.
 OFF_FORMAT_WEIGHT = 0.3
 
+# Letters and digits that plate fonts draw alike and a general text recogniser confuses
+# with high confidence, so its own alternatives may not carry the right one (the open
+# "4" of California's font reads as "L"). Letter O needs none: it is reported as "0".
+# Pairs whose alternatives the recogniser does carry (8/B, 4/A) are left to it: swapping
+# them by rule turned right off-format reads ("21A1BX", "78188") into wrong ones.
+CONFUSABLE: Mapping[str, str] = {
+    "0": "DQ", "1": "I", "2": "Z", "4": "L", "5": "S", "6": "G", "7": "T",
+    "D": "0", "G": "6", "I": "1", "L": "4", "Q": "0", "S": "5", "T": "7", "Z": "2",
+}  # fmt: skip
+# A swapped character costs about as much as fitting no format: one swap that makes a
+# string fit beats leaving it off-format only narrowly, and two swaps never do.
+CONFUSABLE_SWAP_WEIGHT = 0.35
+
 
 def pattern(plate: str) -> str:
     """``L`` for each letter and ``D`` for each digit: "ABC1234" -> "LLLDDDD"."""
@@ -102,3 +115,20 @@ def format_weight(plate: str, patterns: frozenset[str] = ALL_US_PATTERNS) -> flo
     if pattern(plate) in patterns or any(fits(plate, known) for known in patterns):
         return 1.0
     return OFF_FORMAT_WEIGHT
+
+
+def confusable_fits(
+    plate: str, patterns: frozenset[str] = ALL_US_PATTERNS
+) -> list[tuple[str, float]]:
+    """For a string that fits no known format, the strings one confusable character away
+    that do, each with ``CONFUSABLE_SWAP_WEIGHT`` (its probability factor); none for a
+    string that already fits."""
+    if format_weight(plate, patterns) == 1.0:
+        return []
+    found: dict[str, float] = {}
+    for position, character in enumerate(plate):
+        for swapped in CONFUSABLE.get(character, ""):
+            variant = plate[:position] + swapped + plate[position + 1 :]
+            if format_weight(variant, patterns) == 1.0:
+                found[variant] = CONFUSABLE_SWAP_WEIGHT
+    return list(found.items())

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipelines.ocr.engine import Box, TextLine
-from pipelines.ocr.formats import format_weight
+from pipelines.ocr.formats import confusable_fits, format_weight
 
 MIN_PLATE_LENGTH = 2
 MAX_PLATE_LENGTH = 8
@@ -125,23 +125,29 @@ def plate_candidates(
 
     ``frame_size`` is (width, height) of the image the line polygons refer to.
     """
-    kept: list[tuple[str, float, Box]] = []
+    kept: list[tuple[str, float, Box, int]] = []
     for line in with_joined_pieces(list(lines)):
         if is_plate_words(line.text) or is_date_time_or_phone(line.text):
             continue
         box = line.bounds()
-        kept.extend((plate, confidence, box) for plate, confidence in line_readings(line))
+        readings = line_readings(line)
+        if readings:
+            length = reading_length(line, readings)
+            kept.extend((plate, confidence, box, length) for plate, confidence in readings)
     if not kept:
         return []
-    tallest = max(box[3] for _, _, box in kept)
+    tallest = max(box[3] for _, _, box, _ in kept)
     best: dict[str, Candidate] = {}
-    for plate, confidence, box in kept:
+    for plate, confidence, box, length in kept:
         score = (
             confidence
+            # The format prior joins the string's probability before the per-character
+            # root: a reading that fits no format must not lose to one that drops a
+            # character the recogniser was sure of (the root makes dropping cheap).
+            * format_weight(plate) ** (1.0 / length)
             * size_weight(box[3], tallest)
             * position_weight(box, frame_size)
             * content_weight(plate)
-            * format_weight(plate)
         )
         if plate not in best or best[plate].score < score:
             best[plate] = Candidate(plate, round(confidence, 4), box, round(score, 4))
@@ -161,12 +167,25 @@ def line_readings(line: TextLine) -> list[tuple[str, float]]:
             return []
         confidence = max(0.0, min(1.0, line.confidence)) * _MISREAD_PENALTY**misread
         return [(canonical_plate(plate), confidence)]
-    readings = []
+    # One root for all readings of a line (the length of its likeliest reading), so a
+    # reading with a character dropped is not favoured for being shorter.
+    length = max(1, len(line.alternatives[0][0]))
+    readings: dict[str, float] = {}
     for text, probability in line.alternatives:
-        if is_plausible_plate(text):
-            confidence = max(0.0, min(1.0, probability)) ** (1.0 / len(text))
-            readings.append((canonical_plate(text), confidence))
-    return readings
+        for variant, factor in ((text, 1.0), *confusable_fits(text)):
+            if not is_plausible_plate(variant):
+                continue
+            plate = canonical_plate(variant)
+            confidence = (max(0.0, min(1.0, probability)) * factor) ** (1.0 / length)
+            readings[plate] = max(confidence, readings.get(plate, 0.0))
+    return list(readings.items())
+
+
+def reading_length(line: TextLine, readings: list[tuple[str, float]]) -> int:
+    """The number of characters a line's confidences were normalised over."""
+    if line.alternatives:
+        return max(1, len(line.alternatives[0][0]))
+    return max(1, len(readings[0][0]))
 
 
 def with_joined_pieces(lines: list[TextLine]) -> list[TextLine]:

@@ -116,3 +116,26 @@ def test_readings_confidence_is_per_character() -> None:
 
 def test_lines_without_alternatives_read_as_before() -> None:
     assert line_readings(TextLine("krt-417", 0.9, BOX)) == [("KRT417", 0.9)]
+
+
+def test_one_confusable_swap_that_fits_a_format_is_offered() -> None:
+    assert ("4GLS168", formats.CONFUSABLE_SWAP_WEIGHT) in formats.confusable_fits("LGLS168")
+    assert formats.confusable_fits("4GLS168") == []  # already fits: nothing to swap
+
+
+def test_swaps_the_recogniser_already_weighs_are_not_forced() -> None:
+    # 8/B and A/4 alternatives come from the recogniser; a rule swap broke right reads.
+    assert "2141BX" not in dict(formats.confusable_fits("21A1BX"))
+    assert "7818B" not in dict(formats.confusable_fits("78188"))
+
+
+def test_a_confident_misread_four_is_corrected_by_the_format() -> None:
+    # The recogniser is sure of "L" and offers no "4"; only "4GLS168" fits a format.
+    line = TextLine("LGLS168", 0.99, BOX, alternatives=(("LGLS168", 0.93), ("GLS168", 0.009)))
+    assert plate_candidates([line], (1280, 720))[0].plate == "4GLS168"
+
+
+def test_dropping_a_sure_character_does_not_win_by_fitting_a_format() -> None:
+    # "XMW168" fits a format but needs the sure first character gone.
+    line = TextLine("KXMW168", 0.99, BOX, alternatives=(("KXMW168", 0.93), ("XMW168", 0.009)))
+    assert plate_candidates([line], (1280, 720))[0].plate == "KXMW168"
