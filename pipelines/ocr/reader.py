@@ -8,12 +8,13 @@ everything here is tested with a fake; ``from_settings`` builds the real PaddleO
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from pipelines.ocr import images
-from pipelines.ocr.engine import Box, Image, TextRecognizer
+from pipelines.ocr.engine import Box, Image, TextLine, TextRecognizer
 from pipelines.ocr.plates import DEFAULT_TOP_N, Candidate, plate_box, plate_candidates
 from pipelines.settings import Settings
 
@@ -21,6 +22,17 @@ from pipelines.settings import Settings
 # it can read unless enlarged first.
 MIN_LONG_SIDE = 640
 _CROP_JPEG_QUALITY = 90
+# Lines of the best first-pass candidates read again: the plate is nearly always among
+# the top two, and each second reading costs about one recognition call.
+REREAD_LINES = 2
+
+
+@runtime_checkable
+class LineRereader(Protocol):
+    """A recogniser that can read one line again more carefully (``OnnxTextRecognizer``):
+    the line's plate strings with their probabilities."""
+
+    def reread(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,9 @@ class PlateReader:
         lines = self.recognizer.recognize(model_input)
         input_size = (model_input.shape[1], model_input.shape[0])
         candidates = plate_candidates(lines, input_size, self.top_n)
+        if candidates and isinstance(self.recognizer, LineRereader):
+            lines = reread_best_lines(self.recognizer, model_input, lines, candidates)
+            candidates = plate_candidates(lines, input_size, self.top_n)
         if not candidates:
             return NoPlate(frame_size=(width, height), text_lines=len(lines))
         if scale != 1.0:
@@ -97,6 +112,22 @@ class PlateReader:
             crop_jpeg=_jpeg_crop(frame, box),
             frame_size=(width, height),
         )
+
+
+def reread_best_lines(
+    rereader: LineRereader, image: Image, lines: list[TextLine], candidates: list[Candidate]
+) -> list[TextLine]:
+    """``lines`` with those of the best ``REREAD_LINES`` candidates read again."""
+    boxes: list[Box] = []
+    for candidate in candidates:
+        if candidate.line_box not in boxes:
+            boxes.append(candidate.line_box)
+    chosen = boxes[:REREAD_LINES]
+    reread = []
+    for line in lines:
+        alternatives = rereader.reread(image, line) if line.bounds() in chosen else ()
+        reread.append(line._replace(alternatives=alternatives) if alternatives else line)
+    return reread
 
 
 def enlargement(width: int, height: int) -> float:
