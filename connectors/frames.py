@@ -16,6 +16,10 @@ Sampling, in source time:
 ``collected_at`` is when the frame was read, which for a live stream is when it was
 seen. A recording is not "now": pass ``recorded_at`` (its start) and each frame gets
 ``recorded_at`` + its position, so retention still counts from collection.
+
+Each sampled frame then goes, in this order, through the camera's privacy masks
+(``connectors/privacy_masks.py``: nothing after this step sees the masked pixels), the
+optional motion gate (``connectors/motion.py``), the JPEG encoder and the sink.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 
 from connectors.kafka import FRAME_MAX_BYTES
+from connectors.motion import MotionGate, MotionSettings, Verdict
+from connectors.privacy_masks import Polygon, PrivacyMasks, validate_masks
 from connectors.sink import RecordSink
 from pipelines.errors import ConfigurationError
 from pipelines.records import CameraKind, Frame, new_id, utcnow
@@ -57,10 +63,15 @@ class FrameCamera:
     longitude: float | None = None
     owner: str | None = None
     consent_ref: str | None = None
+    # Fractions of the frame (see connectors/privacy_masks.py), blacked out before sending.
+    privacy_masks: Sequence[Polygon] = ()
 
     def __post_init__(self) -> None:
         if self.kind is CameraKind.PARTNER and not (self.owner and self.consent_ref):
             raise ValueError("a partner camera needs its owner and a consent reference")
+        masks = validate_masks(self.privacy_masks, f"camera {self.camera_id} mask")
+        # Frozen: stored as validated tuples, so a caller's list cannot change it later.
+        object.__setattr__(self, "privacy_masks", masks)
 
 
 @dataclass
@@ -69,8 +80,17 @@ class FrameSendReport:
     skipped_by_sampling: int = 0
     skipped_unreadable: int = 0
     skipped_too_large: int = 0
+    # Motion gating: frames of a still scene, and frames that taught the model at start.
+    skipped_still: int = 0
+    skipped_warmup: int = 0
     unreadable: list[str] = field(default_factory=list)
     undelivered: int = 0
+
+    @property
+    def frames_seen(self) -> int:
+        """Frames the source gave, whatever became of them (0: it gave none we could read)."""
+        sent_or_judged = self.sent + self.skipped_still + self.skipped_warmup
+        return sent_or_judged + self.skipped_too_large + self.skipped_by_sampling
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,7 @@ def _iter_capture(
 ) -> Generator[SourceFrame, None, None]:
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
-        raise ConfigurationError(f"OpenCV cannot open {source} as a video or stream")
+        raise ConfigurationError(f"OpenCV cannot open {redact_url(source)} as a video or stream")
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     started = time.monotonic()
     try:
@@ -171,12 +191,12 @@ def _iter_capture(
                 report.skipped_by_sampling += 1
             index += 1
         if live:
-            log.warning("stream %s ended after %d frames", _redact(source), index)
+            log.warning("stream %s ended after %d frames", redact_url(source), index)
     finally:
         capture.release()
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     # rtsp://user:password@host/...: the password must not reach a log.
     scheme, sep, rest = url.partition("://")
     if "@" in rest.split("/", 1)[0]:
@@ -275,23 +295,39 @@ def send_frames(
     jpeg_quality: int = 90,
     max_width: int | None = None,
     recorded_at: datetime | None = None,
+    motion: MotionSettings | None = None,
+    should_stop: Callable[[], bool] | None = None,
     flush_timeout: float = 30.0,
 ) -> FrameSendReport:
     """Publishes the sampled frames of ``source`` as ``camera``'s; flushes at the end.
 
     Frames are downscaled to ``max_width`` and to ``settings.ocr_max_pixels`` (the OCR
     stage refuses larger ones). ``recorded_at`` dates a recording (see module docs).
+    ``motion`` turns motion gating on; ``should_stop`` is asked before every frame.
     """
     if recorded_at is not None and recorded_at.tzinfo is None:
         raise ValueError("recorded_at needs a time zone")
     report = FrameSendReport()
+    masks = PrivacyMasks(camera.privacy_masks)
+    gate = MotionGate(motion, masks) if motion is not None else None
     # closing(): stopping at max_frames releases the capture now, not at garbage collection.
     with closing(iter_source_frames(source, every=every, max_fps=max_fps, report=report)) as frames:
         for frame in frames:
             if max_frames is not None and report.sent >= max_frames:
                 break
+            if should_stop is not None and should_stop():
+                break
+            # Masks first: no later step, and nothing that leaves the site, sees those pixels.
+            image = masks.apply(frame.image)
+            verdict = gate.judge(image) if gate is not None else Verdict.MOVING
+            if verdict is Verdict.STILL:
+                report.skipped_still += 1
+                continue
+            if verdict is Verdict.WARMUP:
+                report.skipped_warmup += 1
+                continue
             jpeg, width, height = encode_jpeg(
-                frame.image, jpeg_quality, max_width, settings.ocr_max_pixels
+                image, jpeg_quality, max_width, settings.ocr_max_pixels
             )
             if len(jpeg) > MAX_JPEG_BYTES:
                 report.skipped_too_large += 1

@@ -2,6 +2,7 @@
 
     POST /v1/openalpr   OpenALPR/Rekor agent webhook (alpr_results, alpr_group)
     POST /v1/reads      a plain JSON read, or a JSON list of them
+    POST /v1/uploads    a partner's recorded video (connectors/uploads.py), sent as frames
     GET  /healthz       liveness
     GET  /metrics       Prometheus
 
@@ -23,6 +24,13 @@ What each request gets:
     good reads                    202 with their read ids, an INGEST audit event per
                                   camera in the request
 
+An upload gets 401 as above, 422 for missing or bad parameters (owner, consent_ref,
+recorded_at with a time zone...) or a body that is no decodable video (nothing sent), 422
+"past retention" for a recording older than retention, 413 past ``upload_max_bytes``,
+415 for a body that is not ``video/*`` or ``application/octet-stream``, 503 when Kafka
+cannot take its frames, else 202 with the frame report and an INGEST audit event.
+Uploads are not dead-lettered: a video is far over any Kafka message.
+
 A request is all or nothing: one invalid read refuses the whole body, so a camera never
 has to work out which half of a batch was kept. A refused body that also holds a read
 past retention is dead-lettered without its bytes, so the dead-letter topic never keeps
@@ -42,6 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram, make_asgi_app
@@ -54,6 +63,7 @@ from connectors.openalpr import (
     reads_from_plain,
 )
 from connectors.sink import KafkaSink, RecordSink
+from connectors.uploads import UploadRefused, handle_upload
 from pipelines.deadletter import dead_letter
 from pipelines.errors import InvalidRecord, TransientError
 from pipelines.metrics import MS_BUCKETS
@@ -72,13 +82,15 @@ from pipelines.stages.normalize import normalize_read
 
 STAGE = "ingest"
 WORKER = "lprx-ingest"
+# Decoding video is CPU heavy: a few uploads at a time, the rest wait their turn.
+UPLOAD_CONCURRENCY = 2
 
 log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "lprx_ingest_requests",
     "Ingest HTTP requests by endpoint and outcome (accepted, ignored, unauthorized, "
-    "too_large, invalid, expired, unavailable).",
+    "too_large, invalid, expired, unsupported_type, unavailable).",
     ["endpoint", "outcome"],
 )
 READS = Counter("lprx_ingest_reads", "Reads in ingest requests by outcome.", ["outcome"])
@@ -197,6 +209,7 @@ class _Ingest:
             # An empty token would let "Bearer " in: a configuration slip, not a key.
             if secret.get_secret_value()
         }
+        self.upload_limiter = anyio.CapacityLimiter(UPLOAD_CONCURRENCY)
 
     async def handle(
         self, request: Request, endpoint: str, camera_kind: CameraKind | None, parse: Parse
@@ -267,6 +280,25 @@ class _Ingest:
             },
             202,
         )
+
+    async def upload(self, request: Request) -> Response:
+        endpoint = "uploads"
+        authorization = request.headers.get("authorization")
+        agency = agency_for(authorization, self.tokens)
+        if agency is None:
+            return self.denied(request, endpoint, "invalid token" if authorization else "no token")
+        try:
+            report = await handle_upload(
+                request, self.settings, self.sink, agency, self.upload_limiter
+            )
+        except UploadRefused as refused:
+            REQUESTS.labels(endpoint, refused.outcome).inc()
+            # Reasons name parameters and rules, not values: safe to log.
+            log.info("refused an upload from %s: %s", agency, refused.error)
+            headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+            return JSONResponse({"error": refused.error}, refused.status, headers=headers)
+        REQUESTS.labels(endpoint, "accepted").inc()
+        return JSONResponse(report, 202)
 
     def denied(self, request: Request, endpoint: str, reason: str) -> Response:
         REQUESTS.labels(endpoint, "unauthorized").inc()
@@ -368,6 +400,10 @@ def create_ingest_app(settings: Settings, sink: RecordSink) -> FastAPI:
     @app.post("/v1/reads", status_code=202)
     async def plain(request: Request, camera_kind: CameraKindQuery = None) -> Response:
         return await timed("reads", ingest.handle(request, "reads", camera_kind, reads_from_plain))
+
+    @app.post("/v1/uploads", status_code=202)
+    async def upload(request: Request) -> Response:
+        return await timed("uploads", ingest.upload(request))
 
     return app
 
