@@ -6,9 +6,11 @@ dropped). A string that fits one is likelier a correct read than one that does n
 string that fits none is kept (vanity, specialty and older plates exist), only weighed
 down. Regions can be given to narrow the prior where a camera's plates are known.
 
-The confusable pairs (O/0, I/1, B/8, S/5, Z/2, D/0, G/6, ...) need no table here: the
-recogniser's per-character alternatives (``ctc``) carry them, and the format weight
-picks between "8" and "B" where one fits a format and the other does not.
+Most confusable pairs (B/8, A/4, ...) come with the recogniser's per-character
+alternatives (``ctc``), and the format weight picks between "8" and "B" where one fits a
+format and the other does not. A few the recogniser gets wrong with confidence, offering
+no alternative (the open "4" of California's font read as "L"); for those
+``confusable_fits`` proposes the one-character swaps that make an off-format string fit.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Bad bytes raise an ``OcrInputError`` (see ``errors``) before any model runs; a good
 frame with no readable plate returns ``NoPlate``. The text recogniser is injected, so
-everything here is tested with a fake; ``from_settings`` builds the real PaddleOCR one.
+everything here is tested with a fake; ``from_settings`` builds the real one. A
+recogniser that can also read one line again (``LineRereader``, the ONNX one) is asked
+to, for the lines of the best candidates, and the plate is chosen from those readings.
 """
 
 from __future__ import annotations
