@@ -77,13 +77,16 @@ class Pipeline:
         self.stages = tuple(s for s in ALL_STAGES if s in settings.worker_stages)
         self.codec = codec_for(settings.schema_registry_url)
         app_id = f"{settings.topic_prefix}-{'-'.join(self.stages)}"
+        # One folder per app: Faust names a table's RocksDB files by table and partition
+        # only, so apps sharing a folder would read each other's offsets. Faust creates
+        # only the last folder of the path.
+        data_dir = (settings.table_data_dir or settings.cache_dir / "faust") / app_id
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             app_id,
             broker=f"kafka://{settings.kafka_bootstrap_servers}",
             store=settings.table_store,
-            # One folder per app: Faust names a table's RocksDB files by table and
-            # partition only, so apps sharing a folder would read each other's offsets.
-            datadir=str((settings.table_data_dir or settings.cache_dir / "faust") / app_id),
+            datadir=str(data_dir),
             topic_partitions=settings.topic_partitions,
             value_serializer="raw",
             key_serializer="raw",
