@@ -15,11 +15,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from pipelines.settings import REPO_ROOT, Settings, get_settings
+
+if TYPE_CHECKING:
+    from confluent_kafka import Message
 
 T = TypeVar("T")
 
@@ -142,3 +145,25 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str]], Proc
     yield start
     for process in processes:
         process.stop()
+
+
+def consume(settings: Settings, name: str, want: int, timeout: float = 15.0) -> list[Message]:
+    """Up to ``want`` messages from the start of topic ``name``, waiting at most ``timeout``."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    from connectors.kafka import make_consumer
+
+    topic = settings.topic(name)
+    consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        messages: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < want and time.monotonic() < deadline:
+            message = consumer.poll(0.2)
+            if message is not None and message.error() is None:
+                messages.append(message)
+        return messages
+    finally:
+        consumer.close()

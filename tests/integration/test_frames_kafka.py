@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,17 +15,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from connectors.frames import FrameCamera, send_frames
 from connectors.ingest import create_ingest_app
-from connectors.kafka import core_topics, ensure_topics, make_consumer
+from connectors.kafka import core_topics, ensure_topics
 from connectors.sink import KafkaSink
 from pipelines.records import AuditAction, AuditEvent, CameraKind, Frame
 from pipelines.settings import Settings
 from schemas import codec_for
+from tests.conftest import consume
 
 pytestmark = pytest.mark.integration
 
@@ -51,24 +50,6 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
         up(settings, ("kafka",))
     ensure_topics(settings, core_topics(settings))
     return settings
-
-
-def consume(settings: Settings, name: str, want: int, timeout: float = 15.0) -> list[Message]:
-    """Up to ``want`` messages from the start of topic ``name``, waiting at most ``timeout``."""
-    topic = settings.topic(name)
-    consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        messages: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while len(messages) < want and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                messages.append(message)
-        return messages
-    finally:
-        consumer.close()
 
 
 def test_frames_from_a_folder_arrive_in_the_frames_topic(

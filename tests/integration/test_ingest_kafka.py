@@ -18,14 +18,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import uvicorn
-from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from connectors.ingest import create_ingest_app
-from connectors.kafka import core_topics, ensure_topics, make_consumer
+from connectors.kafka import core_topics, ensure_topics
 from connectors.sink import KafkaSink
 from pipelines.records import AuditAction, AuditEvent, DeadLetter, PlateRead
 from pipelines.settings import Settings
 from schemas import codec_for
+from tests.conftest import consume
 
 pytestmark = pytest.mark.integration
 
@@ -54,24 +54,6 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
         up(settings, ("kafka",))
     ensure_topics(settings, core_topics(settings))
     return settings
-
-
-def consume(settings: Settings, name: str, want: int, timeout: float = 15.0) -> list[Message]:
-    """Up to ``want`` messages from the start of topic ``name``, waiting at most ``timeout``."""
-    topic = settings.topic(name)
-    consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        messages: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while len(messages) < want and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                messages.append(message)
-        return messages
-    finally:
-        consumer.close()
 
 
 @dataclass
