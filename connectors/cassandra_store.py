@@ -55,7 +55,7 @@ SCHEMA_CQL = [
         region text, region_confidence float, confidence float,
         candidates map<text, float>, plate_box list<int>,
         image_ref text, source text, source_ref text, classification text,
-        frame_count int,
+        frame_count int, duplicates int,
         PRIMARY KEY ((plate), collected_at, read_id)
     ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id ASC) AND """
     + _TWCS,
@@ -90,8 +90,8 @@ SCHEMA_CQL = [
 _INSERT_READ = """INSERT INTO {ks}.reads_by_plate (plate, collected_at, read_id, agency_ori,
     camera_id, camera_kind, received_at, expires_at, latitude, longitude, region,
     region_confidence, confidence, candidates, plate_box, image_ref, source, source_ref,
-    classification, frame_count)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
+    classification, frame_count, duplicates)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
 
 _INSERT_CROP = """INSERT INTO {ks}.plate_crops (read_id, agency_ori, camera_id, collected_at,
     expires_at, jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"""
@@ -130,7 +130,7 @@ def _read_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
         {c.plate: c.confidence for c in read.candidates},
         list(read.plate_box) if read.plate_box else None, read.image_ref,
         read.source.value, read.source_ref, read.classification.value, read.frame_count,
-        ttl,
+        read.duplicates, ttl,
     )  # fmt: skip
 
 
@@ -167,6 +167,7 @@ def _read_from_row(row: dict[str, Any]) -> PlateRead:
         source_ref=row["source_ref"],
         classification=Classification(row["classification"]),
         frame_count=row["frame_count"] or 1,
+        duplicates=row["duplicates"] or 0,
     )
 
 
@@ -241,6 +242,7 @@ def ensure_schema(session: Session, keyspace: str) -> None:
 # Columns added after a table first shipped: CREATE TABLE IF NOT EXISTS leaves an older
 # table as it was, so they are added here when missing.
 ADDED_COLUMNS = {
+    "reads_by_plate": {"duplicates": "int"},
     "hits_by_agency": {
         "disposition": "text", "disposition_by": "text", "disposition_agency": "text",
         "disposition_at": "timestamp", "disposition_note": "text",

@@ -56,6 +56,9 @@ def core_topics(settings: Settings) -> list[TopicSpec]:
         # Audit records are kept at least a year (CJIS); Cassandra holds the long copy.
         TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
         TopicSpec(settings.topic("deadletter"), n, reads),
+        # The dedup timer's requests to send held passes, one partition per reads.raw
+        # partition; worthless after a minute.
+        TopicSpec(settings.topic("dedup-ticks"), n, {"retention.ms": str(60 * 60 * 1000)}),
     ]
 
 

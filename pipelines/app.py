@@ -52,6 +52,7 @@ T = TypeVar("T")
 ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
 STORE_BACKOFF_MAX_S = 30.0
 CROP_STAGE = "ocr-crop"
+PASS_SWEEP_SECONDS = 5.0  # how often the dedup timer looks for held passes it missed
 
 
 def _raw_topic(app: faust.App, name: str) -> TopicT:
@@ -104,6 +105,7 @@ class Pipeline:
         self.dispositions = _raw_topic(self.app, topic("dispositions"))
         self.hotlist_changes = _raw_topic(self.app, topic("hotlist"))
         self.deadletters = _raw_topic(self.app, topic("deadletter"))
+        self.dedup_ticks = _raw_topic(self.app, topic("dedup-ticks"))
         self._partner_topics: dict[str, TopicT] = {}
         # Blocking work runs off the event loop: OCR on its own thread so a slow frame
         # never holds up Cassandra writes or admin calls.
@@ -114,7 +116,12 @@ class Pipeline:
         self.hotlist = match.HotlistIndex()
         self.agreements = share.AgreementBook()
         self.followers: list[CompactedTopicFollower[Any]] = []
-        # Dedup state per camera, restored from its changelog when a worker restarts.
+        # Dedup state per camera (stages/dedup.py), restored from its changelog when a
+        # worker restarts, including passes held but not yet sent.
+        self.dedup_policy = dedup.DedupPolicy.from_settings(settings)
+        self._passes_due: dict[str, float] = {}  # camera -> when its next held pass is due
+        self._passes_swept = 0.0
+        self._dedup_lock = asyncio.Lock()
         self.passes = self.app.Table(
             "dedup-passes",
             default=dict,
@@ -262,6 +269,10 @@ class Pipeline:
             app.on_before_shutdown.connect(flush_vehicles)
         if "normalize" in self.stages:
             app.agent(self.raw_reads, name="normalize")(self._normalize_agent)
+            # A held pass is sent at most this long after its settle time is up.
+            interval = max(0.1, self.dedup_policy.settle_seconds / 4)
+            app.timer(interval, name="dedup-settle")(self._request_settled_passes)
+            app.agent(self.dedup_ticks, name="dedup-ticks")(self._dedup_ticks_agent)
         if "match" in self.stages:
             app.agent(self.reads, name="match")(self._match_agent)
             # Consumed as a group member: each hotlist change is checked once, by one
@@ -341,7 +352,6 @@ class Pipeline:
         return dataclasses.replace(read, image_ref=None)
 
     async def _normalize_agent(self, stream: StreamT[bytes]) -> None:
-        window = timedelta(seconds=self.settings.dedup_window_seconds)
         async for event in stream.events():
 
             def step(value: bytes | None = event.message.value) -> PlateRead:
@@ -354,14 +364,73 @@ class Pipeline:
             if read is None:
                 continue
             metrics.count(normalize.STAGE, "ok")
-            # Reads are keyed by camera, so this camera's state lives in this partition.
-            check = dedup.check_pass(self.passes[read.camera_id], read, window)
-            self.passes[read.camera_id] = check.state
-            if check.duplicate:
-                metrics.count(dedup.STAGE, "duplicate")
-                continue
+            async with self._dedup_lock:
+                camera = self._camera_passes(read.camera_id)
+                # Reads are keyed by camera, so its state goes to this partition's changelog.
+                camera.partition = event.message.partition
+                folded = dedup.fold_read(camera, read, time.time(), self.dedup_policy)
+                if folded.redelivered:
+                    metrics.count(dedup.STAGE, "redelivered")
+                elif folded.duplicate:
+                    metrics.count(dedup.STAGE, "duplicate")
+                await self._send_passes(read.camera_id, camera, folded.sent)
+
+    def _camera_passes(self, camera_id: str) -> dedup.CameraPasses:
+        try:
+            return dedup.from_json(self.passes[camera_id], self.codec)
+        except (DecodeError, KeyError, TypeError, ValueError, AttributeError):
+            # Only dedup memory is lost: the camera's next reads start new passes.
+            log.exception(
+                "%s: state of camera %s unreadable; starting afresh", dedup.STAGE, camera_id
+            )
+            return dedup.CameraPasses()
+
+    async def _send_passes(
+        self, camera_id: str, camera: dedup.CameraPasses, sent: Sequence[PlateRead]
+    ) -> None:
+        """Sends the reads of passes now due, then saves the camera's passes: a crash in
+        between sends a pass twice (dedup is at least once), never loses it. Runs inside
+        a stream event of the camera's partition, where Faust writes its table."""
+        for read in sent:
             metrics.count(dedup.STAGE, "ok")
+            metrics.count(dedup.STAGE, "folded", read.duplicates)
             await self.send_read(self.reads, read)
+        self.passes[camera_id] = dedup.to_json(camera, self.codec)
+        due = camera.next_due(self.dedup_policy.settle_seconds)
+        if due is None:
+            self._passes_due.pop(camera_id, None)
+        else:
+            self._passes_due[camera_id] = due
+
+    async def _request_settled_passes(self) -> None:
+        """Asks for each held pass whose settle time is up (its camera gone quiet) to be
+        sent. Faust writes a table only inside a stream event of the key's partition, so
+        the timer sends a tick to that partition of the ticks topic instead of acting."""
+        now = time.time()
+        if now - self._passes_swept >= PASS_SWEEP_SECONDS:
+            # Passes restored from the changelog (a restart, a rebalance) are found here.
+            self._passes_swept = now
+            for camera_id, value in list(self.passes.items()):
+                if dedup.holds_a_pass(value):
+                    self._passes_due.setdefault(camera_id, now)
+        for camera_id in [c for c, due in self._passes_due.items() if due <= now]:
+            camera = self._camera_passes(camera_id)
+            # Asked again later if the tick is lost or the partition has moved on.
+            self._passes_due[camera_id] = now + PASS_SWEEP_SECONDS
+            await self.dedup_ticks.send(
+                key=camera_id.encode(), value=camera_id.encode(), partition=camera.partition
+            )
+
+    async def _dedup_ticks_agent(self, stream: StreamT[bytes]) -> None:
+        async for event in stream.events():
+            camera_id = (event.message.value or b"").decode(errors="replace")
+            async with self._dedup_lock:
+                camera = self._camera_passes(camera_id)
+                if camera.partition != event.message.partition:
+                    continue  # a stale tick; the camera's state lives elsewhere
+                sent = dedup.settle(camera, time.time(), self.dedup_policy)
+                if sent:
+                    await self._send_passes(camera_id, camera, sent)
 
     async def _match_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()

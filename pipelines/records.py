@@ -158,6 +158,7 @@ class PlateRead(_AvroRecord):
     source_ref: str | None = None
     classification: Classification = Classification.NONPUBLIC
     frame_count: int = 1
+    duplicates: int = 0
 
     def to_avro(self) -> dict[str, Any]:
         data = _AvroRecord.to_avro(self)

@@ -60,7 +60,30 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Per-jurisdiction retention in days, keyed by agency ORI.",
     )
-    dedup_window_seconds: float = 300.0
+    dedup_window_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Reads of one camera, alike and this close (camera time), are one "
+        "vehicle pass; dedup sends one read per pass.",
+    )
+    dedup_settle_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="A new pass is held this long (worker time) and its best read by "
+        "score is sent; 0 sends its first read at once. Adds this much to hit latency.",
+    )
+    dedup_weight_confidence: float = Field(
+        default=1.0, ge=0, description="Score weight of the read's confidence (0-100 as 0-1)."
+    )
+    dedup_weight_fits_format: float = Field(
+        default=0.5, ge=0, description="Score weight of a plate that fits its state's format."
+    )
+    dedup_weight_region: float = Field(
+        default=0.25, ge=0, description="Score weight of the state's recognition confidence."
+    )
+    dedup_weight_frames: float = Field(
+        default=0.25, ge=0, description="Score weight of frames fused into the read (up to 5)."
+    )
     hit_suppression_seconds: float = Field(
         default=600.0,
         description="A repeat hit of one plate on one entry within this is stored and "

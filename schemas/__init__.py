@@ -4,9 +4,12 @@ Schemas are parsed once. Two wire encodings:
 
 * Avro single-object encoding (the default): ``C3 01`` + 8-byte little-endian
   CRC-64-AVRO fingerprint of the schema's canonical form + the Avro body. It needs no
-  registry, and a reader rejects bytes written with a schema it does not know.
+  registry. Earlier versions of a schema are kept, self-contained, in ``previous/``
+  (``<Name>.<n>.avsc``), so records written before a compatible change (a field added
+  with a default) still decode, resolved to the current schema; bytes written with a
+  schema this reader does not know are rejected.
 * The Confluent wire format (``00`` + 4-byte big-endian schema id + body) when a schema
-  registry URL is configured.
+  registry URL is configured; the writer's schema is fetched from the registry by id.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import fastavro
+from fastavro.read import SchemaResolutionError
 from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryError
 from fastavro.schema import expand_schema, fingerprint, load_schema, to_parsing_canonical_form
 
 SCHEMA_DIR = Path(__file__).resolve().parent
+PREVIOUS_DIR = SCHEMA_DIR / "previous"
 NAMESPACE = "lprx"
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -82,6 +87,17 @@ def schema_fingerprint(name: SchemaName) -> bytes:
     return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 
+@cache
+def writer_schemas(name: SchemaName) -> dict[bytes, Any]:
+    """Fingerprint -> parsed schema, for the current schema and each earlier version."""
+    found = {schema_fingerprint(name): parsed_schema(name)}
+    for path in sorted(PREVIOUS_DIR.glob(f"{name.value}.*.avsc")):
+        schema = fastavro.parse_schema(json.loads(path.read_text()), _write_hint=False)
+        canonical = to_parsing_canonical_form(schema)
+        found[bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))] = schema
+    return found
+
+
 def _write_body(name: SchemaName, record: Mapping[str, Any]) -> bytes:
     buffer = io.BytesIO()
     try:
@@ -91,11 +107,19 @@ def _write_body(name: SchemaName, record: Mapping[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _read_body(name: SchemaName, body: bytes) -> dict[str, Any]:
+def _read_body(name: SchemaName, body: bytes, writer: Any = None) -> dict[str, Any]:
+    """The record in ``body``, written with ``writer`` (default: the current schema)."""
     buffer = io.BytesIO(body)
+    reader = parsed_schema(name)
     try:
-        record = fastavro.schemaless_reader(buffer, parsed_schema(name), None)
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError) as error:
+        if writer is None or writer is reader:
+            record = fastavro.schemaless_reader(buffer, reader, None)
+        else:
+            record = fastavro.schemaless_reader(buffer, writer, reader)
+    except (
+        EOFError, ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError,
+        SchemaResolutionError,
+    ) as error:  # fmt: skip
         raise DecodeError(f"not a valid {name.value} body: {error}") from error
     if buffer.tell() != len(body):
         raise DecodeError(f"{len(body) - buffer.tell()} trailing bytes after a {name.value} record")
@@ -125,12 +149,13 @@ class SingleObjectCodec:
                 f"expected c301)"
             )
         found = data[2:10]
-        if found != schema_fingerprint(name):
+        writer = writer_schemas(name).get(found)
+        if writer is None:
             raise DecodeError(
-                f"schema fingerprint {found.hex()} is not the {name.value} schema "
-                f"({schema_fingerprint(name).hex()})"
+                f"schema fingerprint {found.hex()} is not a known {name.value} schema "
+                f"(current {schema_fingerprint(name).hex()})"
             )
-        return _read_body(name, data[10:])
+        return _read_body(name, data[10:], writer)
 
 
 class ConfluentCodec:
@@ -141,6 +166,7 @@ class ConfluentCodec:
 
         self._client = SchemaRegistryClient.new_client({"url": registry_url})
         self._ids: dict[SchemaName, int] = {}
+        self._writers: dict[int, Any] = {}
 
     def _schema_id(self, name: SchemaName) -> int:
         if name not in self._ids:
@@ -163,9 +189,22 @@ class ConfluentCodec:
         if data[:1] != CONFLUENT_MAGIC or len(data) < 5:
             raise DecodeError("not in the Confluent wire format (magic byte 00 missing)")
         found = int.from_bytes(data[1:5], "big")
-        if found != self._schema_id(name):
-            raise DecodeError(f"schema id {found} is not the registered {name.value} schema")
-        return _read_body(name, data[5:])
+        if found == self._schema_id(name):
+            return _read_body(name, data[5:])
+        return _read_body(name, data[5:], self._writer_schema(found))
+
+    def _writer_schema(self, schema_id: int) -> Any:
+        """An earlier schema the bytes were written with; resolution to the current one
+        fails (DecodeError) if it is another record or an incompatible change."""
+        if schema_id not in self._writers:
+            from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+            try:
+                text = self._client.get_schema(schema_id).schema_str
+            except SchemaRegistryError as error:
+                raise DecodeError(f"schema id {schema_id} is not in the registry") from error
+            self._writers[schema_id] = fastavro.parse_schema(json.loads(text or "null"))
+        return self._writers[schema_id]
 
 
 def codec_for(schema_registry_url: str | None) -> Codec:

@@ -95,6 +95,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LPRX_WORKER_ID": settings.worker_id,
             "LPRX_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "LPRX_DEDUP_WINDOW_SECONDS": str(settings.dedup_window_seconds),
+            "LPRX_DEDUP_SETTLE_SECONDS": str(settings.dedup_settle_seconds),
             "LPRX_STORE_BATCH_SECONDS": str(settings.store_batch_seconds),
         }
     )

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from pipelines.cli import consume_topic
 from pipelines.records import PlateRead, utcnow
 from pipelines.settings import Settings
@@ -16,41 +18,92 @@ from tests.factories import a_read
 CODEC = SingleObjectCodec()
 
 
-def test_a_restarted_worker_does_not_emit_a_repeat_again(
-    kafka_settings: Settings,
+class Camera:
+    """Sends reads of one camera to reads.raw, and reads what dedup passed on."""
+
+    def __init__(self, settings: Settings) -> None:
+        from connectors.kafka import make_producer
+
+        self.settings = settings
+        self.producer = make_producer(settings, "test-dedup")
+        self.now = utcnow()
+
+    def send(self, plate: str, at: timedelta, confidence: float = 90.0) -> PlateRead:
+        read = a_read(
+            plate=plate, camera_id="cam-r", collected_at=self.now + at, confidence=confidence
+        )
+        self.producer.produce(
+            self.settings.topic("reads.raw"), key=b"cam-r", value=read.encode(CODEC)
+        )
+        self.producer.flush(10)
+        return read
+
+    def passed(self) -> list[PlateRead]:
+        values = consume_topic(self.settings, self.settings.topic("reads"), 100, 2)
+        return [PlateRead.decode(CODEC, v) for v in values]
+
+
+@pytest.fixture
+def start_worker(
     spawn: Callable[[list[str], dict[str, str]], Process],
-    tmp_path: Path,
-) -> None:
-    from connectors.kafka import make_producer
-
-    settings = kafka_settings.model_copy(update={"dedup_window_seconds": 300.0})
-    producer = make_producer(settings, "test-dedup")
-    now = utcnow()
-
-    def send(plate: str, at: timedelta) -> None:
-        read = a_read(plate=plate, camera_id="cam-r", collected_at=now + at)
-        producer.produce(settings.topic("reads.raw"), key=b"cam-r", value=read.encode(CODEC))
-        producer.flush(10)
-
-    def passed() -> list[str]:
-        values = consume_topic(settings, settings.topic("reads"), 100, 2)
-        return [PlateRead.decode(CODEC, v).plate for v in values]
-
-    def start_worker(data_dir: Path) -> Process:
+) -> Callable[[Settings, Path], Process]:
+    def start(settings: Settings, data_dir: Path) -> Process:
         env = settings_env(settings) | {"LPRX_TABLE_DATA_DIR": str(data_dir)}
         args = ["worker", "--stages", "normalize", "--metrics-port", str(free_port())]
         return spawn(args, env)
 
-    first = start_worker(tmp_path / "first")
-    send("RST1234", timedelta(0))
-    wait_for(lambda: passed() == ["RST1234"], 120, "the first read")
+    return start
+
+
+def test_a_restarted_worker_does_not_emit_a_repeat_again(
+    kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
+) -> None:
+    settings = kafka_settings.model_copy(
+        update={"dedup_window_seconds": 300.0, "dedup_settle_seconds": 0.0}
+    )
+    camera = Camera(settings)
+
+    def plates() -> list[str]:
+        return [r.plate for r in camera.passed()]
+
+    first = start_worker(settings, tmp_path / "first")
+    camera.send("RST1234", timedelta(0))
+    wait_for(lambda: plates() == ["RST1234"], 120, "the first read")
     first.stop()
 
     # A new machine: no local state, only what the changelog topic kept.
-    second = start_worker(tmp_path / "second")
-    send("RST1234", timedelta(seconds=30))  # the same car, same pass
-    send("RST1284", timedelta(seconds=31))  # a one-character misread of it
-    send("NEXT999", timedelta(seconds=32))  # a new car, to know the others were handled
-    wait_for(lambda: "NEXT999" in passed(), 120, "the marker read")
+    second = start_worker(settings, tmp_path / "second")
+    camera.send("RST1234", timedelta(seconds=30))  # the same car, same pass
+    camera.send("RST1284", timedelta(seconds=31))  # a one-character misread of it
+    camera.send("NEXT999", timedelta(seconds=32))  # a new car, to know the others were handled
+    wait_for(lambda: "NEXT999" in plates(), 120, "the marker read")
     assert second.alive(), second.output()
-    assert passed() == ["RST1234", "NEXT999"]
+    assert plates() == ["RST1234", "NEXT999"]
+
+
+def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
+    kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
+) -> None:
+    settings = kafka_settings.model_copy(
+        update={"dedup_window_seconds": 300.0, "dedup_settle_seconds": 15.0}
+    )
+    camera = Camera(settings)
+    first = start_worker(settings, tmp_path / "first")
+    camera.send("MARK000", timedelta(0))  # its pass is due first: shows the worker is up
+    wait_for(camera.passed, 120, "the worker to send a first pass")
+    camera.send("HLD1234", timedelta(seconds=1), confidence=70.0)
+    best = camera.send("HLD1234", timedelta(seconds=2), confidence=96.0)
+    camera.send("HLD1Z34", timedelta(seconds=3), confidence=80.0)
+    # Stopped well inside the settle time: the pass is held in the table, not yet sent.
+    first.stop()
+    assert [r.plate for r in camera.passed()] == ["MARK000"]
+
+    second = start_worker(settings, tmp_path / "second")
+    wait_for(lambda: len(camera.passed()) >= 2, 120, "the held pass")
+    camera.send("NEXT999", timedelta(seconds=40))
+    wait_for(lambda: len(camera.passed()) >= 3, 120, "the marker read")
+    assert second.alive(), second.output()
+    passed = camera.passed()
+    assert [r.plate for r in passed] == ["MARK000", "HLD1234", "NEXT999"]
+    assert passed[1].read_id == best.read_id
+    assert passed[1].duplicates == 2

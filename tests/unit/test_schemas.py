@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
+import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +25,8 @@ from pipelines.records import (
     SharingAgreement,
 )
 from schemas import (
+    PREVIOUS_DIR,
+    SINGLE_OBJECT_MARKER,
     ConfluentCodec,
     DecodeError,
     EncodeError,
@@ -28,6 +34,7 @@ from schemas import (
     SingleObjectCodec,
     parsed_schema,
     schema_fingerprint,
+    writer_schemas,
 )
 from tests.factories import a_hit, a_read, an_agreement, an_entry
 
@@ -50,6 +57,7 @@ reads = st.builds(
     ).map(tuple),
     plate_box=st.none() | st.tuples(*(st.integers(0, 5000),) * 4),
     frame_count=st.integers(1, 100),
+    duplicates=st.integers(0, 1000),
 )  # fmt: skip
 
 CODECS = [SingleObjectCodec(), ConfluentCodec("mock://lprx-tests")]
@@ -144,6 +152,56 @@ class TestBadBytes:
     def test_unencodable_record(self) -> None:
         with pytest.raises(EncodeError):
             self.codec.encode(SchemaName.PLATE_READ, {"plate": 5})
+
+
+class TestEarlierSchemas:
+    """Records written before a compatible schema change still decode (a rolling
+    upgrade, or a topic replayed from its start)."""
+
+    first_plate_read = fastavro.parse_schema(
+        json.loads((PREVIOUS_DIR / "PlateRead.1.avsc").read_text()), _write_hint=False
+    )
+
+    def old_body(self, read: PlateRead) -> bytes:
+        record = read.to_avro()
+        del record["duplicates"]  # the field the second version added
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, self.first_plate_read, record)
+        return buffer.getvalue()
+
+    def test_every_kept_version_has_its_own_fingerprint(self) -> None:
+        for name in SchemaName:
+            kept = writer_schemas(name)
+            assert schema_fingerprint(name) in kept
+        assert len(writer_schemas(SchemaName.PLATE_READ)) >= 2
+
+    def test_a_read_written_before_duplicates_existed_decodes_with_none(self) -> None:
+        read = a_read(frame_count=3)
+        canonical = fastavro.schema.to_parsing_canonical_form(self.first_plate_read)
+        old_print = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+        data = SINGLE_OBJECT_MARKER + old_print + self.old_body(read)
+        decoded = PlateRead.decode(SingleObjectCodec(), data)
+        assert decoded == dataclasses.replace(read, duplicates=0)
+
+    def test_confluent_reader_fetches_the_writers_schema_by_id(self) -> None:
+        from confluent_kafka.schema_registry import Schema
+
+        codec = ConfluentCodec("mock://lprx-earlier-schemas")
+        old = Schema(json.dumps(self.first_plate_read), "AVRO")
+        old_id = codec._client.register_schema("lprx.PlateRead-v1", old)
+        read = a_read()
+        data = b"\x00" + old_id.to_bytes(4, "big") + self.old_body(read)
+        assert PlateRead.decode(codec, data) == read
+
+    def test_confluent_bytes_of_another_record_are_refused(self) -> None:
+        codec = ConfluentCodec("mock://lprx-earlier-schemas-2")
+        with pytest.raises(DecodeError):
+            PlateRead.decode(codec, an_entry().encode(codec))
+
+    def test_an_unknown_schema_id_is_refused(self) -> None:
+        codec = ConfluentCodec("mock://lprx-earlier-schemas-3")
+        with pytest.raises(DecodeError, match="registry"):
+            PlateRead.decode(codec, b"\x00\x00\x00\x99\x99" + self.old_body(a_read()))
 
 
 def test_retention_fields_travel_with_a_shared_hit() -> None:

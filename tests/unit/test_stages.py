@@ -1,4 +1,4 @@
-"""The plain stage functions: normalise, retention, dedup, match, share."""
+"""The plain stage functions: normalise, retention, match, share (dedup: test_dedup.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from pipelines.errors import InvalidRecord
 from pipelines.records import Hit, HotlistCategory, MatchKind, PlateCandidate
 from pipelines.retention import RetentionExpired, expires_at, ttl_seconds
-from pipelines.stages.dedup import Deduplicator
 from pipelines.stages.match import HotlistIndex, match_read, match_reads
 from pipelines.stages.normalize import normalize_plate, normalize_read, normalize_region
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
@@ -92,49 +91,6 @@ class TestRetention:
     def test_expired_read_has_no_ttl(self) -> None:
         with pytest.raises(RetentionExpired):
             ttl_seconds(expires_at(NOW - 61 * DAY, 60), NOW)
-
-
-class TestDedup:
-    def test_same_plate_same_camera_within_window_is_a_duplicate(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=60))
-        assert not dedup.is_duplicate(a_read(collected_at=NOW))
-        assert dedup.is_duplicate(a_read(collected_at=NOW + timedelta(seconds=30)))
-
-    def test_other_camera_or_plate_is_not(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=60))
-        assert not dedup.is_duplicate(a_read())
-        assert not dedup.is_duplicate(a_read(camera_id="cam-2"))
-        assert not dedup.is_duplicate(a_read(plate="XYZ999"))
-
-    def test_after_the_window_it_is_a_new_pass(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=60))
-        assert not dedup.is_duplicate(a_read(collected_at=NOW))
-        assert not dedup.is_duplicate(a_read(collected_at=NOW + timedelta(seconds=61)))
-
-    def test_late_read_within_window_is_still_a_duplicate(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=60))
-        assert not dedup.is_duplicate(a_read(collected_at=NOW))
-        assert dedup.is_duplicate(a_read(collected_at=NOW - timedelta(seconds=20)))
-
-    def test_a_one_character_misread_is_the_same_pass(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=60))
-        assert not dedup.is_duplicate(a_read(plate="ABC1234", collected_at=NOW))
-        assert dedup.is_duplicate(a_read(plate="A8C1234", collected_at=NOW + timedelta(seconds=1)))
-        assert dedup.is_duplicate(a_read(plate="ABC1284", collected_at=NOW + timedelta(seconds=2)))
-        assert not dedup.is_duplicate(
-            a_read(plate="XBC1284", collected_at=NOW + timedelta(seconds=3))
-        )
-
-    def test_short_plates_must_match_exactly(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=60))
-        assert not dedup.is_duplicate(a_read(plate="AB12", collected_at=NOW))
-        assert not dedup.is_duplicate(a_read(plate="AB13", collected_at=NOW))
-
-    def test_memory_is_bounded_by_the_window(self) -> None:
-        dedup = Deduplicator(timedelta(seconds=10))
-        for i in range(1000):
-            dedup.is_duplicate(a_read(plate=f"P{i}", collected_at=NOW + timedelta(seconds=i)))
-        assert len(dedup) <= 11
 
 
 class TestMatch:

@@ -1,0 +1,225 @@
+"""Dedup: one read per vehicle pass, the best by score, state that survives JSON."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.matching.plates import confusable_key
+from pipelines.records import PlateCandidate, PlateRead
+from pipelines.stages.dedup import (
+    RECENT_READ_IDS,
+    CameraPasses,
+    Deduplicator,
+    DedupPolicy,
+    ScoreWeights,
+    fold_read,
+    from_json,
+    holds_a_pass,
+    read_score,
+    to_json,
+)
+from schemas import SingleObjectCodec
+from tests.factories import NOW, a_read
+
+CODEC = SingleObjectCodec()
+MINUTE = DedupPolicy(window=timedelta(seconds=60))
+HELD = DedupPolicy(window=timedelta(seconds=60), settle_seconds=2.0)
+
+
+def at(seconds: float, **overrides: object) -> PlateRead:
+    return a_read(collected_at=NOW + timedelta(seconds=seconds), **overrides)
+
+
+class TestPasses:
+    """With no settle time (the first read of a pass is sent at once)."""
+
+    def test_same_plate_same_camera_within_window_is_a_duplicate(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.is_duplicate(at(0))
+        assert dedup.is_duplicate(at(30))
+
+    def test_other_camera_or_plate_is_not(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.is_duplicate(a_read())
+        assert not dedup.is_duplicate(a_read(camera_id="cam-2"))
+        assert not dedup.is_duplicate(a_read(plate="XYZ999"))
+
+    def test_after_the_window_it_is_a_new_pass(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.is_duplicate(at(0))
+        assert not dedup.is_duplicate(at(61))
+
+    def test_late_read_within_window_is_still_a_duplicate(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.is_duplicate(at(0))
+        assert dedup.is_duplicate(at(-20))
+
+    def test_a_one_character_misread_is_the_same_pass(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.is_duplicate(at(0, plate="ABC1234"))
+        assert dedup.is_duplicate(at(1, plate="A8C1234"))
+        assert dedup.is_duplicate(at(2, plate="ABC1284"))
+        assert not dedup.is_duplicate(at(3, plate="XBC1284"))
+
+    def test_short_plates_must_match_exactly(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.is_duplicate(at(0, plate="AB12"))
+        assert not dedup.is_duplicate(at(0, plate="AB13"))
+
+    def test_a_read_older_than_the_window_is_its_own_pass(self) -> None:
+        dedup = Deduplicator(HELD)
+        dedup.add(at(61), now=0)
+        late = at(0)
+        folded = dedup.add(late, now=0)
+        assert folded.sent == [late]
+        assert [r.collected_at for r in dedup.settle(now=5)] == [at(61).collected_at]
+
+    def test_a_read_delivered_again_is_not_counted_again(self) -> None:
+        dedup = Deduplicator(HELD)
+        first, second = at(0), at(1)
+        for read in (first, second, second, first):
+            dedup.add(read, now=0)
+        assert dedup.add(second, now=0).redelivered
+        (sent,) = dedup.settle(now=5)
+        assert sent.duplicates == 1
+        assert dedup.add(first, now=6).sent == []
+
+    def test_memory_is_bounded_by_the_window(self) -> None:
+        dedup = Deduplicator(DedupPolicy(window=timedelta(seconds=10)))
+        for i in range(1000):
+            dedup.is_duplicate(at(i, plate=f"P{i}"))
+        assert len(dedup) <= 11
+        assert all(len(c.recent_ids) <= RECENT_READ_IDS for c in dedup.cameras.values())
+
+    def test_the_first_read_is_sent_at_once(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        first = at(0)
+        assert dedup.add(first, now=0).sent == [first]
+        assert dedup.add(at(1, confidence=99.0), now=0).sent == []
+
+
+class TestBestRead:
+    """With a settle time: a pass is held, then its best read is sent."""
+
+    def test_the_best_read_of_the_settle_time_is_sent_with_the_others_counted(self) -> None:
+        dedup = Deduplicator(HELD)
+        reads = [at(0, confidence=80.0), at(0.5, confidence=95.0), at(1, confidence=90.0)]
+        assert [dedup.add(r, now=i * 0.5).sent for i, r in enumerate(reads)] == [[], [], []]
+        assert dedup.settle(now=1.9) == []
+        (sent,) = dedup.settle(now=2.0)
+        assert sent.read_id == reads[1].read_id
+        assert sent.duplicates == 2
+
+    def test_reads_after_the_pass_was_sent_are_counted_not_sent(self) -> None:
+        dedup = Deduplicator(HELD)
+        dedup.add(at(0), now=0)
+        assert len(dedup.settle(now=2)) == 1
+        folded = dedup.add(at(5, confidence=99.0), now=5)
+        assert folded.duplicate
+        assert folded.sent == []
+        assert dedup.settle(now=100) == []
+
+    def test_a_read_of_another_camera_does_not_close_the_pass(self) -> None:
+        dedup = Deduplicator(HELD)
+        dedup.add(at(0), now=0)
+        assert dedup.add(at(0, camera_id="cam-2"), now=0.1).sent == []
+        assert len(dedup.settle(now=2.1)) == 2
+
+    def test_a_held_pass_the_window_leaves_behind_is_sent_not_lost(self) -> None:
+        dedup = Deduplicator(DedupPolicy(window=timedelta(seconds=10), settle_seconds=60))
+        first = at(0, plate="OLD1234")
+        dedup.add(first, now=0)
+        folded = dedup.add(at(30, plate="NEW9876"), now=1)
+        assert [r.read_id for r in folded.sent] == [first.read_id]
+
+    def test_a_plate_that_fits_its_state_outweighs_a_little_confidence(self) -> None:
+        weights = ScoreWeights()
+        fits = at(0, confidence=85.0, candidates=(PlateCandidate("ABC123", 85.0, True),))
+        odd = at(0, confidence=90.0, candidates=(PlateCandidate("ABC123", 90.0, False),))
+        assert read_score(fits, weights) > read_score(odd, weights)
+        dedup = Deduplicator(HELD)
+        dedup.add(odd, now=0)
+        dedup.add(fits, now=0.1)
+        assert [r.read_id for r in dedup.settle(now=5)] == [fits.read_id]
+
+    def test_equal_scores_keep_the_first_read(self) -> None:
+        dedup = Deduplicator(HELD)
+        first, second = at(0), at(1)
+        dedup.add(first, now=0)
+        dedup.add(second, now=0)
+        assert [r.read_id for r in dedup.settle(now=5)] == [first.read_id]
+
+
+class TestTableValue:
+    def test_round_trip_keeps_a_held_read(self) -> None:
+        camera = CameraPasses(partition=2)
+        read = at(0, confidence=77.0)
+        fold_read(camera, read, 100.0, HELD)
+        value = to_json(camera, CODEC)
+        assert holds_a_pass(value)
+        restored = from_json(value, CODEC)
+        assert restored == camera
+        assert restored.passes[confusable_key(read.plate)].held == read
+
+    def test_the_first_layout_reads_as_passes_already_sent(self) -> None:
+        first_layout = {confusable_key("ABC123"): NOW.timestamp()}
+        assert not holds_a_pass(first_layout)
+        restored = from_json(first_layout, CODEC)
+        assert all(p.held is None for p in restored.passes.values())
+        dedup = Deduplicator(HELD)
+        dedup.cameras["cam-1"] = restored
+        assert dedup.is_duplicate(at(10), now=0)
+
+    def test_next_due_is_the_earliest_held_pass(self) -> None:
+        camera = CameraPasses()
+        fold_read(camera, at(0, plate="AAA1111"), 10.0, HELD)
+        fold_read(camera, at(0, plate="ZZZ9999"), 11.0, HELD)
+        assert camera.next_due(2.0) == 12.0
+
+
+# One camera's reads: plates from a small alphabet so passes collide, out-of-order times.
+plates = st.text(alphabet="AB8O0", min_size=5, max_size=6)
+camera_reads = st.lists(
+    st.tuples(plates, st.floats(0, 300), st.floats(0, 100).map(lambda c: round(c, 1))),
+    max_size=30,
+)
+
+
+@given(camera_reads, st.sampled_from([0.0, 2.0, 1000.0]))
+@settings(max_examples=200, deadline=None)
+def test_every_pass_sends_exactly_one_read_the_best_it_had(
+    reads: list[tuple[str, float, float]], settle_seconds: float
+) -> None:
+    policy = DedupPolicy(window=timedelta(seconds=60), settle_seconds=settle_seconds)
+    dedup = Deduplicator(policy)
+    sent: list[PlateRead] = []
+    new_passes = 0
+    for i, (plate, seconds, confidence) in enumerate(reads):
+        folded = dedup.add(at(seconds, plate=plate, confidence=confidence), now=float(i))
+        new_passes += not folded.duplicate
+        sent += folded.sent
+    sent += dedup.settle(now=float(len(reads)) + settle_seconds)
+    assert len(sent) == new_passes
+    assert len({r.read_id for r in sent}) == len(sent)
+    assert sum(1 + r.duplicates for r in sent) <= len(reads)
+
+
+@given(
+    st.lists(st.tuples(st.floats(0, 59), st.integers(0, 100).map(float)), min_size=1),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_one_vehicle_in_view_sends_its_best_read_once(
+    reads: list[tuple[float, float]], fits_format: bool
+) -> None:
+    dedup = Deduplicator(DedupPolicy(window=timedelta(seconds=60), settle_seconds=10))
+    candidates = (PlateCandidate("ABC1234", 50.0, fits_format),)
+    added = [at(s, plate="ABC1234", confidence=c, candidates=candidates) for s, c in reads]
+    assert all(dedup.add(read, now=0).sent == [] for read in added)
+    (sent,) = dedup.settle(now=10)
+    best = max(added, key=lambda r: r.confidence)  # max keeps the first of equals
+    assert sent.read_id == best.read_id
+    assert sent.duplicates == len(added) - 1
