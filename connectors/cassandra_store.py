@@ -387,7 +387,8 @@ class CassandraStore:
     def reads_for_plate(self, plate: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.session.execute(
             "SELECT plate, collected_at, read_id, agency_ori, camera_id, region, "
-            f"confidence, expires_at, TTL(agency_ori) AS ttl FROM {self.keyspace}.reads_by_plate "
+            "confidence, duplicates, expires_at, TTL(agency_ori) AS ttl "
+            f"FROM {self.keyspace}.reads_by_plate "
             "WHERE plate = %s LIMIT %s",
             (plate, limit),
         )

@@ -569,11 +569,14 @@ def reads_search(
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.reads_for_plate(wanted, limit)
     done(len(rows))
-    table = Table("collected", "plate", "agency", "camera", "confidence", "expires in (s)")
+    table = Table(
+        "collected", "plate", "agency", "camera", "confidence", "reads of pass", "expires in (s)"
+    )
     for row in rows:
         table.add_row(
             row["collected_at"].replace(tzinfo=UTC).isoformat(timespec="seconds"), row["plate"],
-            row["agency_ori"], row["camera_id"], f"{row['confidence']:.1f}", str(row["ttl"]),
+            row["agency_ori"], row["camera_id"], f"{row['confidence']:.1f}",
+            str(1 + (row["duplicates"] or 0)), str(row["ttl"]),
         )  # fmt: skip
     console.print(table)
     console.print(f"{len(rows)} reads; this search was recorded in the audit trail")

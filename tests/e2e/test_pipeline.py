@@ -58,7 +58,9 @@ class Running:
     frame_plate: str
     frame_jpeg: bytes
 
-    def post_read(self, plate: str, camera_id: str, collected_at: datetime) -> httpx.Response:
+    def post_read(
+        self, plate: str, camera_id: str, collected_at: datetime, confidence: float = 93.0
+    ) -> httpx.Response:
         return httpx.post(
             f"{self.ingest_url}/v1/reads",
             json={
@@ -69,7 +71,7 @@ class Running:
                 "latitude": 44.98,
                 "longitude": -93.27,
                 "region": "us-mn",
-                "confidence": 93.0,
+                "confidence": confidence,
             },
             headers={"Authorization": f"Bearer {TOKENS[OWNER]}"},
             timeout=10,
@@ -236,15 +238,35 @@ def test_ocr_read_of_a_hotlist_plate_is_a_hit_too(running: Running) -> None:
     assert hits[0].read.source.value == "SERVER_OCR"
 
 
-def test_duplicate_read_is_dropped(running: Running) -> None:
+def test_reads_of_one_pass_become_its_best_read_with_the_others_counted(
+    running: Running,
+) -> None:
     now = datetime.now(UTC)
-    assert running.post_read("DUP4321", "cam-dup", now).status_code == 202
-    assert running.post_read("DUP4321", "cam-dup", now + timedelta(seconds=2)).status_code == 202
+    for seconds, plate, confidence in [
+        (0, "DUP4321", 80.0),
+        (1, "DUP4321", 97.0),
+        (2, "DUP4B21", 85.0),
+    ]:
+        response = running.post_read(plate, "cam-dup", now + timedelta(seconds=seconds), confidence)
+        assert response.status_code == 202
     # Another camera's read of the same plate is a different pass, and also a marker
-    # that the duplicate (posted before it, same partition) has been handled.
+    # that the duplicates (posted before it, same partition) have been handled.
     assert running.post_read("DUP4321", "cam-other", now).status_code == 202
     rows = rows_for(running, "DUP4321", n=2)
     assert sorted(r["camera_id"] for r in rows) == ["cam-dup", "cam-other"]
+    best = next(r for r in rows if r["camera_id"] == "cam-dup")
+    assert (best["confidence"], best["duplicates"]) == (97.0, 2)
+    assert running.stored("DUP4B21") == []
+
+
+def metric_total(running: Running, stage: str, outcome: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{running.settings.metrics_port}/metrics", timeout=10).text
+    wanted = ("lprx_records_total{", f'stage="{stage}"', f'outcome="{outcome}"')
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(wanted[0]) and all(w in line for w in wanted[1:])
+    )
 
 
 def dead_letters(running: Running) -> list[DeadLetter]:
@@ -370,12 +392,26 @@ def test_frames_of_one_car_are_fused_into_one_read_with_its_crop(running: Runnin
     manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
     car = next(f for f in manifest["frames"] if not f["demo_hotlist"])
     start = utcnow()
-    for step, view in enumerate(views_of_one_car((SAMPLES / "frames" / car["file"]).read_bytes())):
-        frame = dataclasses.replace(
+    frames = [
+        dataclasses.replace(
             running.frame(view, "fusion-cam"), collected_at=start + timedelta(seconds=0.3 * step)
         )
+        for step, view in enumerate(
+            views_of_one_car((SAMPLES / "frames" / car["file"]).read_bytes())
+        )
+    ]
+    for frame in frames:
         running.produce("frames", frame.encode(CODEC), key=b"fusion-cam")
     rows_for(running, car["plate"], timeout=180)
+    # The same frames again (a camera replaying its recording): still one read of the car.
+    folded_before = metric_total(running, "dedup", "duplicate")
+    for frame in frames:
+        running.produce("frames", frame.encode(CODEC), key=b"fusion-cam")
+    wait_for(
+        lambda: metric_total(running, "dedup", "duplicate") > folded_before,
+        120,
+        "the replayed frames' read folded into the pass",
+    )
     reads = [r for r in running.store.stored_reads(car["plate"]) if r.camera_id == "fusion-cam"]
     assert len(reads) == 1
     (read,) = reads
@@ -387,10 +423,4 @@ def test_frames_of_one_car_are_fused_into_one_read_with_its_crop(running: Runnin
     crop = running.store.plate_crop(read.read_id)
     assert crop is not None and crop.jpeg.startswith(b"\xff\xd8")
     assert crop.expires_at == read.expires_at
-    metrics = httpx.get(f"http://127.0.0.1:{running.settings.metrics_port}/metrics", timeout=10)
-    fused = [
-        line
-        for line in metrics.text.splitlines()
-        if line.startswith("lprx_records_total") and 'outcome="fused_frames"' in line
-    ]
-    assert fused and float(fused[0].split()[-1]) >= 3
+    assert metric_total(running, "ocr", "fused_frames") >= 6
