@@ -52,7 +52,7 @@ T = TypeVar("T")
 ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
 STORE_BACKOFF_MAX_S = 30.0
 CROP_STAGE = "ocr-crop"
-PASS_SWEEP_SECONDS = 5.0  # how often the dedup timer looks for held passes it missed
+PASS_RETRY_SECONDS = 5.0  # a dedup tick not acted on by then is sent again
 
 
 def _raw_topic(app: faust.App, name: str) -> TopicT:
@@ -120,11 +120,12 @@ class Pipeline:
         # worker restarts, including passes held but not yet sent.
         self.dedup_policy = dedup.DedupPolicy.from_settings(settings)
         self._passes_due: dict[str, float] = {}  # camera -> when its next held pass is due
-        self._passes_swept = 0.0
+        # The passes of this worker's partitions, decoded, in front of the table.
+        self._cameras: dict[str, dedup.CameraPasses] = {}
+        self._cameras_loaded = False
         self._dedup_lock = asyncio.Lock()
         self.passes = self.app.Table(
-            "dedup-passes",
-            default=dict,
+            "dedup-vehicle-passes",
             partitions=settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
         )
@@ -273,6 +274,18 @@ class Pipeline:
             interval = max(0.1, self.dedup_policy.settle_seconds / 4)
             app.timer(interval, name="dedup-settle")(self._request_settled_passes)
             app.agent(self.dedup_ticks, name="dedup-ticks")(self._dedup_ticks_agent)
+
+            def forget_cameras(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
+                # Partitions move: the table, restored from the changelog, is the truth.
+                self._cameras_loaded = False
+
+            async def load_cameras() -> None:
+                # Recovered, passes held before a restart or a rebalance included.
+                self._load_cameras()
+
+            app.on_partitions_revoked.connect(forget_cameras)
+            app.on_partitions_assigned.connect(forget_cameras)
+            self.passes.on_recover(load_cameras)
         if "match" in self.stages:
             app.agent(self.reads, name="match")(self._match_agent)
             # Consumed as a group member: each hotlist change is checked once, by one
@@ -376,47 +389,67 @@ class Pipeline:
                 await self._send_passes(read.camera_id, camera, folded.sent)
 
     def _camera_passes(self, camera_id: str) -> dedup.CameraPasses:
-        try:
-            return dedup.from_json(self.passes[camera_id], self.codec)
-        except (DecodeError, KeyError, TypeError, ValueError, AttributeError):
-            # Only dedup memory is lost: the camera's next reads start new passes.
-            log.exception(
-                "%s: state of camera %s unreadable; starting afresh", dedup.STAGE, camera_id
-            )
-            return dedup.CameraPasses()
+        if not self._cameras_loaded:
+            self._load_cameras()
+        return self._cameras.setdefault(camera_id, dedup.CameraPasses())
 
-    async def _send_passes(
-        self, camera_id: str, camera: dedup.CameraPasses, sent: Sequence[PlateRead]
-    ) -> None:
-        """Sends the reads of passes now due, then saves the camera's passes: a crash in
-        between sends a pass twice (dedup is at least once), never loses it. Runs inside
-        a stream event of the camera's partition, where Faust writes its table."""
-        for read in sent:
-            metrics.count(dedup.STAGE, "ok")
-            metrics.count(dedup.STAGE, "folded", read.duplicates)
-            await self.send_read(self.reads, read)
-        self.passes[camera_id] = dedup.to_json(camera, self.codec)
+    def _load_cameras(self) -> None:
+        """Decodes the table (this worker's partitions, once recovered) into memory:
+        fuzzy matching needs all of a camera's passes at hand."""
+        self._cameras.clear()
+        self._passes_due.clear()
+        for key, value in list(self.passes.items()):
+            camera_id, pass_key = dedup.split_table_key(key)
+            try:
+                partition, vehicle = dedup.from_json(value, self.codec)
+            except (DecodeError, KeyError, TypeError, ValueError, AttributeError):
+                # Only this pass's dedup memory is lost: its next read starts a new pass.
+                log.exception("%s: pass %s unreadable; forgotten", dedup.STAGE, key)
+                continue
+            camera = self._cameras.setdefault(camera_id, dedup.CameraPasses(partition))
+            camera.passes[pass_key] = vehicle
+        for camera_id, camera in self._cameras.items():
+            self._note_due(camera_id, camera)
+        self._cameras_loaded = True
+
+    def _note_due(self, camera_id: str, camera: dedup.CameraPasses) -> None:
         due = camera.next_due(self.dedup_policy.settle_seconds)
         if due is None:
             self._passes_due.pop(camera_id, None)
         else:
             self._passes_due[camera_id] = due
 
+    async def _send_passes(
+        self, camera_id: str, camera: dedup.CameraPasses, sent: Sequence[PlateRead]
+    ) -> None:
+        """Sends the reads of passes now due, then writes the passes that changed: a
+        crash in between sends a pass twice (dedup is at least once), never loses it.
+        Runs inside a stream event of the camera's partition, where Faust writes tables."""
+        for read in sent:
+            metrics.count(dedup.STAGE, "ok")
+            metrics.count(dedup.STAGE, "folded", read.duplicates)
+            await self.send_read(self.reads, read)
+        changed, removed = camera.take_changes()
+        for pass_key, vehicle in changed.items():
+            value = dedup.to_json(vehicle, camera.partition, self.codec)
+            self.passes[dedup.table_key(camera_id, pass_key)] = value
+        for pass_key in removed:
+            key = dedup.table_key(camera_id, pass_key)
+            if key in self.passes:
+                del self.passes[key]
+        self._note_due(camera_id, camera)
+
     async def _request_settled_passes(self) -> None:
         """Asks for each held pass whose settle time is up (its camera gone quiet) to be
         sent. Faust writes a table only inside a stream event of the key's partition, so
         the timer sends a tick to that partition of the ticks topic instead of acting."""
+        if not self._cameras_loaded:
+            return  # until the table is recovered (see _register_agents)
         now = time.time()
-        if now - self._passes_swept >= PASS_SWEEP_SECONDS:
-            # Passes restored from the changelog (a restart, a rebalance) are found here.
-            self._passes_swept = now
-            for camera_id, value in list(self.passes.items()):
-                if dedup.holds_a_pass(value):
-                    self._passes_due.setdefault(camera_id, now)
         for camera_id in [c for c, due in self._passes_due.items() if due <= now]:
-            camera = self._camera_passes(camera_id)
+            camera = self._cameras[camera_id]
             # Asked again later if the tick is lost or the partition has moved on.
-            self._passes_due[camera_id] = now + PASS_SWEEP_SECONDS
+            self._passes_due[camera_id] = now + PASS_RETRY_SECONDS
             await self.dedup_ticks.send(
                 key=camera_id.encode(), value=camera_id.encode(), partition=camera.partition
             )

@@ -11,10 +11,11 @@ score (confidence, a plate that fits its state's format, a recognised state, fra
 is sent, carrying in ``duplicates`` the number of other reads folded into it. Reads of the
 pass after that are counted and dropped. ``settle`` 0 sends the first read at once.
 
-The worker keeps each camera's passes in a Faust table (RocksDB, with a changelog
-topic): a restarted worker neither re-sends a pass it sent nor loses one it held, and
-each camera's state is bounded by the window. ``to_json``/``from_json`` are the table's
-value format.
+The worker keeps the passes in a Faust table (RocksDB, with a changelog topic), one key
+per camera and pass (``table_key``), so each read writes only its own pass: a restarted
+worker neither re-sends a pass it sent nor loses one it held, a read delivered again
+(same ``read_id``) is not counted twice, and each camera's state is bounded by the window.
+``to_json``/``from_json`` are the table's value format.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pipelines.settings import Settings
 from schemas import Codec
 
 STAGE = "dedup"
-RECENT_READ_IDS = 64  # per camera: more than a worker re-reads after a crash
+RECENT_READ_IDS = 16  # per pass: more than a worker re-reads after a crash
 MAX_SCORED_FRAMES = 5  # beyond this, more fused frames say little more about a read
 
 
@@ -89,18 +90,22 @@ class VehiclePass:
     held: PlateRead | None = None
     """The best read so far, until the pass is sent."""
     held_score: float = 0.0
+    recent_ids: list[str] = field(default_factory=list)
+    """Ids of the pass's latest reads, to know a read delivered again."""
+    held_encoded: str | None = field(default=None, compare=False, repr=False)
+    """``held`` as the table stores it, kept so an unchanged read is not encoded again."""
 
 
 @dataclass
 class CameraPasses:
-    """One camera's recent passes by confusable-folded plate, and the partition of the
-    camera's reads (where its table changelog goes)."""
+    """One camera's recent passes by confusable-folded plate; the partition of the
+    camera's reads (where its table changelog goes); the passes changed since the
+    caller last took the changes, to write."""
 
     partition: int = 0
     passes: dict[str, VehiclePass] = field(default_factory=dict)
-    recent_ids: list[str] = field(default_factory=list)
-    """Ids of the camera's latest reads: a read delivered again (a worker restarted
-    before committing its offset, a camera retried) is not counted twice."""
+    changed: set[str] = field(default_factory=set, compare=False)
+    removed: set[str] = field(default_factory=set, compare=False)
 
     def __len__(self) -> int:
         return len(self.passes)
@@ -109,6 +114,13 @@ class CameraPasses:
         """Worker time the earliest held pass is due to be sent, if any is held."""
         due = [p.opened + settle_seconds for p in self.passes.values() if p.held is not None]
         return min(due, default=None)
+
+    def take_changes(self) -> tuple[dict[str, VehiclePass], set[str]]:
+        """The passes to write and the pass keys to delete; forgets them."""
+        changed = {key: self.passes[key] for key in self.changed if key in self.passes}
+        removed = self.removed - changed.keys()
+        self.changed, self.removed = set(), set()
+        return changed, removed
 
 
 @dataclass(frozen=True)
@@ -128,19 +140,18 @@ def _same_vehicle(remembered: str, key: str) -> bool:
     return fuzzy and within_one_edit(remembered, key)
 
 
-def _sent(vehicle: VehiclePass) -> PlateRead:
+def _send(camera: CameraPasses, key: str) -> PlateRead:
+    vehicle = camera.passes[key]
     assert vehicle.held is not None
     read = dataclasses.replace(vehicle.held, duplicates=vehicle.reads - 1)
-    vehicle.held = None
+    vehicle.held = vehicle.held_encoded = None
+    camera.changed.add(key)
     return read
 
 
 def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPolicy) -> Folded:
     """Adds ``read`` to its camera's passes (in place) at worker time ``now``; returns
     whether it repeats an open pass, and the reads of passes now due."""
-    if read.read_id in camera.recent_ids:
-        return Folded(True, settle(camera, now, policy), redelivered=True)
-    camera.recent_ids = [*camera.recent_ids[1 - RECENT_READ_IDS :], read.read_id]
     window = policy.window.total_seconds()
     at = read.collected_at.timestamp()
     newest = max([at, *(p.last_seen for p in camera.passes.values())])
@@ -149,8 +160,9 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
     for key, vehicle in list(camera.passes.items()):
         if vehicle.last_seen < newest - window:
             if vehicle.held is not None:
-                sent.append(_sent(vehicle))
+                sent.append(_send(camera, key))
             del camera.passes[key]
+            camera.removed.add(key)
     if at < newest - window:
         # Later than the window allows: every pass it could join is forgotten, so it
         # is a pass of its own, sent as it is.
@@ -158,82 +170,80 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
     key = confusable_key(read.plate)
     matched = next(
         (
-            vehicle
+            remembered
             for remembered, vehicle in camera.passes.items()
             if _same_vehicle(remembered, key) and abs(at - vehicle.last_seen) <= window
         ),
         None,
     )
+    if matched is not None and read.read_id in camera.passes[matched].recent_ids:
+        return Folded(True, [*sent, *settle(camera, now, policy)], redelivered=True)
     score = read_score(read, policy.weights)
     if matched is None:
-        vehicle = VehiclePass(last_seen=at, opened=now, held=read, held_score=score)
-        camera.passes[key] = vehicle
+        camera.passes[key] = VehiclePass(
+            last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id]
+        )
+        camera.changed.add(key)
     else:
-        matched.reads += 1
-        matched.last_seen = max(matched.last_seen, at)
-        if matched.held is not None and score > matched.held_score:
-            matched.held, matched.held_score = read, score
+        vehicle = camera.passes[matched]
+        vehicle.reads += 1
+        vehicle.last_seen = max(vehicle.last_seen, at)
+        vehicle.recent_ids = [*vehicle.recent_ids[1 - RECENT_READ_IDS :], read.read_id]
+        if vehicle.held is not None and score > vehicle.held_score:
+            vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, None
+        camera.changed.add(matched)
     return Folded(matched is not None, sent + settle(camera, now, policy))
 
 
 def settle(camera: CameraPasses, now: float, policy: DedupPolicy) -> list[PlateRead]:
     """Sends (in place) every held pass whose settle time is up at worker time ``now``."""
     due = [
-        vehicle
-        for vehicle in camera.passes.values()
+        key
+        for key, vehicle in camera.passes.items()
         if vehicle.held is not None and now - vehicle.opened >= policy.settle_seconds
     ]
-    return [_sent(vehicle) for vehicle in due]
+    return [_send(camera, key) for key in due]
 
 
-# --- the Faust table's value format ---------------------------------------------------
+# --- the Faust table: one key per camera and pass -------------------------------------
 
 
-def to_json(camera: CameraPasses, codec: Codec) -> dict[str, Any]:
-    def one(vehicle: VehiclePass) -> dict[str, Any]:
-        held = vehicle.held
-        return {
-            "last_seen": vehicle.last_seen,
-            "opened": vehicle.opened,
-            "reads": vehicle.reads,
-            "held": base64.b64encode(held.encode(codec)).decode() if held else None,
-            "held_score": vehicle.held_score,
-        }
+def table_key(camera_id: str, pass_key: str) -> str:
+    return f"{camera_id}/{pass_key}"
 
+
+def split_table_key(key: str) -> tuple[str, str]:
+    """(camera id, pass key); a pass key is a normalised plate, so never holds '/'."""
+    camera_id, _, pass_key = key.rpartition("/")
+    return camera_id, pass_key
+
+
+def to_json(vehicle: VehiclePass, partition: int, codec: Codec) -> dict[str, Any]:
+    if vehicle.held is not None and vehicle.held_encoded is None:
+        vehicle.held_encoded = base64.b64encode(vehicle.held.encode(codec)).decode()
     return {
-        "partition": camera.partition,
-        "passes": {key: one(v) for key, v in camera.passes.items()},
-        "recent_ids": camera.recent_ids,
+        "partition": partition,
+        "last_seen": vehicle.last_seen,
+        "opened": vehicle.opened,
+        "reads": vehicle.reads,
+        "held": vehicle.held_encoded,
+        "held_score": vehicle.held_score,
+        "recent_ids": vehicle.recent_ids,
     }
 
 
-def holds_a_pass(data: Mapping[str, Any]) -> bool:
-    """Whether a camera's table value holds a pass not yet sent (without decoding it)."""
-    passes = data.get("passes")
-    return isinstance(passes, Mapping) and any(
-        isinstance(p, Mapping) and p.get("held") for p in passes.values()
-    )
-
-
-def from_json(data: Mapping[str, Any], codec: Codec) -> CameraPasses:
-    if "passes" not in data:
-        # The first layout: folded plate -> last seen, every pass already sent.
-        return CameraPasses(passes={str(k): VehiclePass(float(v), 0.0) for k, v in data.items()})
-
-    def one(value: Mapping[str, Any]) -> VehiclePass:
-        held = value.get("held")
-        return VehiclePass(
-            last_seen=float(value["last_seen"]),
-            opened=float(value["opened"]),
-            reads=int(value["reads"]),
-            held=PlateRead.decode(codec, base64.b64decode(held)) if held else None,
-            held_score=float(value.get("held_score", 0.0)),
-        )
-
-    return CameraPasses(
-        partition=int(data["partition"]),
-        passes={str(k): one(v) for k, v in data["passes"].items()},
-        recent_ids=[str(i) for i in data.get("recent_ids", [])],
+def from_json(value: Mapping[str, Any], codec: Codec) -> tuple[int, VehiclePass]:
+    """(partition, pass) from a table value; DecodeError, KeyError or ValueError if the
+    value is not one."""
+    held = value.get("held")
+    return int(value["partition"]), VehiclePass(
+        last_seen=float(value["last_seen"]),
+        opened=float(value["opened"]),
+        reads=int(value["reads"]),
+        held=PlateRead.decode(codec, base64.b64decode(held)) if held else None,
+        held_score=float(value.get("held_score", 0.0)),
+        recent_ids=[str(i) for i in value.get("recent_ids", [])],
+        held_encoded=str(held) if held else None,
     )
 
 

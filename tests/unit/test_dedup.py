@@ -17,8 +17,9 @@ from pipelines.stages.dedup import (
     ScoreWeights,
     fold_read,
     from_json,
-    holds_a_pass,
     read_score,
+    split_table_key,
+    table_key,
     to_json,
 )
 from schemas import SingleObjectCodec
@@ -92,7 +93,10 @@ class TestPasses:
         for i in range(1000):
             dedup.is_duplicate(at(i, plate=f"P{i}"))
         assert len(dedup) <= 11
-        assert all(len(c.recent_ids) <= RECENT_READ_IDS for c in dedup.cameras.values())
+        for _ in range(100):
+            dedup.is_duplicate(at(1000, plate="SAME123"))
+        passes = [p for c in dedup.cameras.values() for p in c.passes.values()]
+        assert all(len(p.recent_ids) <= RECENT_READ_IDS for p in passes)
 
     def test_the_first_read_is_sent_at_once(self) -> None:
         dedup = Deduplicator(MINUTE)
@@ -158,20 +162,32 @@ class TestTableValue:
         camera = CameraPasses(partition=2)
         read = at(0, confidence=77.0)
         fold_read(camera, read, 100.0, HELD)
-        value = to_json(camera, CODEC)
-        assert holds_a_pass(value)
-        restored = from_json(value, CODEC)
-        assert restored == camera
-        assert restored.passes[confusable_key(read.plate)].held == read
+        (key,) = camera.passes
+        partition, restored = from_json(to_json(camera.passes[key], 2, CODEC), CODEC)
+        assert (partition, restored) == (2, camera.passes[key])
+        assert restored.held == read
 
-    def test_the_first_layout_reads_as_passes_already_sent(self) -> None:
-        first_layout = {confusable_key("ABC123"): NOW.timestamp()}
-        assert not holds_a_pass(first_layout)
-        restored = from_json(first_layout, CODEC)
-        assert all(p.held is None for p in restored.passes.values())
-        dedup = Deduplicator(HELD)
-        dedup.cameras["cam-1"] = restored
-        assert dedup.is_duplicate(at(10), now=0)
+    def test_each_read_writes_only_its_own_pass(self) -> None:
+        camera = CameraPasses()
+        fold_read(camera, at(0, plate="AAA1111"), 10.0, HELD)
+        fold_read(camera, at(0, plate="ZZZ9999"), 10.0, HELD)
+        camera.take_changes()
+        fold_read(camera, at(1, plate="AAA1111"), 11.0, HELD)
+        changed, removed = camera.take_changes()
+        assert list(changed) == [confusable_key("AAA1111")]
+        assert removed == set()
+
+    def test_passes_the_window_leaves_are_deleted(self) -> None:
+        camera = CameraPasses()
+        fold_read(camera, at(0, plate="AAA1111"), 0.0, MINUTE)
+        camera.take_changes()
+        fold_read(camera, at(100, plate="ZZZ9999"), 1.0, MINUTE)
+        changed, removed = camera.take_changes()
+        assert list(changed) == [confusable_key("ZZZ9999")]
+        assert removed == {confusable_key("AAA1111")}
+
+    def test_table_keys_split_back_even_if_the_camera_id_has_a_slash(self) -> None:
+        assert split_table_key(table_key("site/4/cam", "ABC123")) == ("site/4/cam", "ABC123")
 
     def test_next_due_is_the_earliest_held_pass(self) -> None:
         camera = CameraPasses()
