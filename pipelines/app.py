@@ -484,25 +484,18 @@ class Pipeline:
             if not reads:
                 continue
             start = time.perf_counter()
-            try:
-                hits = match.match_reads(reads, self.hotlist, utcnow())
-            except Exception:
-                # A bug on one read must not take the batch down: one at a time, so only
-                # that read goes to the dead-letter topic.
-                log.exception("match: batch failed; matching its reads one by one")
-                hits = [
-                    await self.guarded(
-                        match.STAGE, event, partial(match.match_read, read, self.hotlist, utcnow())
-                    )
-                    for read, event in zip(reads, kept, strict=True)
-                ]
+            outcomes = match.match_reads_guarded(reads, self.hotlist, utcnow())
             metrics.observe_each(match.STAGE, time.perf_counter() - start, len(reads))
-            for hit in hits:
-                if hit is None:
+            for event, outcome in zip(kept, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    await self.to_dead_letter(match.STAGE, event, outcome)
+                elif outcome is None:
                     metrics.count(match.STAGE, "no_hit")
-                    continue
-                metrics.count(match.STAGE, "hit")
-                await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))
+                else:
+                    metrics.count(match.STAGE, "hit")
+                    await self.hits.send(
+                        key=outcome.read.plate.encode(), value=outcome.encode(self.codec)
+                    )
 
     async def _historical_agent(self, stream: StreamT[bytes]) -> None:
         store = await self.store()

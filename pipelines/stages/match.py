@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,9 +15,11 @@ __all__ = [
     "historical_hits",
     "match_read",
     "match_reads",
+    "match_reads_guarded",
     "region_state",
 ]
 
+log = logging.getLogger(__name__)
 STAGE = "match"
 HISTORICAL_STAGE = "historical"
 
@@ -47,6 +50,24 @@ def match_reads(reads: Sequence[PlateRead], index: HotlistIndex, now: datetime) 
     """``match_read`` of each read, the hotlist looked up for the whole batch at once."""
     found = index.lookup_many([read.plate for read in reads])
     return [best_hit(read, matches, now) for read, matches in zip(reads, found, strict=True)]
+
+
+def match_reads_guarded(
+    reads: Sequence[PlateRead], index: HotlistIndex, now: datetime
+) -> list[Hit | Exception | None]:
+    """``match_reads``; if the batch fails, each read on its own, so a read that breaks
+    matching gets its error (for the dead-letter topic) and the others their hits."""
+    try:
+        return list(match_reads(reads, index, now))
+    except Exception:
+        log.exception("%s: batch of %d failed; matching its reads one by one", STAGE, len(reads))
+    outcomes: list[Hit | Exception | None] = []
+    for read in reads:
+        try:
+            outcomes.append(match_read(read, index, now))
+        except Exception as error:
+            outcomes.append(error)
+    return outcomes
 
 
 def best_hit(read: PlateRead, matches: list[Match], now: datetime) -> Hit | None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
 from pipelines.errors import InvalidRecord
+from pipelines.matching.index import Match
 from pipelines.records import Hit, HotlistCategory, MatchKind, PlateCandidate
 from pipelines.retention import RetentionExpired, expires_at, ttl_seconds
-from pipelines.stages.match import HotlistIndex, match_read, match_reads
+from pipelines.stages.match import HotlistIndex, match_read, match_reads, match_reads_guarded
 from pipelines.stages.normalize import normalize_plate, normalize_read, normalize_region
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
@@ -94,6 +96,32 @@ class TestRetention:
 
 
 class TestMatch:
+    def test_a_read_that_breaks_the_batch_gets_its_error_and_the_others_their_hits(
+        self,
+    ) -> None:
+        class BrokenOnOnePlate(HotlistIndex):
+            def lookup_many(self, plates: Sequence[str]) -> list[list[Match]]:
+                raise RuntimeError("batch lookup failed")
+
+            def lookup(self, plate: str) -> list[Match]:
+                if plate == "BAD999":
+                    raise RuntimeError("this plate breaks the index")
+                return super().lookup(plate)
+
+        reads = [a_read(), a_read(plate="BAD999"), a_read(plate="ZZZ999")]
+        outcomes = match_reads_guarded(reads, BrokenOnOnePlate([an_entry()]), NOW)
+        hit, error, miss = outcomes
+        assert isinstance(hit, Hit) and hit.read == reads[0]
+        assert isinstance(error, RuntimeError) and "breaks" in str(error)
+        assert miss is None
+
+    def test_guarded_batch_equals_the_batch_when_nothing_fails(self) -> None:
+        reads = [a_read(), a_read(plate="ZZZ999")]
+        index = HotlistIndex([an_entry()])
+        guarded = match_reads_guarded(reads, index, NOW)
+        plain = match_reads(reads, index, NOW)
+        assert [type(o) for o in guarded] == [type(o) for o in plain]
+
     def test_exact_match(self) -> None:
         hit = match_read(a_read(), HotlistIndex([an_entry()]), NOW)
         assert hit is not None and hit.entry.plate == "ABC123" and not hit.state_mismatch
