@@ -275,6 +275,9 @@ class CassandraStore:
         self._insert_read = self.session.prepare(_INSERT_READ.replace("{ks}", ks))
         self._insert_hit = self.session.prepare(_INSERT_HIT.replace("{ks}", ks))
         self._insert_crop = self.session.prepare(_INSERT_CROP.replace("{ks}", ks))
+        self._select_reads = self.session.prepare(
+            f"SELECT * FROM {ks}.reads_by_plate WHERE plate = ? LIMIT ?"
+        )
         self._insert_audit = self.session.prepare(_INSERT_AUDIT.replace("{ks}", ks))
         self._hit_ttl = self.session.prepare(_HIT_TTL.replace("{ks}", ks))
         self._set_disposition = self.session.prepare(_SET_DISPOSITION.replace("{ks}", ks))
@@ -401,6 +404,15 @@ class CassandraStore:
             (plate, limit),
         )
         return [_read_from_row(row._asdict()) for row in rows]
+
+    def stored_reads_of(self, plates: Sequence[str], limit: int = 1000) -> list[PlateRead]:
+        """``stored_reads`` of several plates (one partition each), queried concurrently."""
+        results = execute_concurrent(
+            self.session,
+            [(self._select_reads, (plate, limit)) for plate in plates],
+            concurrency=self._concurrency,
+        )
+        return [_read_from_row(row._asdict()) for result in results for row in result.result_or_exc]
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.session.execute(

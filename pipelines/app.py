@@ -28,7 +28,7 @@ from connectors.kafka import ensure_topics, partner_topic
 from pipelines import metrics
 from pipelines.deadletter import dead_letter
 from pipelines.errors import InvalidRecord, PermanentError, StoreUnavailable
-from pipelines.matching.plates import is_wildcard
+from pipelines.matching.plates import confusable_spellings, is_wildcard
 from pipelines.records import (
     AuditEvent,
     AuditOutcome,
@@ -509,7 +509,9 @@ class Pipeline:
             entry = await self.guarded(match.HISTORICAL_STAGE, event, step)
             if entry is None or is_wildcard(entry.plate):
                 continue
-            stored = await self.run_blocking(partial(store.stored_reads, entry.plate))
+            # Reads stored under a confusable spelling of the plate are hits too.
+            spellings = confusable_spellings(entry.plate)
+            stored = await self.run_blocking(partial(store.stored_reads_of, spellings))
             for hit in match.historical_hits(entry, stored, utcnow()):
                 metrics.count(match.HISTORICAL_STAGE, "hit")
                 await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))

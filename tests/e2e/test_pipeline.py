@@ -33,6 +33,7 @@ from pipelines.records import (
     Frame,
     Hit,
     HotlistCategory,
+    MatchKind,
     PlateRead,
     ReadSource,
     new_id,
@@ -363,13 +364,25 @@ def test_dispositions_from_recipients_are_stored_with_the_hit(running: Running) 
 
 def test_a_new_entry_raises_historical_hits_on_stored_reads(running: Running) -> None:
     assert running.post_read("HIS5678", "cam-his", datetime.now(UTC)).status_code == 202
+    # The same car read with a confusable character (S as 5) by another camera.
+    assert running.post_read("HI55678", "cam-his-2", datetime.now(UTC)).status_code == 202
     rows_for(running, "HIS5678")
+    rows_for(running, "HI55678")
     assert partner_hits(running, PARTNER, "HIS5678") == []
     source = HotlistSource("e2e-late", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
     entries = parse_csv("plate,state\nHIS5678,MN\n", source).entries
     publish_entries(running.settings, running.producer, CODEC, entries)
-    (hit,) = wait_for(lambda: partner_hits(running, PARTNER, "HIS5678"), 120, "historical hit")
-    assert hit.historical and hit.entry.list_id == "e2e-late" and hit.read.camera_id == "cam-his"
+
+    def historical() -> list[Hit]:
+        hits = partner_hits(running, PARTNER, "HIS5678") + partner_hits(running, PARTNER, "HI55678")
+        return hits if len(hits) >= 2 else []
+
+    hits = sorted(wait_for(historical, 120, "historical hits"), key=lambda h: h.read.camera_id)
+    assert all(h.historical and h.entry.list_id == "e2e-late" for h in hits)
+    assert [(h.read.camera_id, h.match_kind) for h in hits] == [
+        ("cam-his", MatchKind.EXACT),
+        ("cam-his-2", MatchKind.CONFUSABLE),
+    ]
 
 
 def views_of_one_car(jpeg: bytes) -> list[bytes]:

@@ -12,7 +12,13 @@ from pipelines.errors import InvalidRecord
 from pipelines.matching.index import Match
 from pipelines.records import Hit, HotlistCategory, MatchKind, PlateCandidate
 from pipelines.retention import RetentionExpired, expires_at, ttl_seconds
-from pipelines.stages.match import HotlistIndex, match_read, match_reads, match_reads_guarded
+from pipelines.stages.match import (
+    HotlistIndex,
+    historical_hits,
+    match_read,
+    match_reads,
+    match_reads_guarded,
+)
 from pipelines.stages.normalize import normalize_plate, normalize_read, normalize_region
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
@@ -114,6 +120,16 @@ class TestMatch:
         assert isinstance(hit, Hit) and hit.read == reads[0]
         assert isinstance(error, RuntimeError) and "breaks" in str(error)
         assert miss is None
+
+    def test_a_confusable_spelling_stored_earlier_is_a_historical_hit(self) -> None:
+        entry = an_entry(plate="ABC123")
+        stored = [a_read(plate="ABC123"), a_read(plate="A8C123"), a_read(plate="XYZ999")]
+        hits = historical_hits(entry, stored, NOW)
+        assert [(h.read.plate, h.match_kind) for h in hits] == [
+            ("ABC123", MatchKind.EXACT),
+            ("A8C123", MatchKind.CONFUSABLE),
+        ]
+        assert all(h.historical for h in hits)
 
     def test_guarded_batch_equals_the_batch_when_nothing_fails(self) -> None:
         reads = [a_read(), a_read(plate="ZZZ999")]
