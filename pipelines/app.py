@@ -113,7 +113,10 @@ class Pipeline:
         self.ocr_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lprx-ocr")
         self._store: CassandraStore | None = None
         self._store_lock = asyncio.Lock()
-        self.hotlist = match.HotlistIndex()
+        self.hotlist = match.HotlistIndex(
+            max_distance=settings.match_max_edit_distance,
+            fuzzy_min_length=settings.match_fuzzy_min_length,
+        )
         self.agreements = share.AgreementBook()
         self.followers: list[CompactedTopicFollower[Any]] = []
         # Dedup state per camera (stages/dedup.py), restored from its changelog when a

@@ -163,6 +163,17 @@ class Settings(BaseSettings):
     store_batch_seconds: float = 0.5
     # The match stage looks reads up in batches (one vectorised hotlist probe each);
     # a batch waits at most this long, so a lone read is matched within it.
+    match_max_edit_distance: Literal[0, 1] = Field(
+        default=1,
+        description="Edits (insert, delete, substitute) a read may differ from an entry by "
+        "and still hit; 0 = exact and confusable matches only.",
+    )
+    match_fuzzy_min_length: int = Field(
+        default=5,
+        ge=1,
+        description="Plates shorter than this hit only exactly or by confusables (a short "
+        "plate is one edit from too many others).",
+    )
     match_batch_size: int = Field(default=256, ge=1)
     match_batch_seconds: float = Field(default=0.01, gt=0)
 
