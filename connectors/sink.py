@@ -88,7 +88,8 @@ class KafkaSink:
         self._producer.poll(0)
 
     def publish_read(self, read: PlateRead) -> None:
-        self._produce("reads.raw", read.camera_id, read.encode(self._codec))
+        key = self._settings.dedup_group(read.camera_id)
+        self._produce("reads.raw", key, read.encode(self._codec))
 
     def publish_frame(self, frame: Frame) -> None:
         self._produce("frames", frame.camera_id, frame.encode(self._codec))

@@ -186,7 +186,11 @@ class Pipeline:
             return self._store
 
     async def send_read(self, topic: TopicT, read: PlateRead) -> None:
-        await topic.send(key=read.camera_id.encode(), value=read.encode(self.codec))
+        # Raw reads meet per site (or camera) for dedup; deduplicated reads per camera.
+        key = (
+            self.settings.dedup_group(read.camera_id) if topic is self.raw_reads else read.camera_id
+        )
+        await topic.send(key=key.encode(), value=read.encode(self.codec))
 
     async def send_audit(self, event: AuditEvent) -> None:
         key = (event.actor_agency_ori or "").encode()
@@ -380,16 +384,18 @@ class Pipeline:
             if read is None:
                 continue
             metrics.count(normalize.STAGE, "ok")
+            # Passes are per site, or per camera for a camera on no site.
+            group = self.settings.dedup_group(read.camera_id)
             async with self._dedup_lock:
-                camera = self._camera_passes(read.camera_id)
-                # Reads are keyed by camera, so its state goes to this partition's changelog.
+                camera = self._camera_passes(group)
+                # Reads are keyed by group, so its state goes to this partition's changelog.
                 camera.partition = event.message.partition
                 folded = dedup.fold_read(camera, read, time.time(), self.dedup_policy)
                 if folded.redelivered:
                     metrics.count(dedup.STAGE, "redelivered")
                 elif folded.duplicate:
                     metrics.count(dedup.STAGE, "duplicate")
-                await self._send_passes(read.camera_id, camera, folded.sent)
+                await self._send_passes(group, camera, folded.sent)
 
     def _camera_passes(self, camera_id: str) -> dedup.CameraPasses:
         if not self._cameras_loaded:

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="Reads of one camera, alike and this close (camera time), are one "
         "vehicle pass; dedup sends one read per pass.",
     )
+    dedup_sites: dict[str, str] = Field(
+        default_factory=dict,
+        description="Cameras that watch one place, camera id -> site id: dedup folds "
+        "their reads as one camera's. Reads are keyed by site, so a site meets in one "
+        "partition.",
+    )
     dedup_settle_seconds: float = Field(
         default=2.0,
         ge=0,
@@ -179,6 +185,10 @@ class Settings(BaseSettings):
 
     def retention_for(self, agency_ori: str) -> int:
         return self.retention_days_by_agency.get(agency_ori, self.retention_days)
+
+    def dedup_group(self, camera_id: str) -> str:
+        """The camera's site if it has one, else the camera: the key of its raw reads."""
+        return self.dedup_sites.get(camera_id, camera_id)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

@@ -7,6 +7,7 @@ each other's records.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -96,6 +97,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LPRX_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "LPRX_DEDUP_WINDOW_SECONDS": str(settings.dedup_window_seconds),
             "LPRX_DEDUP_SETTLE_SECONDS": str(settings.dedup_settle_seconds),
+            "LPRX_DEDUP_SITES": json.dumps(settings.dedup_sites),
             "LPRX_STORE_BATCH_SECONDS": str(settings.store_batch_seconds),
         }
     )

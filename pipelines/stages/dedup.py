@@ -1,6 +1,7 @@
 """Fold repeated reads of one vehicle pass into one read: one camera, one plate, a window.
 
-A pass is the reads of one camera whose plates are equal, or one edit apart for plates
+A pass is the reads of one camera (or of the cameras of one site, ``dedup_sites``, which
+then count as one camera here) whose plates are equal, or one edit apart for plates
 of five or more characters, after folding confusables (``0``/``O``, ``8``/``B``...), each
 within ``window`` (camera time) of the pass's newest read. A pass lasts while reads keep
 coming within the window of each other, so a car sitting in view yields one read.
@@ -251,15 +252,17 @@ class Deduplicator:
     """``fold_read`` over an in-memory map of cameras (for tests and tools; the worker
     keeps the cameras in a Faust table instead)."""
 
-    def __init__(self, policy: DedupPolicy) -> None:
+    def __init__(self, policy: DedupPolicy, sites: Mapping[str, str] | None = None) -> None:
         self.policy = policy
+        self.sites = sites or {}
         self.cameras: dict[str, CameraPasses] = {}
 
     def __len__(self) -> int:
         return sum(len(camera) for camera in self.cameras.values())
 
     def add(self, read: PlateRead, now: float) -> Folded:
-        camera = self.cameras.setdefault(read.camera_id, CameraPasses())
+        group = self.sites.get(read.camera_id, read.camera_id)
+        camera = self.cameras.setdefault(group, CameraPasses())
         return fold_read(camera, read, now, self.policy)
 
     def settle(self, now: float) -> list[PlateRead]:

@@ -107,3 +107,33 @@ def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
     assert [r.plate for r in passed] == ["MARK000", "HLD1234", "NEXT999"]
     assert passed[1].read_id == best.read_id
     assert passed[1].duplicates == 2
+
+
+def test_the_cameras_of_one_site_give_one_read_per_pass(
+    kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
+) -> None:
+    from connectors.sink import KafkaSink
+
+    settings = kafka_settings.model_copy(
+        update={
+            "dedup_settle_seconds": 0.5,
+            "dedup_sites": {"gate-east": "gate", "gate-west": "gate"},
+        }
+    )
+    start_worker(settings, tmp_path)  # its environment carries LPRX_DEDUP_SITES
+    sink = KafkaSink(settings, "test-sites")
+    now = utcnow()
+    east = a_read(plate="GAT1234", camera_id="gate-east", collected_at=now, confidence=88.0)
+    west = a_read(plate="GAT1234", camera_id="gate-west", collected_at=now, confidence=95.0)
+    elsewhere = a_read(plate="GAT1234", camera_id="downtown", collected_at=now)
+    for read in (east, west, elsewhere):
+        sink.publish_read(read)
+    sink.flush(10)
+
+    def passed() -> list[PlateRead]:
+        values = consume_topic(settings, settings.topic("reads"), 100, 2)
+        return [PlateRead.decode(CODEC, v) for v in values]
+
+    reads = wait_for(lambda: r if len(r := passed()) >= 2 else None, 120, "two passes")
+    assert sorted(r.camera_id for r in reads) == ["downtown", "gate-west"]
+    assert next(r for r in reads if r.camera_id == "gate-west").duplicates == 1

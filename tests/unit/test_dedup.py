@@ -88,6 +88,12 @@ class TestPasses:
         assert sent.duplicates == 1
         assert dedup.add(first, now=6).sent == []
 
+    def test_cameras_of_one_site_share_their_passes(self) -> None:
+        dedup = Deduplicator(MINUTE, sites={"gate-east": "gate", "gate-west": "gate"})
+        assert not dedup.is_duplicate(at(0, camera_id="gate-east"))
+        assert dedup.is_duplicate(at(1, camera_id="gate-west"))
+        assert not dedup.is_duplicate(at(1, camera_id="downtown"))
+
     def test_memory_is_bounded_by_the_window(self) -> None:
         dedup = Deduplicator(DedupPolicy(window=timedelta(seconds=10)))
         for i in range(1000):
