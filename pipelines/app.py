@@ -504,7 +504,7 @@ class Pipeline:
                 else:
                     metrics.count(match.STAGE, "hit")
                     await self.hits.send(
-                        key=outcome.read.plate.encode(), value=outcome.encode(self.codec)
+                        key=share.hit_key(outcome), value=outcome.encode(self.codec)
                     )
 
     async def _historical_agent(self, stream: StreamT[bytes]) -> None:
@@ -524,7 +524,7 @@ class Pipeline:
             stored = await self.run_blocking(partial(store.stored_reads_of, spellings))
             for hit in match.historical_hits(entry, stored, utcnow()):
                 metrics.count(match.HISTORICAL_STAGE, "hit")
-                await self.hits.send(key=hit.read.plate.encode(), value=hit.encode(self.codec))
+                await self.hits.send(key=share.hit_key(hit), value=hit.encode(self.codec))
 
     async def _share_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
 
+from pipelines.matching.plates import confusable_key
 from pipelines.records import (
     AuditAction,
     AuditEvent,
@@ -45,10 +46,17 @@ class AgreementBook:
             return [a for a in self._by_id.values() if a.owner_agency_ori == owner_ori]
 
 
+def hit_key(hit: Hit) -> bytes:
+    """Kafka key of a hit: its plate with confusables folded, so the repeats of a car
+    (``ABC1234``, ``A8C1234``) reach the same share worker and its suppression."""
+    return confusable_key(hit.read.plate).encode()
+
+
 class HitSuppressor:
-    """Remembers when each (plate, entry) last alerted; a repeat within the window is
-    suppressed (stored and counted, not re-alerted). Hits are keyed by plate, so every
-    repeat of a plate reaches the same worker. Memory is bounded by the window."""
+    """Remembers when each (plate, entry) last alerted, the plate with confusables
+    folded (a car read as ``ABC1234`` then ``A8C1234`` is one car); a repeat within the
+    window is suppressed (stored and counted, not re-alerted). Memory is bounded by the
+    window."""
 
     def __init__(self, window: timedelta) -> None:
         self.window = window
@@ -58,7 +66,7 @@ class HitSuppressor:
         return len(self._alerted)
 
     def should_alert(self, hit: Hit) -> bool:
-        key = (hit.read.plate, hit.entry.entry_id)
+        key = (confusable_key(hit.read.plate), hit.entry.entry_id)
         at = hit.read.collected_at
         last = self._alerted.get(key)
         if last is not None and abs(at - last) < self.window:

@@ -265,6 +265,16 @@ class TestSuppression:
         assert suppressor.should_alert(other_entry)
         assert suppressor.should_alert(later), "after the window it alerts again"
 
+    def test_a_confusable_misread_of_the_same_car_is_a_repeat(self) -> None:
+        from pipelines.stages.share import HitSuppressor, hit_key
+
+        suppressor = HitSuppressor(timedelta(minutes=10))
+        first = a_hit(read=a_read(plate="ABC1234", collected_at=NOW))
+        misread = a_hit(read=a_read(plate="A8C1Z34", collected_at=NOW + timedelta(minutes=1)))
+        assert hit_key(first) == hit_key(misread)
+        assert suppressor.should_alert(first)
+        assert not suppressor.should_alert(misread)
+
     def test_memory_is_bounded_by_the_window(self) -> None:
         from pipelines.stages.share import HitSuppressor
 
