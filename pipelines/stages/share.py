@@ -56,7 +56,8 @@ class HitSuppressor:
     """Remembers when each (plate, entry) last alerted, the plate with confusables
     folded (a car read as ``ABC1234`` then ``A8C1234`` is one car); a repeat within the
     window is suppressed (stored and counted, not re-alerted). Memory is bounded by the
-    window."""
+    window. Historical hits (past sightings of a new entry's plate) are each delivered
+    and do not hold back a live hit: a car seen now is news."""
 
     def __init__(self, window: timedelta) -> None:
         self.window = window
@@ -66,6 +67,8 @@ class HitSuppressor:
         return len(self._alerted)
 
     def should_alert(self, hit: Hit) -> bool:
+        if hit.historical:
+            return True
         key = (confusable_key(hit.read.plate), hit.entry.entry_id)
         at = hit.read.collected_at
         last = self._alerted.get(key)

@@ -265,6 +265,14 @@ class TestSuppression:
         assert suppressor.should_alert(other_entry)
         assert suppressor.should_alert(later), "after the window it alerts again"
 
+    def test_historical_hits_are_each_delivered_and_do_not_hold_back_a_live_one(self) -> None:
+        from pipelines.stages.share import HitSuppressor
+
+        suppressor = HitSuppressor(timedelta(minutes=10))
+        past = [a_hit(read=a_read(camera_id=c), historical=True) for c in ("cam-1", "cam-2")]
+        assert all(suppressor.should_alert(hit) for hit in past)
+        assert suppressor.should_alert(a_hit(read=a_read()))
+
     def test_a_confusable_misread_of_the_same_car_is_a_repeat(self) -> None:
         from pipelines.stages.share import HitSuppressor, hit_key
 
