@@ -31,6 +31,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import pairwise, repeat
+from operator import is_
 from typing import NamedTuple
 
 import numpy as np
@@ -52,6 +55,7 @@ FUZZY_MIN_LENGTH = 5
 # Bound once: enum member access costs more than a global's, and lookups make many.
 _EXACT, _CONFUSABLE = MatchKind.EXACT, MatchKind.CONFUSABLE
 _EDIT_DISTANCE, _WILDCARD = MatchKind.EDIT_DISTANCE, MatchKind.WILDCARD
+_is_none = partial(is_, None)
 
 
 class Match(NamedTuple):
@@ -135,6 +139,70 @@ def compatible(query_tag: int, entry_tag: int) -> bool:
     return not query_tag or not entry_tag or query_tag == entry_tag
 
 
+class PackedKeys(NamedTuple):
+    """Keys of at most MAX_FUZZY_LENGTH one-byte characters, each as a 128-bit
+    little-endian integer (two words, zero-padded: the top byte is always free), and
+    their lengths; any other key has length -1, and is compared as a string instead."""
+
+    low: npt.NDArray[np.uint64]
+    high: npt.NDArray[np.uint64]
+    lengths: npt.NDArray[np.int64]
+
+
+def _pack(keys: Sequence[str]) -> PackedKeys:
+    width = MAX_FUZZY_LENGTH + 1
+    packable = [len(key) <= MAX_FUZZY_LENGTH for key in keys]
+    try:
+        data = "".join(
+            key.ljust(width, "\0") if ok else "\0" * width
+            for key, ok in zip(keys, packable, strict=True)
+        ).encode("latin-1")
+    except UnicodeEncodeError:  # some character needs more than a byte
+        packable = [
+            ok and max(key, default="") <= "\xff" for key, ok in zip(keys, packable, strict=True)
+        ]
+        data = "".join(
+            key.ljust(width, "\0") if ok else "\0" * width
+            for key, ok in zip(keys, packable, strict=True)
+        ).encode("latin-1")
+    words = np.frombuffer(data, "<u8").reshape(len(keys), 2)
+    lengths = np.fromiter(
+        (len(key) if ok else -1 for key, ok in zip(keys, packable, strict=True)),
+        np.int64,
+        len(keys),
+    )
+    return PackedKeys(words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64), lengths)
+
+
+_ALL_BITS = (1 << 64) - 1
+# Per tag, the bits of each word a packed key's string under the tag keeps in place
+# (those of the characters before the removed one); the others come from one
+# character further up. Tag 0 keeps everything.
+_KEPT_LOW = np.array(
+    [_ALL_BITS, *[(1 << 8 * i) - 1 if i < 8 else _ALL_BITS for i in range(MAX_FUZZY_LENGTH)]],
+    np.uint64,
+)
+_KEPT_HIGH = np.array(
+    [_ALL_BITS, *[(1 << 8 * (i - 8)) - 1 if i >= 8 else 0 for i in range(MAX_FUZZY_LENGTH)]],
+    np.uint64,
+)
+_BYTE, _SEVEN_BYTES = np.uint64(8), np.uint64(56)
+
+
+def _under_tags(
+    keys: PackedKeys, rows: npt.NDArray[np.int64], tags: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """The packed strings of keys[rows] under tags (see ``variants``)."""
+    low, high = keys.low[rows], keys.high[rows]
+    kept_low, kept_high = _KEPT_LOW[tags], _KEPT_HIGH[tags]
+    moved_low = (low >> _BYTE) | (high << _SEVEN_BYTES)
+    return (
+        (low & kept_low) | (moved_low & ~kept_low),
+        (high & kept_high) | ((high >> _BYTE) & ~kept_high),
+        keys.lengths[rows] - (tags > 0),
+    )
+
+
 def _cell_hash(text: str) -> int:
     # 0 marks an empty cell; Python's hash of a str is never -1, so -1 stands in for 0.
     return hash(text) or -1
@@ -152,10 +220,13 @@ class _State:
     # The tagged neighbourhood of entries put since the last compaction: string ->
     # payloads (``slot << TAG_BITS | tag``, as in the table).
     delta: dict[str, tuple[int, ...]]
+    # The keys of the slots in ``base``, packed: a batch lookup checks its hash matches
+    # with vectorised integer operations, not a string built per match.
+    packed_keys: PackedKeys
 
     @classmethod
     def empty(cls) -> _State:
-        return cls([], [], {}, {}, _Neighbourhood.empty(), {})
+        return cls([], [], {}, {}, _Neighbourhood.empty(), {}, _pack([]))
 
 
 class HotlistIndex:
@@ -262,6 +333,7 @@ class HotlistIndex:
             if self._fuzzy(key):
                 keys.append((slot, key))
         state.base = _Neighbourhood.build(keys)
+        state.packed_keys = _pack(state.keys)
         self._state = state
 
     def _fuzzy(self, key: str) -> bool:
@@ -279,19 +351,25 @@ class HotlistIndex:
         return self._matches(state, plate, key, slots)
 
     def lookup_many(self, plates: Sequence[str]) -> list[list[Match]]:
-        """``lookup`` of each plate, the table probed for the whole batch at once."""
+        """``lookup`` of each plate, the table probed and its hits checked for the whole
+        batch at once; only building the answer is done plate by plate."""
         state = self._state
         keys = [confusable_key(plate) for plate in plates]
-        found = [set(state.by_key.get(key, ())) for key in keys]
+        same_key = list(map(state.by_key.get, keys))  # None where no entry has the key
+        edited: list[list[Match]] = [[] for _ in plates]
         fuzzy = [i for i, key in enumerate(keys) if self._fuzzy(key)]
         if fuzzy:
-            _add_slots_within_one_edit_batch(
-                state, [keys[i] for i in fuzzy], [found[i] for i in fuzzy]
-            )
-        return [
-            self._matches(state, plate, key, slots)
-            for plate, key, slots in zip(plates, keys, found, strict=True)
-        ]
+            fuzzy_keys = [keys[i] for i in fuzzy]
+            for i, matches in zip(fuzzy, _edit_matches_batch(state, fuzzy_keys), strict=True):
+                edited[i] = matches
+        wildcards = list(state.wildcards.values())
+        results: list[list[Match]] = []
+        for plate, slots, edits in zip(plates, same_key, edited, strict=True):
+            matches = _same_key_matches(state, plate, slots) + edits if slots else edits
+            if wildcards:
+                matches += _wildcard_matches(wildcards, plate)
+            results.append(matches)
+        return results
 
     def _matches(self, state: _State, plate: str, key: str, slots: set[int]) -> list[Match]:
         """The matches of the collected slots, closest kind first (no sort needed)."""
@@ -310,12 +388,10 @@ class HotlistIndex:
                     confusable.append(Match(entry, _CONFUSABLE))
                 else:  # collected only once checked to be one edit away
                     edited.append(Match(entry, _EDIT_DISTANCE))
-        wildcards = [
-            Match(entry, _WILDCARD)
-            for entry in state.wildcards.values()
-            if wildcard_pattern(entry.plate).fullmatch(plate)
-        ]
-        return exact + confusable + edited + wildcards
+        wildcards = state.wildcards
+        if wildcards:
+            return exact + confusable + edited + _wildcard_matches(wildcards.values(), plate)
+        return exact + confusable + edited
 
     def exact(self, plate: str) -> list[HotlistEntry]:
         """Entries whose plate is exactly this one."""
@@ -361,43 +437,132 @@ def _add_slots_within_one_edit(state: _State, key: str, slots: set[int]) -> None
                     slots.add(slot)
 
 
-def _add_slots_within_one_edit_batch(state: _State, keys: list[str], found: list[set[int]]) -> None:
-    """``_add_slots_within_one_edit`` for many keys: every variant of every key is
-    probed together, one vectorised gather per probe step."""
+def _same_key_matches(state: _State, plate: str, slots: Iterable[int]) -> list[Match]:
+    """The EXACT then CONFUSABLE matches of the live entries of these slots (all of them
+    with the plate's key)."""
+    exact: list[Match] = []
+    confusable: list[Match] = []
+    for slot in slots:
+        entry = state.slots[slot]
+        if entry is None:
+            continue
+        if entry.plate == plate:
+            exact.append(Match(entry, _EXACT))
+        else:
+            confusable.append(Match(entry, _CONFUSABLE))
+    return exact + confusable
+
+
+def _wildcard_matches(wildcards: Iterable[HotlistEntry], plate: str) -> list[Match]:
+    return [
+        Match(entry, _WILDCARD)
+        for entry in wildcards
+        if wildcard_pattern(entry.plate).fullmatch(plate)
+    ]
+
+
+def _edit_matches_batch(state: _State, keys: list[str]) -> list[list[Match]]:
+    """For each (fuzzy) key, the EDIT_DISTANCE matches: the live entries one edit away,
+    not those with the same key (``by_key`` has them).
+
+    Every variant of every key is probed together, one vectorised gather per probe step;
+    the hash hits are checked against the entries' packed keys, and the
+    matches of the whole batch are made in one go.
+    """
     strings = [variant for key in keys for variant in variants(key)]
     # Whose each string is, and its tag, computed from the keys' lengths.
-    counts = np.fromiter((len(key) + 1 for key in keys), np.int64, len(keys))
-    owners = np.repeat(np.arange(len(keys)), counts)
-    starts = np.cumsum(counts) - counts
-    query_tags = np.arange(len(strings)) - np.repeat(starts, counts)
-    table, entry_keys = state.base, state.keys
+    lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+    owners = np.repeat(np.arange(len(keys)), lengths + 1)
+    starts = np.cumsum(lengths + 1) - (lengths + 1)
+    query_tags = np.arange(len(strings)) - np.repeat(starts, lengths + 1)
     wanted = np.fromiter(map(hash, strings), np.int64, len(strings))
     wanted[wanted == 0] = -1  # as _cell_hash
-    probes, payloads = _probe_batch(table, wanted)
-    if probes.size:
-        query_tag = query_tags[probes]
-        entry_tag = payloads & TAG_MASK
-        # compatible(), vectorised: most hash matches in a dense list are not.
-        usable = (query_tag == 0) | (entry_tag == 0) | (query_tag == entry_tag)
-        probes = probes[usable]
-        for probe, owner, tag, slot in zip(
-            probes.tolist(),
-            owners[probes].tolist(),
-            entry_tag[usable].tolist(),
-            (payloads[usable] >> TAG_BITS).tolist(),
-            strict=True,
-        ):
-            if _indexed_under(entry_keys[slot], tag, strings[probe]):
-                found[owner].add(slot)
-    delta = state.delta
-    if delta:
-        for variant, owner, query_tag in zip(
-            strings, owners.tolist(), query_tags.tolist(), strict=True
-        ):
-            for payload in delta.get(variant, ()):
-                tag, slot = payload & TAG_MASK, payload >> TAG_BITS
-                if compatible(query_tag, tag) and _indexed_under(entry_keys[slot], tag, variant):
-                    found[owner].add(slot)
+    probes, payloads = _probe_batch(state.base, wanted)
+    query_tag = query_tags[probes]
+    entry_tag = payloads & TAG_MASK
+    # compatible(), vectorised: most hash matches in a dense list are not.
+    usable = (query_tag == 0) | (entry_tag == 0) | (query_tag == entry_tag)
+    owner, query_tag = owners[probes[usable]], query_tag[usable]
+    entry_tag, slot = entry_tag[usable], (payloads[usable] >> TAG_BITS).astype(np.int64)
+    # The exact check of each hash match: the key's string under its tag is the entry's.
+    packed, entry_packed = _pack(keys), state.packed_keys
+    query_low, query_high, query_length = _under_tags(packed, owner, query_tag)
+    entry_low, entry_high, entry_length = _under_tags(entry_packed, slot, entry_tag)
+    same = (query_low == entry_low) & (query_high == entry_high) & (query_length == entry_length)
+    unpacked = np.flatnonzero((packed.lengths[owner] < 0) | (entry_packed.lengths[slot] < 0))
+    for i, probe, tag, entry in zip(
+        unpacked.tolist(),
+        probes[usable][unpacked].tolist(),
+        entry_tag[unpacked].tolist(),
+        slot[unpacked].tolist(),
+        strict=True,
+    ):
+        same[i] = _indexed_under(state.keys[entry], tag, strings[probe])
+    slot_count = len(entry_packed.lengths)  # fixed for the state, unlike len(state.slots)
+    pairs = owner[same] * slot_count + slot[same]
+    # One pair per (key, entry), in key order: an entry may share several strings with a
+    # key (repeated characters). An entry of the key itself shares the plain key (tags
+    # 0 and 0) and is no edit: by_key has it.
+    same_key = pairs[(query_tag[same] == 0) & (entry_tag[same] == 0)]
+    pairs = np.unique(pairs)
+    if same_key.size:
+        pairs = pairs[~np.isin(pairs, same_key)]
+    owner, slot = pairs // slot_count, pairs % slot_count
+    found = _matches_by_owner(state, owner, slot, len(keys))
+    if state.delta:
+        _add_delta_edits(state, keys, strings, owners, query_tags, found)
+    return found
+
+
+def _add_delta_edits(
+    state: _State,
+    keys: list[str],
+    strings: list[str],
+    owners: npt.NDArray[np.int64],
+    query_tags: npt.NDArray[np.int64],
+    found: list[list[Match]],
+) -> None:
+    """Adds the edits among the entries put since the last compaction (a small dict of
+    strings, looked up string by string)."""
+    delta, entry_keys = state.delta, state.keys
+    edits: dict[int, set[int]] = {}
+    for variant, owner, query_tag in zip(
+        strings, owners.tolist(), query_tags.tolist(), strict=True
+    ):
+        for payload in delta.get(variant, ()):
+            tag, slot = payload & TAG_MASK, payload >> TAG_BITS
+            if (
+                compatible(query_tag, tag)
+                and entry_keys[slot] != keys[owner]  # the same key: by_key has it
+                and _indexed_under(entry_keys[slot], tag, variant)
+            ):
+                edits.setdefault(owner, set()).add(slot)
+    for owner, slots in edits.items():
+        found[owner] += [
+            Match(entry, _EDIT_DISTANCE)
+            for slot in slots
+            if (entry := state.slots[slot]) is not None
+        ]
+
+
+def _matches_by_owner(
+    state: _State, owner: npt.NDArray[np.int64], slot: npt.NDArray[np.int64], count: int
+) -> list[list[Match]]:
+    """The EDIT_DISTANCE matches of (owner, slot) pairs sorted by owner, one list per
+    owner, retracted entries left out."""
+    entries = list(map(state.slots.__getitem__, slot.tolist()))
+    # Retracted since the last compaction? (``None in entries`` would call the entries'
+    # dataclass __eq__, in Python, on each.)
+    if any(map(_is_none, entries)):
+        live = np.fromiter((e is not None for e in entries), bool, len(entries))
+        owner = owner[live]
+        entries = [e for e in entries if e is not None]
+    # tuple.__new__ through map() makes the NamedTuples without a Python-level call each.
+    matches: list[Match] = list(
+        map(tuple.__new__, repeat(Match), zip(entries, repeat(_EDIT_DISTANCE)))
+    )
+    bounds = np.searchsorted(owner, np.arange(count + 1)).tolist()
+    return [matches[start:end] for start, end in pairwise(bounds)]
 
 
 def _probe_batch(
