@@ -18,8 +18,11 @@ strings) is kept as 64-bit hashes in a numpy open-addressing table (under half f
 about 24 bytes a string) instead of a dict of strings (over 100 bytes); a hash match
 counts only once the entry's string is checked to be the read's.
 
-``lookup`` probes the table from Python, a few cells per read; ``lookup_many`` probes a
-whole batch of reads with vectorised numpy gathers, which is what the match stage uses.
+A string of up to 15 one-byte characters (every plate's) is hashed from its bytes
+packed into a 128-bit integer, so a deletion is a shift and a mask, not a new string.
+``lookup`` probes the table from Python, a few cells per read; ``lookup_many``, which is
+what the match stage uses, hashes, probes and checks a whole batch of reads with
+vectorised numpy operations and only makes the matches read by read.
 
 Updates go to a small dict-based delta, folded into the arrays by ``compact()``; a
 retraction hides the entry at once. Readers never take a lock: every structure they read
@@ -74,9 +77,9 @@ class _Neighbourhood:
     plain Python int: no numpy call per lookup, whose fixed cost would dominate.
     """
 
-    __slots__ = ("hash_cells", "hashes", "mask", "payload_cells", "payloads")
+    __slots__ = ("hash_cells", "hashes", "mask", "payload_cells", "payloads", "shift")
 
-    def __init__(self, hashes: npt.NDArray[np.int64], payloads: npt.NDArray[np.int32]) -> None:
+    def __init__(self, hashes: npt.NDArray[np.uint64], payloads: npt.NDArray[np.int32]) -> None:
         if len(hashes) & (len(hashes) - 1):
             raise ValueError("the table's size must be a power of two")
         self.hashes = hashes
@@ -84,30 +87,47 @@ class _Neighbourhood:
         self.hash_cells = hashes.data  # a memoryview
         self.payload_cells = payloads.data
         self.mask = len(hashes) - 1
+        # A string's first cell is its hash's top bits (the best mixed).
+        self.shift = 64 - self.mask.bit_length()
 
     @classmethod
     def empty(cls) -> _Neighbourhood:
-        return cls(np.zeros(1, np.int64), np.zeros(1, np.int32))
+        return cls(np.zeros(2, np.uint64), np.zeros(2, np.int32))
 
     @classmethod
     def build(cls, keys: list[tuple[int, str]]) -> _Neighbourhood:
-        hash_list: list[int] = []
-        payload_list: list[int] = []
-        for slot, key in keys:
-            for tag, variant in enumerate(variants(key)):
-                hash_list.append(_cell_hash(variant))
-                payload_list.append(slot << TAG_BITS | tag)
-        count = len(hash_list)
-        hashes = np.fromiter(hash_list, np.int64, count)
-        payloads = np.fromiter(payload_list, np.int32, count)
-        del hash_list, payload_list
-        capacity = 1 << max(1, (2 * count - 1).bit_length())
-        table_hashes = np.zeros(capacity, np.int64)
+        slots = np.fromiter((slot for slot, _ in keys), np.int64, len(keys))
+        packed = _pack([key for _, key in keys])
+        hash_parts: list[npt.NDArray[np.uint64]] = []
+        payload_parts: list[npt.NDArray[np.int64]] = []
+        # The packed keys' variants, vectorised a tag at a time (tag t: keys of at
+        # least t characters); keys that do not pack, string by string.
+        for tag in range(MAX_FUZZY_LENGTH + 1):
+            rows = np.flatnonzero(packed.lengths >= tag)
+            hash_parts.append(_packed_hashes(*_under_tags(packed, rows, np.full(rows.size, tag))))
+            payload_parts.append(slots[rows] << TAG_BITS | tag)
+        unpacked = [keys[row] for row in np.flatnonzero(packed.lengths < 0).tolist()]
+        hash_parts.append(
+            np.array([_string_hash(v) for _, key in unpacked for v in variants(key)], np.uint64)
+        )
+        payload_parts.append(
+            np.array(
+                [slot << TAG_BITS | tag for slot, key in unpacked for tag in range(len(key) + 1)],
+                np.int64,
+            )
+        )
+        hashes = np.concatenate(hash_parts)
+        payloads = np.concatenate(payload_parts).astype(np.int32)
+        del hash_parts, payload_parts
+        count = len(hashes)
+        bits = max(1, (2 * count - 1).bit_length())
+        capacity = 1 << bits
+        table_hashes = np.zeros(capacity, np.uint64)
         table_payloads = np.zeros(capacity, np.int32)
         # Vectorised linear probing: each round every pending item tries its cell, one
         # item wins each free cell, the others move one cell on. An item only ever moves
         # past occupied cells, which is what lets a lookup stop at the first empty one.
-        position = hashes & (capacity - 1)
+        position = (hashes >> np.uint64(64 - bits)).astype(np.int64)
         pending = np.arange(count)
         while pending.size:
             cells = position[pending]
@@ -203,9 +223,91 @@ def _under_tags(
     )
 
 
-def _cell_hash(text: str) -> int:
-    # 0 marks an empty cell; Python's hash of a str is never -1, so -1 stands in for 0.
-    return hash(text) or -1
+# The table's hash of a string that packs: the packed value's low word, mixed with the
+# high one (the length in its free top byte), times an odd constant, mod 2**64; the
+# table takes a cell from the top bits (multiply-shift hashing). A bijection of the low
+# word, so strings of up to 8 characters never collide. Computed for a whole batch with
+# numpy, with no string built; strings that do not pack use Python's hash().
+_MULTIPLIER = 0x9E3779B97F4A7C15  # odd, its bits well mixed (2**64 / the golden ratio)
+_HIGH_MULTIPLIER = 0xC2B2AE3D27D4EB4F  # another odd one
+_LENGTH_SHIFT = 8 * MAX_FUZZY_LENGTH
+
+
+def _one_byte(text: str) -> bool:
+    return text.isascii() or max(text) <= "\xff"
+
+
+def _string_hash(text: str) -> int:
+    """The table's hash of any string; never 0, which marks an empty cell."""
+    if len(text) <= MAX_FUZZY_LENGTH and _one_byte(text):
+        packed = int.from_bytes(text.encode("latin-1"), "little") | len(text) << _LENGTH_SHIFT
+        return _hash_packed(packed)
+    return (hash(text) & _ALL_BITS) or 1
+
+
+def _hash_packed(packed: int) -> int:
+    return ((packed & _ALL_BITS ^ (packed >> 64) * _HIGH_MULTIPLIER) * _MULTIPLIER & _ALL_BITS) or 1
+
+
+def _variant_hashes(key: str) -> list[int]:
+    """``_string_hash`` of each of ``variants(key)``, from the packed key, without
+    building the variants (the single lookup's hot path, so written out)."""
+    length = len(key)
+    if length > MAX_FUZZY_LENGTH or not _one_byte(key):
+        return [_string_hash(variant) for variant in variants(key)]
+    packed = int.from_bytes(key.encode("latin-1"), "little")
+    first = _hash_packed(packed | length << _LENGTH_SHIFT)
+    if not length:
+        return [first]
+    # Deleting character i: the bits below it stay, those above move down a byte.
+    below = _BELOW[:length]
+    if length <= 8:  # every variant in the low word: the high one is just the length
+        mixed_length = _MIXED_LENGTHS[length - 1]
+        return [
+            first,
+            *[
+                (
+                    (((packed & kept) | (packed >> above << shift)) ^ mixed_length) * _MULTIPLIER
+                    & _ALL_BITS
+                )
+                or 1
+                for kept, shift, above in below
+            ],
+        ]
+    shorter = (length - 1) << _LENGTH_SHIFT
+    return [
+        first,
+        *[
+            _hash_packed((packed & kept) | (packed >> above << shift) | shorter)
+            for kept, shift, above in below
+        ],
+    ]
+
+
+# For each position: the bits of the characters below it, their number, and that of
+# the bits up to the character's end.
+_BELOW = [((1 << 8 * i) - 1, 8 * i, 8 * i + 8) for i in range(MAX_FUZZY_LENGTH)]
+# The high word of a packed string of each length, as _hash_packed mixes it in.
+_MIXED_LENGTHS = [
+    (length << _LENGTH_SHIFT - 64) * _HIGH_MULTIPLIER & _ALL_BITS
+    for length in range(MAX_FUZZY_LENGTH + 1)
+]
+
+
+def _packed_hashes(
+    low: npt.NDArray[np.uint64], high: npt.NDArray[np.uint64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.uint64]:
+    """``_string_hash`` of packed strings, vectorised."""
+    high_word = high | (lengths.astype(np.uint64) << _SEVEN_BYTES)
+    hashes: npt.NDArray[np.uint64] = (low ^ (high_word * np.uint64(_HIGH_MULTIPLIER))) * np.uint64(
+        _MULTIPLIER
+    )
+    hashes[hashes == 0] = 1
+    return hashes
+
+
+def _variant(key: str, tag: int) -> str:
+    return key[: tag - 1] + key[tag:] if tag else key
 
 
 @dataclass
@@ -345,10 +447,18 @@ class HotlistIndex:
         """Every live entry the plate matches, best kind first."""
         state = self._state
         key = confusable_key(plate)
-        slots = set(state.by_key.get(key, ()))
+        same_key = state.by_key.get(key)
+        matches = _same_key_matches(state, plate, same_key) if same_key else []
         if self._fuzzy(key):
-            _add_slots_within_one_edit(state, key, slots)
-        return self._matches(state, plate, key, slots)
+            entries = state.slots
+            matches += [
+                Match(entry, _EDIT_DISTANCE)
+                for slot in _edit_slots(state, key)
+                if (entry := entries[slot]) is not None
+            ]
+        if state.wildcards:
+            matches += _wildcard_matches(state.wildcards.values(), plate)
+        return matches
 
     def lookup_many(self, plates: Sequence[str]) -> list[list[Match]]:
         """``lookup`` of each plate, the table probed and its hits checked for the whole
@@ -371,28 +481,6 @@ class HotlistIndex:
             results.append(matches)
         return results
 
-    def _matches(self, state: _State, plate: str, key: str, slots: set[int]) -> list[Match]:
-        """The matches of the collected slots, closest kind first (no sort needed)."""
-        exact: list[Match] = []
-        confusable: list[Match] = []
-        edited: list[Match] = []
-        if slots:
-            entries, keys = state.slots, state.keys
-            for slot in slots:
-                entry = entries[slot]
-                if entry is None:
-                    continue
-                if entry.plate == plate:
-                    exact.append(Match(entry, _EXACT))
-                elif keys[slot] == key:
-                    confusable.append(Match(entry, _CONFUSABLE))
-                else:  # collected only once checked to be one edit away
-                    edited.append(Match(entry, _EDIT_DISTANCE))
-        wildcards = state.wildcards
-        if wildcards:
-            return exact + confusable + edited + _wildcard_matches(wildcards.values(), plate)
-        return exact + confusable + edited
-
     def exact(self, plate: str) -> list[HotlistEntry]:
         """Entries whose plate is exactly this one."""
         state = self._state
@@ -411,30 +499,41 @@ def _indexed_under(entry_key: str, entry_tag: int, variant: str) -> bool:
     return entry_key[: entry_tag - 1] + entry_key[entry_tag:] == variant
 
 
-def _add_slots_within_one_edit(state: _State, key: str, slots: set[int]) -> None:
-    """Adds the slots of the entries at most one edit from ``key``.
+def _edit_slots(state: _State, key: str) -> set[int]:
+    """The slots of the entries one edit from ``key`` (not those of the key itself).
 
     The matcher's hot path for single lookups, so written out: each variant's hash is
-    probed cell by cell through memoryviews.
+    probed cell by cell through memoryviews, and compatible() inlined.
     """
     delta, keys = state.delta, state.keys
     table = state.base
     hash_cells, payload_cells, mask = table.hash_cells, table.payload_cells, table.mask
-    for query_tag, variant in enumerate(variants(key)):
-        wanted = hash(variant) or -1  # as _cell_hash
-        cell = wanted & mask
+    shift = table.shift
+    slots: set[int] = set()
+    for query_tag, wanted in enumerate(_variant_hashes(key)):
+        cell = wanted >> shift
         while (stored := hash_cells[cell]) != 0:
             if stored == wanted:
                 payload = payload_cells[cell]
-                tag, slot = payload & TAG_MASK, payload >> TAG_BITS
-                if compatible(query_tag, tag) and _indexed_under(keys[slot], tag, variant):
-                    slots.add(slot)
+                tag = payload & TAG_MASK
+                if not query_tag or not tag or query_tag == tag:
+                    entry_key = keys[slot := payload >> TAG_BITS]
+                    if entry_key != key and _indexed_under(
+                        entry_key, tag, _variant(key, query_tag)
+                    ):
+                        slots.add(slot)
             cell = (cell + 1) & mask
-        if delta and variant in delta:
-            for payload in delta[variant]:
+    if delta:
+        for query_tag, variant in enumerate(variants(key)):
+            for payload in delta.get(variant, ()):
                 tag, slot = payload & TAG_MASK, payload >> TAG_BITS
-                if compatible(query_tag, tag) and _indexed_under(keys[slot], tag, variant):
+                if (
+                    compatible(query_tag, tag)
+                    and keys[slot] != key
+                    and _indexed_under(keys[slot], tag, variant)
+                ):
                     slots.add(slot)
+    return slots
 
 
 def _same_key_matches(state: _State, plate: str, slots: Iterable[int]) -> list[Match]:
@@ -469,35 +568,43 @@ def _edit_matches_batch(state: _State, keys: list[str]) -> list[list[Match]]:
     the hash hits are checked against the entries' packed keys, and the
     matches of the whole batch are made in one go.
     """
-    strings = [variant for key in keys for variant in variants(key)]
-    # Whose each string is, and its tag, computed from the keys' lengths.
+    # Every variant of every key, packed: whose each is, and its tag, from the lengths.
+    packed = _pack(keys)
     lengths = np.fromiter(map(len, keys), np.int64, len(keys))
     owners = np.repeat(np.arange(len(keys)), lengths + 1)
     starts = np.cumsum(lengths + 1) - (lengths + 1)
-    query_tags = np.arange(len(strings)) - np.repeat(starts, lengths + 1)
-    wanted = np.fromiter(map(hash, strings), np.int64, len(strings))
-    wanted[wanted == 0] = -1  # as _cell_hash
+    query_tags = np.arange(len(owners)) - np.repeat(starts, lengths + 1)
+    variant_low, variant_high, variant_length = _under_tags(packed, owners, query_tags)
+    wanted = _packed_hashes(variant_low, variant_high, variant_length)
+    for unpacked_key in np.flatnonzero(packed.lengths < 0).tolist():  # hashed as strings
+        start = int(starts[unpacked_key])
+        wanted[start : start + len(keys[unpacked_key]) + 1] = _variant_hashes(keys[unpacked_key])
     probes, payloads = _probe_batch(state.base, wanted)
     query_tag = query_tags[probes]
     entry_tag = payloads & TAG_MASK
     # compatible(), vectorised: most hash matches in a dense list are not.
     usable = (query_tag == 0) | (entry_tag == 0) | (query_tag == entry_tag)
-    owner, query_tag = owners[probes[usable]], query_tag[usable]
+    probes = probes[usable]
+    owner, query_tag = owners[probes], query_tag[usable]
     entry_tag, slot = entry_tag[usable], (payloads[usable] >> TAG_BITS).astype(np.int64)
     # The exact check of each hash match: the key's string under its tag is the entry's.
-    packed, entry_packed = _pack(keys), state.packed_keys
-    query_low, query_high, query_length = _under_tags(packed, owner, query_tag)
+    entry_packed = state.packed_keys
     entry_low, entry_high, entry_length = _under_tags(entry_packed, slot, entry_tag)
-    same = (query_low == entry_low) & (query_high == entry_high) & (query_length == entry_length)
+    same = (
+        (variant_low[probes] == entry_low)
+        & (variant_high[probes] == entry_high)
+        & (variant_length[probes] == entry_length)
+    )
     unpacked = np.flatnonzero((packed.lengths[owner] < 0) | (entry_packed.lengths[slot] < 0))
-    for i, probe, tag, entry in zip(
+    for i, key_index, key_tag, tag, entry in zip(
         unpacked.tolist(),
-        probes[usable][unpacked].tolist(),
+        owner[unpacked].tolist(),
+        query_tag[unpacked].tolist(),
         entry_tag[unpacked].tolist(),
         slot[unpacked].tolist(),
         strict=True,
     ):
-        same[i] = _indexed_under(state.keys[entry], tag, strings[probe])
+        same[i] = _indexed_under(state.keys[entry], tag, _variant(keys[key_index], key_tag))
     slot_count = len(entry_packed.lengths)  # fixed for the state, unlike len(state.slots)
     pairs = owner[same] * slot_count + slot[same]
     # One pair per (key, entry), in key order: an entry may share several strings with a
@@ -510,6 +617,7 @@ def _edit_matches_batch(state: _State, keys: list[str]) -> list[list[Match]]:
     owner, slot = pairs // slot_count, pairs % slot_count
     found = _matches_by_owner(state, owner, slot, len(keys))
     if state.delta:
+        strings = [variant for key in keys for variant in variants(key)]
         _add_delta_edits(state, keys, strings, owners, query_tags, found)
     return found
 
@@ -566,10 +674,10 @@ def _matches_by_owner(
 
 
 def _probe_batch(
-    table: _Neighbourhood, wanted: npt.NDArray[np.int64]
+    table: _Neighbourhood, wanted: npt.NDArray[np.uint64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
     """For each cell holding one of the wanted hashes: which wanted, and its payload."""
-    cells = wanted & table.mask
+    cells = (wanted >> np.uint64(table.shift)).astype(np.int64)
     probing = np.arange(len(wanted))
     hit_probes: list[npt.NDArray[np.int64]] = [np.empty(0, np.int64)]
     hit_payloads: list[npt.NDArray[np.int32]] = [np.empty(0, np.int32)]

@@ -11,7 +11,10 @@ from pipelines.matching.index import (
     MAX_FUZZY_LENGTH,
     HotlistIndex,
     _pack,
+    _packed_hashes,
+    _string_hash,
     _under_tags,
+    _variant_hashes,
     variants,
 )
 from tests.factories import an_entry
@@ -39,6 +42,20 @@ def test_a_packed_key_under_each_tag_is_its_variant_packed(key_list: list[str]) 
                 expected.high[0],
                 expected.lengths[0],
             )
+
+
+@given(key=keys)
+def test_the_variant_hashes_of_a_key_are_those_of_its_variants(key: str) -> None:
+    assert _variant_hashes(key) == [_string_hash(variant) for variant in variants(key)]
+
+
+@given(key_list=st.lists(st.one_of(keys, st.text(max_size=MAX_FUZZY_LENGTH)), max_size=8))
+def test_the_vectorised_hash_is_the_scalar_one(key_list: list[str]) -> None:
+    packed = _pack(key_list)
+    rows = np.flatnonzero(packed.lengths >= 0)
+    hashes = _packed_hashes(packed.low[rows], packed.high[rows], packed.lengths[rows])
+    assert hashes.tolist() == [_string_hash(key_list[row]) for row in rows.tolist()]
+    assert all(_string_hash(key) != 0 for key in key_list)  # 0 marks an empty cell
 
 
 @given(
