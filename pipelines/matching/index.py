@@ -69,30 +69,58 @@ class Match(NamedTuple):
 
 
 class _Neighbourhood:
-    """Every indexed (string, tag) of the neighbourhood in an open-addressing hash table:
-    linear probing, at most half full, 0 marks an empty cell. A cell holds the string's
-    64-bit hash and ``slot << TAG_BITS | tag``.
+    """Every indexed (string, tag) of the neighbourhood, as ``slot << TAG_BITS | tag``
+    payloads grouped by the string's 64-bit hash, and an open-addressing hash table of
+    the groups: linear probing, at most half full, 0 marks an empty cell. A cell holds a
+    hash and its group's number; group g's payloads are
+    ``payloads[group_starts[g]:group_starts[g + 1]]``.
 
-    A lookup reads one or two cells per variant, through memoryviews so each read is a
+    A string many entries share (a dense list has many) takes one cell, not a run of
+    cells every probe passing by must step over, and a probe stops at its hash's cell.
+    A lookup reads a cell or two per variant, through memoryviews so each read is a
     plain Python int: no numpy call per lookup, whose fixed cost would dominate.
     """
 
-    __slots__ = ("hash_cells", "hashes", "mask", "payload_cells", "payloads", "shift")
+    __slots__ = (
+        "group_cells",
+        "group_start_cells",
+        "group_starts",
+        "groups",
+        "hash_cells",
+        "hashes",
+        "mask",
+        "payload_cells",
+        "payloads",
+        "shift",
+    )
 
-    def __init__(self, hashes: npt.NDArray[np.uint64], payloads: npt.NDArray[np.int32]) -> None:
+    def __init__(
+        self,
+        hashes: npt.NDArray[np.uint64],
+        groups: npt.NDArray[np.int32],
+        group_starts: npt.NDArray[np.int32],
+        payloads: npt.NDArray[np.int32],
+    ) -> None:
         if len(hashes) & (len(hashes) - 1):
             raise ValueError("the table's size must be a power of two")
-        self.hashes = hashes
-        self.payloads = payloads
-        self.hash_cells = hashes.data  # a memoryview
+        self.hashes, self.groups = hashes, groups
+        self.group_starts, self.payloads = group_starts, payloads
+        self.hash_cells = hashes.data  # memoryviews
+        self.group_cells = groups.data
+        self.group_start_cells = group_starts.data
         self.payload_cells = payloads.data
         self.mask = len(hashes) - 1
-        # A string's first cell is its hash's top bits (the best mixed).
+        # A hash's first cell is its top bits (the best mixed).
         self.shift = 64 - self.mask.bit_length()
 
     @classmethod
     def empty(cls) -> _Neighbourhood:
-        return cls(np.zeros(2, np.uint64), np.zeros(2, np.int32))
+        return cls(
+            np.zeros(2, np.uint64),
+            np.zeros(2, np.int32),
+            np.zeros(1, np.int32),
+            np.zeros(0, np.int32),
+        )
 
     @classmethod
     def build(cls, keys: list[tuple[int, str]]) -> _Neighbourhood:
@@ -119,28 +147,39 @@ class _Neighbourhood:
         hashes = np.concatenate(hash_parts)
         payloads = np.concatenate(payload_parts).astype(np.int32)
         del hash_parts, payload_parts
-        count = len(hashes)
+        order = np.argsort(hashes)
+        hashes, payloads = hashes[order], payloads[order]
+        del order
+        group_starts = np.flatnonzero(np.diff(hashes, prepend=np.uint64(0)))
+        distinct = hashes[group_starts]
+        del hashes
+        count = len(distinct)
         bits = max(1, (2 * count - 1).bit_length())
         capacity = 1 << bits
         table_hashes = np.zeros(capacity, np.uint64)
-        table_payloads = np.zeros(capacity, np.int32)
-        # Vectorised linear probing: each round every pending item tries its cell, one
-        # item wins each free cell, the others move one cell on. An item only ever moves
-        # past occupied cells, which is what lets a lookup stop at the first empty one.
-        position = (hashes >> np.uint64(64 - bits)).astype(np.int64)
+        table_groups = np.zeros(capacity, np.int32)
+        # Vectorised linear probing: each round every pending hash tries its cell, one
+        # wins each free cell, the others move one cell on. A hash only ever moves past
+        # occupied cells, which is what lets a lookup stop at the first empty one.
+        position = (distinct >> np.uint64(64 - bits)).astype(np.int64)
         pending = np.arange(count)
         while pending.size:
             cells = position[pending]
             free = np.flatnonzero(table_hashes[cells] == 0)
             won_cells, first = np.unique(cells[free], return_index=True)
             winners = pending[free[first]]
-            table_hashes[won_cells] = hashes[winners]
-            table_payloads[won_cells] = payloads[winners]
+            table_hashes[won_cells] = distinct[winners]
+            table_groups[won_cells] = winners
             won = np.zeros(pending.size, bool)
             won[free[first]] = True
             pending = pending[~won]
             position[pending] = (position[pending] + 1) & (capacity - 1)
-        return cls(table_hashes, table_payloads)
+        return cls(
+            table_hashes,
+            table_groups,
+            np.append(group_starts, len(payloads)).astype(np.int32),
+            payloads,
+        )
 
 
 # A deletion's tag is its position + 1 (4 bits); longer keys are matched exactly only.
@@ -507,21 +546,28 @@ def _edit_slots(state: _State, key: str) -> set[int]:
     """
     delta, keys = state.delta, state.keys
     table = state.base
-    hash_cells, payload_cells, mask = table.hash_cells, table.payload_cells, table.mask
-    shift = table.shift
+    hash_cells, group_cells, mask, shift = (
+        table.hash_cells,
+        table.group_cells,
+        table.mask,
+        table.shift,
+    )
+    group_starts, payload_cells = table.group_start_cells, table.payload_cells
     slots: set[int] = set()
     for query_tag, wanted in enumerate(_variant_hashes(key)):
         cell = wanted >> shift
         while (stored := hash_cells[cell]) != 0:
             if stored == wanted:
-                payload = payload_cells[cell]
-                tag = payload & TAG_MASK
-                if not query_tag or not tag or query_tag == tag:
-                    entry_key = keys[slot := payload >> TAG_BITS]
-                    if entry_key != key and _indexed_under(
-                        entry_key, tag, _variant(key, query_tag)
-                    ):
-                        slots.add(slot)
+                group = group_cells[cell]
+                for payload in payload_cells[group_starts[group] : group_starts[group + 1]]:
+                    tag = payload & TAG_MASK
+                    if not query_tag or not tag or query_tag == tag:
+                        entry_key = keys[slot := payload >> TAG_BITS]
+                        if entry_key != key and _indexed_under(
+                            entry_key, tag, _variant(key, query_tag)
+                        ):
+                            slots.add(slot)
+                break  # the hash's only cell
             cell = (cell + 1) & mask
     if delta:
         for query_tag, variant in enumerate(variants(key)):
@@ -676,34 +722,38 @@ def _matches_by_owner(
 def _probe_batch(
     table: _Neighbourhood, wanted: npt.NDArray[np.uint64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32]]:
-    """For each cell holding one of the wanted hashes: which wanted, and its payload."""
+    """For each payload under one of the wanted hashes: which wanted, and the payload."""
     cells = (wanted >> np.uint64(table.shift)).astype(np.int64)
-    probing = np.arange(len(wanted))
-    hit_probes: list[npt.NDArray[np.int64]] = [np.empty(0, np.int64)]
-    hit_payloads: list[npt.NDArray[np.int32]] = [np.empty(0, np.int32)]
-    # Most probes end in a step or two; the few in long runs (a string many entries
-    # share) are finished one by one, not with a vectorised step each.
+    probing, hashes, mask = np.arange(len(wanted)), wanted, table.mask
+    found_probes: list[npt.NDArray[np.int64]] = [np.empty(0, np.int64)]
+    found_groups: list[npt.NDArray[np.int32]] = [np.empty(0, np.int32)]
+    # Most probes end in a step or two; the few in long runs are finished one by one,
+    # not with a vectorised step each.
     while probing.size > VECTORISED_PROBES_MIN:
-        stored = table.hashes[cells[probing]]
-        occupied = stored != 0
-        probing, stored = probing[occupied], stored[occupied]
-        same = stored == wanted[probing]
-        if same.any():
-            hit_probes.append(probing[same])
-            hit_payloads.append(table.payloads[cells[probing[same]]])
-        cells[probing] = (cells[probing] + 1) & table.mask
-    hash_cells, payload_cells, mask = table.hash_cells, table.payload_cells, table.mask
+        stored = table.hashes[cells]
+        found = stored == hashes
+        if found.any():
+            found_probes.append(probing[found])
+            found_groups.append(table.groups[cells[found]])
+        going = (stored != 0) & ~found
+        probing, hashes, cells = probing[going], hashes[going], (cells[going] + 1) & mask
+    hash_cells, group_cells = table.hash_cells, table.group_cells
     tail_probes: list[int] = []
-    tail_payloads: list[int] = []
-    for probe, start, hashed in zip(
-        probing.tolist(), cells[probing].tolist(), wanted[probing].tolist(), strict=True
-    ):
+    tail_groups: list[int] = []
+    for probe, start, hashed in zip(probing.tolist(), cells.tolist(), hashes.tolist(), strict=True):
         cell = start
         while (stored_hash := hash_cells[cell]) != 0:
             if stored_hash == hashed:
                 tail_probes.append(probe)
-                tail_payloads.append(payload_cells[cell])
+                tail_groups.append(group_cells[cell])
+                break
             cell = (cell + 1) & mask
-    hit_probes.append(np.array(tail_probes, np.int64))
-    hit_payloads.append(np.array(tail_payloads, np.int32))
-    return np.concatenate(hit_probes), np.concatenate(hit_payloads)
+    found_probes.append(np.array(tail_probes, np.int64))
+    found_groups.append(np.array(tail_groups, np.int32))
+    probes, groups = np.concatenate(found_probes), np.concatenate(found_groups)
+    # Each group's payloads, one row per payload.
+    starts = table.group_starts[groups].astype(np.int64)
+    counts = table.group_starts[groups + 1] - starts
+    ends = np.cumsum(counts)
+    within = np.arange(ends[-1] if ends.size else 0) - np.repeat(ends - counts, counts)
+    return np.repeat(probes, counts), table.payloads[np.repeat(starts, counts) + within]
