@@ -38,6 +38,10 @@ class Segment:
 
     alternatives: tuple[tuple[str, float], ...]
     present: float
+    start: int = 0
+    """First time step of the run (steps map linearly onto the crop's width)."""
+    stop: int = 0
+    """One past its last time step."""
 
 
 def fold_matrix(alphabet: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -90,12 +94,12 @@ def segments(folded: npt.NDArray[np.float32]) -> list[Segment]:
         if step < len(best) and best[step] == best[start]:
             continue
         if best[start] != _NONE:
-            found.append(_segment(folded[start:step]))
+            found.append(_segment(folded[start:step], start, step))
         start = step
     return found
 
 
-def _segment(run: npt.NDArray[np.float32]) -> Segment:
+def _segment(run: npt.NDArray[np.float32], start: int, stop: int) -> Segment:
     # The step where the run is surest speaks for it: averaging would blur a clean
     # peak with the blank-heavy steps at the run's edges.
     peak = run[int(run[:, _NONE].argmin())]
@@ -106,7 +110,7 @@ def _segment(run: npt.NDArray[np.float32]) -> Segment:
         for index in order
         if characters[index] >= _MIN_ALTERNATIVE
     )
-    return Segment(alternatives, float(characters.sum()))
+    return Segment(alternatives, float(characters.sum()), start, stop)
 
 
 def best_strings(found: Sequence[Segment], count: int) -> list[tuple[str, float]]:

@@ -25,9 +25,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.ocr.ctc import fold_matrix, plate_strings
+from pipelines.ocr.ctc import best_strings, fold, fold_matrix, segments
 from pipelines.ocr.engine import DET_LIMIT_SIDE_LEN, Image, TextLine, available_cores
 from pipelines.ocr.errors import ModelsUnavailable, RecognizerFailed
+from pipelines.ocr.glyphs import damp_small_glyphs
 
 Quad = npt.NDArray[np.float32]
 """Four (x, y) corners, clockwise from top-left, in image pixels."""
@@ -117,18 +118,25 @@ class OnnxTextRecognizer:
         """Lines that could hold a plate, read; longer lines (slogans, timestamp overlays,
         signs) are not worth the recogniser's time."""
         quads = [quad for quad in self.detect(image) if aspect(quad) <= MAX_LINE_ASPECT]
-        reads = self.recognize_crops([crop_quad(image, quad) for quad in quads])
+        crops = [crop_quad(image, quad) for quad in quads]
+        reads = self.recognize_crops(crops)
         return [
-            TextLine(read.text, read.confidence, _polygon(quad), self._alternatives(read))
-            for quad, read in zip(quads, reads, strict=True)
+            TextLine(read.text, read.confidence, _polygon(quad), self._alternatives(read, crop))
+            for quad, crop, read in zip(quads, crops, reads, strict=True)
         ]
 
-    def _alternatives(self, read: CropRead) -> tuple[tuple[str, float], ...]:
+    def _alternatives(self, read: CropRead, crop: Image) -> tuple[tuple[str, float], ...]:
         # Only lines of plate length are worth the search; signs and slogans are not.
         characters = sum(character.isalnum() for character in read.text)
         if not _MIN_LINE_CHARACTERS <= characters <= _MAX_LINE_CHARACTERS:
             return ()
-        return tuple(plate_strings(read.probabilities, self.fold, ALTERNATIVES_PER_LINE))
+        return tuple(self.plate_strings(read, crop))
+
+    def plate_strings(self, read: CropRead, crop: Image) -> list[tuple[str, float]]:
+        """The likeliest plate strings of a crop's reading, small print made unlikely."""
+        steps = len(read.probabilities)
+        found = damp_small_glyphs(segments(fold(read.probabilities, self.fold)), crop, steps)
+        return best_strings(found, ALTERNATIVES_PER_LINE)
 
     def reread(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]:
         """A second, surer reading of one line: the plate strings of a few more crops of
@@ -143,8 +151,8 @@ class OnnxTextRecognizer:
         crops = [crop_quad(image, grown(quad, dx, dy)) for dx, dy in REREAD_CROPS]
         readings = [list(line.alternatives)] if line.alternatives else []
         readings.extend(
-            plate_strings(read.probabilities, self.fold, ALTERNATIVES_PER_LINE)
-            for read in self.recognize_crops(crops)
+            self.plate_strings(read, crop)
+            for crop, read in zip(crops, self.recognize_crops(crops), strict=True)
         )
         totals: dict[str, float] = {}
         for reading in readings:

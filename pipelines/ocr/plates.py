@@ -21,6 +21,8 @@ from pipelines.ocr.formats import confusable_fits, format_weight
 
 MIN_PLATE_LENGTH = 2
 MAX_PLATE_LENGTH = 8
+# All-letter plates are vanity plates: shorter letter runs are more often words or badges.
+MIN_LETTERS_ONLY_LENGTH = 4
 DEFAULT_TOP_N = 5
 
 # Separators printed on plates or read between characters: dropped without penalty.
@@ -108,14 +110,16 @@ def is_date_time_or_phone(text: str) -> bool:
     return _DATE_TIME_OR_PHONE.search(unicodedata.normalize("NFKC", text)) is not None
 
 
-def is_plausible_plate(plate: str) -> bool:
-    """2-8 letters and digits with at least one digit: the shape of a typical US plate."""
-    return (
-        MIN_PLATE_LENGTH <= len(plate) <= MAX_PLATE_LENGTH
-        and plate.isascii()
-        and plate.isalnum()
-        and any(character.isdigit() for character in plate)
-    )
+def is_plausible_plate(plate: str, letters_only_ok: bool = False) -> bool:
+    """2-8 letters and digits with at least one digit: the shape of a typical US plate.
+    With ``letters_only_ok``, 4-8 letters also pass (vanity plates such as "FZRULZ")."""
+    if not (MIN_PLATE_LENGTH <= len(plate) <= MAX_PLATE_LENGTH and plate.isascii()):
+        return False
+    if not plate.isalnum():
+        return False
+    if any(character.isdigit() for character in plate):
+        return True
+    return letters_only_ok and len(plate) >= MIN_LETTERS_ONLY_LENGTH
 
 
 def plate_candidates(
@@ -125,15 +129,16 @@ def plate_candidates(
 
     ``frame_size`` is (width, height) of the image the line polygons refer to.
     """
-    kept: list[tuple[str, float, Box, int]] = []
-    for line in with_joined_pieces(list(lines)):
-        if is_plate_words(line.text) or is_date_time_or_phone(line.text):
-            continue
-        box = line.bounds()
-        readings = line_readings(line)
-        if readings:
-            length = reading_length(line, readings)
-            kept.extend((plate, confidence, box, length) for plate, confidence in readings)
+    lines = [
+        line
+        for line in with_joined_pieces(list(lines))
+        if not is_plate_words(line.text) and not is_date_time_or_phone(line.text)
+    ]
+    kept = _readings_of(lines, letters_only_ok=False)
+    if not kept:
+        # No line reads with a digit: an all-letter vanity plate is the likeliest plate
+        # left. Only then, since badges, dealer names and signs are letters too.
+        kept = _readings_of(lines, letters_only_ok=True)
     if not kept:
         return []
     tallest = max(box[3] for _, _, box, _ in kept)
@@ -154,7 +159,18 @@ def plate_candidates(
     return sorted(best.values(), key=lambda c: -c.score)[:top_n]
 
 
-def line_readings(line: TextLine) -> list[tuple[str, float]]:
+def _readings_of(lines: list[TextLine], letters_only_ok: bool) -> list[tuple[str, float, Box, int]]:
+    kept: list[tuple[str, float, Box, int]] = []
+    for line in lines:
+        readings = line_readings(line, letters_only_ok)
+        if readings:
+            length = reading_length(line, readings)
+            box = line.bounds()
+            kept.extend((plate, confidence, box, length) for plate, confidence in readings)
+    return kept
+
+
+def line_readings(line: TextLine, letters_only_ok: bool = False) -> list[tuple[str, float]]:
     """The plausible plates a line may read as, with a 0-1 confidence each.
 
     With the recogniser's alternatives, each is a candidate (so "8DJ" and "BDJ" both
@@ -163,22 +179,31 @@ def line_readings(line: TextLine) -> list[tuple[str, float]]:
     """
     if not line.alternatives:
         plate, misread = normalize_plate_text(line.text)
-        if not is_plausible_plate(plate):
+        if not is_plausible_plate(plate, letters_only_ok):
             return []
         confidence = max(0.0, min(1.0, line.confidence)) * _MISREAD_PENALTY**misread
         return [(canonical_plate(plate), confidence)]
     # One root for all readings of a line (the length of its likeliest reading), so a
     # reading with a character dropped is not favoured for being shorter.
     length = max(1, len(line.alternatives[0][0]))
-    readings: dict[str, float] = {}
+    masses: dict[str, float] = {}
     for text, probability in line.alternatives:
-        for variant, factor in ((text, 1.0), *confusable_fits(text)):
-            if not is_plausible_plate(variant):
+        for variant, factor in ((text, 1.0), *confusable_fits(_format_view(text, letters_only_ok))):
+            if not is_plausible_plate(variant, letters_only_ok):
                 continue
             plate = canonical_plate(variant)
-            confidence = (max(0.0, min(1.0, probability)) * factor) ** (1.0 / length)
-            readings[plate] = max(confidence, readings.get(plate, 0.0))
-    return list(readings.items())
+            masses[plate] = masses.get(plate, 0.0) + max(0.0, min(1.0, probability)) * factor
+    return [(plate, min(1.0, mass) ** (1.0 / length)) for plate, mass in masses.items()]
+
+
+def _format_view(text: str, letters_only_ok: bool) -> str:
+    """The string whose confusable swaps are tried: with the letter O as the digit 0 (as
+    it is reported, so "UHIF0F" can become the format-fitting "UH1F0F"), except for a
+    letters-only string in the first pass, where folding O would make words ("SCHOOL")
+    look like plates."""
+    if letters_only_ok or any(character.isdigit() for character in text):
+        return canonical_plate(text)
+    return text
 
 
 def reading_length(line: TextLine, readings: list[tuple[str, float]]) -> int:

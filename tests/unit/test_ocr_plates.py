@@ -181,3 +181,42 @@ def test_lines_of_different_rows_or_sizes_are_not_joined() -> None:
         line("678", 0.99, 400, 100, 90, 30),  # too far away
     ]
     assert [piece.text for piece in with_joined_pieces(lines)] == [piece.text for piece in lines]
+
+
+@pytest.mark.parametrize(
+    ("plate", "plausible"),
+    [("FZRULZ", True), ("CEMENTO", True), ("ABC", False), ("ABC123", True), ("AB-CD", False)],
+)
+def test_letters_only_plates_are_plausible_only_when_asked(plate: str, plausible: bool) -> None:
+    assert is_plausible_plate(plate, letters_only_ok=True) is plausible
+    assert not is_plausible_plate("FZRULZ")
+
+
+def test_an_all_letter_vanity_plate_is_read_when_no_line_has_a_digit() -> None:
+    lines = [
+        line("Music is the best", 0.94, 88, 294, 170, 29),  # too long for a plate
+        line("FZRULZ", 0.99, 147, 330, 63, 21),
+        line("GREAT LAKES", 0.9, 150, 352, 60, 8),
+    ]
+    assert [c.plate for c in plate_candidates(lines, (405, 540))] == ["FZRULZ"]
+
+
+def test_letters_only_lines_never_outrank_a_plate_with_digits() -> None:
+    lines = [line("TOYOTA", 0.99, 560, 300, 160, 40), line("KRT 417", 0.80, 568, 543, 151, 33)]
+    assert [c.plate for c in plate_candidates(lines, FRAME)] == ["KRT417"]
+
+
+def test_readings_of_one_plate_add_up() -> None:
+    # "DL9EIU" fits no format: its swaps "DL9E1U" (Missouri) and "D49EIU" (New Jersey)
+    # tie, but the recogniser also read "DL9E1U" itself; that evidence counts too.
+    alternatives = (("DL9EIU", 0.49), ("DL9E1U", 0.08), ("0L9EIU", 0.05))
+    plate = TextLine("DL9EIU", 0.84, ((657, 496), (738, 496), (738, 531), (657, 531)), alternatives)
+    assert plate_candidates([plate], FRAME)[0].plate == "DL9E1U"
+
+
+def test_a_letter_o_is_a_zero_when_fitting_formats() -> None:
+    # A separator dot dropped, "UHIFOF" fits no format, but with O as 0 and I as 1 it
+    # is Missouri's "UH1F0F" (LLDLDL); only in the letters-only pass, as it has no digit.
+    plate = TextLine("UHIFOF", 0.8, ((600, 400), (700, 400), (700, 436), (600, 436)))
+    plate = plate._replace(alternatives=(("UHIFOF", 0.5),))
+    assert plate_candidates([plate], FRAME)[0].plate == "UH1F0F"
