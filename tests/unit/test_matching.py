@@ -80,7 +80,18 @@ def test_a_read_one_edit_from_an_entry_always_finds_it(
     incremental = HotlistIndex()
     for entry in entries(listed):
         incremental.put(entry)
-    expected = {f"e{i}" for i, p in enumerate(listed) if levenshtein(confusable_key(p), read) <= 1}
+    # Other entries the read lands near count too, if long enough to be matched fuzzily;
+    # the read is folded as a lookup folds it (the edit may be a confusable character).
+    folded = confusable_key(read)
+    expected = {
+        f"e{i}"
+        for i, p in enumerate(listed)
+        if confusable_key(p) == folded
+        or (
+            levenshtein(confusable_key(p), folded) <= 1
+            and len(confusable_key(p)) >= FUZZY_MIN_LENGTH
+        )
+    }
     for index in (HotlistIndex(entries(listed)), incremental):
         assert {m.entry.entry_id for m in index.lookup(read)} == expected
         assert {m.entry.entry_id for m in index.lookup_many([read])[0]} == expected
