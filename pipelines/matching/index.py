@@ -123,24 +123,27 @@ class _Neighbourhood:
         )
 
     @classmethod
-    def build(cls, keys: list[tuple[int, str]]) -> _Neighbourhood:
-        slots = np.fromiter((slot for slot, _ in keys), np.int64, len(keys))
-        packed = _pack([key for _, key in keys])
+    def build(cls, keys: list[str], packed: PackedKeys, fuzzy: list[int]) -> _Neighbourhood:
+        """The table of the fuzzy slots' keys (``keys`` and ``packed`` are by slot)."""
+        slots = np.array(fuzzy, np.int64)
+        lengths = packed.lengths[slots]
         hash_parts: list[npt.NDArray[np.uint64]] = []
         payload_parts: list[npt.NDArray[np.int64]] = []
         # The packed keys' variants, vectorised a tag at a time (tag t: keys of at
         # least t characters); keys that do not pack, string by string.
         for tag in range(MAX_FUZZY_LENGTH + 1):
-            rows = np.flatnonzero(packed.lengths >= tag)
+            rows = slots[lengths >= tag]
             hash_parts.append(_packed_hashes(*_under_tags(packed, rows, np.full(rows.size, tag))))
-            payload_parts.append(slots[rows] << TAG_BITS | tag)
-        unpacked = [keys[row] for row in np.flatnonzero(packed.lengths < 0).tolist()]
+            payload_parts.append(rows << TAG_BITS | tag)
+        unpacked = slots[lengths < 0].tolist()
         hash_parts.append(
-            np.array([_string_hash(v) for _, key in unpacked for v in variants(key)], np.uint64)
+            np.array(
+                [_string_hash(v) for slot in unpacked for v in variants(keys[slot])], np.uint64
+            )
         )
         payload_parts.append(
             np.array(
-                [slot << TAG_BITS | tag for slot, key in unpacked for tag in range(len(key) + 1)],
+                [slot << TAG_BITS | tag for slot in unpacked for tag in range(len(keys[slot]) + 1)],
                 np.int64,
             )
         )
@@ -463,7 +466,7 @@ class HotlistIndex:
         state.slots = list(live)
         state.keys = [confusable_key(e.plate) for e in live]
         self._slot_of = {}
-        keys: list[tuple[int, str]] = []
+        fuzzy: list[int] = []
         for slot, entry in enumerate(live):
             self._slot_of[entry.entry_id] = slot
             if is_wildcard(entry.plate):
@@ -472,9 +475,9 @@ class HotlistIndex:
             key = state.keys[slot]
             state.by_key[key] = (*state.by_key.get(key, ()), slot)
             if self._fuzzy(key):
-                keys.append((slot, key))
-        state.base = _Neighbourhood.build(keys)
+                fuzzy.append(slot)
         state.packed_keys = _pack(state.keys)
+        state.base = _Neighbourhood.build(state.keys, state.packed_keys, fuzzy)
         self._state = state
 
     def _fuzzy(self, key: str) -> bool:
