@@ -50,6 +50,21 @@ PLATE_WORDS = (
     "DAIRYLAND", "DISCOVER", "SPIRIT", "PEACE", "DEALER", "TEMPORARY", "COUNTY",
     "VEHICLE", "TRUCK", "TRAILER", "COMMERCIAL",
 )  # fmt: skip
+# Makes and common model badges on the back of US cars, 4+ letters (letters-only plates
+# are at least that long).
+VEHICLE_BADGES = frozenset((
+    "ACURA", "AUDI", "BUICK", "CADILLAC", "CHEVROLET", "CHRYSLER", "DODGE", "FORD",
+    "HONDA", "HYUNDAI", "INFINITI", "JEEP", "LEXUS", "LINCOLN", "MAZDA", "MERCEDES",
+    "MERCURY", "MINI", "NISSAN", "PONTIAC", "PORSCHE", "SATURN", "SUBARU", "SUZUKI",
+    "TESLA", "TOYOTA", "VOLVO", "VOLKSWAGEN", "ACCORD", "CIVIC", "CAMRY", "COROLLA",
+    "PRIUS", "ALTIMA", "SENTRA", "MAXIMA", "ELANTRA", "SONATA", "MALIBU", "IMPALA",
+    "TAHOE", "SUBURBAN", "SILVERADO", "SIERRA", "YUKON", "ESCAPE", "EXPLORER", "FOCUS",
+    "FUSION", "TAURUS", "ESCORT", "RANGER", "MUSTANG", "JETTA", "PASSAT", "GOLF",
+    "OUTBACK", "FORESTER", "LEGACY", "IMPREZA", "ODYSSEY", "PILOT", "SIENNA", "TACOMA",
+    "TUNDRA", "HIGHLANDER", "NAVIGATOR", "GRANDCHEROKEE", "CHEROKEE", "WRANGLER",
+    "LIBERTY", "CARAVAN", "CHARGER", "CHALLENGER", "DURANGO", "SPORT", "HYBRID",
+    "LIMITED", "TOURING", "QUATTRO",
+))  # fmt: skip
 _WORDS = tuple(sorted({*US_STATES, *PLATE_WORDS}, key=len, reverse=True))
 # Camera timestamp overlays (whole or cut into pieces) and phone numbers on signs.
 _DATE_TIME_OR_PHONE = re.compile(
@@ -103,6 +118,12 @@ def is_plate_words(text: str) -> bool:
         rest = rest.replace(word, "")
     # Known words must make up most of the line: one inside longer text does not count.
     return rest != words and 2 * len(rest) <= len(words)
+
+
+def is_vehicle_badge(plate: str) -> bool:
+    """True for a make or model badge ("TOYOTA", "CAMRY", also read as "T0Y0TA"): text on
+    the back of most cars, of a plate's length."""
+    return plate.replace("0", "O").translate(_DIGIT_AS_LETTER) in VEHICLE_BADGES
 
 
 def is_date_time_or_phone(text: str) -> bool:
@@ -162,7 +183,11 @@ def plate_candidates(
 def _readings_of(lines: list[TextLine], letters_only_ok: bool) -> list[tuple[str, float, Box, int]]:
     kept: list[tuple[str, float, Box, int]] = []
     for line in lines:
-        readings = line_readings(line, letters_only_ok)
+        readings = [
+            (plate, confidence)
+            for plate, confidence in line_readings(line, letters_only_ok)
+            if not is_vehicle_badge(plate)
+        ]
         if readings:
             length = reading_length(line, readings)
             box = line.bounds()

@@ -220,3 +220,8 @@ def test_a_letter_o_is_a_zero_when_fitting_formats() -> None:
     plate = TextLine("UHIFOF", 0.8, ((600, 400), (700, 400), (700, 436), (600, 436)))
     plate = plate._replace(alternatives=(("UHIFOF", 0.5),))
     assert plate_candidates([plate], FRAME)[0].plate == "UH1F0F"
+
+
+@pytest.mark.parametrize("badge", ["TOYOTA", "Camry", "T0Y0TA", "SUBARU"])
+def test_a_make_or_model_badge_is_not_a_vanity_plate(badge: str) -> None:
+    assert plate_candidates([line(badge, 0.99, 560, 300, 160, 40)], FRAME) == []
