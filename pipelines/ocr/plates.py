@@ -3,7 +3,8 @@
 A frame holds much text besides the plate: the state name and slogan on the plate, the
 dealer frame, signs, a camera's timestamp overlay. A line is a candidate when, after
 normalising, it is 2-8 letters and digits with at least one digit (typical US plates)
-and is not a state name or slogan. Candidates are ranked by the recogniser's confidence
+and is not a state name, slogan or make badge; only when no line is, all-letter lines of
+4-8 (vanity plates) are candidates. Candidates are ranked by the recogniser's confidence
 weighted by how plate-like the line is: plates are usually the tallest such line, near
 the middle of the frame, mixing letters and digits.
 """
@@ -201,6 +202,8 @@ def line_readings(line: TextLine, letters_only_ok: bool = False) -> list[tuple[s
     With the recogniser's alternatives, each is a candidate (so "8DJ" and "BDJ" both
     compete, and the formats decide); the confidence of a reading is the geometric mean
     of its characters' probabilities, comparable to a recogniser's line confidence.
+    Alternatives that give one plate (directly, through O read as 0, or through a
+    confusable swap) add up: they are different paths to the same reading.
     """
     if not line.alternatives:
         plate, misread = normalize_plate_text(line.text)
@@ -223,7 +226,7 @@ def line_readings(line: TextLine, letters_only_ok: bool = False) -> list[tuple[s
 
 def _format_view(text: str, letters_only_ok: bool) -> str:
     """The string whose confusable swaps are tried: with the letter O as the digit 0 (as
-    it is reported, so "UHIF0F" can become the format-fitting "UH1F0F"), except for a
+    it is reported, so "UHIFOF" can become the format-fitting "UH1F0F"), except for a
     letters-only string in the first pass, where folding O would make words ("SCHOOL")
     look like plates."""
     if letters_only_ok or any(character.isdigit() for character in text):
