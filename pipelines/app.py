@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -122,7 +122,8 @@ class Pipeline:
         # Dedup state per camera (stages/dedup.py), restored from its changelog when a
         # worker restarts, including passes held but not yet sent.
         self.dedup_policy = dedup.DedupPolicy.from_settings(settings)
-        self._passes_due: dict[str, float] = {}  # camera -> when its next held pass is due
+        # camera -> when it next needs the worker: a held pass due, or to be forgotten
+        self._passes_due: dict[str, float] = {}
         # The passes of this worker's partitions, decoded, in front of the table.
         self._cameras: dict[str, dedup.CameraPasses] = {}
         self._cameras_loaded = False
@@ -132,12 +133,22 @@ class Pipeline:
             partitions=settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
         )
+        # Last alert per (folded plate, entry), one suppressor per hits partition, in
+        # front of a table: a restarted or rebalanced share worker does not re-alert.
+        self._suppressors: dict[int, share.HitSuppressor] = {}
+        self._suppressors_loaded = False
+        self.alerts = self.app.Table(
+            "hit-alerts",
+            partitions=settings.topic_partitions,
+            schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+        )
         self._followers_lock = asyncio.Lock()
         # Frame reads of one vehicle per camera, until fused (see stages/ocr_fusion.py).
         self.fusion = ocr_fusion.VehicleFusion(settings)
         # Read at scrape time, so the gauges follow every reload and revocation.
         metrics.HOTLIST_ENTRIES.set_function(lambda: len(self.hotlist))
         metrics.AGREEMENTS.set_function(lambda: len(self.agreements))
+        metrics.DEDUP_PASSES.set_function(lambda: sum(map(len, list(self._cameras.values()))))
         self._register_agents()
 
     # --- shared plumbing ---------------------------------------------------------
@@ -300,6 +311,16 @@ class Pipeline:
             app.agent(self.hotlist_changes, name="historical")(self._historical_agent)
         if "share" in self.stages:
             app.agent(self.hits, name="share")(self._share_agent)
+
+            def forget_suppressors(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
+                self._suppressors_loaded = False  # the table is the truth
+
+            async def load_suppressors() -> None:
+                self._load_suppressors()
+
+            app.on_partitions_revoked.connect(forget_suppressors)
+            app.on_partitions_assigned.connect(forget_suppressors)
+            self.alerts.on_recover(load_suppressors)
         if "store" in self.stages:
             app.agent(self.reads, name="store-reads")(self._store_reads_agent)
             app.agent(self.hits, name="store-hits")(self._store_hits_agent)
@@ -415,18 +436,16 @@ class Pipeline:
                 # Only this pass's dedup memory is lost: its next read starts a new pass.
                 log.exception("%s: pass %s unreadable; forgotten", dedup.STAGE, key)
                 continue
-            camera = self._cameras.setdefault(camera_id, dedup.CameraPasses(partition))
+            camera = self._cameras.setdefault(
+                camera_id, dedup.CameraPasses(partition, last_arrival=time.time())
+            )
             camera.passes[pass_key] = vehicle
         for camera_id, camera in self._cameras.items():
             self._note_due(camera_id, camera)
         self._cameras_loaded = True
 
     def _note_due(self, camera_id: str, camera: dedup.CameraPasses) -> None:
-        due = camera.next_due(self.dedup_policy.settle_seconds)
-        if due is None:
-            self._passes_due.pop(camera_id, None)
-        else:
-            self._passes_due[camera_id] = due
+        self._passes_due[camera_id] = camera.next_due(self.dedup_policy)
 
     async def _send_passes(
         self, camera_id: str, camera: dedup.CameraPasses, sent: Sequence[PlateRead]
@@ -451,8 +470,9 @@ class Pipeline:
 
     async def _request_settled_passes(self) -> None:
         """Asks for each held pass whose settle time is up (its camera gone quiet) to be
-        sent. Faust writes a table only inside a stream event of the key's partition, so
-        the timer sends a tick to that partition of the ticks topic instead of acting."""
+        sent, and for each camera idle long enough to be forgotten. Faust writes a table
+        only inside a stream event of the key's partition, so the timer sends a tick to
+        that partition of the ticks topic instead of acting."""
         if not self._cameras_loaded:
             return  # until the table is recovered (see _register_agents)
         now = time.time()
@@ -468,12 +488,22 @@ class Pipeline:
         async for event in stream.events():
             camera_id = (event.message.value or b"").decode(errors="replace")
             async with self._dedup_lock:
-                camera = self._camera_passes(camera_id)
-                if camera.partition != event.message.partition:
-                    continue  # a stale tick; the camera's state lives elsewhere
-                sent = dedup.settle(camera, time.time(), self.dedup_policy)
-                if sent:
-                    await self._send_passes(camera_id, camera, sent)
+                if not self._cameras_loaded:
+                    self._load_cameras()
+                camera = self._cameras.get(camera_id)
+                if camera is None or camera.partition != event.message.partition:
+                    continue  # a stale tick; the camera is forgotten or lives elsewhere
+                now = time.time()
+                sent = dedup.settle(camera, now, self.dedup_policy)
+                idle = dedup.is_idle(camera, now, self.dedup_policy)
+                if idle:
+                    # Memory and table stay bounded by the cameras in service.
+                    dedup.forget(camera)
+                await self._send_passes(camera_id, camera, sent)
+                if idle:
+                    del self._cameras[camera_id]
+                    del self._passes_due[camera_id]
+                    metrics.count("dedup-cameras", "forgotten")
 
     async def _match_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()
@@ -526,9 +556,40 @@ class Pipeline:
                 metrics.count(match.HISTORICAL_STAGE, "hit")
                 await self.hits.send(key=share.hit_key(hit), value=hit.encode(self.codec))
 
+    def _suppressor(self, partition: int) -> share.HitSuppressor:
+        if not self._suppressors_loaded:
+            self._load_suppressors()
+        return self._suppressors.setdefault(partition, self._new_suppressor())
+
+    def _new_suppressor(self) -> share.HitSuppressor:
+        return share.HitSuppressor(timedelta(seconds=self.settings.hit_suppression_seconds))
+
+    def _load_suppressors(self) -> None:
+        """The alerts of this worker's partitions, from the table, oldest first."""
+        self._suppressors.clear()
+        alerts = []
+        for key, value in list(self.alerts.items()):
+            try:
+                alerts.append((float(value["at"]), int(value["partition"]), str(key)))
+            except (KeyError, TypeError, ValueError):
+                # Only this repeat's memory is lost: at worst it alerts once more.
+                log.exception("%s: alert %s unreadable; forgotten", share.STAGE, key)
+        for at, partition, key in sorted(alerts):
+            suppressor = self._suppressors.setdefault(partition, self._new_suppressor())
+            suppressor.remember(key, datetime.fromtimestamp(at, UTC))
+        self._suppressors_loaded = True
+
+    def _write_alerts(self, partition: int, suppressor: share.HitSuppressor) -> None:
+        """Runs inside a hit's stream event: Faust writes the table to its partition."""
+        changed, removed = suppressor.take_changes()
+        for key, at in changed.items():
+            self.alerts[key] = {"at": at.timestamp(), "partition": partition}
+        for key in removed:
+            if key in self.alerts:
+                del self.alerts[key]
+
     async def _share_agent(self, stream: StreamT[bytes]) -> None:
         await self.wait_for_followers()
-        suppressor = share.HitSuppressor(timedelta(seconds=self.settings.hit_suppression_seconds))
         async for event in stream.events():
 
             def step(value: bytes | None = event.message.value) -> tuple[Hit, list[share.Delivery]]:
@@ -539,6 +600,9 @@ class Pipeline:
             if outcome is None:
                 continue
             hit, deliveries = outcome
+            # Hits are keyed by folded plate, so a car's repeats meet in one partition.
+            partition = event.message.partition
+            suppressor = self._suppressor(partition)
             if not suppressor.should_alert(hit):
                 metrics.count(share.STAGE, "suppressed")
                 continue
@@ -547,6 +611,8 @@ class Pipeline:
                 await topic.send(key=hit.read.plate.encode(), value=event.message.value)
                 await self.send_audit(share.dissemination_audit(hit, delivery, utcnow()))
                 metrics.HITS_DELIVERED.labels(delivery.recipient_ori).inc()
+            # Written after delivery: a crash in between alerts twice, never not at all.
+            self._write_alerts(partition, suppressor)
             metrics.count(share.STAGE, "ok")
 
     # --- store ---------------------------------------------------------------------

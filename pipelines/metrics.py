@@ -34,6 +34,9 @@ HITS_DELIVERED = Counter(
 )
 HOTLIST_ENTRIES = Gauge("lprx_hotlist_entries", "Live hotlist entries held by this worker.")
 AGREEMENTS = Gauge("lprx_agreements", "Sharing agreements held by this worker.")
+DEDUP_PASSES = Gauge(
+    "lprx_dedup_passes", "Vehicle passes this worker remembers for dedup (its partitions)."
+)
 
 
 def count(stage: str, outcome: str, n: int = 1) -> None:

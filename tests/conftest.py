@@ -152,11 +152,17 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str]], Proc
 
 def consume(settings: Settings, name: str, want: int, timeout: float = 15.0) -> list[Message]:
     """Up to ``want`` messages from the start of topic ``name``, waiting at most ``timeout``."""
+    return consume_messages(settings, settings.topic(name), want, timeout)
+
+
+def consume_messages(
+    settings: Settings, topic: str, want: int, timeout: float = 15.0
+) -> list[Message]:
+    """``consume`` for a topic named in full (a Faust changelog, say)."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     from connectors.kafka import make_consumer
 
-    topic = settings.topic(name)
     consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

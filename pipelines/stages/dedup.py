@@ -16,7 +16,9 @@ The worker keeps the passes in a Faust table (RocksDB, with a changelog topic), 
 per camera and pass (``table_key``), so each read writes only its own pass: a restarted
 worker neither re-sends a pass it sent nor loses one it held, a read delivered again
 (same ``read_id``) is not counted twice, and each camera's state is bounded by the window.
-``to_json``/``from_json`` are the table's value format.
+A camera that has sent nothing for ``forget_after_seconds`` (twice the window, worker
+time) is forgotten (``is_idle``, ``forget``), so cameras taken out of service do not
+stay in memory or in the table. ``to_json``/``from_json`` are the table's value format.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class DedupPolicy:
     window: timedelta
     settle_seconds: float = 0.0
     weights: ScoreWeights = ScoreWeights()
+
+    @property
+    def forget_after_seconds(self) -> float:
+        """Worker time a camera stays remembered after its last read arrived. By then
+        every pass has left the window (a camera sending in real time) and been sent."""
+        return 2 * self.window.total_seconds() + self.settle_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DedupPolicy:
@@ -107,14 +115,17 @@ class CameraPasses:
     passes: dict[str, VehiclePass] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set, compare=False)
     removed: set[str] = field(default_factory=set, compare=False)
+    last_arrival: float = field(default=0.0, compare=False)
+    """Worker time the camera's latest read arrived (or its passes were loaded)."""
 
     def __len__(self) -> int:
         return len(self.passes)
 
-    def next_due(self, settle_seconds: float) -> float | None:
-        """Worker time the earliest held pass is due to be sent, if any is held."""
-        due = [p.opened + settle_seconds for p in self.passes.values() if p.held is not None]
-        return min(due, default=None)
+    def next_due(self, policy: DedupPolicy) -> float:
+        """Worker time the camera next needs the worker: its earliest held pass to be
+        sent or, none held, the camera to be forgotten (unless a read comes first)."""
+        due = [p.opened + policy.settle_seconds for p in self.passes.values() if p.held]
+        return min(due, default=self.last_arrival + policy.forget_after_seconds)
 
     def take_changes(self) -> tuple[dict[str, VehiclePass], set[str]]:
         """The passes to write and the pass keys to delete; forgets them."""
@@ -153,6 +164,7 @@ def _send(camera: CameraPasses, key: str) -> PlateRead:
 def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPolicy) -> Folded:
     """Adds ``read`` to its camera's passes (in place) at worker time ``now``; returns
     whether it repeats an open pass, and the reads of passes now due."""
+    camera.last_arrival = max(camera.last_arrival, now)
     window = policy.window.total_seconds()
     at = read.collected_at.timestamp()
     newest = max([at, *(p.last_seen for p in camera.passes.values())])
@@ -204,6 +216,18 @@ def settle(camera: CameraPasses, now: float, policy: DedupPolicy) -> list[PlateR
         if vehicle.held is not None and now - vehicle.opened >= policy.settle_seconds
     ]
     return [_send(camera, key) for key in due]
+
+
+def is_idle(camera: CameraPasses, now: float, policy: DedupPolicy) -> bool:
+    """No read for ``forget_after_seconds`` and no pass still held: nothing left to do."""
+    quiet = now - camera.last_arrival >= policy.forget_after_seconds
+    return quiet and all(vehicle.held is None for vehicle in camera.passes.values())
+
+
+def forget(camera: CameraPasses) -> None:
+    """Drops every pass (in place), to be deleted from the table with the changes."""
+    camera.removed.update(camera.passes)
+    camera.passes.clear()
 
 
 # --- the Faust table: one key per camera and pass -------------------------------------
@@ -267,6 +291,10 @@ class Deduplicator:
 
     def settle(self, now: float) -> list[PlateRead]:
         return [r for c in self.cameras.values() for r in settle(c, now, self.policy)]
+
+    def forget_idle(self, now: float) -> None:
+        for group in [g for g, c in self.cameras.items() if is_idle(c, now, self.policy)]:
+            del self.cameras[group]
 
     def is_duplicate(self, read: PlateRead, now: float = 0.0) -> bool:
         return self.add(read, now).duplicate

@@ -52,16 +52,27 @@ def hit_key(hit: Hit) -> bytes:
     return confusable_key(hit.read.plate).encode()
 
 
+def suppression_key(hit: Hit) -> str:
+    """What a repeat shares: the plate with confusables folded, and the entry."""
+    return f"{confusable_key(hit.read.plate)}/{hit.entry.entry_id}"
+
+
 class HitSuppressor:
     """Remembers when each (plate, entry) last alerted, the plate with confusables
     folded (a car read as ``ABC1234`` then ``A8C1234`` is one car); a repeat within the
     window is suppressed (stored and counted, not re-alerted). Memory is bounded by the
     window. Historical hits (past sightings of a new entry's plate) are each delivered
-    and do not hold back a live hit: a car seen now is news."""
+    and do not hold back a live hit: a car seen now is news.
+
+    The worker keeps one per partition of the hits topic, written through to a Faust
+    table (``take_changes``, ``remember``) so a restarted or rebalanced worker does
+    not alert a repeat again."""
 
     def __init__(self, window: timedelta) -> None:
         self.window = window
-        self._alerted: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+        self._alerted: OrderedDict[str, datetime] = OrderedDict()
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._alerted)
@@ -69,20 +80,33 @@ class HitSuppressor:
     def should_alert(self, hit: Hit) -> bool:
         if hit.historical:
             return True
-        key = (confusable_key(hit.read.plate), hit.entry.entry_id)
+        key = suppression_key(hit)
         at = hit.read.collected_at
         last = self._alerted.get(key)
         if last is not None and abs(at - last) < self.window:
             return False
-        self._alerted[key] = at
-        self._alerted.move_to_end(key)
+        self.remember(key, at)
+        self._changed.add(key)
         horizon = at - self.window
         while self._alerted:
             oldest_key, oldest = next(iter(self._alerted.items()))
             if oldest >= horizon:
                 break
             del self._alerted[oldest_key]
+            self._removed.add(oldest_key)
         return True
+
+    def remember(self, key: str, at: datetime) -> None:
+        """Records an alert (from the table, when a worker takes over a partition)."""
+        self._alerted[key] = at
+        self._alerted.move_to_end(key)
+
+    def take_changes(self) -> tuple[dict[str, datetime], set[str]]:
+        """Alerts to write and keys to delete since the last call; forgets them."""
+        changed = {k: self._alerted[k] for k in self._changed if k in self._alerted}
+        removed = self._removed - changed.keys()
+        self._changed, self._removed = set(), set()
+        return changed, removed
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Dedup state survives a worker restart (Faust table + changelog on real Kafka)."""
+"""Dedup state survives a worker restart (Faust table + changelog on real Kafka) and is
+forgotten when a camera leaves service."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -9,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import consume_topic
+from pipelines.matching.plates import confusable_key
 from pipelines.records import PlateRead, utcnow
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
-from tests.conftest import Process, free_port, settings_env, wait_for
+from tests.conftest import Process, consume_messages, free_port, settings_env, wait_for
 from tests.factories import a_read
 
 CODEC = SingleObjectCodec()
@@ -137,3 +140,38 @@ def test_the_cameras_of_one_site_give_one_read_per_pass(
     reads = wait_for(lambda: r if len(r := passed()) >= 2 else None, 120, "two passes")
     assert sorted(r.camera_id for r in reads) == ["downtown", "gate-west"]
     assert next(r for r in reads if r.camera_id == "gate-west").duplicates == 1
+
+
+def test_a_camera_out_of_service_is_forgotten_from_the_table(
+    kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
+) -> None:
+    # Forgotten two windows (2 s) after its last read, worker time.
+    settings = kafka_settings.model_copy(
+        update={"dedup_window_seconds": 1.0, "dedup_settle_seconds": 0.0}
+    )
+    camera = Camera(settings)
+    worker = start_worker(settings, tmp_path)
+    camera.send("OLD1234", timedelta(0))
+    camera.send("OLD5678", timedelta(seconds=0.5))
+    wait_for(lambda: len(camera.passed()) >= 2, 120, "both passes sent")
+    changelog = f"{settings.topic_prefix}-normalize-dedup-vehicle-passes-changelog"
+
+    def table() -> dict[str, object]:
+        """The table as the changelog leaves it: each key's last value, None deleted."""
+        state: dict[str, object] = {}
+        for message in consume_messages(settings, changelog, 1000, timeout=2):
+            key = json.loads(message.key())
+            value = message.value()
+            state[key] = None if value is None else json.loads(value)
+        return state
+
+    def forgotten() -> dict[str, object] | None:
+        state = table()
+        return state if len(state) == 2 and all(v is None for v in state.values()) else None
+
+    state = wait_for(forgotten, 60, "the idle camera's passes deleted")
+    assert set(state) == {f"cam-r/{confusable_key(p)}" for p in ("OLD1234", "OLD5678")}
+    # In service again: its next read is a new pass, sent as usual.
+    camera.send("OLD1234", timedelta(seconds=30))
+    wait_for(lambda: len(camera.passed()) >= 3, 60, "the camera's next pass")
+    assert worker.alive(), worker.output()

@@ -16,8 +16,11 @@ from pipelines.stages.dedup import (
     DedupPolicy,
     ScoreWeights,
     fold_read,
+    forget,
     from_json,
+    is_idle,
     read_score,
+    settle,
     split_table_key,
     table_key,
     to_json,
@@ -199,7 +202,48 @@ class TestTableValue:
         camera = CameraPasses()
         fold_read(camera, at(0, plate="AAA1111"), 10.0, HELD)
         fold_read(camera, at(0, plate="ZZZ9999"), 11.0, HELD)
-        assert camera.next_due(2.0) == 12.0
+        assert camera.next_due(HELD) == 12.0
+
+    def test_with_nothing_held_the_camera_is_next_due_to_be_forgotten(self) -> None:
+        camera = CameraPasses()
+        fold_read(camera, at(0, plate="AAA1111"), 10.0, HELD)
+        settle(camera, 12.0, HELD)
+        fold_read(camera, at(5, plate="AAA1111"), 15.0, HELD)  # a repeat, not held
+        assert HELD.forget_after_seconds == 122.0  # two windows and the settle time
+        assert camera.next_due(HELD) == 15.0 + 122.0
+
+
+class TestIdleCameras:
+    """A camera out of service is forgotten: memory and table hold cameras in use."""
+
+    def test_a_camera_quiet_for_two_windows_is_idle_and_forgotten(self) -> None:
+        camera = CameraPasses()
+        fold_read(camera, at(0, plate="AAA1111"), 100.0, MINUTE)
+        fold_read(camera, at(1, plate="ZZZ9999"), 101.0, MINUTE)
+        camera.take_changes()
+        assert not is_idle(camera, 101.0 + 119.0, MINUTE)
+        assert is_idle(camera, 101.0 + 120.0, MINUTE)
+        forget(camera)
+        assert len(camera) == 0
+        changed, removed = camera.take_changes()
+        assert changed == {}
+        assert removed == {confusable_key("AAA1111"), confusable_key("ZZZ9999")}
+
+    def test_a_camera_holding_a_pass_is_never_idle(self) -> None:
+        camera = CameraPasses()
+        fold_read(camera, at(0, plate="AAA1111"), 0.0, HELD)
+        # Its worker was down: the pass must still be sent before the camera goes.
+        assert not is_idle(camera, 10_000.0, HELD)
+        assert [r.plate for r in settle(camera, 10_000.0, HELD)] == ["AAA1111"]
+        assert is_idle(camera, 10_000.0, HELD)
+
+    def test_a_forgotten_camera_starts_afresh(self) -> None:
+        dedup = Deduplicator(MINUTE)
+        assert not dedup.add(at(0, plate="AAA1111"), 0.0).duplicate
+        dedup.forget_idle(1000.0)
+        assert len(dedup.cameras) == 0
+        # Two windows later a camera sending in real time sees a new pass anyway.
+        assert not dedup.add(at(1000, plate="AAA1111"), 1000.0).duplicate
 
 
 # One camera's reads: plates from a small alphabet so passes collide, out-of-order times.

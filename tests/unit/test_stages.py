@@ -283,6 +283,38 @@ class TestSuppression:
         assert suppressor.should_alert(first)
         assert not suppressor.should_alert(misread)
 
+    def test_changes_say_which_alerts_to_write_and_which_to_delete(self) -> None:
+        from pipelines.stages.share import HitSuppressor, suppression_key
+
+        suppressor = HitSuppressor(timedelta(seconds=10))
+        first = a_hit(read=a_read(plate="AAA111", collected_at=NOW))
+        assert suppressor.should_alert(first)
+        assert suppressor.take_changes() == ({suppression_key(first): NOW}, set())
+        later_at = NOW + timedelta(seconds=60)
+        later = a_hit(read=a_read(plate="BBB222", collected_at=later_at))
+        assert suppressor.should_alert(later)
+        # The first alert has left the window: written away, so deleted from the table.
+        assert suppressor.take_changes() == (
+            {suppression_key(later): later_at},
+            {suppression_key(first)},
+        )
+        repeat = a_hit(read=a_read(plate="BBB222", collected_at=later_at + timedelta(seconds=1)))
+        assert not suppressor.should_alert(repeat)
+        assert suppressor.take_changes() == ({}, set()), "a suppressed hit writes nothing"
+
+    def test_a_suppressor_rebuilt_from_its_alerts_still_suppresses(self) -> None:
+        from pipelines.stages.share import HitSuppressor
+
+        window = timedelta(minutes=10)
+        before = HitSuppressor(window)
+        assert before.should_alert(a_hit(read=a_read(collected_at=NOW)))
+        written, _ = before.take_changes()
+        after = HitSuppressor(window)  # another worker, from the table
+        for key, at in written.items():
+            after.remember(key, at)
+        repeat = a_hit(read=a_read(collected_at=NOW + timedelta(minutes=3)))
+        assert not after.should_alert(repeat)
+
     def test_memory_is_bounded_by_the_window(self) -> None:
         from pipelines.stages.share import HitSuppressor
 
