@@ -34,7 +34,8 @@ demo: services models ## Run the whole job: services, workers, cameras, hits to 
 	$(LPRX) demo
 
 test: services models ## Unit, integration (real servers) and end-to-end tests
-	$(BIN)/pytest tests/unit tests/integration tests/e2e
+	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
+	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/integration tests/e2e
 
 test-unit: install ## Unit tests only (no servers)
 	$(BIN)/pytest tests/unit

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -119,6 +120,12 @@ def baseline(settings: Settings, source: str, n: int) -> float:
     return n / elapsed
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run(n: int, timeout: float) -> dict[str, object]:
     base = get_settings()
     up(base)
@@ -128,7 +135,7 @@ def run(n: int, timeout: float) -> dict[str, object]:
             "topic_prefix": f"bench-{uid}",
             "cassandra_keyspace": f"bench_{uid}",
             "worker_id": f"bench-{uid}",
-            "metrics_port": 6199,
+            "metrics_port": free_port(),  # never a worker left over from another run
         }
     )
     ensure_topics(settings, core_topics(settings))
@@ -197,7 +204,12 @@ def run(n: int, timeout: float) -> dict[str, object]:
         }  # fmt: skip
     finally:
         worker.terminate()
-        worker.wait(30)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            # A stop stuck behind an in-flight send (seen with Faust): its port must go.
+            worker.kill()
+            worker.wait(30)
         log.close()
     baseline_rate = baseline(settings, settings.topic("reads.raw"), n)
     with CassandraStore(settings, create_schema=False) as store:

@@ -23,6 +23,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
 from pipelines.errors import ConfigurationError, StoreUnavailable
+from pipelines.matching.plates import confusable_key
 from pipelines.records import (
     AuditEvent,
     CameraKind,
@@ -78,6 +79,18 @@ SCHEMA_CQL = [
         details map<text, text>,
         PRIMARY KEY ((day), occurred_at, event_id)
     ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+    # The spellings stored under each confusable-folded plate (one row per read, its TTL),
+    # so a new hotlist entry finds reads of a confusable spelling in one query.
+    """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (
+        folded_plate text, plate text, collected_at timestamp, read_id text,
+        PRIMARY KEY ((folded_plate), plate, collected_at, read_id)
+    ) WITH """
+    + _TWCS,
+    # Hotlist entries already checked against stored reads: an entry changed (priority,
+    # dates) or read again by a new consumer group raises no historical hit twice.
+    """CREATE TABLE IF NOT EXISTS {ks}.hotlist_checks (
+        entry_id text PRIMARY KEY, folded_plate text, checked_at timestamp
+    )""",
     # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
     # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
     """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
@@ -92,6 +105,12 @@ _INSERT_READ = """INSERT INTO {ks}.reads_by_plate (plate, collected_at, read_id,
     region_confidence, confidence, candidates, plate_box, image_ref, source, source_ref,
     classification, frame_count, duplicates)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
+
+_INSERT_SPELLING = """INSERT INTO {ks}.plates_by_folded_plate (folded_plate, plate,
+    collected_at, read_id) VALUES (?, ?, ?, ?) USING TTL ?"""
+
+_SELECT_SPELLINGS = """SELECT plate FROM {ks}.plates_by_folded_plate
+    WHERE folded_plate = ? GROUP BY folded_plate, plate"""
 
 _INSERT_CROP = """INSERT INTO {ks}.plate_crops (read_id, agency_ori, camera_id, collected_at,
     expires_at, jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"""
@@ -132,6 +151,10 @@ def _read_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
         read.source.value, read.source_ref, read.classification.value, read.frame_count,
         read.duplicates, ttl,
     )  # fmt: skip
+
+
+def _spelling_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
+    return (confusable_key(read.plate), read.plate, read.collected_at, read.read_id, ttl)
 
 
 def _utc(value: datetime) -> datetime:
@@ -273,6 +296,17 @@ class CassandraStore:
             ensure_schema(self.session, ks)
         self._concurrency = settings.cassandra_write_concurrency
         self._insert_read = self.session.prepare(_INSERT_READ.replace("{ks}", ks))
+        self._insert_spelling = self.session.prepare(_INSERT_SPELLING.replace("{ks}", ks))
+        self._select_spellings = self.session.prepare(_SELECT_SPELLINGS.replace("{ks}", ks))
+        self._select_check = self.session.prepare(
+            f"SELECT folded_plate FROM {ks}.hotlist_checks WHERE entry_id = ?"
+        )
+        self._insert_check = self.session.prepare(
+            f"INSERT INTO {ks}.hotlist_checks (entry_id, folded_plate, checked_at) VALUES (?, ?, ?)"
+        )
+        self._delete_check = self.session.prepare(
+            f"DELETE FROM {ks}.hotlist_checks WHERE entry_id = ?"
+        )
         self._insert_hit = self.session.prepare(_INSERT_HIT.replace("{ks}", ks))
         self._insert_crop = self.session.prepare(_INSERT_CROP.replace("{ks}", ks))
         self._select_reads = self.session.prepare(
@@ -316,13 +350,21 @@ class CassandraStore:
         return outcomes
 
     def write_reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
+        """Each read and its spelling row, with one TTL; a read is ok when both are."""
         rows: list[tuple[Any, ...] | RowOutcome] = []
+        spellings: list[tuple[Any, ...] | RowOutcome] = []
         for read in reads:
             try:
-                rows.append(_read_row(read, ttl_seconds(read.expires_at, now)))
+                ttl = ttl_seconds(read.expires_at, now)
             except RetentionExpired as error:
                 rows.append(RowOutcome(False, str(error), expired=True))
-        return self._run(self._insert_read, rows)
+                spellings.append(rows[-1])
+                continue
+            rows.append(_read_row(read, ttl))
+            spellings.append(_spelling_row(read, ttl))
+        stored = self._run(self._insert_read, rows)
+        indexed = self._run(self._insert_spelling, spellings)
+        return [r if not r.ok else i for r, i in zip(stored, indexed, strict=True)]
 
     def write_crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
         """Stores plate crops with the TTL of their reads (counted from collection)."""
@@ -405,14 +447,38 @@ class CassandraStore:
         )
         return [_read_from_row(row._asdict()) for row in rows]
 
-    def stored_reads_of(self, plates: Sequence[str], limit: int = 1000) -> list[PlateRead]:
-        """``stored_reads`` of several plates (one partition each), queried concurrently."""
-        results = execute_concurrent(
-            self.session,
-            [(self._select_reads, (plate, limit)) for plate in plates],
-            concurrency=self._concurrency,
-        )
+    def stored_reads_like(self, plate: str, limit: int = 1000) -> list[PlateRead]:
+        """``stored_reads`` of the plate and of every confusable spelling of it stored
+        (``B``/``8``, ``O``/``0``...), each spelling's partition queried concurrently."""
+        rows = self._execute(self._select_spellings, (confusable_key(plate),))
+        plates = {plate} | {row.plate for row in rows}
+        try:
+            results = execute_concurrent(
+                self.session,
+                [(self._select_reads, (spelling, limit)) for spelling in sorted(plates)],
+                concurrency=self._concurrency,
+            )
+        except (NoHostAvailable, DriverException) as error:
+            raise StoreUnavailable(f"Cassandra read failed: {error}") from error
         return [_read_from_row(row._asdict()) for result in results for row in result.result_or_exc]
+
+    def _execute(self, statement: PreparedStatement, params: tuple[Any, ...]) -> Any:
+        try:
+            return self.session.execute(statement, params)
+        except (NoHostAvailable, DriverException) as error:
+            raise StoreUnavailable(f"Cassandra unavailable: {error}") from error
+
+    def entry_checked(self, entry_id: str, folded_plate: str) -> bool:
+        """Whether reads were already checked for this entry with this folded plate."""
+        row = self._execute(self._select_check, (entry_id,)).one()
+        return row is not None and row.folded_plate == folded_plate
+
+    def mark_entry_checked(self, entry_id: str, folded_plate: str, now: datetime) -> None:
+        self._execute(self._insert_check, (entry_id, folded_plate, now))
+
+    def forget_entry_check(self, entry_id: str) -> None:
+        """The entry was retracted: if it is listed again, it is checked again."""
+        self._execute(self._delete_check, (entry_id,))
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.session.execute(
@@ -429,7 +495,10 @@ class CassandraStore:
         return [dict(row._asdict()) for row in rows]
 
     def count(self, table: str) -> int:
-        if table not in {"reads_by_plate", "hits_by_agency", "audit_events", "plate_crops"}:
+        if table not in {
+            "reads_by_plate", "hits_by_agency", "audit_events", "plate_crops",
+            "plates_by_folded_plate", "hotlist_checks",
+        }:  # fmt: skip
             raise ValueError(f"unknown table {table}")
         row = self.session.execute(f"SELECT count(*) FROM {self.keyspace}.{table}").one()
         return int(row[0]) if row else 0

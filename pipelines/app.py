@@ -28,7 +28,7 @@ from connectors.kafka import ensure_topics, partner_topic
 from pipelines import metrics
 from pipelines.deadletter import dead_letter
 from pipelines.errors import InvalidRecord, PermanentError, StoreUnavailable
-from pipelines.matching.plates import confusable_spellings, is_wildcard
+from pipelines.matching.plates import confusable_key, is_wildcard
 from pipelines.records import (
     AuditEvent,
     AuditOutcome,
@@ -380,7 +380,7 @@ class Pipeline:
             return read
         store = await self.store()
         write = partial(store.write_crops, [ocr_read.crop()], utcnow())
-        (outcome,) = await self._write_with_backoff(CROP_STAGE, partial(self.run_blocking, write))
+        (outcome,) = await self._retrying(CROP_STAGE, partial(self.run_blocking, write))
         if outcome.ok:
             metrics.count(CROP_STAGE, "ok")
             return read
@@ -538,23 +538,41 @@ class Pipeline:
                     )
 
     async def _historical_agent(self, stream: StreamT[bytes]) -> None:
+        """Checks each entry added to a hotlist against the reads already stored, once:
+        an entry changed later (priority, dates), or the topic read again by a new
+        consumer group, raises nothing twice (``hotlist_checks``)."""
         store = await self.store()
+        stage = match.HISTORICAL_STAGE
         async for event in stream.events():
             if event.message.value is None:
-                continue  # a retraction raises nothing
+                # A retraction raises nothing; listed again, the entry is checked again.
+                entry_id = (event.message.key or b"").decode(errors="replace")
+                await self._retrying(
+                    stage, partial(self.run_blocking, partial(store.forget_entry_check, entry_id))
+                )
+                continue
 
             def step(value: bytes | None = event.message.value) -> HotlistEntry:
                 return HotlistEntry.decode(self.codec, value)
 
-            entry = await self.guarded(match.HISTORICAL_STAGE, event, step)
+            entry = await self.guarded(stage, event, step)
             if entry is None or is_wildcard(entry.plate):
                 continue
+            folded = confusable_key(entry.plate)
+            checked = partial(store.entry_checked, entry.entry_id, folded)
+            if await self._retrying(stage, partial(self.run_blocking, checked)):
+                metrics.count(stage, "already_checked")
+                continue
             # Reads stored under a confusable spelling of the plate are hits too.
-            spellings = confusable_spellings(entry.plate)
-            stored = await self.run_blocking(partial(store.stored_reads_of, spellings))
+            like = partial(store.stored_reads_like, entry.plate)
+            stored = await self._retrying(stage, partial(self.run_blocking, like))
             for hit in match.historical_hits(entry, stored, utcnow()):
-                metrics.count(match.HISTORICAL_STAGE, "hit")
+                metrics.count(stage, "hit")
                 await self.hits.send(key=share.hit_key(hit), value=hit.encode(self.codec))
+            # Marked after the hits are sent: a crash in between checks it again.
+            mark = partial(store.mark_entry_checked, entry.entry_id, folded, utcnow())
+            await self._retrying(stage, partial(self.run_blocking, mark))
+            metrics.count(stage, "ok")
 
     def _suppressor(self, partition: int) -> share.HitSuppressor:
         if not self._suppressors_loaded:
@@ -641,7 +659,7 @@ class Pipeline:
                     kept.append(event)
             if not records:
                 continue
-            outcomes = await self._write_with_backoff(stage, partial(write, records))
+            outcomes = await self._retrying(stage, partial(write, records))
             for event, outcome in zip(kept, outcomes, strict=True):
                 if outcome.ok:
                     metrics.count(stage, "ok")
@@ -650,13 +668,13 @@ class Pipeline:
                 else:
                     await self.to_dead_letter(stage, event, PermanentError(outcome.error))
 
-    async def _write_with_backoff(self, stage: str, write: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, stage: str, call: Callable[[], Awaitable[T]]) -> T:
         """Cassandra down is transient: hold the batch (and so the partition) and retry."""
         delay = 0.5
         while True:
             try:
                 with metrics.timed(stage):
-                    return await write()
+                    return await call()
             except StoreUnavailable as error:
                 metrics.count(stage, "retry")
                 log.warning("%s: %s; retrying in %.1f s", stage, error, delay)
@@ -718,7 +736,7 @@ class Pipeline:
                 )
                 await self.to_dead_letter(dispositions.STAGE, event, error)
                 continue
-            await self._write_with_backoff(
+            await self._retrying(
                 dispositions.STAGE,
                 partial(self.run_blocking, partial(store.write_disposition, disposition, ttl)),
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from functools import lru_cache
 
@@ -10,32 +9,10 @@ from functools import lru_cache
 # B/8, S/5, Z/2, G/6). Two plates with the same key are one plate to a reader.
 CONFUSABLES = str.maketrans({"O": "0", "D": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "G": "6"})
 WILDCARD_CHARACTERS = frozenset("*?")
-_CONFUSABLE_GROUPS = ("0OD", "1I", "8B", "5S", "2Z", "6G")
-_SPELLINGS = {c: [o for o in group if o != c] for group in _CONFUSABLE_GROUPS for c in group}
 
 
 def confusable_key(plate: str) -> str:
     return plate.translate(CONFUSABLES)
-
-
-def confusable_spellings(plate: str, limit: int = 64) -> list[str]:
-    """Plates a reader may have read for ``plate`` (the same ``confusable_key``): the
-    plate itself, then those with one character swapped, then two, ..., at most
-    ``limit`` of them (a plate of many confusable characters has thousands)."""
-    positions = [(i, _SPELLINGS[c]) for i, c in enumerate(plate) if c in _SPELLINGS]
-    found = [plate]
-    if limit <= 1:
-        return found
-    for swaps in range(1, len(positions) + 1):
-        for chosen in itertools.combinations(positions, swaps):
-            for letters in itertools.product(*(others for _, others in chosen)):
-                chars = list(plate)
-                for (i, _), letter in zip(chosen, letters, strict=True):
-                    chars[i] = letter
-                found.append("".join(chars))
-                if len(found) >= limit:
-                    return found
-    return found
 
 
 def deletions(key: str) -> list[str]:

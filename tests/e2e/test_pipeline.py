@@ -383,6 +383,11 @@ def test_a_new_entry_raises_historical_hits_on_stored_reads(running: Running) ->
         ("cam-his", MatchKind.EXACT),
         ("cam-his-2", MatchKind.CONFUSABLE),
     ]
+    # The entry changed (a higher priority): its reads were checked once, not again.
+    changed = [dataclasses.replace(entries[0], priority=entries[0].priority + 10)]
+    publish_entries(running.settings, running.producer, CODEC, changed)
+    wait_for(lambda: metric_total(running, "historical", "already_checked") >= 1, 60, "the change")
+    assert len(historical()) == 2
 
 
 def views_of_one_car(jpeg: bytes) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -87,3 +88,46 @@ def test_plate_crops_expire_with_their_reads(store: CassandraStore) -> None:
     assert 60 * 86400 - 10 <= ttls[fresh.read_id] <= 60 * 86400
     assert 86400 - 10 <= ttls[aged.read_id] <= 86400
     assert store.count("plate_crops") == 2
+
+
+def test_a_new_entry_finds_reads_stored_under_a_confusable_spelling(
+    store: CassandraStore,
+) -> None:
+    now = utcnow()
+    later = now + DAY
+    exact = a_read(plate="CNF1234", collected_at=now, expires_at=later)
+    confusable = a_read(plate="CNFI234", collected_at=now, expires_at=later)  # I for 1
+    other = a_read(plate="CNF1235", collected_at=now, expires_at=later)  # another car
+    assert all(o.ok for o in store.write_reads([exact, confusable, other], now))
+    found = store.stored_reads_like("CNF1234")
+    assert {r.read_id for r in found} == {exact.read_id, confusable.read_id}
+    assert {r.read_id for r in store.stored_reads_like("CNFI234")} == {
+        exact.read_id,
+        confusable.read_id,
+    }
+
+
+def test_a_spelling_expires_with_its_read(store: CassandraStore) -> None:
+    now = utcnow()
+    soon = a_read(plate="EXP0B12", collected_at=now, expires_at=now + timedelta(seconds=2))
+    assert store.write_reads([soon], now)[0].ok
+    assert [r.read_id for r in store.stored_reads_like("EXP0812")] == [soon.read_id]
+    time.sleep(3)
+    assert store.stored_reads_like("EXP0812") == []
+    rows = store.session.execute(
+        f"SELECT plate FROM {store.keyspace}.plates_by_folded_plate WHERE folded_plate = %s",
+        ("EXP0812",),
+    )
+    assert list(rows) == [], "the spelling row went with the read"
+
+
+def test_an_entry_is_checked_once_until_its_plate_changes_or_it_is_retracted(
+    store: CassandraStore,
+) -> None:
+    now = utcnow()
+    assert not store.entry_checked("ncic:MN:CHK1", "CHK1")
+    store.mark_entry_checked("ncic:MN:CHK1", "CHK1", now)
+    assert store.entry_checked("ncic:MN:CHK1", "CHK1")
+    assert not store.entry_checked("ncic:MN:CHK1", "CHK2"), "a new plate is checked again"
+    store.forget_entry_check("ncic:MN:CHK1")
+    assert not store.entry_checked("ncic:MN:CHK1", "CHK1"), "listed again, checked again"
