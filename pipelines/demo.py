@@ -260,6 +260,7 @@ class Observed:
             "frames_without_plate": self.records(self.ocr, "ocr", "no_plate"),
             "duplicates_dropped": self.records(self.pipeline, "dedup", "duplicate"),
             "hits": self.records(self.pipeline, "match", "hit"),
+            "repeat_hits_not_re_alerted": self.records(self.pipeline, "share", "suppressed"),
             "reads_stored": self.records(self.pipeline, "store", "ok"),
             "dead_letters": self.records(self.pipeline, outcome="dead_letter")
             + self.records(self.ocr, outcome="dead_letter"),
@@ -480,7 +481,10 @@ def _print_summary(console: Console, summary: dict[str, Any], hot: list[str]) ->
         f"from {summary['frames_sent']} frames)"
     )
     console.print(f"duplicates dropped: {summary['duplicates_dropped']}")
-    console.print(f"hotlist hits: {summary['hits']}")
+    console.print(
+        f"hotlist hits: {summary['hits']} ({summary['repeat_hits_not_re_alerted']} repeats of a "
+        "car already alerted: stored, not re-alerted)"
+    )
     for ori, count in summary["hits_delivered_per_agency"].items():
         name = next(a.name for a in AGENCIES if a.ori == ori)
         console.print(f"  delivered to {ori} ({name}): {count}")
