@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipelines.matching.index import HotlistIndex  # noqa: E402
-from pipelines.matching.plates import confusable_key, within_one_edit  # noqa: E402
-from pipelines.records import HotlistCategory, HotlistEntry  # noqa: E402
+from schemas.plates import confusable_key, within_one_edit  # noqa: E402
+from schemas.records import HotlistCategory, HotlistEntry  # noqa: E402
 
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 

@@ -30,12 +30,16 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from connectors.agreements import publish_agreement  # noqa: E402
-from connectors.cassandra_store import CassandraStore  # noqa: E402
-from connectors.hotlist import HotlistSource, parse_csv, publish_entries  # noqa: E402
-from connectors.kafka import TopicSpec, core_topics, ensure_topics, make_producer  # noqa: E402
+from connectors.cassandra.store import CassandraStore  # noqa: E402
+from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
+from connectors.hotlist.topic import publish_entries  # noqa: E402
+from connectors.kafka.agreements import publish_agreement  # noqa: E402
+from connectors.kafka.topics import TopicSpec, core_topics, ensure_topics, make_producer  # noqa: E402
 from connectors.servers import up  # noqa: E402
-from pipelines.records import (  # noqa: E402
+from pipelines.settings import Settings, get_settings  # noqa: E402
+from pipelines.stages.dedup import Deduplicator, DedupPolicy  # noqa: E402
+from schemas import SingleObjectCodec  # noqa: E402
+from schemas.records import (  # noqa: E402
     CameraKind,
     HotlistCategory,
     PlateRead,
@@ -43,9 +47,6 @@ from pipelines.records import (  # noqa: E402
     new_id,
     utcnow,
 )
-from pipelines.settings import Settings, get_settings  # noqa: E402
-from pipelines.stages.dedup import Deduplicator, DedupPolicy  # noqa: E402
-from schemas import SingleObjectCodec  # noqa: E402
 
 OWNER, PARTNER = "MN9990001", "MN9990002"
 

@@ -22,14 +22,17 @@ from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
 from mode import BaseSignalT
 
-from connectors.cassandra_store import CassandraStore
-from connectors.follower import CompactedTopicFollower
-from connectors.kafka import ensure_topics, partner_topic
+from connectors.cassandra.store import CassandraStore
+from connectors.kafka.follower import CompactedTopicFollower
+from connectors.kafka.topics import ensure_topics, partner_topic
 from pipelines import metrics
-from pipelines.deadletter import dead_letter
-from pipelines.errors import InvalidRecord, PermanentError, StoreUnavailable
-from pipelines.matching.plates import confusable_key, is_wildcard
-from pipelines.records import (
+from pipelines.settings import Settings
+from pipelines.stages import dedup, dispositions, match, normalize, ocr_fusion, share
+from schemas import DecodeError, codec_for
+from schemas.deadletter import dead_letter
+from schemas.errors import InvalidRecord, PermanentError, StoreUnavailable
+from schemas.plates import confusable_key, is_wildcard
+from schemas.records import (
     AuditEvent,
     AuditOutcome,
     Frame,
@@ -41,10 +44,7 @@ from pipelines.records import (
     SharingAgreement,
     utcnow,
 )
-from pipelines.retention import RetentionExpired
-from pipelines.settings import Settings
-from pipelines.stages import dedup, dispositions, match, normalize, ocr_fusion, share
-from schemas import DecodeError, codec_for
+from schemas.retention import RetentionExpired
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from pipelines.records import CameraKind, HotlistCategory, SharingAgreement, utcnow
 from pipelines.settings import REPO_ROOT, Settings
+from schemas.records import CameraKind, HotlistCategory, SharingAgreement, utcnow
 
 SAMPLES = REPO_ROOT / "connectors" / "samples"
 
@@ -80,7 +80,7 @@ FRAME_CAMERA = Camera(
 
 
 def demo_agreements() -> list[SharingAgreement]:
-    from connectors.agreements import agreement_id
+    from connectors.kafka.agreements import agreement_id
 
     return [
         SharingAgreement(
@@ -305,10 +305,11 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
 def _prepare(settings: Settings, console: Console) -> list[str]:
     """Servers, topics, tables, the sample hotlist and the agreements."""
     from connectors import servers
-    from connectors.agreements import publish_agreement
-    from connectors.cassandra_store import connect, ensure_schema
-    from connectors.hotlist import HotlistSource, parse_csv_file, publish_snapshot
-    from connectors.kafka import core_topics, ensure_topics, make_producer
+    from connectors.cassandra.store import connect, ensure_schema
+    from connectors.hotlist.files import HotlistSource, parse_csv_file
+    from connectors.hotlist.topic import publish_snapshot
+    from connectors.kafka.agreements import publish_agreement
+    from connectors.kafka.topics import core_topics, ensure_topics, make_producer
     from schemas import codec_for
 
     console.print("1/6 servers: Kafka (KRaft) and Cassandra 5")
@@ -366,8 +367,8 @@ def _run_cameras(
     live: Live,
     started: float,
 ) -> None:
-    from connectors.frames import FrameCamera, encode_jpeg, iter_frames, make_frame
-    from connectors.sink import KafkaSink
+    from connectors.cameras.frames import FrameCamera, encode_jpeg, iter_frames, make_frame
+    from connectors.kafka.sink import KafkaSink
 
     legacy = FrameCamera(
         FRAME_CAMERA.camera_id,
@@ -458,7 +459,7 @@ def _wait_drained(observed: Observed, live: Live, started: float, timeout: float
 
 
 def _summary(settings: Settings, observed: Observed, started: float) -> dict[str, Any]:
-    from connectors.cassandra_store import CassandraStore
+    from connectors.cassandra.store import CassandraStore
 
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.count("reads_by_plate")

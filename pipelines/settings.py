@@ -11,66 +11,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from connectors.ingest.config import IngestConfig
+from connectors.servers.config import REPO_ROOT, ServersConfig
+
+__all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, ServersConfig, IngestConfig):
+    """The connectors' own configs (Kafka, Cassandra, servers, ingest, frames, retention)
+    composed, plus what only the pipeline's stages and workers need."""
+
     model_config = SettingsConfigDict(
         env_prefix="LPRX_", env_file=".env", extra="ignore", frozen=True
     )
 
-    # --- where things live -------------------------------------------------------
-    cache_dir: Path = Field(
-        default=REPO_ROOT / ".cache",
-        description="Git-ignored folder for server jars, data, logs and OCR models.",
-    )
-
-    # --- Kafka ------------------------------------------------------------------
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_controller_port: int = 9093
-    topic_prefix: str = Field(
-        default="lprx", description="Every topic lprx creates starts with this prefix."
-    )
-    topic_partitions: int = 3
-    schema_registry_url: str | None = Field(
-        default=None,
-        description="When set, records use the Confluent wire format with this registry; "
-        "otherwise Avro single-object encoding.",
-    )
-
-    # --- Cassandra --------------------------------------------------------------
-    cassandra_contact_points: list[str] = ["127.0.0.1"]
-    cassandra_port: int = 9042
-    cassandra_storage_port: int = 7000
-    cassandra_keyspace: str = "lprx"
-    cassandra_username: str | None = None
-    cassandra_password: SecretStr | None = None
-    cassandra_write_concurrency: int = 64
-
     # --- law and policy ---------------------------------------------------------
-    retention_days: int = Field(
-        default=60,
-        description="Days a read not under investigative hold is kept after collection "
-        "(Minnesota Statutes 13.824 subd. 3).",
-    )
-    retention_days_by_agency: dict[str, int] = Field(
-        default_factory=dict,
-        description="Per-jurisdiction retention in days, keyed by agency ORI.",
-    )
     dedup_window_seconds: float = Field(
         default=300.0,
         gt=0,
         description="Reads of one camera, alike and this close (camera time), are one "
         "vehicle pass; dedup sends one read per pass.",
-    )
-    dedup_sites: dict[str, str] = Field(
-        default_factory=dict,
-        description="Cameras that watch one place, camera id -> site id: dedup folds "
-        "their reads as one camera's. Reads are keyed by site, so a site meets in one "
-        "partition.",
     )
     dedup_settle_seconds: float = Field(
         default=2.0,
@@ -97,9 +60,6 @@ class Settings(BaseSettings):
     )
 
     # --- OCR --------------------------------------------------------------------
-    ocr_max_pixels: int = Field(
-        default=4096 * 4096, description="Frames larger than this are refused."
-    )
     ocr_min_confidence: float = 0.5
     ocr_backend: Literal["onnx", "paddle"] = Field(
         default="onnx",
@@ -118,41 +78,11 @@ class Settings(BaseSettings):
         "the read counts (1: a single frame of a slow camera counts).",
     )
 
-    # --- HTTP ingest ------------------------------------------------------------
-    ingest_host: str = "127.0.0.1"
-    ingest_port: int = 8080
-    ingest_tokens: dict[str, SecretStr] = Field(
-        default_factory=dict,
-        description="Bearer token per agency ORI; a camera may only post reads of its "
-        "own agency. Empty means ingest refuses every request.",
-    )
-    ingest_max_body_bytes: int = 8 * 1024 * 1024
-    upload_max_bytes: int = Field(
-        default=200 * 1024 * 1024,
-        gt=0,
-        description="Largest partner video POST /v1/uploads accepts (streamed to a file).",
-    )
-    upload_dir: Path | None = Field(
-        default=None,
-        description="Where uploads wait while they are read (default: the system temp "
-        "folder); needs room for a few uploads of upload_max_bytes, on disk, not in memory.",
-    )
-    upload_max_fps: float = Field(
-        default=2.0, gt=0, description="Frames a second of video sampled from an upload."
-    )
-    upload_max_frames: int = Field(
-        default=3600, ge=1, description="Most frames one upload sends (bounds its work)."
-    )
-    upload_motion: bool = Field(
-        default=True, description="Motion-gate uploads: still stretches of a video send nothing."
-    )
-
     # --- workers ------------------------------------------------------------------
     worker_stages: list[str] = Field(
         default=["ocr", "normalize", "match", "share", "store"],
         description="Which stages this worker runs.",
     )
-    worker_id: str = "lprx-pipeline"
     table_store: str = Field(
         default="rocksdb://", description="Faust table store (rocksdb:// or memory://)."
     )
@@ -182,23 +112,6 @@ class Settings(BaseSettings):
     )
     match_batch_size: int = Field(default=256, ge=1)
     match_batch_seconds: float = Field(default=0.01, gt=0)
-
-    def retention_for(self, agency_ori: str) -> int:
-        return self.retention_days_by_agency.get(agency_ori, self.retention_days)
-
-    def dedup_group(self, camera_id: str) -> str:
-        """The camera's site if it has one, else the camera: the key of its raw reads."""
-        return self.dedup_sites.get(camera_id, camera_id)
-
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}.{name}"
-
-    def partner_hits_topic(self, agency_ori: str) -> str:
-        return self.topic(f"hits.{agency_ori}")
-
-    @property
-    def servers_dir(self) -> Path:
-        return self.cache_dir / "servers"
 
     @property
     def models_dir(self) -> Path:

@@ -61,7 +61,7 @@ def unique_settings(base: Settings, **update: object) -> Settings:
 @pytest.fixture
 def kafka_settings(servers: Settings) -> Settings:
     """Settings with this test's own topics, created."""
-    from connectors.kafka import core_topics, ensure_topics
+    from connectors.kafka.topics import core_topics, ensure_topics
 
     settings = unique_settings(servers, topic_partitions=1)
     ensure_topics(settings, core_topics(settings))
@@ -161,7 +161,7 @@ def consume_messages(
     """``consume`` for a topic named in full (a Faust changelog, say)."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    from connectors.kafka import make_consumer
+    from connectors.kafka.topics import make_consumer
 
     consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
     try:

@@ -28,8 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
-from pipelines.errors import ConfigurationError
-from pipelines.settings import Settings
+from connectors.servers.config import ServersConfig
+from schemas.errors import ConfigurationError
 
 # Starts the JVM as a grandchild and exits at once, so the server is never a child of
 # the caller: it outlives it, leaves no zombie if it dies, and needs no reaping.
@@ -146,7 +146,7 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK)
 
 
-def maven_repo_args(settings: Settings) -> list[str]:
+def maven_repo_args(settings: ServersConfig) -> list[str]:
     """Use the shared ~/.m2 (jars downloaded once per machine) unless it is read-only."""
     m2 = Path.home() / ".m2" / "repository"
     if _writable(m2):
@@ -164,7 +164,7 @@ class Server(ABC):
     start_timeout: ClassVar[float]  # seconds
     stop_timeout: ClassVar[float]  # seconds between SIGTERM and SIGKILL
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ServersConfig) -> None:
         self.settings = settings
         self.home = settings.servers_dir / self.name
         self.lib = self.home / "lib"

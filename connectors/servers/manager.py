@@ -23,8 +23,8 @@ from connectors.servers.base import (
     port_open,
 )
 from connectors.servers.cassandra_server import CassandraServer
+from connectors.servers.config import ServersConfig
 from connectors.servers.kafka_server import KafkaServer
-from pipelines.settings import Settings
 
 SERVERS: dict[str, type[Server]] = {"kafka": KafkaServer, "cassandra": CassandraServer}
 SERVICES: tuple[str, ...] = tuple(SERVERS)
@@ -37,7 +37,7 @@ def _silent(_name: str, _message: str) -> None:
     pass
 
 
-def servers(settings: Settings, services: Sequence[str] = SERVICES) -> list[Server]:
+def servers(settings: ServersConfig, services: Sequence[str] = SERVICES) -> list[Server]:
     unknown = [s for s in services if s not in SERVERS]
     if unknown:
         raise ServerError(
@@ -48,7 +48,7 @@ def servers(settings: Settings, services: Sequence[str] = SERVICES) -> list[Serv
 
 
 @contextmanager
-def _locked(settings: Settings) -> Iterator[None]:
+def _locked(settings: ServersConfig) -> Iterator[None]:
     settings.servers_dir.mkdir(parents=True, exist_ok=True)
     with (settings.servers_dir / ".lock").open("a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -70,7 +70,7 @@ def _fetch(chosen: list[Server], force: bool, progress: Progress) -> None:
 
 
 def fetch(
-    settings: Settings,
+    settings: ServersConfig,
     services: Sequence[str] = SERVICES,
     *,
     force: bool = False,
@@ -83,7 +83,7 @@ def fetch(
 
 
 def up(
-    settings: Settings,
+    settings: ServersConfig,
     services: Sequence[str] = SERVICES,
     *,
     timeout: float | None = None,
@@ -152,13 +152,13 @@ def _wait_ready(
         time.sleep(1.0)
 
 
-def status(settings: Settings, services: Sequence[str] = SERVICES) -> list[ServerStatus]:
+def status(settings: ServersConfig, services: Sequence[str] = SERVICES) -> list[ServerStatus]:
     """Whether each server runs, listens and answers a real client request."""
     return [server.status() for server in servers(settings, services)]
 
 
 def down(
-    settings: Settings,
+    settings: ServersConfig,
     services: Sequence[str] = SERVICES,
     *,
     progress: Progress = _silent,

@@ -42,12 +42,12 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.matching.plates import (
+from schemas.plates import (
     confusable_key,
     is_wildcard,
     wildcard_pattern,
 )
-from pipelines.records import HotlistEntry, MatchKind
+from schemas.records import HotlistEntry, MatchKind
 
 COMPACT_AFTER = 50_000
 # Below this many probes still running, a batch lookup finishes them in plain Python.

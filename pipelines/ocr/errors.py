@@ -15,7 +15,7 @@ Paddle and OpenCV exceptions are mapped to this tree in ``engine`` and ``reader`
 
 from __future__ import annotations
 
-from pipelines.errors import ConfigurationError, PermanentError
+from schemas.errors import ConfigurationError, PermanentError
 
 
 class OcrInputError(PermanentError):

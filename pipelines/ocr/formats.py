@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from schemas.plates import OCR_CONFUSIONS
+
 # Standard passenger serial formats by issuer (from the states' published formats).
 US_FORMATS: Mapping[str, tuple[str, ...]] = {
     "AL": ("DLLDDDD", "DDLLDDD"),
@@ -75,15 +77,6 @@ US_FORMATS: Mapping[str, tuple[str, ...]] = {
 # still win when the recogniser is sure of them.
 OFF_FORMAT_WEIGHT = 0.3
 
-# Letters and digits that plate fonts draw alike and a general text recogniser confuses
-# with high confidence, so its own alternatives may not carry the right one (the open
-# "4" of California's font reads as "L"). Letter O needs none: it is reported as "0".
-# Pairs whose alternatives the recogniser does carry (8/B, 4/A) are left to it: swapping
-# them by rule turned right off-format reads ("21A1BX", "78188") into wrong ones.
-CONFUSABLE: Mapping[str, str] = {
-    "0": "DQ", "1": "I", "2": "Z", "4": "L", "5": "S", "6": "G", "7": "T",
-    "D": "0", "G": "6", "I": "1", "L": "4", "Q": "0", "S": "5", "T": "7", "Z": "2",
-}  # fmt: skip
 # A swapped character costs about as much as fitting no format: one swap that makes a
 # string fit beats leaving it off-format only narrowly, and two swaps never do.
 CONFUSABLE_SWAP_WEIGHT = 0.35
@@ -129,7 +122,7 @@ def confusable_fits(
         return []
     found: dict[str, float] = {}
     for position, character in enumerate(plate):
-        for swapped in CONFUSABLE.get(character, ""):
+        for swapped in OCR_CONFUSIONS.get(character, ""):
             variant = plate[:position] + swapped + plate[position + 1 :]
             if format_weight(variant, patterns) == 1.0:
                 found[variant] = CONFUSABLE_SWAP_WEIGHT

@@ -2,9 +2,10 @@
 
 A frame holds much text besides the plate: the state name and slogan on the plate, the
 dealer frame, signs, a camera's timestamp overlay. A line is a candidate when, after
-normalising, it is 2-8 letters and digits with at least one digit (typical US plates)
-and is not a state name, slogan or make badge; only when no line is, all-letter lines of
-4-8 (vanity plates) are candidates. Candidates are ranked by the recogniser's confidence
+normalising, it has 2-8 letters and digits (``schemas/plates.py`` says why 8) with
+at least one digit and is not a state name, slogan or make badge; only when no line is,
+all-letter lines of 4 or more (vanity plates) are candidates. Candidates are ranked by
+the recogniser's confidence
 weighted by how plate-like the line is: plates are usually the tallest such line, near
 the middle of the frame, mixing letters and digits.
 """
@@ -19,9 +20,8 @@ from dataclasses import dataclass
 
 from pipelines.ocr.engine import Box, TextLine
 from pipelines.ocr.formats import confusable_fits, format_weight
+from schemas.plates import MIN_PLATE_LENGTH, OCR_DIGIT_AS_LETTER, OCR_MAX_PLATE_LENGTH
 
-MIN_PLATE_LENGTH = 2
-MAX_PLATE_LENGTH = 8
 # All-letter plates are vanity plates: shorter letter runs are more often words or badges.
 MIN_LETTERS_ONLY_LENGTH = 4
 DEFAULT_TOP_N = 5
@@ -75,8 +75,6 @@ _DATE_TIME_OR_PHONE = re.compile(
     r"|^\W*\(?\d{3}\)?[-.\s]*\d{3}[-.\s]\d{4}\W*$"  # 314-845-5900
     r"|^\W*\d{3}-\d{4}\W*$"  # 376-8750
 )
-# Digits a recogniser reads in place of letters, so "MINNES0TA" still reads as a word.
-_DIGIT_AS_LETTER = str.maketrans("0125678", "OIZSGTB")
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ def is_plate_words(text: str) -> bool:
     letters = sum("A" <= character <= "Z" for character in folded)
     if letters < sum(character.isdigit() for character in folded):
         return False  # mostly digits: a plate or a number, not a name
-    words = re.sub(r"[^A-Z]", "", folded.translate(_DIGIT_AS_LETTER))
+    words = re.sub(r"[^A-Z]", "", folded.translate(OCR_DIGIT_AS_LETTER))
     rest = words
     for word in _WORDS:  # longest first, so "ARKANSAS" goes before "KANSAS"
         rest = rest.replace(word, "")
@@ -124,7 +122,7 @@ def is_plate_words(text: str) -> bool:
 def is_vehicle_badge(plate: str) -> bool:
     """True for a make or model badge ("TOYOTA", "CAMRY", also read as "T0Y0TA"): text on
     the back of most cars, of a plate's length."""
-    return plate.replace("0", "O").translate(_DIGIT_AS_LETTER) in VEHICLE_BADGES
+    return plate.replace("0", "O").translate(OCR_DIGIT_AS_LETTER) in VEHICLE_BADGES
 
 
 def is_date_time_or_phone(text: str) -> bool:
@@ -133,9 +131,9 @@ def is_date_time_or_phone(text: str) -> bool:
 
 
 def is_plausible_plate(plate: str, letters_only_ok: bool = False) -> bool:
-    """2-8 letters and digits with at least one digit: the shape of a typical US plate.
-    With ``letters_only_ok``, 4-8 letters also pass (vanity plates such as "FZRULZ")."""
-    if not (MIN_PLATE_LENGTH <= len(plate) <= MAX_PLATE_LENGTH and plate.isascii()):
+    """2-8 letters and digits with at least one digit: the shape of a typical plate. With ``letters_only_ok``, 4 or more letters also pass (vanity plates such as
+    "FZRULZ")."""
+    if not (MIN_PLATE_LENGTH <= len(plate) <= OCR_MAX_PLATE_LENGTH and plate.isascii()):
         return False
     if not plate.isalnum():
         return False

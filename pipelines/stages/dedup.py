@@ -31,10 +31,10 @@ from datetime import timedelta
 from typing import Any
 
 from pipelines.matching.index import FUZZY_MIN_LENGTH
-from pipelines.matching.plates import confusable_key, within_one_edit
-from pipelines.records import PlateRead
 from pipelines.settings import Settings
 from schemas import Codec
+from schemas.plates import confusable_key, within_one_edit
+from schemas.records import PlateRead
 
 STAGE = "dedup"
 RECENT_READ_IDS = 16  # per pass: more than a worker re-reads after a crash

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pipelines.errors import InvalidRecord
-from pipelines.records import (
+from pipelines.stages.share import AgreementBook
+from schemas.errors import InvalidRecord
+from schemas.records import (
     AuditAction,
     AuditEvent,
     AuditOutcome,
@@ -13,7 +14,6 @@ from pipelines.records import (
     HotlistCategory,
     new_id,
 )
-from pipelines.stages.share import AgreementBook
 
 STAGE = "dispositions"
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pipelines.matching.index import HotlistIndex, Match
-from pipelines.records import Hit, HotlistEntry, PlateRead, new_id
+from schemas.records import Hit, HotlistEntry, PlateRead, new_id
 
 __all__ = [
     "HotlistIndex",

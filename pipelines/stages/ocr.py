@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipelines.errors import InvalidRecord
 from pipelines.ocr.errors import OcrInputError
 from pipelines.ocr.reader import NoPlate, PlateReader
-from pipelines.records import Frame, PlateCandidate, PlateRead, ReadSource, crop_ref, new_id
-from pipelines.retention import expires_at
 from pipelines.settings import Settings
 from pipelines.stages import ocr_fusion
 from pipelines.stages.ocr_fusion import OcrRead
+from schemas.errors import InvalidRecord
+from schemas.records import Frame, PlateCandidate, PlateRead, ReadSource, crop_ref, new_id
+from schemas.retention import expires_at
 
 STAGE = ocr_fusion.STAGE
 

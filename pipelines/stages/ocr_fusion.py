@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipelines.ocr.fusion import ClosedGroup, FrameRead, FusionPolicy, OnlineFusion
-from pipelines.records import PlateCandidate, PlateCrop, PlateRead
 from pipelines.settings import Settings
+from schemas.records import PlateCandidate, PlateCrop, PlateRead
 
 STAGE = "ocr"  # the second half of the OCR stage: same name in metrics and logs
 

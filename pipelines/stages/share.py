@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
 
-from pipelines.matching.plates import confusable_key
-from pipelines.records import (
+from schemas.plates import confusable_key
+from schemas.records import (
     AuditAction,
     AuditEvent,
     Hit,

@@ -21,13 +21,16 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from connectors.agreements import publish_agreement
-from connectors.cassandra_store import CassandraStore
-from connectors.hotlist import HotlistSource, parse_csv, publish_entries
-from connectors.kafka import core_topics, ensure_topics, make_producer
+from connectors.cassandra.store import CassandraStore
+from connectors.hotlist.files import HotlistSource, parse_csv
+from connectors.hotlist.topic import publish_entries
+from connectors.kafka.agreements import publish_agreement
+from connectors.kafka.topics import core_topics, ensure_topics, make_producer
 from pipelines.cli import consume_topic
 from pipelines.demo import SAMPLES
-from pipelines.records import (
+from pipelines.settings import Settings
+from schemas import SingleObjectCodec
+from schemas.records import (
     CameraKind,
     DeadLetter,
     Frame,
@@ -39,8 +42,6 @@ from pipelines.records import (
     new_id,
     utcnow,
 )
-from pipelines.settings import Settings
-from schemas import SingleObjectCodec
 from tests.conftest import Process, free_port, settings_env, unique_settings, wait_for
 from tests.factories import a_read, an_agreement
 
@@ -337,7 +338,7 @@ def test_a_repeated_hit_is_stored_but_not_re_alerted(running: Running) -> None:
 
 
 def test_dispositions_from_recipients_are_stored_with_the_hit(running: Running) -> None:
-    from pipelines.records import Disposition, HitDisposition
+    from schemas.records import Disposition, HitDisposition
 
     assert running.post_read("DIS4321", "cam-dis", datetime.now(UTC)).status_code == 202
     (hit,) = wait_for(lambda: partner_hits(running, PARTNER, "DIS4321"), 120, "partner hit")

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.cassandra_store import CassandraStore
-from pipelines.records import AuditAction, AuditEvent, PlateCrop, new_id, utcnow
-from pipelines.retention import expires_at
+from connectors.cassandra.store import CassandraStore
 from pipelines.settings import Settings
+from schemas.records import AuditAction, AuditEvent, PlateCrop, new_id, utcnow
+from schemas.retention import expires_at
 from tests.conftest import unique_settings
 from tests.factories import a_hit, a_read
 

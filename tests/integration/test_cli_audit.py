@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from connectors.cassandra_store import CassandraStore
+from connectors.cassandra.store import CassandraStore
 from pipelines import cli
-from pipelines.records import utcnow
 from pipelines.settings import Settings
+from schemas.records import utcnow
 from tests.conftest import unique_settings
 from tests.factories import a_read
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import consume_topic
-from pipelines.matching.plates import confusable_key
-from pipelines.records import PlateRead, utcnow
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
+from schemas.plates import confusable_key
+from schemas.records import PlateRead, utcnow
 from tests.conftest import Process, consume_messages, free_port, settings_env, wait_for
 from tests.factories import a_read
 
@@ -25,7 +25,7 @@ class Camera:
     """Sends reads of one camera to reads.raw, and reads what dedup passed on."""
 
     def __init__(self, settings: Settings) -> None:
-        from connectors.kafka import make_producer
+        from connectors.kafka.topics import make_producer
 
         self.settings = settings
         self.producer = make_producer(settings, "test-dedup")
@@ -115,7 +115,7 @@ def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
 def test_the_cameras_of_one_site_give_one_read_per_pass(
     kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
 ) -> None:
-    from connectors.sink import KafkaSink
+    from connectors.kafka.sink import KafkaSink
 
     settings = kafka_settings.model_copy(
         update={

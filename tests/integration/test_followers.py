@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from connectors.agreements import publish_agreement, revoke_agreement
-from connectors.follower import CompactedTopicFollower
-from connectors.hotlist import HotlistSource, parse_csv, publish_entries
-from connectors.kafka import make_producer
-from pipelines.records import HotlistCategory, HotlistEntry, SharingAgreement
+from connectors.hotlist.files import HotlistSource, parse_csv
+from connectors.hotlist.topic import publish_entries
+from connectors.kafka.agreements import publish_agreement, revoke_agreement
+from connectors.kafka.follower import CompactedTopicFollower
+from connectors.kafka.topics import make_producer
 from pipelines.settings import Settings
 from pipelines.stages.match import HotlistIndex
 from pipelines.stages.share import AgreementBook
 from schemas import SingleObjectCodec
+from schemas.records import HotlistCategory, HotlistEntry, SharingAgreement
 from tests.conftest import wait_for
 from tests.factories import an_agreement
 

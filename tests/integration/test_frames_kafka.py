@@ -18,13 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from connectors.frames import FrameCamera, send_frames
-from connectors.ingest import create_ingest_app
-from connectors.kafka import core_topics, ensure_topics
-from connectors.sink import KafkaSink
-from pipelines.records import AuditAction, AuditEvent, CameraKind, Frame
+from connectors.cameras.frames import FrameCamera, send_frames
+from connectors.ingest.app import create_ingest_app
+from connectors.kafka.sink import KafkaSink
+from connectors.kafka.topics import core_topics, ensure_topics
 from pipelines.settings import Settings
 from schemas import codec_for
+from schemas.records import AuditAction, AuditEvent, CameraKind, Frame
 from tests.conftest import consume
 
 pytestmark = pytest.mark.integration

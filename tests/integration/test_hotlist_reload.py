@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import threading
 
-from connectors.follower import CompactedTopicFollower
-from connectors.hotlist import publish_snapshot
-from connectors.kafka import make_producer
+from connectors.hotlist.topic import publish_snapshot
+from connectors.kafka.follower import CompactedTopicFollower
+from connectors.kafka.topics import make_producer
 from pipelines.matching.index import HotlistIndex
-from pipelines.records import HotlistCategory, HotlistEntry
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
+from schemas.records import HotlistCategory, HotlistEntry
 from tests.conftest import wait_for
 
 # `make test` (and so CI) runs it with 1,000,000 entries, about 5.5 min on 2 cores;

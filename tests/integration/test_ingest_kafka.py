@@ -19,12 +19,12 @@ import httpx
 import pytest
 import uvicorn
 
-from connectors.ingest import create_ingest_app
-from connectors.kafka import core_topics, ensure_topics
-from connectors.sink import KafkaSink
-from pipelines.records import AuditAction, AuditEvent, DeadLetter, PlateRead
+from connectors.ingest.app import create_ingest_app
+from connectors.kafka.sink import KafkaSink
+from connectors.kafka.topics import core_topics, ensure_topics
 from pipelines.settings import Settings
 from schemas import codec_for
+from schemas.records import AuditAction, AuditEvent, DeadLetter, PlateRead
 from tests.conftest import consume
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from pipelines.cli import consume_topic
-from pipelines.records import Hit, utcnow
 from pipelines.settings import Settings
 from pipelines.stages.share import hit_key
 from schemas import SingleObjectCodec
+from schemas.records import Hit, utcnow
 from tests.conftest import Process, free_port, settings_env, wait_for
 from tests.factories import a_hit, a_read, an_entry
 
@@ -24,7 +24,7 @@ def test_a_restarted_share_worker_does_not_re_alert_a_repeat(
     spawn: Callable[[list[str], dict[str, str]], Process],
     tmp_path: Path,
 ) -> None:
-    from connectors.kafka import make_producer
+    from connectors.kafka.topics import make_producer
 
     settings = kafka_settings.model_copy(update={"hit_suppression_seconds": 600.0})
     producer = make_producer(settings, "test-suppression")

@@ -7,8 +7,6 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.matching.plates import confusable_key
-from pipelines.records import PlateCandidate, PlateRead
 from pipelines.stages.dedup import (
     RECENT_READ_IDS,
     CameraPasses,
@@ -26,6 +24,8 @@ from pipelines.stages.dedup import (
     to_json,
 )
 from schemas import SingleObjectCodec
+from schemas.plates import confusable_key
+from schemas.records import PlateCandidate, PlateRead
 from tests.factories import NOW, a_read
 
 CODEC = SingleObjectCodec()

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from connectors.camera_config import load_cameras, parse_cameras, run_cameras
-from connectors.frames import (
+from connectors.cameras.config_file import load_cameras, parse_cameras, run_cameras
+from connectors.cameras.frames import (
     FrameCamera,
     encode_jpeg,
     iter_frames,
@@ -28,14 +28,14 @@ from connectors.frames import (
     redact_url,
     send_frames,
 )
-from connectors.ingest import create_ingest_app
-from connectors.motion import MotionGate, MotionSettings, Verdict
-from connectors.privacy_masks import PrivacyMasks, rasterize, validate_polygon
-from connectors.sink import MemorySink
-from connectors.uploads import sniff_container
-from pipelines.errors import ConfigurationError
-from pipelines.records import AuditAction, AuditOutcome, CameraKind
+from connectors.cameras.motion import MotionGate, MotionSettings, Verdict
+from connectors.cameras.privacy_masks import PrivacyMasks, rasterize, validate_polygon
+from connectors.ingest.app import create_ingest_app
+from connectors.ingest.uploads import sniff_container
+from connectors.kafka.sink import MemorySink
 from pipelines.settings import Settings
+from schemas.errors import ConfigurationError
+from schemas.records import AuditAction, AuditOutcome, CameraKind
 
 SETTINGS = Settings()
 CAMERA = FrameCamera("legacy-1", "MN9990001", latitude=44.9, longitude=-93.2)
@@ -607,7 +607,7 @@ class TestFramesCommand:
     @pytest.fixture
     def sink(self, monkeypatch: pytest.MonkeyPatch) -> MemorySink:
         sink = MemorySink()
-        monkeypatch.setattr("connectors.sink.KafkaSink", lambda settings, client_id: sink)
+        monkeypatch.setattr("connectors.kafka.sink.KafkaSink", lambda settings, client_id: sink)
         return sink
 
     def invoke(self, *args: str) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.hotlist import HotlistSource, parse_csv
-from pipelines.records import HotlistCategory
+from connectors.hotlist.files import HotlistSource, parse_csv
+from schemas.records import HotlistCategory
 
 SOURCE = HotlistSource("mn-stolen", "NCIC", "MN9990001", HotlistCategory.STOLEN_VEHICLE, 70, False)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.hotlist import HotlistSource, parse_csv
-from connectors.hotlist_formats import parse_genetec, parse_ncic
-from pipelines.records import HotlistCategory
+from connectors.hotlist.files import HotlistSource, parse_csv
+from connectors.hotlist.formats import parse_genetec, parse_ncic
+from schemas.records import HotlistCategory
 
 SOURCE = HotlistSource("mn-bca", "MN BCA", "MN9990001", HotlistCategory.STOLEN_VEHICLE, 80)
 

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from connectors.ingest import agency_for, create_ingest_app
-from connectors.sink import MemorySink
-from pipelines.errors import TransientError
-from pipelines.records import AuditAction, AuditOutcome, CameraKind, PlateRead
+from connectors.ingest.app import agency_for, create_ingest_app
+from connectors.kafka.sink import MemorySink
 from pipelines.settings import Settings
+from schemas.errors import TransientError
+from schemas.records import AuditAction, AuditOutcome, CameraKind, PlateRead
 
 OWNER, OTHER = "MN9990001", "MN9990002"
 SETTINGS = Settings(

@@ -8,9 +8,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pipelines.matching.index import COMPACT_AFTER, FUZZY_MIN_LENGTH, HotlistIndex
-from pipelines.matching.plates import confusable_key, within_one_edit
-from pipelines.records import MatchKind
 from pipelines.stages.match import match_read
+from schemas.plates import confusable_key, within_one_edit
+from schemas.records import MatchKind
 from tests.factories import NOW, a_read, an_entry
 
 ALPHABET = "ABCDGIOSZ0125689XY"  # rich in confusables, small enough to collide often

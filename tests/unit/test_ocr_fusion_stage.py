@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from pipelines.ocr import backends
 from pipelines.ocr.fusion import FusionPolicy, OnlineFusion
-from pipelines.records import PlateCandidate, ReadSource, crop_ref
 from pipelines.settings import Settings
 from pipelines.stages.ocr import load_reader
 from pipelines.stages.ocr_fusion import FusionOutcome, OcrRead, VehicleFusion, frame_read
+from schemas.records import PlateCandidate, ReadSource, crop_ref
 from tests.factories import NOW, a_read
 
 SETTINGS = Settings(ocr_fusion_window_seconds=2.0, ocr_fusion_min_agreeing=1)

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines.errors import PermanentError
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.errors import (
     EmptyImage,
@@ -19,6 +18,7 @@ from pipelines.ocr.errors import (
 )
 from pipelines.ocr.images import read_header
 from pipelines.ocr.reader import NoPlate, PlateReader, PlateReadResult
+from schemas.errors import PermanentError
 
 MAX_PIXELS = 4096 * 4096
 

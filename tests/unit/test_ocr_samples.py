@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from connectors.samples import FRAMES_DIR, SAMPLES_DIR, SampleFrame, sample_frames
-from connectors.samples.make_frames import SCENES, render
+from pipelines.ocr.make_samples import SCENES, render
 
 FRAMES = sample_frames()
 

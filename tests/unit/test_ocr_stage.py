@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines.errors import InvalidRecord, PermanentError
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.errors import RecognizerFailed
 from pipelines.ocr.reader import PlateReader
-from pipelines.records import CameraKind, Frame, ReadSource
 from pipelines.settings import Settings
 from pipelines.stages.ocr import NoPlateFound, frame_to_read, try_frame_to_read
+from schemas.errors import InvalidRecord, PermanentError
+from schemas.records import CameraKind, Frame, ReadSource
 from tests.factories import NOW
 
 SETTINGS = Settings(retention_days_by_agency={"MN9990009": 30})

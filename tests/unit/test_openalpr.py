@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.openalpr import (
+from connectors.ingest.openalpr import (
     Point,
     ReadContext,
     openalpr_data_type,
@@ -16,8 +16,8 @@ from connectors.openalpr import (
     reads_from_openalpr,
     reads_from_plain,
 )
-from pipelines.errors import InvalidRecord
-from pipelines.records import CameraKind, ReadSource
+from schemas.errors import InvalidRecord
+from schemas.records import CameraKind, ReadSource
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EPOCH_MS = int((NOW - timedelta(seconds=3)).timestamp() * 1000)

@@ -12,19 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.records import (
-    AuditAction,
-    AuditEvent,
-    CameraKind,
-    DeadLetter,
-    Frame,
-    Hit,
-    HotlistEntry,
-    PlateCandidate,
-    PlateRead,
-    SharingAgreement,
-)
-from schemas import (
+from schemas.codec import (
     PREVIOUS_DIR,
     SINGLE_OBJECT_MARKER,
     ConfluentCodec,
@@ -35,6 +23,18 @@ from schemas import (
     parsed_schema,
     schema_fingerprint,
     writer_schemas,
+)
+from schemas.records import (
+    AuditAction,
+    AuditEvent,
+    CameraKind,
+    DeadLetter,
+    Frame,
+    Hit,
+    HotlistEntry,
+    PlateCandidate,
+    PlateRead,
+    SharingAgreement,
 )
 from tests.factories import a_hit, a_read, an_agreement, an_entry
 

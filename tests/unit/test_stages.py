@@ -8,10 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from pipelines.errors import InvalidRecord
 from pipelines.matching.index import Match
-from pipelines.records import Hit, HotlistCategory, MatchKind, PlateCandidate
-from pipelines.retention import RetentionExpired, expires_at, ttl_seconds
 from pipelines.stages.match import (
     HotlistIndex,
     historical_hits,
@@ -19,8 +16,12 @@ from pipelines.stages.match import (
     match_reads,
     match_reads_guarded,
 )
-from pipelines.stages.normalize import normalize_plate, normalize_read, normalize_region
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
+from schemas.errors import InvalidRecord
+from schemas.plates import normalize_plate, normalize_region
+from schemas.validation import normalize_read
+from schemas.records import Hit, HotlistCategory, MatchKind, PlateCandidate
+from schemas.retention import RetentionExpired, expires_at, ttl_seconds
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
 
 DAY = timedelta(days=1)
@@ -328,7 +329,7 @@ class TestSuppression:
 
 class TestDispositions:
     def disposition(self, decider: str) -> object:
-        from pipelines.records import Disposition, HitDisposition
+        from schemas.records import Disposition, HitDisposition
 
         return HitDisposition("h1", "MN9990001", NOW, Disposition.CORRECT, "j.doe", decider, NOW)
 

@@ -36,15 +36,15 @@ import anyio
 from fastapi import Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.frames import FrameCamera, FrameSendReport, send_frames
-from connectors.motion import MotionSettings
-from connectors.privacy_masks import Polygon, validate_masks
-from connectors.sink import RecordSink
-from pipelines.errors import ConfigurationError, InvalidRecord, TransientError
-from pipelines.records import AuditAction, AuditEvent, CameraKind, new_id, utcnow
-from pipelines.retention import expires_at
-from pipelines.settings import Settings
-from pipelines.stages.normalize import MAX_CLOCK_SKEW
+from connectors.cameras.frames import FrameCamera, FrameSendReport, send_frames
+from connectors.cameras.motion import MotionSettings
+from connectors.cameras.privacy_masks import Polygon, validate_masks
+from connectors.ingest.config import IngestConfig
+from connectors.kafka.sink import RecordSink
+from schemas.errors import ConfigurationError, InvalidRecord, TransientError
+from schemas.records import AuditAction, AuditEvent, CameraKind, new_id, utcnow
+from schemas.retention import expires_at
+from schemas.validation import MAX_CLOCK_SKEW
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ async def receive_video(request: Request, limit: int, directory: Path | None) ->
 
 
 def send_upload(
-    settings: Settings, sink: RecordSink, path: Path, agency: str, params: UploadParams
+    settings: IngestConfig, sink: RecordSink, path: Path, agency: str, params: UploadParams
 ) -> FrameSendReport:
     """Sends the frames of the video at ``path`` as the partner camera's (blocking).
 
@@ -223,7 +223,7 @@ def report_body(upload_id: str, report: FrameSendReport) -> dict[str, Any]:
 
 async def handle_upload(
     request: Request,
-    settings: Settings,
+    settings: IngestConfig,
     sink: RecordSink,
     agency: str,
     limiter: anyio.CapacityLimiter,

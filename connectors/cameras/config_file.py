@@ -33,13 +33,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from connectors.frames import FrameCamera, FrameSendReport, is_stream, redact_url, send_frames
-from connectors.motion import MotionSettings
-from connectors.privacy_masks import Polygon, validate_masks
-from connectors.sink import RecordSink
-from pipelines.errors import ConfigurationError
-from pipelines.records import CameraKind
-from pipelines.settings import Settings
+from connectors.cameras.config import FramesConfig
+from connectors.cameras.frames import (
+    FrameCamera,
+    FrameSendReport,
+    is_stream,
+    redact_url,
+    send_frames,
+)
+from connectors.cameras.motion import MotionSettings
+from connectors.cameras.privacy_masks import Polygon, validate_masks
+from connectors.kafka.sink import RecordSink
+from schemas.errors import ConfigurationError
+from schemas.records import CameraKind
 
 
 class CameraConfig(BaseModel):
@@ -172,7 +178,7 @@ class CameraRun:
 
 
 def send_camera(
-    settings: Settings,
+    settings: FramesConfig,
     sink: RecordSink,
     config: CameraConfig,
     should_stop: threading.Event | None = None,
@@ -194,7 +200,7 @@ def send_camera(
 
 
 def run_cameras(
-    settings: Settings, sink: RecordSink, configs: list[CameraConfig], stop: threading.Event
+    settings: FramesConfig, sink: RecordSink, configs: list[CameraConfig], stop: threading.Event
 ) -> list[CameraRun]:
     """Every camera in its own thread (streams never end) until done or ``stop`` is set.
 

@@ -1,19 +1,22 @@
 """Typed domain records, and the boundary between them and Avro wire records.
 
-Stages work on these dataclasses; only ``to_avro``/``from_avro`` know the wire shape
-(``schemas/*.avsc``). Times are timezone-aware UTC datetimes.
+Stages work on these dataclasses; their fields mirror the ``*.avsc`` files field for
+field, so one converter derived from the annotations (``schemas/mapping.py``) maps every
+record to and from its Avro form. Times are timezone-aware UTC datetimes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from schemas import Codec, SchemaName
+from cattrs import BaseValidationError
+
+from schemas.codec import Codec, DecodeError, SchemaName
+from schemas.mapping import from_wire, to_wire
 
 
 def utcnow() -> datetime:
@@ -85,23 +88,27 @@ class AuditOutcome(StrEnum):
 
 
 class _AvroRecord:
-    """Shared wire boundary: a flat dataclass whose fields mirror its .avsc file."""
+    """Shared wire boundary: a dataclass whose fields mirror its .avsc file."""
 
     SCHEMA: SchemaName
 
     def to_avro(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return to_wire(self)
 
     @classmethod
     def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(**data)
+        return from_wire(cls, data)
 
     def encode(self, codec: Codec) -> bytes:
-        return codec.encode(self.SCHEMA, self.to_avro())
+        return codec.encode(self.SCHEMA, to_wire(self))
 
     @classmethod
     def decode(cls, codec: Codec, data: bytes | None) -> Self:
-        return cls.from_avro(codec.decode(cls.SCHEMA, data))
+        fields = codec.decode(cls.SCHEMA, data)
+        try:
+            return from_wire(cls, fields)
+        except (BaseValidationError, ValueError, TypeError, KeyError) as error:
+            raise DecodeError(f"{cls.SCHEMA.value} does not map to its record: {error}") from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +136,6 @@ class Frame(_AvroRecord):
     owner: str | None = None
     consent_ref: str | None = None
 
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(**{**data, "camera_kind": CameraKind(data["camera_kind"])})
-
 
 @dataclass(frozen=True, slots=True)
 class PlateRead(_AvroRecord):
@@ -159,26 +162,6 @@ class PlateRead(_AvroRecord):
     classification: Classification = Classification.NONPUBLIC
     frame_count: int = 1
     duplicates: int = 0
-
-    def to_avro(self) -> dict[str, Any]:
-        data = _AvroRecord.to_avro(self)
-        data["candidates"] = [dataclasses.asdict(c) for c in self.candidates]
-        data["plate_box"] = list(self.plate_box) if self.plate_box else None
-        return data
-
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        box = data.get("plate_box")
-        return cls(
-            **{
-                **data,
-                "camera_kind": CameraKind(data["camera_kind"]),
-                "source": ReadSource(data["source"]),
-                "classification": Classification(data["classification"]),
-                "candidates": tuple(PlateCandidate(**c) for c in data["candidates"]),
-                "plate_box": (box[0], box[1], box[2], box[3]) if box else None,
-            }
-        )
 
 
 CROP_REF_PREFIX = "crop:"
@@ -220,10 +203,6 @@ class HotlistEntry(_AvroRecord):
     expires_at: datetime | None = None
     annotations: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(**{**data, "category": HotlistCategory(data["category"])})
-
     def is_live(self, at: datetime) -> bool:
         if self.effective_at is not None and at < self.effective_at:
             return False
@@ -243,25 +222,6 @@ class Hit(_AvroRecord):
     historical: bool = False
     other_entry_ids: tuple[str, ...] = ()
 
-    def to_avro(self) -> dict[str, Any]:
-        data = _AvroRecord.to_avro(self)
-        data["read"] = self.read.to_avro()
-        data["entry"] = self.entry.to_avro()
-        data["other_entry_ids"] = list(self.other_entry_ids)
-        return data
-
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(
-            **{
-                **data,
-                "match_kind": MatchKind(data["match_kind"]),
-                "read": PlateRead.from_avro(data["read"]),
-                "entry": HotlistEntry.from_avro(data["entry"]),
-                "other_entry_ids": tuple(data["other_entry_ids"]),
-            }
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class SharingAgreement(_AvroRecord):
@@ -277,20 +237,6 @@ class SharingAgreement(_AvroRecord):
     share_covert: bool = False
     share_reads: bool = False
     effective_until: datetime | None = None
-
-    def to_avro(self) -> dict[str, Any]:
-        data = _AvroRecord.to_avro(self)
-        data["hit_categories"] = list(self.hit_categories)
-        return data
-
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(
-            **{
-                **data,
-                "hit_categories": tuple(HotlistCategory(c) for c in data["hit_categories"]),
-            }
-        )
 
     def in_force(self, at: datetime) -> bool:
         if at < self.effective_from:
@@ -313,16 +259,6 @@ class AuditEvent(_AvroRecord):
     purpose: str | None = None
     recipient_agency_ori: str | None = None
     details: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(
-            **{
-                **data,
-                "action": AuditAction(data["action"]),
-                "outcome": AuditOutcome(data["outcome"]),
-            }
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +291,3 @@ class HitDisposition(_AvroRecord):
     decided_by_agency_ori: str
     decided_at: datetime
     note: str | None = None
-
-    @classmethod
-    def from_avro(cls, data: dict[str, Any]) -> Self:
-        return cls(**{**data, "disposition": Disposition(data["disposition"])})

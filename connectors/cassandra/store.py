@@ -22,9 +22,10 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
-from pipelines.errors import ConfigurationError, StoreUnavailable
-from pipelines.matching.plates import confusable_key
-from pipelines.records import (
+from connectors.cassandra.config import CassandraConfig
+from schemas.errors import ConfigurationError, StoreUnavailable
+from schemas.plates import confusable_key
+from schemas.records import (
     AuditEvent,
     CameraKind,
     Classification,
@@ -35,8 +36,7 @@ from pipelines.records import (
     PlateRead,
     ReadSource,
 )
-from pipelines.retention import RetentionExpired, ttl_seconds
-from pipelines.settings import Settings
+from schemas.retention import RetentionExpired, ttl_seconds
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def connect(settings: Settings) -> tuple[Cluster, Session]:
+def connect(settings: CassandraConfig) -> tuple[Cluster, Session]:
     auth = None
     if settings.cassandra_username and settings.cassandra_password:
         auth = PlainTextAuthProvider(
@@ -289,7 +289,7 @@ def _add_missing_columns(session: Session, ks: str) -> None:
 
 
 class CassandraStore:
-    def __init__(self, settings: Settings, *, create_schema: bool = True) -> None:
+    def __init__(self, settings: CassandraConfig, *, create_schema: bool = True) -> None:
         self._cluster, self.session = connect(settings)
         self.keyspace = ks = _keyspace(settings.cassandra_keyspace)
         if create_schema:

@@ -32,9 +32,9 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from connectors.hotlist import HotlistSource, ParseReport, entry_id, entry_plate
-from pipelines.errors import InvalidRecord
-from pipelines.records import HotlistCategory, HotlistEntry
+from connectors.hotlist.files import HotlistSource, ParseReport, entry_id, entry_plate
+from schemas.errors import InvalidRecord
+from schemas.records import HotlistCategory, HotlistEntry
 
 GENETEC_FIELDS = ("Category", "PlateState", "PlateNumber", "EffectiveDate", "ExpiryDate")
 DELIMITERS = ";,\t:"

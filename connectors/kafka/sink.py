@@ -16,11 +16,11 @@ from typing import Protocol
 from confluent_kafka import KafkaError, KafkaException, Message
 from prometheus_client import Counter
 
-from connectors.kafka import make_producer
-from pipelines.errors import InvalidRecord, TransientError
-from pipelines.records import AuditEvent, DeadLetter, Frame, PlateRead
-from pipelines.settings import Settings
-from schemas import codec_for
+from connectors.kafka.config import KafkaConfig
+from connectors.kafka.topics import make_producer
+from schemas import codec_for, keys
+from schemas.errors import InvalidRecord, TransientError
+from schemas.records import AuditEvent, DeadLetter, Frame, PlateRead
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class RecordSink(Protocol):
 class KafkaSink:
     """Produces records to the lprx topics with one idempotent producer."""
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: KafkaConfig, client_id: str) -> None:
         self._settings = settings
         self._codec = codec_for(settings.schema_registry_url)
         self._producer = make_producer(settings, client_id)
@@ -88,18 +88,17 @@ class KafkaSink:
         self._producer.poll(0)
 
     def publish_read(self, read: PlateRead) -> None:
-        key = self._settings.dedup_group(read.camera_id)
+        key = keys.raw_read_key(read, self._settings.dedup_sites)
         self._produce("reads.raw", key, read.encode(self._codec))
 
     def publish_frame(self, frame: Frame) -> None:
-        self._produce("frames", frame.camera_id, frame.encode(self._codec))
+        self._produce("frames", keys.frame_key(frame), frame.encode(self._codec))
 
     def dead_letter(self, letter: DeadLetter) -> None:
-        # The original key (a camera id) keeps a camera's refusals together when known.
-        self._produce("deadletter", letter.original_key or letter.stage, letter.encode(self._codec))
+        self._produce("deadletter", keys.dead_letter_key(letter), letter.encode(self._codec))
 
     def audit(self, event: AuditEvent) -> None:
-        self._produce("audit", event.actor, event.encode(self._codec))
+        self._produce("audit", keys.audit_key(event), event.encode(self._codec))
 
     def flush(self, timeout: float = 10.0) -> int:
         return int(self._producer.flush(timeout))

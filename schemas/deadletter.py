@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from datetime import datetime
 
-from pipelines.records import DeadLetter, new_id
+from schemas.records import DeadLetter, new_id
 
 
 def dead_letter(

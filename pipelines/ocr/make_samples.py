@@ -5,8 +5,8 @@ the same scenes. Each frame has a white plate with a dark border, large dark cha
 the state name above and a slogan below, on a car over a road, plus the timestamp
 overlay real cameras burn in: the OCR stage must pick the plate out of that text.
 
-    python -m connectors.samples.make_frames            # writes connectors/samples/frames
-    python -m connectors.samples.make_frames --verify   # and reads each back with OCR
+    python -m pipelines.ocr.make_samples            # writes connectors/samples/frames
+    python -m pipelines.ocr.make_samples --verify   # and reads each back with OCR
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from typing import Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from pipelines.errors import LprxError
-from pipelines.settings import Settings
+from connectors.kafka.config import KafkaConfig
 from schemas import DecodeError
+from schemas.errors import LprxError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 class CompactedTopicFollower(Generic[T]):
     def __init__(
         self,
-        settings: Settings,
+        settings: KafkaConfig,
         topic: str,
         decode: Callable[[bytes], T],
         on_put: Callable[[str, T], None],

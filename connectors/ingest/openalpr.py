@@ -28,9 +28,9 @@ from pydantic import (
     field_validator,
 )
 
-from pipelines.errors import InvalidRecord
-from pipelines.records import CameraKind, PlateCandidate, PlateRead, ReadSource, new_id
-from pipelines.retention import expires_at
+from schemas.errors import InvalidRecord
+from schemas.records import CameraKind, PlateCandidate, PlateRead, ReadSource, new_id
+from schemas.retention import expires_at
 
 READ_DATA_TYPES = frozenset({"alpr_results", "alpr_group"})
 # Year 5138: far beyond any real clock, small enough that datetime cannot overflow.

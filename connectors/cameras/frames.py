@@ -37,13 +37,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from connectors.kafka import FRAME_MAX_BYTES
-from connectors.motion import MotionGate, MotionSettings, Verdict
-from connectors.privacy_masks import Polygon, PrivacyMasks, validate_masks
-from connectors.sink import RecordSink
-from pipelines.errors import ConfigurationError
-from pipelines.records import CameraKind, Frame, new_id, utcnow
-from pipelines.settings import Settings
+from connectors.cameras.config import FramesConfig
+from connectors.cameras.motion import MotionGate, MotionSettings, Verdict
+from connectors.cameras.privacy_masks import Polygon, PrivacyMasks, validate_masks
+from connectors.kafka.sink import RecordSink
+from connectors.kafka.topics import FRAME_MAX_BYTES
+from schemas.errors import ConfigurationError
+from schemas.records import CameraKind, Frame, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def make_frame(
 
 
 def send_frames(
-    settings: Settings,
+    settings: FramesConfig,
     sink: RecordSink,
     source: str,
     camera: FrameCamera,

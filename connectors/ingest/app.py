@@ -55,19 +55,20 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram, make_asgi_app
 
-from connectors.openalpr import (
+from connectors.ingest.config import IngestConfig
+from connectors.ingest.openalpr import (
     READ_DATA_TYPES,
     ReadContext,
     openalpr_data_type,
     reads_from_openalpr,
     reads_from_plain,
 )
-from connectors.sink import KafkaSink, RecordSink
-from connectors.uploads import UploadRefused, handle_upload
-from pipelines.deadletter import dead_letter
-from pipelines.errors import InvalidRecord, TransientError
-from pipelines.metrics import MS_BUCKETS
-from pipelines.records import (
+from connectors.ingest.uploads import UploadRefused, handle_upload
+from connectors.kafka.sink import KafkaSink, RecordSink
+from connectors.prometheus import MS_BUCKETS
+from schemas.deadletter import dead_letter
+from schemas.errors import InvalidRecord, TransientError
+from schemas.records import (
     AuditAction,
     AuditEvent,
     AuditOutcome,
@@ -76,9 +77,8 @@ from pipelines.records import (
     new_id,
     utcnow,
 )
-from pipelines.retention import RetentionExpired
-from pipelines.settings import Settings
-from pipelines.stages.normalize import normalize_read
+from schemas.retention import RetentionExpired
+from schemas.validation import normalize_read
 
 STAGE = "ingest"
 WORKER = "lprx-ingest"
@@ -200,7 +200,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 class _Ingest:
     """What both POST endpoints do, in the order of the table in the module docstring."""
 
-    def __init__(self, settings: Settings, sink: RecordSink) -> None:
+    def __init__(self, settings: IngestConfig, sink: RecordSink) -> None:
         self.settings = settings
         self.sink = sink
         self.tokens = {
@@ -368,7 +368,7 @@ class _Ingest:
         return JSONResponse({"error": str(error)}, 422)
 
 
-def create_ingest_app(settings: Settings, sink: RecordSink) -> FastAPI:
+def create_ingest_app(settings: IngestConfig, sink: RecordSink) -> FastAPI:
     """The ingest app; records go to ``sink``, which is flushed on shutdown."""
     ingest = _Ingest(settings, sink)
 
@@ -408,7 +408,7 @@ def create_ingest_app(settings: Settings, sink: RecordSink) -> FastAPI:
     return app
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: IngestConfig) -> None:
     """Runs the ingest app with uvicorn until interrupted, producing to Kafka."""
     import uvicorn
 

@@ -1,4 +1,4 @@
-"""Kafka plumbing shared by connectors and tools: topics, producers, consumers.
+"""Kafka topics (names, layout, creation) and the producers and consumers of lprx.
 
 Topics are created explicitly (the broker does not auto-create). Every topic that
 carries plate reads keeps them no longer than the longest configured retention, so the
@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from pipelines.errors import ConfigurationError
-from pipelines.settings import Settings
+from connectors.kafka.config import KafkaConfig
+from schemas.errors import ConfigurationError
+from schemas.retention import DAY_MS
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 24 * 3600 * 1000
 FRAME_MAX_BYTES = 8 * 1024 * 1024
 
 
@@ -30,12 +30,11 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def read_retention_ms(settings: Settings) -> int:
-    longest = max([settings.retention_days, *settings.retention_days_by_agency.values()])
-    return longest * DAY_MS
+def read_retention_ms(settings: KafkaConfig) -> int:
+    return settings.longest_retention_ms()
 
 
-def core_topics(settings: Settings) -> list[TopicSpec]:
+def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
     """The topics every deployment has. Partner hit topics come with agreements."""
     reads = {"retention.ms": str(read_retention_ms(settings))}
     compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
@@ -62,7 +61,7 @@ def core_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def partner_topic(settings: Settings, agency_ori: str) -> TopicSpec:
+def partner_topic(settings: KafkaConfig, agency_ori: str) -> TopicSpec:
     return TopicSpec(
         settings.partner_hits_topic(agency_ori),
         settings.topic_partitions,
@@ -70,11 +69,11 @@ def partner_topic(settings: Settings, agency_ori: str) -> TopicSpec:
     )
 
 
-def admin_client(settings: Settings) -> AdminClient:
+def admin_client(settings: KafkaConfig) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
 
 
-def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
+def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     admin = admin_client(settings)
     try:
@@ -106,7 +105,7 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> list[str]:
     return created
 
 
-def make_producer(settings: Settings, client_id: str) -> Producer:
+def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
     return Producer(
         {
             "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -119,7 +118,7 @@ def make_producer(settings: Settings, client_id: str) -> Producer:
     )
 
 
-def make_consumer(settings: Settings, group_id: str, **overrides: str | int | bool) -> Consumer:
+def make_consumer(settings: KafkaConfig, group_id: str, **overrides: str | int | bool) -> Consumer:
     config: dict[str, str | int | bool] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "group.id": group_id,

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from connectors.privacy_masks import PrivacyMasks
+from connectors.cameras.privacy_masks import PrivacyMasks
 
 # Wide enough for a vehicle to be many pixels, small enough to cost well under 1 ms.
 GATE_WIDTH = 320

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from connectors.kafka import ensure_topics, partner_topic
-from pipelines.errors import TransientError
-from pipelines.records import AuditAction, AuditEvent, SharingAgreement, new_id, utcnow
-from pipelines.settings import Settings
+from connectors.kafka.config import KafkaConfig
+from connectors.kafka.topics import ensure_topics, partner_topic
 from schemas import Codec
+from schemas.errors import TransientError
+from schemas.records import AuditAction, AuditEvent, SharingAgreement, new_id, utcnow
 
 
 def agreement_id(owner_ori: str, partner_ori: str) -> str:
@@ -40,7 +40,7 @@ def _produce_and_flush(producer: Producer, topic: str, key: str, value: bytes | 
 
 
 def publish_agreement(
-    settings: Settings, producer: Producer, codec: Codec, agreement: SharingAgreement
+    settings: KafkaConfig, producer: Producer, codec: Codec, agreement: SharingAgreement
 ) -> None:
     ensure_topics(
         settings,
@@ -64,7 +64,7 @@ def publish_agreement(
 
 
 def revoke_agreement(
-    settings: Settings, producer: Producer, codec: Codec, owner: str, partner: str, actor: str
+    settings: KafkaConfig, producer: Producer, codec: Codec, owner: str, partner: str, actor: str
 ) -> None:
     key = agreement_id(owner, partner)
     # A null value is a tombstone: followers drop the agreement, compaction forgets it.

@@ -15,8 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import ConfigurationError
-from pipelines.records import (
+from pipelines.settings import Settings, get_settings
+from schemas.errors import ConfigurationError
+from schemas.records import (
     AuditAction,
     AuditEvent,
     CameraKind,
@@ -26,7 +27,6 @@ from pipelines.records import (
     new_id,
     utcnow,
 )
-from pipelines.settings import Settings, get_settings
 
 console = Console()
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -41,7 +41,7 @@ app.add_typer(reads_app, name="reads")
 
 
 def _mount_optional_apps() -> None:
-    from connectors.servers.cli import app as services_app
+    from pipelines.cli.services import app as services_app
 
     app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
     from pipelines.ocr.evaluate import app as ocr_app
@@ -64,9 +64,9 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def setup() -> None:
     """Create topics, the Cassandra keyspace and tables (idempotent)."""
-    from connectors.cassandra_store import connect, ensure_schema
-    from connectors.kafka import core_topics, ensure_topics
-    from pipelines.errors import ConfigurationError
+    from connectors.cassandra.store import connect, ensure_schema
+    from connectors.kafka.topics import core_topics, ensure_topics
+    from schemas.errors import ConfigurationError
 
     settings = _settings()
     try:
@@ -112,7 +112,7 @@ def worker(
 @app.command()
 def ingest() -> None:
     """Serve the HTTP ingest endpoint for plate-reading cameras."""
-    from connectors.ingest import serve
+    from connectors.ingest.app import serve
 
     serve(_settings())
 
@@ -182,8 +182,8 @@ def frames(
     """
     import threading
 
-    from connectors.camera_config import load_cameras, parse_cameras, run_cameras
-    from connectors.sink import KafkaSink
+    from connectors.cameras.config_file import load_cameras, parse_cameras, run_cameras
+    from connectors.kafka.sink import KafkaSink
 
     try:
         if config is not None:
@@ -254,14 +254,10 @@ def hotlist_load(
     covert: bool = False,
 ) -> None:
     """Load a hotlist file (layouts: connectors/hotlist.py, connectors/hotlist_formats.py)."""
-    from connectors.hotlist import (
-        HotlistSource,
-        parse_csv_file,
-        publish_entries,
-        publish_snapshot,
-    )
-    from connectors.hotlist_formats import parse_genetec, parse_ncic
-    from connectors.kafka import make_producer
+    from connectors.hotlist.files import HotlistSource, parse_csv_file
+    from connectors.hotlist.formats import parse_genetec, parse_ncic
+    from connectors.hotlist.topic import publish_entries, publish_snapshot
+    from connectors.kafka.topics import make_producer
     from schemas import codec_for
 
     settings = _settings()
@@ -312,8 +308,8 @@ def agreements_add(
     share_covert: bool = False,
 ) -> None:
     """Grant a partner the hits of the given categories."""
-    from connectors.agreements import agreement_id, publish_agreement
-    from connectors.kafka import make_producer
+    from connectors.kafka.agreements import agreement_id, publish_agreement
+    from connectors.kafka.topics import make_producer
     from schemas import codec_for
 
     settings = _settings()
@@ -345,8 +341,8 @@ def agreements_revoke(
     actor: Annotated[str, typer.Option(help="Individual login of who revokes it.")],
 ) -> None:
     """Revoke an agreement: the partner receives nothing more from the owner."""
-    from connectors.agreements import revoke_agreement
-    from connectors.kafka import make_producer
+    from connectors.kafka.agreements import revoke_agreement
+    from connectors.kafka.topics import make_producer
     from schemas import codec_for
 
     settings = _settings()
@@ -411,8 +407,8 @@ def audited_access(
 ) -> Callable[[int], None]:
     """Writes the audit record of an access before any data is shown (no audit, no
     access); returns a function that records how many results were shown."""
-    from connectors.cassandra_store import CassandraStore
-    from pipelines.records import AuditOutcome
+    from connectors.cassandra.store import CassandraStore
+    from schemas.records import AuditOutcome
 
     def event(outcome: AuditOutcome, results: int | None) -> AuditEvent:
         return AuditEvent(
@@ -453,8 +449,8 @@ def partner_hits(
     timeout: float = 5.0,
 ) -> None:
     """Show the hits delivered to an agency's topic (audited)."""
-    from pipelines.records import Hit
     from schemas import codec_for
+    from schemas.records import Hit
 
     settings = _settings()
     topic = settings.partner_hits_topic(agency)
@@ -484,9 +480,9 @@ def partner_dispose(
     timeout: float = 5.0,
 ) -> None:
     """Record what your agency decided about a hit it received (stored with the hit)."""
-    from connectors.kafka import make_producer
-    from pipelines.records import Hit, HitDisposition
+    from connectors.kafka.topics import make_producer
     from schemas import codec_for
+    from schemas.records import Hit, HitDisposition
 
     settings = _settings()
     codec = codec_for(settings.schema_registry_url)
@@ -525,8 +521,8 @@ def deadletters(
     timeout: float = 5.0,
 ) -> None:
     """Show dead letters: stage, reason and source (audited: they can hold reads)."""
-    from pipelines.records import DeadLetter
     from schemas import codec_for
+    from schemas.records import DeadLetter
 
     settings = _settings()
     topic = settings.topic("deadletter")
@@ -557,8 +553,8 @@ def reads_search(
     limit: int = 50,
 ) -> None:
     """Look up stored reads of a plate. Every search is audited with its purpose."""
-    from connectors.cassandra_store import CassandraStore
-    from pipelines.stages.normalize import normalize_plate
+    from connectors.cassandra.store import CassandraStore
+    from schemas.plates import normalize_plate
 
     settings = _settings()
     wanted = normalize_plate(plate)
@@ -591,7 +587,7 @@ def audit(
     limit: int = 100,
 ) -> None:
     """Show the audit trail of a day. Reading the audit trail is audited too (CJIS)."""
-    from connectors.cassandra_store import CassandraStore
+    from connectors.cassandra.store import CassandraStore
 
     settings = _settings()
     wanted_day = day or datetime.now(UTC).strftime("%Y-%m-%d")
@@ -630,7 +626,3 @@ def demo(
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,43 @@
+"""What a Kafka client of lprx needs to know: where the brokers are, how topics are
+named and partitioned, how records are encoded, and how long topics may keep reads."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from schemas.keys import dedup_group
+from schemas.retention import RetentionPolicy
+
+
+class KafkaConfig(RetentionPolicy):
+    model_config = ConfigDict(frozen=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(
+        default="lprx", description="Every topic lprx creates starts with this prefix."
+    )
+    topic_partitions: int = 3
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="When set, records use the Confluent wire format with this registry; "
+        "otherwise Avro single-object encoding.",
+    )
+    dedup_sites: dict[str, str] = Field(
+        default_factory=dict,
+        description="Cameras that watch one place, camera id -> site id: dedup folds "
+        "their reads as one camera's. Raw reads are keyed by site, so a site meets in one "
+        "partition.",
+    )
+    worker_id: str = Field(
+        default="lprx-pipeline", description="Prefix of this process's Kafka client ids."
+    )
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}.{name}"
+
+    def partner_hits_topic(self, agency_ori: str) -> str:
+        return self.topic(f"hits.{agency_ori}")
+
+    def dedup_group(self, camera_id: str) -> str:
+        """The camera's site if it has one, else the camera: the key of its raw reads."""
+        return dedup_group(camera_id, self.dedup_sites)
