@@ -131,8 +131,8 @@ def is_date_time_or_phone(text: str) -> bool:
 
 
 def is_plausible_plate(plate: str, letters_only_ok: bool = False) -> bool:
-    """2-8 letters and digits with at least one digit: the shape of a typical plate. With ``letters_only_ok``, 4 or more letters also pass (vanity plates such as
-    "FZRULZ")."""
+    """2-8 letters and digits with at least one digit: the shape of a typical plate.
+    With ``letters_only_ok``, 4-8 letters also pass (vanity plates such as "FZRULZ")."""
     if not (MIN_PLATE_LENGTH <= len(plate) <= OCR_MAX_PLATE_LENGTH and plate.isascii()):
         return False
     if not plate.isalnum():

@@ -19,9 +19,9 @@ from pipelines.stages.match import (
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
 from schemas.errors import InvalidRecord
 from schemas.plates import normalize_plate, normalize_region
-from schemas.validation import normalize_read
 from schemas.records import Hit, HotlistCategory, MatchKind, PlateCandidate
 from schemas.retention import RetentionExpired, expires_at, ttl_seconds
+from schemas.validation import normalize_read
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
 
 DAY = timedelta(days=1)
