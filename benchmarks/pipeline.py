@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from connectors.cassandra.store import CassandraStore  # noqa: E402
+from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
 from connectors.hotlist.topic import publish_entries  # noqa: E402
 from connectors.kafka.agreements import publish_agreement  # noqa: E402

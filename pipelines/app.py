@@ -22,7 +22,7 @@ from faust.streams import Stream
 from faust.types import EventT, StreamT, TopicT
 from mode import BaseSignalT
 
-from connectors.cassandra.store import CassandraStore
+from connectors.cassandra import CassandraStore
 from connectors.kafka.follower import CompactedTopicFollower
 from connectors.kafka.topics import ensure_topics, partner_topic
 from pipelines import metrics

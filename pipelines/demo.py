@@ -305,7 +305,7 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
 def _prepare(settings: Settings, console: Console) -> list[str]:
     """Servers, topics, tables, the sample hotlist and the agreements."""
     from connectors import servers
-    from connectors.cassandra.store import connect, ensure_schema
+    from connectors.cassandra import connect, ensure_schema
     from connectors.hotlist.files import HotlistSource, parse_csv_file
     from connectors.hotlist.topic import publish_snapshot
     from connectors.kafka.agreements import publish_agreement
@@ -459,7 +459,7 @@ def _wait_drained(observed: Observed, live: Live, started: float, timeout: float
 
 
 def _summary(settings: Settings, observed: Observed, started: float) -> dict[str, Any]:
-    from connectors.cassandra.store import CassandraStore
+    from connectors.cassandra import CassandraStore
 
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.count("reads_by_plate")

@@ -71,6 +71,10 @@ SCHEMA_CQL = [
         PRIMARY KEY ((agency_ori), matched_at, hit_id)
     ) WITH CLUSTERING ORDER BY (matched_at DESC, hit_id ASC) AND """
     + _TWCS,
+    # Where each hit is stored, by its id, so a disposition can name a hit by id alone.
+    """CREATE TABLE IF NOT EXISTS {ks}.hits_by_id (
+        hit_id text PRIMARY KEY, agency_ori text, matched_at timestamp
+    )""",
     # Audit is kept (no TTL): CJIS asks for at least a year, the biennial audit for more.
     """CREATE TABLE IF NOT EXISTS {ks}.audit_events (
         day text, occurred_at timestamp, event_id text,
@@ -120,6 +124,11 @@ _INSERT_HIT = """INSERT INTO {ks}.hits_by_agency (agency_ori, matched_at, hit_id
     list_id, category, priority, covert, match_kind, state_mismatch, historical)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"""
 
+_INSERT_HIT_ID = """INSERT INTO {ks}.hits_by_id (hit_id, agency_ori, matched_at)
+    VALUES (?, ?, ?) USING TTL ?"""
+
+_SELECT_HIT_ID = """SELECT agency_ori, matched_at FROM {ks}.hits_by_id WHERE hit_id = ?"""
+
 _HIT_TTL = """SELECT TTL(plate) AS ttl, category FROM {ks}.hits_by_agency
     WHERE agency_ori = ? AND matched_at = ? AND hit_id = ?"""
 
@@ -130,6 +139,15 @@ _SET_DISPOSITION = """UPDATE {ks}.hits_by_agency USING TTL ? SET disposition = ?
 _INSERT_AUDIT = """INSERT INTO {ks}.audit_events (day, occurred_at, event_id, actor,
     actor_agency_ori, action, purpose, target_kind, target_id, recipient_agency_ori,
     outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+@dataclass(frozen=True)
+class HitLocation:
+    """Where a stored hit lives in ``hits_by_agency``: the owning agency and match time."""
+
+    hit_id: str
+    agency_ori: str
+    matched_at: datetime
 
 
 @dataclass(frozen=True)
@@ -308,6 +326,8 @@ class CassandraStore:
             f"DELETE FROM {ks}.hotlist_checks WHERE entry_id = ?"
         )
         self._insert_hit = self.session.prepare(_INSERT_HIT.replace("{ks}", ks))
+        self._insert_hit_id = self.session.prepare(_INSERT_HIT_ID.replace("{ks}", ks))
+        self._select_hit_id = self.session.prepare(_SELECT_HIT_ID.replace("{ks}", ks))
         self._insert_crop = self.session.prepare(_INSERT_CROP.replace("{ks}", ks))
         self._select_reads = self.session.prepare(
             f"SELECT * FROM {ks}.reads_by_plate WHERE plate = ? LIMIT ?"
@@ -394,13 +414,28 @@ class CassandraStore:
         )
 
     def write_hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
+        """Each hit and its id row, with the read's TTL; a hit is ok when both are."""
         rows: list[tuple[Any, ...] | RowOutcome] = []
+        ids: list[tuple[Any, ...] | RowOutcome] = []
         for hit in hits:
             try:
-                rows.append(_hit_row(hit, ttl_seconds(hit.read.expires_at, now)))
+                ttl = ttl_seconds(hit.read.expires_at, now)
             except RetentionExpired as error:
                 rows.append(RowOutcome(False, str(error), expired=True))
-        return self._run(self._insert_hit, rows)
+                ids.append(rows[-1])
+                continue
+            rows.append(_hit_row(hit, ttl))
+            ids.append((hit.hit_id, hit.read.agency_ori, hit.matched_at, ttl))
+        stored = self._run(self._insert_hit, rows)
+        indexed = self._run(self._insert_hit_id, ids)
+        return [r if not r.ok else i for r, i in zip(stored, indexed, strict=True)]
+
+    def find_hit(self, hit_id: str) -> HitLocation | None:
+        """Where the hit with this id is stored, if it is still retained."""
+        row = self._execute(self._select_hit_id, (hit_id,)).one()
+        if row is None:
+            return None
+        return HitLocation(hit_id, row.agency_ori, _utc(row.matched_at))
 
     def hit_category(self, disposition: HitDisposition) -> tuple[str, int] | None:
         """The category and remaining TTL of the hit a disposition names, if stored."""
@@ -497,7 +532,7 @@ class CassandraStore:
     def count(self, table: str) -> int:
         if table not in {
             "reads_by_plate", "hits_by_agency", "audit_events", "plate_crops",
-            "plates_by_folded_plate", "hotlist_checks",
+            "plates_by_folded_plate", "hotlist_checks", "hits_by_id",
         }:  # fmt: skip
             raise ValueError(f"unknown table {table}")
         row = self.session.execute(f"SELECT count(*) FROM {self.keyspace}.{table}").one()

@@ -64,7 +64,7 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def setup() -> None:
     """Create topics, the Cassandra keyspace and tables (idempotent)."""
-    from connectors.cassandra.store import connect, ensure_schema
+    from connectors.cassandra import connect, ensure_schema
     from connectors.kafka.topics import core_topics, ensure_topics
     from schemas.errors import ConfigurationError
 
@@ -407,7 +407,7 @@ def audited_access(
 ) -> Callable[[int], None]:
     """Writes the audit record of an access before any data is shown (no audit, no
     access); returns a function that records how many results were shown."""
-    from connectors.cassandra.store import CassandraStore
+    from connectors.cassandra import CassandraStore
     from schemas.records import AuditOutcome
 
     def event(outcome: AuditOutcome, results: int | None) -> AuditEvent:
@@ -553,7 +553,7 @@ def reads_search(
     limit: int = 50,
 ) -> None:
     """Look up stored reads of a plate. Every search is audited with its purpose."""
-    from connectors.cassandra.store import CassandraStore
+    from connectors.cassandra import CassandraStore
     from schemas.plates import normalize_plate
 
     settings = _settings()
@@ -587,7 +587,7 @@ def audit(
     limit: int = 100,
 ) -> None:
     """Show the audit trail of a day. Reading the audit trail is audited too (CJIS)."""
-    from connectors.cassandra.store import CassandraStore
+    from connectors.cassandra import CassandraStore
 
     settings = _settings()
     wanted_day = day or datetime.now(UTC).strftime("%Y-%m-%d")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 
-from connectors.cassandra.store import CassandraStore
+from connectors.cassandra import CassandraStore
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
 from connectors.kafka.agreements import publish_agreement

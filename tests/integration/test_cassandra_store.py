@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from connectors.cassandra.store import CassandraStore
+from connectors.cassandra import CassandraStore
 from pipelines.settings import Settings
 from schemas.records import AuditAction, AuditEvent, PlateCrop, new_id, utcnow
 from schemas.retention import expires_at
@@ -58,6 +58,14 @@ def test_hits_and_audit_are_stored(store: CassandraStore) -> None:
     assert store.write_hits([hit], now)[0].ok
     rows = store.hits_for_agency("MNHITS001")
     assert [r["hit_id"] for r in rows] == [hit.hit_id]
+    # A hit is found by its id alone (dispositions name hits by id).
+    found_hit = store.find_hit(hit.hit_id)
+    assert found_hit is not None
+    assert (found_hit.agency_ori, found_hit.matched_at) == (
+        "MNHITS001",
+        rows[0]["matched_at"].replace(tzinfo=now.tzinfo),
+    )
+    assert store.find_hit("no-such-hit") is None
     event = AuditEvent(new_id(), now, "jdoe", AuditAction.SEARCH, "query", "plate=X", purpose="c1")
     assert store.write_audit([event])[0].ok
     found = [

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from connectors.cassandra.store import CassandraStore
+from connectors.cassandra import CassandraStore
 from pipelines import cli
 from pipelines.settings import Settings
 from schemas.records import utcnow
