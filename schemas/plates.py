@@ -92,8 +92,57 @@ def is_wildcard(plate: str) -> bool:
     return any(c in WILDCARD_CHARACTERS for c in plate)
 
 
+# A wildcard entry must name enough of the plate to be about one car: "*" alone would hit
+# every read and "????" every 4-character plate.
+MIN_WILDCARD_LITERALS = 3
+MAX_WILDCARD_STARS = 2
+
+
+def wildcard_problem(pattern: str) -> str | None:
+    """Why a wildcard hotlist plate is refused, or None when it is acceptable: at least
+    MIN_WILDCARD_LITERALS plate characters, at most MAX_WILDCARD_STARS ``*``, no longer
+    than a plate, only A-Z, 0-9, ``*`` and ``?``."""
+    literals = sum(c not in WILDCARD_CHARACTERS for c in pattern)
+    if any(c not in WILDCARD_CHARACTERS and not ("A" <= c <= "Z" or "0" <= c <= "9")
+           for c in pattern):  # fmt: skip
+        return f"wildcard plate {pattern!r} holds characters other than A-Z, 0-9, * and ?"
+    if literals < MIN_WILDCARD_LITERALS:
+        return (
+            f"wildcard plate {pattern!r} names {literals} plate characters; at least "
+            f"{MIN_WILDCARD_LITERALS} are needed, or it would hit too many cars"
+        )
+    if pattern.count("*") > MAX_WILDCARD_STARS:
+        return f"wildcard plate {pattern!r} has more than {MAX_WILDCARD_STARS} '*'"
+    if len(pattern.replace("*", "")) > MAX_PLATE_LENGTH:
+        return f"wildcard plate {pattern!r} is longer than a plate ({MAX_PLATE_LENGTH})"
+    return None
+
+
+class WildcardPattern:
+    """A hotlist plate with ``*`` (any run of characters, also none) and ``?`` (exactly
+    one). Matching is a table walk over pattern x plate, so its time is bounded by the
+    two lengths whatever the pattern (a regular expression backtracks)."""
+
+    __slots__ = ("pattern",)
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def fullmatch(self, plate: str) -> bool:
+        # reachable[j]: the pattern read so far can match plate[:j].
+        reachable = [True] + [False] * len(plate)
+        for symbol in self.pattern:
+            if symbol == "*":
+                for j in range(1, len(reachable)):
+                    reachable[j] = reachable[j] or reachable[j - 1]
+            else:
+                for j in range(len(plate), 0, -1):
+                    reachable[j] = reachable[j - 1] and (symbol in ("?", plate[j - 1]))
+                reachable[0] = False
+        return reachable[-1]
+
+
 @lru_cache(maxsize=65536)
-def wildcard_pattern(plate: str) -> re.Pattern[str]:
+def wildcard_pattern(plate: str) -> WildcardPattern:
     """``*`` matches any run of characters (also none), ``?`` exactly one."""
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in plate]
-    return re.compile("".join(parts))
+    return WildcardPattern(plate)

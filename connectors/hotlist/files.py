@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.errors import InvalidRecord
-from schemas.plates import normalize_plate
+from schemas.plates import normalize_plate, wildcard_problem
 from schemas.records import HotlistCategory, HotlistEntry
+from schemas.validation import checked_time
 
 KNOWN_COLUMNS = {"plate", "state", "category", "case_number", "effective_at", "expires_at"}
 
@@ -45,10 +46,15 @@ class ParseReport:
 
 def entry_plate(text: str) -> str:
     """A hotlist plate: like a read's, but wildcards (``*`` any run, ``?`` one
-    character) are kept, as lists may hold partial plates."""
+    character) are kept, as lists may hold partial plates; a wildcard plate that names
+    too little of a plate (``*``, ``????``) is refused (InvalidRecord)."""
     upper = text.upper()
     if any(c in "*?" for c in upper):
-        return "".join(c for c in upper if c.isascii() and (c.isalnum() or c in "*?"))
+        plate = "".join(c for c in upper if c.isascii() and (c.isalnum() or c in "*?"))
+        problem = wildcard_problem(plate)
+        if problem is not None:
+            raise InvalidRecord(problem)
+        return plate
     return normalize_plate(upper)
 
 
@@ -63,11 +69,17 @@ def _time(value: str, row: int, column: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as error:
         raise InvalidRecord(f"row {row}: {column} {value!r} is not an ISO-8601 time") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), column)
+    except InvalidRecord as error:
+        raise InvalidRecord(f"row {row}: {error}") from None
 
 
 def parse_row(row: dict[str, str], line: int, source: HotlistSource) -> HotlistEntry:
-    plate = entry_plate(row.get("plate") or "")
+    try:
+        plate = entry_plate(row.get("plate") or "")
+    except InvalidRecord as error:
+        raise InvalidRecord(f"row {line}: {error}") from None
     if not plate:
         raise InvalidRecord(f"row {line}: no plate")
     state = (row.get("state") or "").strip().upper() or None

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from connectors.hotlist.files import HotlistSource, ParseReport, entry_id, entry_plate
 from schemas.errors import InvalidRecord
 from schemas.records import HotlistCategory, HotlistEntry
+from schemas.validation import checked_time
 
 GENETEC_FIELDS = ("Category", "PlateState", "PlateNumber", "EffectiveDate", "ExpiryDate")
 DELIMITERS = ";,\t:"
@@ -71,7 +72,10 @@ def _date(value: str, line: int, field: str) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError as error:
         raise InvalidRecord(f"line {line}: {field} {text!r} is not a date") from error
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), field)
+    except InvalidRecord as error:
+        raise InvalidRecord(f"line {line}: {error}") from None
 
 
 def _state(value: str, line: int) -> str | None:
@@ -100,7 +104,10 @@ def _entry(
     expires: datetime | None,
     annotations: dict[str, str],
 ) -> HotlistEntry:
-    plate = entry_plate(plate_text)
+    try:
+        plate = entry_plate(plate_text)
+    except InvalidRecord as error:
+        raise InvalidRecord(f"line {line}: {error}") from None
     if not plate:
         raise InvalidRecord(f"line {line}: no plate number")
     if category is HotlistCategory.CUSTOM and "case_number" not in annotations:

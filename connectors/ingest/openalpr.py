@@ -31,6 +31,7 @@ from pydantic import (
 from schemas.errors import InvalidRecord
 from schemas.records import CameraKind, PlateCandidate, PlateRead, ReadSource, new_id
 from schemas.retention import expires_at
+from schemas.validation import checked_time
 
 READ_DATA_TYPES = frozenset({"alpr_results", "alpr_group"})
 # Year 5138: far beyond any real clock, small enough that datetime cannot overflow.
@@ -146,7 +147,10 @@ class PlainRead(_Lenient):
         # A time without a zone is ambiguous by hours: cameras must say UTC or an offset.
         if value.tzinfo is None:
             raise ValueError("collected_at needs a time zone (e.g. 2026-11-23T10:00:00Z)")
-        return value.astimezone(UTC)
+        try:
+            return checked_time(value, "collected_at")
+        except InvalidRecord as error:
+            raise ValueError(str(error)) from None
 
 
 class ReadContext(BaseModel):
