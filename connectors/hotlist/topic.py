@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.follower import CompactedTopicFollower
 from schemas import Codec
-from schemas.errors import TransientError
+from schemas.errors import InvalidRecord, TransientError
 from schemas.records import HotlistEntry
 
 
@@ -72,18 +72,39 @@ def current_entries(settings: KafkaConfig, codec: Codec, list_id: str) -> dict[s
     return entries
 
 
+class SnapshotRefused(InvalidRecord):
+    """A snapshot that would retract more of the live list than allowed (a file that
+    parsed to few entries, say a wrong ``--format``): nothing was written."""
+
+
+# A snapshot may retract at most this share of the live list unless forced.
+DEFAULT_MAX_RETRACT_SHARE = 0.2
+
+
 def publish_snapshot(
     settings: KafkaConfig,
     producer: Producer,
     codec: Codec,
     list_id: str,
     entries: Iterable[HotlistEntry],
+    *,
+    max_retract_share: float = DEFAULT_MAX_RETRACT_SHARE,
+    force: bool = False,
 ) -> SnapshotReport:
     """Makes the list exactly ``entries``: new and changed entries are written first, and
     only then are entries absent from the snapshot retracted, so a matcher never sees a
-    moment where an entry live in both the old and new list is missing."""
+    moment where an entry live in both the old and new list is missing. Refuses
+    (SnapshotRefused, nothing written) a snapshot that would retract more than
+    ``max_retract_share`` of the live list, unless ``force``."""
     wanted = {e.entry_id: e for e in entries if e.list_id == list_id}
     existing = current_entries(settings, codec, list_id)
+    retracting = sum(1 for key in existing if key not in wanted)
+    if existing and not force and retracting > max_retract_share * len(existing):
+        raise SnapshotRefused(
+            f"the snapshot would retract {retracting} of the {len(existing)} live entries of "
+            f"{list_id} (more than {max_retract_share:.0%}); check the file and its format, "
+            "or force it"
+        )
     changed = [e for key, e in wanted.items() if existing.get(key) != e]
     publish_entries(settings, producer, codec, changed)
     gone = [key for key in existing if key not in wanted]
