@@ -27,6 +27,15 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+_HIT_NAMESPACE = uuid.UUID("6c7072780000400080000000686974ff")
+
+
+def hit_id_for(read_id: str, entry_id: str) -> str:
+    """The id of the hit of one read on one entry: the same however often the read is
+    matched (a replay, a restarted worker), so partners and the store can deduplicate."""
+    return str(uuid.uuid5(_HIT_NAMESPACE, f"{read_id}\x00{entry_id}"))
+
+
 class CameraKind(StrEnum):
     FIXED = "FIXED"
     SQUAD_CAR = "SQUAD_CAR"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pipelines.matching.index import HotlistIndex, Match
-from schemas.records import Hit, HotlistEntry, PlateRead, new_id
+from schemas.records import Hit, HotlistEntry, PlateRead, hit_id_for
 
 __all__ = [
     "HotlistIndex",
@@ -84,7 +84,7 @@ def best_hit(read: PlateRead, matches: list[Match], now: datetime) -> Hit | None
     live.sort(key=lambda m: (m.entry.priority, same_state(m)), reverse=True)
     best = live[0]
     return Hit(
-        hit_id=new_id(),
+        hit_id=hit_id_for(read.read_id, best.entry.entry_id),
         matched_at=now,
         read=read,
         entry=best.entry,
@@ -107,7 +107,7 @@ def historical_hits(entry: HotlistEntry, stored: list[PlateRead], now: datetime)
         for found in index.lookup(read.plate):
             hits.append(
                 Hit(
-                    hit_id=new_id(),
+                    hit_id=hit_id_for(read.read_id, found.entry.entry_id),
                     matched_at=now,
                     read=read,
                     entry=found.entry,

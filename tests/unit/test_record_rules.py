@@ -103,3 +103,19 @@ def test_a_camera_read_with_a_time_out_of_range_gets_422_not_500() -> None:
     # Refused with the original bytes kept as a dead letter, as every bad read is.
     assert sink.reads == []
     assert [d.stage for d in sink.dead_letters] == ["ingest"]
+
+
+def test_a_hit_id_is_the_same_each_time_a_read_is_matched_to_an_entry() -> None:
+    from pipelines.stages.match import HotlistIndex, historical_hits, match_read
+    from tests.factories import NOW, a_read, an_entry
+
+    read, entry = a_read(plate="ABC123"), an_entry(plate="ABC123")
+    first = match_read(read, HotlistIndex([entry]), NOW)
+    again = match_read(read, HotlistIndex([entry]), NOW + timedelta(minutes=1))
+    assert first is not None and again is not None
+    assert first.hit_id == again.hit_id
+    other_read = match_read(a_read(plate="ABC123"), HotlistIndex([entry]), NOW)
+    assert other_read is not None and other_read.hit_id != first.hit_id
+    other_entry = an_entry(entry_id="other:MN:ABC123", plate="ABC123")
+    (historical,) = historical_hits(other_entry, [read], NOW)
+    assert historical.hit_id not in {first.hit_id, other_read.hit_id}
