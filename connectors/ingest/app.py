@@ -20,9 +20,10 @@ What each request gets:
     alpr_alert, heartbeats, other
     OpenALPR data_types           202 {"ignored": reason}, nothing kept: agents retry
                                   any non-2xx forever, and these carry no read
-    Kafka queue full              503 with Retry-After (the camera retries)
-    good reads                    202 with their read ids, an INGEST audit event per
-                                  camera in the request
+    Kafka queue full, or Kafka    503 with Retry-After (the camera retries)
+    not acknowledging in time
+    good reads                    202 with their read ids once Kafka has acknowledged
+                                  every one, an INGEST audit event per camera
 
 An upload gets 401 as above, 422 for missing or bad parameters (owner, consent_ref,
 recorded_at with a time zone...) or a body that is no decodable video (nothing sent), 422
@@ -224,9 +225,9 @@ class _Ingest:
         except BodyTooLarge:
             REQUESTS.labels(endpoint, "too_large").inc()
             return JSONResponse({"error": f"body over {limit} bytes"}, 413)
-        return self.accept(body, agency, endpoint, camera_kind or CameraKind.FIXED, parse)
+        return await self.accept(body, agency, endpoint, camera_kind or CameraKind.FIXED, parse)
 
-    def accept(
+    async def accept(
         self, body: bytes, agency: str, endpoint: str, camera_kind: CameraKind, parse: Parse
     ) -> Response:
         now = utcnow()
@@ -255,14 +256,19 @@ class _Ingest:
             return JSONResponse(
                 {"error": "past retention", "refused_past_retention": screened.expired}, 422
             )
-        return self.publish(screened, agency, endpoint, now)
+        return await self.publish(screened, agency, endpoint, now)
 
-    def publish(self, screened: Screened, agency: str, endpoint: str, now: datetime) -> Response:
+    async def publish(
+        self, screened: Screened, agency: str, endpoint: str, now: datetime
+    ) -> Response:
         try:
-            for read in screened.accepted:
-                self.sink.publish_read(read)
+            # 202 only for what Kafka acknowledged: a camera told "taken" can forget it.
+            await self.sink.publish_reads_acknowledged(
+                screened.accepted, self.settings.ingest_ack_timeout_seconds
+            )
         except TransientError as error:
-            # Reads already queued may arrive twice after the retry: dedup absorbs them.
+            # Reads Kafka took before the failure arrive twice after the camera's retry
+            # (under new read ids): dedup folds them as one pass.
             REQUESTS.labels(endpoint, "unavailable").inc()
             log.warning("ingest unavailable: %s", error)
             return JSONResponse(

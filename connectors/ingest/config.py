@@ -21,6 +21,12 @@ class IngestConfig(KafkaConfig, FramesConfig):
         "own agency. Empty means ingest refuses every request.",
     )
     ingest_max_body_bytes: int = 8 * 1024 * 1024
+    ingest_ack_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a post waits for Kafka to acknowledge its reads before "
+        "answering 503 with Retry-After.",
+    )
     upload_max_bytes: int = Field(
         default=200 * 1024 * 1024,
         gt=0,

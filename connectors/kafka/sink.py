@@ -9,8 +9,11 @@ without the record's value, which may hold a plate.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -36,6 +39,11 @@ QUEUE_FULL_WAIT_S = 5.0
 class RecordSink(Protocol):
     def publish_read(self, read: PlateRead) -> None: ...
 
+    async def publish_reads_acknowledged(self, reads: Sequence[PlateRead], timeout: float) -> None:
+        """Returns once Kafka has acknowledged every read; TransientError when it has not
+        in ``timeout`` seconds or refused one (the caller then says "retry")."""
+        ...
+
     def publish_frame(self, frame: Frame) -> None: ...
 
     def dead_letter(self, letter: DeadLetter) -> None: ...
@@ -55,6 +63,19 @@ class KafkaSink:
         self._codec = codec_for(settings.schema_registry_url)
         self._producer = make_producer(settings, client_id)
         self.failed = 0
+        # Delivery reports are served continuously, so an acknowledgement is seen as soon
+        # as the broker sends it, not at the next produce.
+        self._closing = threading.Event()
+        self._poller = threading.Thread(target=self._serve_reports, name=client_id, daemon=True)
+        self._poller.start()
+
+    def _serve_reports(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(0.05)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._poller.join(timeout=1)
 
     def _on_delivery(self, name: str, error: KafkaError | None, message: Message) -> None:
         if error is None:
@@ -64,15 +85,27 @@ class KafkaSink:
         # Topic and error only: the value may hold a plate, the key a camera id.
         log.error("delivery to %s failed: %s", message.topic(), error.str())
 
-    def _produce(self, name: str, key: str | bytes | None, value: bytes) -> None:
+    def _produce(
+        self,
+        name: str,
+        key: str | bytes | None,
+        value: bytes,
+        acknowledged: Callable[[KafkaError | None], None] | None = None,
+    ) -> None:
         deadline = time.monotonic() + QUEUE_FULL_WAIT_S
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            self._on_delivery(name, error, message)
+            if acknowledged is not None:
+                acknowledged(error)
+
         while True:
             try:
                 self._producer.produce(
                     self._settings.topic(name),
                     key=key.encode() if isinstance(key, str) else key,
                     value=value,
-                    on_delivery=lambda error, message: self._on_delivery(name, error, message),
+                    on_delivery=on_delivery,
                 )
                 break
             except BufferError as error:
@@ -91,6 +124,32 @@ class KafkaSink:
         key = keys.raw_read_key(read, self._settings.dedup_sites)
         self._produce("reads.raw", key, read.encode(self._codec))
 
+    async def publish_reads_acknowledged(self, reads: Sequence[PlateRead], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        pending: list[asyncio.Future[KafkaError | None]] = []
+        for read in reads:
+            future: asyncio.Future[KafkaError | None] = loop.create_future()
+
+            def settle(
+                error: KafkaError | None, future: asyncio.Future[KafkaError | None] = future
+            ) -> None:
+                loop.call_soon_threadsafe(_settle, future, error)
+
+            key = keys.raw_read_key(read, self._settings.dedup_sites)
+            self._produce("reads.raw", key, read.encode(self._codec), settle)
+            pending.append(future)
+        try:
+            errors = await asyncio.wait_for(asyncio.gather(*pending), timeout)
+        except TimeoutError:
+            raise TransientError(
+                f"Kafka did not acknowledge {len(pending)} reads in {timeout:.0f} s"
+            ) from None
+        refused = [error for error in errors if error is not None]
+        if refused:
+            raise TransientError(
+                f"Kafka refused {len(refused)} of {len(pending)} reads: {refused[0].str()}"
+            )
+
     def publish_frame(self, frame: Frame) -> None:
         self._produce("frames", keys.frame_key(frame), frame.encode(self._codec))
 
@@ -102,6 +161,11 @@ class KafkaSink:
 
     def flush(self, timeout: float = 10.0) -> int:
         return int(self._producer.flush(timeout))
+
+
+def _settle(future: asyncio.Future[KafkaError | None], error: KafkaError | None) -> None:
+    if not future.done():  # a request that timed out no longer waits
+        future.set_result(error)
 
 
 class MemorySink:
@@ -116,6 +180,9 @@ class MemorySink:
 
     def publish_read(self, read: PlateRead) -> None:
         self.reads.append(read)
+
+    async def publish_reads_acknowledged(self, reads: Sequence[PlateRead], timeout: float) -> None:
+        self.reads.extend(reads)
 
     def publish_frame(self, frame: Frame) -> None:
         self.frames.append(frame)

@@ -163,3 +163,49 @@ def test_refused_posts_keep_what_they_should_and_nothing_else(
     assert consume(settings, "reads.raw", 1, timeout=3) == []
     (denied,) = [AuditEvent.decode(codec, m.value()) for m in consume(settings, "audit", 2, 5)]
     assert denied.action is AuditAction.ACCESS_DENIED and denied.details == {"reason": "no token"}
+
+
+def test_reads_kafka_does_not_acknowledge_get_503_with_retry_after(settings: Settings) -> None:
+    """A broker that is down: the camera is told to retry, never told its reads were taken."""
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import free_port
+
+    down = settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
+            "ingest_ack_timeout_seconds": 1.0,
+        }
+    )
+    sink = KafkaSink(down, "test-ingest-down")
+    read = {
+        "plate": "ACK123",
+        "camera_id": "cam-1",
+        "collected_at": datetime.now(UTC).isoformat(),
+        "confidence": 90,
+    }
+    try:
+        with TestClient(create_ingest_app(down, sink)) as client:
+            started = time.monotonic()
+            response = client.post("/v1/reads", json=read, headers=AUTH)
+            waited = time.monotonic() - started
+    finally:
+        sink.close()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert 1.0 <= waited < 5.0
+
+
+def test_a_202_comes_only_after_kafka_has_the_reads(settings: Settings, ingest: Ingest) -> None:
+    read = {
+        "plate": "ACK456",
+        "camera_id": "cam-2",
+        "collected_at": datetime.now(UTC).isoformat(),
+        "confidence": 90,
+    }
+    response = httpx.post(f"{ingest.url}/v1/reads", json=read, headers=AUTH, timeout=15)
+    assert response.status_code == 202
+    # No flush: the read is on the topic already when the camera hears 202.
+    codec = codec_for(settings.schema_registry_url)
+    (message,) = consume(settings, "reads.raw", 1, timeout=5)
+    assert [PlateRead.decode(codec, message.value()).read_id] == response.json()["read_ids"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -369,7 +369,9 @@ def test_a_refused_body_holding_an_expired_read_is_dead_lettered_without_its_byt
 
 def test_a_full_kafka_queue_is_a_503(sink: MemorySink) -> None:
     class FullSink(MemorySink):
-        def publish_read(self, read: PlateRead) -> None:
+        async def publish_reads_acknowledged(
+            self, reads: Sequence[PlateRead], timeout: float
+        ) -> None:
             raise TransientError("queue full")
 
     with TestClient(create_ingest_app(SETTINGS, FullSink())) as client:
