@@ -17,6 +17,19 @@ class KafkaConfig(RetentionPolicy):
         default="lprx", description="Every topic lprx creates starts with this prefix."
     )
     topic_partitions: int = 3
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of each topic lprx creates (3 in production)."
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1, ge=1, description="Replicas that must have a record before it is acknowledged."
+    )
+    topic_read_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Hours a topic that carries reads (reads, hits, frames, dead letters, "
+        "partner topics) keeps a record after it arrived; Cassandra is the store. Bounds "
+        "how long a topic copy of a read outlives its destruction date.",
+    )
     schema_registry_url: str | None = Field(
         default=None,
         description="When set, records use the Confluent wire format with this registry; "

@@ -1,8 +1,11 @@
 """Kafka topics (names, layout, creation) and the producers and consumers of lprx.
 
-Topics are created explicitly (the broker does not auto-create). Every topic that
-carries plate reads keeps them no longer than the longest configured retention, so the
-broker never holds a read past its legal destruction date.
+Topics are created explicitly (the broker does not auto-create), and setup brings the
+settings of existing topics in line. Topics that carry reads are transport, not
+storage: they keep a read ``topic_read_retention_hours`` after it arrived (never more
+than the longest retention), in segments rolled hourly, so no topic copy of a read
+outlives its destruction date by more than that plus an hour. A read arrives before its
+date or is refused, so its copies on topics are gone by date + retention hours + 1 h.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from connectors.kafka.config import KafkaConfig
 from schemas.errors import ConfigurationError
@@ -30,13 +40,23 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+HOUR_MS = 3600 * 1000
+
+
 def read_retention_ms(settings: KafkaConfig) -> int:
-    return settings.longest_retention_ms()
+    transport = int(settings.topic_read_retention_hours * HOUR_MS)
+    return min(transport, settings.longest_retention_ms())
+
+
+def _carrying_reads(settings: KafkaConfig) -> dict[str, str]:
+    # Retention deletes whole segments, so a segment must roll well inside it.
+    retention = read_retention_ms(settings)
+    return {"retention.ms": str(retention), "segment.ms": str(min(HOUR_MS, retention))}
 
 
 def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
     """The topics every deployment has. Partner hit topics come with agreements."""
-    reads = {"retention.ms": str(read_retention_ms(settings))}
+    reads = _carrying_reads(settings)
     compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
     n = settings.topic_partitions
     return [
@@ -44,7 +64,7 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         TopicSpec(
             settings.topic("frames"),
             n,
-            {"retention.ms": str(DAY_MS), "max.message.bytes": str(FRAME_MAX_BYTES)},
+            {**_carrying_reads(settings), "max.message.bytes": str(FRAME_MAX_BYTES)},
         ),
         TopicSpec(settings.topic("reads.raw"), n, reads),
         TopicSpec(settings.topic("reads"), n, reads),
@@ -65,7 +85,7 @@ def partner_topic(settings: KafkaConfig, agency_ori: str) -> TopicSpec:
     return TopicSpec(
         settings.partner_hits_topic(agency_ori),
         settings.topic_partitions,
-        {"retention.ms": str(read_retention_ms(settings))},
+        _carrying_reads(settings),
     )
 
 
@@ -74,7 +94,9 @@ def admin_client(settings: KafkaConfig) -> AdminClient:
 
 
 def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet and bring the settings of those that do in
+    line with their spec (a changed retention, say); returns the names created."""
+    specs = list(specs)
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics(timeout=15).topics)
@@ -83,12 +105,19 @@ def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str
             f"Kafka at {settings.kafka_bootstrap_servers} did not answer ({error}); "
             "is it running? Try `lprx services up`."
         ) from error
+    _align_configs(admin, [s for s in specs if s.name in existing])
     wanted = [s for s in specs if s.name not in existing]
     if not wanted:
         return []
+    replicas = settings.topic_replication_factor
     futures = admin.create_topics(
         [
-            NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=s.config)
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=replicas,
+                config={**s.config, "min.insync.replicas": str(settings.topic_min_insync_replicas)},
+            )
             for s in wanted
         ],
         operation_timeout=30,
@@ -103,6 +132,39 @@ def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str
                 raise ConfigurationError(f"could not create topic {name}: {error}") from error
     log.info("created topics %s", created)
     return created
+
+
+def _align_configs(admin: AdminClient, specs: list[TopicSpec]) -> None:
+    """Sets each config of a spec that an existing topic holds with another value."""
+    if not specs:
+        return
+    resources = [ConfigResource(ResourceType.TOPIC, s.name) for s in specs]
+    described = admin.describe_configs(resources)
+    changes = []
+    for spec, resource in zip(specs, resources, strict=True):
+        try:
+            current = described[resource].result()
+        except KafkaException as error:
+            raise ConfigurationError(
+                f"could not read the settings of {spec.name}: {error}"
+            ) from error
+        stale = {k: v for k, v in spec.config.items() if k not in current or current[k].value != v}
+        if stale:
+            entries = [
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in stale.items()
+            ]
+            changes.append(
+                ConfigResource(ResourceType.TOPIC, spec.name, incremental_configs=entries)
+            )
+            log.info("topic %s: setting %s", spec.name, stale)
+    if not changes:
+        return
+    for resource, future in admin.incremental_alter_configs(changes).items():
+        try:
+            future.result()
+        except KafkaException as error:
+            raise ConfigurationError(f"could not update {resource.name}: {error}") from error
 
 
 def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
