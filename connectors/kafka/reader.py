@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import make_consumer
@@ -48,9 +48,12 @@ def read_topic(
         pending = set(partitions)
         if to_end:
             for partition in partitions:
-                low, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=10
-                )
+                try:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=10
+                    )
+                except KafkaException:
+                    continue  # no leader yet (a new topic): its end-of-partition event tells
                 if high <= low:
                     pending.discard(partition)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
