@@ -6,6 +6,9 @@
     │   └── UndecodableRecord not a record of the expected schema
     ├── TransientError        the world is briefly wrong: retry, back off
     │   └── StoreUnavailable  Cassandra did not take a write in time
+    ├── RequestRefused        a person's request is refused: say why, show nothing
+    │   ├── AccessDenied      no documented purpose (the attempt itself is audited)
+    │   └── NotFound          what the request names is not held (expired or unknown)
     └── ConfigurationError    the operator must fix something before lprx can run
 
 Driver exceptions (confluent-kafka, cassandra-driver, OpenCV, Paddle) are mapped to these
@@ -37,6 +40,18 @@ class TransientError(LprxError):
 
 class StoreUnavailable(TransientError):
     """The store did not accept a write in time."""
+
+
+class RequestRefused(LprxError):
+    """A person's request (CLI, API) that lprx will not carry out, with the reason."""
+
+
+class AccessDenied(RequestRefused):
+    """The request may not see the data it asks for."""
+
+
+class NotFound(RequestRefused):
+    """The request names something lprx does not hold (expired, or never known)."""
 
 
 class ConfigurationError(LprxError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from schemas.plates import confusable_key
-from schemas.records import AuditEvent, DeadLetter, Frame, Hit, PlateRead
+from schemas.records import AuditEvent, DeadLetter, Frame, Hit, HitDisposition, PlateRead
 
 
 def dedup_group(camera_id: str, sites: Mapping[str, str]) -> str:
@@ -40,6 +40,11 @@ def hit_key(hit: Hit) -> bytes:
 def delivered_hit_key(hit: Hit) -> bytes:
     """``hits.<ORI>``: the plate as read, for the partner's own consumers."""
     return hit.read.plate.encode()
+
+
+def disposition_key(disposition: HitDisposition) -> bytes:
+    """``dispositions``: the hit, so the decisions about one hit stay in order."""
+    return disposition.hit_id.encode()
 
 
 def audit_key(event: AuditEvent) -> bytes:

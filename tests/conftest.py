@@ -159,20 +159,6 @@ def consume_messages(
     settings: Settings, topic: str, want: int, timeout: float = 15.0
 ) -> list[Message]:
     """``consume`` for a topic named in full (a Faust changelog, say)."""
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    from connectors.kafka.reader import read_topic
 
-    from connectors.kafka.topics import make_consumer
-
-    consumer = make_consumer(settings, f"test-{uuid.uuid4().hex}")
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        messages: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while len(messages) < want and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and message.error() is None:
-                messages.append(message)
-        return messages
-    finally:
-        consumer.close()
+    return read_topic(settings, topic, max_messages=want, timeout_s=timeout, to_end=False)

@@ -1,18 +1,23 @@
 """Publish and revoke sharing agreements on the compacted agreements topic.
 
-Every change is audited (who approved it, under which legal basis), and the partner's
-hit topic is created with the agreement so the partner can subscribe at once.
+Every change is audited through the ``AuditTrail`` (who approved it, under which legal
+basis), and the partner's hit topic is created with the agreement so the partner can
+subscribe at once.
 """
 
 from __future__ import annotations
 
 from confluent_kafka import Producer
 
+from connectors.kafka.audit import AuditTrail
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import ensure_topics, partner_topic
 from schemas import Codec
 from schemas.errors import TransientError
 from schemas.records import AuditAction, AuditEvent, SharingAgreement, new_id, utcnow
+
+# How long a change (and its audit event) may take to be acknowledged by Kafka.
+CHANGE_TIMEOUT_S = 30.0
 
 
 def agreement_id(owner_ori: str, partner_ori: str) -> str:
@@ -35,8 +40,14 @@ def _audit(agreement_key: str, actor: str, owner: str, partner: str, change: str
 
 def _produce_and_flush(producer: Producer, topic: str, key: str, value: bytes | None) -> None:
     producer.produce(topic, key=key.encode(), value=value)
-    if producer.flush(30):
+    if producer.flush(CHANGE_TIMEOUT_S):
         raise TransientError(f"Kafka did not take the change to {key} in time")
+
+
+def _audited(settings: KafkaConfig, producer: Producer, codec: Codec, event: AuditEvent) -> None:
+    AuditTrail(settings, producer=producer, codec=codec).record_acknowledged(
+        event, CHANGE_TIMEOUT_S
+    )
 
 
 def publish_agreement(
@@ -58,9 +69,7 @@ def publish_agreement(
         f"granted {','.join(c.value for c in agreement.hit_categories)} "
         f"under {agreement.legal_basis}",
     )
-    _produce_and_flush(
-        producer, settings.topic("audit"), agreement.owner_agency_ori, event.encode(codec)
-    )
+    _audited(settings, producer, codec, event)
 
 
 def revoke_agreement(
@@ -70,4 +79,4 @@ def revoke_agreement(
     # A null value is a tombstone: followers drop the agreement, compaction forgets it.
     _produce_and_flush(producer, settings.topic("agreements"), key, None)
     event = _audit(key, actor, owner, partner, "revoked")
-    _produce_and_flush(producer, settings.topic("audit"), owner, event.encode(codec))
+    _audited(settings, producer, codec, event)

@@ -25,8 +25,8 @@ from connectors.cassandra import CassandraStore
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
 from connectors.kafka.agreements import publish_agreement
+from connectors.kafka.reader import read_values
 from connectors.kafka.topics import core_topics, ensure_topics, make_producer
-from pipelines.cli import consume_topic
 from pipelines.demo import SAMPLES
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
@@ -217,7 +217,7 @@ def test_frame_is_read_by_ocr_and_stored(running: Running) -> None:
 
 
 def partner_hits(running: Running, ori: str, plate: str) -> list[Hit]:
-    values = consume_topic(running.settings, running.settings.partner_hits_topic(ori), 100, 3)
+    values = read_values(running.settings, running.settings.partner_hits_topic(ori), 100, 3)
     return [h for h in (Hit.decode(CODEC, v) for v in values) if h.read.plate == plate]
 
 
@@ -272,7 +272,7 @@ def metric_total(running: Running, stage: str, outcome: str) -> float:
 
 
 def dead_letters(running: Running) -> list[DeadLetter]:
-    values = consume_topic(running.settings, running.settings.topic("deadletter"), 500, 3)
+    values = read_values(running.settings, running.settings.topic("deadletter"), 500, 3)
     return [DeadLetter.decode(CODEC, v) for v in values]
 
 

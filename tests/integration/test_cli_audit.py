@@ -1,78 +1,151 @@
-"""Audited access through the CLI, against the real Cassandra: no audit, no data."""
+"""Audited access through the CLI, on the real Kafka and Cassandra: no audit, no data.
+
+Every look-up's audit event goes to the audit topic, and nothing is shown until Kafka
+has acknowledged it; a store worker copies the topic to Cassandra, where `lprx audit`
+reads the trail.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from connectors.cassandra import CassandraStore
+from connectors.kafka.reader import read_values
+from connectors.kafka.topics import core_topics, ensure_topics
 from pipelines import cli
+from pipelines.cli import common
 from pipelines.settings import Settings
-from schemas.records import utcnow
-from tests.conftest import unique_settings
+from schemas import SingleObjectCodec
+from schemas.records import AuditEvent, AuditOutcome, utcnow
+from tests.conftest import Process, free_port, settings_env, unique_settings, wait_for
 from tests.factories import a_read
+
+CODEC = SingleObjectCodec()
+AGENCY = "MN9990001"
+PURPOSE = "case 26-001234 stolen vehicle"
 
 
 @pytest.fixture
-def store(servers: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CassandraStore]:
-    settings = unique_settings(servers)
-    monkeypatch.setattr(cli, "_settings", lambda: settings)
+def settings(servers: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """This test's own topics (created) and keyspace, seen by every CLI command."""
+    settings = unique_settings(servers, topic_partitions=1)
+    ensure_topics(settings, core_topics(settings))
+    monkeypatch.setattr(common, "settings", lambda: settings)
+    return settings
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[CassandraStore]:
     with CassandraStore(settings) as store:
         yield store
         store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 
 
-def today_events(store: CassandraStore) -> list[dict[str, object]]:
-    return store.audit_events(datetime.now(UTC).strftime("%Y-%m-%d"))
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli.app, list(args), env={"COLUMNS": "200"})
 
 
-def test_search_without_a_purpose_is_refused_and_audited(store: CassandraStore) -> None:
+def audit_topic(settings: Settings, want: int) -> list[AuditEvent]:
+    """The audit topic's events, once it holds at least ``want`` of them."""
+
+    def events() -> list[AuditEvent] | None:
+        values = read_values(settings, settings.topic("audit"), 100, 10)
+        return [AuditEvent.decode(CODEC, v) for v in values] if len(values) >= want else None
+
+    return wait_for(events, 30, f"{want} audit events")
+
+
+def test_search_without_a_purpose_is_refused_and_audited(
+    settings: Settings, store: CassandraStore
+) -> None:
     now = utcnow()
     store.write_reads([a_read(plate="AUD123", collected_at=now)], now)
-    result = CliRunner().invoke(
-        cli.app,
-        ["reads", "search", "AUD123", "--user", "j.doe", "--agency", "MN9990001", "--purpose", "x"],
-    )
+    result = invoke("reads", "search", "AUD123", "--user", "j.doe", "--agency", AGENCY,
+                    "--purpose", "x")  # fmt: skip
     assert result.exit_code == 1 and "purpose" in result.output
     assert "AUD123" not in result.output.replace("plate=AUD123", "")
-    events = today_events(store)
-    assert [(e["actor"], e["outcome"]) for e in events] == [("j.doe", "DENIED")]
+    # The command returns only after Kafka acknowledged the refusal's event.
+    events = audit_topic(settings, 1)
+    assert [(e.actor, e.actor_agency_ori, e.outcome) for e in events] == [
+        ("j.doe", AGENCY, AuditOutcome.DENIED)
+    ]
 
 
-def test_search_with_a_purpose_shows_reads_and_is_audited(store: CassandraStore) -> None:
+def test_search_with_a_purpose_shows_reads_and_is_audited(
+    settings: Settings, store: CassandraStore
+) -> None:
     now = utcnow()
     store.write_reads([a_read(plate="AUD456", collected_at=now)], now)
-    result = CliRunner().invoke(
-        cli.app,
-        ["reads", "search", "aud-456", "--user", "j.doe", "--agency", "MN9990001",
-         "--purpose", "case 26-001234 stolen vehicle"],
-    )  # fmt: skip
+    result = invoke("reads", "search", "aud-456", "--user", "j.doe", "--agency", AGENCY,
+                    "--purpose", PURPOSE)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "AUD456" in result.output and "1 reads" in result.output
-    events = today_events(store)
-    assert {(e["actor"], e["target_id"], e["purpose"]) for e in events} == {
-        ("j.doe", "plate=AUD456", "case 26-001234 stolen vehicle")
+    events = audit_topic(settings, 2)
+    assert {(e.actor, e.target_id, e.purpose) for e in events} == {
+        ("j.doe", "plate=AUD456", PURPOSE)
     }
-    assert any(e["details"] == {"results": "1"} for e in events)
+    assert [e.details for e in events] == [{}, {"results": "1"}]
+    assert all(e.outcome is AuditOutcome.SUCCESS for e in events)
 
 
-def test_reading_the_audit_trail_is_itself_audited(store: CassandraStore) -> None:
-    result = CliRunner().invoke(
-        cli.app,
-        [
-            "audit",
-            "--user",
-            "auditor.k",
-            "--agency",
-            "MN9990001",
-            "--purpose",
-            "biennial audit 2026",
-        ],
-    )
+def test_reading_the_audit_trail_is_itself_audited(
+    settings: Settings, store: CassandraStore
+) -> None:
+    result = invoke("audit", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
+                    "biennial audit 2026")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert any(
-        e["target_kind"] == "audit" and e["actor"] == "auditor.k" for e in today_events(store)
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert [(e.actor, e.target_kind, e.target_id) for e in audit_topic(settings, 2)] == [
+        ("auditor.k", "audit", f"day={day}")
+    ] * 2
+
+
+def test_nothing_is_shown_when_the_audit_trail_does_not_acknowledge(
+    servers: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A keyspace with the read, but no topics: Kafka cannot take the audit event.
+    settings = unique_settings(servers, topic_partitions=1)
+    monkeypatch.setattr(common, "settings", lambda: settings)
+    with CassandraStore(settings) as store:
+        try:
+            now = utcnow()
+            store.write_reads([a_read(plate="NOAUD12", collected_at=now)], now)
+            result = invoke("reads", "search", "NOAUD12", "--user", "j.doe", "--agency",
+                            AGENCY, "--purpose", PURPOSE)  # fmt: skip
+        finally:
+            store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+    assert result.exit_code == 1
+    assert "the audit trail could not be written, so nothing is shown" in result.output
+    assert "NOAUD12" not in result.output.replace("plate=NOAUD12", "")
+
+
+def test_the_store_worker_keeps_the_trail_and_reading_it_is_audited(
+    settings: Settings,
+    store: CassandraStore,
+    spawn: Callable[[list[str], dict[str, str]], Process],
+) -> None:
+    worker = spawn(
+        ["worker", "--stages", "store", "--metrics-port", str(free_port())], settings_env(settings)
     )
+    result = invoke("reads", "search", "AUD789", "--user", "j.doe", "--agency", AGENCY,
+                    "--purpose", PURPOSE)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+
+    def stored(want: int) -> list[dict[str, Any]] | None:
+        assert worker.alive(), worker.output()
+        rows = store.audit_events(day)
+        return rows if len(rows) >= want else None
+
+    wait_for(lambda: stored(2), 180, "the search's audit events in Cassandra")
+    result = invoke("audit", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
+                    "biennial audit 2026")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "j.doe" in result.output and "reads:plate=AUD789" in result.output
+    rows = wait_for(lambda: stored(4), 60, "the audit look-up's own events in Cassandra")
+    assert any(r["target_kind"] == "audit" and r["actor"] == "auditor.k" for r in rows)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import consume_topic
+from connectors.kafka.reader import read_values
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.plates import confusable_key
@@ -42,7 +42,7 @@ class Camera:
         return read
 
     def passed(self) -> list[PlateRead]:
-        values = consume_topic(self.settings, self.settings.topic("reads"), 100, 2)
+        values = read_values(self.settings, self.settings.topic("reads"), 100, 2)
         return [PlateRead.decode(CODEC, v) for v in values]
 
 
@@ -134,7 +134,7 @@ def test_the_cameras_of_one_site_give_one_read_per_pass(
     sink.flush(10)
 
     def passed() -> list[PlateRead]:
-        values = consume_topic(settings, settings.topic("reads"), 100, 2)
+        values = read_values(settings, settings.topic("reads"), 100, 2)
         return [PlateRead.decode(CODEC, v) for v in values]
 
     reads = wait_for(lambda: r if len(r := passed()) >= 2 else None, 120, "two passes")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from pipelines.cli import consume_topic
+from connectors.kafka.reader import read_values
 from pipelines.settings import Settings
 from pipelines.stages.share import hit_key
 from schemas import SingleObjectCodec
@@ -41,7 +41,7 @@ def test_a_restarted_share_worker_does_not_re_alert_a_repeat(
         return hit
 
     def alerted() -> list[Hit]:
-        values = consume_topic(settings, settings.partner_hits_topic(OWNER), 100, 2)
+        values = read_values(settings, settings.partner_hits_topic(OWNER), 100, 2)
         return [Hit.decode(CODEC, v) for v in values]
 
     def start_worker(data_dir: Path) -> Process:

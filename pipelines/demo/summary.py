@@ -1,0 +1,61 @@
+"""The demo's summary: figures of this run, rows of all runs, and where to look next."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+
+from pipelines.demo.observed import Observed, metric_sum
+from pipelines.demo.scenario import AGENCIES, LAKESIDE, PINE, RIVERTON
+from pipelines.settings import Settings
+
+
+def summarize(settings: Settings, observed: Observed, started: float) -> dict[str, Any]:
+    from connectors.cassandra import CassandraStore
+
+    with CassandraStore(settings, create_schema=False) as store:
+        rows = store.count("reads_by_plate")
+        hit_rows = sum(len(store.hits_for_agency(a.ori, 100000)) for a in AGENCIES)
+    return {
+        **observed.figures(),
+        "hits_delivered_per_agency": {
+            a.ori: metric_sum(observed.pipeline, "lprx_hits_delivered_total", recipient=a.ori)
+            for a in AGENCIES
+        },
+        "cassandra_rows_all_runs": {"reads_by_plate": rows, "hits_by_agency": hit_rows},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def print_summary(console: Console, summary: dict[str, Any], hot: list[str]) -> None:
+    console.rule("[bold]summary")
+    console.print(
+        f"reads in: {summary['reads_in']} ({summary['frames_read_by_ocr']} of them read by OCR "
+        f"from {summary['frames_sent']} frames)"
+    )
+    console.print(f"duplicates dropped: {summary['duplicates_dropped']}")
+    console.print(
+        f"hotlist hits: {summary['hits']} ({summary['repeat_hits_not_re_alerted']} repeats of a "
+        "car already alerted: stored, not re-alerted)"
+    )
+    for ori, count in summary["hits_delivered_per_agency"].items():
+        name = next(a.name for a in AGENCIES if a.ori == ori)
+        console.print(f"  delivered to {ori} ({name}): {count}")
+    console.print(f"reads stored in Cassandra this run: {summary['reads_stored']}")
+    console.print(f"rows in Cassandra, all runs: {summary['cassandra_rows_all_runs']}")
+    console.print(f"dead letters: {summary['dead_letters']}")
+    console.rule("[bold]look further")
+    lprx = ".venv/bin/lprx"
+    login = f"--user your.login --agency {LAKESIDE.ori}"
+    for line in (
+        f"{lprx} partner hits {RIVERTON.ori} --user your.login   # what Riverton received",
+        f"{lprx} partner hits {PINE.ori} --user your.login   # Pine County: Amber/missing only",
+        f"{lprx} reads search {hot[0]} {login} --purpose 'case 26-001234 stolen vehicle'",
+        f"{lprx} audit {login} --purpose 'review of demo activity'   # who did what",
+        f"{lprx} deadletters {login}                # bad input, with stage and reason",
+        "curl -s http://127.0.0.1:6066/metrics | grep lprx_   # while a worker runs",
+        f"{lprx} services status | down",
+    ):
+        console.print(f"  {line}")

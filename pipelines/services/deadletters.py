@@ -1,0 +1,28 @@
+"""The dead-letter topic: what a stage refused, and why. Audited: letters can hold reads."""
+
+from __future__ import annotations
+
+from connectors.kafka.audit import AuditWriter
+from connectors.kafka.reader import ReadValues, read_values
+from pipelines.services.access import Requester, open_access
+from pipelines.settings import Settings
+from schemas import codec_for
+from schemas.records import DeadLetter
+
+
+def dead_letters(
+    settings: Settings,
+    trail: AuditWriter,
+    requester: Requester,
+    *,
+    max_messages: int,
+    timeout_s: float,
+    read: ReadValues = read_values,
+) -> list[DeadLetter]:
+    """The dead letters from the topic's start, the look-up audited first."""
+    topic = settings.topic("deadletter")
+    access = open_access(trail, requester, target_kind="topic", target_id=topic)
+    codec = codec_for(settings.schema_registry_url)
+    letters = [DeadLetter.decode(codec, v) for v in read(settings, topic, max_messages, timeout_s)]
+    access.shown(len(letters))
+    return letters

@@ -1,0 +1,180 @@
+"""The audit trail, the topic reader and the CLI commands that write to Kafka, on the
+real Kafka (and Cassandra for dispositions)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from connectors.cassandra import CassandraStore
+from connectors.kafka.audit import AuditTrail
+from connectors.kafka.reader import read_topic, read_values
+from connectors.kafka.topics import TopicSpec, ensure_topics, make_producer
+from pipelines import cli
+from pipelines.cli import common
+from pipelines.settings import Settings
+from schemas import SingleObjectCodec
+from schemas.errors import TransientError
+from schemas.records import (
+    AuditAction,
+    AuditEvent,
+    HitDisposition,
+    HotlistEntry,
+    SharingAgreement,
+    new_id,
+    utcnow,
+)
+from tests.conftest import unique_settings, wait_for
+from tests.factories import a_hit, a_read
+
+CODEC = SingleObjectCodec()
+OWNER, PARTNER = "MN9990001", "MN9990002"
+
+
+@pytest.fixture
+def cli_settings(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setattr(common, "settings", lambda: kafka_settings)
+    return kafka_settings
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli.app, list(args), env={"COLUMNS": "200"})
+
+
+def an_event(agency: str) -> AuditEvent:
+    return AuditEvent(new_id(), utcnow(), "j.doe", AuditAction.SEARCH, "reads", "plate=X",
+                      actor_agency_ori=agency, purpose="case 26-001234")  # fmt: skip
+
+
+def messages(settings: Settings, name: str, want: int) -> list[Any]:
+    """The topic's messages once it holds at least ``want``."""
+    topic = settings.topic(name)
+
+    def read() -> list[Any] | None:
+        found = read_topic(settings, topic, max_messages=1000, timeout_s=10)
+        return found if len(found) >= want else None
+
+    return wait_for(read, 30, f"{want} messages on {topic}")
+
+
+def test_the_audit_trail_writes_acknowledged_events_keyed_by_agency(
+    kafka_settings: Settings,
+) -> None:
+    trail = AuditTrail(kafka_settings, "test-audit")
+    first, second = an_event(OWNER), an_event(PARTNER)
+    trail.record_acknowledged(first, timeout=10)
+    trail.record(second)
+    assert trail.flush(10) == 0 and trail.failed == 0
+    found = messages(kafka_settings, "audit", 2)
+    assert [(m.key(), AuditEvent.decode(CODEC, m.value()).event_id) for m in found] == [
+        (OWNER.encode(), first.event_id), (PARTNER.encode(), second.event_id),
+    ]  # fmt: skip
+
+
+def test_an_event_kafka_does_not_acknowledge_raises(servers: Settings) -> None:
+    settings = unique_settings(servers)  # no topics: the audit topic does not exist
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="did not acknowledge"):
+        AuditTrail(settings, "test-audit").record_acknowledged(an_event(OWNER), timeout=2)
+    assert time.monotonic() - started < 10
+
+
+def test_the_reader_stops_at_the_end_of_every_partition(servers: Settings) -> None:
+    settings = unique_settings(servers)
+    topic = settings.topic("spread")
+    ensure_topics(settings, [TopicSpec(topic, 3), TopicSpec(settings.topic("empty"), 2)])
+    producer = make_producer(settings, "test-reader")
+    for partition in (0, 2):  # partition 1 stays empty
+        producer.produce(topic, key=b"k", value=f"v{partition}".encode(), partition=partition)
+    producer.produce(topic, key=b"gone", value=None, partition=0)  # a tombstone
+    assert producer.flush(10) == 0
+    started = time.monotonic()
+    assert sorted(read_values(settings, topic, 100, 30)) == [b"v0", b"v2"]
+    assert len(read_topic(settings, topic, max_messages=100, timeout_s=30)) == 3
+    assert read_values(settings, settings.topic("empty"), 100, 30) == []
+    assert read_values(settings, settings.topic("missing"), 100, 30) == []
+    assert time.monotonic() - started < 25, "read to the end, not to the timeout"
+    assert len(read_topic(settings, topic, max_messages=2, timeout_s=30)) == 2
+
+
+@pytest.fixture
+def store(cli_settings: Settings) -> Iterator[CassandraStore]:
+    with CassandraStore(cli_settings) as store:
+        yield store
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {cli_settings.cassandra_keyspace}")
+
+
+def test_partner_dispose_finds_the_stored_hit_by_id(
+    cli_settings: Settings, store: CassandraStore
+) -> None:
+    now = utcnow()
+    matched = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Cassandra keeps ms
+    hit = a_hit(read=a_read(agency_ori=OWNER, collected_at=now), matched_at=matched)
+    assert all(o.ok for o in store.write_hits([hit], now))
+    result = invoke("partner", "dispose", hit.hit_id, "--agency", PARTNER, "--user",
+                    "officer.k", "CORRECT", "--note", "towed")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"hit {hit.hit_id}: CORRECT recorded" in result.output
+    (message,) = messages(cli_settings, "dispositions", 1)
+    record = HitDisposition.decode(CODEC, message.value())
+    assert message.key() == hit.hit_id.encode()
+    assert (record.hit_id, record.hit_agency_ori, record.matched_at) == (hit.hit_id, OWNER, matched)
+    assert (record.decided_by, record.decided_by_agency_ori, record.note) == (
+        "officer.k", PARTNER, "towed",
+    )  # fmt: skip
+
+
+def test_partner_dispose_refuses_a_hit_the_store_does_not_hold(
+    cli_settings: Settings, store: CassandraStore
+) -> None:
+    result = invoke("partner", "dispose", "no-such-hit", "--agency", PARTNER, "--user",
+                    "officer.k", "DISMISSED")  # fmt: skip
+    assert result.exit_code == 1
+    assert "hit no-such-hit is not held in the store" in result.output
+    # The command sends before it returns: had it sent anything, it would be there now.
+    assert read_values(cli_settings, cli_settings.topic("dispositions"), 10, 10) == []
+
+
+def test_hotlist_load_publishes_the_entries_and_audits_the_load(
+    cli_settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("plate,state\nLOD123,MN\nLOD456,\n,MN\n")
+    result = invoke("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC",
+                    "--agency", OWNER, "--user", "j.doe")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "hotlist mn-test: 2 loaded; 1 rows refused" in result.output
+    entries = [HotlistEntry.decode(CODEC, m.value()) for m in messages(cli_settings, "hotlist", 2)]
+    assert sorted(e.plate for e in entries) == ["LOD123", "LOD456"]
+    (audit,) = messages(cli_settings, "audit", 1)
+    event = AuditEvent.decode(CODEC, audit.value())
+    assert audit.key() == OWNER.encode()
+    assert (event.actor, event.action, event.target_id, event.details["result"]) == (
+        "j.doe", AuditAction.HOTLIST_LOAD, "mn-test", "2 loaded",
+    )  # fmt: skip
+
+
+def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings) -> None:
+    result = invoke("agreements", "add", "--owner", OWNER, "--partner", PARTNER,
+                    "--categories", "stolen_vehicle,amber_alert", "--legal-basis", "JPA 2026-04",
+                    "--approved-by", "chief.olson")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT" in result.output
+    result = invoke("agreements", "revoke", "--owner", OWNER, "--partner", PARTNER,
+                    "--actor", "chief.olson")  # fmt: skip
+    assert result.exit_code == 0 and f"agreement {OWNER}->{PARTNER} revoked" in result.output
+    granted, revoked = messages(cli_settings, "agreements", 2)
+    assert SharingAgreement.decode(CODEC, granted.value()).partner_agency_ori == PARTNER
+    assert revoked.value() is None
+    audits = messages(cli_settings, "audit", 2)
+    assert {m.key() for m in audits} == {OWNER.encode()}
+    changes = [AuditEvent.decode(CODEC, m.value()).details["change"] for m in audits]
+    assert changes == ["granted STOLEN_VEHICLE,AMBER_ALERT under JPA 2026-04", "revoked"]
+    refused = invoke("agreements", "add", "--owner", OWNER, "--partner", PARTNER,
+                     "--categories", "stolen", "--legal-basis", "x", "--approved-by", "y")  # fmt: skip
+    assert refused.exit_code == 1 and "known: STOLEN_VEHICLE" in refused.output

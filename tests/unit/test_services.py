@@ -1,0 +1,234 @@
+"""The application services without servers: audit trail, store and topics as fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.cassandra import HitLocation
+from connectors.hotlist.files import HotlistSource
+from connectors.kafka.audit import MemoryAuditTrail
+from connectors.kafka.config import KafkaConfig
+from pipelines.services.access import MIN_PURPOSE_LENGTH, Requester, open_access
+from pipelines.services.agreements import parse_categories
+from pipelines.services.audit import audit_trail
+from pipelines.services.deadletters import dead_letters
+from pipelines.services.hits import delivered_hits, dispose_hit
+from pipelines.services.hotlists import HotlistFormat, HotlistLoad, load_audit, parse_hotlist
+from pipelines.services.reads import search_reads
+from pipelines.settings import Settings
+from schemas import SingleObjectCodec
+from schemas.deadletter import dead_letter
+from schemas.errors import AccessDenied, NotFound, RequestRefused, TransientError
+from schemas.records import (
+    AuditAction,
+    AuditEvent,
+    AuditOutcome,
+    Disposition,
+    HitDisposition,
+    HotlistCategory,
+)
+from tests.factories import a_hit, a_read
+
+CODEC = SingleObjectCodec()
+SETTINGS = Settings(topic_prefix="unit")
+WHO = Requester("j.doe", "MN9990001", "case 26-001234 stolen vehicle")
+
+
+class Store:
+    """The store's read side, remembering what it was asked."""
+
+    def __init__(self, rows: list[dict[str, Any]] | None = None) -> None:
+        self.rows = rows or []
+        self.asked: list[tuple[str, int]] = []
+
+    def reads_for_plate(self, plate: str, limit: int = 100) -> list[dict[str, Any]]:
+        self.asked.append((plate, limit))
+        return self.rows
+
+    def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
+        self.asked.append((day, limit))
+        return self.rows
+
+
+class Unacknowledged(MemoryAuditTrail):
+    """A trail whose Kafka stops acknowledging after ``acknowledged`` events."""
+
+    def __init__(self, acknowledged: int) -> None:
+        super().__init__()
+        self.acknowledged = acknowledged
+
+    def record_acknowledged(self, event: AuditEvent, timeout: float = 10.0) -> None:
+        if len(self.events) >= self.acknowledged:
+            raise TransientError("Kafka did not acknowledge the audit event within 10 s")
+        super().record_acknowledged(event, timeout)
+
+
+class Topic:
+    """A topic reader over fixed values, remembering which topic it read."""
+
+    def __init__(self, values: list[bytes]) -> None:
+        self.values = values
+        self.read_topics: list[str] = []
+
+    def __call__(
+        self, settings: KafkaConfig, topic: str, limit: int, timeout: float
+    ) -> list[bytes]:
+        self.read_topics.append(topic)
+        return self.values[:limit]
+
+
+class TestAuditedAccess:
+    def test_a_short_purpose_is_refused_and_the_refusal_audited(self) -> None:
+        trail, store = MemoryAuditTrail(), Store([{"plate": "ABC123"}])
+        with pytest.raises(AccessDenied, match=f"at least {MIN_PURPOSE_LENGTH} characters"):
+            search_reads(store, trail, Requester("j.doe", "MN9990001", " too short "), "ABC123", 5)
+        assert store.asked == []
+        assert [(e.outcome, e.action, e.target_id) for e in trail.events] == [
+            (AuditOutcome.DENIED, AuditAction.SEARCH, "plate=ABC123")
+        ]
+
+    def test_a_refusal_is_still_refused_when_its_audit_fails(self) -> None:
+        with pytest.raises(AccessDenied):
+            open_access(
+                Unacknowledged(0), Requester("u", "MN9990001", "x"), target_kind="t", target_id="i"
+            )
+
+    def test_search_is_audited_before_the_store_is_read_and_counted_after(self) -> None:
+        trail, store = MemoryAuditTrail(), Store([{"plate": "ABC123"}, {"plate": "ABC123"}])
+        found = search_reads(store, trail, WHO, "abc-123", 5)
+        assert (found.plate, len(found.rows), store.asked) == ("ABC123", 2, [("ABC123", 5)])
+        assert [(e.actor, e.actor_agency_ori, e.purpose, e.details) for e in trail.events] == [
+            ("j.doe", "MN9990001", WHO.purpose, {}),
+            ("j.doe", "MN9990001", WHO.purpose, {"results": "2"}),
+        ]
+        assert all(e.outcome is AuditOutcome.SUCCESS for e in trail.events)
+
+    def test_nothing_is_read_when_the_access_is_not_acknowledged(self) -> None:
+        store = Store([{"plate": "ABC123"}])
+        with pytest.raises(TransientError, match="so nothing is shown"):
+            search_reads(store, Unacknowledged(0), WHO, "ABC123", 5)
+        assert store.asked == []
+
+    def test_nothing_is_returned_when_the_results_are_not_acknowledged(self) -> None:
+        trail = Unacknowledged(1)
+        with pytest.raises(TransientError, match="so nothing is shown"):
+            search_reads(Store([{"plate": "ABC123"}]), trail, WHO, "ABC123", 5)
+        assert len(trail.events) == 1
+
+    def test_the_audit_trail_view_is_audited_for_its_day(self) -> None:
+        trail, store = MemoryAuditTrail(), Store([{"actor": "x"}])
+        day = audit_trail(store, trail, WHO, "2026-11-23", 10)
+        assert (day.day, day.rows, store.asked) == (
+            "2026-11-23",
+            [{"actor": "x"}],
+            [("2026-11-23", 10)],
+        )
+        assert [(e.target_kind, e.target_id) for e in trail.events] == [
+            ("audit", "day=2026-11-23")
+        ] * 2
+        today = audit_trail(Store(), MemoryAuditTrail(), WHO, None, 10).day
+        assert today == datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+class TestTopicLookups:
+    def test_delivered_hits_come_from_the_agency_topic(self) -> None:
+        hits = [a_hit(), a_hit()]
+        topic, trail = Topic([h.encode(CODEC) for h in hits]), MemoryAuditTrail()
+        found = delivered_hits(SETTINGS, trail, WHO, max_messages=1, timeout_s=1, read=topic)
+        assert [h.hit_id for h in found] == [hits[0].hit_id]
+        assert topic.read_topics == ["unit.hits.MN9990001"]
+        assert [(e.target_kind, e.target_id, e.details) for e in trail.events] == [
+            ("topic", "unit.hits.MN9990001", {}),
+            ("topic", "unit.hits.MN9990001", {"results": "1"}),
+        ]
+
+    def test_dead_letters_are_read_only_after_the_access_is_audited(self) -> None:
+        letter = dead_letter(
+            stage="normalize", error=ValueError("bad"), now=datetime.now(UTC), worker="w",
+            topic="unit.reads.raw", partition=0, offset=7, value=b"raw",
+        )  # fmt: skip
+        topic = Topic([letter.encode(CODEC)])
+        found = dead_letters(
+            SETTINGS, MemoryAuditTrail(), WHO, max_messages=10, timeout_s=1, read=topic
+        )
+        assert [(d.stage, d.source_offset) for d in found] == [("normalize", 7)]
+        with pytest.raises(TransientError):
+            dead_letters(SETTINGS, Unacknowledged(0), WHO, max_messages=10, timeout_s=1, read=topic)
+        assert topic.read_topics == ["unit.deadletter"]
+
+
+class Finder:
+    def __init__(self, location: HitLocation | None) -> None:
+        self.location = location
+
+    def find_hit(self, hit_id: str) -> HitLocation | None:
+        return self.location if self.location and self.location.hit_id == hit_id else None
+
+
+class TestDispositions:
+    def test_a_stored_hit_is_found_by_id_and_its_disposition_sent(self) -> None:
+        matched = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+        sent: list[HitDisposition] = []
+        record = dispose_hit(
+            SETTINGS, Finder(HitLocation("hit-1", "MN9990001", matched)), hit_id="hit-1",
+            agency="MN9990002", user="officer.k", disposition=Disposition.CORRECT,
+            note="towed", send=sent.append,
+        )  # fmt: skip
+        assert sent == [record]
+        assert (record.hit_agency_ori, record.matched_at, record.decided_by_agency_ori) == (
+            "MN9990001", matched, "MN9990002",
+        )  # fmt: skip
+        assert (record.decided_by, record.disposition, record.note) == (
+            "officer.k", Disposition.CORRECT, "towed",
+        )  # fmt: skip
+
+    def test_a_hit_the_store_no_longer_holds_is_refused(self) -> None:
+        sent: list[HitDisposition] = []
+        with pytest.raises(NotFound, match="hit gone-1 is not held in the store"):
+            dispose_hit(
+                SETTINGS, Finder(None), hit_id="gone-1", agency="MN9990002", user="u",
+                disposition=Disposition.DISMISSED, send=sent.append,
+            )  # fmt: skip
+        assert sent == []
+
+
+class TestLoadersAndAgreements:
+    def test_categories_by_name_in_any_case(self) -> None:
+        assert parse_categories(["stolen_vehicle", " AMBER_ALERT", ""]) == (
+            HotlistCategory.STOLEN_VEHICLE, HotlistCategory.AMBER_ALERT,
+        )  # fmt: skip
+        with pytest.raises(RequestRefused, match="known: STOLEN_VEHICLE"):
+            parse_categories(["stolen"])
+
+    def test_hotlist_file_formats_and_the_load_audit(self, tmp_path: Path) -> None:
+        source = HotlistSource("mn-stolen", "MN BCA", "MN9990100", HotlistCategory.STOLEN_VEHICLE)
+        path = tmp_path / "list.csv"
+        path.write_text("plate,state\nABC123,MN\n,MN\n")
+        report = parse_hotlist(path, source, HotlistFormat.LPRX)
+        assert [e.plate for e in report.entries] == ["ABC123"] and len(report.errors) == 1
+        load = HotlistLoad("mn-stolen", "1 loaded", report.errors)
+        event = load_audit("j.doe", source, path, HotlistFormat.LPRX, load)
+        assert (event.actor, event.actor_agency_ori, event.action, event.target_id) == (
+            "j.doe", "MN9990100", AuditAction.HOTLIST_LOAD, "mn-stolen",
+        )  # fmt: skip
+        assert event.details == {
+            "file": "list.csv", "format": "lprx", "result": "1 loaded", "refused_rows": "1",
+        }  # fmt: skip
+
+
+def test_audit_events_are_keyed_by_the_acting_agency() -> None:
+    from schemas.keys import audit_key
+
+    event = AuditEvent("e1", datetime.now(UTC), "u", AuditAction.SEARCH, "t", "i",
+                       actor_agency_ori="MN9990100")  # fmt: skip
+    assert audit_key(event) == b"MN9990100"
+
+
+def test_reads_rows_pass_through_unchanged() -> None:
+    read = a_read()
+    rows = [{"plate": read.plate, "read_id": read.read_id}]
+    assert search_reads(Store(rows), MemoryAuditTrail(), WHO, read.plate, 1).rows == rows
