@@ -53,6 +53,13 @@ class Settings(BaseSettings, ServersConfig, IngestConfig):
     dedup_weight_frames: float = Field(
         default=0.25, ge=0, description="Score weight of frames fused into the read (up to 5)."
     )
+    hotlist_snapshot_max_retract_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="A hotlist snapshot may retract at most this share of the live list "
+        "(a file that parsed to few entries, say a wrong --format); more needs --force.",
+    )
     hit_suppression_seconds: float = Field(
         default=600.0,
         description="A repeat hit of one plate on one entry within this is stored and "

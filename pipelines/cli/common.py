@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from pipelines.settings import Settings, get_settings
-from schemas.errors import ConfigurationError, RequestRefused, TransientError
+from schemas.errors import ConfigurationError, InvalidRecord, RequestRefused, TransientError
 
 console = Console()
 
@@ -35,5 +35,5 @@ def refusals() -> Iterator[None]:
     the command with its reason and exit code 1."""
     try:
         yield
-    except (RequestRefused, TransientError, ConfigurationError) as error:
+    except (RequestRefused, InvalidRecord, TransientError, ConfigurationError) as error:
         raise fail(str(error)) from error

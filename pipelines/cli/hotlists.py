@@ -28,6 +28,10 @@ def hotlist_load(
     snapshot: Annotated[
         bool, typer.Option(help="The file is the whole list: entries absent from it are retracted.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Let a snapshot retract more than the allowed share of the list."),
+    ] = False,
     category: HotlistCategory = HotlistCategory.STOLEN_VEHICLE,
     priority: int = 50,
     covert: bool = False,
@@ -40,7 +44,7 @@ def hotlist_load(
     with refusals():
         load = load_hotlist(
             common.settings(), path, list_source, user=user, file_format=file_format,
-            snapshot=snapshot,
+            snapshot=snapshot, force=force,
         )  # fmt: skip
     for error in load.refused:
         console.print(f"[yellow]refused:[/yellow] {error}")

@@ -62,16 +62,21 @@ def load_hotlist(
     user: str,
     file_format: HotlistFormat = HotlistFormat.LPRX,
     snapshot: bool = False,
+    force: bool = False,
     producer: Producer | None = None,
     trail: AuditWriter | None = None,
 ) -> HotlistLoad:
     """Publishes the file's entries (a snapshot also retracts entries absent from it)
-    and audits the load once Kafka has them."""
+    and audits the load once Kafka has them. A snapshot that would retract more than
+    ``hotlist_snapshot_max_retract_share`` of the live list is refused unless ``force``."""
     report = parse_hotlist(path, source, file_format)
     codec = codec_for(settings.schema_registry_url)
     producer = producer or make_producer(settings, "lprx-hotlist-loader")
     if snapshot:
-        result = publish_snapshot(settings, producer, codec, source.list_id, report.entries)
+        result = publish_snapshot(
+            settings, producer, codec, source.list_id, report.entries,
+            max_retract_share=settings.hotlist_snapshot_max_retract_share, force=force,
+        )  # fmt: skip
         summary = (
             f"{result.upserted} new or changed, {result.unchanged} unchanged, "
             f"{result.retracted} retracted"
