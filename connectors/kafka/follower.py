@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.kafka.config import KafkaConfig
 from schemas import DecodeError
@@ -24,6 +25,14 @@ from schemas.errors import LprxError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+START_TIMEOUT_S = 30.0
+_NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+}
 
 
 class CompactedTopicFollower(Generic[T]):
@@ -64,15 +73,26 @@ class CompactedTopicFollower(Generic[T]):
         partitions = [
             TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in topic_meta.partitions
         ]
-        self._ends = {}
-        for tp in partitions:
-            _low, high = self._consumer.get_watermark_offsets(tp, timeout=15)
-            self._ends[tp.partition] = high
+        self._ends = {tp.partition: self._end_offset(tp) for tp in partitions}
         self._consumer.assign(partitions)
         self._positions = {tp.partition: 0 for tp in partitions}
         if all(end == 0 for end in self._ends.values()):
             self._mark_caught_up()
         self._thread.start()
+
+    def _end_offset(self, partition: TopicPartition) -> int:
+        """The partition's end; a topic created moments ago may not have a leader yet,
+        so leadership errors are waited out (up to START_TIMEOUT_S)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                _low, high = self._consumer.get_watermark_offsets(partition, timeout=15)
+                return int(high)
+            except KafkaException as error:
+                code = error.args[0].code()
+                if code not in _NO_LEADER_YET or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def _mark_caught_up(self) -> None:
         self._on_caught_up()
