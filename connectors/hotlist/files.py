@@ -115,15 +115,22 @@ def parse_row(row: dict[str, str], line: int, source: HotlistSource) -> HotlistE
 def parse_csv(text: str, source: HotlistSource) -> ParseReport:
     """Every valid row becomes an entry; every bad row an error naming its line."""
     report = ParseReport()
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "plate" not in reader.fieldnames:
-        report.errors.append("the header row must name a 'plate' column")
-        return report
-    for line, row in enumerate(reader, start=2):
-        try:
-            report.entries.append(parse_row(row, line, source))
-        except InvalidRecord as error:
-            report.errors.append(str(error))
+    # Universal newlines: a lone CR (old spreadsheets) ends a row instead of breaking csv.
+    reader = csv.DictReader(io.StringIO(text, newline=None))
+    try:
+        if reader.fieldnames is None or "plate" not in reader.fieldnames:
+            report.errors.append("the header row must name a 'plate' column")
+            return report
+        for line, row in enumerate(reader, start=2):
+            try:
+                report.entries.append(parse_row(row, line, source))
+            except InvalidRecord as error:
+                report.errors.append(str(error))
+    except csv.Error as error:
+        # The rest of the file cannot be split into rows: say where, keep what loaded.
+        report.errors.append(
+            f"row {reader.line_num}: not readable as CSV ({error}); rows after it skipped"
+        )
     return report
 
 

@@ -137,7 +137,11 @@ def parse_genetec(text: str, source: HotlistSource) -> ParseReport:
     if not lines:
         return report
     delimiter = max(DELIMITERS, key=lines[0].count)
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(lines), newline=None), delimiter=delimiter))
+    except csv.Error as error:
+        report.errors.append(f"not readable as delimited text ({error}); nothing loaded")
+        return report
     header: list[str] | None = None
     if any(cell.strip().lower() == "platenumber" for cell in rows[0]):
         header = [cell.strip() for cell in rows[0]]

@@ -55,10 +55,14 @@ import anyio
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram, make_asgi_app
+from pydantic import TypeAdapter
 
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.openalpr import (
     READ_DATA_TYPES,
+    AlprGroup,
+    AlprResults,
+    PlainRead,
     ReadContext,
     openalpr_data_type,
     reads_from_openalpr,
@@ -102,9 +106,14 @@ LATENCY_MS = Histogram(
     buckets=MS_BUCKETS,
 )
 
+# Taken as text and checked after the token, so a request without credentials gets 401
+# (and is audited) whatever its query string says.
 CameraKindQuery = Annotated[
-    CameraKind | None,
-    Query(description="Kind of camera, for bodies that do not say (OpenALPR agents)."),
+    str | None,
+    Query(
+        description="Kind of camera, for bodies that do not say (OpenALPR agents).",
+        json_schema_extra={"enum": [kind.value for kind in CameraKind]},
+    ),
 ]
 
 
@@ -213,12 +222,18 @@ class _Ingest:
         self.upload_limiter = anyio.CapacityLimiter(UPLOAD_CONCURRENCY)
 
     async def handle(
-        self, request: Request, endpoint: str, camera_kind: CameraKind | None, parse: Parse
+        self, request: Request, endpoint: str, camera_kind_text: str | None, parse: Parse
     ) -> Response:
         authorization = request.headers.get("authorization")
         agency = agency_for(authorization, self.tokens)
         if agency is None:
             return self.denied(request, endpoint, "invalid token" if authorization else "no token")
+        try:
+            camera_kind = CameraKind(camera_kind_text) if camera_kind_text else None
+        except ValueError:
+            REQUESTS.labels(endpoint, "invalid").inc()
+            known = ", ".join(kind.value for kind in CameraKind)
+            return JSONResponse({"error": f"camera_kind must be one of {known}"}, 422)
         limit = self.settings.ingest_max_body_bytes
         try:
             body = await read_body(request, limit)
@@ -374,6 +389,37 @@ class _Ingest:
         return JSONResponse({"error": str(error)}, 422)
 
 
+def _body(*shapes: Any) -> dict[str, Any]:
+    """The request body a route documents in /openapi.json. The routes read the bytes
+    themselves (to dead-letter what does not parse), so FastAPI cannot infer it."""
+    schemas = [_inlined(TypeAdapter(shape).json_schema()) for shape in shapes]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"oneOf": schemas}}},
+        }
+    }
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its ``$defs`` references replaced by the definitions (the body
+    models hold no recursion), so it stands alone inside one operation."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return resolve(definitions[reference.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
 def create_ingest_app(settings: IngestConfig, sink: RecordSink) -> FastAPI:
     """The ingest app; records go to ``sink``, which is flushed on shutdown."""
     ingest = _Ingest(settings, sink)
@@ -397,13 +443,13 @@ def create_ingest_app(settings: IngestConfig, sink: RecordSink) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/openalpr", status_code=202)
+    @app.post("/v1/openalpr", status_code=202, openapi_extra=_body(AlprResults, AlprGroup))
     async def openalpr(request: Request, camera_kind: CameraKindQuery = None) -> Response:
         return await timed(
             "openalpr", ingest.handle(request, "openalpr", camera_kind, parse_openalpr)
         )
 
-    @app.post("/v1/reads", status_code=202)
+    @app.post("/v1/reads", status_code=202, openapi_extra=_body(PlainRead, list[PlainRead]))
     async def plain(request: Request, camera_kind: CameraKindQuery = None) -> Response:
         return await timed("reads", ingest.handle(request, "reads", camera_kind, reads_from_plain))
 
