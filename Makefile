@@ -35,7 +35,7 @@ demo: services models ## Run the whole job: services, workers, cameras, hits to 
 
 test: services models ## Unit, integration (real servers) and end-to-end tests
 	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
-	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/integration tests/e2e
+	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/fuzz tests/integration tests/e2e
 
 test-unit: install ## Unit tests only (no servers)
 	$(BIN)/pytest tests/unit
@@ -44,6 +44,9 @@ lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check pipelines connectors schemas tests benchmarks
 	$(BIN)/ruff format --check pipelines connectors schemas tests benchmarks
 	$(BIN)/mypy
+
+fuzz: install ## Long fuzzing run: LPRX_FUZZ_EXAMPLES cases per target (default 10000)
+	LPRX_FUZZ_EXAMPLES=$${LPRX_FUZZ_EXAMPLES:-10000} $(BIN)/pytest tests/fuzz -q -p no:cacheprovider --hypothesis-show-statistics
 
 check: lint test ## What CI runs
 
@@ -56,4 +59,4 @@ down: install ## Stop Kafka and Cassandra
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services models setup demo test test-unit lint check bench down clean
+.PHONY: help install services models setup demo test test-unit lint check bench fuzz down clean
