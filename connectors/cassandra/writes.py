@@ -1,12 +1,12 @@
 """The store's writes: prepared once, run concurrently, one outcome per record.
 
-A record past its retention is refused before anything is sent. A record with two rows (a
-read and its spelling, a hit and its id) is one unlogged batch of two statements, so one
-request; the batches and statements of all records go out in one ``execute_concurrent``
-call with ``raise_on_first_error=False``. A record Cassandra refuses fails on its own,
-while a record that failed for a transient reason (Cassandra down, a timeout) raises
-``StoreUnavailable`` for the whole call, so the caller holds the batch and retries; every
-write is an idempotent upsert, so writing it again is safe.
+A record past its retention is refused before anything is sent. A record of two rows (a
+read and its spelling, a hit and its id) goes as one unlogged batch, so one request,
+unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in one
+``execute_concurrent`` with ``raise_on_first_error=False``: a record Cassandra refuses
+fails on its own, while one that failed for a transient reason (Cassandra down, a
+timeout) raises ``StoreUnavailable`` for the whole call, so the caller holds the batch
+and retries. Every write is an idempotent upsert, so writing a record again is safe.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ from schemas.retention import RetentionExpired, ttl_seconds
 T = TypeVar("T")
 # A statement (prepared, or a batch of bound ones) and its values.
 Job = tuple[PreparedStatement | BatchStatement, tuple[Any, ...]]
+
+# Cassandra warns of a batch over 5 KiB and refuses one over 50 KiB (batch_size_warn and
+# batch_size_fail_threshold), where the same rows sent apart are fine. Under this many
+# characters of text (4 bytes each at most in UTF-8), the two rows and their fixed-size
+# columns stay under the warning.
+_BATCH_TEXT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -97,28 +103,28 @@ class Writes:
         """Each read and its spelling row, with one TTL; a read is ok when both are."""
         insert_read, insert_spelling = self._insert_read, self._insert_spelling
 
-        def job(read: PlateRead, ttl: int) -> Job:
+        def jobs(read: PlateRead, ttl: int) -> tuple[Job, ...]:
             return _pair(insert_read, read_row(read, ttl), insert_spelling, spelling_row(read, ttl))
 
-        return self._write_retained(reads, now, _read_expiry, job)
+        return self._write_retained(reads, now, _read_expiry, jobs)
 
     def crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
         """Plate crops, with the TTL of their reads (counted from collection)."""
         insert_crop = self._insert_crop
 
-        def job(crop: PlateCrop, ttl: int) -> Job:
-            return insert_crop, crop_row(crop, ttl)
+        def jobs(crop: PlateCrop, ttl: int) -> tuple[Job, ...]:
+            return ((insert_crop, crop_row(crop, ttl)),)
 
-        return self._write_retained(crops, now, _crop_expiry, job)
+        return self._write_retained(crops, now, _crop_expiry, jobs)
 
     def hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
         """Each hit and its id row, with the read's TTL; a hit is ok when both are."""
         insert_hit, insert_hit_id = self._insert_hit, self._insert_hit_id
 
-        def job(hit: Hit, ttl: int) -> Job:
+        def jobs(hit: Hit, ttl: int) -> tuple[Job, ...]:
             return _pair(insert_hit, hit_row(hit, ttl), insert_hit_id, hit_id_row(hit, ttl))
 
-        return self._write_retained(hits, now, _hit_expiry, job)
+        return self._write_retained(hits, now, _hit_expiry, jobs)
 
     def audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
         """Audit events, kept without a TTL."""
@@ -150,10 +156,10 @@ class Writes:
         records: Sequence[T],
         now: datetime,
         expiry: Callable[[T], datetime],
-        job_of: Callable[[T, int], Job],
+        jobs_of: Callable[[T, int], tuple[Job, ...]],
     ) -> list[RowOutcome]:
-        """The job of each record still retained, with what is left of its retention as
-        the TTL; a record past it is refused, and nothing of it sent."""
+        """The jobs of each record still retained, with what is left of its retention as
+        their TTL; a record past it is refused, and nothing of it sent."""
         outcomes = [STORED] * len(records)
         jobs: list[Job] = []
         owners: list[int] = []
@@ -163,15 +169,16 @@ class Writes:
             except RetentionExpired as error:
                 outcomes[i] = RowOutcome(False, str(error), expired=True)
                 continue
-            jobs.append(job_of(record, ttl))
-            owners.append(i)
+            for job in jobs_of(record, ttl):
+                jobs.append(job)
+                owners.append(i)
         return self._run(jobs, owners, outcomes)
 
     def _run(
         self, jobs: list[Job], owners: Sequence[int], outcomes: list[RowOutcome]
     ) -> list[RowOutcome]:
-        """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s, and records the
-        outcome of each that failed. A transient failure raises for the whole call."""
+        """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s; a record's first
+        failed job is its outcome. A transient failure raises for the whole call."""
         if not jobs:
             return outcomes
         with map_exceptions("write"):
@@ -179,7 +186,7 @@ class Writes:
                 self._session, jobs, concurrency=self._concurrency, raise_on_first_error=False
             )
         for owner, (success, result) in zip(owners, results, strict=True):
-            if not success:
+            if not success and outcomes[owner].ok:
                 outcomes[owner] = _failed(result)
         return outcomes
 
@@ -189,13 +196,26 @@ def _pair(
     first_row: tuple[Any, ...],
     second: PreparedStatement,
     second_row: tuple[Any, ...],
-) -> Job:
-    """Two rows of one record as one request. Unlogged: the two partitions differ, and an
-    outcome per record needs no batch log; a failed batch is written again whole."""
+) -> tuple[Job, ...]:
+    """The two rows of one record: one unlogged batch (the partitions differ, and an
+    outcome per record needs no batch log), or two statements when they are large."""
+    if _text_size(first_row) + _text_size(second_row) > _BATCH_TEXT_LIMIT:
+        return (first, first_row), (second, second_row)
     batch = BatchStatement(BatchType.UNLOGGED)
     batch.add(first, first_row)
     batch.add(second, second_row)
-    return batch, ()
+    return ((batch, ()),)
+
+
+def _text_size(row: tuple[Any, ...]) -> int:
+    """The characters of text in a row: its strings, and the keys of its maps."""
+    size = 0
+    for value in row:
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, dict):
+            size += sum(len(key) + 8 for key in value)
+    return size
 
 
 def _failed(error: BaseException) -> RowOutcome:
