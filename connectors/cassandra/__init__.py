@@ -1,11 +1,22 @@
-"""The Cassandra store of reads, plate crops, hits and the audit trail."""
+"""The Cassandra store of reads, plate crops, hits and the audit trail.
 
-from connectors.cassandra.store import (
-    CassandraStore,
-    HitLocation,
-    RowOutcome,
-    connect,
-    ensure_schema,
-)
+``session`` connects and maps driver errors to ``schemas.errors``, ``schema`` makes the
+keyspace and tables, ``rows`` maps records to rows and back, ``writes`` and ``queries``
+hold the prepared statements, and ``store.CassandraStore`` puts them together.
+"""
 
-__all__ = ["CassandraStore", "HitLocation", "RowOutcome", "connect", "ensure_schema"]
+from connectors.cassandra.queries import HitLocation
+from connectors.cassandra.schema import ensure_schema
+from connectors.cassandra.session import StoreRejected, connect, map_exceptions
+from connectors.cassandra.store import CassandraStore
+from connectors.cassandra.writes import RowOutcome
+
+__all__ = [
+    "CassandraStore",
+    "HitLocation",
+    "RowOutcome",
+    "StoreRejected",
+    "connect",
+    "ensure_schema",
+    "map_exceptions",
+]

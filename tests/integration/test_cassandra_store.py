@@ -139,3 +139,14 @@ def test_an_entry_is_checked_once_until_its_plate_changes_or_it_is_retracted(
     assert not store.entry_checked("ncic:MN:CHK1", "CHK2"), "a new plate is checked again"
     store.forget_entry_check("ncic:MN:CHK1")
     assert not store.entry_checked("ncic:MN:CHK1", "CHK1"), "listed again, checked again"
+
+
+def test_a_large_read_is_stored_like_any_other(store: CassandraStore) -> None:
+    # Too large for one batch of its two rows (Cassandra refuses batches over 50 KiB).
+    now = utcnow()
+    large = a_read(plate="BIG0001", source_ref="x" * 60_000, collected_at=now, expires_at=now + DAY)
+    small = a_read(plate="BIG0001", collected_at=now, expires_at=now + DAY)
+    assert [o.ok for o in store.write_reads([large, small], now)] == [True, True]
+    found = {r.read_id: r for r in store.stored_reads_like("B1G0001")}
+    assert set(found) == {large.read_id, small.read_id}
+    assert found[large.read_id].source_ref == large.source_ref

@@ -1,0 +1,125 @@
+"""The keyspace and tables of the store, and the columns added to them since.
+
+Reads live with a per-row TTL equal to what is left of their retention since
+*collection*; tables use TimeWindowCompactionStrategy so expired reads leave whole
+SSTables that Cassandra drops cheaply.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cassandra.cluster import Session
+
+from connectors.cassandra.session import map_exceptions
+from schemas.errors import ConfigurationError
+
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+_TWCS = (
+    "compaction = {'class': 'TimeWindowCompactionStrategy', "
+    "'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
+)
+
+SCHEMA_CQL = [
+    """CREATE TABLE IF NOT EXISTS {ks}.reads_by_plate (
+        plate text, collected_at timestamp, read_id text,
+        agency_ori text, camera_id text, camera_kind text,
+        received_at timestamp, expires_at timestamp,
+        latitude double, longitude double,
+        region text, region_confidence float, confidence float,
+        candidates map<text, float>, plate_box list<int>,
+        image_ref text, source text, source_ref text, classification text,
+        frame_count int, duplicates int,
+        PRIMARY KEY ((plate), collected_at, read_id)
+    ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id ASC) AND """
+    + _TWCS,
+    """CREATE TABLE IF NOT EXISTS {ks}.hits_by_agency (
+        agency_ori text, matched_at timestamp, hit_id text,
+        plate text, read_id text, collected_at timestamp, expires_at timestamp,
+        camera_id text, latitude double, longitude double, region text,
+        entry_id text, list_id text, category text, priority int, covert boolean,
+        match_kind text, state_mismatch boolean, historical boolean,
+        disposition text, disposition_by text, disposition_agency text,
+        disposition_at timestamp, disposition_note text,
+        PRIMARY KEY ((agency_ori), matched_at, hit_id)
+    ) WITH CLUSTERING ORDER BY (matched_at DESC, hit_id ASC) AND """
+    + _TWCS,
+    # Where each hit is stored, by its id, so a disposition can name a hit by id alone.
+    """CREATE TABLE IF NOT EXISTS {ks}.hits_by_id (
+        hit_id text PRIMARY KEY, agency_ori text, matched_at timestamp
+    )""",
+    # Audit is kept (no TTL): CJIS asks for at least a year, the biennial audit for more.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_events (
+        day text, occurred_at timestamp, event_id text,
+        actor text, actor_agency_ori text, action text, purpose text,
+        target_kind text, target_id text, recipient_agency_ori text, outcome text,
+        details map<text, text>,
+        PRIMARY KEY ((day), occurred_at, event_id)
+    ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+    # The spellings stored under each confusable-folded plate (one row per read, its TTL),
+    # so a new hotlist entry finds reads of a confusable spelling in one query.
+    """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (
+        folded_plate text, plate text, collected_at timestamp, read_id text,
+        PRIMARY KEY ((folded_plate), plate, collected_at, read_id)
+    ) WITH """
+    + _TWCS,
+    # Hotlist entries already checked against stored reads: an entry changed (priority,
+    # dates) or read again by a new consumer group raises no historical hit twice.
+    """CREATE TABLE IF NOT EXISTS {ks}.hotlist_checks (
+        entry_id text PRIMARY KEY, folded_plate text, checked_at timestamp
+    )""",
+    # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
+    # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
+    """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
+        read_id text PRIMARY KEY, agency_ori text, camera_id text,
+        collected_at timestamp, expires_at timestamp, jpeg blob
+    ) WITH """
+    + _TWCS,
+]
+
+TABLES = frozenset(statement.split(".", 1)[1].split(maxsplit=1)[0] for statement in SCHEMA_CQL)
+
+# Columns added after a table first shipped: CREATE TABLE IF NOT EXISTS leaves an older
+# table as it was, so they are added here when missing.
+ADDED_COLUMNS = {
+    "reads_by_plate": {"duplicates": "int"},
+    "hits_by_agency": {
+        "disposition": "text", "disposition_by": "text", "disposition_agency": "text",
+        "disposition_at": "timestamp", "disposition_note": "text",
+    },
+}  # fmt: skip
+
+_COLUMNS_OF_TABLE = (
+    "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?"
+)
+
+
+def keyspace_name(name: str) -> str:
+    """``name``, checked: the keyspace is spliced into CQL text, so only a plain
+    identifier will do."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ConfigurationError(f"keyspace {name!r} is not a plain CQL identifier")
+    return name
+
+
+def ensure_schema(session: Session, keyspace: str) -> None:
+    """Create the keyspace and tables if missing, and add missing columns (idempotent)."""
+    ks = keyspace_name(keyspace)
+    with map_exceptions("schema change"):
+        session.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        for statement in SCHEMA_CQL:
+            session.execute(statement.replace("{ks}", ks))
+        _add_missing_columns(session, ks)
+
+
+def _add_missing_columns(session: Session, ks: str) -> None:
+    columns_of_table = session.prepare(_COLUMNS_OF_TABLE)
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[0] for row in session.execute(columns_of_table, (ks, table))}
+        for name, cql_type in columns.items():
+            if name not in present:
+                session.execute(f"ALTER TABLE {ks}.{table} ADD {name} {cql_type}")

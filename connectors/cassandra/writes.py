@@ -1,0 +1,237 @@
+"""The store's writes: prepared once, run concurrently, one outcome per record.
+
+A record past its retention is refused before anything is sent. A record of two rows (a
+read and its spelling, a hit and its id) goes as one unlogged batch, so one request,
+unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in one
+``execute_concurrent`` with ``raise_on_first_error=False``: a record Cassandra refuses
+fails on its own, while one that failed for a transient reason (Cassandra down, a
+timeout) raises ``StoreUnavailable`` for the whole call, so the caller holds the batch
+and retries. Every write is an idempotent upsert, so writing a record again is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from cassandra.cluster import Session
+from cassandra.concurrent import execute_concurrent
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
+
+from connectors.cassandra.rows import (
+    AUDIT_COLUMNS,
+    CROP_COLUMNS,
+    HIT_COLUMNS,
+    HIT_ID_COLUMNS,
+    READ_COLUMNS,
+    SPELLING_COLUMNS,
+    audit_row,
+    crop_row,
+    hit_id_row,
+    hit_row,
+    read_row,
+    spelling_row,
+)
+from connectors.cassandra.session import map_exceptions, store_error
+from schemas.errors import TransientError
+from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead
+from schemas.retention import RetentionExpired, ttl_seconds
+
+T = TypeVar("T")
+# A statement (prepared, or a batch of bound ones) and its values.
+Job = tuple[PreparedStatement | BatchStatement, tuple[Any, ...]]
+
+# Cassandra warns of a batch over 5 KiB and refuses one over 50 KiB (batch_size_warn and
+# batch_size_fail_threshold), where the same rows sent apart are fine. Under this many
+# characters of text (4 bytes each at most in UTF-8), the two rows and their fixed-size
+# columns stay under the warning.
+_BATCH_TEXT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What happened to one row: stored, refused (expired), or failed (with why)."""
+
+    ok: bool
+    error: str | None = None
+    expired: bool = False
+
+
+STORED = RowOutcome(True)
+
+
+def insert_cql(ks: str, table: str, columns: Sequence[str], *, ttl: bool) -> str:
+    """The INSERT of ``columns`` into ``ks.table`` (bind markers in that order, then the
+    TTL's when ``ttl``)."""
+    markers = ", ".join("?" for _ in columns)
+    using = " USING TTL ?" if ttl else ""
+    return f"INSERT INTO {ks}.{table} ({', '.join(columns)}) VALUES ({markers}){using}"
+
+
+_SET_DISPOSITION = """UPDATE {ks}.hits_by_agency USING TTL ? SET disposition = ?,
+    disposition_by = ?, disposition_agency = ?, disposition_at = ?, disposition_note = ?
+    WHERE agency_ori = ? AND matched_at = ? AND hit_id = ?"""
+
+
+class Writes:
+    """The writes of one keyspace, prepared on ``session`` when made."""
+
+    def __init__(self, session: Session, ks: str, concurrency: int) -> None:
+        self._session = session
+        self._concurrency = concurrency
+        with map_exceptions("statement preparation"):
+            prepare = session.prepare
+            self._insert_read = prepare(insert_cql(ks, "reads_by_plate", READ_COLUMNS, ttl=True))
+            self._insert_spelling = prepare(
+                insert_cql(ks, "plates_by_folded_plate", SPELLING_COLUMNS, ttl=True)
+            )
+            self._insert_crop = prepare(insert_cql(ks, "plate_crops", CROP_COLUMNS, ttl=True))
+            self._insert_hit = prepare(insert_cql(ks, "hits_by_agency", HIT_COLUMNS, ttl=True))
+            self._insert_hit_id = prepare(insert_cql(ks, "hits_by_id", HIT_ID_COLUMNS, ttl=True))
+            self._insert_audit = prepare(insert_cql(ks, "audit_events", AUDIT_COLUMNS, ttl=False))
+            self._set_disposition = prepare(_SET_DISPOSITION.replace("{ks}", ks))
+            self._insert_check = prepare(
+                insert_cql(
+                    ks, "hotlist_checks", ("entry_id", "folded_plate", "checked_at"), ttl=False
+                )
+            )
+            self._delete_check = prepare(f"DELETE FROM {ks}.hotlist_checks WHERE entry_id = ?")
+
+    def reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
+        """Each read and its spelling row, with one TTL; a read is ok when both are."""
+        insert_read, insert_spelling = self._insert_read, self._insert_spelling
+
+        def jobs(read: PlateRead, ttl: int) -> tuple[Job, ...]:
+            return _pair(insert_read, read_row(read, ttl), insert_spelling, spelling_row(read, ttl))
+
+        return self._write_retained(reads, now, _read_expiry, jobs)
+
+    def crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
+        """Plate crops, with the TTL of their reads (counted from collection)."""
+        insert_crop = self._insert_crop
+
+        def jobs(crop: PlateCrop, ttl: int) -> tuple[Job, ...]:
+            return ((insert_crop, crop_row(crop, ttl)),)
+
+        return self._write_retained(crops, now, _crop_expiry, jobs)
+
+    def hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
+        """Each hit and its id row, with the read's TTL; a hit is ok when both are."""
+        insert_hit, insert_hit_id = self._insert_hit, self._insert_hit_id
+
+        def jobs(hit: Hit, ttl: int) -> tuple[Job, ...]:
+            return _pair(insert_hit, hit_row(hit, ttl), insert_hit_id, hit_id_row(hit, ttl))
+
+        return self._write_retained(hits, now, _hit_expiry, jobs)
+
+    def audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
+        """Audit events, kept without a TTL."""
+        jobs = [(self._insert_audit, audit_row(event)) for event in events]
+        return self._run(jobs, range(len(events)), [STORED] * len(events))
+
+    def disposition(self, disposition: HitDisposition, ttl: int) -> None:
+        """The disposition, on the hit's row, expiring with it."""
+        with map_exceptions("write"):
+            self._session.execute(
+                self._set_disposition,
+                (
+                    ttl, disposition.disposition.value, disposition.decided_by,
+                    disposition.decided_by_agency_ori, disposition.decided_at, disposition.note,
+                    disposition.hit_agency_ori, disposition.matched_at, disposition.hit_id,
+                ),
+            )  # fmt: skip
+
+    def mark_entry_checked(self, entry_id: str, folded_plate: str, now: datetime) -> None:
+        with map_exceptions("write"):
+            self._session.execute(self._insert_check, (entry_id, folded_plate, now))
+
+    def forget_entry_check(self, entry_id: str) -> None:
+        with map_exceptions("write"):
+            self._session.execute(self._delete_check, (entry_id,))
+
+    def _write_retained(
+        self,
+        records: Sequence[T],
+        now: datetime,
+        expiry: Callable[[T], datetime],
+        jobs_of: Callable[[T, int], tuple[Job, ...]],
+    ) -> list[RowOutcome]:
+        """The jobs of each record still retained, with what is left of its retention as
+        their TTL; a record past it is refused, and nothing of it sent."""
+        outcomes = [STORED] * len(records)
+        jobs: list[Job] = []
+        owners: list[int] = []
+        for i, record in enumerate(records):
+            try:
+                ttl = ttl_seconds(expiry(record), now)
+            except RetentionExpired as error:
+                outcomes[i] = RowOutcome(False, str(error), expired=True)
+                continue
+            for job in jobs_of(record, ttl):
+                jobs.append(job)
+                owners.append(i)
+        return self._run(jobs, owners, outcomes)
+
+    def _run(
+        self, jobs: list[Job], owners: Sequence[int], outcomes: list[RowOutcome]
+    ) -> list[RowOutcome]:
+        """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s; a record's first
+        failed job is its outcome. A transient failure raises for the whole call."""
+        if not jobs:
+            return outcomes
+        with map_exceptions("write"):
+            results = execute_concurrent(
+                self._session, jobs, concurrency=self._concurrency, raise_on_first_error=False
+            )
+        for owner, (success, result) in zip(owners, results, strict=True):
+            if not success and outcomes[owner].ok:
+                outcomes[owner] = _failed(result)
+        return outcomes
+
+
+def _pair(
+    first: PreparedStatement,
+    first_row: tuple[Any, ...],
+    second: PreparedStatement,
+    second_row: tuple[Any, ...],
+) -> tuple[Job, ...]:
+    """The two rows of one record: one unlogged batch (the partitions differ, and an
+    outcome per record needs no batch log), or two statements when they are large."""
+    if _text_size(first_row) + _text_size(second_row) > _BATCH_TEXT_LIMIT:
+        return (first, first_row), (second, second_row)
+    batch = BatchStatement(BatchType.UNLOGGED)
+    batch.add(first, first_row)
+    batch.add(second, second_row)
+    return ((batch, ()),)
+
+
+def _text_size(row: tuple[Any, ...]) -> int:
+    """The characters of text in a row: its strings, and the keys of its maps."""
+    size = 0
+    for value in row:
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, dict):
+            size += sum(len(key) + 8 for key in value)
+    return size
+
+
+def _failed(error: BaseException) -> RowOutcome:
+    mapped = store_error(error, "write")
+    if isinstance(mapped, TransientError):
+        raise mapped from error
+    return RowOutcome(False, f"{type(error).__name__}: {error}")
+
+
+def _read_expiry(read: PlateRead) -> datetime:
+    return read.expires_at
+
+
+def _crop_expiry(crop: PlateCrop) -> datetime:
+    return crop.expires_at
+
+
+def _hit_expiry(hit: Hit) -> datetime:
+    return hit.read.expires_at
