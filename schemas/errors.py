@@ -3,7 +3,8 @@
     LprxError
     ├── PermanentError        the record itself is bad: dead-letter it, go on
     │   ├── InvalidRecord     decodes, but breaks a rule (empty plate, future time, ...)
-    │   └── UndecodableRecord not a record of the expected schema
+    │   ├── UndecodableRecord not a record of the expected schema
+    │   └── StoreRejected     the store refused the statement itself (will fail again)
     ├── TransientError        the world is briefly wrong: retry, back off
     │   └── StoreUnavailable  Cassandra did not take a write in time
     ├── RequestRefused        a person's request is refused: say why, show nothing
@@ -32,6 +33,10 @@ class InvalidRecord(PermanentError):
 
 class UndecodableRecord(PermanentError):
     """Bytes that are not a record of the expected schema."""
+
+
+class StoreRejected(PermanentError):
+    """The store refused the statement itself: the same statement will fail again."""
 
 
 class TransientError(LprxError):

@@ -55,17 +55,18 @@ from cassandra.protocol import RequestValidationException as RequestValidationMe
 from cassandra.query import dict_factory, named_tuple_factory, tuple_factory
 
 from connectors.cassandra.config import CassandraConfig
-from schemas.errors import ConfigurationError, LprxError, PermanentError, StoreUnavailable
+from schemas.errors import (
+    ConfigurationError,
+    LprxError,
+    StoreRejected,
+    StoreUnavailable,
+)
 
 # Execution profiles of the sessions ``connect`` opens. The default keeps the driver's
 # named tuples for anyone holding ``store.session``; the store maps rows from plain tuples
 # (no named tuple class built per result page) and lists rows for the CLI as dicts.
 TUPLE_ROWS = "lprx-tuple-rows"
 DICT_ROWS = "lprx-dict-rows"
-
-
-class StoreRejected(PermanentError):
-    """Cassandra refused the statement itself: the same statement will fail again."""
 
 
 # First match wins: the server's refusals of a statement before the general driver error.
