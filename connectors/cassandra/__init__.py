@@ -7,9 +7,10 @@ hold the prepared statements, and ``store.CassandraStore`` puts them together.
 
 from connectors.cassandra.queries import HitLocation
 from connectors.cassandra.schema import ensure_schema
-from connectors.cassandra.session import StoreRejected, connect, map_exceptions
+from connectors.cassandra.session import connect, map_exceptions
 from connectors.cassandra.store import CassandraStore
 from connectors.cassandra.writes import RowOutcome
+from schemas.errors import StoreRejected
 
 __all__ = [
     "CassandraStore",
