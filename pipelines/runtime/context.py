@@ -123,13 +123,6 @@ class Context:
         """Until the hotlist and agreements this worker's stages need are loaded."""
         await self.followers.wait(self.run_blocking)
 
-    def close(self) -> None:
-        self.followers.stop()
-        if self._store is not None:
-            self._store.close()
-        self.blocking.shutdown(wait=False)
-        self.ocr_executor.shutdown(wait=False)
-
     # --- sending, each record with its key ---------------------------------------
 
     async def send_raw_read(self, read: PlateRead) -> None:
