@@ -36,8 +36,9 @@ from connectors.hotlist.topic import publish_entries  # noqa: E402
 from connectors.kafka.agreements import publish_agreement  # noqa: E402
 from connectors.kafka.topics import TopicSpec, core_topics, ensure_topics, make_producer  # noqa: E402
 from connectors.servers import up  # noqa: E402
+from pipelines.runtime.passes import PassBook  # noqa: E402
 from pipelines.settings import Settings, get_settings  # noqa: E402
-from pipelines.stages.dedup import Deduplicator, DedupPolicy  # noqa: E402
+from pipelines.stages.dedup import DedupPolicy  # noqa: E402
 from schemas import SingleObjectCodec  # noqa: E402
 from schemas.records import (  # noqa: E402
     CameraKind,
@@ -154,10 +155,14 @@ def run(n: int, timeout: float) -> dict[str, object]:
     )  # fmt: skip
     reads, repeats = make_reads(n, hot, rng)
     encoded = [(r.camera_id.encode(), r.encode(codec)) for r in reads]
-    # Passes as the dedup stage counts them: random plates on one camera can also be one
-    # edit apart (or confusable), and then they are one pass too.
-    passes = Deduplicator(DedupPolicy(window=timedelta(seconds=settings.dedup_window_seconds)))
-    expected_stored = sum(not passes.add(read, now=0.0).duplicate for read in reads)
+    # Passes as the worker's dedup path counts them: random plates on one camera can also
+    # be one edit apart (or confusable), and then they are one pass too.
+    passes = PassBook({}, codec, DedupPolicy.from_settings(settings), settings.dedup_sites)
+    expected_stored = 0
+    for read in reads:
+        group, folded = passes.fold(read, 0, 0.0)
+        passes.commit(group)
+        expected_stored += not folded.duplicate
 
     env = {
         **os.environ,

@@ -40,7 +40,7 @@ def worker(
     import faust
 
     from pipelines import metrics
-    from pipelines.app import create_pipeline
+    from pipelines.runtime.app import create_pipeline
 
     update: dict[str, Any] = {}
     if stages:

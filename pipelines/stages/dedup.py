@@ -2,7 +2,8 @@
 
 A pass is the reads of one camera (or of the cameras of one site, ``dedup_sites``, which
 then count as one camera here) whose plates are equal, or one edit apart for plates
-of five or more characters, after folding confusables (``0``/``O``, ``8``/``B``...), each
+of ``fuzzy_min_length`` (``LPRX_MATCH_FUZZY_MIN_LENGTH``, as for matching) or more
+characters, after folding confusables (``0``/``O``, ``8``/``B``...), each
 within ``window`` (camera time) of the pass's newest read. A pass lasts while reads keep
 coming within the window of each other, so a car sitting in view yields one read.
 
@@ -12,27 +13,22 @@ score (confidence, a plate that fits its state's format, a recognised state, fra
 is sent, carrying in ``duplicates`` the number of other reads folded into it. Reads of the
 pass after that are counted and dropped. ``settle`` 0 sends the first read at once.
 
-The worker keeps the passes in a Faust table (RocksDB, with a changelog topic), one key
-per camera and pass (``table_key``), so each read writes only its own pass: a restarted
-worker neither re-sends a pass it sent nor loses one it held, a read delivered again
-(same ``read_id``) is not counted twice, and each camera's state is bounded by the window.
-A camera that has sent nothing for ``forget_after_seconds`` (twice the window, worker
-time) is forgotten (``is_idle``, ``forget``), so cameras taken out of service do not
-stay in memory or in the table. ``to_json``/``from_json`` are the table's value format.
+The functions change a camera's passes in place and note which passes changed
+(``CameraPasses.take_changes``); the worker (``pipelines/runtime/passes.py``) writes
+those to a Faust table, one key per camera and pass, so a restarted worker neither
+re-sends a pass it sent nor loses one it held. A read delivered again (same ``read_id``)
+is not counted twice, and each camera's state is bounded by the window. A camera that has
+sent nothing for ``forget_after_seconds`` (twice the window, worker time) is forgotten
+(``is_idle``, ``forget``), so cameras taken out of service do not stay in memory.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from pipelines.matching.index import FUZZY_MIN_LENGTH
 from pipelines.settings import Settings
-from schemas import Codec
 from schemas.plates import confusable_key, within_one_edit
 from schemas.records import PlateRead
 
@@ -56,6 +52,9 @@ class DedupPolicy:
     window: timedelta
     settle_seconds: float = 0.0
     weights: ScoreWeights = ScoreWeights()
+    fuzzy_min_length: int = field(kw_only=True)
+    """Plates this long or longer are one pass when one edit apart: the matching
+    setting, so dedup and matching agree on which plates are near."""
 
     @property
     def forget_after_seconds(self) -> float:
@@ -74,6 +73,7 @@ class DedupPolicy:
                 region=settings.dedup_weight_region,
                 frames=settings.dedup_weight_frames,
             ),
+            fuzzy_min_length=settings.match_fuzzy_min_length,
         )
 
 
@@ -145,10 +145,10 @@ class Folded:
     """The read was seen before (same id) and changed nothing."""
 
 
-def _same_vehicle(remembered: str, key: str) -> bool:
+def _same_vehicle(remembered: str, key: str, fuzzy_min_length: int) -> bool:
     if remembered == key:
         return True
-    fuzzy = min(len(remembered), len(key)) >= FUZZY_MIN_LENGTH
+    fuzzy = min(len(remembered), len(key)) >= fuzzy_min_length
     return fuzzy and within_one_edit(remembered, key)
 
 
@@ -181,11 +181,12 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         # is a pass of its own, sent as it is.
         return Folded(False, [*sent, read, *settle(camera, now, policy)])
     key = confusable_key(read.plate)
+    fuzzy_min = policy.fuzzy_min_length
     matched = next(
         (
             remembered
             for remembered, vehicle in camera.passes.items()
-            if _same_vehicle(remembered, key) and abs(at - vehicle.last_seen) <= window
+            if _same_vehicle(remembered, key, fuzzy_min) and abs(at - vehicle.last_seen) <= window
         ),
         None,
     )
@@ -228,73 +229,3 @@ def forget(camera: CameraPasses) -> None:
     """Drops every pass (in place), to be deleted from the table with the changes."""
     camera.removed.update(camera.passes)
     camera.passes.clear()
-
-
-# --- the Faust table: one key per camera and pass -------------------------------------
-
-
-def table_key(camera_id: str, pass_key: str) -> str:
-    return f"{camera_id}/{pass_key}"
-
-
-def split_table_key(key: str) -> tuple[str, str]:
-    """(camera id, pass key); a pass key is a normalised plate, so never holds '/'."""
-    camera_id, _, pass_key = key.rpartition("/")
-    return camera_id, pass_key
-
-
-def to_json(vehicle: VehiclePass, partition: int, codec: Codec) -> dict[str, Any]:
-    if vehicle.held is not None and vehicle.held_encoded is None:
-        vehicle.held_encoded = base64.b64encode(vehicle.held.encode(codec)).decode()
-    return {
-        "partition": partition,
-        "last_seen": vehicle.last_seen,
-        "opened": vehicle.opened,
-        "reads": vehicle.reads,
-        "held": vehicle.held_encoded,
-        "held_score": vehicle.held_score,
-        "recent_ids": vehicle.recent_ids,
-    }
-
-
-def from_json(value: Mapping[str, Any], codec: Codec) -> tuple[int, VehiclePass]:
-    """(partition, pass) from a table value; DecodeError, KeyError or ValueError if the
-    value is not one."""
-    held = value.get("held")
-    return int(value["partition"]), VehiclePass(
-        last_seen=float(value["last_seen"]),
-        opened=float(value["opened"]),
-        reads=int(value["reads"]),
-        held=PlateRead.decode(codec, base64.b64decode(held)) if held else None,
-        held_score=float(value.get("held_score", 0.0)),
-        recent_ids=[str(i) for i in value.get("recent_ids", [])],
-        held_encoded=str(held) if held else None,
-    )
-
-
-class Deduplicator:
-    """``fold_read`` over an in-memory map of cameras (for tests and tools; the worker
-    keeps the cameras in a Faust table instead)."""
-
-    def __init__(self, policy: DedupPolicy, sites: Mapping[str, str] | None = None) -> None:
-        self.policy = policy
-        self.sites = sites or {}
-        self.cameras: dict[str, CameraPasses] = {}
-
-    def __len__(self) -> int:
-        return sum(len(camera) for camera in self.cameras.values())
-
-    def add(self, read: PlateRead, now: float) -> Folded:
-        group = self.sites.get(read.camera_id, read.camera_id)
-        camera = self.cameras.setdefault(group, CameraPasses())
-        return fold_read(camera, read, now, self.policy)
-
-    def settle(self, now: float) -> list[PlateRead]:
-        return [r for c in self.cameras.values() for r in settle(c, now, self.policy)]
-
-    def forget_idle(self, now: float) -> None:
-        for group in [g for g, c in self.cameras.items() if is_idle(c, now, self.policy)]:
-            del self.cameras[group]
-
-    def is_duplicate(self, read: PlateRead, now: float = 0.0) -> bool:
-        return self.add(read, now).duplicate

@@ -46,12 +46,6 @@ class AgreementBook:
             return [a for a in self._by_id.values() if a.owner_agency_ori == owner_ori]
 
 
-def hit_key(hit: Hit) -> bytes:
-    """Kafka key of a hit: its plate with confusables folded, so the repeats of a car
-    (``ABC1234``, ``A8C1234``) reach the same share worker and its suppression."""
-    return confusable_key(hit.read.plate).encode()
-
-
 def suppression_key(hit: Hit) -> str:
     """What a repeat shares: the plate with confusables folded, and the entry."""
     return f"{confusable_key(hit.read.plate)}/{hit.entry.entry_id}"
@@ -64,9 +58,10 @@ class HitSuppressor:
     window. Historical hits (past sightings of a new entry's plate) are each delivered
     and do not hold back a live hit: a car seen now is news.
 
-    The worker keeps one per partition of the hits topic, written through to a Faust
-    table (``take_changes``, ``remember``) so a restarted or rebalanced worker does
-    not alert a repeat again."""
+    The worker keeps one per partition of the hits topic (hits are keyed by folded
+    plate, ``schemas.keys.hit_key``), written through to a Faust table
+    (``take_changes``, ``remember``; ``pipelines/runtime/share.py``) so a restarted or
+    rebalanced worker does not alert a repeat again."""
 
     def __init__(self, window: timedelta) -> None:
         self.window = window

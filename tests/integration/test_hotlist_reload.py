@@ -6,13 +6,14 @@ import os
 import threading
 
 from connectors.hotlist.topic import publish_snapshot
-from connectors.kafka.follower import CompactedTopicFollower
 from connectors.kafka.topics import make_producer
-from pipelines.matching.index import HotlistIndex
+from pipelines.runtime.followers import follow_hotlist, hotlist_index
 from pipelines.settings import Settings
+from pipelines.stages.match import match_reads_guarded
 from schemas import SingleObjectCodec
-from schemas.records import HotlistCategory, HotlistEntry
+from schemas.records import Hit, HotlistCategory, HotlistEntry, utcnow
 from tests.conftest import wait_for
+from tests.factories import a_read
 
 # `make test` (and so CI) runs it with 1,000,000 entries, about 5.5 min on 2 cores;
 # a bare pytest run uses 20,000 for a quick loop.
@@ -34,34 +35,16 @@ def entry(i: int, priority: int = 50) -> HotlistEntry:
     )
 
 
-def follow(settings: Settings, index: HotlistIndex) -> CompactedTopicFollower[HotlistEntry]:
-    """Wired as the match worker wires it: bulk while loading, then live updates."""
-    state = {"loading": True}
-
-    def loaded() -> None:
-        index.compact()
-        state["loading"] = False
-
-    follower: CompactedTopicFollower[HotlistEntry] = CompactedTopicFollower(
-        settings,
-        settings.topic("hotlist"),
-        lambda b: HotlistEntry.decode(CODEC, b),
-        lambda _k, e: index.put(e, defer_fuzzy=state["loading"]),
-        index.retract,
-        loaded,
-    )
-    follower.start()
-    return follower
-
-
 def test_full_reload_while_matching_loses_no_hit(kafka_settings: Settings) -> None:
     producer = make_producer(kafka_settings, "test-reload")
     first = [entry(i) for i in range(ENTRIES)]
     report = publish_snapshot(kafka_settings, producer, CODEC, "ncic", first)
     assert (report.upserted, report.retracted) == (ENTRIES, 0)
 
-    index = HotlistIndex()
-    follower = follow(kafka_settings, index)
+    # The match worker's own index and follower, as its context builds them.
+    index = hotlist_index(kafka_settings)
+    follower = follow_hotlist(kafka_settings, CODEC, index)
+    follower.start()
     try:
         assert follower.wait_caught_up(300)
         assert len(index) == ENTRIES
@@ -72,18 +55,26 @@ def test_full_reload_while_matching_loses_no_hit(kafka_settings: Settings) -> No
         second = [entry(i, priority=90 if i < 2 * tenth else 50) for i in kept]
         second += [entry(ENTRIES + i) for i in range(tenth)]
         probes = [f"R{i:07d}" for i in range(tenth, ENTRIES, max(1, ENTRIES // 500))]
+        reads = [a_read(plate=plate, collected_at=utcnow()) for plate in probes]
 
         misses: list[str] = []
         lookups = 0
         stop = threading.Event()
 
         def match_continuously() -> None:
+            """As the match agent matches a batch: one ``lookup_many`` for all of it."""
             nonlocal lookups
             while not stop.is_set():
-                for plate in probes:
-                    if not index.exact(plate) or not index.lookup(plate):
+                outcomes = match_reads_guarded(reads, index, utcnow())
+                for plate, outcome in zip(probes, outcomes, strict=True):
+                    # The plate's own entry hit (a neighbour one edit away may rank first).
+                    own = f"ncic:MN:{plate}"
+                    if not isinstance(outcome, Hit) or own not in (
+                        outcome.entry.entry_id,
+                        *outcome.other_entry_ids,
+                    ):
                         misses.append(plate)
-                    lookups += 1
+                lookups += len(probes)
 
         matcher = threading.Thread(target=match_continuously)
         matcher.start()

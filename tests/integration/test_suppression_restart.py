@@ -9,8 +9,8 @@ from pathlib import Path
 
 from connectors.kafka.reader import read_values
 from pipelines.settings import Settings
-from pipelines.stages.share import hit_key
 from schemas import SingleObjectCodec
+from schemas.keys import hit_key
 from schemas.records import Hit, utcnow
 from tests.conftest import Process, free_port, settings_env, wait_for
 from tests.factories import a_hit, a_read, an_entry

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.app import Pipeline
+import pytest
+
+from pipelines.runtime import Pipeline, create_pipeline
 from pipelines.settings import Settings
 from pipelines.stages.match import match_read
 from tests.factories import NOW, a_read, an_entry
 
 
 def pipeline(tmp_path: Path, **settings: object) -> Pipeline:
-    return Pipeline(
+    return create_pipeline(
         Settings(table_store="memory://", table_data_dir=tmp_path, **settings)  # type: ignore[arg-type]
     )
 
 
 def test_edit_distance_zero_turns_one_edit_hits_off(tmp_path: Path) -> None:
-    exact_only = pipeline(tmp_path / "a", match_max_edit_distance=0).hotlist
-    default = pipeline(tmp_path / "b").hotlist
+    exact_only = pipeline(tmp_path / "a", match_max_edit_distance=0).context.hotlist
+    default = pipeline(tmp_path / "b").context.hotlist
     for index in (exact_only, default):
         index.put(an_entry(plate="ABC1234"))
     one_edit = a_read(plate="ABC1235")
@@ -28,6 +30,46 @@ def test_edit_distance_zero_turns_one_edit_hits_off(tmp_path: Path) -> None:
 
 
 def test_dedup_policy_follows_the_settings(tmp_path: Path) -> None:
-    policy = pipeline(tmp_path, dedup_settle_seconds=0.5, dedup_weight_fits_format=2.0).dedup_policy
+    worker = pipeline(
+        tmp_path,
+        dedup_settle_seconds=0.5,
+        dedup_weight_fits_format=2.0,
+        match_fuzzy_min_length=6,
+    )
+    policy = worker.agents["normalize"].book.policy
     assert policy.settle_seconds == 0.5
     assert policy.weights.fits_format == 2.0
+    assert policy.fuzzy_min_length == 6  # the matching setting
+
+
+def test_names_stay_what_offsets_and_changelogs_are_stored_under(tmp_path: Path) -> None:
+    worker = pipeline(tmp_path, topic_prefix="lprx")
+    assert worker.stages == ("ocr", "normalize", "match", "share", "store")
+    assert worker.app.conf.id == "lprx-ocr-normalize-match-share-store"
+    assert sorted(agent.name for agent in worker.app.agents.values()) == sorted(
+        [
+            "ocr", "normalize", "dedup-ticks", "match", "historical", "share",
+            "store-reads", "store-hits", "store-audit", "store-dispositions",
+        ]
+    )  # fmt: skip
+    assert sorted(worker.app.tables) == ["dedup-vehicle-passes", "hit-alerts"]
+    sources = {a.name: a.channel.get_topic_name() for a in worker.app.agents.values()}
+    assert sources["normalize"] == "lprx.reads.raw"
+    assert sources["dedup-ticks"] == "lprx.dedup-ticks"
+    assert sources["historical"] == "lprx.hotlist"
+    assert sources["store-dispositions"] == "lprx.dispositions"
+
+
+def test_a_worker_runs_only_its_stages(tmp_path: Path) -> None:
+    worker = pipeline(tmp_path, topic_prefix="lprx", worker_stages=["store", "share"])
+    assert worker.stages == ("share", "store")
+    assert worker.app.conf.id == "lprx-share-store"
+    assert sorted(a.name for a in worker.app.agents.values()) == [
+        "share", "store-audit", "store-dispositions", "store-hits", "store-reads",
+    ]  # fmt: skip
+    assert sorted(worker.app.tables) == ["hit-alerts"]
+
+
+def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown stages"):
+        pipeline(tmp_path, worker_stages=["normalize", "nope"])

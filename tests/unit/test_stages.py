@@ -275,7 +275,8 @@ class TestSuppression:
         assert suppressor.should_alert(a_hit(read=a_read()))
 
     def test_a_confusable_misread_of_the_same_car_is_a_repeat(self) -> None:
-        from pipelines.stages.share import HitSuppressor, hit_key
+        from pipelines.stages.share import HitSuppressor
+        from schemas.keys import hit_key
 
         suppressor = HitSuppressor(timedelta(minutes=10))
         first = a_hit(read=a_read(plate="ABC1234", collected_at=NOW))

@@ -1,0 +1,90 @@
+"""The Faust app of a worker: created from the settings, with the agents of its stages.
+
+Names are part of the deployment and never change: the app id
+``<topic_prefix>-<stages>`` names the consumer group and the table changelogs, and the
+agents (``ocr``, ``normalize``, ``dedup-ticks``, ``match``, ``historical``, ``share``,
+``store-reads``, ``store-hits``, ``store-audit``, ``store-dispositions``) and tables
+(``dedup-vehicle-passes``, ``hit-alerts``) keep the names their offsets and changelogs
+are stored under.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from pipelines import metrics
+from pipelines.runtime import dispositions, historical, match, normalize, ocr, share, store
+from pipelines.runtime.context import Context
+from pipelines.runtime.wiring import FaustOutbox, Wiring
+from pipelines.settings import Settings
+
+ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
+
+
+@dataclass
+class Pipeline:
+    """A worker's app, its stages, the context its agents share, and the agents."""
+
+    app: faust.App
+    stages: tuple[str, ...]
+    context: Context
+    agents: dict[str, Any] = field(default_factory=dict)
+
+
+def worker_stages(settings: Settings) -> tuple[str, ...]:
+    unknown = set(settings.worker_stages) - set(ALL_STAGES)
+    if unknown:
+        raise ValueError(f"unknown stages {sorted(unknown)}; known: {ALL_STAGES}")
+    return tuple(s for s in ALL_STAGES if s in settings.worker_stages)
+
+
+def make_app(settings: Settings, app_id: str) -> faust.App:
+    # One folder per app: Faust names a table's RocksDB files by table and partition
+    # only, so apps sharing a folder would read each other's offsets. Faust creates
+    # only the last folder of the path.
+    data_dir = (settings.table_data_dir or settings.cache_dir / "faust") / app_id
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        store=settings.table_store,
+        datadir=str(data_dir),
+        topic_partitions=settings.topic_partitions,
+        value_serializer="raw",
+        key_serializer="raw",
+        web_enabled=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=5,
+    )
+
+
+def create_pipeline(settings: Settings) -> Pipeline:
+    stages = worker_stages(settings)
+    app_id = f"{settings.topic_prefix}-{'-'.join(stages)}"
+    app = make_app(settings, app_id)
+    outbox = FaustOutbox(app, settings)
+    ctx = Context(settings, worker=app_id, out=outbox, stages=stages)
+    wiring = Wiring(app, outbox, ctx)
+    wiring.on_shutdown(ctx.followers.stop)
+    # Read at scrape time, so the gauges follow every reload and revocation.
+    metrics.HOTLIST_ENTRIES.set_function(lambda: len(ctx.hotlist))
+    metrics.AGREEMENTS.set_function(lambda: len(ctx.agreements))
+    pipeline = Pipeline(app, stages, ctx)
+    agents = pipeline.agents
+    if "ocr" in stages:
+        agents["ocr"] = ocr.register(wiring)
+    if "normalize" in stages:
+        agents["normalize"] = normalize.register(wiring)
+    if "match" in stages:
+        agents["match"] = match.register(wiring)
+        agents["historical"] = historical.register(wiring)
+    if "share" in stages:
+        agents["share"] = share.register(wiring)
+    if "store" in stages:
+        agents["store-reads"], agents["store-hits"], agents["store-audit"] = store.register(wiring)
+        agents["store-dispositions"] = dispositions.register(wiring)
+    return pipeline

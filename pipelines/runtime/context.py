@@ -1,0 +1,151 @@
+"""What the agents of one worker share: settings, codec, topics, the store, executors.
+
+Agents send through an ``Outbox`` (Kafka topics by name; ``wiring.FaustOutbox`` in a
+worker, a recorder in tests) and only ever with the key ``schemas/keys.py`` gives the
+record, so records that must meet in one partition do. The Cassandra session is created
+on first use and shared; blocking work runs on executors, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from connectors.cassandra import CassandraStore
+from connectors.kafka.topics import TopicSpec, partner_topic
+from pipelines.runtime.followers import Followers, hotlist_index
+from pipelines.settings import Settings
+from pipelines.stages.share import AgreementBook
+from schemas import Codec, codec_for
+from schemas.errors import ConfigurationError, StoreUnavailable
+from schemas.keys import (
+    audit_key,
+    dead_letter_key,
+    delivered_hit_key,
+    hit_key,
+    raw_read_key,
+    read_key,
+)
+from schemas.records import AuditEvent, DeadLetter, Hit, PlateRead
+
+T = TypeVar("T")
+
+
+class Outbox(Protocol):
+    """Where agents send records: a Kafka topic by name, and the topics to create."""
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, partition: int | None = None
+    ) -> None: ...
+
+    async def ensure(self, spec: TopicSpec) -> None: ...
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The full names of the topics the agents read and write."""
+
+    frames: str
+    raw_reads: str
+    reads: str
+    hits: str
+    audit: str
+    dispositions: str
+    hotlist: str
+    deadletter: str
+    dedup_ticks: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> TopicNames:
+        topic = settings.topic
+        return cls(
+            frames=topic("frames"),
+            raw_reads=topic("reads.raw"),
+            reads=topic("reads"),
+            hits=topic("hits"),
+            audit=topic("audit"),
+            dispositions=topic("dispositions"),
+            hotlist=topic("hotlist"),
+            deadletter=topic("deadletter"),
+            dedup_ticks=topic("dedup-ticks"),
+        )
+
+
+class Context:
+    """One per worker; every agent gets the same one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker: str,
+        out: Outbox,
+        stages: Sequence[str],
+        codec: Codec | None = None,
+        store_factory: Callable[[], CassandraStore] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.worker = worker
+        """The worker's name in dead letters: the Faust app id."""
+        self.out = out
+        self.stages = tuple(stages)
+        self.codec = codec or codec_for(settings.schema_registry_url)
+        self.topics = TopicNames.of(settings)
+        # OCR has its own thread, so a slow frame never holds up Cassandra or admin calls.
+        self.blocking = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lprx-io")
+        self.ocr_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lprx-ocr")
+        self.hotlist = hotlist_index(settings)
+        self.agreements = AgreementBook()
+        self.followers = Followers(settings, self.codec, self.hotlist, self.agreements, stages)
+        self._store_factory = store_factory or (lambda: CassandraStore(settings))
+        self._store: CassandraStore | None = None
+        self._store_lock = asyncio.Lock()
+        self._partner_topics: set[str] = set()
+
+    async def run_blocking(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.blocking, fn)
+
+    async def store(self) -> CassandraStore:
+        """One Cassandra session per worker, created on first use. Cassandra not there
+        yet is transient for a worker: the caller holds its records and tries again."""
+        async with self._store_lock:
+            if self._store is None:
+                try:
+                    self._store = await self.run_blocking(self._store_factory)
+                except ConfigurationError as error:
+                    raise StoreUnavailable(str(error)) from error
+            return self._store
+
+    async def wait_for_followers(self) -> None:
+        """Until the hotlist and agreements this worker's stages need are loaded."""
+        await self.followers.wait(self.run_blocking)
+
+    # --- sending, each record with its key ---------------------------------------
+
+    async def send_raw_read(self, read: PlateRead) -> None:
+        key = raw_read_key(read, self.settings.dedup_sites)
+        await self.out.send(self.topics.raw_reads, key, read.encode(self.codec))
+
+    async def send_read(self, read: PlateRead) -> None:
+        await self.out.send(self.topics.reads, read_key(read), read.encode(self.codec))
+
+    async def send_hit(self, hit: Hit) -> None:
+        await self.out.send(self.topics.hits, hit_key(hit), hit.encode(self.codec))
+
+    async def deliver_hit(self, recipient_ori: str, hit: Hit, value: bytes) -> None:
+        """The hit's bytes as received, to the recipient's own topic (created once)."""
+        spec = partner_topic(self.settings, recipient_ori)
+        if spec.name not in self._partner_topics:
+            await self.out.ensure(spec)
+            self._partner_topics.add(spec.name)
+        await self.out.send(spec.name, delivered_hit_key(hit), value)
+
+    async def send_audit(self, event: AuditEvent) -> None:
+        await self.out.send(self.topics.audit, audit_key(event), event.encode(self.codec))
+
+    async def send_dead_letter(self, letter: DeadLetter) -> None:
+        key = dead_letter_key(letter)
+        await self.out.send(self.topics.deadletter, key, letter.encode(self.codec))

@@ -1,0 +1,80 @@
+"""Agent ``match``: deduplicated reads -> hits, against the followed hotlist.
+
+Reads are matched in batches (``match_batch_size``, waiting at most
+``match_batch_seconds``), one vectorised hotlist lookup per batch
+(``stages/match.py match_reads_guarded``); a read that breaks matching gets its own
+dead letter, the others their hits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import partial
+from typing import cast
+
+from faust.streams import Stream
+from faust.types import EventT, StreamT
+
+from pipelines import metrics
+from pipelines.runtime.context import Context
+from pipelines.runtime.guard import Guard
+from pipelines.runtime.wiring import Wiring
+from pipelines.stages import match
+from schemas.records import Hit, PlateRead, utcnow
+
+
+class Match:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.guard = Guard(ctx, match.STAGE)
+
+    async def consume(self, stream: StreamT[bytes]) -> None:
+        await self.ctx.wait_for_followers()
+        settings = self.ctx.settings
+        # Faust hands agents a Stream; its interface type lacks take_events.
+        batches = cast(Stream[bytes], stream).take_events(
+            settings.match_batch_size, within=settings.match_batch_seconds
+        )
+        async for events in batches:
+            await self.on_batch(events)
+
+    async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
+        reads: list[PlateRead] = []
+        kept: list[EventT[bytes]] = []
+        for event in events:
+            decode = partial(PlateRead.decode, self.ctx.codec, event.message.value)
+            read = await self.guard.step(event, decode)
+            if read is not None:
+                reads.append(read)
+                kept.append(event)
+        if not reads:
+            return
+        outcomes = await self.guard.run_batch(kept, partial(self._match, reads))
+        if outcomes is None:
+            return
+        for event, outcome in zip(kept, outcomes, strict=True):
+            await self.guard.run(event, partial(self._route, event, outcome))
+
+    async def _match(self, reads: list[PlateRead]) -> list[Hit | Exception | None]:
+        start = time.perf_counter()
+        outcomes = match.match_reads_guarded(reads, self.ctx.hotlist, utcnow())
+        metrics.observe_each(match.STAGE, time.perf_counter() - start, len(reads))
+        if len(outcomes) != len(reads):
+            raise RuntimeError(f"{len(outcomes)} outcomes for {len(reads)} reads")
+        return outcomes
+
+    async def _route(self, event: EventT[bytes], outcome: Hit | Exception | None) -> None:
+        if isinstance(outcome, Exception):
+            await self.guard.dead_letter(event, outcome)
+        elif outcome is None:
+            metrics.count(match.STAGE, "no_hit")
+        else:
+            metrics.count(match.STAGE, "hit")
+            await self.ctx.send_hit(outcome)
+
+
+def register(wiring: Wiring) -> Match:
+    agent = Match(wiring.ctx)
+    wiring.agent(wiring.ctx.topics.reads, "match", agent.consume)
+    return agent

@@ -1,0 +1,62 @@
+"""Agents ``store-reads``, ``store-hits`` and ``store-audit``: one ``BatchedSink`` each,
+with the write of its record kind. Reads and hits are stored with the TTL left of the
+read's retention, counted from collection (``CassandraStore``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from connectors.cassandra import CassandraStore, RowOutcome
+from pipelines import metrics
+from pipelines.runtime.context import Context
+from pipelines.runtime.sink import BatchedSink
+from pipelines.runtime.wiring import Wiring
+from schemas.records import AuditEvent, Hit, PlateRead, utcnow
+
+READS_STAGE = "store"
+HITS_STAGE = "store-hits"
+AUDIT_STAGE = "store-audit"
+
+
+def write_reads(store: CassandraStore, reads: Sequence[PlateRead]) -> list[RowOutcome]:
+    return store.write_reads(reads, utcnow())
+
+
+def reads_written(reads: Sequence[PlateRead]) -> None:
+    """How old each read is once stored: the pipeline's end-to-end latency."""
+    now = utcnow()
+    age = metrics.READ_AGE_MS.labels(READS_STAGE)
+    for read in reads:
+        age.observe((now - read.collected_at).total_seconds() * 1000.0)
+
+
+def write_hits(store: CassandraStore, hits: Sequence[Hit]) -> list[RowOutcome]:
+    return store.write_hits(hits, utcnow())
+
+
+def write_audit(store: CassandraStore, events: Sequence[AuditEvent]) -> list[RowOutcome]:
+    return store.write_audit(events)
+
+
+def reads_sink(ctx: Context) -> BatchedSink[PlateRead]:
+    return BatchedSink(ctx, READS_STAGE, PlateRead.decode, write_reads, reads_written)
+
+
+def hits_sink(ctx: Context) -> BatchedSink[Hit]:
+    return BatchedSink(ctx, HITS_STAGE, Hit.decode, write_hits)
+
+
+def audit_sink(ctx: Context) -> BatchedSink[AuditEvent]:
+    return BatchedSink(ctx, AUDIT_STAGE, AuditEvent.decode, write_audit)
+
+
+Sinks = tuple[BatchedSink[PlateRead], BatchedSink[Hit], BatchedSink[AuditEvent]]
+
+
+def register(wiring: Wiring) -> Sinks:
+    ctx, topics = wiring.ctx, wiring.ctx.topics
+    reads, hits, audit = reads_sink(ctx), hits_sink(ctx), audit_sink(ctx)
+    wiring.agent(topics.reads, "store-reads", reads.consume)
+    wiring.agent(topics.hits, "store-hits", hits.consume)
+    wiring.agent(topics.audit, "store-audit", audit.consume)
+    return reads, hits, audit

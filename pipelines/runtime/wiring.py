@@ -1,0 +1,111 @@
+"""What an agent module needs of Faust to register itself: raw topics, agents, timers,
+tables behind mirrors, and the app's rebalance and shutdown signals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from faust.types import StreamT, TableT, TopicT
+
+from connectors.kafka.topics import TopicSpec, ensure_topics
+from pipelines.runtime.context import Context
+from pipelines.runtime.mirror import TableMirror
+from pipelines.settings import Settings
+
+Handler = Callable[[], Awaitable[None] | None]
+
+
+def raw_topic(app: faust.App, name: str) -> TopicT:
+    """Agents consume and produce bytes; decoding is the guard's (never Faust's, whose
+    decode errors drop the message)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+class FaustOutbox:
+    """The Outbox of a worker: one raw Faust topic per name, created on first use."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self._settings = settings
+        self._topics: dict[str, TopicT] = {}
+
+    def topic(self, name: str) -> TopicT:
+        if name not in self._topics:
+            self._topics[name] = raw_topic(self.app, name)
+        return self._topics[name]
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, partition: int | None = None
+    ) -> None:
+        await self.topic(topic).send(key=key, value=value, partition=partition)
+
+    async def ensure(self, spec: TopicSpec) -> None:
+        # An admin call, off the event loop.
+        await asyncio.to_thread(ensure_topics, self._settings, [spec])
+
+
+class Wiring:
+    """The Faust app of one worker, and the context its agents share."""
+
+    def __init__(self, app: faust.App, outbox: FaustOutbox, ctx: Context) -> None:
+        self.app = app
+        self.outbox = outbox
+        self.ctx = ctx
+
+    def agent(
+        self, topic: str, name: str, consume: Callable[[StreamT[bytes]], Awaitable[None]]
+    ) -> None:
+        self.app.agent(self.outbox.topic(topic), name=name)(consume)
+
+    def timer(self, interval: float, name: str, tick: Callable[[], Awaitable[None]]) -> None:
+        self.app.timer(interval, name=name)(tick)
+
+    def on_rebalance(self, handler: Handler) -> None:
+        """``handler()`` when partitions are revoked and when they are assigned."""
+
+        async def receive(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
+            result = handler()
+            if result is not None:
+                await result
+
+        self.app.on_partitions_revoked.connect(receive)
+        self.app.on_partitions_assigned.connect(receive)
+
+    def on_revoked_or_shutdown(self, handler: Callable[[], Awaitable[None]]) -> None:
+        """``handler()`` when partitions go elsewhere, and before a clean stop."""
+
+        async def receive(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
+            await handler()
+
+        self.app.on_partitions_revoked.connect(receive)
+        self.app.on_before_shutdown.connect(receive)
+
+    def on_shutdown(self, handler: Callable[[], None]) -> None:
+        def receive(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
+            handler()
+
+        self.app.on_before_shutdown.connect(receive)
+
+    def table(self, name: str) -> TableT[str, Any]:
+        """A Faust table with JSON keys and values, one partition per topic partition."""
+        return self.app.Table(
+            name,
+            partitions=self.ctx.settings.topic_partitions,
+            schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+        )
+
+    def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:
+        """The mirror is forgotten on every rebalance and decoded again once the table
+        is recovered from its changelog."""
+        self.on_rebalance(mirror.forget)
+
+        async def recovered() -> None:
+            # Recovered, entries written before a restart or a rebalance included.
+            mirror.reload()
+
+        table.on_recover(recovered)

@@ -1,0 +1,384 @@
+"""Each agent of the runtime, driven directly: events in, what it sends and stores out.
+
+The agents, guard, context and table mirrors are the worker's own; only Kafka (events,
+a recording outbox) and Cassandra (``FakeStore``) are stood in for. The real-Kafka
+tests (integration, e2e) prove the Faust wiring around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import cv2
+import numpy as np
+import pytest
+
+from connectors.cassandra import RowOutcome
+from pipelines.ocr.engine import Image, TextLine
+from pipelines.ocr.reader import PlateReader
+from pipelines.runtime import guard as guard_module
+from pipelines.runtime.dispositions import Dispositions
+from pipelines.runtime.historical import Historical
+from pipelines.runtime.match import Match
+from pipelines.runtime.normalize import Dedup
+from pipelines.runtime.ocr import Ocr
+from pipelines.runtime.passes import PassBook
+from pipelines.runtime.share import Share
+from pipelines.runtime.store import audit_sink, hits_sink, reads_sink
+from pipelines.settings import Settings
+from pipelines.stages.dedup import DedupPolicy
+from schemas import SchemaName
+from schemas.keys import audit_key, delivered_hit_key, hit_key, read_key
+from schemas.plates import confusable_key
+from schemas.records import (
+    AuditAction,
+    AuditEvent,
+    AuditOutcome,
+    CameraKind,
+    Disposition,
+    Frame,
+    Hit,
+    HitDisposition,
+    PlateRead,
+    utcnow,
+)
+from tests.factories import a_hit, an_agreement, an_entry
+from tests.unit.runtime_doubles import (
+    CODEC,
+    Counts,
+    FakeStore,
+    RecordingOutbox,
+    context,
+    event,
+    fresh_read,
+)
+
+T = TypeVar("T")
+OWNER, PARTNER = "MN9990001", "MN9990002"
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coroutine
+
+    return asyncio.run(main())
+
+
+def reads_in(out: RecordingOutbox, topic: str = "reads") -> list[PlateRead]:
+    return [PlateRead.decode(CODEC, s.value) for s in out.to(topic)]
+
+
+def hits_in(out: RecordingOutbox, topic: str = "hits") -> list[Hit]:
+    return [Hit.decode(CODEC, s.value) for s in out.to(topic)]
+
+
+def audit_in(out: RecordingOutbox) -> list[AuditEvent]:
+    return [AuditEvent.decode(CODEC, s.value) for s in out.to("audit")]
+
+
+# --- ocr ------------------------------------------------------------------------------
+
+
+class FakeRecognizer:
+    def __init__(self, lines: list[TextLine]) -> None:
+        self.lines = lines
+
+    def recognize(self, image: Image) -> list[TextLine]:
+        return self.lines
+
+
+class OverflowingCodec:
+    """The real codec, but a frame of ``b"overflow"`` raises what a bad date would."""
+
+    def encode(self, name: SchemaName, record: Mapping[str, Any]) -> bytes:
+        return CODEC.encode(name, record)
+
+    def decode(self, name: SchemaName, data: bytes | None) -> dict[str, Any]:
+        if data == b"overflow":
+            raise OverflowError("date value out of range")
+        return CODEC.decode(name, data)
+
+
+def a_frame(image: bytes) -> Frame:
+    collected = utcnow() - timedelta(seconds=3)
+    return Frame("f-1", OWNER, "legacy-1", CameraKind.FIXED, collected, 1280, 720, image)
+
+
+def test_ocr_dead_letters_what_it_cannot_read_and_sends_the_fused_read() -> None:
+    store = FakeStore()
+    ctx, out = context(store, codec=OverflowingCodec())
+    corners = ((560.0, 400.0), (720.0, 400.0), (720.0, 440.0), (560.0, 440.0))
+    lines = [TextLine("ABC-1234", 0.93, corners)]
+    reader = PlateReader(FakeRecognizer(lines), max_pixels=ctx.settings.ocr_max_pixels)
+    agent = Ocr(ctx, reader_factory=lambda _settings: reader)
+    counts = Counts("ocr")
+    image = cv2.imencode(".jpg", np.full((720, 1280, 3), 200, np.uint8))[1].tobytes()
+
+    async def frames() -> None:
+        await agent.load()
+        await agent.on_frame(event(b"overflow", topic="unit.frames", offset=1))
+        await agent.on_frame(event(a_frame(b"not an image").encode(CODEC), offset=2))
+        await agent.on_frame(event(a_frame(image).encode(CODEC), offset=3))
+        assert out.to("reads.raw") == []  # the vehicle is open until its camera is quiet
+        await agent.flush_all()
+
+    run(frames())
+    letters = out.letters()
+    assert [(d.error_type, d.source_offset) for d in letters] == [
+        ("OverflowError", 1),
+        ("InvalidRecord", 2),
+    ]
+    assert letters[0].original_value == b"overflow"
+    (read,) = reads_in(out, "reads.raw")
+    assert read.plate == "ABC1234" and read.image_ref == f"crop:{read.read_id}"
+    assert out.to("reads.raw")[0].key == b"legacy-1"  # raw_read_key: site or camera
+    assert store.names() == ["write_crops"]
+    assert (counts["dead_letter"], counts["frame_read"], counts["ok"]) == (2, 1, 1)
+
+
+# --- normalize and dedup -----------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def dedup_agents(
+    table: dict[str, Any], settle_seconds: float, clock: Clock
+) -> tuple[Dedup, RecordingOutbox]:
+    ctx, out = context(dedup_settle_seconds=settle_seconds)
+    policy = DedupPolicy.from_settings(ctx.settings)
+    return Dedup(ctx, PassBook(table, ctx.codec, policy, {}), clock), out
+
+
+def test_normalize_sends_one_read_per_pass_and_holds_it_for_its_settle_time() -> None:
+    table: dict[str, Any] = {}
+    clock = Clock()
+    agents, out = dedup_agents(table, 2.0, clock)
+    counts = Counts("dedup")
+    first = fresh_read(plate="abc-1234", confidence=80.0)
+    best = fresh_read(plate="ABC1234", confidence=97.0)
+
+    async def reads() -> None:
+        await agents.on_read(event(first.encode(CODEC), topic="unit.reads.raw", partition=1))
+        await agents.on_read(event(best.encode(CODEC), topic="unit.reads.raw", partition=1))
+        await agents.on_read(event(b"garbage", topic="unit.reads.raw", offset=7))
+        assert out.to("reads") == []
+        await agents.request_settled()
+        assert out.to("dedup-ticks") == []  # not due yet
+        clock.now += 2.0
+        await agents.request_settled()
+        (tick,) = out.to("dedup-ticks")
+        assert (tick.key, tick.value, tick.partition) == (b"cam-1", b"cam-1", 1)
+        await agents.on_tick(event(tick.value, topic="unit.dedup-ticks", partition=1))
+
+    run(reads())
+    (sent,) = reads_in(out)
+    assert (sent.read_id, sent.plate, sent.duplicates) == (best.read_id, "ABC1234", 1)
+    assert out.to("reads")[0].key == read_key(sent)
+    assert [letter.stage for letter in out.letters()] == ["normalize"]
+    assert (counts["duplicate"], counts["ok"]) == (1, 1)
+    assert [k.split("/")[0] for k in table] == ["cam-1"]
+    assert table[next(iter(table))]["held"] is None  # sent: a new worker will not send it
+
+
+def test_a_tick_from_another_partition_is_stale() -> None:
+    clock = Clock()
+    agents, out = dedup_agents({}, 2.0, clock)
+
+    async def reads() -> None:
+        await agents.on_read(event(fresh_read().encode(CODEC), partition=1))
+        clock.now += 5
+        await agents.on_tick(event(b"cam-1", partition=0))
+        assert out.to("reads") == []
+        await agents.on_tick(event(b"cam-1", partition=1))
+
+    run(reads())
+    assert len(reads_in(out)) == 1
+
+
+def test_an_idle_camera_is_forgotten_by_its_tick() -> None:
+    table: dict[str, Any] = {}
+    clock = Clock()
+    agents, out = dedup_agents(table, 0.0, clock)
+    counts = Counts("dedup-cameras")
+
+    async def reads() -> None:
+        await agents.on_read(event(fresh_read().encode(CODEC)))
+        clock.now += agents.book.policy.forget_after_seconds
+        await agents.request_settled()
+        (tick,) = out.to("dedup-ticks")
+        await agents.on_tick(event(tick.value))
+
+    run(reads())
+    assert len(reads_in(out)) == 1
+    assert table == {}
+    assert len(agents.book) == 0
+    assert counts["forgotten"] == 1
+
+
+# --- match ------------------------------------------------------------------------------
+
+
+def test_match_sends_hits_keyed_by_folded_plate_and_dead_letters_the_rest() -> None:
+    ctx, out = context()
+    ctx.hotlist.put(an_entry(plate="ABC1234"))
+    counts = Counts("match")
+    hot, other = fresh_read(plate="A8C1234"), fresh_read(plate="ZZZ999")
+    events = [event(hot.encode(CODEC)), event(b"bad", offset=1), event(other.encode(CODEC))]
+    run(Match(ctx).on_batch(events))
+    (hit,) = hits_in(out)
+    assert hit.read == hot and hit.entry.plate == "ABC1234"
+    assert out.to("hits")[0].key == hit_key(hit) == confusable_key("ABC1234").encode()
+    assert [letter.source_offset for letter in out.letters()] == [1]
+    assert (counts["hit"], counts["no_hit"], counts["dead_letter"]) == (1, 1, 1)
+
+
+# --- historical ---------------------------------------------------------------------------
+
+
+def test_historical_checks_a_new_entry_once_through_a_store_outage() -> None:
+    store = FakeStore()
+    ctx, out = context(store)
+    store.stored = [fresh_read(plate="HST1234")]
+    store.unavailable = 1
+    counts = Counts("historical")
+    entry = an_entry(entry_id="stolen:MN:HST1234", plate="HST1234")
+    agent = Historical(ctx)
+    run(agent.on_change(event(entry.encode(CODEC), key=entry.entry_id.encode())))
+    (hit,) = hits_in(out)
+    assert hit.historical and hit.read == store.stored[0]
+    assert store.names() == ["entry_checked", "stored_reads_like", "mark_entry_checked"]
+    assert (counts["retry"], counts["hit"], counts["ok"]) == (1, 1, 1)
+
+    store.checked = True
+    run(agent.on_change(event(entry.encode(CODEC), key=entry.entry_id.encode())))
+    assert len(hits_in(out)) == 1
+    assert counts["already_checked"] == 1
+    run(agent.on_change(event(None, key=entry.entry_id.encode())))  # retracted
+    assert store.calls[-1] == ("forget_entry_check", entry.entry_id)
+
+
+# --- share --------------------------------------------------------------------------------
+
+
+def test_share_delivers_by_agreement_and_a_restarted_worker_suppresses_the_repeat() -> None:
+    table: dict[str, Any] = {}
+    ctx, out = context()
+    ctx.agreements.put(an_agreement(effective_from=utcnow() - timedelta(days=1)))
+    counts = Counts("share")
+    now = utcnow()
+    first = a_hit(read=fresh_read(plate="RPT1234", collected_at=now), entry=an_entry())
+    repeat = a_hit(read=fresh_read(plate="RPT1Z34", collected_at=now + timedelta(minutes=1)))
+    run(Share(ctx, table).on_hit(event(first.encode(CODEC), topic="unit.hits", partition=2)))
+    assert [s.topic for s in out.sent if ".hits." in s.topic] == [
+        f"unit.hits.{OWNER}",
+        f"unit.hits.{PARTNER}",
+    ]
+    assert [spec.name for spec in out.ensured] == [f"unit.hits.{OWNER}", f"unit.hits.{PARTNER}"]
+    assert out.to(f"hits.{PARTNER}")[0].key == delivered_hit_key(first)
+    assert out.to(f"hits.{PARTNER}")[0].value == first.encode(CODEC)  # the bytes as received
+    audits = audit_in(out)
+    assert [a.recipient_agency_ori for a in audits] == [OWNER, PARTNER]
+    assert out.to("audit")[0].key == audit_key(audits[0])
+    assert [v["partition"] for v in table.values()] == [2]
+
+    restarted = Share(ctx, table)  # a new worker, the table recovered from its changelog
+    run(restarted.on_hit(event(repeat.encode(CODEC), topic="unit.hits", partition=2)))
+    assert len(hits_in(out, f"hits.{OWNER}")) == 1
+    assert (counts["ok"], counts["suppressed"]) == (1, 1)
+
+
+# --- store --------------------------------------------------------------------------------
+
+
+def test_store_sinks_write_a_batch_through_an_outage_and_account_for_each_row() -> None:
+    store = FakeStore()
+    ctx, out = context(store)
+    counts = Counts("store")
+    reads = [fresh_read(), fresh_read(), fresh_read()]
+    store.unavailable = 2
+    store.outcomes = [RowOutcome(True), RowOutcome(False, "too old", expired=True),
+                      RowOutcome(False, "WriteFailure: no")]  # fmt: skip
+    events = [event(r.encode(CODEC), offset=i) for i, r in enumerate(reads)]
+    run(reads_sink(ctx).on_batch([*events, event(b"bad", offset=9)]))
+    assert store.calls == [("write_reads", reads)]
+    letters = out.letters()
+    assert [(d.source_offset, d.error_type) for d in letters] == [
+        (9, "DecodeError"),
+        (2, "PermanentError"),
+    ]
+    assert letters[1].reason == "WriteFailure: no"
+    assert (counts["retry"], counts["ok"], counts["expired"], counts["dead_letter"]) == (
+        2, 1, 1, 2,
+    )  # fmt: skip
+
+
+def test_hits_and_audit_have_their_own_sinks() -> None:
+    store = FakeStore()
+    ctx, _ = context(store)
+    hit = a_hit(read=fresh_read())
+    audit = AuditEvent("ev-1", utcnow().replace(microsecond=0), "svc:test", AuditAction.OTHER,
+                       "hit", hit.hit_id, actor_agency_ori=OWNER)  # fmt: skip
+    counts = Counts("store-audit")
+    run(hits_sink(ctx).on_batch([event(hit.encode(CODEC))]))
+    run(audit_sink(ctx).on_batch([event(audit.encode(CODEC))]))
+    assert store.calls == [("write_hits", [hit]), ("write_audit", [audit])]
+    assert counts["ok"] == 1
+
+
+# --- dispositions ---------------------------------------------------------------------------
+
+
+def a_disposition(decided_by_agency_ori: str = OWNER) -> HitDisposition:
+    now = utcnow().replace(microsecond=0)  # as the wire keeps it
+    return HitDisposition(
+        hit_id="hit-1",
+        hit_agency_ori=OWNER,
+        matched_at=now - timedelta(minutes=5),
+        disposition=Disposition.CORRECT,
+        decided_by="officer.b",
+        decided_by_agency_ori=decided_by_agency_ori,
+        decided_at=now,
+    )
+
+
+def test_a_disposition_is_stored_through_an_outage_and_audited() -> None:
+    store = FakeStore()
+    ctx, out = context(store)
+    counts = Counts("dispositions")
+    store.unavailable = 2  # the lookup of the hit, then its write, each fail once
+    disposition = a_disposition()
+    agent = Dispositions(ctx)
+    run(agent.on_disposition(event(disposition.encode(CODEC), topic="unit.dispositions")))
+    assert store.names() == ["hit_category", "write_disposition"]
+    assert store.calls[1] == ("write_disposition", (disposition, 3600))
+    assert [a.outcome for a in audit_in(out)] == [AuditOutcome.SUCCESS]
+    assert (counts["retry"], counts["ok"], counts["dead_letter"]) == (2, 1, 0)
+
+
+def test_a_disposition_by_an_agency_that_never_received_the_hit_is_denied() -> None:
+    store = FakeStore()
+    ctx, out = context(store)
+    run(Dispositions(ctx).on_disposition(event(a_disposition("MN9990003").encode(CODEC))))
+    assert [a.outcome for a in audit_in(out)] == [AuditOutcome.DENIED]
+    assert [letter.error_type for letter in out.letters()] == ["NotARecipient"]
+    assert store.names() == ["hit_category"]
+
+
+def test_the_runtime_settings_come_from_the_worker_settings() -> None:
+    ctx, _ = context(match_fuzzy_min_length=7)
+    assert isinstance(ctx.settings, Settings)
+    assert ctx.hotlist.fuzzy_min_length == 7
