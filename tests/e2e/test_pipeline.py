@@ -4,6 +4,10 @@ Cameras post reads over HTTP, a legacy camera's frame goes through PaddleOCR, an
 check what partners receive, what Cassandra holds (TTL counted from collection), that a
 duplicate is dropped, and that malformed input is dead-lettered while good records
 behind it still go through.
+
+The tests share one worker, but each posts its own reads and frames (its own plates and
+cameras), so each passes alone and in any order. A test that asserts a hit did not
+arrive first sees a marker hit posted after it arrive (``share_has_handled_hits_before``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ OWNER, PARTNER, OTHER = "MN9990001", "MN9990002", "MN9990003"
 TOKENS = {OWNER: "e2e-token-owner", PARTNER: "e2e-token-partner"}
 DAY_S = 86400
 CODEC = SingleObjectCodec()
+# Hotlist plates posted only as markers (see share_has_handled_hits_before), one per test
+# that needs one (a second read of a plate would be a suppressed repeat): Amber alerts
+# reach OTHER (and the owner), stolen vehicles PARTNER.
+NO_AGREEMENT_MARKER = "AMB4701"
+SUPPRESSION_MARKER = "MKR5502"
+HISTORICAL_MARKER = "WQX8803"
 
 
 @dataclass
@@ -57,8 +67,10 @@ class Running:
     ingest_url: str
     producer: Producer
     store: CassandraStore
-    frame_plate: str
+    frame_plate: str  # not on the hotlist
     frame_jpeg: bytes
+    hit_frame_plate: str  # on the hotlist
+    hit_frame_jpeg: bytes
 
     def post_read(
         self, plate: str, camera_id: str, collected_at: datetime, confidence: float = 93.0
@@ -116,13 +128,18 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     producer = make_producer(settings, "e2e")
     manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
     first = manifest["frames"][0]
-    frame_file, frame_plate = first["file"], first["plate"]
+    # Another demo-hotlist frame than the first (and than the fusion test's car), so the
+    # OCR hit test reads a frame of its own.
+    hit_frame = next(f for f in manifest["frames"][1:] if f["demo_hotlist"])
     hotlist = (
         "plate,state,category,case_number\n"
         "HOT1234,MN,STOLEN_VEHICLE,\n"
         "SUP1234,MN,STOLEN_VEHICLE,\n"
         "DIS4321,MN,STOLEN_VEHICLE,\n"
-        f"{frame_plate},MN,STOLEN_VEHICLE,\n"
+        f"{hit_frame['plate']},{hit_frame['region'][-2:].upper()},STOLEN_VEHICLE,\n"
+        f"{NO_AGREEMENT_MARKER},MN,AMBER_ALERT,\n"
+        f"{SUPPRESSION_MARKER},MN,STOLEN_VEHICLE,\n"
+        f"{HISTORICAL_MARKER},MN,STOLEN_VEHICLE,\n"
     )
     source = HotlistSource("e2e", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
     publish_entries(settings, producer, CODEC, parse_csv(hotlist, source).entries)
@@ -167,8 +184,10 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
             ingest_url,
             producer,
             store,
-            frame_plate,
-            (SAMPLES / "frames" / frame_file).read_bytes(),
+            first["plate"],
+            (SAMPLES / "frames" / first["file"]).read_bytes(),
+            hit_frame["plate"],
+            (SAMPLES / "frames" / hit_frame["file"]).read_bytes(),
         )
         assert worker.alive(), f"the worker died during the tests:\n{worker.output()}"
     except BaseException:
@@ -181,12 +200,21 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         store.close()
 
 
-def rows_for(running: Running, plate: str, n: int = 1, timeout: float = 120) -> list[Any]:
-    return wait_for(
-        lambda: rows if len(rows := running.stored(plate)) >= n else None,
-        timeout,
-        f"{n} stored read(s) of {plate}",
-    )
+def rows_for(
+    running: Running, plate: str, n: int = 1, timeout: float = 120, camera_id: str | None = None
+) -> list[Any]:
+    """At least ``n`` stored reads of ``plate`` (of ``camera_id`` only, if given)."""
+
+    def rows() -> list[Any] | None:
+        found = [
+            row
+            for row in running.stored(plate)
+            if camera_id is None or row["camera_id"] == camera_id
+        ]
+        return found if len(found) >= n else None
+
+    camera = f" from {camera_id}" if camera_id else ""
+    return wait_for(rows, timeout, f"{n} stored read(s) of {plate}{camera}")
 
 
 def test_camera_reads_are_stored_with_ttl_counted_from_collection(running: Running) -> None:
@@ -211,7 +239,8 @@ def test_read_past_retention_is_refused(running: Running) -> None:
 
 def test_frame_is_read_by_ocr_and_stored(running: Running) -> None:
     running.produce("frames", running.frame(running.frame_jpeg).encode(CODEC))
-    row = rows_for(running, running.frame_plate, timeout=180)[0]
+    # Other tests' frames show the same plate from other cameras.
+    row = rows_for(running, running.frame_plate, timeout=180, camera_id="legacy-cam")[0]
     assert row["camera_id"] == "legacy-cam"
     assert 60 * DAY_S - 300 <= row["ttl"] <= 60 * DAY_S
 
@@ -221,22 +250,40 @@ def partner_hits(running: Running, ori: str, plate: str) -> list[Hit]:
     return [h for h in (Hit.decode(CODEC, v) for v in values) if h.read.plate == plate]
 
 
+def share_has_handled_hits_before(running: Running, marker: str, recipient: str) -> None:
+    """Waits for evidence that the share agent has handled every hit already on the hits
+    topic: a read of hotlist plate ``marker`` (whose hit goes to ``recipient``), posted
+    now, delivered to ``recipient``. Every topic has one partition here, which the match
+    and share agents take in order, so the marker's hit is behind every earlier hit and
+    its delivery behind any earlier delivery to ``recipient``: once it has arrived, a
+    delivery to ``recipient`` that has not arrived never will."""
+    assert running.settings.topic_partitions == 1
+    assert running.post_read(marker, f"cam-marker-{marker}", datetime.now(UTC)).status_code == 202
+    wait_for(lambda: partner_hits(running, recipient, marker), 120, f"marker hit {marker}")
+
+
 def test_hit_reaches_the_agreed_partner_and_no_other(running: Running) -> None:
     assert running.post_read("HOT-1234", "cam-hit", datetime.now(UTC)).status_code == 202
     partner = wait_for(lambda: partner_hits(running, PARTNER, "HOT1234"), 120, "partner hit")
     assert partner[0].entry.category is HotlistCategory.STOLEN_VEHICLE
     assert partner[0].read.agency_ori == OWNER
+    # Sent before the partner's; the marker below is behind it on the owner's topic too.
+    share_has_handled_hits_before(running, NO_AGREEMENT_MARKER, OTHER)
     assert partner_hits(running, OWNER, "HOT1234"), "the owner gets its own hit"
-    # The other agency's agreement covers Amber alerts only: nothing for it.
+    # The other agency's agreement covers Amber alerts only: nothing for it (the marker,
+    # an Amber alert, reached it after the share agent handled this hit).
     assert partner_hits(running, OTHER, "HOT1234") == []
     stored = wait_for(lambda: running.store.hits_for_agency(OWNER), 60, "stored hit")
     assert any(h["plate"] == "HOT1234" for h in stored)
 
 
 def test_ocr_read_of_a_hotlist_plate_is_a_hit_too(running: Running) -> None:
-    rows_for(running, running.frame_plate, timeout=180)
-    plate = running.frame_plate
+    frame = running.frame(running.hit_frame_jpeg, "legacy-cam-hit")
+    running.produce("frames", frame.encode(CODEC))
+    plate = running.hit_frame_plate
+    rows_for(running, plate, timeout=180, camera_id="legacy-cam-hit")
     hits = wait_for(lambda: partner_hits(running, PARTNER, plate), 120, "OCR hit")
+    assert hits[0].read.camera_id == "legacy-cam-hit"
     assert hits[0].read.source.value == "SERVER_OCR"
 
 
@@ -305,13 +352,15 @@ def test_invalid_read_is_dead_lettered_with_its_reason(running: Running) -> None
 
 
 def test_bad_frames_are_dead_lettered_and_good_frames_still_read(running: Running) -> None:
-    truncated = running.frame(running.frame_jpeg[: len(running.frame_jpeg) // 3])
-    noise = running.frame(b"this is not an image")
+    # A camera of their own: no other test's frames meet these in OCR fusion or dedup.
+    camera = "legacy-cam-bad"
+    truncated = running.frame(running.frame_jpeg[: len(running.frame_jpeg) // 3], camera)
+    noise = running.frame(b"this is not an image", camera)
     running.produce("frames", b"\x00garbage frame")
     running.produce("frames", noise.encode(CODEC))
     running.produce("frames", truncated.encode(CODEC))
     blank = cv2.imencode(".jpg", np.full((720, 1280, 3), 128, np.uint8))[1].tobytes()
-    running.produce("frames", running.frame(blank).encode(CODEC))
+    running.produce("frames", running.frame(blank, camera).encode(CODEC))
     running.produce("frames", running.frame(running.frame_jpeg, "legacy-cam-2").encode(CODEC))
     find_letter(running, lambda d: d.original_value == b"\x00garbage frame" and d.stage == "ocr")
     find_letter(running, lambda d: d.stage == "ocr" and d.original_value == noise.encode(CODEC))
@@ -333,8 +382,11 @@ def test_a_repeated_hit_is_stored_but_not_re_alerted(running: Running) -> None:
         return [h for h in running.store.hits_for_agency(OWNER, 1000) if h["plate"] == "SUP1234"]
 
     wait_for(lambda: len(stored_hits()) == 2, 120, "both hits stored")
-    delivered = wait_for(lambda: partner_hits(running, PARTNER, "SUP1234"), 60, "the alert")
-    assert len(delivered) == 1
+    wait_for(lambda: partner_hits(running, PARTNER, "SUP1234"), 60, "the alert")
+    # Both hits are on the hits topic: once the marker is delivered, a re-alert would be.
+    share_has_handled_hits_before(running, SUPPRESSION_MARKER, PARTNER)
+    assert len(partner_hits(running, PARTNER, "SUP1234")) == 1
+    assert metric_total(running, "share", "suppressed") >= 1
 
 
 def test_dispositions_from_recipients_are_stored_with_the_hit(running: Running) -> None:
@@ -369,6 +421,8 @@ def test_a_new_entry_raises_historical_hits_on_stored_reads(running: Running) ->
     assert running.post_read("HI55678", "cam-his-2", datetime.now(UTC)).status_code == 202
     rows_for(running, "HIS5678")
     rows_for(running, "HI55678")
+    # Both reads are on the reads topic: the marker's hit is behind any hit of theirs.
+    share_has_handled_hits_before(running, HISTORICAL_MARKER, PARTNER)
     assert partner_hits(running, PARTNER, "HIS5678") == []
     source = HotlistSource("e2e-late", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
     entries = parse_csv("plate,state\nHIS5678,MN\n", source).entries
