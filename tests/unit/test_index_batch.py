@@ -7,14 +7,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.matching.index import (
+from pipelines.matching.index import HotlistIndex
+from pipelines.matching.neighbourhood import (
     MAX_FUZZY_LENGTH,
-    HotlistIndex,
-    _pack,
-    _packed_hashes,
-    _string_hash,
-    _under_tags,
-    _variant_hashes,
+    pack_keys,
+    packed_hashes,
+    string_hash,
+    under_tags,
+    variant_hashes,
     variants,
 )
 from tests.factories import an_entry
@@ -28,15 +28,15 @@ plates = st.text(WIDE_ALPHABET, min_size=2, max_size=9)
 
 @given(key_list=st.lists(keys, min_size=1, max_size=8))
 def test_a_packed_key_under_each_tag_is_its_variant_packed(key_list: list[str]) -> None:
-    packed = _pack(key_list)
+    packed = pack_keys(key_list)
     for row, key in enumerate(key_list):
         packable = len(key) <= MAX_FUZZY_LENGTH and all(ord(c) < 256 for c in key)
         assert (packed.lengths[row] >= 0) == packable
         if not packable:
             continue
         for tag, variant in enumerate(variants(key)):
-            low, high, length = _under_tags(packed, np.array([row]), np.array([tag]))
-            expected = _pack([variant])
+            low, high, length = under_tags(packed, np.array([row]), np.array([tag]))
+            expected = pack_keys([variant])
             assert (low[0], high[0], length[0]) == (
                 expected.low[0],
                 expected.high[0],
@@ -46,16 +46,16 @@ def test_a_packed_key_under_each_tag_is_its_variant_packed(key_list: list[str]) 
 
 @given(key=keys)
 def test_the_variant_hashes_of_a_key_are_those_of_its_variants(key: str) -> None:
-    assert _variant_hashes(key) == [_string_hash(variant) for variant in variants(key)]
+    assert variant_hashes(key) == [string_hash(variant) for variant in variants(key)]
 
 
 @given(key_list=st.lists(st.one_of(keys, st.text(max_size=MAX_FUZZY_LENGTH)), max_size=8))
 def test_the_vectorised_hash_is_the_scalar_one(key_list: list[str]) -> None:
-    packed = _pack(key_list)
+    packed = pack_keys(key_list)
     rows = np.flatnonzero(packed.lengths >= 0)
-    hashes = _packed_hashes(packed.low[rows], packed.high[rows], packed.lengths[rows])
-    assert hashes.tolist() == [_string_hash(key_list[row]) for row in rows.tolist()]
-    assert all(_string_hash(key) != 0 for key in key_list)  # 0 marks an empty cell
+    hashes = packed_hashes(packed.low[rows], packed.high[rows], packed.lengths[rows])
+    assert hashes.tolist() == [string_hash(key_list[row]) for row in rows.tolist()]
+    assert all(string_hash(key) != 0 for key in key_list)  # 0 marks an empty cell
 
 
 @given(
