@@ -96,10 +96,18 @@ class HotlistIndex:
         slot = self._slot_of.get(entry.entry_id)
         if slot is not None and state.slots[slot] == entry:
             return  # a reload of an unchanged entry changes nothing
+        key = confusable_key(entry.plate)
+        if slot is not None and state.slots[slot] is not None and state.keys[slot] == key:
+            # A changed entry (priority, dates) under the same plate takes over its slot in
+            # one assignment: a reader that already holds the slot's number sees the old
+            # entry or the new one, never a gap (retract-then-add would hide it between).
+            if is_wildcard(entry.plate):
+                state.wildcards = {**state.wildcards, slot: entry}
+            state.slots[slot] = entry
+            return
         self._retract_locked(entry.entry_id)
         # Order matters for lock-free readers: the slot exists before anything names it.
         slot = len(state.slots)
-        key = confusable_key(entry.plate)
         state.keys.append(key)
         state.slots.append(entry)
         self._slot_of[entry.entry_id] = slot

@@ -80,3 +80,38 @@ def test_batch_lookups_match_single_ones_for_any_characters_and_retractions(
         # Closest kind first, each entry once.
         assert [m.kind for m in matches] == [m.kind for m in single]
         assert len({m.entry.entry_id for m in matches}) == len(matches)
+
+
+def test_entries_changed_while_batches_are_looked_up_are_never_missed() -> None:
+    """A reload re-publishes changed entries (a new priority) while the match stage looks
+    reads up in batches on another thread: every live entry is found every time."""
+    import threading
+
+    from pipelines.matching.index import HotlistIndex
+    from tests.factories import an_entry
+
+    plates = [f"RC{i:05d}" for i in range(2000)]
+    index = HotlistIndex([an_entry(entry_id=f"l:{p}", plate=p, priority=0) for p in plates])
+    stop = threading.Event()
+
+    def republish() -> None:
+        priority = 0
+        while not stop.is_set():
+            priority += 1
+            for plate in plates:
+                index.put(an_entry(entry_id=f"l:{plate}", plate=plate, priority=priority))
+
+    writer = threading.Thread(target=republish)
+    writer.start()
+    missed = looked_up = 0
+    try:
+        for round_ in range(40):
+            batch = plates[(round_ * 150) % 1850 :][:150]
+            for plate, matches in zip(batch, index.lookup_many(batch), strict=True):
+                looked_up += 1
+                missed += not any(m.entry.plate == plate for m in matches)
+    finally:
+        stop.set()
+        writer.join()
+    assert looked_up == 6000
+    assert missed == 0
