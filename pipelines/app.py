@@ -24,6 +24,7 @@ from mode import BaseSignalT
 
 from connectors.cassandra import CassandraStore
 from connectors.kafka.follower import CompactedTopicFollower
+from connectors.kafka.security import faust_credentials
 from connectors.kafka.topics import ensure_topics, partner_topic
 from pipelines import metrics
 from pipelines.settings import Settings
@@ -86,6 +87,7 @@ class Pipeline:
         self.app = faust.App(
             app_id,
             broker=f"kafka://{settings.kafka_bootstrap_servers}",
+            broker_credentials=faust_credentials(settings),
             store=settings.table_store,
             datadir=str(data_dir),
             topic_partitions=settings.topic_partitions,
@@ -193,7 +195,9 @@ class Pipeline:
         """One Cassandra session per worker, shared by the store agents."""
         async with self._store_lock:
             if self._store is None:
-                self._store = await self.run_blocking(lambda: CassandraStore(self.settings))
+                self._store = await self.run_blocking(
+                    lambda: CassandraStore(self.settings, create_schema=False)
+                )
             return self._store
 
     async def send_read(self, topic: TopicT, read: PlateRead) -> None:

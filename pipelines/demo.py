@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from pipelines.access import Role, as_role
 from pipelines.settings import REPO_ROOT, Settings
 from schemas.records import CameraKind, HotlistCategory, SharingAgreement, utcnow
 
@@ -309,13 +310,15 @@ def _prepare(settings: Settings, console: Console) -> list[str]:
     from connectors.hotlist.files import HotlistSource, parse_csv_file
     from connectors.hotlist.topic import publish_snapshot
     from connectors.kafka.agreements import publish_agreement
-    from connectors.kafka.topics import core_topics, ensure_topics, make_producer
+    from connectors.kafka.topics import make_producer
+    from pipelines.access import add_partner, provision
     from schemas import codec_for
 
     console.print("1/6 servers: Kafka (KRaft) and Cassandra 5")
+    settings = as_role(settings, Role.SETUP)
     servers.up(settings)
-    console.print("2/6 topics, keyspace and tables")
-    ensure_topics(settings, core_topics(settings))
+    console.print("2/6 topics, users and ACLs, keyspace and tables")
+    provision(settings)
     cluster, session = connect(settings)
     try:
         ensure_schema(session, settings.cassandra_keyspace)
@@ -334,6 +337,7 @@ def _prepare(settings: Settings, console: Console) -> list[str]:
     console.print(f"    {len(report.entries)} hotlist entries")
     for agreement in demo_agreements():
         publish_agreement(settings, producer, codec, agreement)
+        add_partner(settings, agreement.partner_agency_ori)
         categories = ", ".join(c.value for c in agreement.hit_categories)
         console.print(
             f"    {agreement.owner_agency_ori} -> {agreement.partner_agency_ori}: {categories}"
@@ -380,7 +384,7 @@ def _run_cameras(
     rng = random.Random(13824)
     population = [_plate(rng) for _ in range(400)]
     frames = [encode_jpeg(image, 90, None) for image in iter_frames(str(SAMPLES / "frames"))]
-    sink = KafkaSink(settings, "lprx-demo-legacy-camera")
+    sink = KafkaSink(as_role(settings, Role.INGEST), "lprx-demo-legacy-camera")
     ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
     end = time.monotonic() + seconds
     next_frame = time.monotonic()
@@ -461,7 +465,7 @@ def _wait_drained(observed: Observed, live: Live, started: float, timeout: float
 def _summary(settings: Settings, observed: Observed, started: float) -> dict[str, Any]:
     from connectors.cassandra import CassandraStore
 
-    with CassandraStore(settings, create_schema=False) as store:
+    with CassandraStore(as_role(settings, Role.READER), create_schema=False) as store:
         rows = store.count("reads_by_plate")
         hit_rows = sum(len(store.hits_for_agency(a.ori, 100000)) for a in AGENCIES)
     return {

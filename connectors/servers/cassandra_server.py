@@ -65,7 +65,7 @@ class CassandraServer(Server):
             raise ServerError(f"No jamm agent jar in {self.lib}; run `fetch --force`.")
         return [
             java,
-            *jvm_options("cassandra-jvm.options"),
+            *jvm_options("cassandra-jvm.options", self.settings.cassandra_heap),
             f"-javaagent:{jamm[-1]}",
             self.tag,
             f"-XX:ErrorFile={self.logs / 'hs_err_pid%p.log'}",

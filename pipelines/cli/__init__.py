@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.access import Role, as_partner, as_role, worker_role
 from pipelines.settings import Settings, get_settings
 from schemas.errors import ConfigurationError
 from schemas.records import (
@@ -44,6 +45,9 @@ def _mount_optional_apps() -> None:
     from pipelines.cli.services import app as services_app
 
     app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
+    from pipelines.cli.partners import app as partners_app
+
+    app.add_typer(partners_app, name="partners", help="Partner agencies' Kafka access.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")
@@ -52,8 +56,9 @@ def _mount_optional_apps() -> None:
 _mount_optional_apps()
 
 
-def _settings() -> Settings:
-    return get_settings()
+def _settings(role: Role = Role.SETUP) -> Settings:
+    """The settings of a process of ``role`` (its Kafka principal, its Cassandra role)."""
+    return as_role(get_settings(), role)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -63,14 +68,14 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def setup() -> None:
-    """Create topics, the Cassandra keyspace and tables (idempotent)."""
+    """Create topics, the services' users and ACLs, the keyspace and tables (idempotent)."""
     from connectors.cassandra import connect, ensure_schema
-    from connectors.kafka.topics import core_topics, ensure_topics
+    from pipelines.access import provision
     from schemas.errors import ConfigurationError
 
     settings = _settings()
     try:
-        created = ensure_topics(settings, core_topics(settings))
+        created = provision(settings).topics_created
         cluster, session = connect(settings)
         try:
             ensure_schema(session, settings.cassandra_keyspace)
@@ -99,7 +104,8 @@ def worker(
         update["worker_stages"] = [s.strip() for s in stages.split(",") if s.strip()]
     if metrics_port is not None:
         update["metrics_port"] = metrics_port
-    settings = _settings().model_copy(update=update)
+    base = get_settings().model_copy(update=update)
+    settings = as_role(base, worker_role(base.worker_stages))
     pipeline = create_pipeline(settings)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     console.print(
@@ -114,7 +120,7 @@ def ingest() -> None:
     """Serve the HTTP ingest endpoint for plate-reading cameras."""
     from connectors.ingest.app import serve
 
-    serve(_settings())
+    serve(_settings(Role.INGEST))
 
 
 @app.command("models")
@@ -210,7 +216,7 @@ def frames(
             cameras = parse_cameras({"cameras": [options]})
     except ConfigurationError as error:
         raise _fail(str(error)) from error
-    settings = _settings()
+    settings = _settings(Role.INGEST)
     client_id = f"lprx-frames-{cameras[0].id}" if len(cameras) == 1 else "lprx-frames"
     runs = run_cameras(settings, KafkaSink(settings, client_id), cameras, threading.Event())
     for run in runs:
@@ -310,6 +316,7 @@ def agreements_add(
     """Grant a partner the hits of the given categories."""
     from connectors.kafka.agreements import agreement_id, publish_agreement
     from connectors.kafka.topics import make_producer
+    from pipelines.access import add_partner
     from schemas import codec_for
 
     settings = _settings()
@@ -331,7 +338,9 @@ def agreements_add(
         settings, make_producer(settings, "lprx-agreements"),
         codec_for(settings.schema_registry_url), agreement,
     )  # fmt: skip
+    properties = add_partner(settings, partner)
     console.print(f"agreement {agreement.agreement_id}: {', '.join(c.value for c in cats)}")
+    console.print(f"partner {partner}: Kafka client properties (keep secret) in {properties}")
 
 
 @agreements_app.command("revoke")
@@ -357,18 +366,21 @@ def agreements_revoke(
 
 
 def consume_topic(
-    settings: Settings, topic: str, max_messages: int, timeout_s: float
+    settings: Settings,
+    topic: str,
+    max_messages: int,
+    timeout_s: float,
+    group_prefix: str | None = None,
 ) -> list[bytes]:
-    """Reads up to ``max_messages`` values from the start of ``topic``."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    """Reads up to ``max_messages`` values from the start of ``topic``, in a never
+    committed group named after ``group_prefix`` (default: the worker id), one that the
+    principal may use."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": f"lprx-cli-{new_id()}",
-            "enable.auto.commit": False,
-        }
-    )
+    from connectors.kafka.topics import make_consumer
+
+    group = f"{group_prefix or settings.worker_id}-cli-{new_id()}"
+    consumer = make_consumer(settings, group)
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if metadata is None or metadata.error is not None:
@@ -424,7 +436,7 @@ def audited_access(
             details={} if results is None else {"results": str(results)},
         )
 
-    with CassandraStore(settings) as store:
+    with CassandraStore(settings, create_schema=False) as store:
         if len(purpose.strip()) < MIN_PURPOSE_LENGTH:
             store.write_audit([event(AuditOutcome.DENIED, None)])
             raise _fail(
@@ -449,17 +461,18 @@ def partner_hits(
     timeout: float = 5.0,
 ) -> None:
     """Show the hits delivered to an agency's topic (audited)."""
+    from connectors.kafka.acls import partner_principal
     from schemas import codec_for
     from schemas.records import Hit
 
-    settings = _settings()
+    settings = as_partner(get_settings(), agency)
     topic = settings.partner_hits_topic(agency)
     done = audited_access(
         settings, user=user, agency=agency, purpose=purpose, target_kind="topic", target_id=topic
     )
     codec = codec_for(settings.schema_registry_url)
     table = Table("matched at", "plate", "category", "from agency", "camera", "expires")
-    values = consume_topic(settings, topic, max_messages, timeout)
+    values = consume_topic(settings, topic, max_messages, timeout, partner_principal(agency))
     for value in values:
         hit = Hit.decode(codec, value)
         table.add_row(
@@ -480,15 +493,16 @@ def partner_dispose(
     timeout: float = 5.0,
 ) -> None:
     """Record what your agency decided about a hit it received (stored with the hit)."""
+    from connectors.kafka.acls import partner_principal
     from connectors.kafka.topics import make_producer
     from schemas import codec_for
     from schemas.records import Hit, HitDisposition
 
-    settings = _settings()
+    settings = as_partner(get_settings(), agency)
     codec = codec_for(settings.schema_registry_url)
     topic = settings.partner_hits_topic(agency)
     hit = next(
-        (h for v in consume_topic(settings, topic, 100000, timeout)
+        (h for v in consume_topic(settings, topic, 100000, timeout, partner_principal(agency))
          if (h := Hit.decode(codec, v)).hit_id == hit_id),
         None,
     )  # fmt: skip
@@ -524,7 +538,7 @@ def deadletters(
     from schemas import codec_for
     from schemas.records import DeadLetter
 
-    settings = _settings()
+    settings = _settings(Role.READER)
     topic = settings.topic("deadletter")
     done = audited_access(
         settings, user=user, agency=agency, purpose=purpose, target_kind="topic", target_id=topic
@@ -556,7 +570,7 @@ def reads_search(
     from connectors.cassandra import CassandraStore
     from schemas.plates import normalize_plate
 
-    settings = _settings()
+    settings = _settings(Role.READER)
     wanted = normalize_plate(plate)
     done = audited_access(
         settings, user=user, agency=agency, purpose=purpose, target_kind="reads",
@@ -589,7 +603,7 @@ def audit(
     """Show the audit trail of a day. Reading the audit trail is audited too (CJIS)."""
     from connectors.cassandra import CassandraStore
 
-    settings = _settings()
+    settings = _settings(Role.READER)
     wanted_day = day or datetime.now(UTC).strftime("%Y-%m-%d")
     done = audited_access(
         settings, user=user, agency=agency, purpose=purpose, target_kind="audit",
@@ -618,7 +632,7 @@ def demo(
     """Run the whole job: services, workers, a simulated camera network, hits to partners."""
     from pipelines.demo import run_demo
 
-    summary = run_demo(_settings(), seconds=seconds, console=console)
+    summary = run_demo(get_settings(), seconds=seconds, console=console)
     if json_summary:
         console.print_json(json.dumps(summary))
 

@@ -25,7 +25,7 @@ from connectors.cassandra import CassandraStore
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
 from connectors.kafka.agreements import publish_agreement
-from connectors.kafka.topics import core_topics, ensure_topics, make_producer
+from connectors.kafka.topics import make_producer
 from pipelines.cli import consume_topic
 from pipelines.demo import SAMPLES
 from pipelines.settings import Settings
@@ -42,7 +42,7 @@ from schemas.records import (
     new_id,
     utcnow,
 )
-from tests.conftest import Process, free_port, settings_env, unique_settings, wait_for
+from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.factories import a_read, an_agreement
 
 OWNER, PARTNER, OTHER = "MN9990001", "MN9990002", "MN9990003"
@@ -112,7 +112,7 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         metrics_port=free_port(),
         ingest_port=free_port(),
     )
-    ensure_topics(settings, core_topics(settings))
+    provision(settings)
     producer = make_producer(settings, "e2e")
     manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
     first = manifest["frames"][0]

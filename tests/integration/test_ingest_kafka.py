@@ -20,12 +20,13 @@ import pytest
 import uvicorn
 
 from connectors.ingest.app import create_ingest_app
+from connectors.kafka.acls import INGEST
 from connectors.kafka.sink import KafkaSink
-from connectors.kafka.topics import core_topics, ensure_topics
+from pipelines.access import Role, as_role
 from pipelines.settings import Settings
 from schemas import codec_for
 from schemas.records import AuditAction, AuditEvent, DeadLetter, PlateRead
-from tests.conftest import consume
+from tests.conftest import as_principal, consume, provision
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +48,12 @@ def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("LPRX_TOPIC_PREFIX", f"test-ingest-{uuid.uuid4().hex[:10]}")
     monkeypatch.setenv("LPRX_TOPIC_PARTITIONS", "1")
     monkeypatch.setenv("LPRX_INGEST_TOKENS", json.dumps({OWNER: TOKEN}))
-    settings = Settings()
+    settings = as_role(Settings(), Role.SETUP)
     if not kafka_reachable(settings):
         from connectors.servers import up
 
         up(settings, ("kafka",))
-    ensure_topics(settings, core_topics(settings))
-    return settings
+    return provision(settings)
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Ingest:
 @pytest.fixture
 def ingest(settings: Settings) -> Iterator[Ingest]:
     """The ingest app on a real HTTP port, in a thread of this process."""
-    sink = KafkaSink(settings, "test-ingest")
+    sink = KafkaSink(as_principal(settings, INGEST), "test-ingest")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
