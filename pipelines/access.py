@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from connectors.cassandra import security as cassandra
 from connectors.kafka import acls
 from connectors.kafka.acls import Grant
 from connectors.kafka.topics import admin_client, core_topics, ensure_topics
@@ -47,13 +48,28 @@ KAFKA_PRINCIPALS = {
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
 }
+CASSANDRA_ROLES = {
+    Role.SETUP: cassandra.ADMIN_ROLE,
+    Role.WORKER: cassandra.WRITER_ROLE,
+    Role.OCR: cassandra.WRITER_ROLE,
+    Role.INGEST: None,
+    Role.READER: cassandra.READER_ROLE,
+}
+
+
+def _with(settings: Settings, principal: str, cassandra_role: str | None) -> Settings:
+    update: dict[str, str] = {}
+    if not settings.kafka_principal:
+        update["kafka_principal"] = principal
+    if not settings.cassandra_username and cassandra_role:
+        update["cassandra_username"] = cassandra_role
+    return settings.model_copy(update=update) if update else settings
 
 
 def as_role(settings: Settings, role: Role) -> Settings:
-    """``settings`` for a process of ``role``: its principal, unless one is set."""
-    if settings.kafka_principal:
-        return settings
-    return settings.model_copy(update={"kafka_principal": KAFKA_PRINCIPALS[role]})
+    """``settings`` for a process of ``role``: its principal and Cassandra role, unless
+    the settings name them."""
+    return _with(settings, KAFKA_PRINCIPALS[role], CASSANDRA_ROLES[role])
 
 
 def worker_role(stages: list[str]) -> Role:
@@ -63,10 +79,7 @@ def worker_role(stages: list[str]) -> Role:
 
 def as_partner(settings: Settings, agency_ori: str) -> Settings:
     """``settings`` of a partner agency's client (its own hit topic, dispositions)."""
-    if settings.kafka_principal:
-        return settings
-    principal = acls.partner_principal(agency_ori)
-    return settings.model_copy(update={"kafka_principal": principal})
+    return _with(settings, acls.partner_principal(agency_ori), cassandra.READER_ROLE)
 
 
 @dataclass(frozen=True)
@@ -76,11 +89,22 @@ class Provisioned:
 
 
 def provision(settings: Settings) -> Provisioned:
-    """What ``lprx setup`` makes, as the setup principal: the topics, the services'
-    Kafka users and ACLs for this topic prefix (idempotent)."""
+    """What ``lprx setup`` makes, as the setup principal and schema owner (idempotent):
+    the topics, the services' Kafka users and ACLs for this topic prefix, the services'
+    Cassandra roles, the keyspace and tables, the audit trigger and the grants."""
+    from connectors.cassandra import connect, ensure_schema
+    from connectors.cassandra.roles import ensure_service_roles, secure_keyspace
+
     admin_settings = as_role(settings, Role.SETUP)
     created = ensure_topics(admin_settings, core_topics(admin_settings))
     grants = acls.provision_services(admin_client(admin_settings), admin_settings, FAUST_TABLES)
+    cluster, session = connect(admin_settings)
+    try:
+        ensure_service_roles(session, admin_settings)
+        ensure_schema(session, admin_settings.cassandra_keyspace)
+        secure_keyspace(session, admin_settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
     return Provisioned(created, grants)
 
 

@@ -306,7 +306,6 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
 def _prepare(settings: Settings, console: Console) -> list[str]:
     """Servers, topics, tables, the sample hotlist and the agreements."""
     from connectors import servers
-    from connectors.cassandra import connect, ensure_schema
     from connectors.hotlist.files import HotlistSource, parse_csv_file
     from connectors.hotlist.topic import publish_snapshot
     from connectors.kafka.agreements import publish_agreement
@@ -319,11 +318,6 @@ def _prepare(settings: Settings, console: Console) -> list[str]:
     servers.up(settings)
     console.print("2/6 topics, users and ACLs, keyspace and tables")
     provision(settings)
-    cluster, session = connect(settings)
-    try:
-        ensure_schema(session, settings.cassandra_keyspace)
-    finally:
-        cluster.shutdown()
     console.print("3/6 sample hotlist and three agencies' sharing agreements")
     codec = codec_for(settings.schema_registry_url)
     producer = make_producer(settings, "lprx-demo-admin")

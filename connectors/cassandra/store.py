@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cassandra import DriverException, ProtocolVersion
-from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable, Session
 from cassandra.concurrent import execute_concurrent
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
+from connectors.cassandra import security
 from connectors.cassandra.config import CassandraConfig
 from schemas.errors import ConfigurationError, StoreUnavailable
 from schemas.plates import confusable_key
@@ -239,15 +239,11 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
 
 
 def connect(settings: CassandraConfig) -> tuple[Cluster, Session]:
-    auth = None
-    if settings.cassandra_username and settings.cassandra_password:
-        auth = PlainTextAuthProvider(
-            settings.cassandra_username, settings.cassandra_password.get_secret_value()
-        )
     cluster = Cluster(
         settings.cassandra_contact_points,
         port=settings.cassandra_port,
-        auth_provider=auth,
+        auth_provider=security.auth_provider(settings),
+        ssl_context=security.ssl_context(settings),
         protocol_version=ProtocolVersion.V5,
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
     )
@@ -257,7 +253,8 @@ def connect(settings: CassandraConfig) -> tuple[Cluster, Session]:
         cluster.shutdown()
         raise ConfigurationError(
             f"Cassandra at {settings.cassandra_contact_points}:{settings.cassandra_port} "
-            "did not answer; is it running? Try `lprx services up`."
+            f"did not let {settings.cassandra_username} in ({error}); is it running? Try "
+            "`lprx services up`."
         ) from error
 
 

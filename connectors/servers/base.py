@@ -212,6 +212,9 @@ class Server(ABC):
     def check_ready(self, timeout: float) -> bool:
         """True once a real client request succeeds."""
 
+    def after_ready(self) -> None:  # noqa: B027 (optional hook, not abstract)
+        """One-time work once the server answers (e.g. bootstrapping its users)."""
+
     # --- versions and jars ---------------------------------------------------------
 
     @property

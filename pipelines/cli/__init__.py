@@ -68,19 +68,14 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def setup() -> None:
-    """Create topics, the services' users and ACLs, the keyspace and tables (idempotent)."""
-    from connectors.cassandra import connect, ensure_schema
+    """Create topics, the services' users, ACLs and roles, the keyspace, tables and
+    grants (idempotent)."""
     from pipelines.access import provision
     from schemas.errors import ConfigurationError
 
     settings = _settings()
     try:
         created = provision(settings).topics_created
-        cluster, session = connect(settings)
-        try:
-            ensure_schema(session, settings.cassandra_keyspace)
-        finally:
-            cluster.shutdown()
     except ConfigurationError as error:
         raise _fail(str(error)) from error
     console.print(f"topics created: {len(created)} (others existed); keyspace "

@@ -10,17 +10,20 @@ from typer.testing import CliRunner
 
 from connectors.cassandra import CassandraStore
 from pipelines import cli
+from pipelines.access import Role, as_role
 from pipelines.settings import Settings
 from schemas.records import utcnow
-from tests.conftest import unique_settings
+from tests.conftest import provision, unique_settings
 from tests.factories import a_read
 
 
 @pytest.fixture
 def store(servers: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CassandraStore]:
-    settings = unique_settings(servers)
-    monkeypatch.setattr(cli, "_settings", lambda: settings)
-    with CassandraStore(settings) as store:
+    settings = provision(unique_settings(servers))
+    # The commands log in as their own roles (look-ups: lprx_reader), as in production.
+    unnamed = settings.model_copy(update={"kafka_principal": None, "cassandra_username": None})
+    monkeypatch.setattr(cli, "_settings", lambda role=Role.SETUP: as_role(unnamed, role))
+    with CassandraStore(settings, create_schema=False) as store:
         yield store
         store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 

@@ -120,12 +120,11 @@ def test_kafka_round_trip(settings: Settings, topic: str) -> None:
 
 
 def test_cassandra_cql_with_ttl(settings: Settings, running: list[ServerStatus]) -> None:
-    from cassandra.cluster import Cluster
+    from connectors.cassandra import connect
 
     keyspace = f"lprx_test_{uuid.uuid4().hex[:8]}"
-    cluster = Cluster(settings.cassandra_contact_points, port=settings.cassandra_port)
+    cluster, session = connect(settings)  # TLS, as the schema owner
     try:
-        session = cluster.connect()
         session.execute(
             f"CREATE KEYSPACE {keyspace} WITH replication = "
             "{'class': 'SimpleStrategy', 'replication_factor': 1}"
