@@ -10,10 +10,8 @@ worker reads. Progress is shown live; a summary ends it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from connectors.ingest.credentials import CredentialFile
 from pipelines.access import Role, as_role
 from pipelines.settings import REPO_ROOT, Settings
 from schemas.records import CameraKind, HotlistCategory, SharingAgreement, utcnow
@@ -282,10 +281,13 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
     hot = _prepare(settings, console)
     log_dir = settings.cache_dir / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
-    # Fresh tokens each run; only the ingest process gets them, nothing prints them.
-    tokens = {a.ori: secrets.token_urlsafe(24) for a in AGENCIES}
+    # A fresh credential per camera each run; only their argon2id hashes are on disk
+    # (the file the ingest process reads), and nothing prints the tokens.
+    credentials = CredentialFile(log_dir / "cameras.json")
+    credentials.path.unlink(missing_ok=True)
+    tokens = {c.camera_id: credentials.add(c.agency.ori, c.camera_id, c.kind) for c in CAMERAS}
     observed = Observed((settings.metrics_port, settings.metrics_port + 1, settings.ingest_port))
-    processes = _start_processes(settings, log_dir, tokens, console)
+    processes = _start_processes(settings, log_dir, credentials.path, console)
     try:
         _wait_until_up(f"http://{settings.ingest_host}:{settings.ingest_port}", processes)
         console.print(
@@ -341,7 +343,7 @@ def _prepare(settings: Settings, console: Console) -> list[str]:
 
 
 def _start_processes(
-    settings: Settings, log_dir: Path, tokens: dict[str, str], console: Console
+    settings: Settings, log_dir: Path, credentials: Path, console: Console
 ) -> Processes:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     processes = Processes(log_dir)
@@ -351,7 +353,7 @@ def _start_processes(
     processes.start("worker-pipeline", ["worker", *pipeline_stages, *pipeline_port], env)
     ocr_port = ["--metrics-port", str(settings.metrics_port + 1)]
     processes.start("worker-ocr", ["worker", "--stages", "ocr", *ocr_port], env)
-    processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_TOKENS": json.dumps(tokens)})
+    processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_CREDENTIALS_FILE": str(credentials)})
     return processes
 
 
@@ -415,7 +417,7 @@ def _post(
 ) -> None:
     path, body = camera_post(camera, plate, at, rng)
     params = {"camera_kind": camera.kind.value} if path == "/v1/openalpr" else {}
-    headers = {"Authorization": f"Bearer {tokens[camera.agency.ori]}"}
+    headers = {"Authorization": f"Bearer {tokens[camera.camera_id]}"}
     response = client.post(path, json=body, params=params, headers=headers)
     observed.posted += 1
     if response.status_code >= 300:

@@ -48,6 +48,9 @@ def _mount_optional_apps() -> None:
     from pipelines.cli.partners import app as partners_app
 
     app.add_typer(partners_app, name="partners", help="Partner agencies' Kafka access.")
+    from pipelines.cli.cameras import app as cameras_app
+
+    app.add_typer(cameras_app, name="cameras", help="Per-camera ingest credentials.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")
