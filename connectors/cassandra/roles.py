@@ -81,10 +81,23 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
             "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (ks,)
         )
     ]
+    wanted: list[tuple[str, str, str]] = []  # (permission, resource, role)
     for table in tables:
         if table != AUDIT_TABLE:
-            session.execute(f"GRANT SELECT ON TABLE {ks}.{_name(table)} TO {WRITER_ROLE}")
-            session.execute(f"GRANT MODIFY ON TABLE {ks}.{_name(table)} TO {WRITER_ROLE}")
-    for role in SERVICE_ROLES:
-        session.execute(f"GRANT MODIFY ON TABLE {ks}.{AUDIT_TABLE} TO {role}")
-    session.execute(f"GRANT SELECT ON KEYSPACE {ks} TO {READER_ROLE}")
+            wanted += [(p, f"data/{ks}/{_name(table)}", WRITER_ROLE) for p in ("SELECT", "MODIFY")]
+    wanted += [("MODIFY", f"data/{ks}/{AUDIT_TABLE}", role) for role in SERVICE_ROLES]
+    wanted.append(("SELECT", f"data/{ks}", READER_ROLE))
+    for permission, resource, role in wanted:
+        if permission not in _granted(session, role, resource):
+            on = "KEYSPACE" if resource.count("/") == 1 else "TABLE"
+            target = resource.removeprefix("data/").replace("/", ".")
+            session.execute(f"GRANT {permission} ON {on} {target} TO {role}")
+
+
+def _granted(session: Session, role: str, resource: str) -> set[str]:
+    # Asked first, so a second setup grants nothing twice (and draws no server warning).
+    row = session.execute(
+        "SELECT permissions FROM system_auth.role_permissions WHERE role = %s AND resource = %s",
+        (role, resource),
+    ).one()
+    return set(row.permissions) if row is not None and row.permissions else set()
