@@ -34,8 +34,9 @@ from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
 from connectors.hotlist.topic import publish_entries  # noqa: E402
 from connectors.kafka.agreements import publish_agreement  # noqa: E402
-from connectors.kafka.topics import TopicSpec, core_topics, ensure_topics, make_producer  # noqa: E402
+from connectors.kafka.topics import TopicSpec, base_config, ensure_topics, make_producer  # noqa: E402
 from connectors.servers import up  # noqa: E402
+from pipelines.access import Role, as_role, provision  # noqa: E402
 from pipelines.runtime.passes import PassBook  # noqa: E402
 from pipelines.settings import Settings, get_settings  # noqa: E402
 from pipelines.stages.dedup import DedupPolicy  # noqa: E402
@@ -98,7 +99,7 @@ def baseline(settings: Settings, source: str, n: int) -> float:
     ensure_topics(settings, [TopicSpec(target, settings.topic_partitions)])
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **base_config(settings),
             "group.id": f"baseline-{uuid.uuid4()}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
@@ -129,7 +130,7 @@ def free_port() -> int:
 
 
 def run(n: int, timeout: float) -> dict[str, object]:
-    base = get_settings()
+    base = as_role(get_settings(), Role.SETUP)
     up(base)
     uid = uuid.uuid4().hex[:8]
     settings = base.model_copy(
@@ -140,7 +141,7 @@ def run(n: int, timeout: float) -> dict[str, object]:
             "metrics_port": free_port(),  # never a worker left over from another run
         }
     )
-    ensure_topics(settings, core_topics(settings))
+    provision(settings)  # topics, users and ACLs, keyspace: what `lprx setup` makes
     codec = SingleObjectCodec()
     producer = make_producer(settings, "bench")
     rng = random.Random(7)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from pipelines.access import Role, as_role
 from pipelines.settings import REPO_ROOT, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -39,11 +40,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def servers() -> Settings:
-    """The real local Kafka and Cassandra, started if needed."""
+    """The real local Kafka and Cassandra, started if needed (secured: TLS, SCRAM,
+    ACLs, Cassandra roles). Tests themselves log in as the setup principal; the
+    processes they start log in as their own service (pipelines/access.py)."""
     from connectors.servers import up
 
-    settings = get_settings()
+    settings = as_role(get_settings(), Role.SETUP)
     up(settings)
+    return settings
+
+
+def as_principal(settings: Settings, principal: str) -> Settings:
+    """``settings`` logging in to Kafka as ``principal`` (its password file from setup)."""
+    return settings.model_copy(
+        update={"kafka_principal": principal, "kafka_password": None, "kafka_password_file": None}
+    )
+
+
+def provision(settings: Settings) -> Settings:
+    """What ``lprx setup`` makes for these settings' topic prefix (topics, ACLs)."""
+    from pipelines.access import provision as setup
+
+    setup(settings)
     return settings
 
 
@@ -60,12 +78,8 @@ def unique_settings(base: Settings, **update: object) -> Settings:
 
 @pytest.fixture
 def kafka_settings(servers: Settings) -> Settings:
-    """Settings with this test's own topics, created."""
-    from connectors.kafka.topics import core_topics, ensure_topics
-
-    settings = unique_settings(servers, topic_partitions=1)
-    ensure_topics(settings, core_topics(settings))
-    return settings
+    """Settings with this test's own topics, created, and its services' ACLs."""
+    return provision(unique_settings(servers, topic_partitions=1))
 
 
 def free_port() -> int:

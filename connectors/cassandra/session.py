@@ -33,7 +33,6 @@ from cassandra import (
     Unavailable,
     UnsupportedOperation,
 )
-from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -54,6 +53,7 @@ from cassandra.protocol import (
 from cassandra.protocol import RequestValidationException as RequestValidationMessage
 from cassandra.query import dict_factory, named_tuple_factory, tuple_factory
 
+from connectors.cassandra import security
 from connectors.cassandra.config import CassandraConfig
 from schemas.errors import (
     ConfigurationError,
@@ -127,17 +127,13 @@ def connect(settings: CassandraConfig) -> tuple[Cluster, Session]:
     """A cluster and session for ``settings``. A Cassandra that cannot be reached at start
     is the operator's to fix, so it is a ConfigurationError, saying what to try."""
     where = f"Cassandra at {settings.cassandra_contact_points}:{settings.cassandra_port}"
-    auth = None
-    if settings.cassandra_username and settings.cassandra_password:
-        auth = PlainTextAuthProvider(
-            settings.cassandra_username, settings.cassandra_password.get_secret_value()
-        )
     try:
         with map_exceptions("connection"):
             cluster = Cluster(
                 settings.cassandra_contact_points,
                 port=settings.cassandra_port,
-                auth_provider=auth,
+                auth_provider=security.auth_provider(settings),
+                ssl_context=security.ssl_context(settings),
                 protocol_version=ProtocolVersion.V5,
                 execution_profiles={
                     EXEC_PROFILE_DEFAULT: _profile(named_tuple_factory),
@@ -153,7 +149,8 @@ def connect(settings: CassandraConfig) -> tuple[Cluster, Session]:
     except StoreUnavailable as error:
         cluster.shutdown()
         raise ConfigurationError(
-            f"{where} did not answer; is it running? Try `lprx services up`."
+            f"{where} did not let {settings.cassandra_username} in ({error}); is it running? "
+            "Try `lprx services up`."
         ) from error
     except BaseException:
         cluster.shutdown()

@@ -6,12 +6,18 @@
     GET  /healthz       liveness
     GET  /metrics       Prometheus
 
-Each agency's cameras carry that agency's bearer token; the token, never the body,
-decides the agency ORI of the reads. ``camera_kind`` comes from a body field, else the
-``camera_kind`` query parameter, else FIXED (OpenALPR agents do not send it).
-What each request gets:
+Each camera carries its own credential (connectors/ingest/credentials.py, ``lprx cameras
+add``): the credential, never the body, decides the agency ORI, the camera id and kind of
+the reads, and for a partner uploader the owner and consent reference. (A legacy agency
+token, ``LPRX_INGEST_TOKENS``, decides the agency only; ``camera_kind`` then comes from a
+body field, else the ``camera_kind`` query parameter, else FIXED.) What each request gets:
 
-    no or unknown token           401, an ACCESS_DENIED audit event, nothing kept
+    no, unknown or revoked token  401, an ACCESS_DENIED audit event, nothing kept
+    a read of another camera, an
+    upload of another camera,
+    owner or consent, a reader's
+    token on uploads or back       403, an ACCESS_DENIED audit event, nothing kept
+    over the credential's rate    429 with Retry-After, nothing kept
     body over the size limit      413, nothing kept (the camera still has it)
     not JSON / not a valid read   422, the original bytes to the dead-letter topic
     collected > 5 min in future   422, the original bytes to the dead-letter topic
@@ -41,9 +47,11 @@ a read the law says to destroy.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -58,6 +66,7 @@ from prometheus_client import Counter, Histogram, make_asgi_app
 from pydantic import TypeAdapter
 
 from connectors.ingest.config import IngestConfig
+from connectors.ingest.credentials import TOKEN_PREFIX, CameraCredential, CredentialVerifier
 from connectors.ingest.openalpr import (
     READ_DATA_TYPES,
     AlprGroup,
@@ -129,6 +138,14 @@ class Ignored:
 
 
 Parse = Callable[[Any, ReadContext], list[PlateRead] | Ignored]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: one camera's credential, or (legacy) an agency-wide token."""
+
+    agency_ori: str
+    credential: CameraCredential | None = None
 
 
 @dataclass(frozen=True)
@@ -220,14 +237,39 @@ class _Ingest:
             if secret.get_secret_value()
         }
         self.upload_limiter = anyio.CapacityLimiter(UPLOAD_CONCURRENCY)
+        self.verifier = CredentialVerifier(settings.camera_credentials_path)
+
+    async def authenticate(self, request: Request, endpoint: str) -> Caller | Response:
+        authorization = request.headers.get("authorization")
+        scheme, _, presented = (authorization or "").partition(" ")
+        token = presented.strip() if scheme.lower() == "bearer" else ""
+        if token.startswith(f"{TOKEN_PREFIX}."):
+            # argon2 is slow on purpose: off the event loop (once per token and process).
+            credential = await anyio.to_thread.run_sync(self.verifier.verify, token)
+            if credential is None:
+                return self.denied(request, endpoint, "unknown or revoked camera credential")
+            if credential.uploader != (endpoint == "uploads"):
+                return self.forbidden(endpoint, credential, "wrong endpoint for the credential")
+            wait = self.verifier.allow(credential)
+            if wait:
+                REQUESTS.labels(endpoint, "rate_limited").inc()
+                return JSONResponse(
+                    {"error": "over the camera's rate limit"},
+                    429,
+                    headers={"Retry-After": str(math.ceil(wait))},
+                )
+            return Caller(credential.agency_ori, credential)
+        agency = agency_for(authorization, self.tokens)
+        if agency is None:
+            return self.denied(request, endpoint, "invalid token" if authorization else "no token")
+        return Caller(agency)
 
     async def handle(
         self, request: Request, endpoint: str, camera_kind_text: str | None, parse: Parse
     ) -> Response:
-        authorization = request.headers.get("authorization")
-        agency = agency_for(authorization, self.tokens)
-        if agency is None:
-            return self.denied(request, endpoint, "invalid token" if authorization else "no token")
+        caller = await self.authenticate(request, endpoint)
+        if isinstance(caller, Response):
+            return caller
         try:
             camera_kind = CameraKind(camera_kind_text) if camera_kind_text else None
         except ValueError:
@@ -240,11 +282,14 @@ class _Ingest:
         except BodyTooLarge:
             REQUESTS.labels(endpoint, "too_large").inc()
             return JSONResponse({"error": f"body over {limit} bytes"}, 413)
-        return await self.accept(body, agency, endpoint, camera_kind or CameraKind.FIXED, parse)
+        return await self.accept(body, caller, endpoint, camera_kind or CameraKind.FIXED, parse)
 
     async def accept(
-        self, body: bytes, agency: str, endpoint: str, camera_kind: CameraKind, parse: Parse
+        self, body: bytes, caller: Caller, endpoint: str, camera_kind: CameraKind, parse: Parse
     ) -> Response:
+        agency, credential = caller.agency_ori, caller.credential
+        if credential is not None:
+            camera_kind = credential.camera_kind
         now = utcnow()
         retention_days = self.settings.retention_for(agency)
         context = ReadContext(
@@ -260,6 +305,11 @@ class _Ingest:
         if isinstance(parsed, Ignored):
             REQUESTS.labels(endpoint, "ignored").inc()
             return JSONResponse({"ignored": parsed.reason}, 202)
+        if credential is not None:
+            if any(read.camera_id != credential.camera_id for read in parsed):
+                return self.forbidden(endpoint, credential, "a read of another camera")
+            # The kind is the credential's, whatever the body says.
+            parsed = [dataclasses.replace(r, camera_kind=credential.camera_kind) for r in parsed]
         screened = screen(parsed, retention_days, now)
         READS.labels("expired").inc(screened.expired)
         if screened.invalid is not None:
@@ -304,13 +354,16 @@ class _Ingest:
 
     async def upload(self, request: Request) -> Response:
         endpoint = "uploads"
-        authorization = request.headers.get("authorization")
-        agency = agency_for(authorization, self.tokens)
-        if agency is None:
-            return self.denied(request, endpoint, "invalid token" if authorization else "no token")
+        caller = await self.authenticate(request, endpoint)
+        if isinstance(caller, Response):
+            return caller
+        agency, credential = caller.agency_ori, caller.credential
+        bound = None
+        if credential is not None and credential.owner and credential.consent_ref:
+            bound = (credential.camera_id, credential.owner, credential.consent_ref)
         try:
             report = await handle_upload(
-                request, self.settings, self.sink, agency, self.upload_limiter
+                request, self.settings, self.sink, agency, self.upload_limiter, bound
             )
         except UploadRefused as refused:
             REQUESTS.labels(endpoint, refused.outcome).inc()
@@ -340,6 +393,23 @@ class _Ingest:
             401,
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+    def forbidden(self, endpoint: str, credential: CameraCredential, reason: str) -> Response:
+        REQUESTS.labels(endpoint, "forbidden").inc()
+        self.sink.audit(
+            AuditEvent(
+                event_id=new_id(),
+                occurred_at=utcnow(),
+                actor=f"camera:{credential.camera_id}",
+                actor_agency_ori=credential.agency_ori,
+                action=AuditAction.ACCESS_DENIED,
+                target_kind="ingest",
+                target_id=endpoint,
+                outcome=AuditOutcome.DENIED,
+                details={"reason": reason, "credential": credential.credential_id},
+            )
+        )
+        return JSONResponse({"error": f"forbidden: {reason}"}, 403)
 
     def audit_ingest(
         self, reads: list[PlateRead], agency: str, endpoint: str, request_id: str, now: datetime
@@ -465,9 +535,9 @@ def serve(settings: IngestConfig) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if not settings.ingest_tokens:
+    if not settings.ingest_tokens and not settings.camera_credentials_path.exists():
         # Refusing everything is safe but surprising: say so once, without any secret.
-        log.warning("no LPRX_INGEST_TOKENS configured; every request will get 401")
+        log.warning("no camera credentials (`lprx cameras add`); every request will get 401")
     sink = KafkaSink(settings, WORKER)
     app = create_ingest_app(settings, sink)
     uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port, log_level="warning")

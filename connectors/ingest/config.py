@@ -17,8 +17,13 @@ class IngestConfig(KafkaConfig, FramesConfig):
     ingest_port: int = 8080
     ingest_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description="Bearer token per agency ORI; a camera may only post reads of its "
-        "own agency. Empty means ingest refuses every request.",
+        description="Legacy: a bearer token per agency ORI, for any camera of the agency "
+        "(the camera id then comes from the body). Prefer per-camera credentials.",
+    )
+    ingest_credentials_file: Path | None = Field(
+        default=None,
+        description="Per-camera credentials (argon2id hashes; `lprx cameras add`), re-read "
+        "when changed; default <cache_dir>/secrets/cameras.json.",
     )
     ingest_max_body_bytes: int = 8 * 1024 * 1024
     ingest_ack_timeout_seconds: float = Field(
@@ -46,3 +51,7 @@ class IngestConfig(KafkaConfig, FramesConfig):
     upload_motion: bool = Field(
         default=True, description="Motion-gate uploads: still stretches send nothing."
     )
+
+    @property
+    def camera_credentials_path(self) -> Path:
+        return self.ingest_credentials_file or self.secrets_dir / "cameras.json"

@@ -227,13 +227,20 @@ async def handle_upload(
     sink: RecordSink,
     agency: str,
     limiter: anyio.CapacityLimiter,
+    bound: tuple[str, str, str] | None = None,
 ) -> dict[str, Any]:
-    """An authenticated upload, start to end; its report, or UploadRefused."""
+    """An authenticated upload, start to end; its report, or UploadRefused. ``bound``:
+    the (camera id, owner, consent_ref) of the uploader's credential, which the query
+    must name (a partner never uploads as another camera, owner or consent)."""
     now = utcnow()
     try:
         params = parse_upload_params(request.query_params, now)
     except InvalidRecord as error:
         raise _invalid(str(error)) from None
+    if bound is not None and (params.camera_id, params.owner, params.consent_ref) != bound:
+        raise UploadRefused(
+            403, "forbidden", "camera_id, owner and consent_ref must be those of the credential"
+        )
     if past_retention(params, retention_days=settings.retention_for(agency), now=now):
         raise UploadRefused(422, "expired", "past retention")
     if not is_video_content_type(request.headers.get("content-type")):

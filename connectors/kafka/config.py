@@ -3,16 +3,43 @@ named and partitioned, how records are encoded, and how long topics may keep rea
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
+from pathlib import Path
+from typing import Literal
 
+from pydantic import ConfigDict, Field, SecretStr
+
+from connectors.security.config import SecretsConfig
 from schemas.keys import dedup_group
 from schemas.retention import RetentionPolicy
 
 
-class KafkaConfig(RetentionPolicy):
+class KafkaConfig(RetentionPolicy, SecretsConfig):
     model_config = ConfigDict(frozen=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["SASL_SSL", "PLAINTEXT"] = Field(
+        default="SASL_SSL",
+        description="SASL/SCRAM-SHA-512 over TLS (the local broker serves nothing else); "
+        "PLAINTEXT only for a broker outside lprx that has no security at all.",
+    )
+    kafka_principal: str | None = Field(
+        default=None,
+        description="The SCRAM user this process logs in as; unset, each command uses its "
+        "own (setup: lprx-admin, worker: lprx-worker, ingest: lprx-ingest, ...).",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None, description="The principal's password; prefer kafka_password_file."
+    )
+    kafka_password_file: Path | None = Field(
+        default=None,
+        description="File (0600) holding the principal's password; default "
+        "<cache_dir>/secrets/kafka/<principal>.password.",
+    )
+    kafka_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate the broker's certificate must chain to; default "
+        "<cache_dir>/secrets/tls/ca.pem (the lprx CA).",
+    )
     topic_prefix: str = Field(
         default="lprx", description="Every topic lprx creates starts with this prefix."
     )

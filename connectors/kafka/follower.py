@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.kafka.config import KafkaConfig
+from connectors.kafka.topics import base_config
 from schemas import DecodeError
 from schemas.errors import LprxError
 
@@ -52,7 +53,7 @@ class CompactedTopicFollower(Generic[T]):
         self._on_delete = on_delete
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                **base_config(settings),
                 # Never committed: each follower reads the whole topic on start.
                 "group.id": f"{settings.worker_id}-follower-{uuid.uuid4()}",
                 "enable.auto.commit": False,

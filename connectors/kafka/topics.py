@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -25,6 +26,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from connectors.kafka.config import KafkaConfig
+from connectors.kafka.security import client_config
 from schemas.errors import ConfigurationError
 from schemas.retention import DAY_MS
 
@@ -89,8 +91,13 @@ def partner_topic(settings: KafkaConfig, agency_ori: str) -> TopicSpec:
     )
 
 
-def admin_client(settings: KafkaConfig) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+def base_config(settings: KafkaConfig) -> dict[str, str]:
+    """Where the brokers are and how to log in: what every client of lprx starts from."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **client_config(settings)}
+
+
+def admin_client(settings: KafkaConfig, **overrides: Any) -> AdminClient:
+    return AdminClient({**base_config(settings), **overrides})
 
 
 def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str]:
@@ -170,7 +177,7 @@ def _align_configs(admin: AdminClient, specs: list[TopicSpec]) -> None:
 def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
     return Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **base_config(settings),
             "client.id": client_id,
             "enable.idempotence": True,
             "linger.ms": 5,
@@ -182,7 +189,7 @@ def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
 
 def make_consumer(settings: KafkaConfig, group_id: str, **overrides: str | int | bool) -> Consumer:
     config: dict[str, str | int | bool] = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **base_config(settings),
         "group.id": group_id,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,

@@ -28,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from connectors.security.files import write_secret
 from connectors.servers.config import ServersConfig
 from schemas.errors import ConfigurationError
 
@@ -63,19 +64,29 @@ def template_text(name: str) -> str:
     return resources.files(__package__).joinpath("templates", name).read_text("utf-8")
 
 
-def render(template: str, dest: Path, values: dict[str, object]) -> None:
+def render(template: str, dest: Path, values: dict[str, object], *, secret: bool = False) -> None:
+    """Fills ``template``'s placeholders into ``dest``; a ``secret`` file (it holds a
+    password) is written 0600."""
     text = template_text(template)
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", str(value))
     if "{{" in text:
         raise RuntimeError(f"template {template} has a placeholder without a value")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(text, "utf-8")
+    if secret:
+        write_secret(dest, text)
+    else:
+        dest.write_text(text, "utf-8")
 
 
-def jvm_options(template: str) -> list[str]:
+def jvm_options(template: str, heap: str | None = None) -> list[str]:
+    """The template's JVM flags; with ``heap``, its -Xms/-Xmx replaced by that size."""
     lines = (line.strip() for line in template_text(template).splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+    options = [line for line in lines if line and not line.startswith("#")]
+    if heap is None:
+        return options
+    sized = [o for o in options if not o.startswith(("-Xms", "-Xmx"))]
+    return [f"-Xmx{heap}", *sized]
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -200,6 +211,9 @@ class Server(ABC):
     @abstractmethod
     def check_ready(self, timeout: float) -> bool:
         """True once a real client request succeeds."""
+
+    def after_ready(self) -> None:  # noqa: B027 (optional hook, not abstract)
+        """One-time work once the server answers (e.g. bootstrapping its users)."""
 
     # --- versions and jars ---------------------------------------------------------
 

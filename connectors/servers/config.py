@@ -8,18 +8,17 @@ from pydantic import ConfigDict, Field
 
 from connectors.cassandra.config import CassandraConfig
 from connectors.kafka.config import KafkaConfig
+from connectors.security.config import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "ServersConfig"]
 
 
 class ServersConfig(KafkaConfig, CassandraConfig):
     model_config = ConfigDict(frozen=True)
 
-    cache_dir: Path = Field(
-        default=REPO_ROOT / ".cache",
-        description="Git-ignored folder for server jars, data, logs and OCR models.",
-    )
     kafka_controller_port: int = 9093
+    kafka_heap: str = Field(default="512m", description="The local broker's JVM heap (-Xmx).")
+    cassandra_heap: str = Field(default="1g", description="The local Cassandra's JVM heap.")
 
     @property
     def servers_dir(self) -> Path:

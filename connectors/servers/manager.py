@@ -141,6 +141,7 @@ def _wait_ready(
                 + server.last_lines(log_offset)
             )
         if port_open(server.host, server.ports[0]) and server.check_ready(timeout=5.0):
+            server.after_ready()
             progress(server.name, f"ready after {time.monotonic() - started:.1f}s")
             return
         if time.monotonic() - started > timeout:

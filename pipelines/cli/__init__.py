@@ -35,6 +35,12 @@ def _mount_optional_apps() -> None:
     from pipelines.cli.services import app as services_app
 
     app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
+    from pipelines.cli.partners import app as partners_app
+
+    app.add_typer(partners_app, name="partners", help="Partner agencies' Kafka access.")
+    from pipelines.cli.camera_credentials import app as cameras_app
+
+    app.add_typer(cameras_app, name="cameras", help="Per-camera ingest credentials.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pipelines.access import Role
 from pipelines.cli import common
 from pipelines.cli.common import console, fail
 from schemas.errors import ConfigurationError
@@ -96,7 +97,7 @@ def frames(
             cameras = parse_cameras({"cameras": [options]})
     except ConfigurationError as error:
         raise fail(str(error)) from error
-    settings = common.settings()
+    settings = common.settings_as(Role.INGEST)
     client_id = f"lprx-frames-{cameras[0].id}" if len(cameras) == 1 else "lprx-frames"
     runs = run_cameras(settings, KafkaSink(settings, client_id), cameras, threading.Event())
     for run in runs:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pipelines.access import Role
 from pipelines.cli import common
 from pipelines.cli.common import UserOption, console, refusals
 from pipelines.services.hotlists import HotlistFormat
@@ -43,7 +44,7 @@ def hotlist_load(
     list_source = HotlistSource(list_id, source, agency, category, priority, covert)
     with refusals():
         load = load_hotlist(
-            common.settings(), path, list_source, user=user, file_format=file_format,
+            common.settings_as(Role.SETUP), path, list_source, user=user, file_format=file_format,
             snapshot=snapshot, force=force,
         )  # fmt: skip
     for error in load.refused:

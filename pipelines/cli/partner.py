@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pipelines.access import Role
 from pipelines.cli import common
 from pipelines.cli.common import PurposeOption, UserOption, console, refusals
 from schemas.records import Disposition
@@ -27,10 +28,12 @@ def partner_hits(
     from pipelines.services.access import Requester
     from pipelines.services.hits import delivered_hits
 
-    settings = common.settings()
+    # Read as the partner (its own topic only); the access audited by the operator's tool.
+    settings = common.settings_as_partner(agency)
+    trail = AuditTrail(common.settings_as(Role.SETUP), "lprx-cli")
     with refusals():
         hits = delivered_hits(
-            settings, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose),
+            settings, trail, Requester(user, agency, purpose),
             max_messages=max_messages, timeout_s=timeout,
         )  # fmt: skip
     table = Table("matched at", "plate", "category", "from agency", "camera", "expires")
@@ -57,7 +60,7 @@ def partner_dispose(
     from connectors.cassandra import CassandraStore
     from pipelines.services.hits import dispose_hit
 
-    settings = common.settings()
+    settings = common.settings_as_partner(agency)
     with refusals(), CassandraStore(settings, create_schema=False) as store:
         dispose_hit(
             settings, store, hit_id=hit_id, agency=agency, user=user,

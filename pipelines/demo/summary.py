@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
+from pipelines.access import Role, as_role
 from pipelines.demo.observed import Observed, metric_sum
 from pipelines.demo.scenario import AGENCIES, LAKESIDE, PINE, RIVERTON
 from pipelines.settings import Settings
@@ -15,7 +16,7 @@ from pipelines.settings import Settings
 def summarize(settings: Settings, observed: Observed, started: float) -> dict[str, Any]:
     from connectors.cassandra import CassandraStore
 
-    with CassandraStore(settings, create_schema=False) as store:
+    with CassandraStore(as_role(settings, Role.READER), create_schema=False) as store:
         rows = store.count("reads_by_plate")
         hit_rows = sum(len(store.hits_for_agency(a.ori, 100000)) for a in AGENCIES)
     return {

@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from connectors.kafka.security import faust_credentials
 from pipelines import metrics
 from pipelines.runtime import dispositions, historical, match, normalize, ocr, share, store
 from pipelines.runtime.context import Context
@@ -50,6 +51,7 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
     return faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store=settings.table_store,
         datadir=str(data_dir),
         topic_partitions=settings.topic_partitions,

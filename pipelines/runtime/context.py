@@ -100,7 +100,10 @@ class Context:
         self.hotlist = hotlist_index(settings)
         self.agreements = AgreementBook()
         self.followers = Followers(settings, self.codec, self.hotlist, self.agreements, stages)
-        self._store_factory = store_factory or (lambda: CassandraStore(settings))
+        self._store_factory = store_factory or (
+            # Workers never create the schema: their role cannot (lprx setup does).
+            lambda: CassandraStore(settings, create_schema=False)
+        )
         self._store: CassandraStore | None = None
         self._store_lock = asyncio.Lock()
         self._partner_topics: set[str] = set()

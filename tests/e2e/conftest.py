@@ -13,11 +13,11 @@ from connectors.cassandra import CassandraStore
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
 from connectors.kafka.agreements import publish_agreement
-from connectors.kafka.topics import core_topics, ensure_topics, make_producer
+from connectors.kafka.topics import make_producer
 from pipelines.demo import SAMPLES
 from pipelines.settings import Settings
 from schemas.records import HotlistCategory
-from tests.conftest import Process, free_port, settings_env, unique_settings, wait_for
+from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.e2e.harness import (
     CODEC,
     HISTORICAL_MARKER,
@@ -44,7 +44,7 @@ def running(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         metrics_port=free_port(),
         ingest_port=free_port(),
     )
-    ensure_topics(settings, core_topics(settings))
+    provision(settings)
     producer = make_producer(settings, "e2e")
     manifest = json.loads((SAMPLES / "frames" / "manifest.json").read_text())
     first = manifest["frames"][0]

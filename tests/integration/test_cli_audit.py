@@ -16,13 +16,12 @@ from typer.testing import CliRunner
 
 from connectors.cassandra import CassandraStore
 from connectors.kafka.reader import read_values
-from connectors.kafka.topics import core_topics, ensure_topics
 from pipelines import cli
 from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.records import AuditEvent, AuditOutcome, utcnow
-from tests.conftest import Process, free_port, settings_env, unique_settings, wait_for
+from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.factories import a_read
 
 CODEC = SingleObjectCodec()
@@ -32,16 +31,17 @@ PURPOSE = "case 26-001234 stolen vehicle"
 
 @pytest.fixture
 def settings(servers: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """This test's own topics (created) and keyspace, seen by every CLI command."""
-    settings = unique_settings(servers, topic_partitions=1)
-    ensure_topics(settings, core_topics(settings))
-    monkeypatch.setattr(common, "settings", lambda: settings)
+    """This test's own topics, users, ACLs and keyspace, seen by every CLI command."""
+    settings = provision(unique_settings(servers, topic_partitions=1))
+    # The commands log in as their own roles (look-ups: lprx_reader), as in production.
+    unnamed = settings.model_copy(update={"kafka_principal": None, "cassandra_username": None})
+    monkeypatch.setattr(common, "settings", lambda: unnamed)
     return settings
 
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[CassandraStore]:
-    with CassandraStore(settings) as store:
+    with CassandraStore(settings, create_schema=False) as store:
         yield store
         store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 

@@ -20,12 +20,13 @@ from pydantic import SecretStr
 
 from connectors.cameras.frames import FrameCamera, send_frames
 from connectors.ingest.app import create_ingest_app
+from connectors.kafka.acls import INGEST
 from connectors.kafka.sink import KafkaSink
-from connectors.kafka.topics import core_topics, ensure_topics
+from pipelines.access import Role, as_role
 from pipelines.settings import Settings
 from schemas import codec_for
 from schemas.records import AuditAction, AuditEvent, CameraKind, Frame
-from tests.conftest import consume
+from tests.conftest import as_principal, consume, provision
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +44,12 @@ def kafka_reachable(settings: Settings) -> bool:
 def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("LPRX_TOPIC_PREFIX", f"test-frames-{uuid.uuid4().hex[:10]}")
     monkeypatch.setenv("LPRX_TOPIC_PARTITIONS", "1")
-    settings = Settings()
+    settings = as_role(Settings(), Role.SETUP)
     if not kafka_reachable(settings):
         from connectors.servers import up
 
         up(settings, ("kafka",))
-    ensure_topics(settings, core_topics(settings))
-    return settings
+    return provision(settings)
 
 
 def test_frames_from_a_folder_arrive_in_the_frames_topic(
@@ -64,7 +64,7 @@ def test_frames_from_a_folder_arrive_in_the_frames_topic(
     camera = FrameCamera(
         "deli-cam", "MN9990001", CameraKind.PARTNER, 44.97, -93.27, "Main St Deli", "C-2026-17"
     )
-    sink = KafkaSink(settings, "test-frames")
+    sink = KafkaSink(as_principal(settings, INGEST), "test-frames")
     before = datetime.now(UTC)
 
     report = send_frames(settings, sink, str(tmp_path), camera)
@@ -114,7 +114,7 @@ def test_an_uploaded_video_arrives_masked_with_owner_and_consent(
     recorded = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     # The neighbour's windows: the top half of the frame, in fractions of it.
     neighbour = [[[0, 0], [1, 0], [1, 0.5], [0, 0.5]]]
-    sink = KafkaSink(settings, "test-uploads")
+    sink = KafkaSink(as_principal(settings, INGEST), "test-uploads")
     with TestClient(create_ingest_app(settings, sink)) as client:
         response = client.post(
             "/v1/uploads",

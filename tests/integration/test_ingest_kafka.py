@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 
 from connectors.ingest.app import create_ingest_app
+from connectors.kafka.acls import INGEST
 from connectors.kafka.sink import KafkaSink
-from connectors.kafka.topics import core_topics, ensure_topics
-from pipelines.settings import Settings
+from pipelines.access import Role, as_role
+from pipelines.settings import REPO_ROOT, Settings
 from schemas import codec_for
 from schemas.records import AuditAction, AuditEvent, DeadLetter, PlateRead
-from tests.conftest import consume
+from tests.conftest import as_principal, consume, provision
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +47,17 @@ def kafka_reachable(settings: Settings) -> bool:
 
 
 @pytest.fixture
-def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    monkeypatch.setenv("LPRX_INGEST_CREDENTIALS_FILE", str(tmp_path / "cameras.json"))
     monkeypatch.setenv("LPRX_TOPIC_PREFIX", f"test-ingest-{uuid.uuid4().hex[:10]}")
     monkeypatch.setenv("LPRX_TOPIC_PARTITIONS", "1")
     monkeypatch.setenv("LPRX_INGEST_TOKENS", json.dumps({OWNER: TOKEN}))
-    settings = Settings()
+    settings = as_role(Settings(), Role.SETUP)
     if not kafka_reachable(settings):
         from connectors.servers import up
 
         up(settings, ("kafka",))
-    ensure_topics(settings, core_topics(settings))
-    return settings
+    return provision(settings)
 
 
 @dataclass
@@ -65,7 +69,7 @@ class Ingest:
 @pytest.fixture
 def ingest(settings: Settings) -> Iterator[Ingest]:
     """The ingest app on a real HTTP port, in a thread of this process."""
-    sink = KafkaSink(settings, "test-ingest")
+    sink = KafkaSink(as_principal(settings, INGEST), "test-ingest")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -209,3 +213,51 @@ def test_a_202_comes_only_after_kafka_has_the_reads(settings: Settings, ingest: 
     codec = codec_for(settings.schema_registry_url)
     (message,) = consume(settings, "reads.raw", 1, timeout=5)
     assert [PlateRead.decode(codec, message.value()).read_id] == response.json()["read_ids"]
+
+
+def cameras_cli(*args: str) -> str:
+    """``lprx cameras ...`` in its own process (the settings come from the environment)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "cameras", *args],
+        capture_output=True, text=True, timeout=120, check=True, cwd=REPO_ROOT,
+    )  # fmt: skip
+    return out.stdout
+
+
+def test_a_camera_posts_as_itself_only_and_a_revoked_credential_is_refused_in_seconds(
+    settings: Settings, ingest: Ingest, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "cam-5.token"
+    cameras_cli("add", "--agency", OWNER, "--camera", "cam-5", "--kind", "TRAILER",
+                "--token-file", str(token_file))  # fmt: skip
+    assert "lprxc." not in cameras_cli("list")  # never a secret in a listing
+    auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    collected = datetime.now(UTC) - timedelta(seconds=5)
+    body = {"plate": "CAM555", "camera_id": "cam-5", "camera_kind": "FIXED",
+            "collected_at": collected.isoformat(), "confidence": 91.0}  # fmt: skip
+    own = httpx.post(f"{ingest.url}/v1/reads", json=body, headers=auth, timeout=10)
+    assert own.status_code == 202, own.text
+    other = httpx.post(
+        f"{ingest.url}/v1/reads", json={**body, "camera_id": "cam-6"}, headers=auth, timeout=10
+    )
+    assert other.status_code == 403, other.text
+    assert ingest.sink.flush(10) == 0 and ingest.sink.failed == 0
+    codec = codec_for(settings.schema_registry_url)
+    reads = [PlateRead.decode(codec, m.value()) for m in consume(settings, "reads.raw", 2, 5)]
+    assert [(r.camera_id, r.camera_kind.value, r.agency_ori) for r in reads] == [
+        ("cam-5", "TRAILER", OWNER)  # the credential's kind, not the body's
+    ]
+    audits = [AuditEvent.decode(codec, m.value()) for m in consume(settings, "audit", 2)]
+    assert sorted((a.action, a.actor) for a in audits) == [
+        (AuditAction.ACCESS_DENIED, "camera:cam-5"),
+        (AuditAction.INGEST, "camera:cam-5"),
+    ]
+
+    cameras_cli("revoke", "--agency", OWNER, "--camera", "cam-5")
+    revoked = time.monotonic()
+    while (status := httpx.post(
+        f"{ingest.url}/v1/reads", json=body, headers=auth, timeout=10
+    ).status_code) == 202:  # fmt: skip
+        assert time.monotonic() - revoked < 5, "the revoked camera was still let in"
+        time.sleep(0.2)
+    assert status == 401

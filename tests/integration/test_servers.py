@@ -15,7 +15,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from connectors.kafka.topics import base_config
 from connectors.servers import ServerStatus, status, up
+from pipelines.access import Role, as_role
 from pipelines.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    return get_settings()
+    return as_role(get_settings(), Role.SETUP)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_status_reports_ready(settings: Settings, running: list[ServerStatus]) -
 
 @pytest.fixture
 def topic(settings: Settings, running: list[ServerStatus]) -> Iterator[str]:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(base_config(settings))
     name = f"lprx-test.servers.{uuid.uuid4().hex[:8]}"
     # The broker auto-creates nothing: topics must be created explicitly.
     admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])[name].result(
@@ -70,7 +72,7 @@ def test_kafka_auto_create_is_off(settings: Settings, running: list[ServerStatus
     # Short timeouts: the send is meant to fail, the test need not wait 5 minutes.
     producer = Producer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **base_config(settings),
             "message.timeout.ms": 3000,
             "topic.metadata.propagation.max.ms": 1000,
         }
@@ -79,14 +81,12 @@ def test_kafka_auto_create_is_off(settings: Settings, running: list[ServerStatus
     producer.produce(name, b"x", on_delivery=lambda err, _msg: errors.append(err))
     producer.flush(10)
     assert errors and errors[0] is not None  # not delivered
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(base_config(settings))
     assert name not in admin.list_topics(timeout=10).topics
 
 
 def test_kafka_round_trip(settings: Settings, topic: str) -> None:
-    producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True}
-    )
+    producer = Producer({**base_config(settings), "enable.idempotence": True})
     sent = {f"key-{i}".encode(): f"value-{i}".encode() for i in range(20)}
     for key, value in sent.items():
         producer.produce(topic, value, key=key)
@@ -94,7 +94,7 @@ def test_kafka_round_trip(settings: Settings, topic: str) -> None:
 
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **base_config(settings),
             "group.id": f"lprx-test-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -120,12 +120,11 @@ def test_kafka_round_trip(settings: Settings, topic: str) -> None:
 
 
 def test_cassandra_cql_with_ttl(settings: Settings, running: list[ServerStatus]) -> None:
-    from cassandra.cluster import Cluster
+    from connectors.cassandra import connect
 
     keyspace = f"lprx_test_{uuid.uuid4().hex[:8]}"
-    cluster = Cluster(settings.cassandra_contact_points, port=settings.cassandra_port)
+    cluster, session = connect(settings)  # TLS, as the schema owner
     try:
-        session = cluster.connect()
         session.execute(
             f"CREATE KEYSPACE {keyspace} WITH replication = "
             "{'class': 'SimpleStrategy', 'replication_factor': 1}"

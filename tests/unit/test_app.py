@@ -13,8 +13,15 @@ from tests.factories import NOW, a_read, an_entry
 
 
 def pipeline(tmp_path: Path, **settings: object) -> Pipeline:
+    # Built, never connected: no credentials needed (tests/unit/test_security.py checks
+    # the app's SCRAM credentials).
     return create_pipeline(
-        Settings(table_store="memory://", table_data_dir=tmp_path, **settings)  # type: ignore[arg-type]
+        Settings(
+            table_store="memory://",
+            table_data_dir=tmp_path,
+            kafka_security_protocol="PLAINTEXT",
+            **settings,  # type: ignore[arg-type]
+        )
     )
 
 

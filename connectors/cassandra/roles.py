@@ -1,0 +1,103 @@
+"""Cassandra roles of lprx and what each may do, per keyspace (``lprx setup``).
+
+=============  =======================================================================
+lprx_admin     superuser, owns the schema (created at the server's first start)
+lprx_writer    SELECT and MODIFY on the data tables; MODIFY on audit_events, where the
+               append-only trigger lets it insert new rows and nothing else
+lprx_reader    SELECT on the keyspace; MODIFY on audit_events (its accesses' audit
+               rows, append-only too)
+=============  =======================================================================
+
+Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit table
+is guarded twice more: the trigger ``lprx.cassandra.AppendOnly`` (Java, compiled into the
+server's triggers folder by connectors/servers) refuses every delete, update, TTL and
+overwrite of an existing row, for every role; and the guardrail
+``drop_truncate_table_enabled: false`` refuses TRUNCATE and DROP TABLE to every role that
+is not a superuser. Only a superuser can drop the trigger.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cassandra.cluster import Session
+
+from connectors.cassandra.config import CassandraConfig
+from connectors.cassandra.security import READER_ROLE, WRITER_ROLE, password_file
+from connectors.security.files import ensure_password
+from schemas.errors import ConfigurationError
+
+AUDIT_TABLE = "audit_events"
+TRIGGER_CLASS = "lprx.cassandra.AppendOnly"
+TRIGGER_NAME = "audit_append_only"
+SERVICE_ROLES = (WRITER_ROLE, READER_ROLE)
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
+
+
+def _name(value: str) -> str:
+    # Spliced into CQL text: only a plain identifier will do.
+    if not _IDENTIFIER.fullmatch(value):
+        raise ConfigurationError(f"{value!r} is not a plain CQL identifier")
+    return value
+
+
+def ensure_login_role(
+    session: Session, config: CassandraConfig, role: str, *, superuser: bool = False
+) -> None:
+    """``role`` can log in with the password of its file (generated once). An existing
+    role keeps its password unless its file is new (Cassandra allows one password change
+    per role every few seconds, so it is never set needlessly)."""
+    file = password_file(config, role)
+    had_file = file.exists()
+    secret = ensure_password(file).get_secret_value()
+    name = _name(role)
+    exists = session.execute("SELECT role FROM system_auth.roles WHERE role = %s", (name,)).one()
+    # Passwords are URL-safe base64 (files.py): nothing to escape in a CQL literal.
+    if exists is None:
+        flag = str(superuser).lower()
+        session.execute(
+            f"CREATE ROLE IF NOT EXISTS {name} WITH PASSWORD = '{secret}' AND LOGIN = true "
+            f"AND SUPERUSER = {flag}"
+        )
+    elif not had_file:
+        session.execute(f"ALTER ROLE {name} WITH PASSWORD = '{secret}'")
+
+
+def ensure_service_roles(session: Session, config: CassandraConfig) -> None:
+    for role in SERVICE_ROLES:
+        ensure_login_role(session, config, role)
+
+
+def secure_keyspace(session: Session, keyspace: str) -> None:
+    """The audit table's append-only trigger, and each service role's grants (idempotent;
+    run by the schema owner after the tables exist)."""
+    ks = _name(keyspace)
+    session.execute(
+        f"CREATE TRIGGER IF NOT EXISTS {TRIGGER_NAME} ON {ks}.{AUDIT_TABLE} USING '{TRIGGER_CLASS}'"
+    )
+    tables = [
+        row.table_name
+        for row in session.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (ks,)
+        )
+    ]
+    wanted: list[tuple[str, str, str]] = []  # (permission, resource, role)
+    for table in tables:
+        if table != AUDIT_TABLE:
+            wanted += [(p, f"data/{ks}/{_name(table)}", WRITER_ROLE) for p in ("SELECT", "MODIFY")]
+    wanted += [("MODIFY", f"data/{ks}/{AUDIT_TABLE}", role) for role in SERVICE_ROLES]
+    wanted.append(("SELECT", f"data/{ks}", READER_ROLE))
+    for permission, resource, role in wanted:
+        if permission not in _granted(session, role, resource):
+            on = "KEYSPACE" if resource.count("/") == 1 else "TABLE"
+            target = resource.removeprefix("data/").replace("/", ".")
+            session.execute(f"GRANT {permission} ON {on} {target} TO {role}")
+
+
+def _granted(session: Session, role: str, resource: str) -> set[str]:
+    # Asked first, so a second setup grants nothing twice (and draws no server warning).
+    row = session.execute(
+        "SELECT permissions FROM system_auth.role_permissions WHERE role = %s AND resource = %s",
+        (role, resource),
+    ).one()
+    return set(row.permissions) if row is not None and row.permissions else set()

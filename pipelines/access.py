@@ -1,0 +1,122 @@
+"""Who each lprx process is, and the provisioning that `lprx setup` does.
+
+Every command logs in as its own role unless the settings name one
+(``LPRX_KAFKA_PRINCIPAL``, ``LPRX_CASSANDRA_USERNAME``):
+
+==========  ==================  ==================  ===================================
+role        Kafka principal     Cassandra role      used by
+==========  ==================  ==================  ===================================
+setup       lprx-admin          lprx_admin          setup, hotlist load, agreements
+worker      lprx-worker         lprx_writer         ``lprx worker`` (any stages)
+ocr         lprx-ocr            lprx_writer         ``lprx worker --stages ocr``
+ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx frames``
+reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
+                                                    dead letters)
+partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
+==========  ==================  ==================  ===================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from connectors.cassandra import security as cassandra
+from connectors.kafka import acls
+from connectors.kafka.acls import Grant
+from connectors.kafka.topics import admin_client, core_topics, ensure_topics
+from pipelines.settings import Settings
+
+# The Faust tables of the pipeline app (pipelines/runtime/); their changelog topics are
+# named "<app id>-<table>-changelog". A unit test checks the app declares exactly these.
+FAUST_TABLES = ("dedup-vehicle-passes", "hit-alerts")
+
+
+class Role(StrEnum):
+    SETUP = "setup"
+    WORKER = "worker"
+    OCR = "ocr"
+    INGEST = "ingest"
+    READER = "reader"
+
+
+KAFKA_PRINCIPALS = {
+    Role.SETUP: acls.ADMIN,
+    Role.WORKER: acls.WORKER,
+    Role.OCR: acls.OCR,
+    Role.INGEST: acls.INGEST,
+    Role.READER: acls.ADMIN,
+}
+CASSANDRA_ROLES = {
+    Role.SETUP: cassandra.ADMIN_ROLE,
+    Role.WORKER: cassandra.WRITER_ROLE,
+    Role.OCR: cassandra.WRITER_ROLE,
+    Role.INGEST: None,
+    Role.READER: cassandra.READER_ROLE,
+}
+
+
+def _with(settings: Settings, principal: str, cassandra_role: str | None) -> Settings:
+    update: dict[str, str] = {}
+    if not settings.kafka_principal:
+        update["kafka_principal"] = principal
+    if not settings.cassandra_username and cassandra_role:
+        update["cassandra_username"] = cassandra_role
+    return settings.model_copy(update=update) if update else settings
+
+
+def as_role(settings: Settings, role: Role) -> Settings:
+    """``settings`` for a process of ``role``: its principal and Cassandra role, unless
+    the settings name them."""
+    return _with(settings, KAFKA_PRINCIPALS[role], CASSANDRA_ROLES[role])
+
+
+def worker_role(stages: list[str]) -> Role:
+    """A worker that runs OCR only is the OCR service; any other is the pipeline worker."""
+    return Role.OCR if set(stages) == {"ocr"} else Role.WORKER
+
+
+def as_partner(settings: Settings, agency_ori: str) -> Settings:
+    """``settings`` of a partner agency's client (its own hit topic, dispositions)."""
+    return _with(settings, acls.partner_principal(agency_ori), cassandra.READER_ROLE)
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    topics_created: list[str]
+    grants: dict[str, list[Grant]]
+
+
+def provision(settings: Settings) -> Provisioned:
+    """What ``lprx setup`` makes, as the setup principal and schema owner (idempotent):
+    the topics, the services' Kafka users and ACLs for this topic prefix, the services'
+    Cassandra roles, the keyspace and tables, the audit trigger and the grants."""
+    from connectors.cassandra import connect, ensure_schema
+    from connectors.cassandra.roles import ensure_service_roles, secure_keyspace
+
+    admin_settings = as_role(settings, Role.SETUP)
+    created = ensure_topics(admin_settings, core_topics(admin_settings))
+    grants = acls.provision_services(admin_client(admin_settings), admin_settings, FAUST_TABLES)
+    cluster, session = connect(admin_settings)
+    try:
+        ensure_service_roles(session, admin_settings)
+        ensure_schema(session, admin_settings.cassandra_keyspace)
+        secure_keyspace(session, admin_settings.cassandra_keyspace)
+    finally:
+        cluster.shutdown()
+    return Provisioned(created, grants)
+
+
+def add_partner(settings: Settings, agency_ori: str) -> Path:
+    """A partner's credentials and ACLs (its hit topic too); its properties file."""
+    from connectors.kafka.topics import partner_topic
+
+    admin_settings = as_role(settings, Role.SETUP)
+    ensure_topics(admin_settings, [partner_topic(admin_settings, agency_ori)])
+    return acls.add_partner(admin_client(admin_settings), admin_settings, agency_ori)
+
+
+def revoke_partner(settings: Settings, agency_ori: str) -> None:
+    admin_settings = as_role(settings, Role.SETUP)
+    acls.revoke_partner(admin_client(admin_settings), admin_settings, agency_ori)
