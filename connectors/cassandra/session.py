@@ -149,8 +149,8 @@ def connect(settings: CassandraConfig) -> tuple[Cluster, Session]:
     except StoreUnavailable as error:
         cluster.shutdown()
         raise ConfigurationError(
-            f"{where} did not let {settings.cassandra_username} in ({error}); is it running? "
-            "Try `lprx services up`."
+            f"{where} did not answer, or did not let {settings.cassandra_username} in "
+            f"({error}); is it running? Try `lprx services up`."
         ) from error
     except BaseException:
         cluster.shutdown()

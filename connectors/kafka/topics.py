@@ -100,9 +100,13 @@ def admin_client(settings: KafkaConfig, **overrides: Any) -> AdminClient:
     return AdminClient({**base_config(settings), **overrides})
 
 
-def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet and bring the settings of those that do in
-    line with their spec (a changed retention, say); returns the names created."""
+def ensure_topics(
+    settings: KafkaConfig, specs: Iterable[TopicSpec], *, align: bool = True
+) -> list[str]:
+    """Create the topics that do not exist yet and, with ``align`` (setup, as the admin
+    principal), bring the settings of those that do in line with their spec (a changed
+    retention, say); returns the names created. A worker creating a missing partner
+    topic does not align: its principal may not read or change topic settings."""
     specs = list(specs)
     admin = admin_client(settings)
     try:
@@ -112,7 +116,8 @@ def ensure_topics(settings: KafkaConfig, specs: Iterable[TopicSpec]) -> list[str
             f"Kafka at {settings.kafka_bootstrap_servers} did not answer ({error}); "
             "is it running? Try `lprx services up`."
         ) from error
-    _align_configs(admin, [s for s in specs if s.name in existing])
+    if align:
+        _align_configs(admin, [s for s in specs if s.name in existing])
     wanted = [s for s in specs if s.name not in existing]
     if not wanted:
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
@@ -46,7 +47,7 @@ class FaustOutbox:
 
     async def ensure(self, spec: TopicSpec) -> None:
         # An admin call, off the event loop.
-        await asyncio.to_thread(ensure_topics, self._settings, [spec])
+        await asyncio.to_thread(partial(ensure_topics, self._settings, [spec], align=False))
 
 
 class Wiring:
