@@ -11,7 +11,7 @@ from schemathesis.checks import not_a_server_error
 from connectors.ingest.app import create_ingest_app
 from connectors.kafka.sink import MemorySink
 from tests.fuzz import EXAMPLES
-from tests.unit.test_ingest import AUTH, SETTINGS
+from tests.unit.connectors.test_ingest import AUTH, SETTINGS
 
 SINK = MemorySink()
 APP = create_ingest_app(SETTINGS, SINK)

@@ -16,7 +16,14 @@ from schemas import DecodeError
 from schemas.errors import ConfigurationError, InvalidRecord, StoreUnavailable
 from schemas.records import PlateRead, utcnow
 from schemas.retention import RetentionExpired
-from tests.unit.runtime_doubles import CODEC, Counts, FakeStore, context, event, fresh_read
+from tests.unit.pipelines.runtime.runtime_doubles import (
+    CODEC,
+    Counts,
+    FakeStore,
+    context,
+    event,
+    fresh_read,
+)
 
 T = TypeVar("T")
 

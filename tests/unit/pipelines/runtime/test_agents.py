@@ -46,7 +46,7 @@ from schemas.records import (
     utcnow,
 )
 from tests.factories import a_hit, an_agreement, an_entry
-from tests.unit.runtime_doubles import (
+from tests.unit.pipelines.runtime.runtime_doubles import (
     CODEC,
     Counts,
     FakeStore,

@@ -20,7 +20,7 @@ from schemas.errors import InvalidRecord
 from schemas.plates import WildcardPattern, wildcard_problem
 from schemas.records import HotlistCategory
 from schemas.validation import checked_time
-from tests.unit.test_ingest import AUTH, SETTINGS, plain
+from tests.unit.connectors.test_ingest import AUTH, SETTINGS, plain
 
 SOURCE = HotlistSource("l1", "test", "MN9990001", HotlistCategory.STOLEN_VEHICLE, 50, False)
 
