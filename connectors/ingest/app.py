@@ -48,34 +48,40 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hmac
-import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram, make_asgi_app
-from pydantic import TypeAdapter
 
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.credentials import TOKEN_PREFIX, CameraCredential, CredentialVerifier
 from connectors.ingest.openalpr import (
-    READ_DATA_TYPES,
     AlprGroup,
     AlprResults,
     PlainRead,
     ReadContext,
-    openalpr_data_type,
-    reads_from_openalpr,
     reads_from_plain,
+)
+from connectors.ingest.requests import (
+    BodyTooLarge,
+    Caller,
+    Ignored,
+    Parse,
+    Screened,
+    agency_for,
+    documented_body,
+    parse_json,
+    parse_openalpr,
+    read_body,
+    screen,
 )
 from connectors.ingest.uploads import UploadRefused, handle_upload
 from connectors.kafka.sink import KafkaSink, RecordSink
@@ -91,8 +97,6 @@ from schemas.records import (
     new_id,
     utcnow,
 )
-from schemas.retention import RetentionExpired
-from schemas.validation import normalize_read
 
 STAGE = "ingest"
 WORKER = "lprx-ingest"
@@ -124,104 +128,6 @@ CameraKindQuery = Annotated[
         json_schema_extra={"enum": [kind.value for kind in CameraKind]},
     ),
 ]
-
-
-class BodyTooLarge(Exception):
-    """The body passed the configured limit while it was being read."""
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """A message that carries no read, acknowledged so its sender does not retry."""
-
-    reason: str
-
-
-Parse = Callable[[Any, ReadContext], list[PlateRead] | Ignored]
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a request: one camera's credential, or (legacy) an agency-wide token."""
-
-    agency_ori: str
-    credential: CameraCredential | None = None
-
-
-@dataclass(frozen=True)
-class Screened:
-    accepted: list[PlateRead]
-    expired: int
-    invalid: InvalidRecord | None
-
-
-def agency_for(authorization: str | None, tokens: dict[str, bytes]) -> str | None:
-    """The ORI whose token is presented as ``Bearer <token>``, or None."""
-    scheme, _, presented = (authorization or "").partition(" ")
-    # RFC 6750: the scheme is case-insensitive.
-    if scheme.lower() != "bearer" or not presented.strip():
-        return None
-    candidate = presented.strip().encode()
-    agency = None
-    # Compare against every token, each in constant time, so timing tells nothing.
-    for ori, token in tokens.items():
-        if hmac.compare_digest(candidate, token):
-            agency = ori
-    return agency
-
-
-def parse_openalpr(payload: Any, ctx: ReadContext) -> list[PlateRead] | Ignored:
-    data_type = openalpr_data_type(payload)
-    if data_type not in READ_DATA_TYPES:
-        return Ignored(f"data_type {data_type[:40]!r} carries no read")
-    return reads_from_openalpr(payload, ctx)
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(body: bytes) -> Any:
-    """The JSON value of ``body``; raises InvalidRecord (NaN/Infinity included)."""
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
-        # JSONDecodeError and UnicodeDecodeError are ValueErrors; deep nesting recurses.
-        raise InvalidRecord(f"body is not JSON: {error}") from None
-
-
-def screen(reads: list[PlateRead], retention_days: int, now: datetime) -> Screened:
-    """Checks every read the way the normalize stage will, so the camera hears now."""
-    accepted: list[PlateRead] = []
-    expired = 0
-    invalid: InvalidRecord | None = None
-    for index, read in enumerate(reads):
-        try:
-            normalize_read(read, retention_days, now)
-        except RetentionExpired:
-            expired += 1
-            continue
-        except InvalidRecord as error:
-            prefix = f"read {index}: " if len(reads) > 1 else ""
-            invalid = invalid or InvalidRecord(f"{prefix}{error}")
-            continue
-        accepted.append(read)
-    return Screened(accepted, expired, invalid)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes ``limit`` (a lying Content-Length too)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class _Ingest:
@@ -459,37 +365,6 @@ class _Ingest:
         return JSONResponse({"error": str(error)}, 422)
 
 
-def _body(*shapes: Any) -> dict[str, Any]:
-    """The request body a route documents in /openapi.json. The routes read the bytes
-    themselves (to dead-letter what does not parse), so FastAPI cannot infer it."""
-    schemas = [_inlined(TypeAdapter(shape).json_schema()) for shape in shapes]
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"oneOf": schemas}}},
-        }
-    }
-
-
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema with its ``$defs`` references replaced by the definitions (the body
-    models hold no recursion), so it stands alone inside one operation."""
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            reference = node.get("$ref", "")
-            if reference.startswith("#/$defs/"):
-                return resolve(definitions[reference.removeprefix("#/$defs/")])
-            return {key: resolve(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [resolve(value) for value in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
 def create_ingest_app(settings: IngestConfig, sink: RecordSink) -> FastAPI:
     """The ingest app; records go to ``sink``, which is flushed on shutdown."""
     ingest = _Ingest(settings, sink)
@@ -513,13 +388,17 @@ def create_ingest_app(settings: IngestConfig, sink: RecordSink) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/openalpr", status_code=202, openapi_extra=_body(AlprResults, AlprGroup))
+    @app.post(
+        "/v1/openalpr", status_code=202, openapi_extra=documented_body(AlprResults, AlprGroup)
+    )
     async def openalpr(request: Request, camera_kind: CameraKindQuery = None) -> Response:
         return await timed(
             "openalpr", ingest.handle(request, "openalpr", camera_kind, parse_openalpr)
         )
 
-    @app.post("/v1/reads", status_code=202, openapi_extra=_body(PlainRead, list[PlainRead]))
+    @app.post(
+        "/v1/reads", status_code=202, openapi_extra=documented_body(PlainRead, list[PlainRead])
+    )
     async def plain(request: Request, camera_kind: CameraKindQuery = None) -> Response:
         return await timed("reads", ingest.handle(request, "reads", camera_kind, reads_from_plain))
 
