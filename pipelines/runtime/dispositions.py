@@ -7,6 +7,8 @@ Cassandra is down, as for the other store agents.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from functools import partial
 
 from faust.types import EventT, StreamT
@@ -20,6 +22,8 @@ from schemas.errors import InvalidRecord
 from schemas.records import AuditOutcome, HitDisposition, HotlistCategory, utcnow
 
 STAGE = dispositions.STAGE
+# How long after its match a hit may still be on its way to the store.
+STORE_GRACE = timedelta(seconds=120)
 
 
 class Dispositions:
@@ -40,7 +44,7 @@ class Dispositions:
         disposition = await self.guard.step(event, decode)
         if disposition is None:
             return
-        found = await self.guard.store(lambda store: store.hit_category(disposition))
+        found = await self._stored_hit(disposition)
         try:
             if found is None:
                 raise InvalidRecord(f"no stored hit {disposition.hit_id} (expired or unknown)")
@@ -57,6 +61,18 @@ class Dispositions:
         done = dispositions.disposition_audit(disposition, AuditOutcome.SUCCESS)
         await self.ctx.send_audit(done)
         metrics.count(STAGE, "ok")
+
+    async def _stored_hit(self, disposition: HitDisposition) -> tuple[str, int] | None:
+        """The hit's category and TTL once stored. A partner can decide on a hit before
+        the store agent has written it (both follow the hits topic), so a recent hit is
+        waited for, up to STORE_GRACE after it was matched (never after now: a made-up
+        future match time cannot hold the partition)."""
+        deadline = min(disposition.matched_at, utcnow()) + STORE_GRACE
+        while True:
+            found = await self.guard.store(lambda store: store.hit_category(disposition))
+            if found is not None or utcnow() >= deadline:
+                return found
+            await asyncio.sleep(0.5)
 
 
 def register(wiring: Wiring) -> Dispositions:

@@ -8,6 +8,7 @@ tests (integration, e2e) prove the Faust wiring around them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -382,3 +383,29 @@ def test_the_runtime_settings_come_from_the_worker_settings() -> None:
     ctx, _ = context(match_fuzzy_min_length=7)
     assert isinstance(ctx.settings, Settings)
     assert ctx.hotlist.fuzzy_min_length == 7
+
+
+def test_a_disposition_of_a_hit_not_yet_stored_waits_for_it() -> None:
+    """Partner and store both follow the hits topic: a quick partner may decide before the
+    store agent has written the hit, so a recent hit is waited for, not refused."""
+
+    class LateStore(FakeStore):
+        def hit_category(self, disposition: Any) -> tuple[str, int] | None:
+            found = super().hit_category(disposition)
+            return found if self.names().count("hit_category") >= 3 else None
+
+    store = LateStore()
+    ctx, out = context(store)
+    recent = dataclasses.replace(a_disposition(), matched_at=utcnow() - timedelta(seconds=2))
+    run(Dispositions(ctx).on_disposition(event(recent.encode(CODEC))))
+    assert store.names() == ["hit_category"] * 3 + ["write_disposition"]
+    assert [a.outcome for a in audit_in(out)] == [AuditOutcome.SUCCESS]
+
+
+def test_a_disposition_of_an_old_unknown_hit_is_refused_at_once() -> None:
+    store = FakeStore()
+    store.category = None
+    ctx, out = context(store)
+    run(Dispositions(ctx).on_disposition(event(a_disposition().encode(CODEC))))
+    assert store.names() == ["hit_category"]  # matched 5 minutes ago: past the grace
+    assert [letter.stage for letter in out.letters()] == ["dispositions"]
