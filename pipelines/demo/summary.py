@@ -9,6 +9,7 @@ from rich.console import Console
 
 from pipelines.access import Role, as_role
 from pipelines.demo.observed import Observed, metric_sum
+from pipelines.demo.partners import check_partner_access
 from pipelines.demo.scenario import AGENCIES, LAKESIDE, PINE, RIVERTON
 from pipelines.settings import Settings
 
@@ -19,8 +20,15 @@ def summarize(settings: Settings, observed: Observed, started: float) -> dict[st
     with CassandraStore(as_role(settings, Role.READER), create_schema=False) as store:
         rows = store.count("reads_by_plate")
         hit_rows = sum(len(store.hits_for_agency(a.ori, 100000)) for a in AGENCIES)
+    access = check_partner_access(settings, RIVERTON.ori, LAKESIDE.ori)
     return {
         **observed.figures(),
+        "partner_access": {
+            "partner": access.partner_ori,
+            "own_topic": access.own_topic,
+            "own_hits_read": access.own_hits,
+            "refused": access.refused,
+        },
         "hits_delivered_per_agency": {
             a.ori: metric_sum(observed.pipeline, "lprx_hits_delivered_total", recipient=a.ori)
             for a in AGENCIES
@@ -47,6 +55,13 @@ def print_summary(console: Console, summary: dict[str, Any], hot: list[str]) -> 
     console.print(f"reads stored in Cassandra this run: {summary['reads_stored']}")
     console.print(f"rows in Cassandra, all runs: {summary['cassandra_rows_all_runs']}")
     console.print(f"dead letters: {summary['dead_letters']}")
+    access = summary["partner_access"]
+    console.print(
+        f"partner {access['partner']} with its own credentials: read {access['own_hits_read']} "
+        f"hits from {access['own_topic']}"
+    )
+    for topic, answer in access["refused"].items():
+        console.print(f"  and asked for {topic}: refused by the broker ({answer})")
     console.rule("[bold]look further")
     lprx = ".venv/bin/lprx"
     login = f"--user your.login --agency {LAKESIDE.ori}"
