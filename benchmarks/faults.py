@@ -129,6 +129,12 @@ def fault_settings(options: FaultOptions) -> Settings:
             f"the suite's ports {sorted(ports)} must be 4 distinct ports, none "
             f"of the shared servers' {sorted(SHARED_PORTS)}"
         )
+    shared = {source.parent.resolve() for source in jar_sources()}
+    if options.cache_dir.resolve() in shared:
+        raise SystemExit(
+            f"--cache-dir {options.cache_dir} is a shared cache: the suite kills the servers "
+            "of its cache folder, so it needs its own"
+        )
     uid = uuid.uuid4().hex[:8]
     return Settings(
         cache_dir=options.cache_dir,
@@ -224,8 +230,8 @@ class Suite:
         against the (empty) store, so no historical hit is raised later."""
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            entries = harness.metric(self.metrics_port, "lprx_hotlist_entries") or 0
-            agreements = harness.metric(self.metrics_port, "lprx_agreements") or 0
+            entries = await self.metric("lprx_hotlist_entries") or 0
+            agreements = await self.metric("lprx_agreements") or 0
             lag = await asyncio.to_thread(
                 harness.group_lag, self.settings, self.group, [self.settings.topic("hotlist")]
             )
@@ -251,10 +257,31 @@ class Suite:
 
     # --- faults ---------------------------------------------------------------------------
 
-    async def kill_worker(self, why: str) -> None:
+    async def metric(self, name: str) -> float | None:
+        return await asyncio.to_thread(harness.metric, self.metrics_port, name)
+
+    async def worker_busy(self, timeout: float) -> bool:
+        """Waits until the worker handles records (a kill of a worker that is still
+        waiting for its partitions tests little), at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        before = await self.metric("lprx_records_total")
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            now = await self.metric("lprx_records_total")
+            if before is not None and now is not None and now > before:
+                return True
+            before = now
+        return False
+
+    async def kill_worker(self, why: str, busy_within: float = 120.0) -> None:
+        busy = await self.worker_busy(busy_within)
+        # A random moment of its work: within a few seconds of it being seen busy.
+        await asyncio.sleep(self.rng.uniform(0, 3))
         await asyncio.to_thread(self.worker.kill)
         delay = self.rng.uniform(1, 5)
-        self.faults.note("worker_kill", when=why, restart_after_s=round(delay, 1))
+        self.faults.note(
+            "worker_kill", when=why, worker_was_busy=busy, restart_after_s=round(delay, 1)
+        )
         self.say(f"worker killed ({why}); restarting in {delay:.1f} s")
         await asyncio.sleep(delay)
         self.worker.start()
@@ -280,8 +307,9 @@ class Suite:
         self.say(f"Cassandra (pid {pid}) stopped for {outage:.0f} s")
         started = time.monotonic()
         if kill_inside:
-            await asyncio.sleep(self.rng.uniform(0.2, 0.7) * outage)
-            await self.kill_worker("during the Cassandra outage")
+            await asyncio.sleep(self.rng.uniform(0.1, 0.4) * outage)
+            left = outage - (time.monotonic() - started)
+            await self.kill_worker("during the Cassandra outage", busy_within=max(0.0, left - 8))
         await asyncio.sleep(max(0.0, outage - (time.monotonic() - started)))
         self.resume_cassandra()
         self.say("Cassandra resumed")
