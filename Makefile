@@ -53,10 +53,13 @@ check: lint test ## What CI runs
 bench: services ## Benchmarks (print JSON)
 	$(BIN)/python benchmarks/pipeline.py
 
+faults: install ## Fault suite on its own servers: kills worker and broker, stops Cassandra (JSON)
+	$(BIN)/python benchmarks/faults.py --reads $${FAULT_READS:-2000}
+
 down: install ## Stop Kafka and Cassandra
 	$(LPRX) services down
 
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services models setup demo test test-unit lint check bench fuzz down clean
+.PHONY: help install services models setup demo test test-unit lint check bench faults fuzz down clean

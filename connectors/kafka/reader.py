@@ -37,9 +37,15 @@ def read_topic(
 ) -> list[Message]:
     """Up to ``max_messages`` messages from the start of ``topic`` (named in full), each
     partition's in offset order; a topic that does not exist reads as empty."""
+    overrides: dict[str, str | int | bool] = {
+        "enable.partition.eof": to_end,
+        # librdkafka's default, said out loud: records of aborted (or still open)
+        # transactions are never shown, so a reader sees what a partner would.
+        "isolation.level": "read_committed",
+    }
     # A group its principal may name (a partner's groups start with its principal).
     group = f"{settings.kafka_principal or 'lprx'}-reader-{uuid.uuid4().hex}"
-    consumer = make_consumer(settings, group, **{"enable.partition.eof": to_end})
+    consumer = make_consumer(settings, group, **overrides)
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if metadata is None or metadata.error is not None:

@@ -1,0 +1,1 @@
+"""Benchmarks and the fault suite: run as scripts, kept out of the normal test run."""
