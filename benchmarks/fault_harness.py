@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.fault_scenario import Delivery, Plan, PlannedRead, Posted, ReadKey, StoredRead
 from connectors.kafka.reader import read_topic
-from connectors.kafka.topics import admin_client
+from connectors.kafka.topics import admin_client, make_consumer
 from connectors.servers.base import Server
 from connectors.servers.config import ServersConfig
 from connectors.servers.manager import SERVERS
@@ -369,7 +369,7 @@ def trace(
 def committed_offsets(
     settings: Settings, group: str, partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group})
+    consumer = make_consumer(settings, group)
     try:
         found = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=10)
         return {(tp.topic, tp.partition): tp.offset for tp in found}
@@ -392,13 +392,7 @@ def dead_letters(settings: Settings, codec: Codec) -> dict[str, int]:
 def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
     """Records of ``topics`` the consumer group has not committed yet (None: unknown).
     Asks for the group's committed offsets without joining the group."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = make_consumer(settings, group)
     try:
         metadata = consumer.list_topics(timeout=10).topics
         partitions = [

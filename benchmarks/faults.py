@@ -62,6 +62,7 @@ from benchmarks.fault_scenario import (  # noqa: E402
     make_plan,
 )
 from connectors.servers import down, up  # noqa: E402
+from pipelines.access import Role, as_role, provision  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 from schemas import codec_for  # noqa: E402
 
@@ -136,17 +137,22 @@ def fault_settings(options: FaultOptions) -> Settings:
             "of its cache folder, so it needs its own"
         )
     uid = uuid.uuid4().hex[:8]
-    return Settings(
-        cache_dir=options.cache_dir,
-        kafka_bootstrap_servers=f"127.0.0.1:{options.kafka_port}",
-        kafka_controller_port=options.kafka_controller_port,
-        cassandra_port=options.cassandra_port,
-        cassandra_storage_port=options.cassandra_storage_port,
-        topic_prefix=f"faults-{uid}",
-        cassandra_keyspace=f"faults_{uid}",
-        worker_id=f"faults-{uid}",
-        dedup_settle_seconds=options.dedup_settle_seconds,
-        store_batch_seconds=0.2,
+    # The suite itself sets up, publishes and checks as the setup principal and schema
+    # owner; the ingest and worker it starts log in as their own roles (pipelines/access).
+    return as_role(
+        Settings(
+            cache_dir=options.cache_dir,
+            kafka_bootstrap_servers=f"127.0.0.1:{options.kafka_port}",
+            kafka_controller_port=options.kafka_controller_port,
+            cassandra_port=options.cassandra_port,
+            cassandra_storage_port=options.cassandra_storage_port,
+            topic_prefix=f"faults-{uid}",
+            cassandra_keyspace=f"faults_{uid}",
+            worker_id=f"faults-{uid}",
+            dedup_settle_seconds=options.dedup_settle_seconds,
+            store_batch_seconds=0.2,
+        ),
+        Role.SETUP,
     )
 
 
@@ -212,14 +218,13 @@ class Suite:
         up(self.settings, timeout=300, progress=lambda name, msg: self.say(f"{name}: {msg}"))
 
     def publish(self, plan: Plan) -> None:
-        from connectors.cassandra import CassandraStore
         from connectors.hotlist.topic import publish_entries
         from connectors.kafka.agreements import publish_agreement
-        from connectors.kafka.topics import core_topics, ensure_topics, make_producer, partner_topic
+        from connectors.kafka.topics import ensure_topics, make_producer, partner_topic
 
         s = self.settings
-        ensure_topics(s, core_topics(s) + [partner_topic(s, ori) for ori in AGENCIES])
-        CassandraStore(s).close()  # keyspace and tables, before anyone needs them
+        provision(s)  # topics, users, ACLs, keyspace, tables and grants
+        ensure_topics(s, [partner_topic(s, ori) for ori in AGENCIES])
         producer = make_producer(s, "fault-suite")
         publish_entries(s, producer, self.codec, plan.entries)
         for agreement in plan.agreements:
