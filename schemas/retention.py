@@ -7,7 +7,7 @@ than 60 days ago must not be stored at all.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,7 +45,13 @@ class RetentionPolicy(BaseModel):
 
 
 def expires_at(collected_at: datetime, retention_days: int) -> datetime:
-    return collected_at + timedelta(days=retention_days)
+    """The destruction date of a read collected at ``collected_at``. A collection time so
+    late that the date is past year 9999 gives the latest time there is; such a read is
+    in the future and refused anyway (found by fuzzing the ingest)."""
+    try:
+        return collected_at + timedelta(days=retention_days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def ttl_seconds(expiry: datetime, now: datetime) -> int:
