@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 from connectors.samples import sample_frames  # noqa: E402
 from pipelines.ocr.backends import build_recognizer  # noqa: E402
+from pipelines.ocr.datasets import dataset  # noqa: E402
 from pipelines.ocr.engine import TextRecognizer  # noqa: E402
 from pipelines.ocr.evaluate import evaluate as evaluate_reader  # noqa: E402
 from pipelines.ocr.evaluate import load_labels  # noqa: E402
@@ -41,7 +42,7 @@ from pipelines.ocr.plates import (  # noqa: E402
 from pipelines.ocr.reader import PlateReader  # noqa: E402
 from pipelines.settings import get_settings  # noqa: E402
 
-DATASET = Path("/work/shared/datasets/openalpr-us-dev")
+DATASET = dataset("openalpr-us-dev")
 
 
 def rss_mib() -> float:

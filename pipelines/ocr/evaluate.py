@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from pipelines.ocr import datasets
+from pipelines.ocr.datasets import Label
 from pipelines.ocr.errors import OcrInputError
 from pipelines.ocr.plates import canonical_plate, normalize_plate_text
 from pipelines.ocr.reader import PlateReader, PlateReadResult
@@ -29,23 +30,10 @@ def ocr() -> None:
     """Plate OCR tools (a group, so ``eval`` stays a named sub-command)."""
 
 
-@dataclass(frozen=True)
-class Label:
-    image: Path
-    plate: str
-
-
 def load_labels(folder: Path) -> list[Label]:
-    """Every labelled image in ``folder``, by name; unreadable label files are skipped."""
-    labels = []
-    for path in sorted(folder.glob("*.txt")):
-        fields = path.read_text(encoding="utf-8", errors="replace").strip().split("\t")
-        if len(fields) < 6:
-            fields = path.read_text(encoding="utf-8", errors="replace").split()
-        if len(fields) < 6 or not (folder / fields[0]).is_file():
-            continue
-        labels.append(Label(folder / fields[0], expected_plate(fields[-1])))
-    return labels
+    """Every labelled image in ``folder``, by name, its plate as the reader reports it."""
+    labelled = datasets.load_labels(folder)
+    return [Label(label.image, expected_plate(label.plate)) for label in labelled]
 
 
 def expected_plate(label: str) -> str:
