@@ -160,7 +160,9 @@ def test_timestamps_and_phone_numbers_are_not_plates(text: str) -> None:
     assert plate_candidates([line(text, 0.99, 600, 400, 120, 34)], FRAME) == []
 
 
-@pytest.mark.parametrize("text", ["KRT 417", "ABC-1234", "HDZ-771", "6HP-995", "2014"])
+@pytest.mark.parametrize(
+    "text", ["KRT 417", "ABC-1234", "HDZ-771", "6HP-995", "2014", "1B1:9839", "4B3：9376"]
+)
 def test_plates_are_not_timestamps(text: str) -> None:
     assert not is_date_time_or_phone(text)
 
