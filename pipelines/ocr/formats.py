@@ -229,7 +229,7 @@ def confusable_fits(
 # tall across a 300 mm plate (about 0.42 with the detector's margin); European and South
 # American plates print wider characters across 400-520 mm (about 0.6-0.67). A line's
 # pitch is so a soft hint of which family's formats apply.
-NARROW_PITCH = 0.5
+NARROW_PITCH = 0.48
 # How sharply the hint turns from one family to the other around ``NARROW_PITCH``.
 PITCH_SPREAD = 0.025
 NARROW_FAMILIES = frozenset({"us"})

@@ -44,12 +44,17 @@ MAX_LINE_ASPECT = 10.0
 _MIN_LINE_CHARACTERS = 2
 _MAX_LINE_CHARACTERS = 12
 # Second-pass crops of a plate line, as growth of its box on each side in shares of its
-# width (dx) and height (dy): as detected, wider (end characters the box cut) and
-# tighter in height (frame edges, bolts and small print above and below the characters).
-REREAD_CROPS = ((0.0, 0.0), (0.06, 0.0), (0.0, -0.08))
+# width (dx) and height (dy): wider (end characters the box cut) and tighter in height
+# (frame edges, bolts and small print above and below the characters). The first
+# recogniser's reading of the crop as detected is reused; the second reads that too.
+REREAD_CROPS = ((0.06, 0.0), (0.0, -0.08))
+VOTER_CROPS = ((0.0, 0.0), (0.06, 0.0))
 # Share of the vote the second recogniser has in a reread (the first has the rest):
 # chosen by cross-validation on the development photos (benchmarks/ocr.py).
-VOTER_WEIGHT = 0.3
+VOTER_WEIGHT = 0.15
+# The second recogniser is asked only when the first one's merged reading of a line is
+# less sure than this: a line read alike from every crop gains nothing from a vote.
+VOTE_BELOW = 0.9
 _DET_THRESH = 0.3
 _DET_BOX_THRESH = 0.6
 _DET_UNCLIP = 1.5
@@ -95,6 +100,7 @@ class OnnxTextRecognizer:
         self.model = OnnxLineModel(OnnxRecFiles(files.rec, files.keys), cpu_threads)
         self.voter = OnnxLineModel(voter, cpu_threads) if voter is not None else None
         self.voter_weight = voter_weight if voter is not None else 0.0
+        self.vote_below = VOTE_BELOW
         self.alphabet = self.model.alphabet
         self.det_limit_side_len = det_limit_side_len
         # One lock per session: ORT sessions may run concurrently, but on 2 cores two
@@ -131,21 +137,33 @@ class OnnxTextRecognizer:
         mistake, so merging their readings votes.
         """
         quad = order_corners(np.asarray(line.polygon, dtype=np.float32))
-        readings: list[LineReading] = []
-        voters = [(self.model, 1.0 - self.voter_weight)]
-        if self.voter is not None and self.voter_weight > 0:
-            voters.append((self.voter, self.voter_weight))
-        for model, weight in voters:
-            reused = model is self.model and bool(line.readings)
-            specs = [spec for spec in REREAD_CROPS if not (reused and spec == (0.0, 0.0))]
-            crops = [crop_quad(image, grown(quad, dx, dy)) for dx, dy in specs]
-            for (dx, _), crop, read in zip(specs, crops, model.recognize_crops(crops), strict=True):
-                readings.append(line_reading(read, crop, (-dx, 1.0 + dx), weight))
-            if reused:
-                readings.extend(
-                    LineReading(r.segments, r.centers, r.span, weight) for r in line.readings
-                )
+        weight = 1.0 - self.voter_weight
+        readings = [LineReading(r.segments, r.centers, r.span, weight) for r in line.readings]
+        if not readings:  # a line this recogniser did not read (joined pieces)
+            readings = self._readings(self.model, image, quad, ((0.0, 0.0),), weight)
+        readings += self._readings(self.model, image, quad, REREAD_CROPS, weight)
+        strings = best_strings(merge(readings), ALTERNATIVES_PER_LINE)
+        if self.voter is None or self.voter_weight <= 0:
+            return tuple(strings)
+        if strings and strings[0][1] >= self.vote_below:
+            return tuple(strings)  # sure without a second opinion
+        readings += self._readings(self.voter, image, quad, VOTER_CROPS, self.voter_weight)
         return tuple(best_strings(merge(readings), ALTERNATIVES_PER_LINE))
+
+    def _readings(
+        self,
+        model: OnnxLineModel,
+        image: Image,
+        quad: Quad,
+        specs: Sequence[tuple[float, float]],
+        weight: float,
+    ) -> list[LineReading]:
+        crops = [crop_quad(image, grown(quad, dx, dy)) for dx, dy in specs]
+        reads = model.recognize_crops(crops)
+        return [
+            line_reading(read, crop, (-dx, 1.0 + dx), weight)
+            for (dx, _), crop, read in zip(specs, crops, reads, strict=True)
+        ]
 
     # --- detection --------------------------------------------------------------------
 

@@ -24,8 +24,11 @@ from pipelines.ocr.ctc import fold, fold_matrix
 from pipelines.ocr.engine import Image, available_cores
 from pipelines.ocr.errors import ModelsUnavailable, RecognizerFailed
 
-# Lines recognised per model call, grouped by width so little padding is wasted.
+# Lines recognised per model call (crops of one padded width only).
 REC_BATCH = 8
+# Crops are padded to a multiple of this many pixels (the model's time step is 8 px).
+REC_WIDTH_STEP = 32
+REC_PADDED_WIDTH = 320
 REC_HEIGHT = 48
 # PP-OCR rec models are trained on lines up to 320 px wide at 48 px high; a plate line
 # is far shorter, so the cap only matters for long slogans.
@@ -80,21 +83,27 @@ class OnnxLineModel:
         self._lock = threading.Lock()
 
     def recognize_crops(self, crops: Sequence[Image]) -> list[CropRead]:
-        """Reads each crop (one text line), in batches of similar widths."""
-        order = sorted(range(len(crops)), key=lambda index: rec_width(crops[index]))
+        """Reads each crop (one text line). Crops are padded to a multiple of
+        ``REC_WIDTH_STEP`` and batched only with crops of that padded width, so a crop
+        reads the same whatever else is read with it (the model's attention sees the
+        padding, so padding to a batch-mate's width would change its reading)."""
+        buckets: dict[int, list[int]] = {}
+        for index, crop in enumerate(crops):
+            buckets.setdefault(padded_width(rec_width(crop)), []).append(index)
         reads: dict[int, CropRead] = {}
-        for start in range(0, len(order), REC_BATCH):
-            chunk = order[start : start + REC_BATCH]
-            batch = self._recognize_batch([crops[i] for i in chunk])
-            for index, read in zip(chunk, batch, strict=True):
-                reads[index] = read
+        for width, members in sorted(buckets.items()):
+            for start in range(0, len(members), REC_BATCH):
+                chunk = members[start : start + REC_BATCH]
+                batch = self._recognize_batch([crops[i] for i in chunk], width)
+                for index, read in zip(chunk, batch, strict=True):
+                    reads[index] = read
         return [reads[index] for index in range(len(crops))]
 
-    def _recognize_batch(self, crops: Sequence[Image]) -> list[CropRead]:
+    def _recognize_batch(self, crops: Sequence[Image], padded: int) -> list[CropRead]:
         if not crops:
             return []
         widths = [rec_width(crop) for crop in crops]
-        batch = np.zeros((len(crops), 3, REC_HEIGHT, max(widths)), dtype=np.float32)
+        batch = np.zeros((len(crops), 3, REC_HEIGHT, padded), dtype=np.float32)
         for index, (crop, width) in enumerate(zip(crops, widths, strict=True)):
             batch[index, :, :, :width] = rec_input(crop, width)
         try:
@@ -110,6 +119,10 @@ class OnnxLineModel:
             text, confidence = greedy_decode(probabilities, self.alphabet)
             reads.append(CropRead(text, confidence, fold(probabilities, self.fold)))
         return reads
+
+
+def padded_width(width: int) -> int:
+    return max(REC_PADDED_WIDTH, -(-width // REC_WIDTH_STEP) * REC_WIDTH_STEP)
 
 
 def rec_width(crop: Image) -> int:

@@ -30,6 +30,9 @@ _CROP_JPEG_QUALITY = 90
 # Lines of the best first-pass candidates read again: the plate is nearly always among
 # the top two, and each second reading costs about one recognition call.
 REREAD_LINES = 2
+# ... the second only when its best reading scores at least this share of the first's: a
+# line far behind is rarely the plate after a second reading either.
+REREAD_SHARE = 0.5
 
 
 @runtime_checkable
@@ -136,10 +139,12 @@ class PlateReader:
 def reread_best_lines(
     rereader: LineRereader, image: Image, lines: list[TextLine], candidates: list[Candidate]
 ) -> list[TextLine]:
-    """``lines`` with those of the best ``REREAD_LINES`` candidates read again."""
+    """``lines`` with those of the best ``REREAD_LINES`` candidates read again, each
+    only if its best candidate scores at least ``REREAD_SHARE`` of the best one's."""
     boxes: list[Box] = []
+    best = candidates[0].score if candidates else 0.0
     for candidate in candidates:
-        if candidate.line_box not in boxes:
+        if candidate.line_box not in boxes and candidate.score >= REREAD_SHARE * best:
             boxes.append(candidate.line_box)
     chosen = boxes[:REREAD_LINES]
     reread = []
