@@ -15,7 +15,7 @@ ALPHABET = ("", *"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "-", "皖", "b", " ")
 MATRIX = ctc.fold_matrix(ALPHABET)
 BOX = ((500.0, 300.0), (700.0, 300.0), (700.0, 340.0), (500.0, 340.0))
 # A 7-character line in a narrow North American plate font, and in a wide European one.
-NARROW_BOX = ((500.0, 300.0), (620.0, 300.0), (620.0, 340.0), (500.0, 340.0))
+NARROW_BOX = ((500.0, 300.0), (605.0, 300.0), (605.0, 340.0), (500.0, 340.0))
 WIDE_BOX = ((500.0, 300.0), (680.0, 300.0), (680.0, 340.0), (500.0, 340.0))
 
 

@@ -219,7 +219,8 @@ def test_readings_of_one_plate_add_up() -> None:
 def test_a_letter_o_is_a_zero_when_fitting_formats() -> None:
     # A separator dot dropped, "UHIFOF" fits no format, but with O as 0 and I as 1 it
     # is Missouri's "UH1F0F" (LLDLDL); only in the letters-only pass, as it has no digit.
-    plate = TextLine("UHIFOF", 0.8, ((600, 400), (700, 400), (700, 436), (600, 436)))
+    # (A narrow US plate font: 6 characters in 2.3 line heights.)
+    plate = TextLine("UHIFOF", 0.8, ((600, 400), (684, 400), (684, 436), (600, 436)))
     plate = plate._replace(alternatives=(("UHIFOF", 0.5),))
     assert plate_candidates([plate], FRAME)[0].plate == "UH1F0F"
 
