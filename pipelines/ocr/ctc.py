@@ -28,7 +28,7 @@ _SEPARATORS = frozenset(" -_.,·•:;'\"`~|/\\()[]{}*+=\u2010\u2011\u2012\u2013\
 # A segment's best alternatives kept; more only multiplies candidates that lose anyway.
 ALTERNATIVES_PER_SEGMENT = 3
 # Alternatives below this share of a segment are not worth a candidate.
-_MIN_ALTERNATIVE = 0.02
+MIN_ALTERNATIVE = 0.02
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def _segment(run: npt.NDArray[np.float32], start: int, stop: int) -> Segment:
     alternatives = tuple(
         (PLATE_ALPHABET[index], float(characters[index]))
         for index in order
-        if characters[index] >= _MIN_ALTERNATIVE
+        if characters[index] >= MIN_ALTERNATIVE
     )
     return Segment(alternatives, float(characters.sum()), start, stop)
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from pipelines.ocr.errors import ModelsUnavailable, RecognizerFailed
 from pipelines.ocr.models import DET_MODEL_NAME, REC_MODEL_NAME, ModelPaths
+from pipelines.ocr.vote import LineReading
 
 Image = npt.NDArray[np.uint8]
 """An OpenCV BGR image, height x width x 3."""
@@ -36,13 +37,17 @@ class TextLine(NamedTuple):
 
     ``alternatives`` are the likeliest plate-alphabet readings of the line with their
     probabilities, best first, when the recogniser can tell them (the ONNX one does);
-    empty otherwise, and then ``text`` is all there is.
+    empty otherwise, and then ``text`` is all there is. ``polygon`` is the line's
+    quadrilateral, clockwise from its top-left corner.
     """
 
     text: str
     confidence: float
     polygon: tuple[tuple[float, float], ...]
     alternatives: tuple[tuple[str, float], ...] = ()
+    readings: tuple[LineReading, ...] = ()
+    """The character-level readings ``alternatives`` came from (ONNX only), so a second
+    reading of the line can vote with them character by character."""
 
     def bounds(self) -> Box:
         xs = [point[0] for point in self.polygon]

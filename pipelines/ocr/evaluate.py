@@ -1,4 +1,6 @@
-"""Accuracy of a plate reader on a folder of labelled photos (``lprx ocr eval FOLDER``).
+"""Accuracy of a plate reader on a folder of labelled photos (``lprx ocr eval FOLDER``):
+top-1 and top-N exact reads, and how the alert threshold does there (the share of reads
+at or above it that are exact, and the share of photos read at or above it).
 
 The folder holds ``NAME.jpg`` (or .png) and ``NAME.txt`` with one tab-separated line
 ``NAME.jpg x y w h PLATE`` (the openalpr benchmark layout). Labels are compared after
@@ -11,12 +13,14 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from pipelines.ocr import datasets
+from pipelines.ocr.confidence import Outcome, alert_threshold, at_threshold
+from pipelines.ocr.datasets import Label
 from pipelines.ocr.errors import OcrInputError
 from pipelines.ocr.plates import canonical_plate, normalize_plate_text
 from pipelines.ocr.reader import PlateReader, PlateReadResult
@@ -29,23 +33,10 @@ def ocr() -> None:
     """Plate OCR tools (a group, so ``eval`` stays a named sub-command)."""
 
 
-@dataclass(frozen=True)
-class Label:
-    image: Path
-    plate: str
-
-
 def load_labels(folder: Path) -> list[Label]:
-    """Every labelled image in ``folder``, by name; unreadable label files are skipped."""
-    labels = []
-    for path in sorted(folder.glob("*.txt")):
-        fields = path.read_text(encoding="utf-8", errors="replace").strip().split("\t")
-        if len(fields) < 6:
-            fields = path.read_text(encoding="utf-8", errors="replace").split()
-        if len(fields) < 6 or not (folder / fields[0]).is_file():
-            continue
-        labels.append(Label(folder / fields[0], expected_plate(fields[-1])))
-    return labels
+    """Every labelled image in ``folder``, by name, its plate as the reader reports it."""
+    labelled = datasets.load_labels(folder)
+    return [Label(label.image, expected_plate(label.plate)) for label in labelled]
 
 
 def expected_plate(label: str) -> str:
@@ -58,6 +49,7 @@ def evaluate(folder: Path, reader: PlateReader, limit: int | None = None) -> dic
     top1 = topn = no_plate = errors = 0
     latencies: list[float] = []
     misses: list[dict[str, object]] = []
+    outcomes: list[Outcome] = []
     for label in labels:
         data = label.image.read_bytes()
         started = time.perf_counter()
@@ -65,20 +57,30 @@ def evaluate(folder: Path, reader: PlateReader, limit: int | None = None) -> dic
             result = reader.read(data)
         except OcrInputError:
             errors += 1
+            outcomes.append((0.0, False))
             continue
         finally:
             latencies.append(time.perf_counter() - started)
         if not isinstance(result, PlateReadResult):
             no_plate += 1
+            outcomes.append((0.0, False))
             misses.append({"image": label.image.name, "expected": label.plate, "read": None})
             continue
         top1 += result.plate == label.plate
         topn += any(candidate.plate == label.plate for candidate in result.candidates)
+        outcomes.append((result.confidence, result.plate == label.plate))
         if result.plate != label.plate:
             misses.append(
-                {"image": label.image.name, "expected": label.plate, "read": result.plate}
+                {
+                    "image": label.image.name,
+                    "expected": label.plate,
+                    "read": result.plate,
+                    "confidence": result.confidence,
+                }
             )
     images = len(labels)
+    threshold = alert_threshold()
+    precision, recall = at_threshold(outcomes, threshold)
     return {
         "folder": str(folder),
         "images": images,
@@ -89,6 +91,9 @@ def evaluate(folder: Path, reader: PlateReader, limit: int | None = None) -> dic
         "no_plate": no_plate,
         "bad_images": errors,
         "median_ms_per_image": round(statistics.median(latencies) * 1000, 1) if latencies else 0,
+        "alert_threshold": threshold,
+        "precision_at_alert_threshold": round(precision, 4),
+        "recall_at_alert_threshold": round(recall, 4),
         "misses": misses,
     }
 
@@ -98,13 +103,21 @@ def eval_command(
     folder: Annotated[Path, typer.Argument(help="NAME.jpg + NAME.txt (openalpr layout).")],
     limit: Annotated[int | None, typer.Option(help="Read only the first N images.")] = None,
     backend: Annotated[str | None, typer.Option(help="onnx or paddle (default: onnx).")] = None,
+    region: Annotated[
+        list[str] | None,
+        typer.Option(help='Plate region hint, repeatable ("us", "us-ca", "eu", "sk", "br").'),
+    ] = None,
 ) -> None:
-    """Print one JSON object: top-1 and top-N exact plates, no-plate count, latency."""
+    """Print one JSON object: top-1 and top-N exact plates, no-plate count, latency, and
+    the alert threshold's precision and recall on this folder."""
     from pipelines.settings import get_settings
 
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder", param_hint="FOLDER")
-    reader = PlateReader.from_settings(get_settings(), backend=backend)
+    try:
+        reader = PlateReader.from_settings(get_settings(), backend=backend, regions=region or ())
+    except ValueError as error:  # an unknown region
+        raise typer.BadParameter(str(error), param_hint="--region") from error
     typer.echo(json.dumps(evaluate(folder, reader, limit)))
 
 

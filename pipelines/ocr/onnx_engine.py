@@ -1,15 +1,15 @@
-"""PP-OCR text detection and recognition on ONNX Runtime: the same PaddleOCR weights,
-exported to ONNX, run without Paddle.
+"""PP-OCR text detection and recognition on ONNX Runtime: PaddleOCR's weights, exported to
+ONNX, run without Paddle.
 
 Besides the ``TextRecognizer`` protocol (whole frame in, text lines out) it exposes the
-two halves the plate reader needs: ``detect`` (text-line quadrilaterals) and
-``recognize_crops`` (per-time-step character probabilities, so plate rules can weigh a
-character's alternatives instead of trusting one decoded string).
+halves the plate reader needs: ``detect`` (text-line quadrilaterals), ``recognize_crops``
+(per-time-step character probabilities, so plate rules can weigh a character's
+alternatives instead of trusting one decoded string) and ``reread`` (a line read again
+from more crops, and by a second recogniser when one is given, voting per character).
 
 The pre- and post-processing follow PaddleOCR's published PP-OCR settings: detection
 input normalised with ImageNet mean/std on the BGR image, sides multiples of 32, DB
-post-processing (threshold 0.3, box score 0.6, unclip 1.5); recognition input 48 px
-high, scaled to [-1, 1], CTC with blank at index 0 and a space as the last class.
+post-processing (threshold 0.3, box score 0.6, unclip 1.5); recognition in ``onnx_rec``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.ocr.ctc import best_strings, fold, fold_matrix, segments
+from pipelines.ocr.ctc import best_strings, segments
 from pipelines.ocr.engine import DET_LIMIT_SIDE_LEN, Image, TextLine, available_cores
 from pipelines.ocr.errors import ModelsUnavailable, RecognizerFailed
 from pipelines.ocr.glyphs import damp_small_glyphs
+from pipelines.ocr.onnx_rec import CropRead, OnnxLineModel, OnnxRecFiles
+from pipelines.ocr.vote import LineReading, merge, placed
+
+__all__ = ["CropRead", "OnnxModelFiles", "OnnxRecFiles", "OnnxTextRecognizer"]
 
 Quad = npt.NDArray[np.float32]
 """Four (x, y) corners, clockwise from top-left, in image pixels."""
@@ -39,16 +43,18 @@ ALTERNATIVES_PER_LINE = 8
 MAX_LINE_ASPECT = 10.0
 _MIN_LINE_CHARACTERS = 2
 _MAX_LINE_CHARACTERS = 12
-# Lines recognised per model call, grouped by width so little padding is wasted.
-REC_BATCH = 8
-REC_HEIGHT = 48
-# PP-OCR rec models are trained on lines up to 320 px wide at 48 px high; a plate line
-# is far shorter, so the cap only matters for long slogans.
-REC_MAX_WIDTH = 640
 # Second-pass crops of a plate line, as growth of its box on each side in shares of its
 # width (dx) and height (dy): wider (end characters the box cut) and tighter in height
-# (frame edges, bolts and small print above and below the characters).
+# (frame edges, bolts and small print above and below the characters). The first
+# recogniser's reading of the crop as detected is reused; the second reads that too.
 REREAD_CROPS = ((0.06, 0.0), (0.0, -0.08))
+VOTER_CROPS = ((0.0, 0.0), (0.06, 0.0))
+# Share of the vote the second recogniser has in a reread (the first has the rest):
+# chosen by cross-validation on the development photos (benchmarks/ocr.py).
+VOTER_WEIGHT = 0.15
+# The second recogniser is asked only when the first one's merged reading of a line is
+# less sure than this: a line read alike from every crop gains nothing from a vote.
+VOTE_BELOW = 0.9
 _DET_THRESH = 0.3
 _DET_BOX_THRESH = 0.6
 _DET_UNCLIP = 1.5
@@ -69,24 +75,17 @@ class OnnxModelFiles:
     keys: Path
 
 
-@dataclass(frozen=True)
-class CropRead:
-    """A recognised crop: greedy CTC text, its confidence, and the softmax per step."""
-
-    text: str
-    confidence: float
-    probabilities: npt.NDArray[np.float32]
-    """time steps x classes; class 0 is the CTC blank, the rest ``alphabet[1:]``."""
-
-
 class OnnxTextRecognizer:
-    """PP-OCR det + rec with ONNX Runtime on CPU. Sessions are thread-safe to run."""
+    """PP-OCR det + rec with ONNX Runtime on CPU, and optionally a second rec model that
+    votes when a line is read again. Thread-safe."""
 
     def __init__(
         self,
         files: OnnxModelFiles,
+        voter: OnnxRecFiles | None = None,
         det_limit_side_len: int = DET_LIMIT_SIDE_LEN,
         cpu_threads: int | None = None,
+        voter_weight: float = VOTER_WEIGHT,
     ) -> None:
         try:
             ort: Any = importlib.import_module("onnxruntime")  # ships no type hints
@@ -96,23 +95,17 @@ class OnnxTextRecognizer:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             providers = ["CPUExecutionProvider"]
             self._det: Any = ort.InferenceSession(str(files.det), options, providers=providers)
-            self._rec: Any = ort.InferenceSession(str(files.rec), options, providers=providers)
-            keys = files.keys.read_text(encoding="utf-8").splitlines()
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise ModelsUnavailable(f"ONNX Runtime could not load {files}: {error}") from error
-        self.alphabet: tuple[str, ...] = ("", *keys, " ")
-        classes = int(self._rec.get_outputs()[0].shape[-1])
-        if classes != len(self.alphabet):
-            raise ModelsUnavailable(
-                f"{files.rec} predicts {classes} classes but {files.keys} lists "
-                f"{len(keys)} characters (+ blank + space)"
-            )
+        self.model = OnnxLineModel(OnnxRecFiles(files.rec, files.keys), cpu_threads)
+        self.voter = OnnxLineModel(voter, cpu_threads) if voter is not None else None
+        self.voter_weight = voter_weight if voter is not None else 0.0
+        self.vote_below = VOTE_BELOW
+        self.alphabet = self.model.alphabet
         self.det_limit_side_len = det_limit_side_len
-        self.fold = fold_matrix(self.alphabet)
         # One lock per session: ORT sessions may run concurrently, but on 2 cores two
         # frames at once only double each one's latency.
         self._det_lock = threading.Lock()
-        self._rec_lock = threading.Lock()
 
     # --- TextRecognizer ---------------------------------------------------------------
 
@@ -121,47 +114,56 @@ class OnnxTextRecognizer:
         signs) are not worth the recogniser's time."""
         quads = [quad for quad in self.detect(image) if aspect(quad) <= MAX_LINE_ASPECT]
         crops = [crop_quad(image, quad) for quad in quads]
-        reads = self.recognize_crops(crops)
-        return [
-            TextLine(read.text, read.confidence, _polygon(quad), self._alternatives(read, crop))
-            for quad, crop, read in zip(quads, crops, reads, strict=True)
-        ]
-
-    def _alternatives(self, read: CropRead, crop: Image) -> tuple[tuple[str, float], ...]:
-        # Only lines of plate length are worth the search; signs and slogans are not.
-        characters = sum(character.isalnum() for character in read.text)
-        if not _MIN_LINE_CHARACTERS <= characters <= _MAX_LINE_CHARACTERS:
-            return ()
-        return tuple(self.plate_strings(read, crop))
-
-    def plate_strings(self, read: CropRead, crop: Image) -> list[tuple[str, float]]:
-        """The likeliest plate strings of a crop's reading, small print made unlikely."""
-        steps = len(read.probabilities)
-        found = damp_small_glyphs(segments(fold(read.probabilities, self.fold)), crop, steps)
-        return best_strings(found, ALTERNATIVES_PER_LINE)
+        lines = []
+        for quad, crop, read in zip(quads, crops, self.recognize_crops(crops), strict=True):
+            line = TextLine(read.text, read.confidence, _polygon(quad))
+            # Only lines of plate length are worth the search; signs and slogans are not.
+            characters = sum(character.isalnum() for character in read.text)
+            if _MIN_LINE_CHARACTERS <= characters <= _MAX_LINE_CHARACTERS:
+                reading = line_reading(read, crop, (0.0, 1.0))
+                alternatives = best_strings(reading.segments, ALTERNATIVES_PER_LINE)
+                line = line._replace(alternatives=tuple(alternatives), readings=(reading,))
+            lines.append(line)
+        return lines
 
     def reread(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]:
-        """A second, surer reading of one line: the plate strings of a few more crops of
-        it (wider; tighter in height), their probabilities averaged with the first
-        reading's (``line.alternatives``, from the crop as detected).
+        """A second, surer reading of one line: its plate strings from a few crops of it
+        (as detected, wider, tighter in height), read by each recogniser and merged
+        character by character (``vote.merge``) with the first reading.
 
         One crop's misreads depend on where its edges fall: a character at the end cut
         by the detector's box, a frame edge or a sticker read as a character. Crops
-        with other edges rarely make the same mistake, so averaging over them votes.
+        with other edges, and a recogniser trained otherwise, rarely make the same
+        mistake, so merging their readings votes.
         """
         quad = order_corners(np.asarray(line.polygon, dtype=np.float32))
-        crops = [crop_quad(image, grown(quad, dx, dy)) for dx, dy in REREAD_CROPS]
-        readings = [list(line.alternatives)] if line.alternatives else []
-        readings.extend(
-            self.plate_strings(read, crop)
-            for crop, read in zip(crops, self.recognize_crops(crops), strict=True)
-        )
-        totals: dict[str, float] = {}
-        for reading in readings:
-            for text, probability in reading:
-                totals[text] = totals.get(text, 0.0) + probability / len(readings)
-        ranked = sorted(totals.items(), key=lambda item: -item[1])
-        return tuple(ranked[:ALTERNATIVES_PER_LINE])
+        weight = 1.0 - self.voter_weight
+        readings = [LineReading(r.segments, r.centers, r.span, weight) for r in line.readings]
+        if not readings:  # a line this recogniser did not read (joined pieces)
+            readings = self._readings(self.model, image, quad, ((0.0, 0.0),), weight)
+        readings += self._readings(self.model, image, quad, REREAD_CROPS, weight)
+        strings = best_strings(merge(readings), ALTERNATIVES_PER_LINE)
+        if self.voter is None or self.voter_weight <= 0:
+            return tuple(strings)
+        if strings and strings[0][1] >= self.vote_below:
+            return tuple(strings)  # sure without a second opinion
+        readings += self._readings(self.voter, image, quad, VOTER_CROPS, self.voter_weight)
+        return tuple(best_strings(merge(readings), ALTERNATIVES_PER_LINE))
+
+    def _readings(
+        self,
+        model: OnnxLineModel,
+        image: Image,
+        quad: Quad,
+        specs: Sequence[tuple[float, float]],
+        weight: float,
+    ) -> list[LineReading]:
+        crops = [crop_quad(image, grown(quad, dx, dy)) for dx, dy in specs]
+        reads = model.recognize_crops(crops)
+        return [
+            line_reading(read, crop, (-dx, 1.0 + dx), weight)
+            for (dx, _), crop, read in zip(specs, crops, reads, strict=True)
+        ]
 
     # --- detection --------------------------------------------------------------------
 
@@ -190,70 +192,23 @@ class OnnxTextRecognizer:
     # --- recognition ------------------------------------------------------------------
 
     def recognize_crops(self, crops: Sequence[Image]) -> list[CropRead]:
-        """Reads each crop (one text line), in batches of similar widths."""
-        order = sorted(range(len(crops)), key=lambda index: rec_width(crops[index]))
-        reads: dict[int, CropRead] = {}
-        for start in range(0, len(order), REC_BATCH):
-            chunk = order[start : start + REC_BATCH]
-            batch = self._recognize_batch([crops[i] for i in chunk])
-            for index, read in zip(chunk, batch, strict=True):
-                reads[index] = read
-        return [reads[index] for index in range(len(crops))]
+        """Reads each crop (one text line) with the first recogniser."""
+        return self.model.recognize_crops(crops)
 
-    def _recognize_batch(self, crops: Sequence[Image]) -> list[CropRead]:
-        if not crops:
-            return []
-        widths = [rec_width(crop) for crop in crops]
-        batch = np.zeros((len(crops), 3, REC_HEIGHT, max(widths)), dtype=np.float32)
-        for index, (crop, width) in enumerate(zip(crops, widths, strict=True)):
-            batch[index, :, :, :width] = rec_input(crop, width)
-        try:
-            with self._rec_lock:
-                output = self._rec.run(None, {self._rec.get_inputs()[0].name: batch})[0]
-        except Exception as error:
-            raise RecognizerFailed(f"text recognition failed: {error}") from error
-        reads = []
-        for index, width in enumerate(widths):
-            # Padding adds time steps of blank; keep only those over the real crop.
-            steps = max(1, int(np.ceil(output.shape[1] * width / batch.shape[3])))
-            probabilities = np.asarray(output[index, :steps], dtype=np.float32)
-            text, confidence = greedy_decode(probabilities, self.alphabet)
-            reads.append(CropRead(text, confidence, probabilities))
-        return reads
+
+def line_reading(
+    read: CropRead, crop: Image, span: tuple[float, float], weight: float = 1.0
+) -> LineReading:
+    """A crop's reading placed along its line, small print made unlikely."""
+    steps = len(read.folded)
+    found = damp_small_glyphs(segments(read.folded), crop, steps)
+    return placed(found, steps, span, weight)
 
 
 def aspect(quad: Quad) -> float:
     width = float(np.linalg.norm(quad[1] - quad[0]))
     height = float(np.linalg.norm(quad[3] - quad[0]))
     return width / max(1.0, height)
-
-
-def rec_width(crop: Image) -> int:
-    height, width = crop.shape[:2]
-    return int(min(REC_MAX_WIDTH, max(8, np.ceil(REC_HEIGHT * width / max(1, height)))))
-
-
-def rec_input(crop: Image, width: int) -> npt.NDArray[np.float32]:
-    resized = cv2.resize(crop, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    return np.asarray((resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1))
-
-
-def greedy_decode(
-    probabilities: npt.NDArray[np.float32], alphabet: Sequence[str]
-) -> tuple[str, float]:
-    """CTC best path: argmax per step, repeats merged, blanks dropped; confidence is the
-    mean probability of the kept characters (PaddleOCR's definition)."""
-    best = probabilities.argmax(axis=1)
-    scores = probabilities.max(axis=1)
-    characters: list[str] = []
-    kept: list[float] = []
-    previous = -1
-    for index, score in zip(best.tolist(), scores.tolist(), strict=True):
-        if index not in (0, previous):
-            characters.append(alphabet[index])
-            kept.append(score)
-        previous = index
-    return "".join(characters), float(np.mean(kept)) if kept else 0.0
 
 
 def db_boxes(probability: npt.NDArray[np.float32]) -> list[Quad]:

@@ -17,9 +17,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pipelines.ocr.engine import Box, TextLine
-from pipelines.ocr.formats import confusable_fits, format_weight
+from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior
 from schemas.plates import MIN_PLATE_LENGTH, OCR_DIGIT_AS_LETTER, OCR_MAX_PLATE_LENGTH
 
 # All-letter plates are vanity plates: shorter letter runs are more often words or badges.
@@ -71,7 +72,9 @@ _WORDS = tuple(sorted({*US_STATES, *PLATE_WORDS}, key=len, reverse=True))
 _DATE_TIME_OR_PHONE = re.compile(
     r"(19|20)\d\d[-/.]\d"  # 2014-05-09, 2014-05-
     r"|\d[-/.]\d\d?[-/.](19|20)?\d\d\b"  # 05/09/2014, 9-07-14
-    r"|\d:\d\d"  # 07:02:06
+    # 07:02:06; minutes are 00-59 and end there, so a sticker read as ":" between a
+    # plate's groups ("1B1:9839") is not taken for a clock
+    r"|\d:[0-5]\d(?!\d)"
     r"|^\W*\(?\d{3}\)?[-.\s]*\d{3}[-.\s]\d{4}\W*$"  # 314-845-5900
     r"|^\W*\d{3}-\d{4}\W*$"  # 376-8750
 )
@@ -143,33 +146,37 @@ def is_plausible_plate(plate: str, letters_only_ok: bool = False) -> bool:
 
 
 def plate_candidates(
-    lines: Iterable[TextLine], frame_size: tuple[int, int], top_n: int = DEFAULT_TOP_N
+    lines: Iterable[TextLine],
+    frame_size: tuple[int, int],
+    top_n: int = DEFAULT_TOP_N,
+    prior: FormatPrior = DEFAULT_PRIOR,
 ) -> list[Candidate]:
     """The ``top_n`` most plate-like lines, best first, one per distinct plate text.
 
-    ``frame_size`` is (width, height) of the image the line polygons refer to.
+    ``frame_size`` is (width, height) of the image the line polygons refer to; ``prior``
+    the plate formats readings are weighed against.
     """
     lines = [
         line
         for line in with_joined_pieces(list(lines))
         if not is_plate_words(line.text) and not is_date_time_or_phone(line.text)
     ]
-    kept = _readings_of(lines, letters_only_ok=False)
+    kept = _readings_of(lines, prior, letters_only_ok=False)
     if not kept:
         # No line reads with a digit: an all-letter vanity plate is the likeliest plate
         # left. Only then, since badges, dealer names and signs are letters too.
-        kept = _readings_of(lines, letters_only_ok=True)
+        kept = _readings_of(lines, prior, letters_only_ok=True)
     if not kept:
         return []
-    tallest = max(box[3] for _, _, box, _ in kept)
+    tallest = max(reading.box[3] for reading in kept)
     best: dict[str, Candidate] = {}
-    for plate, confidence, box, length in kept:
+    for plate, confidence, box, length, pitch in kept:
         score = (
             confidence
             # The format prior joins the string's probability before the per-character
             # root: a reading that fits no format must not lose to one that drops a
             # character the recogniser was sure of (the root makes dropping cheap).
-            * format_weight(plate) ** (1.0 / length)
+            * prior.weight(plate, pitch) ** (1.0 / length)
             * size_weight(box[3], tallest)
             * position_weight(box, frame_size)
             * content_weight(plate)
@@ -179,22 +186,52 @@ def plate_candidates(
     return sorted(best.values(), key=lambda c: -c.score)[:top_n]
 
 
-def _readings_of(lines: list[TextLine], letters_only_ok: bool) -> list[tuple[str, float, Box, int]]:
-    kept: list[tuple[str, float, Box, int]] = []
+class _Reading(NamedTuple):
+    plate: str
+    confidence: float
+    box: Box
+    length: int
+    """Characters the confidence was normalised over."""
+    pitch: float
+    """Line width per character, in line heights (``line_pitch``)."""
+
+
+def _readings_of(
+    lines: list[TextLine], prior: FormatPrior, letters_only_ok: bool
+) -> list[_Reading]:
+    kept: list[_Reading] = []
     for line in lines:
         readings = [
             (plate, confidence)
-            for plate, confidence in line_readings(line, letters_only_ok)
+            for plate, confidence in line_readings(line, letters_only_ok, prior)
             if not is_vehicle_badge(plate)
         ]
         if readings:
             length = reading_length(line, readings)
             box = line.bounds()
-            kept.extend((plate, confidence, box, length) for plate, confidence in readings)
+            kept.extend(
+                _Reading(plate, confidence, box, length, line_pitch(line, len(plate)))
+                for plate, confidence in readings
+            )
     return kept
 
 
-def line_readings(line: TextLine, letters_only_ok: bool = False) -> list[tuple[str, float]]:
+def line_pitch(line: TextLine, characters: int) -> float:
+    """The line's width per character in line heights, along the line (so a tilted line
+    measures as a level one): narrow plate fonts give about 0.4, wide ones 0.6."""
+    points = line.polygon
+    if len(points) != 4:
+        _, _, box_width, box_height = line.bounds()
+        return box_width / max(1.0, box_height * max(1, characters))
+    (x0, y0), (x1, y1), _, (x3, y3) = points
+    width = math.hypot(x1 - x0, y1 - y0)
+    height = math.hypot(x3 - x0, y3 - y0)
+    return width / max(1.0, height * max(1, characters))
+
+
+def line_readings(
+    line: TextLine, letters_only_ok: bool = False, prior: FormatPrior = DEFAULT_PRIOR
+) -> list[tuple[str, float]]:
     """The plausible plates a line may read as, with a 0-1 confidence each.
 
     With the recogniser's alternatives, each is a candidate (so "8DJ" and "BDJ" both
@@ -214,7 +251,8 @@ def line_readings(line: TextLine, letters_only_ok: bool = False) -> list[tuple[s
     length = max(1, len(line.alternatives[0][0]))
     masses: dict[str, float] = {}
     for text, probability in line.alternatives:
-        for variant, factor in ((text, 1.0), *confusable_fits(_format_view(text, letters_only_ok))):
+        view = _format_view(text, letters_only_ok)
+        for variant, factor in ((text, 1.0), *prior.swaps(view, line_pitch(line, len(text)))):
             if not is_plausible_plate(variant, letters_only_ok):
                 continue
             plate = canonical_plate(variant)

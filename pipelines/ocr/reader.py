@@ -9,6 +9,7 @@ to, for the lines of the best candidates, and the plate is chosen from those rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -16,7 +17,9 @@ import cv2
 import numpy as np
 
 from pipelines.ocr import images
+from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Box, Image, TextLine, TextRecognizer
+from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior
 from pipelines.ocr.plates import DEFAULT_TOP_N, Candidate, plate_box, plate_candidates
 from pipelines.settings import Settings
 
@@ -27,6 +30,9 @@ _CROP_JPEG_QUALITY = 90
 # Lines of the best first-pass candidates read again: the plate is nearly always among
 # the top two, and each second reading costs about one recognition call.
 REREAD_LINES = 2
+# ... the second only when its best reading scores at least this share of the first's: a
+# line far behind is rarely the plate after a second reading either.
+REREAD_SHARE = 0.5
 
 
 @runtime_checkable
@@ -41,9 +47,11 @@ class LineRereader(Protocol):
 class PlateReadResult:
     """The best plate read in a frame.
 
-    ``confidence`` is the recogniser's 0-1 confidence in ``plate``; ``candidates`` are
-    the top-N distinct plates, best first (the first is ``plate``); ``box`` is the
-    estimated plate (x, y, w, h) in frame pixels and ``crop_jpeg`` that region as JPEG.
+    ``confidence`` is the probability (0-1) that ``plate`` is exact, calibrated on
+    labelled photos (``confidence``); ``candidates`` are the top-N distinct plates, best
+    first (the first is ``plate``), each with the recogniser's own confidence; ``box``
+    is the estimated plate (x, y, w, h) in frame pixels and ``crop_jpeg`` that region as
+    JPEG.
     """
 
     plate: str
@@ -67,21 +75,33 @@ class PlateReader:
     recogniser is (``PaddleTextRecognizer`` is)."""
 
     def __init__(
-        self, recognizer: TextRecognizer, max_pixels: int, top_n: int = DEFAULT_TOP_N
+        self,
+        recognizer: TextRecognizer,
+        max_pixels: int,
+        top_n: int = DEFAULT_TOP_N,
+        prior: FormatPrior = DEFAULT_PRIOR,
     ) -> None:
         self.recognizer = recognizer
         self.max_pixels = max_pixels
         self.top_n = top_n
+        self.prior = prior
 
     @classmethod
-    def from_settings(cls, settings: Settings, backend: str | None = None) -> PlateReader:
+    def from_settings(
+        cls, settings: Settings, backend: str | None = None, regions: Sequence[str] = ()
+    ) -> PlateReader:
         """The reader with the process's models (provisioned if missing), on ``backend``
         ("onnx" or "paddle"; by default ``settings.ocr_backend`` if set, else
-        ``DEFAULT_BACKEND``)."""
+        ``DEFAULT_BACKEND``). ``regions`` ("us", "us-ca", "eu", "sk", "br") narrow the
+        plate formats to a camera's region; by default every region's count."""
         from pipelines.ocr.backends import DEFAULT_BACKEND, shared_recognizer
 
         chosen = backend or getattr(settings, "ocr_backend", None) or DEFAULT_BACKEND
-        return cls(shared_recognizer(settings, chosen), max_pixels=settings.ocr_max_pixels)
+        return cls(
+            shared_recognizer(settings, chosen),
+            max_pixels=settings.ocr_max_pixels,
+            prior=FormatPrior.for_regions(regions),
+        )
 
     def read(self, image_bytes: bytes) -> PlateReadResult | NoPlate:
         """Raises EmptyImage, UndecodableImage or ImageTooLarge for bad bytes, and
@@ -96,10 +116,10 @@ class PlateReader:
         model_input = frame if scale == 1.0 else _resize(frame, scale)
         lines = self.recognizer.recognize(model_input)
         input_size = (model_input.shape[1], model_input.shape[0])
-        candidates = plate_candidates(lines, input_size, self.top_n)
+        candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
         if candidates and isinstance(self.recognizer, LineRereader):
             lines = reread_best_lines(self.recognizer, model_input, lines, candidates)
-            candidates = plate_candidates(lines, input_size, self.top_n)
+            candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
         if not candidates:
             return NoPlate(frame_size=(width, height), text_lines=len(lines))
         if scale != 1.0:
@@ -108,7 +128,7 @@ class PlateReader:
         box = plate_box(best.line_box, (width, height))
         return PlateReadResult(
             plate=best.plate,
-            confidence=best.confidence,
+            confidence=round(calibrated(best.score), 4),
             candidates=tuple(candidates),
             box=box,
             crop_jpeg=_jpeg_crop(frame, box),
@@ -119,10 +139,12 @@ class PlateReader:
 def reread_best_lines(
     rereader: LineRereader, image: Image, lines: list[TextLine], candidates: list[Candidate]
 ) -> list[TextLine]:
-    """``lines`` with those of the best ``REREAD_LINES`` candidates read again."""
+    """``lines`` with those of the best ``REREAD_LINES`` candidates read again, each
+    only if its best candidate scores at least ``REREAD_SHARE`` of the best one's."""
     boxes: list[Box] = []
+    best = candidates[0].score if candidates else 0.0
     for candidate in candidates:
-        if candidate.line_box not in boxes:
+        if candidate.line_box not in boxes and candidate.score >= REREAD_SHARE * best:
             boxes.append(candidate.line_box)
     chosen = boxes[:REREAD_LINES]
     reread = []

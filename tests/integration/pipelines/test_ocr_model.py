@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 
 from connectors.samples import SampleFrame, sample_frames
+from pipelines.ocr.datasets import DATASETS_ENV, dataset
 from pipelines.ocr.reader import NoPlate, PlateReader, PlateReadResult
 from pipelines.settings import get_settings
 
 pytestmark = pytest.mark.ocr
 
-DATASET = Path("/work/shared/datasets/openalpr-us-dev")
+DATASET = dataset("openalpr-us-dev")
 # Measured 83/107 (78%) top-1 exact with PP-OCRv4 mobile on ONNX Runtime, det limit 960,
 # plate alphabet + format rules, on 2 CPU cores (Paddle with the old rules: 77/107).
 TOP1_FLOOR = 0.74
@@ -66,7 +66,9 @@ def test_a_frame_without_text_has_no_plate(reader: PlateReader) -> None:
     assert isinstance(reader.read(encoded.tobytes()), NoPlate)
 
 
-@pytest.mark.skipif(not DATASET.is_dir(), reason=f"{DATASET} not present")
+@pytest.mark.skipif(
+    not DATASET.is_dir(), reason=f"{DATASET} not present (set {DATASETS_ENV} to its folder)"
+)
 def test_top1_accuracy_on_real_photos(reader: PlateReader) -> None:
     labels = sorted(DATASET.glob("*.txt"))
     assert labels, f"no labels in {DATASET}"

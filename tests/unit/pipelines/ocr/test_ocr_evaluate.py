@@ -57,7 +57,7 @@ def test_command_prints_one_json_object(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(
         PlateReader,
         "from_settings",
-        classmethod(lambda cls, s, backend=None: cls(FixedText("KRT417"), 10**8)),
+        classmethod(lambda cls, s, backend=None, regions=(): cls(FixedText("KRT417"), 10**8)),
     )
     outcome = CliRunner().invoke(evaluation.app, ["eval", str(folder), "--limit", "1"])
     assert outcome.exit_code == 0, outcome.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,9 @@ from pipelines.ocr.plates import line_readings, plate_candidates
 ALPHABET = ("", *"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "-", "皖", "b", " ")
 MATRIX = ctc.fold_matrix(ALPHABET)
 BOX = ((500.0, 300.0), (700.0, 300.0), (700.0, 340.0), (500.0, 340.0))
+# A 7-character line in a narrow North American plate font, and in a wide European one.
+NARROW_BOX = ((500.0, 300.0), (605.0, 300.0), (605.0, 340.0), (500.0, 340.0))
+WIDE_BOX = ((500.0, 300.0), (680.0, 300.0), (680.0, 340.0), (500.0, 340.0))
 
 
 def steps(*columns: dict[str, float]) -> np.ndarray:
@@ -49,6 +53,12 @@ def test_format_weight_prefers_documented_formats() -> None:
 
 def test_known_patterns_by_region() -> None:
     assert formats.known_patterns(["CA"]) == frozenset({"DLLLDDD"})
+    assert formats.known_patterns(["us-ca"]) == frozenset({"DLLLDDD"})
+    assert formats.known_patterns(["br"]) == frozenset({"LLLDDDD", "LLLDLDD"})
+    assert formats.known_patterns(["eu"]) >= {"LLDDDLL", "DLDDDDD", "LLDDLLL"}
+    assert formats.known_patterns() >= formats.known_patterns(["us"])
+    with pytest.raises(ValueError, match="unknown plate region"):
+        formats.known_patterns(["atlantis"])
 
 
 @given(st.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=8))
@@ -98,10 +108,31 @@ def test_best_strings_are_ranked_and_plate_alphabet(indices: list[int]) -> None:
 
 
 def test_format_resolves_a_confusable_the_recogniser_was_unsure_of() -> None:
-    # "LGLS168" fits no format; "4GLS168" is California's 1ABC234.
-    line = TextLine("LGLS168", 0.8, BOX, alternatives=(("LGLS168", 0.40), ("4GLS168", 0.30)))
-    best = plate_candidates([line], (1280, 720))[0]
-    assert best.plate == "4GLS168"
+    # On a narrow-font line "LGLS168" fits no format; "4GLS168" is California's 1ABC234.
+    alternatives = (("LGLS168", 0.40), ("4GLS168", 0.30))
+    line = TextLine("LGLS168", 0.8, NARROW_BOX, alternatives=alternatives)
+    assert plate_candidates([line], (1280, 720))[0].plate == "4GLS168"
+    # On a wide-font line "LGLS168" is a German format (district LG, letters LS, 168).
+    line = TextLine("LGLS168", 0.8, WIDE_BOX, alternatives=alternatives)
+    assert plate_candidates([line], (1280, 720))[0].plate == "LGLS168"
+
+
+def test_a_region_hint_leaves_only_that_regions_formats() -> None:
+    alternatives = (("LGLS168", 0.40), ("4GLS168", 0.30))
+    line = TextLine("LGLS168", 0.8, WIDE_BOX, alternatives=alternatives)
+    prior = formats.FormatPrior.for_regions(["us"])
+    assert plate_candidates([line], (1280, 720), prior=prior)[0].plate == "4GLS168"
+    assert formats.FormatPrior.for_regions(["br"]).narrow == frozenset()
+    assert formats.FormatPrior.for_regions(["us-ca"]).wide == frozenset()
+
+
+def test_pitch_tells_narrow_from_wide_plate_fonts() -> None:
+    prior = formats.FormatPrior()
+    assert prior.narrow_share(0.40) > 0.9  # a US plate line
+    assert prior.narrow_share(0.65) < 0.1  # a European or Brazilian one
+    assert prior.narrow_share(None) == 0.5
+    # A European format on a US-looking line counts little more than no format.
+    assert prior.weight("BA268IM", 0.40) < 0.5 < 0.95 < prior.weight("BA268IM", 0.65)
 
 
 def test_a_sure_off_format_read_still_wins() -> None:
@@ -119,8 +150,9 @@ def test_lines_without_alternatives_read_as_before() -> None:
 
 
 def test_one_confusable_swap_that_fits_a_format_is_offered() -> None:
-    assert ("4GLS168", formats.CONFUSABLE_SWAP_WEIGHT) in formats.confusable_fits("LGLS168")
-    assert formats.confusable_fits("4GLS168") == []  # already fits: nothing to swap
+    us = formats.ALL_US_PATTERNS
+    assert ("4GLS168", formats.CONFUSABLE_SWAP_WEIGHT) in formats.confusable_fits("LGLS168", us)
+    assert formats.confusable_fits("4GLS168", us) == []  # already fits: nothing to swap
 
 
 def test_swaps_the_recogniser_already_weighs_are_not_forced() -> None:
@@ -131,7 +163,8 @@ def test_swaps_the_recogniser_already_weighs_are_not_forced() -> None:
 
 def test_a_confident_misread_four_is_corrected_by_the_format() -> None:
     # The recogniser is sure of "L" and offers no "4"; only "4GLS168" fits a format.
-    line = TextLine("LGLS168", 0.99, BOX, alternatives=(("LGLS168", 0.93), ("GLS168", 0.009)))
+    alternatives = (("LGLS168", 0.93), ("GLS168", 0.009))
+    line = TextLine("LGLS168", 0.99, NARROW_BOX, alternatives=alternatives)
     assert plate_candidates([line], (1280, 720))[0].plate == "4GLS168"
 
 

@@ -160,7 +160,9 @@ def test_timestamps_and_phone_numbers_are_not_plates(text: str) -> None:
     assert plate_candidates([line(text, 0.99, 600, 400, 120, 34)], FRAME) == []
 
 
-@pytest.mark.parametrize("text", ["KRT 417", "ABC-1234", "HDZ-771", "6HP-995", "2014"])
+@pytest.mark.parametrize(
+    "text", ["KRT 417", "ABC-1234", "HDZ-771", "6HP-995", "2014", "1B1:9839", "4B3：9376"]
+)
 def test_plates_are_not_timestamps(text: str) -> None:
     assert not is_date_time_or_phone(text)
 
@@ -217,7 +219,8 @@ def test_readings_of_one_plate_add_up() -> None:
 def test_a_letter_o_is_a_zero_when_fitting_formats() -> None:
     # A separator dot dropped, "UHIFOF" fits no format, but with O as 0 and I as 1 it
     # is Missouri's "UH1F0F" (LLDLDL); only in the letters-only pass, as it has no digit.
-    plate = TextLine("UHIFOF", 0.8, ((600, 400), (700, 400), (700, 436), (600, 436)))
+    # (A narrow US plate font: 6 characters in 2.3 line heights.)
+    plate = TextLine("UHIFOF", 0.8, ((600, 400), (684, 400), (684, 436), (600, 436)))
     plate = plate._replace(alternatives=(("UHIFOF", 0.5),))
     assert plate_candidates([plate], FRAME)[0].plate == "UH1F0F"
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.errors import (
     EmptyImage,
@@ -172,8 +173,10 @@ def test_a_plate_is_read_with_box_and_crop(fake: FakeRecognizer, ext: str) -> No
     result = PlateReader(fake, max_pixels=MAX_PIXELS).read(frame_bytes(ext=ext))
     assert isinstance(result, PlateReadResult)
     assert result.plate == "KRT417"
-    assert result.confidence == pytest.approx(0.93)
     assert [c.plate for c in result.candidates] == ["KRT417"]
+    assert result.candidates[0].confidence == pytest.approx(0.93)  # the recogniser's
+    # The read's own confidence is the calibrated chance that it is exact.
+    assert result.confidence == pytest.approx(calibrated(result.candidates[0].score), abs=1e-4)
     x, y, w, h = result.box
     assert x <= 500 and y <= 400 and x + w >= 650 and y + h >= 434
     crop = cv2.imdecode(np.frombuffer(result.crop_jpeg, np.uint8), cv2.IMREAD_COLOR)

@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.errors import RecognizerFailed
+from pipelines.ocr.plates import plate_candidates
 from pipelines.ocr.reader import PlateReader
 from pipelines.settings import Settings
 from pipelines.stages.ocr import NoPlateFound, frame_to_read, try_frame_to_read
@@ -48,6 +50,10 @@ def reader(lines: list[TextLine] | Exception) -> PlateReader:
     return PlateReader(FakeRecognizer(lines), max_pixels=SETTINGS.ocr_max_pixels)
 
 
+def read_score(lines: list[TextLine]) -> float:
+    return plate_candidates(lines, (1280, 720))[0].score
+
+
 def test_a_plate_becomes_a_server_ocr_read() -> None:
     lines = [
         TextLine("MINNESOTA", 0.9, box(600, 380, 80, 12)),
@@ -57,7 +63,10 @@ def test_a_plate_becomes_a_server_ocr_read() -> None:
     assert not isinstance(outcome, NoPlateFound)
     read = outcome.read
     assert read.plate == "ABC1234" and read.source is ReadSource.SERVER_OCR
-    assert read.confidence == pytest.approx(93.0)
+    # OpenALPR's 0-100 scale: the calibrated chance that the plate is exact, and each
+    # candidate with the recogniser's own confidence.
+    assert read.confidence == pytest.approx(100 * calibrated(read_score(lines)), abs=0.01)
+    assert read.candidates[0].confidence == pytest.approx(93.0)
     assert read.collected_at == NOW - timedelta(seconds=3), "the camera's time, not ours"
     assert read.expires_at == read.collected_at + timedelta(days=60)
     assert read.image_ref == f"crop:{read.read_id}" and read.source_ref == "f-1"
