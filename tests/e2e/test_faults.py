@@ -24,6 +24,7 @@ import pytest
 
 from benchmarks.faults import FAULTS, FaultOptions, run_faults
 from pipelines.settings import REPO_ROOT
+from tests.conftest import free_port
 
 
 @pytest.mark.timeout(1800)
@@ -37,10 +38,11 @@ def test_nothing_accepted_is_lost_or_misdelivered_through_kills_and_an_outage() 
             post_seconds=75,
             drain_timeout=600,
             cache_dir=REPO_ROOT / ".cache" / "faults-test",
-            kafka_port=29192,
-            kafka_controller_port=29193,
-            cassandra_port=29142,
-            cassandra_storage_port=27100,
+            # Free ports, so a suite of another checkout running at once cannot collide.
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            cassandra_port=free_port(),
+            cassandra_storage_port=free_port(),
         )
     )
     print(result)
