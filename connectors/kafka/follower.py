@@ -65,6 +65,8 @@ class CompactedTopicFollower(Generic[T]):
         self._thread = threading.Thread(target=self._run, name=f"follow-{topic}", daemon=True)
         self.applied = 0
         self.rejected = 0
+        self.errors = 0
+        self._positions: dict[int, int] = {}
 
     def start(self) -> None:
         metadata = self._consumer.list_topics(self.topic, timeout=15)
@@ -107,6 +109,10 @@ class CompactedTopicFollower(Generic[T]):
     def caught_up(self) -> bool:
         return self._caught_up.is_set()
 
+    def positions(self) -> dict[int, int]:
+        """Partition -> offset of the next record to apply (for metrics, any thread)."""
+        return dict(self._positions)
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread.is_alive():
@@ -121,6 +127,7 @@ class CompactedTopicFollower(Generic[T]):
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
+                    self.errors += 1
                     log.warning("follower of %s: %s", self.topic, error)
                 continue
             self._apply(message.key(), message.value())

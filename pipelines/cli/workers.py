@@ -35,8 +35,8 @@ def worker(
     """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
     import faust
 
-    from pipelines import metrics
     from pipelines.runtime.app import create_pipeline
+    from pipelines.runtime.observe import observe
 
     update: dict[str, Any] = {}
     if stages:
@@ -46,10 +46,11 @@ def worker(
     base = common.settings().model_copy(update=update)
     settings = as_role(base, worker_role(base.worker_stages))
     pipeline = create_pipeline(settings)
-    metrics.serve(settings.metrics_port, settings.metrics_host)
+    observe(pipeline).serve(settings.metrics_port, settings.metrics_host)
+    base_url = f"http://127.0.0.1:{settings.metrics_port}"
     console.print(
-        f"worker: stages {','.join(pipeline.stages)}; metrics on "
-        f"http://127.0.0.1:{settings.metrics_port}/metrics"
+        f"worker: stages {','.join(pipeline.stages)}; metrics on {base_url}/metrics, "
+        f"probes {base_url}/livez and {base_url}/readyz"
     )
     faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
 

@@ -122,6 +122,11 @@ class Context:
                     raise StoreUnavailable(str(error)) from error
             return self._store
 
+    @property
+    def open_store(self) -> CassandraStore | None:
+        """The session if one is open (for health checks, from any thread)."""
+        return self._store
+
     async def wait_for_followers(self) -> None:
         """Until the hotlist and agreements this worker's stages need are loaded."""
         await self.followers.wait(self.run_blocking)

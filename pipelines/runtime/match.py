@@ -8,7 +8,6 @@ dead letter, the others their hits.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import partial
 from typing import cast
@@ -27,7 +26,8 @@ from schemas.records import Hit, PlateRead, utcnow
 class Match:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.guard = Guard(ctx, match.STAGE)
+        # A read's latency is its share of the batch's (decode, match, route).
+        self.guard = Guard(ctx, match.STAGE, times_steps=False)
 
     async def consume(self, stream: StreamT[bytes]) -> None:
         await self.ctx.wait_for_followers()
@@ -40,6 +40,10 @@ class Match:
             await self.on_batch(events)
 
     async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
+        with metrics.timed_batch(match.STAGE, len(events)):
+            await self._on_batch(events)
+
+    async def _on_batch(self, events: Sequence[EventT[bytes]]) -> None:
         reads: list[PlateRead] = []
         kept: list[EventT[bytes]] = []
         for event in events:
@@ -55,11 +59,10 @@ class Match:
             return
         for event, outcome in zip(kept, outcomes, strict=True):
             await self.guard.run(event, partial(self._route, event, outcome))
+        metrics.observe_age(match.STAGE, (read.collected_at for read in reads))
 
     async def _match(self, reads: list[PlateRead]) -> list[Hit | Exception | None]:
-        start = time.perf_counter()
         outcomes = match.match_reads_guarded(reads, self.ctx.hotlist, utcnow())
-        metrics.observe_each(match.STAGE, time.perf_counter() - start, len(reads))
         if len(outcomes) != len(reads):
             raise RuntimeError(f"{len(outcomes)} outcomes for {len(reads)} reads")
         return outcomes

@@ -60,6 +60,7 @@ class Dedup:
         if read is None:
             return
         metrics.count(normalize.STAGE, "ok")
+        metrics.observe_age(normalize.STAGE, [read.collected_at])
         await self.dedup.run(event, partial(self._fold, read, event.message.partition))
 
     def _normalized(self, value: bytes | None) -> PlateRead:

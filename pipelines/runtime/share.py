@@ -100,6 +100,8 @@ class Share:
         # Written after delivery: a crash in between alerts twice, never not at all.
         self.alerts.write(partition, suppressor)
         metrics.count(share.STAGE, "ok")
+        if deliveries:
+            metrics.observe_age(share.STAGE, [hit.read.collected_at])
 
 
 def register(wiring: Wiring) -> Share:
@@ -108,4 +110,7 @@ def register(wiring: Wiring) -> Share:
     agent = Share(ctx, table)
     wiring.keep_current(table, agent.alerts)
     wiring.agent(ctx.topics.hits, "share", agent.consume)
+    metrics.SUPPRESSED_ALERTS.set_function(
+        lambda: sum(len(suppressor) for suppressor in agent.alerts.snapshot())
+    )
     return agent

@@ -42,7 +42,8 @@ class BatchedSink(Generic[R]):
         """``write(store, records)`` runs on the blocking executor; ``written(records)``
         after each batch is written."""
         self.ctx = ctx
-        self.guard = Guard(ctx, stage)
+        # A record's latency is its share of the batch's (decode, write, outcomes).
+        self.guard = Guard(ctx, stage, times_steps=False)
         self._decode = decode
         self._write = write
         self._written = written
@@ -60,6 +61,10 @@ class BatchedSink(Generic[R]):
             await self.on_batch(events)
 
     async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
+        with metrics.timed_batch(self.stage, len(events)):
+            await self._on_batch(events)
+
+    async def _on_batch(self, events: Sequence[EventT[bytes]]) -> None:
         records: list[R] = []
         kept: list[EventT[bytes]] = []
         for event in events:

@@ -24,10 +24,7 @@ def write_reads(store: CassandraStore, reads: Sequence[PlateRead]) -> list[RowOu
 
 def reads_written(reads: Sequence[PlateRead]) -> None:
     """How old each read is once stored: the pipeline's end-to-end latency."""
-    now = utcnow()
-    age = metrics.READ_AGE_MS.labels(READS_STAGE)
-    for read in reads:
-        age.observe((now - read.collected_at).total_seconds() * 1000.0)
+    metrics.observe_age(READS_STAGE, (read.collected_at for read in reads))
 
 
 def write_hits(store: CassandraStore, hits: Sequence[Hit]) -> list[RowOutcome]:

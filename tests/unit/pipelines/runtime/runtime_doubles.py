@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from prometheus_client import REGISTRY
-
 from connectors.cassandra import RowOutcome
 from connectors.kafka.topics import TopicSpec
+from pipelines.metrics import REGISTRY
 from pipelines.runtime import ALL_STAGES
 from pipelines.runtime.context import Context
 from pipelines.settings import Settings
@@ -169,7 +168,12 @@ def fresh_read(**overrides: Any) -> PlateRead:
 
 
 def count(stage: str, outcome: str) -> float:
-    value = REGISTRY.get_sample_value("lprx_records_total", {"stage": stage, "outcome": outcome})
+    """A stage's count of one outcome; ``retry`` is its retries (not a record outcome)."""
+    if outcome == "retry":
+        value = REGISTRY.get_sample_value("lprx_retries_total", {"stage": stage})
+    else:
+        labels = {"stage": stage, "outcome": outcome}
+        value = REGISTRY.get_sample_value("lprx_records_total", labels)
     return value or 0.0
 
 
