@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -115,6 +116,13 @@ SUPPRESSED_ALERTS = Gauge(
 )
 
 
+def declare(stage: str) -> None:
+    """The stage's retry and dead-letter series at 0 from the start, so a rate over them
+    (a panel, an alert) is 0 rather than missing until the first one."""
+    RETRIES.labels(stage)
+    RECORDS.labels(stage, "dead_letter")
+
+
 def count(stage: str, outcome: str, n: int = 1) -> None:
     RECORDS.labels(stage, outcome).inc(n)
 
@@ -180,6 +188,7 @@ class FollowerState(Protocol):
     applied: int
     rejected: int
     errors: int
+    newest_record_at: float | None
 
     @property
     def caught_up(self) -> bool: ...
@@ -216,6 +225,12 @@ class FollowersCollector(Collector):
         errors = CounterMetricFamily(
             "lprx_follower_errors", "Kafka errors the follower saw since start.", labels=["topic"]
         )
+        newest = GaugeMetricFamily(
+            "lprx_follower_newest_record_timestamp_seconds",
+            "Kafka timestamp of the newest record applied: when the topic last changed "
+            "(a hotlist load, an agreement), as far as this worker has read.",
+            labels=["topic"],
+        )
         for follower in self._followers():
             topic = follower.topic
             caught_up.add_metric([topic], 1.0 if follower.caught_up else 0.0)
@@ -224,7 +239,9 @@ class FollowersCollector(Collector):
             applied.add_metric([topic], follower.applied)
             rejected.add_metric([topic], follower.rejected)
             errors.add_metric([topic], follower.errors)
-        yield from (caught_up, offset, applied, rejected, errors)
+            if follower.newest_record_at is not None:
+                newest.add_metric([topic], follower.newest_record_at)
+        yield from (caught_up, offset, applied, rejected, errors, newest)
 
 
 class LagState(Protocol):
@@ -271,3 +288,32 @@ class LagCollector(Collector):
         )
         errors.add_metric([self._monitor.group], self._monitor.errors)
         yield from (lag, committed, end, errors)
+
+
+class CertificatesCollector(Collector):
+    """``lprx_tls_certificate_not_after_timestamp_seconds``: when each certificate in
+    the PEM files this process trusts or presents ends (read at scrape time, so a
+    renewed Secret shows at once)."""
+
+    def __init__(self, files: Callable[[], Iterable[Path]]) -> None:
+        self._files = files
+
+    def collect(self) -> Iterator[Metric]:
+        from cryptography import x509
+
+        not_after = GaugeMetricFamily(
+            "lprx_tls_certificate_not_after_timestamp_seconds",
+            "End of validity of a certificate lprx is configured with (epoch seconds).",
+            labels=["file", "subject"],
+        )
+        for path in sorted(set(self._files())):
+            try:
+                certificates = x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError):
+                continue  # absent or not PEM: the connection itself reports that
+            for certificate in certificates:
+                subject = certificate.subject.rfc4514_string()
+                not_after.add_metric(
+                    [str(path), subject], certificate.not_valid_after_utc.timestamp()
+                )
+        yield not_after

@@ -16,7 +16,14 @@ import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import base_config
@@ -66,6 +73,9 @@ class CompactedTopicFollower(Generic[T]):
         self.applied = 0
         self.rejected = 0
         self.errors = 0
+        self.newest_record_at: float | None = None
+        """Epoch seconds of the newest record applied (its Kafka timestamp): when the
+        topic last changed, e.g. the last hotlist load."""
         self._positions: dict[int, int] = {}
 
     def start(self) -> None:
@@ -131,6 +141,9 @@ class CompactedTopicFollower(Generic[T]):
                     log.warning("follower of %s: %s", self.topic, error)
                 continue
             self._apply(message.key(), message.value())
+            kind, millis = message.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE:
+                self.newest_record_at = max(self.newest_record_at or 0.0, millis / 1000.0)
             partition, offset = message.partition(), message.offset()
             if partition is not None and offset is not None:
                 self._positions[partition] = offset + 1

@@ -32,6 +32,7 @@ DELIVERY_FAILURES = Counter(
     "Records Kafka did not accept, by logical topic.",
     ["topic"],
 )
+SINK_TOPICS = ("reads.raw", "frames", "audit", "deadletter")
 # How long produce() waits for room in librdkafka's queue before giving up.
 QUEUE_FULL_WAIT_S = 5.0
 
@@ -63,6 +64,8 @@ class KafkaSink:
         self._codec = codec_for(settings.schema_registry_url)
         self._producer = make_producer(settings, client_id)
         self.failed = 0
+        for name in SINK_TOPICS:  # a series at 0 from the start, so rate() and alerts see it
+            DELIVERY_FAILURES.labels(name)
         # Delivery reports are served continuously, so an acknowledgement is seen as soon
         # as the broker sends it, not at the next produce.
         self._closing = threading.Event()

@@ -102,6 +102,7 @@ class Guard:
         self.ctx = ctx
         self.stage = stage
         self.times_steps = times_steps
+        metrics.declare(stage)
 
     async def step(self, source: Source, fn: Callable[[], T]) -> T | None:
         """``fn()``, timed as one record's latency; None if it failed (handled)."""

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from connectors.kafka.lag import LagMonitor
 from pipelines import metrics
@@ -78,6 +79,15 @@ async def open_store(ctx: Context) -> None:
             delay = min(delay * 2, 30.0)
 
 
+def certificate_files(ctx: Context) -> list[Path]:
+    """The CA files the worker's Kafka and Cassandra connections trust."""
+    settings = ctx.settings
+    files = [settings.kafka_ca_file or settings.default_ca_file]
+    if settings.cassandra_tls:
+        files.append(settings.cassandra_ca_file or settings.default_ca_file)
+    return files
+
+
 @dataclass
 class Observed:
     health: Health
@@ -124,6 +134,7 @@ def observe(
         return ctx.followers.started or followers
 
     for collector in (
+        metrics.CertificatesCollector(lambda: certificate_files(ctx)),
         HealthCollector(health),
         metrics.LagCollector(monitor),
         metrics.FollowersCollector(started_followers),
