@@ -94,6 +94,7 @@ def provision(settings: Settings) -> Provisioned:
     Cassandra roles, the keyspace and tables, the audit trigger and the grants."""
     from connectors.cassandra import connect, ensure_schema
     from connectors.cassandra.roles import ensure_service_roles, secure_keyspace
+    from connectors.cassandra.schema import keyspace_replication
 
     admin_settings = as_role(settings, Role.SETUP)
     created = ensure_topics(admin_settings, core_topics(admin_settings))
@@ -101,7 +102,10 @@ def provision(settings: Settings) -> Provisioned:
     cluster, session = connect(admin_settings)
     try:
         ensure_service_roles(session, admin_settings)
-        ensure_schema(session, admin_settings.cassandra_keyspace)
+        replication = keyspace_replication(
+            admin_settings.cassandra_replication_factor, admin_settings.cassandra_datacenter
+        )
+        ensure_schema(session, admin_settings.cassandra_keyspace, replication)
         secure_keyspace(session, admin_settings.cassandra_keyspace)
     finally:
         cluster.shutdown()

@@ -37,4 +37,14 @@ class CassandraConfig(SecretsConfig):
         description="CA certificate Cassandra's certificate must chain to; default the "
         "lprx CA, <cache_dir>/secrets/tls/ca.pem.",
     )
+    cassandra_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas of the keyspace `lprx setup` creates (3 in production).",
+    )
+    cassandra_datacenter: str | None = Field(
+        default=None,
+        description="When set, the keyspace is created with NetworkTopologyStrategy, "
+        "cassandra_replication_factor replicas in this datacenter.",
+    )
     cassandra_write_concurrency: int = 64

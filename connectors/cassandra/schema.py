@@ -103,13 +103,27 @@ def keyspace_name(name: str) -> str:
     return name
 
 
-def ensure_schema(session: Session, keyspace: str) -> None:
-    """Create the keyspace and tables if missing, and add missing columns (idempotent)."""
+def keyspace_replication(replication_factor: int = 1, datacenter: str | None = None) -> str:
+    """The keyspace's replication map as CQL: NetworkTopologyStrategy in ``datacenter``
+    when one is named (production), else SimpleStrategy (one local node)."""
+    if replication_factor < 1:
+        raise ConfigurationError("the keyspace's replication factor must be at least 1")
+    if datacenter is None:
+        return f"{{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
+    if not _IDENTIFIER.fullmatch(datacenter.replace("-", "_")):
+        raise ConfigurationError(f"datacenter {datacenter!r} is not a plain name")
+    return f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}"
+
+
+def ensure_schema(session: Session, keyspace: str, replication: str | None = None) -> None:
+    """Create the keyspace (with ``replication``, default one replica) and tables if
+    missing, and add missing columns (idempotent). An existing keyspace keeps its
+    replication: change it with ALTER KEYSPACE and a repair."""
     ks = keyspace_name(keyspace)
     with map_exceptions("schema change"):
         session.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+            f"{replication or keyspace_replication()}"
         )
         for statement in SCHEMA_CQL:
             session.execute(statement.replace("{ks}", ks))

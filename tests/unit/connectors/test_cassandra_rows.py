@@ -273,3 +273,16 @@ def test_an_error_not_the_drivers_passes_through() -> None:
     assert store_error(KeyError("x"), "read") is None
     with pytest.raises(KeyError), map_exceptions("read"):
         raise KeyError("x")
+
+
+def test_the_keyspace_replication_is_simple_locally_and_per_datacenter_in_production() -> None:
+    from connectors.cassandra.schema import keyspace_replication
+
+    assert keyspace_replication() == "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    assert keyspace_replication(3, "dc-east") == (
+        "{'class': 'NetworkTopologyStrategy', 'dc-east': 3}"
+    )
+    with pytest.raises(ConfigurationError):
+        keyspace_replication(3, "dc'; DROP KEYSPACE lprx; --")
+    with pytest.raises(ConfigurationError):
+        keyspace_replication(0)
