@@ -33,7 +33,13 @@ setup: services ## Create topics, keyspace and tables
 demo: services models ## Run the whole job: services, workers, cameras, hits to partners
 	$(LPRX) demo
 
-test: services models ## Unit, integration (real servers) and end-to-end tests
+tools: ## helm, promtool, prometheus, kubernetes-validate into .cache/tools (first time)
+	bash deploy/tools.sh
+
+deploy-check: install tools ## Lint and render the chart over its values matrix, promtool rules and tests
+	PYTHON=$(BIN)/python bash deploy/validate.sh
+
+test: services models deploy-check ## Deploy checks, unit, integration (real servers) and end-to-end tests
 	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
 	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/fuzz tests/integration tests/e2e
 
@@ -62,4 +68,4 @@ down: install ## Stop Kafka and Cassandra
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services models setup demo test test-unit lint check bench faults fuzz down clean
+.PHONY: help install services models setup demo tools deploy-check test test-unit lint check bench faults fuzz down clean
