@@ -4,12 +4,16 @@ batch's time once per batch, dead letters by stage and reason, retries by stage.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import CollectorRegistry
 
-from pipelines.metrics import REGISTRY
+from pipelines.metrics import REGISTRY, CertificatesCollector, FollowersCollector
 from pipelines.runtime import guard as guard_module
 from pipelines.runtime.match import Match
 from pipelines.runtime.store import reads_sink
@@ -97,3 +101,59 @@ def test_worker_gauges_are_not_in_the_default_registry() -> None:
     assert DEFAULT_REGISTRY.get_sample_value("lprx_hotlist_entries") is None
     names = {m.name for m in DEFAULT_REGISTRY.collect()}
     assert not {"lprx_records", "lprx_hotlist_entries", "lprx_dedup_passes"} & names
+
+
+def test_certificates_report_when_they_end(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lprx test CA")])
+    ends = datetime(2031, 1, 2, tzinfo=UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+        .not_valid_after(ends)
+        .sign(key, hashes.SHA256())
+    )
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    registry = CollectorRegistry()
+    registry.register(CertificatesCollector(lambda: [ca, tmp_path / "absent.pem"]))
+    labels = {"file": str(ca), "subject": "CN=lprx test CA"}
+    name_ = "lprx_tls_certificate_not_after_timestamp_seconds"
+    assert registry.get_sample_value(name_, labels) == ends.timestamp()
+
+
+@dataclass
+class StubFollower:
+    topic: str
+    applied: int = 3
+    rejected: int = 1
+    errors: int = 0
+    newest_record_at: float | None = 1700000000.0
+    caught_up: bool = True
+
+    def positions(self) -> dict[int, int]:
+        return {0: 2, 1: 1}
+
+
+def test_followers_report_caught_up_offsets_and_counts() -> None:
+    registry = CollectorRegistry()
+    followers = [StubFollower("p.hotlist"), StubFollower("p.agreements", caught_up=False)]
+    registry.register(FollowersCollector(lambda: followers))
+    value = registry.get_sample_value
+    assert value("lprx_follower_caught_up", {"topic": "p.hotlist"}) == 1.0
+    assert value("lprx_follower_caught_up", {"topic": "p.agreements"}) == 0.0
+    offset = {"topic": "p.hotlist", "partition": "0"}
+    assert value("lprx_follower_applied_offset", offset) == 2.0
+    assert value("lprx_follower_applied_records_total", {"topic": "p.hotlist"}) == 3.0
+    assert value("lprx_follower_rejected_records_total", {"topic": "p.hotlist"}) == 1.0
+    newest = value("lprx_follower_newest_record_timestamp_seconds", {"topic": "p.hotlist"})
+    assert newest == 1700000000.0
