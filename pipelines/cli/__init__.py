@@ -3,8 +3,8 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups) and
-``services`` (the local servers).
+``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``top``
+(live rates, latency and lag for an SRE) and ``services`` (the local servers).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, cameras, hotlists, partner, reads, workers
+from pipelines.cli import agreements, cameras, hotlists, partner, reads, top, workers
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -29,6 +29,7 @@ app.add_typer(reads.app, name="reads")
 app.command()(reads.deadletters)
 app.command()(reads.audit)
 app.command()(workers.demo)
+app.command()(top.top)
 
 
 def _mount_optional_apps() -> None:

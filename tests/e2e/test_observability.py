@@ -226,3 +226,21 @@ def test_services_status_shows_the_worker_verdict(running: Running) -> None:
         cli.app, ["services", "status", "--worker", worker], env={"COLUMNS": "200"}
     )
     assert worker in result.output and "ready" in result.output, result.output
+
+
+def test_top_shows_the_running_stages_and_lag(running: Running) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines import cli
+
+    assert running.post_read(COLD_PLATE, "cam-observe-top", datetime.now(UTC)).status_code == 202
+    worker = f"127.0.0.1:{running.settings.metrics_port}"
+    result = CliRunner().invoke(
+        cli.app,
+        ["top", "--target", worker, "--interval", "2", "--once"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "normalize" in result.output and "store" in result.output
+    assert running.settings.topic("reads.raw") in result.output
+    assert "ready" in result.output
