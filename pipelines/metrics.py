@@ -82,9 +82,20 @@ READ_AGE_MS = Histogram(
     buckets=AGE_MS_BUCKETS,
     registry=REGISTRY,
 )
+# The error classes a dead letter's reason names (their subclasses count as them).
+DEAD_LETTER_REASONS = (
+    "DecodeError",
+    "InvalidRecord",
+    "UndecodableRecord",
+    "StoreRejected",
+    "OcrInputError",
+    "RecognizerFailed",
+    "PermanentError",
+)
 DEAD_LETTERS = Counter(
     "lprx_dead_letters",
-    "Records sent to the dead-letter topic, by stage and reason (the error's class).",
+    "Records sent to the dead-letter topic, by stage and reason: the lprx error class "
+    "(DecodeError, InvalidRecord, PermanentError, ...) or unexpected (a bug).",
     ["stage", "reason"],
     registry=REGISTRY,
 )
@@ -116,11 +127,27 @@ SUPPRESSED_ALERTS = Gauge(
 )
 
 
+def dead_letter_reason(error: BaseException) -> str:
+    """The nearest of lprx's error classes the error is (a bounded set of labels), else
+    ``unexpected`` (a bug; the letter itself names the class)."""
+    for kind in type(error).__mro__:
+        if kind.__name__ in DEAD_LETTER_REASONS:
+            return kind.__name__
+    return "unexpected"
+
+
 def declare(stage: str) -> None:
     """The stage's retry and dead-letter series at 0 from the start, so a rate over them
-    (a panel, an alert) is 0 rather than missing until the first one."""
+    (a panel, an alert) sees the first one, rather than a series that starts at 1."""
     RETRIES.labels(stage)
     RECORDS.labels(stage, "dead_letter")
+    for reason in (*DEAD_LETTER_REASONS, "unexpected"):
+        DEAD_LETTERS.labels(stage, reason)
+
+
+def declare_recipients(*agency_oris: str) -> None:
+    for ori in agency_oris:
+        HITS_DELIVERED.labels(ori)
 
 
 def count(stage: str, outcome: str, n: int = 1) -> None:
@@ -129,7 +156,7 @@ def count(stage: str, outcome: str, n: int = 1) -> None:
 
 def dead_lettered(stage: str, error: BaseException) -> None:
     RECORDS.labels(stage, "dead_letter").inc()
-    DEAD_LETTERS.labels(stage, type(error).__name__).inc()
+    DEAD_LETTERS.labels(stage, dead_letter_reason(error)).inc()
 
 
 def retried(stage: str) -> None:

@@ -21,6 +21,7 @@ import yaml
 
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
+from pipelines.dashboard_png import render as render_panels
 from pipelines.settings import REPO_ROOT
 from schemas.records import HotlistCategory
 from tests.conftest import free_port, wait_for
@@ -83,7 +84,7 @@ def prometheus(running: Running, tmp_path_factory: pytest.TempPathFactory) -> It
             assert process.poll() is None, (folder / "prometheus.log").read_text()[-3000:]
             try:
                 answer = httpx.get(f"{url}/api/v1/targets", timeout=2).json()
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):  # not up, or not ready (plain text)
                 return False
             active = answer["data"]["activeTargets"]
             return len(active) == 2 and all(t["health"] == "up" for t in active)
@@ -179,6 +180,12 @@ def test_every_dashboard_query_returns_data_and_every_rule_is_healthy(
         rules = [rule for group in groups for rule in group["rules"]]
         return rules if all(r.get("lastEvaluation", "").startswith("20") for r in rules) else None
 
+    # The panels drawn from this Prometheus (the README's picture): each has data.
+    picture = REPO_ROOT / ".cache" / "observability" / "dashboard.png"
+    panels = len({title for title, _expr in queries})
+    assert render_panels(prometheus, picture, minutes=3) == panels
+    assert picture.stat().st_size > 10_000
+
     rules = wait_for(rules_evaluated, 30, "the rules evaluated")
     names = {rule["name"] for rule in rules}
     assert len(rules) == 20 and {"LprxTargetDown", "LprxConsumerLagHigh"} <= names
@@ -214,6 +221,26 @@ def test_the_worker_is_live_ready_and_exports_its_own_consumer_lag(running: Runn
     assert running.settings.topic("hits") in topics
     text = httpx.get(f"{base}/metrics", timeout=5).text
     assert "lprx_follower_caught_up{" in text and "lprx_ready 1.0" in text
+    # Each dead letter counted once as a record outcome and once by reason.
+    running.produce("reads.raw", b"\x00 not a read either")
+    reason = 'lprx_dead_letters_total{reason="DecodeError",stage="normalize"}'
+
+    def decode_letters() -> float:
+        found = httpx.get(f"{base}/metrics", timeout=5).text
+        return sum(float(x.split()[-1]) for x in found.splitlines() if x.startswith(reason))
+
+    wait_for(lambda: decode_letters() >= 1, 60, "the normalize dead letter counted")
+    text = httpx.get(f"{base}/metrics", timeout=5).text
+    by_outcome: dict[str, float] = {}
+    by_reason: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("lprx_records_total{") and 'outcome="dead_letter"' in line:
+            stage = line.split('stage="')[1].split('"')[0]
+            by_outcome[stage] = by_outcome.get(stage, 0.0) + float(line.split()[-1])
+        elif line.startswith("lprx_dead_letters_total{"):
+            stage = line.split('stage="')[1].split('"')[0]
+            by_reason[stage] = by_reason.get(stage, 0.0) + float(line.split()[-1])
+    assert by_outcome == by_reason and sum(by_reason.values()) >= 1
 
 
 def test_services_status_shows_the_worker_verdict(running: Running) -> None:

@@ -157,3 +157,19 @@ def test_followers_report_caught_up_offsets_and_counts() -> None:
     assert value("lprx_follower_rejected_records_total", {"topic": "p.hotlist"}) == 1.0
     newest = value("lprx_follower_newest_record_timestamp_seconds", {"topic": "p.hotlist"})
     assert newest == 1700000000.0
+
+
+def test_dead_letter_reasons_are_a_bounded_set_declared_at_zero() -> None:
+    from pipelines.metrics import dead_letter_reason, declare
+    from pipelines.stages.dispositions import NotARecipient
+    from schemas import DecodeError
+    from schemas.errors import InvalidRecord
+
+    assert dead_letter_reason(DecodeError("x")) == "DecodeError"
+    assert dead_letter_reason(NotARecipient("x")) == "InvalidRecord"
+    assert dead_letter_reason(InvalidRecord("x")) == "InvalidRecord"
+    assert dead_letter_reason(KeyError("x")) == "unexpected"
+    declare("unit-declared")
+    labels = {"stage": "unit-declared", "reason": "DecodeError"}
+    assert REGISTRY.get_sample_value("lprx_dead_letters_total", labels) == 0.0
+    assert sample("lprx_retries_total", stage="unit-declared") == 0.0
