@@ -101,7 +101,7 @@ def provision(settings: Settings) -> Provisioned:
     cluster, session = connect(admin_settings)
     try:
         ensure_service_roles(session, admin_settings)
-        ensure_schema(session, admin_settings.cassandra_keyspace)
+        ensure_schema(session, admin_settings)
         secure_keyspace(session, admin_settings.cassandra_keyspace)
     finally:
         cluster.shutdown()

@@ -1,0 +1,111 @@
+"""A read's cells leave the disk after its destruction date, against a real Cassandra 5:
+the test reads the SSTable files themselves. Its keyspace runs the production options
+scaled from hours to seconds (gc_grace 0, flush and tombstone-compaction interval 1 s),
+and no nodetool: the table options alone get the cells off the disk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.cassandra import CassandraStore
+from connectors.cassandra.retention import TTL_TABLES
+from connectors.servers.cassandra_server import CassandraServer
+from pipelines.settings import Settings
+from schemas.records import utcnow
+from tests.conftest import unique_settings, wait_for
+from tests.factories import a_read
+
+SECONDS_SCALE = {
+    "cassandra_gc_grace_seconds": 0,
+    "cassandra_flush_period_seconds": 1,
+    "cassandra_tombstone_compaction_interval_seconds": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def production(servers: Settings) -> Settings:
+    return unique_settings(servers)
+
+
+@pytest.fixture(scope="module")
+def store(production: Settings) -> Iterator[CassandraStore]:
+    CassandraStore(production).close()  # the tables made with the production options
+    seconds = production.model_copy(update=SECONDS_SCALE)
+    with CassandraStore(seconds) as store:  # setup again: tables brought in line
+        yield store
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {production.cassandra_keyspace}")
+
+
+def table_options(store: CassandraStore, table: str) -> tuple[int, int, dict[str, str]]:
+    row = store.session.execute(
+        "SELECT gc_grace_seconds, memtable_flush_period_in_ms, compaction "
+        "FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+        (store.keyspace, table),
+    ).one()
+    assert row is not None, table
+    return row[0], row[1], dict(row[2])
+
+
+def sstables_holding(settings: Settings, keyspace: str, needle: bytes) -> list[str]:
+    """The SSTable data files of the keyspace, on the node's disk, that hold ``needle``."""
+    root = CassandraServer(settings).data / "data" / keyspace
+    files = [p for p in root.glob("*/*-Data.db") if p.is_file()]
+    return sorted(str(p.relative_to(root)) for p in files if needle in _read(p))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:  # compacted away while listed
+        return b""
+
+
+def test_setup_brings_existing_tables_in_line(store: CassandraStore) -> None:
+    for table in TTL_TABLES:
+        gc_grace, flush_ms, compaction = table_options(store, table)
+        assert (gc_grace, flush_ms) == (0, 1000), table
+        assert compaction["class"].endswith("TimeWindowCompactionStrategy"), table
+        assert compaction["tombstone_compaction_interval"] == "1", table
+        assert compaction["unchecked_tombstone_compaction"] == "true", table
+    # Tables with deletes of their own keep Cassandra's gc_grace (10 days).
+    assert table_options(store, "hotlist_checks")[0] == 864000
+
+
+def test_an_expired_read_leaves_the_sstables(servers: Settings, store: CassandraStore) -> None:
+    ks = store.keyspace
+    for table in ("reads_by_plate", "plates_by_folded_plate"):
+        # Uncompressed only here, so the test can find a plate's bytes in the files.
+        store.session.execute(f"ALTER TABLE {ks}.{table} WITH compression = {{'enabled': false}}")
+    now = utcnow()
+    doomed = a_read(plate="XPIRE42", collected_at=now, expires_at=now + timedelta(seconds=4))
+    kept = a_read(plate="KEEPS42", collected_at=now, expires_at=now + timedelta(days=1))
+    assert all(o.ok for o in store.write_reads([doomed, kept], now))
+
+    # Flushed within the flush period: both plates are in SSTables (the scan sees them).
+    on_disk = wait_for(
+        lambda: sstables_holding(servers, ks, b"XPIRE42"), 30, "the read flushed to an SSTable"
+    )
+    assert any(name.startswith("reads_by_plate-") for name in on_disk), on_disk
+    assert sstables_holding(servers, ks, b"KEEPS42")
+
+    # Past its date, while the table is written to (each write is flushed within 1 s,
+    # and each flush lets compaction look), the expired read's cells leave the disk.
+    deadline = time.monotonic() + 90
+    filler = 0
+    while sstables_holding(servers, ks, b"XPIRE42"):
+        assert time.monotonic() < deadline, sstables_holding(servers, ks, b"XPIRE42")
+        filler += 1
+        write_at = utcnow()
+        later = a_read(plate=f"FILL{filler:03d}", expires_at=write_at + timedelta(days=1))
+        assert all(o.ok for o in store.write_reads([later], write_at))
+        time.sleep(1)
+    assert utcnow() >= doomed.expires_at
+    assert store.stored_reads("XPIRE42") == []
+    # Live data sharing those SSTables stayed, on disk and in queries.
+    assert sstables_holding(servers, ks, b"KEEPS42")
+    assert [r.read_id for r in store.stored_reads("KEEPS42")] == [kept.read_id]
