@@ -17,12 +17,13 @@ import faust
 
 from connectors.kafka.security import faust_credentials
 from pipelines import metrics
+from pipelines.access import PIPELINE_STAGES
 from pipelines.runtime import dispositions, historical, match, normalize, ocr, share, store
 from pipelines.runtime.context import Context
 from pipelines.runtime.wiring import FaustOutbox, Wiring
 from pipelines.settings import Settings
 
-ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
+ALL_STAGES = PIPELINE_STAGES
 
 
 @dataclass
@@ -55,6 +56,7 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         store=settings.table_store,
         datadir=str(data_dir),
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
