@@ -109,3 +109,24 @@ def test_an_expired_read_leaves_the_sstables(servers: Settings, store: Cassandra
     # Live data sharing those SSTables stayed, on disk and in queries.
     assert sstables_holding(servers, ks, b"KEEPS42")
     assert [r.read_id for r in store.stored_reads("KEEPS42")] == [kept.read_id]
+
+
+def test_setup_alters_the_keyspace_to_the_replication_settings(
+    production: Settings, store: CassandraStore
+) -> None:
+    def replication() -> dict[str, str]:
+        row = store.session.execute(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+            (store.keyspace,),
+        ).one()
+        assert row is not None
+        return dict(row[0])
+
+    assert replication()["class"].endswith("SimpleStrategy")
+    local_dc = store.session.execute("SELECT data_center FROM system.local").one()[0]
+    per_dc = production.model_copy(update={**SECONDS_SCALE, "cassandra_replication": {local_dc: 1}})
+    CassandraStore(per_dc).close()  # setup with production replication, per data centre
+    assert replication() == {
+        "class": "org.apache.cassandra.locator.NetworkTopologyStrategy",
+        local_dc: "1",
+    }
