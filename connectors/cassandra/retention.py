@@ -20,6 +20,9 @@ without an operator:
   expired past gc_grace is rewritten alone without it (``tombstone_threshold`` 0 and
   ``unchecked_tombstone_compaction``), so reads of agencies with different retentions,
   or posted late, sharing a window do not keep each other on disk.
+- The keyspace's other tables flush as often (``flush_options``): a commit log segment,
+  which holds every write made while it was active, is deleted once it is full and every
+  table written to it has flushed.
 
 So a cell is gone from the SSTables within gc_grace + the interval + a flush period of
 its destruction date (3 h + 12 h + 1 h = 16 h by default) while the table is written to.
@@ -29,7 +32,7 @@ SSTable files.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from cassandra.cluster import Session
 
@@ -111,12 +114,21 @@ def align_keyspace(session: Session, ks: str, config: CassandraConfig) -> bool:
     return True
 
 
-def align_ttl_tables(session: Session, ks: str, config: CassandraConfig) -> list[str]:
-    """Alters each TTL table whose retention options differ from the settings'; returns
-    the tables altered (a table made before these options existed, or changed settings)."""
+def flush_options(config: CassandraConfig) -> str:
+    """The WITH clause of the keyspace's other tables: flushed as often, so none of them
+    keeps a commit log segment (which holds reads written with it) from being deleted."""
+    return f"memtable_flush_period_in_ms = {config.cassandra_flush_period_seconds * 1000}"
+
+
+def align_tables(
+    session: Session, ks: str, config: CassandraConfig, tables: Iterable[str]
+) -> list[str]:
+    """Alters each of ``tables`` whose retention options differ from the settings' (a
+    table made before these options existed, or changed settings); returns those."""
     wanted_compaction = compaction(config)
+    flush_ms = config.cassandra_flush_period_seconds * 1000
     altered = []
-    for table in TTL_TABLES:
+    for table in sorted(tables):
         row = session.execute(
             "SELECT gc_grace_seconds, memtable_flush_period_in_ms, compaction "
             "FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
@@ -124,13 +136,17 @@ def align_ttl_tables(session: Session, ks: str, config: CassandraConfig) -> list
         ).one()
         if row is None:
             continue
-        gc_grace, flush_ms, current = row
-        if (
-            gc_grace == config.cassandra_gc_grace_seconds
-            and flush_ms == config.cassandra_flush_period_seconds * 1000
-            and not _lacks(current, wanted_compaction)
-        ):
-            continue
-        session.execute(f"ALTER TABLE {ks}.{table} WITH {ttl_table_options(config)}")
-        altered.append(table)
+        gc_grace, current_flush_ms, current = row
+        if table in TTL_TABLES:
+            in_line = (
+                gc_grace == config.cassandra_gc_grace_seconds
+                and current_flush_ms == flush_ms
+                and not _lacks(current, wanted_compaction)
+            )
+            options = ttl_table_options(config)
+        else:
+            in_line, options = current_flush_ms == flush_ms, flush_options(config)
+        if not in_line:
+            session.execute(f"ALTER TABLE {ks}.{table} WITH {options}")
+            altered.append(table)
     return altered

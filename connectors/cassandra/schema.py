@@ -16,8 +16,9 @@ from cassandra.cluster import Session
 from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.retention import (
     align_keyspace,
-    align_ttl_tables,
+    align_tables,
     cql_map,
+    flush_options,
     keyspace_replication,
     ttl_table_options,
 )
@@ -30,6 +31,8 @@ _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 # The options of a table whose rows expire by TTL (retention.ttl_table_options).
 _TTL = "{ttl_options}"
+# The other tables' (retention.flush_options).
+_FLUSH = "{flush_options}"
 
 SCHEMA_CQL = [
     """CREATE TABLE IF NOT EXISTS {ks}.reads_by_plate (
@@ -67,7 +70,8 @@ SCHEMA_CQL = [
         target_kind text, target_id text, recipient_agency_ori text, outcome text,
         details map<text, text>,
         PRIMARY KEY ((day), occurred_at, event_id)
-    ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+    ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC) AND """
+    + _FLUSH,
     # The spellings stored under each confusable-folded plate (one row per read, its TTL),
     # so a new hotlist entry finds reads of a confusable spelling in one query.
     """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (
@@ -79,7 +83,8 @@ SCHEMA_CQL = [
     # dates) or read again by a new consumer group raises no historical hit twice.
     """CREATE TABLE IF NOT EXISTS {ks}.hotlist_checks (
         entry_id text PRIMARY KEY, folded_plate text, checked_at timestamp
-    )""",
+    ) WITH """
+    + _FLUSH,
     # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
     # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
     """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
@@ -124,9 +129,13 @@ def ensure_schema(session: Session, config: CassandraConfig) -> None:
         session.execute(f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}")
         align_keyspace(session, ks, config)
         for statement in SCHEMA_CQL:
-            session.execute(statement.replace("{ks}", ks).replace(_TTL, ttl_options))
+            session.execute(
+                statement.replace("{ks}", ks)
+                .replace(_TTL, ttl_options)
+                .replace(_FLUSH, flush_options(config))
+            )
         _add_missing_columns(session, ks)
-        altered = align_ttl_tables(session, ks, config)
+        altered = align_tables(session, ks, config, TABLES)
     if altered:
         log.info("keyspace %s: retention options set on %s", ks, altered)
 
