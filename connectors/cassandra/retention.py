@@ -24,6 +24,20 @@ without an operator:
   which holds every write made while it was active, is deleted once it is full and every
   table written to it has flushed.
 
+- Every write to these tables carries the timestamp ``write_timestamp(expiry)``, its
+  destruction date moved ten years back, not the time of writing. Compaction may drop
+  an expired cell only if no other SSTable that may hold its partition has an older
+  timestamp (else the cell might be shadowing older data there); with write times, a
+  read that expires before an older-written read of the same plate (an agency with a
+  shorter retention, a read posted late) stays on disk while the older one does (seen:
+  such a cell outlived every compaction of a minute's run, where its partition was in
+  an SSTable of an earlier window). With timestamps in expiry order
+  every cell expires before any cell with a later timestamp, so nothing older can hold
+  it, and the daily windows of TWCS become windows of destruction dates, each SSTable
+  dropped whole on its day. The rows are never deleted, so a timestamp in the past
+  shadows nothing; a disposition is written just after its hit's row
+  (``disposition_timestamp``).
+
 So a cell is gone from the SSTables within gc_grace + the interval + a flush period of
 its destruction date (3 h + 12 h + 1 h = 16 h by default) while the table is written to.
 Shown by ``tests/integration/connectors/test_cassandra_retention.py``, which reads the
@@ -33,6 +47,7 @@ SSTable files.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from cassandra.cluster import Session
 
@@ -48,6 +63,25 @@ TTL_TABLES = (
 )
 
 TWCS = "TimeWindowCompactionStrategy"
+
+# How far before its destruction date a row's write timestamp lies: more than any
+# retention, so that no timestamp is in the future (a later write with the server's
+# clock would lose to it).
+EXPIRY_TIMESTAMP_OFFSET = timedelta(days=3650)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def write_timestamp(expires_at: datetime) -> int:
+    """The write timestamp (microseconds) of a row destroyed at ``expires_at``."""
+    return (expires_at - EXPIRY_TIMESTAMP_OFFSET - _EPOCH) // timedelta(microseconds=1)
+
+
+def disposition_timestamp(hit_timestamp: int, matched_at: datetime, now: datetime) -> int:
+    """A disposition's, from its hit row's: after it, and a later disposition after an
+    earlier one; the milliseconds since the match count as microseconds, so it stays
+    within minutes of its hit's (a day after the match adds 86 s)."""
+    since_match_ms = max(0, (now - matched_at) // timedelta(milliseconds=1))
+    return hit_timestamp + 1 + since_match_ms
 
 
 def keyspace_replication(config: CassandraConfig) -> dict[str, str]:

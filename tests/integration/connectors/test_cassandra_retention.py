@@ -81,36 +81,47 @@ def test_setup_brings_existing_tables_in_line(store: CassandraStore) -> None:
 def test_an_expired_read_leaves_the_sstables(servers: Settings, store: CassandraStore) -> None:
     ks = store.keyspace
     for table in ("reads_by_plate", "plates_by_folded_plate"):
-        # Uncompressed only here, so the test can find a plate's bytes in the files.
+        # Uncompressed only here, so the test can find a read's bytes in the files.
         store.session.execute(f"ALTER TABLE {ks}.{table} WITH compression = {{'enabled': false}}")
     now = utcnow()
-    doomed = a_read(plate="XPIRE42", collected_at=now, expires_at=now + timedelta(seconds=4))
-    kept = a_read(plate="KEEPS42", collected_at=now, expires_at=now + timedelta(days=1))
-    assert all(o.ok for o in store.write_reads([doomed, kept], now))
-
-    # Flushed within the flush period: both plates are in SSTables (the scan sees them).
-    on_disk = wait_for(
-        lambda: sstables_holding(servers, ks, b"XPIRE42"), 30, "the read flushed to an SSTable"
+    # The same plate read twice: first a read kept a day (an agency with a longer
+    # retention), then one destroyed in 4 s (a shorter one, or a read posted late).
+    kept = a_read(plate="XPIRE42", collected_at=now, expires_at=now + timedelta(days=1))
+    assert all(o.ok for o in store.write_reads([kept], now))
+    wait_for(
+        lambda: sstables_holding(servers, ks, kept.read_id.encode()), 30, "the kept read flushed"
     )
-    assert any(name.startswith("reads_by_plate-") for name in on_disk), on_disk
-    assert sstables_holding(servers, ks, b"KEEPS42")
+    now = utcnow()
+    doomed = a_read(plate="XPIRE42", collected_at=now, expires_at=now + timedelta(seconds=4))
+    assert all(o.ok for o in store.write_reads([doomed], now))
+
+    # Flushed within the flush period: the read is in an SSTable (the scan sees it).
+    on_disk = wait_for(
+        lambda: sstables_holding(servers, ks, doomed.read_id.encode()),
+        30,
+        "the doomed read flushed to an SSTable",
+    )
+    assert {name.split("-", 1)[0] for name in on_disk} == {
+        "reads_by_plate",
+        "plates_by_folded_plate",
+    }
 
     # Past its date, while the table is written to (each write is flushed within 1 s,
-    # and each flush lets compaction look), the expired read's cells leave the disk.
+    # and each flush lets compaction look), the expired read's cells leave the disk,
+    # though an SSTable written before it holds its partition.
     deadline = time.monotonic() + 90
     filler = 0
-    while sstables_holding(servers, ks, b"XPIRE42"):
-        assert time.monotonic() < deadline, sstables_holding(servers, ks, b"XPIRE42")
+    while on_disk := sstables_holding(servers, ks, doomed.read_id.encode()):
+        assert time.monotonic() < deadline, on_disk
         filler += 1
         write_at = utcnow()
         later = a_read(plate=f"FILL{filler:03d}", expires_at=write_at + timedelta(days=1))
         assert all(o.ok for o in store.write_reads([later], write_at))
         time.sleep(1)
     assert utcnow() >= doomed.expires_at
-    assert store.stored_reads("XPIRE42") == []
-    # Live data sharing those SSTables stayed, on disk and in queries.
-    assert sstables_holding(servers, ks, b"KEEPS42")
-    assert [r.read_id for r in store.stored_reads("KEEPS42")] == [kept.read_id]
+    # The kept read stayed, on disk and in queries.
+    assert sstables_holding(servers, ks, kept.read_id.encode())
+    assert [r.read_id for r in store.stored_reads("XPIRE42")] == [kept.read_id]
 
 
 def test_setup_alters_the_keyspace_to_the_replication_settings(

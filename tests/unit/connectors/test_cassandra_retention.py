@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
 
@@ -9,8 +11,10 @@ from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.retention import (
     TTL_TABLES,
     compaction,
+    disposition_timestamp,
     keyspace_replication,
     ttl_table_options,
+    write_timestamp,
 )
 from connectors.cassandra.schema import TABLES
 
@@ -44,3 +48,15 @@ def test_ttl_tables_drop_expired_cells_within_hours_by_default() -> None:
     # Every TTL table exists; audit and the hotlist checks (deletes of their own) are not.
     assert set(TTL_TABLES) <= TABLES
     assert not {"audit_events", "hotlist_checks"} & set(TTL_TABLES)
+
+
+def test_write_timestamps_follow_destruction_dates_and_are_never_in_the_future() -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    thirty, sixty = now + timedelta(days=30), now + timedelta(days=60)
+    assert write_timestamp(thirty) < write_timestamp(sixty)
+    assert write_timestamp(now + timedelta(days=3000)) < now.timestamp() * 1_000_000
+    # A disposition lands just after its hit, and a later one after an earlier one.
+    hit = write_timestamp(sixty)
+    first = disposition_timestamp(hit, now, now + timedelta(minutes=5))
+    second = disposition_timestamp(hit, now, now + timedelta(minutes=6))
+    assert hit < first < second < hit + 86 * 1_000_000
