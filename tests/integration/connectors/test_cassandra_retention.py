@@ -16,9 +16,9 @@ from connectors.cassandra import CassandraStore
 from connectors.cassandra.retention import TTL_TABLES
 from connectors.servers.cassandra_server import CassandraServer
 from pipelines.settings import Settings
-from schemas.records import utcnow
+from schemas.records import Disposition, HitDisposition, utcnow
 from tests.conftest import unique_settings, wait_for
-from tests.factories import a_read
+from tests.factories import a_hit, a_read
 
 SECONDS_SCALE = {
     "cassandra_gc_grace_seconds": 0,
@@ -95,16 +95,13 @@ def test_an_expired_read_leaves_the_sstables(servers: Settings, store: Cassandra
     doomed = a_read(plate="XPIRE42", collected_at=now, expires_at=now + timedelta(seconds=4))
     assert all(o.ok for o in store.write_reads([doomed], now))
 
-    # Flushed within the flush period: the read is in an SSTable (the scan sees it).
-    on_disk = wait_for(
-        lambda: sstables_holding(servers, ks, doomed.read_id.encode()),
-        30,
-        "the doomed read flushed to an SSTable",
-    )
-    assert {name.split("-", 1)[0] for name in on_disk} == {
-        "reads_by_plate",
-        "plates_by_folded_plate",
-    }
+    # Flushed within the flush period: the read and its spelling row are in SSTables
+    # (the scan sees them).
+    def tables_holding_doomed() -> set[str]:
+        return {n.split("-", 1)[0] for n in sstables_holding(servers, ks, doomed.read_id.encode())}
+
+    both = {"reads_by_plate", "plates_by_folded_plate"}
+    wait_for(lambda: tables_holding_doomed() == both, 30, "the doomed read flushed")
 
     # Past its date, while the table is written to (each write is flushed within 1 s,
     # and each flush lets compaction look), the expired read's cells leave the disk,
@@ -143,3 +140,24 @@ def test_setup_alters_the_keyspace_to_the_replication_settings(
         "class": "org.apache.cassandra.locator.NetworkTopologyStrategy",
         local_dc: "1",
     }
+
+
+def test_a_later_disposition_wins_and_a_replayed_hit_keeps_it(store: CassandraStore) -> None:
+    now = utcnow()
+    read = a_read(plate="DISP042", collected_at=now, expires_at=now + timedelta(days=30))
+    hit = a_hit(read=read, matched_at=now)
+    assert all(o.ok for o in store.write_hits([hit], now))
+
+    def decide(disposition: Disposition) -> None:
+        decided = HitDisposition(
+            hit.hit_id, read.agency_ori, hit.matched_at, disposition, "jdoe", read.agency_ori,
+            utcnow(),
+        )  # fmt: skip
+        store.write_disposition(decided, 3600)
+
+    decide(Disposition.MISREAD)
+    time.sleep(0.01)
+    decide(Disposition.CORRECT)
+    assert all(o.ok for o in store.write_hits([hit], utcnow()))  # the hit replayed
+    (row,) = [h for h in store.hits_for_agency(read.agency_ori) if h["hit_id"] == hit.hit_id]
+    assert row["disposition"] == "CORRECT"
