@@ -102,8 +102,13 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
         TopicSpec(settings.topic("deadletter"), n, reads),
         # The dedup timer's requests to send held passes, one partition per reads.raw
-        # partition; worthless after a minute.
-        TopicSpec(settings.topic("dedup-ticks"), n, {"retention.ms": str(60 * 60 * 1000)}),
+        # partition; worthless after a minute. Camera ids only; segments roll every ten
+        # minutes, so retention can delete them while ticks keep coming.
+        TopicSpec(
+            settings.topic("dedup-ticks"),
+            n,
+            {"retention.ms": str(HOUR_MS), "segment.ms": str(HOUR_MS // 6)},
+        ),
     ]
 
 
