@@ -31,15 +31,16 @@ without an operator:
   read that expires before an older-written read of the same plate (an agency with a
   shorter retention, a read posted late) stays on disk while the older one does (seen:
   such a cell outlived every compaction of a minute's run, where its partition was in
-  an SSTable of an earlier window). With timestamps in expiry order
-  every cell expires before any cell with a later timestamp, so nothing older can hold
-  it, and the daily windows of TWCS become windows of destruction dates, each SSTable
-  dropped whole on its day. The rows are never deleted, so a timestamp in the past
-  shadows nothing; a disposition is written just after its hit's row
-  (``disposition_timestamp``).
+  an SSTable of an earlier window). With timestamps in expiry order, what holds a cell
+  back is only a cell of its plate in another SSTable that expired *earlier*, which goes
+  first; and the daily windows of TWCS become windows of destruction dates. The rows are
+  never deleted, so a timestamp in the past shadows nothing; a disposition is written
+  just after its hit's row (``disposition_timestamp``).
 
 So a cell is gone from the SSTables within gc_grace + the interval + a flush period of
-its destruction date (3 h + 12 h + 1 h = 16 h by default) while the table is written to.
+its destruction date (3 h + 12 h + 1 h = 16 h by default) while the table is written to;
+a cell held back as above waits for the earlier one, and its own SSTable's rewrite while
+it waited restarts the interval: 28 h with one such cell (deeper chains not measured).
 Shown by ``tests/integration/connectors/test_cassandra_retention.py``, which reads the
 SSTable files.
 """
