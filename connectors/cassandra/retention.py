@@ -23,7 +23,6 @@ without an operator:
 - The keyspace's other tables flush as often (``flush_options``): a commit log segment,
   which holds every write made while it was active, is deleted once it is full and every
   table written to it has flushed.
-
 - Every write to these tables carries the timestamp ``write_timestamp(expiry)``, its
   destruction date moved ten years back, not the time of writing. Compaction may drop
   an expired cell only if no other SSTable that may hold its partition has an older
