@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from connectors.cassandra import CassandraStore
-from connectors.cassandra.retention import TTL_TABLES
+from connectors.cassandra.retention import TTL_TABLES, write_timestamp
 from connectors.servers.cassandra_server import CassandraServer
 from pipelines.settings import Settings
 from schemas.records import Disposition, HitDisposition, utcnow
@@ -119,6 +119,12 @@ def test_an_expired_read_leaves_the_sstables(servers: Settings, store: Cassandra
     # The kept read stayed, on disk and in queries.
     assert sstables_holding(servers, ks, kept.read_id.encode())
     assert [r.read_id for r in store.stored_reads("XPIRE42")] == [kept.read_id]
+    # Written with the timestamp of its destruction date, not of its writing.
+    row = store.session.execute(
+        f"SELECT WRITETIME(agency_ori) FROM {ks}.reads_by_plate WHERE plate = %s",
+        (kept.plate,),
+    ).one()
+    assert row is not None and row[0] == write_timestamp(kept.expires_at)
 
 
 def test_setup_alters_the_keyspace_to_the_replication_settings(
