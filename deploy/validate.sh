@@ -32,7 +32,6 @@ PROD_KINDS="ConfigMap=2 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3
 PLAIN_KINDS="ConfigMap=2 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1 PrometheusRule=1 ScaledObject=2"
 INGEST_KINDS="ConfigMap=1 Deployment=1 NetworkPolicy=2 PodDisruptionBudget=1 Service=1 ServiceAccount=1 Pod=1"
 PLAIN_ARGS=(--set kafka.securityProtocol=PLAINTEXT --set cassandra.tls=false
-  --set cassandra.datacenter= --set kafka.replicationFactor=1 --set kafka.minInsyncReplicas=1
   --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true
   --set ocr.autoscaling.enabled=true --set pipeline.autoscaling.enabled=true
   --set pipeline.autoscaling.maxReplicas=50)
@@ -95,8 +94,8 @@ refuse "SASL_SSL without the brokers' CA" "kafka.caSecret.name: the CA of the br
 refuse "Cassandra TLS without its CA" "cassandra.caSecret.name: the CA of Cassandra" \
   --set cassandra.caSecret.name=
 refuse "min.insync.replicas above the replication factor" \
-  "kafka.minInsyncReplicas cannot exceed kafka.replicationFactor" \
-  --set kafka.replicationFactor=1 --set kafka.minInsyncReplicas=2
+  "config.topicMinInsyncReplicas cannot exceed config.topicReplicationFactor" \
+  --set config.topicReplicationFactor=1 --set config.topicMinInsyncReplicas=2
 refuse "an unknown Kafka security protocol" "/kafka/securityProtocol" \
   --set kafka.securityProtocol=SSL
 refuse "autoscaling with more minimum replicas than partitions" \

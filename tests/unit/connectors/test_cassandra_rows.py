@@ -209,11 +209,11 @@ def test_driver_times_are_read_as_utc() -> None:
     assert utc(aware) is aware
 
 
-def test_an_insert_binds_its_columns_in_order_then_the_ttl() -> None:
+def test_an_insert_binds_its_columns_in_order_then_the_ttl_and_timestamp() -> None:
     cql = insert_cql("ks", "plate_crops", CROP_COLUMNS, ttl=True)
     assert cql == (
         "INSERT INTO ks.plate_crops (read_id, agency_ori, camera_id, collected_at, expires_at,"
-        " jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+        " jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
     )
     assert "TTL" not in insert_cql("ks", "audit_events", AUDIT_COLUMNS, ttl=False)
 
@@ -273,16 +273,3 @@ def test_an_error_not_the_drivers_passes_through() -> None:
     assert store_error(KeyError("x"), "read") is None
     with pytest.raises(KeyError), map_exceptions("read"):
         raise KeyError("x")
-
-
-def test_the_keyspace_replication_is_simple_locally_and_per_datacenter_in_production() -> None:
-    from connectors.cassandra.schema import keyspace_replication
-
-    assert keyspace_replication() == "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    assert keyspace_replication(3, "dc-east") == (
-        "{'class': 'NetworkTopologyStrategy', 'dc-east': 3}"
-    )
-    with pytest.raises(ConfigurationError):
-        keyspace_replication(3, "dc'; DROP KEYSPACE lprx; --")
-    with pytest.raises(ConfigurationError):
-        keyspace_replication(0)
