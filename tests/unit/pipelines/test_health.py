@@ -51,8 +51,8 @@ def test_a_worker_whose_loop_is_blocked_is_not_live(
     health = Health(beat_interval_s=BEAT_S, stale_after_s=STALE_S, startup_grace_s=0)
     server = WorkerServer(health, port=0)
     server.start()
+    beating = asyncio.run_coroutine_threadsafe(health.heartbeat(), loop_thread)
     try:
-        asyncio.run_coroutine_threadsafe(health.heartbeat(), loop_thread)
         wait_for(lambda: health.heartbeat_age() is not None)
         url = f"http://127.0.0.1:{server.port}"
         assert get(f"{url}/livez") == (200, "ok\n")
@@ -75,6 +75,8 @@ def test_a_worker_whose_loop_is_blocked_is_not_live(
         assert get(f"{url}/livez")[0] == 200
     finally:
         server.stop()
+        beating.cancel()
+        wait_for(beating.done)
 
 
 def test_no_heartbeat_after_the_startup_grace_is_not_live() -> None:
@@ -100,3 +102,24 @@ def test_readiness_names_each_failing_check() -> None:
         "cassandra: check failed: ZeroDivisionError: division by zero",
     )
     assert health.live().ok  # readiness problems never fail liveness
+
+
+def test_the_worker_log_says_each_change_of_readiness_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pipelines.health import VerdictLog
+
+    health = Health()
+    health.beat()
+    behind = [True]
+    health.add_check("followers", lambda: "not caught up: p.hotlist" if behind[0] else None)
+    verdicts = VerdictLog(health)
+    with caplog.at_level("WARNING", logger="pipelines.health"):
+        verdicts.check()
+        verdicts.check()  # unchanged: not logged again
+        behind[0] = False
+        verdicts.check()
+    assert [r.getMessage() for r in caplog.records] == [
+        "lprx worker: not ready: followers: not caught up: p.hotlist",
+        "lprx worker: ready",
+    ]
