@@ -1,0 +1,204 @@
+"""Access tokens from an agency's own OpenID Connect provider, verified to a person.
+
+    verifier = OidcVerifier(settings)          # any config with the oidc_* fields
+    claims = verifier.verify(bearer_token)     # OidcClaims, or AccessDenied with why
+
+A token is taken only when all of these hold: it is a signed JWT (an asymmetric
+algorithm; never ``none`` or an HMAC, which a public key would otherwise "verify"),
+signed by a key the issuer publishes, ``iss`` is the configured issuer, ``aud`` names
+lprx (and ``azp`` is an allowed client, when that is configured), ``exp``, ``nbf`` and
+``iat`` hold within a small leeway, and it names a subject, a user name, one agency ORI
+and at least one role. The token itself never appears in a message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, ClaimError, JoseError
+
+from connectors.identity.config import OidcConfig
+from connectors.identity.keys import ProviderKeys, http_client
+from schemas.agencies import is_ori
+from schemas.errors import AccessDenied
+
+__all__ = ["ASYMMETRIC_ALGORITHMS", "OidcClaims", "OidcConfig", "OidcVerifier"]
+
+log = logging.getLogger(__name__)
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+# Far larger than any real access token; bounds the work a garbage header can cause.
+MAX_TOKEN_BYTES = 16_384
+# What a JWT access token may call itself (RFC 9068 and Keycloak); an ID or refresh token
+# of the same provider must not pass as one.
+_HEADER_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+_PAYLOAD_TYPES = frozenset({"bearer"})
+_MAX_ROLE_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class OidcClaims:
+    """Who a verified token says is asking."""
+
+    subject: str
+    username: str
+    agency_ori: str
+    roles: frozenset[str]
+    expires_at: datetime
+
+
+def _refuse(reason: str) -> AccessDenied:
+    return AccessDenied(f"OIDC token refused: {reason}")
+
+
+def _claim_path(claims: Mapping[str, Any], path: str) -> object:
+    """The claim at ``path``; a dotted path walks nested objects (realm_access.roles)."""
+    value: object = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class OidcVerifier:
+    """Verifies access tokens of one issuer; keeps its keys (thread-safe)."""
+
+    def __init__(
+        self,
+        config: OidcConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._client = http_client(config, transport)
+        self._keys = ProviderKeys(config, self._client, monotonic)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def verify(self, token: str) -> OidcClaims:
+        header = self._header(token)
+        algorithm = header["alg"]
+        kid = header.get("kid")
+        key = self._keys.key(kid if isinstance(kid, str) else None)
+        key_algorithm = key.get("alg")
+        if key_algorithm is not None and key_algorithm != algorithm:
+            raise _refuse(f"signed with {algorithm}, but key {kid!r} is for {key_algorithm}")
+        try:
+            decoded = jwt.decode(token, key, algorithms=[algorithm])
+        except BadSignatureError:
+            raise _refuse("the signature does not verify") from None
+        except JoseError as error:
+            raise _refuse(f"not a valid signed JWT ({error.error})") from None
+        claims = decoded.claims
+        self._check_registered(claims)
+        self._check_audience(claims)
+        claims_typ = claims.get("typ")
+        if claims_typ is not None and str(claims_typ).lower() not in _PAYLOAD_TYPES:
+            raise _refuse(f"it is a {claims_typ!r} token, not an access token")
+        result = OidcClaims(
+            subject=self._text(claims, "sub"),
+            username=self._text(claims, self._config.oidc_username_claim),
+            agency_ori=self._agency(claims),
+            roles=self._roles(claims),
+            expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        )
+        log.info(
+            "OIDC: verified %s of %s (subject %s, key %s)",
+            result.username, result.agency_ori, result.subject, kid,
+        )  # fmt: skip
+        return result
+
+    # --- the steps --------------------------------------------------------------------
+
+    def _header(self, token: object) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise _refuse("no token given")
+        if len(token) > MAX_TOKEN_BYTES:
+            raise _refuse(f"longer than {MAX_TOKEN_BYTES} bytes")
+        if token.count(".") != 2:
+            # Five parts is an encrypted token (JWE); lprx takes signed tokens only.
+            raise _refuse("not a compact signed JWT (three dot-separated parts)")
+        try:
+            header = dict(jws.extract_compact(token.encode("ascii")).protected)
+        except (JoseError, ValueError, UnicodeError):
+            raise _refuse("its header is not valid base64url JSON") from None
+        algorithm = header.get("alg")
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise _refuse(
+                f"algorithm {algorithm!r} is not allowed (only asymmetric signatures: "
+                f"{', '.join(sorted(ASYMMETRIC_ALGORITHMS))})"
+            )
+        typ = header.get("typ")
+        if typ is not None and str(typ).lower() not in _HEADER_TYPES:
+            raise _refuse(f"header type {typ!r} is not an access token's")
+        if header.get("crit"):
+            raise _refuse("it has critical header parameters lprx does not understand")
+        return header
+
+    def _check_registered(self, claims: dict[str, Any]) -> None:
+        registry = jwt.JWTClaimsRegistry(
+            now=int(self._clock()),
+            leeway=self._config.oidc_leeway_seconds,
+            iss={"essential": True, "value": self._keys.issuer},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ClaimError as error:
+            if error.error == "expired_token":
+                raise _refuse("it has expired") from None
+            raise _refuse(error.description) from None
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        audience = claims.get("aud")
+        audiences = [audience] if isinstance(audience, str) else audience
+        if not isinstance(audiences, list) or self._config.oidc_audience not in audiences:
+            raise _refuse(f"its audience does not include {self._config.oidc_audience!r}")
+        allowed = self._config.oidc_authorized_parties
+        if allowed and claims.get("azp") not in allowed:
+            raise _refuse(f"it was issued to client {claims.get('azp')!r}, not an allowed one")
+
+    def _text(self, claims: dict[str, Any], name: str) -> str:
+        value = _claim_path(claims, name)
+        if not isinstance(value, str) or not value.strip():
+            raise _refuse(f"claim {name!r} is missing or empty")
+        return value
+
+    def _agency(self, claims: dict[str, Any]) -> str:
+        name = self._config.oidc_agency_claim
+        value = _claim_path(claims, name)
+        if value is None:
+            raise _refuse(f"the agency claim {name!r} is missing")
+        if not isinstance(value, str) or not is_ori(value):
+            raise _refuse(f"the agency claim {name!r} is not one ORI (nine characters)")
+        return value
+
+    def _roles(self, claims: dict[str, Any]) -> frozenset[str]:
+        name = self._config.oidc_roles_claim
+        value = _claim_path(claims, name)
+        if value is None:
+            raise _refuse(f"the roles claim {name!r} is missing")
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(
+            isinstance(role, str) and 0 < len(role) <= _MAX_ROLE_LENGTH for role in value
+        ):
+            raise _refuse(f"the roles claim {name!r} is not a list of role names")
+        if not value:
+            raise _refuse(f"the roles claim {name!r} names no role")
+        return frozenset(value)
