@@ -8,9 +8,8 @@ HTTPS only, on loopback, with a certificate of the lprx CA. Its first administra
 Keycloak through the environment, never argv. Realms, clients and people are made
 through the admin REST API (connectors/identity/keycloak.py).
 
-Keycloak keeps its database inside the unpacked distribution (``lib/keycloak-*/data``):
-fetching another version starts with an empty one, and the realms lprx made are made
-again by whoever needs them.
+The database (H2, one file) lives in ``data/``, so it outlives a fetch of another
+version; ``kc.sh build`` writes its result into the unpacked distribution in ``lib/``.
 """
 
 from __future__ import annotations
@@ -137,6 +136,8 @@ class KeycloakServer(Server):
             "--optimized",
             "--http-enabled=false",
             "--cache=local",  # a start option too: without it JGroups listens on the LAN
+            # The database in data/ (kept across restarts and fetches), not in lib/.
+            f"--db-url=jdbc:h2:file:{self.data / 'keycloakdb'};NON_KEYWORDS=VALUE",
             f"--http-host={self.host}",
             f"--https-port={self.ports[0]}",
             f"--hostname={self.url}",

@@ -97,11 +97,19 @@ def status_cmd(services: ServicesArg = None) -> None:
 
 
 @app.command("down")
-def down_cmd(services: ServicesArg = None) -> None:
+def down_cmd(
+    services: Annotated[
+        list[ServiceName] | None,
+        typer.Argument(
+            help="Which servers (default: every one, Keycloak too).", show_default=False
+        ),
+    ] = None,
+) -> None:
     """Stop the servers (SIGTERM, then SIGKILL after a grace period). Data is kept."""
+    names = [s.value for s in services] if services else list(SERVERS)
     try:
         with console.status("stopping servers..."):
-            down(get_settings(), _names(services), progress=_progress)
+            down(get_settings(), names, progress=_progress)
     except ServerError as e:
         raise _fail(e) from None
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -20,7 +21,7 @@ from connectors.identity.keycloak import (
     agency_mappers,
 )
 from connectors.servers.base import ServerError, find_java
-from connectors.servers.keycloak_server import KeycloakServer
+from connectors.servers.keycloak_server import KeycloakServer, admin_password_file
 from pipelines.settings import Settings, get_settings
 from schemas.errors import AccessDenied
 
@@ -40,9 +41,14 @@ def keycloak(request: pytest.FixtureRequest) -> Settings:
     started = time.monotonic()
     up(settings, ["keycloak"])
     elapsed = time.monotonic() - started
+    # Printed past pytest's capture, so every run (CI too) shows what the start cost.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nkeycloak: up (fetch, build and start as needed) in {elapsed:.1f} s")
+    if capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\nkeycloak up (fetched, built, started as needed) in {elapsed:.1f} s"
+            )
     return settings
 
 
@@ -178,3 +184,16 @@ def test_keycloak_refuses_an_agency_that_is_not_an_ori(
 ) -> None:
     with pytest.raises(KeycloakError, match="HTTP 400"):
         admin.create_user(realms[0].name, "badagency", SecretStr("x" * 16), agency_ori="not-an-ori")
+
+
+def test_the_admin_password_is_in_no_command_line(keycloak: Settings) -> None:
+    server = KeycloakServer(keycloak)
+    pid = server.running_pid()
+    assert pid is not None
+    secret = server.admin_password().get_secret_value().encode()
+    mode = admin_password_file(keycloak.secrets_dir).stat().st_mode & 0o777
+    assert mode == 0o600
+    # The script and the JVM it runs (its children) alike.
+    pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    for each in pids:
+        assert secret not in Path(f"/proc/{each}/cmdline").read_bytes()
