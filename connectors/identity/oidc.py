@@ -92,8 +92,10 @@ class OidcVerifier:
     def verify(self, token: str) -> OidcClaims:
         header = self._header(token)
         algorithm = header["alg"]
+        # Only the kid picks a key: a key or key URL in the header (jwk, jku, x5u, x5c)
+        # is the signer's own word about itself and is never used.
         kid = header.get("kid")
-        key = self._keys.key(kid if isinstance(kid, str) else None)
+        key = self._keys.key(kid)
         key_algorithm = key.get("alg")
         if key_algorithm is not None and key_algorithm != algorithm:
             raise _refuse(f"signed with {algorithm}, but key {kid!r} is for {key_algorithm}")
@@ -134,7 +136,9 @@ class OidcVerifier:
             raise _refuse("not a compact signed JWT (three dot-separated parts)")
         try:
             header = dict(jws.extract_compact(token.encode("ascii")).protected)
-        except (JoseError, ValueError, UnicodeError):
+        except JoseError as error:
+            raise _refuse(f"its header is malformed or not accepted ({error.error})") from None
+        except (ValueError, UnicodeError):
             raise _refuse("its header is not valid base64url JSON") from None
         algorithm = header.get("alg")
         if algorithm not in ASYMMETRIC_ALGORITHMS:
@@ -145,6 +149,8 @@ class OidcVerifier:
         typ = header.get("typ")
         if typ is not None and str(typ).lower() not in _HEADER_TYPES:
             raise _refuse(f"header type {typ!r} is not an access token's")
+        if "kid" in header and not isinstance(header["kid"], str):
+            raise _refuse("its key id (kid) is not a string")
         if header.get("crit"):
             raise _refuse("it has critical header parameters lprx does not understand")
         return header

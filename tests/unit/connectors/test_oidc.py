@@ -306,3 +306,18 @@ def test_the_issuer_must_be_https() -> None:
         OidcVerifier(OidcConfig(oidc_issuer="http://idp.example.test/realms/a"))
     with pytest.raises(ConfigurationError, match="not set"):
         OidcVerifier(OidcConfig())
+
+
+def test_a_key_embedded_in_the_header_is_never_trusted(verifier: OidcVerifier) -> None:
+    attacker = rsa_key("attacker")
+    public = attacker.as_dict(private=False)
+    with_jwk = sign(attacker, claims(), jwk=public)
+    with_jku = sign(attacker, claims(), jku="https://evil.example.test/jwks")
+    assert "not accepted" in refused(verifier, with_jwk)  # joserfc refuses it outright
+    assert "does not publish" in refused(verifier, with_jku)
+
+
+def test_a_kid_that_is_not_a_string_is_refused(verifier: OidcVerifier, signing_key: RSAKey) -> None:
+    header = b64(json.dumps({"alg": "RS256", "kid": 7, "typ": "JWT"}).encode())
+    _, payload, signature = sign(signing_key, claims()).split(".")
+    assert "kid" in refused(verifier, f"{header}.{payload}.{signature}")
