@@ -25,6 +25,12 @@ class OidcConfig(BaseModel):
         description="When set, a token's `azp` (the client that asked for it) must be "
         "one of these; empty: any client whose token names lprx in `aud`.",
     )
+    oidc_agencies: list[str] = Field(
+        default_factory=list,
+        description="The agency ORIs this provider may speak for; a token naming another "
+        "agency is refused (an agency's provider must not vouch for another agency's "
+        "people). Empty: any agency.",
+    )
     oidc_agency_claim: str = Field(
         default="agency_ori",
         description="Claim holding the person's agency ORI (nine characters, MN0270100).",

@@ -8,7 +8,8 @@ algorithm; never ``none`` or an HMAC, which a public key would otherwise "verify
 signed by a key the issuer publishes, ``iss`` is the configured issuer, ``aud`` names
 lprx (and ``azp`` is an allowed client, when that is configured), ``exp``, ``nbf`` and
 ``iat`` hold within a small leeway, and it names a subject, a user name, one agency ORI
-and at least one role. The token itself never appears in a message or a log line.
+(one the provider may speak for, when ``oidc_agencies`` is set) and at least one role.
+The token itself never appears in a message or a log line.
 """
 
 from __future__ import annotations
@@ -192,6 +193,9 @@ class OidcVerifier:
             raise _refuse(f"the agency claim {name!r} is missing")
         if not isinstance(value, str) or not is_ori(value):
             raise _refuse(f"the agency claim {name!r} is not one ORI (nine characters)")
+        allowed = self._config.oidc_agencies
+        if allowed and value not in allowed:
+            raise _refuse(f"this provider does not speak for agency {value}")
         return value
 
     def _roles(self, claims: dict[str, Any]) -> frozenset[str]:

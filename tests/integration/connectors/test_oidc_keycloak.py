@@ -123,6 +123,18 @@ def test_a_person_signed_in_at_keycloak_is_verified(
     assert timedelta(minutes=4) < lifetime <= timedelta(minutes=5, seconds=1)
 
 
+def test_a_provider_pinned_to_other_agencies_is_refused(
+    keycloak: Settings, admin: KeycloakAdmin, realms: tuple[Realm, Realm]
+) -> None:
+    realm = realms[0]
+    token = admin.password_grant(
+        realm.name, AUDIENCE_CLIENT, realm.username, realm.password, realm.lprx_secret
+    )
+    verifier = verifier_for(keycloak, admin.issuer(realm.name), oidc_agencies=["MN0620000"])
+    with pytest.raises(AccessDenied, match="does not speak for agency MN0270100"):
+        verifier.verify(token)
+
+
 def test_a_token_of_another_realm_is_refused(
     keycloak: Settings, admin: KeycloakAdmin, realms: tuple[Realm, Realm]
 ) -> None:

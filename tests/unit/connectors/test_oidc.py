@@ -321,3 +321,13 @@ def test_a_kid_that_is_not_a_string_is_refused(verifier: OidcVerifier, signing_k
     header = b64(json.dumps({"alg": "RS256", "kid": 7, "typ": "JWT"}).encode())
     _, payload, signature = sign(signing_key, claims()).split(".")
     assert "kid" in refused(verifier, f"{header}.{payload}.{signature}")
+
+
+def test_a_provider_speaks_only_for_its_agencies(
+    provider: FakeProvider, signing_key: RSAKey
+) -> None:
+    transport = httpx.MockTransport(provider.handler)
+    pinned = OidcVerifier(config(oidc_agencies=["MN0620000"]), transport=transport)
+    assert "does not speak for agency MN0270100" in refused(pinned, sign(signing_key, claims()))
+    token = sign(signing_key, claims(agency_ori="MN0620000"))
+    assert pinned.verify(token).agency_ori == "MN0620000"
