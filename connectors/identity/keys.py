@@ -32,11 +32,13 @@ _KEY_TYPES: dict[str, type[PublicKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKP
 
 def http_client(config: OidcConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """An HTTPS client that trusts the configured CA (or the system's), no redirects."""
-    verify = (
-        ssl.create_default_context(cafile=str(config.oidc_ca_file))
-        if config.oidc_ca_file is not None
-        else ssl.create_default_context()
-    )
+    ca_file = config.oidc_ca_file
+    try:
+        verify = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigurationError(
+            f"LPRX_OIDC_CA_FILE {str(ca_file)!r} is not a readable PEM CA certificate: {error}"
+        ) from None
     return httpx.Client(
         verify=verify,
         timeout=config.oidc_http_timeout_seconds,

@@ -209,3 +209,34 @@ def test_the_admin_password_is_in_no_command_line(keycloak: Settings) -> None:
     pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
     for each in pids:
         assert secret not in Path(f"/proc/{each}/cmdline").read_bytes()
+
+
+def test_lprx_identity_check_token(
+    keycloak: Settings,
+    admin: KeycloakAdmin,
+    realms: tuple[Realm, Realm],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app, identity
+
+    realm = realms[0]
+    token = admin.password_grant(
+        realm.name, AUDIENCE_CLIENT, realm.username, realm.password, realm.lprx_secret
+    )
+    configured = keycloak.model_copy(
+        update={
+            "oidc_issuer": admin.issuer(realm.name),
+            "oidc_ca_file": KeycloakServer(keycloak).ca_file,
+        }
+    )
+    monkeypatch.setattr(identity, "settings", lambda: configured)
+    runner = CliRunner(env={"COLUMNS": "200"})
+    accepted = runner.invoke(app, ["identity", "check-token"], input=token)
+    assert accepted.exit_code == 0, accepted.output
+    assert "accepted: jdoe of MN0270100, roles investigator, supervisor" in accepted.output
+    tampered = runner.invoke(app, ["identity", "check-token"], input=token[:-4] + "AAAA")
+    assert tampered.exit_code == 1
+    assert "signature does not verify" in tampered.output
+    assert token[:-4] not in tampered.output

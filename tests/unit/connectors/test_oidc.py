@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -331,3 +332,11 @@ def test_a_provider_speaks_only_for_its_agencies(
     assert "does not speak for agency MN0270100" in refused(pinned, sign(signing_key, claims()))
     token = sign(signing_key, claims(agency_ori="MN0620000"))
     assert pinned.verify(token).agency_ori == "MN0620000"
+
+
+def test_an_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    for ca_file in (tmp_path, tmp_path / "missing.pem", not_pem):
+        with pytest.raises(ConfigurationError, match="LPRX_OIDC_CA_FILE"):
+            OidcVerifier(config(oidc_ca_file=ca_file))
