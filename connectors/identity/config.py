@@ -31,6 +31,12 @@ class OidcConfig(BaseModel):
         "agency is refused (an agency's provider must not vouch for another agency's "
         "people). Empty: any agency.",
     )
+    oidc_required_acr: list[str] = Field(
+        default_factory=list,
+        description="When set, a token's `acr` (how the person logged in) must be one of "
+        "these: the provider's names for a multi-factor login, which the CJIS Security "
+        "Policy asks of every person (Keycloak: an ACR-to-LoA mapping). Empty: not checked.",
+    )
     oidc_agency_claim: str = Field(
         default="agency_ori",
         description="Claim holding the person's agency ORI (nine characters, MN0270100).",

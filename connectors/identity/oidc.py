@@ -109,6 +109,12 @@ class OidcVerifier:
         claims = decoded.claims
         self._check_registered(claims)
         self._check_audience(claims)
+        required_acr = self._config.oidc_required_acr
+        if required_acr and claims.get("acr") not in required_acr:
+            raise _refuse(
+                f"the login's assurance (acr {claims.get('acr')!r}) is not one of "
+                f"{', '.join(required_acr)}: a multi-factor login is required"
+            )
         claims_typ = claims.get("typ")
         if claims_typ is not None and str(claims_typ).lower() not in _PAYLOAD_TYPES:
             raise _refuse(f"it is a {claims_typ!r} token, not an access token")

@@ -135,6 +135,19 @@ def test_a_provider_pinned_to_other_agencies_is_refused(
         verifier.verify(token)
 
 
+def test_a_password_only_login_is_refused_when_mfa_is_required(
+    keycloak: Settings, admin: KeycloakAdmin, realms: tuple[Realm, Realm]
+) -> None:
+    realm = realms[0]
+    token = admin.password_grant(
+        realm.name, AUDIENCE_CLIENT, realm.username, realm.password, realm.lprx_secret
+    )
+    # Keycloak says acr "1" for a login by password alone.
+    verifier = verifier_for(keycloak, admin.issuer(realm.name), oidc_required_acr=["2"])
+    with pytest.raises(AccessDenied, match="acr '1'"):
+        verifier.verify(token)
+
+
 def test_a_token_of_another_realm_is_refused(
     keycloak: Settings, admin: KeycloakAdmin, realms: tuple[Realm, Realm]
 ) -> None:

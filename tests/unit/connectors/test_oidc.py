@@ -340,3 +340,12 @@ def test_an_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
     for ca_file in (tmp_path, tmp_path / "missing.pem", not_pem):
         with pytest.raises(ConfigurationError, match="LPRX_OIDC_CA_FILE"):
             OidcVerifier(config(oidc_ca_file=ca_file))
+
+
+def test_a_required_acr_is_enforced(provider: FakeProvider, signing_key: RSAKey) -> None:
+    transport = httpx.MockTransport(provider.handler)
+    mfa_only = OidcVerifier(config(oidc_required_acr=["mfa", "2"]), transport=transport)
+    assert "multi-factor login is required" in refused(mfa_only, sign(signing_key, claims()))
+    password_only = sign(signing_key, claims(acr="1"))
+    assert "acr '1'" in refused(mfa_only, password_only)
+    assert mfa_only.verify(sign(signing_key, claims(acr="2"))).username == "jdoe"
