@@ -4,7 +4,7 @@ from connectors.identity import OidcVerifier
 claims = OidcVerifier(settings).verify(token)   # OidcClaims or AccessDenied
 """
 
-from connectors.identity.config import OidcConfig
-from connectors.identity.oidc import OidcClaims, OidcVerifier
+from connectors.identity.config import OidcConfig, OidcProviderConfig
+from connectors.identity.oidc import OidcClaims, OidcProviders, OidcVerifier
 
-__all__ = ["OidcClaims", "OidcConfig", "OidcVerifier"]
+__all__ = ["OidcClaims", "OidcConfig", "OidcProviderConfig", "OidcProviders", "OidcVerifier"]

@@ -7,8 +7,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class OidcConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class OidcProviderConfig(BaseModel):
+    """One provider: whose tokens lprx takes, and what they must say."""
+
+    # A misspelt field in LPRX_OIDC_PROVIDERS must fail, not loosen a rule unseen.
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     oidc_issuer: str | None = Field(
         default=None,
@@ -68,4 +71,16 @@ class OidcConfig(BaseModel):
     )
     oidc_http_timeout_seconds: float = Field(
         default=5.0, gt=0, description="Timeout of each request to the provider."
+    )
+
+
+class OidcConfig(OidcProviderConfig):
+    """The provider of LPRX_OIDC_ISSUER (and its LPRX_OIDC_* rules), and more of them for
+    a consortium whose agencies each sign their people in themselves."""
+
+    oidc_providers: list[OidcProviderConfig] = Field(
+        default_factory=list,
+        description="More providers, a JSON list of objects with the same fields "
+        '([{"oidc_issuer": "https://idp.agency-b.example/realms/b", "oidc_agencies": '
+        '["MN0620000"]}]); a token goes to the provider its `iss` names.',
     )

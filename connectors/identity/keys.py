@@ -19,7 +19,7 @@ import httpx
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from connectors.identity.config import OidcConfig
+from connectors.identity.config import OidcProviderConfig
 from schemas.errors import AccessDenied, ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,9 @@ PublicKey = RSAKey | ECKey | OKPKey
 _KEY_TYPES: dict[str, type[PublicKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
 
 
-def http_client(config: OidcConfig, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def http_client(
+    config: OidcProviderConfig, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
     """An HTTPS client that trusts the configured CA (or the system's), no redirects."""
     ca_file = config.oidc_ca_file
     try:
@@ -76,7 +78,7 @@ class ProviderKeys:
 
     def __init__(
         self,
-        config: OidcConfig,
+        config: OidcProviderConfig,
         client: httpx.Client,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

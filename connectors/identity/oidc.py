@@ -14,9 +14,11 @@ The token itself never appears in a message or a log line.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,12 +27,12 @@ import httpx
 from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ClaimError, JoseError
 
-from connectors.identity.config import OidcConfig
+from connectors.identity.config import OidcConfig, OidcProviderConfig
 from connectors.identity.keys import ProviderKeys, http_client
 from schemas.agencies import is_ori
-from schemas.errors import AccessDenied
+from schemas.errors import AccessDenied, ConfigurationError
 
-__all__ = ["ASYMMETRIC_ALGORITHMS", "OidcClaims", "OidcConfig", "OidcVerifier"]
+__all__ = ["ASYMMETRIC_ALGORITHMS", "OidcClaims", "OidcConfig", "OidcProviders", "OidcVerifier"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class OidcVerifier:
 
     def __init__(
         self,
-        config: OidcConfig,
+        config: OidcProviderConfig,
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
@@ -218,3 +220,57 @@ class OidcVerifier:
         if not value:
             raise _refuse(f"the roles claim {name!r} names no role")
         return frozenset(value)
+
+
+class OidcProviders:
+    """Several providers (an agency each): a token goes to the verifier of the issuer its
+    ``iss`` names, which checks everything again against that issuer's own keys and
+    rules, so the unverified ``iss`` only chooses whose rules apply."""
+
+    def __init__(
+        self,
+        configs: Sequence[OidcProviderConfig],
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._verifiers: dict[str, OidcVerifier] = {}
+        for config in configs:
+            if config.oidc_issuer in self._verifiers:
+                raise ConfigurationError(f"OIDC issuer {config.oidc_issuer} is configured twice")
+            verifier = OidcVerifier(config, transport=transport)
+            self._verifiers[str(config.oidc_issuer)] = verifier
+
+    @classmethod
+    def from_config(
+        cls, config: OidcConfig, *, transport: httpx.BaseTransport | None = None
+    ) -> OidcProviders:
+        """LPRX_OIDC_ISSUER's provider (when set) and those of LPRX_OIDC_PROVIDERS."""
+        first: list[OidcProviderConfig] = [config] if config.oidc_issuer else []
+        return cls([*first, *config.oidc_providers], transport=transport)
+
+    @property
+    def issuers(self) -> list[str]:
+        return list(self._verifiers)
+
+    def close(self) -> None:
+        for verifier in self._verifiers.values():
+            verifier.close()
+
+    def verify(self, token: str) -> OidcClaims:
+        issuer = _unverified_issuer(token)
+        verifier = self._verifiers.get(issuer) if issuer is not None else None
+        if verifier is None:
+            raise _refuse("its issuer is not a provider lprx trusts")
+        return verifier.verify(token)
+
+
+def _unverified_issuer(token: object) -> str | None:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_BYTES or token.count(".") != 2:
+        return None
+    payload = token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, UnicodeError):
+        return None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from connectors.identity import OidcVerifier
+from connectors.identity import OidcProviders
 from pipelines.cli.common import console, fail, settings
 from schemas.errors import ConfigurationError, RequestRefused
 
@@ -25,15 +25,16 @@ def check_token(
         typer.Option(help="File holding the access token; default: read it from stdin."),
     ] = None,
 ) -> None:
-    """Verify an access token as lprx would (LPRX_OIDC_ISSUER, ...) and show whom it
-    names, or why it is refused. The token is read from a file or stdin, never argv."""
+    """Verify an access token as lprx would (LPRX_OIDC_ISSUER, LPRX_OIDC_PROVIDERS, ...)
+    and show whom it names, or why it is refused. The token is read from a file or stdin,
+    never argv."""
     token = (token_file.read_text("utf-8") if token_file else sys.stdin.read()).strip()
     try:
-        verifier = OidcVerifier(settings())
+        providers = OidcProviders.from_config(settings())
         try:
-            claims = verifier.verify(token)
+            claims = providers.verify(token)
         finally:
-            verifier.close()
+            providers.close()
     except (ConfigurationError, RequestRefused) as error:
         raise fail(str(error)) from None
     console.print(

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from connectors.identity import OidcClaims, OidcConfig, OidcVerifier
+from connectors.identity import (
+    OidcClaims,
+    OidcConfig,
+    OidcProviderConfig,
+    OidcProviders,
+    OidcVerifier,
+)
 from connectors.identity.keycloak import (
     AUDIENCE_CLIENT,
     KeycloakAdmin,
@@ -110,6 +116,7 @@ def test_a_person_signed_in_at_keycloak_is_verified(
     token = admin.password_grant(
         realm.name, AUDIENCE_CLIENT, realm.username, realm.password, realm.lprx_secret
     )
+    after = datetime.now(UTC)
     claims = verifier_for(keycloak, admin.issuer(realm.name)).verify(token)
     assert claims == OidcClaims(
         subject=realm.user_id,
@@ -118,9 +125,10 @@ def test_a_person_signed_in_at_keycloak_is_verified(
         roles=frozenset({"investigator", "supervisor"}),
         expires_at=claims.expires_at,
     )
-    # The realm gives 5-minute access tokens (Keycloak's exp is whole seconds).
-    lifetime = claims.expires_at - before
-    assert timedelta(minutes=4) < lifetime <= timedelta(minutes=5, seconds=1)
+    # The realm gives 5-minute access tokens, issued between before and after (Keycloak's
+    # times are whole seconds, so up to a second early).
+    issued = claims.expires_at - timedelta(minutes=5)
+    assert before - timedelta(seconds=1) <= issued <= after
 
 
 def test_a_provider_pinned_to_other_agencies_is_refused(
@@ -146,6 +154,33 @@ def test_a_password_only_login_is_refused_when_mfa_is_required(
     verifier = verifier_for(keycloak, admin.issuer(realm.name), oidc_required_acr=["2"])
     with pytest.raises(AccessDenied, match="acr '1'"):
         verifier.verify(token)
+
+
+def test_two_agencies_providers_each_vouch_for_their_own(
+    keycloak: Settings, admin: KeycloakAdmin, realms: tuple[Realm, Realm]
+) -> None:
+    ca_file = KeycloakServer(keycloak).ca_file
+    first, second = realms
+    config = OidcConfig(
+        oidc_issuer=admin.issuer(first.name),
+        oidc_agencies=["MN0270100"],
+        oidc_ca_file=ca_file,
+        oidc_providers=[
+            OidcProviderConfig(
+                oidc_issuer=admin.issuer(second.name),
+                oidc_agencies=["MN0620000"],
+                oidc_ca_file=ca_file,
+            )
+        ],
+    )
+    providers = OidcProviders.from_config(config)
+    for realm, agency in ((first, "MN0270100"), (second, "MN0620000")):
+        token = admin.password_grant(
+            realm.name, AUDIENCE_CLIENT, realm.username, realm.password, realm.lprx_secret
+        )
+        claims = providers.verify(token)
+        assert (claims.subject, claims.agency_ori) == (realm.user_id, agency)
+    providers.close()
 
 
 def test_a_token_of_another_realm_is_refused(
