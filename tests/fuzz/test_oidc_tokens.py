@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from connectors.identity import OidcConfig, OidcVerifier
+from connectors.identity import OidcConfig, OidcProviders, OidcVerifier
 from schemas.errors import AccessDenied
 from tests.fuzz import EXAMPLES
 
@@ -28,6 +28,9 @@ def _provider(request: httpx.Request) -> httpx.Response:
 
 
 VERIFIER = OidcVerifier(OidcConfig(oidc_issuer=ISSUER), transport=httpx.MockTransport(_provider))
+PROVIDERS = OidcProviders.from_config(
+    OidcConfig(oidc_issuer=ISSUER), transport=httpx.MockTransport(_provider)
+)
 
 
 def _b64(data: bytes) -> str:
@@ -35,12 +38,13 @@ def _b64(data: bytes) -> str:
 
 
 def _refused(token: str) -> None:
-    try:
-        VERIFIER.verify(token)
-    except AccessDenied as refusal:
-        assert len(token) < 8 or token not in str(refusal)
-        return
-    raise AssertionError("a fuzzed token was accepted")
+    for verifier in (VERIFIER, PROVIDERS):
+        try:
+            verifier.verify(token)
+        except AccessDenied as refusal:
+            assert len(token) < 8 or token not in str(refusal)
+            continue
+        raise AssertionError("a fuzzed token was accepted")
 
 
 json_values = st.recursive(
@@ -72,8 +76,9 @@ def test_well_signed_tokens_with_arbitrary_claims_never_crash(claims: dict[str, 
     # Signed by the provider's own key, so every check past the signature is reached;
     # such a token may pass only with every claim lprx requires in its right shape.
     token = jwt.encode({"alg": "RS256", "kid": "fuzz-key"}, claims, KEY)
-    try:
-        result = VERIFIER.verify(token)
-    except AccessDenied:
-        return
-    assert claims["iss"] == ISSUER and result.agency_ori == claims["agency_ori"]
+    for verifier in (VERIFIER, PROVIDERS):
+        try:
+            result = verifier.verify(token)
+        except AccessDenied:
+            continue
+        assert claims["iss"] == ISSUER and result.agency_ori == claims["agency_ori"]
