@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.ocr import datasets
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def test_the_default_is_beside_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
