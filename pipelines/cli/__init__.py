@@ -44,6 +44,9 @@ def _mount_optional_apps() -> None:
     from pipelines.cli.identity import app as identity_app
 
     app.add_typer(identity_app, name="identity", help="An agency's own identity provider.")
+    from pipelines.cli.retention import app as retention_app
+
+    app.add_typer(retention_app, name="retention", help="Faust changelogs of this prefix.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")
