@@ -14,15 +14,17 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.identity.config import OidcConfig
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings, ServersConfig, IngestConfig):
+class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig):
     """The connectors' own configs (Kafka, Cassandra, servers, ingest, frames, retention)
-    composed, plus what only the pipeline's stages and workers need."""
+    composed (and the agency identity provider's, OIDC), plus what only the pipeline's
+    stages and workers need."""
 
     model_config = SettingsConfigDict(
         env_prefix="LPRX_", env_file=".env", extra="ignore", frozen=True
