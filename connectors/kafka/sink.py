@@ -55,6 +55,10 @@ class RecordSink(Protocol):
         """Waits for outstanding deliveries; returns how many are still pending."""
         ...
 
+    def reachable(self, timeout: float) -> str | None:
+        """None when Kafka answers a metadata request within ``timeout``; else why not."""
+        ...
+
 
 class KafkaSink:
     """Produces records to the lprx topics with one idempotent producer."""
@@ -79,6 +83,13 @@ class KafkaSink:
     def close(self) -> None:
         self._closing.set()
         self._poller.join(timeout=1)
+
+    def reachable(self, timeout: float) -> str | None:
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except KafkaException as error:
+            return f"Kafka does not answer: {error.args[0].name()}"
+        return None
 
     def _on_delivery(self, name: str, error: KafkaError | None, message: Message) -> None:
         if error is None:
@@ -180,6 +191,8 @@ class MemorySink:
         self.dead_letters: list[DeadLetter] = []
         self.audits: list[AuditEvent] = []
         self.flushes = 0
+        self.unreachable: str | None = None
+        """What ``reachable`` answers (None: reachable)."""
 
     def publish_read(self, read: PlateRead) -> None:
         self.reads.append(read)
@@ -199,3 +212,6 @@ class MemorySink:
     def flush(self, timeout: float = 0.0) -> int:
         self.flushes += 1
         return 0
+
+    def reachable(self, timeout: float) -> str | None:
+        return self.unreachable

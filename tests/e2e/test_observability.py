@@ -199,6 +199,7 @@ def test_every_dashboard_query_returns_data_and_every_rule_is_healthy(
 def test_the_worker_is_live_ready_and_exports_its_own_consumer_lag(running: Running) -> None:
     base = f"http://127.0.0.1:{running.settings.metrics_port}"
     assert httpx.get(f"{base}/livez", timeout=5).text == "ok\n"
+    assert httpx.get(f"{running.ingest_url}/readyz", timeout=10).json() == {"status": "ready"}
 
     def ready() -> bool:
         return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
