@@ -111,6 +111,8 @@ def test_posted_reads_arrive_decoded_in_reads_raw(settings: Settings, ingest: In
         "uuids": ["g1", "g2"], "gps_latitude": 44.9, "gps_longitude": -93.3,
         "vehicle": {"make": [{"name": "volvo", "confidence": 90}]},
     }  # fmt: skip
+    ready = httpx.get(f"{ingest.url}/readyz", timeout=10)
+    assert ready.json() == {"status": "ready"}  # Kafka answers the ingest's own principal
     first = httpx.post(f"{ingest.url}/v1/reads", json=plain, headers=AUTH, timeout=10)
     second = httpx.post(
         f"{ingest.url}/v1/openalpr?camera_kind=TRAILER", json=group, headers=AUTH, timeout=10
@@ -193,8 +195,10 @@ def test_reads_kafka_does_not_acknowledge_get_503_with_retry_after(settings: Set
             started = time.monotonic()
             response = client.post("/v1/reads", json=read, headers=AUTH)
             waited = time.monotonic() - started
+            not_ready = client.get("/readyz")
     finally:
         sink.close()
+    assert not_ready.status_code == 503 and "Kafka does not answer" in not_ready.text
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "5"
     assert 1.0 <= waited < 5.0
