@@ -57,6 +57,30 @@ SCHEMA_CQL = [
         details map<text, text>,
         PRIMARY KEY ((day), occurred_at, event_id)
     ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+    # The audit chains (schemas/audit_chain.py): link n of an agency's chain, by the day
+    # it was chained ("<chain>/<YYYY-MM-DD>", one partition key column, as the
+    # append-only trigger needs), pointing at its audit_events row.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_chain (
+        chain_day_key text, seq bigint, event_id text, event_day text,
+        occurred_at timestamp, link_hash blob,
+        PRIMARY KEY ((chain_day_key), seq)
+    )""",
+    # Which events are chained, and where: a redelivered event is never chained twice.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_chain_events (
+        event_id text PRIMARY KEY, chain text, seq bigint, chain_day text
+    )""",
+    # Each chain's head, moved only by compare-and-set (so two writers never fork a
+    # chain); pending: the links claimed by the last move, until their rows are written.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_chain_heads (
+        chain text PRIMARY KEY, seq bigint, link_hash blob, chain_day text,
+        pending map<text, frozen<tuple<bigint, blob, text>>>
+    )""",
+    # Signed checkpoints (Ed25519, connectors/security/signing.py): link seq of a chain.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_checkpoints (
+        chain text, chain_day text, seq bigint, link_hash blob, signed_at timestamp,
+        key_id text, signature blob,
+        PRIMARY KEY ((chain), chain_day, seq)
+    )""",
     # The spellings stored under each confusable-folded plate (one row per read, its TTL),
     # so a new hotlist entry finds reads of a confusable spelling in one query.
     """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (

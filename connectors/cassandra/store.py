@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from connectors.cassandra.audit_chain import AuditChains
 from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.queries import HitLocation, Queries
 from connectors.cassandra.schema import ensure_schema, keyspace_name
@@ -33,6 +34,7 @@ class CassandraStore:
                 ensure_schema(self.session, ks)
             concurrency = settings.cassandra_write_concurrency
             self._writes = Writes(self.session, ks, concurrency)
+            self._audit = AuditChains(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
         except BaseException:
             self._cluster.shutdown()
@@ -66,7 +68,9 @@ class CassandraStore:
         self._writes.disposition(disposition, ttl)
 
     def write_audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
-        return self._writes.audit(events)
+        """Each event chained to its agency's trail and kept without a TTL; an event
+        chained before (a redelivery) is not chained again (``audit_chain``)."""
+        return self._audit.write(events)
 
     def mark_entry_checked(self, entry_id: str, folded_plate: str, now: datetime) -> None:
         self._writes.mark_entry_checked(entry_id, folded_plate, now)
