@@ -81,6 +81,24 @@ SCHEMA_CQL = [
         key_id text, signature blob,
         PRIMARY KEY ((chain), chain_day, seq)
     )""",
+    # Holds (schemas/holds.py) and the reads each keeps, with their original expiry so a
+    # release restores it. A hold names a plate as its case file does; it is kept as
+    # the record of the hold (the reads themselves expire as the hold says).
+    """CREATE TABLE IF NOT EXISTS {ks}.holds (
+        hold_id text PRIMARY KEY, agency_ori text, kind text, case_number text,
+        reason text, placed_by text, placed_at timestamp, review_by timestamp, plate text,
+        window_from timestamp, window_to timestamp, read_ids set<text>, requester text,
+        statement text, status text, released_by text, released_at timestamp,
+        release_note text
+    )""",
+    """CREATE TABLE IF NOT EXISTS {ks}.held_reads (
+        hold_id text, read_id text, plate text, collected_at timestamp,
+        agency_ori text, expires_at timestamp,
+        PRIMARY KEY ((hold_id), read_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {ks}.read_holds (
+        read_id text, hold_id text, PRIMARY KEY ((read_id), hold_id)
+    )""",
     # The spellings stored under each confusable-folded plate (one row per read, its TTL),
     # so a new hotlist entry finds reads of a confusable spelling in one query.
     """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (

@@ -1,0 +1,229 @@
+"""Holds in the store: the hold rows, and every copy of a held read rewritten.
+
+A read has copies in ``reads_by_plate``, ``plates_by_folded_plate``, ``plate_crops``,
+and its hits in ``hits_by_agency`` and ``hits_by_id``. Holding a read rewrites each copy,
+every column, with the hold's TTL (Cassandra keeps a TTL per cell, so a partial rewrite
+would leave a disposition or a crop expiring on the old date); releasing it rewrites
+them with what is left of the original retention, or deletes them if that has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cassandra.cluster import Session
+from cassandra.query import PreparedStatement
+
+from connectors.cassandra.rows import utc
+from connectors.cassandra.session import DICT_ROWS, map_exceptions
+from schemas.holds import Hold, HoldKind, HoldStatus
+from schemas.plates import confusable_key
+
+HOLD_COLUMNS = (
+    "hold_id", "agency_ori", "kind", "case_number", "reason", "placed_by", "placed_at",
+    "review_by", "plate", "window_from", "window_to", "read_ids", "requester", "statement",
+    "status", "released_by", "released_at", "release_note",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HeldRead:
+    """A read as a hold found it: where it is stored, and its original destruction date."""
+
+    read_id: str
+    plate: str
+    collected_at: datetime
+    agency_ori: str
+    expires_at: datetime
+
+
+def hold_row(hold: Hold) -> tuple[Any, ...]:
+    return (
+        hold.hold_id, hold.agency_ori, hold.kind.value, hold.case_number, hold.reason,
+        hold.placed_by, hold.placed_at, hold.review_by, hold.plate, hold.window_from,
+        hold.window_to, set(hold.read_ids) or None, hold.requester, hold.statement,
+        hold.status.value, hold.released_by, hold.released_at, hold.release_note,
+    )  # fmt: skip
+
+
+def hold_from_row(row: dict[str, Any]) -> Hold:
+    def when(name: str) -> datetime | None:
+        return utc(row[name]) if row[name] is not None else None
+
+    return Hold(
+        hold_id=row["hold_id"], agency_ori=row["agency_ori"], kind=HoldKind(row["kind"]),
+        case_number=row["case_number"], reason=row["reason"], placed_by=row["placed_by"],
+        placed_at=utc(row["placed_at"]), review_by=utc(row["review_by"]), plate=row["plate"],
+        window_from=when("window_from"), window_to=when("window_to"),
+        read_ids=frozenset(row["read_ids"] or ()), requester=row["requester"],
+        statement=row["statement"], status=HoldStatus(row["status"]),
+        released_by=row["released_by"], released_at=when("released_at"),
+        release_note=row["release_note"],
+    )  # fmt: skip
+
+
+class HoldStore:
+    """Hold rows and the rewriting of held reads, on one keyspace."""
+
+    def __init__(self, session: Session, ks: str) -> None:
+        self._session = session
+        self._ks = ks
+        self._inserts: dict[tuple[str, tuple[str, ...]], PreparedStatement] = {}
+        with map_exceptions("statement preparation"):
+            prepare = session.prepare
+            markers = ", ".join("?" for _ in HOLD_COLUMNS)
+            self._save = prepare(
+                f"INSERT INTO {ks}.holds ({', '.join(HOLD_COLUMNS)}) VALUES ({markers})"
+            )
+            self._hold = prepare(f"SELECT * FROM {ks}.holds WHERE hold_id = ?")
+            self._all = prepare(f"SELECT * FROM {ks}.holds")
+            self._window = prepare(
+                f"SELECT read_id, plate, collected_at, agency_ori, expires_at FROM "
+                f"{ks}.reads_by_plate WHERE plate = ? AND collected_at >= ? AND collected_at <= ?"
+            )
+            self._plate = prepare(
+                f"SELECT read_id, plate, collected_at, agency_ori, expires_at FROM "
+                f"{ks}.reads_by_plate WHERE plate = ?"
+            )
+            self._held = prepare(
+                f"INSERT INTO {ks}.held_reads (hold_id, read_id, plate, collected_at, "
+                "agency_ori, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+            )
+            self._read_hold = prepare(
+                f"INSERT INTO {ks}.read_holds (read_id, hold_id) VALUES (?, ?)"
+            )
+            self._held_reads = prepare(
+                f"SELECT read_id, plate, collected_at, agency_ori, expires_at "
+                f"FROM {ks}.held_reads WHERE hold_id = ?"
+            )
+            self._holds_of_read = prepare(f"SELECT hold_id FROM {ks}.read_holds WHERE read_id = ?")
+            self._read_copy = prepare(
+                f"SELECT * FROM {ks}.reads_by_plate WHERE plate = ? AND collected_at = ? "
+                "AND read_id = ?"
+            )
+            self._spelling_copy = prepare(
+                f"SELECT * FROM {ks}.plates_by_folded_plate WHERE folded_plate = ? AND "
+                "plate = ? AND collected_at = ? AND read_id = ?"
+            )
+            self._crop_copy = prepare(f"SELECT * FROM {ks}.plate_crops WHERE read_id = ?")
+            # Within one agency's partition: a read's hits come at or after its collection.
+            self._hit_copies = prepare(
+                f"SELECT * FROM {ks}.hits_by_agency WHERE agency_ori = ? AND matched_at >= ? "
+                "AND read_id = ? ALLOW FILTERING"
+            )
+            self._hit_id_copy = prepare(f"SELECT * FROM {ks}.hits_by_id WHERE hit_id = ?")
+
+    # --- hold rows -------------------------------------------------------------------
+
+    def save(self, hold: Hold) -> None:
+        with map_exceptions("write"):
+            self._session.execute(self._save, hold_row(hold))
+
+    def hold(self, hold_id: str) -> Hold | None:
+        rows = self._dicts(self._hold, (hold_id,))
+        return hold_from_row(rows[0]) if rows else None
+
+    def holds(self) -> list[Hold]:
+        """Every hold (a small table: one row per case)."""
+        return [hold_from_row(row) for row in self._dicts(self._all, ())]
+
+    # --- the reads a hold covers ----------------------------------------------------
+
+    def reads_of(self, hold: Hold) -> list[HeldRead]:
+        """The stored reads the hold covers (its plate, then its ids or its window)."""
+        if hold.read_ids:
+            rows = self._dicts(self._plate, (hold.plate,))
+        else:
+            rows = self._dicts(self._window, (hold.plate, hold.window_from, hold.window_to))
+        reads = [_held_read(row) for row in rows]
+        return [r for r in reads if hold.covers(r.plate, r.collected_at, r.read_id)]
+
+    def record_held(self, hold_id: str, read: HeldRead) -> None:
+        with map_exceptions("write"):
+            self._session.execute(
+                self._held,
+                (hold_id, read.read_id, read.plate, read.collected_at, read.agency_ori,
+                 read.expires_at),
+            )  # fmt: skip
+            self._session.execute(self._read_hold, (read.read_id, hold_id))
+
+    def held_reads(self, hold_id: str) -> list[HeldRead]:
+        return [_held_read(row) for row in self._dicts(self._held_reads, (hold_id,))]
+
+    def holds_of_read(self, read_id: str) -> list[str]:
+        return [row["hold_id"] for row in self._dicts(self._holds_of_read, (read_id,))]
+
+    # --- every copy of a read --------------------------------------------------------
+
+    def rewrite(self, read: HeldRead, ttl: int) -> int:
+        """Every copy of the read, every column, written again with ``ttl`` seconds (0:
+        none). Returns the rows rewritten (0: the read is gone)."""
+        copies = self._copies(read)
+        for table, row in copies:
+            self._insert(table, row, ttl)
+        return len(copies)
+
+    def delete(self, read: HeldRead) -> int:
+        """Removes every copy of the read now; returns the rows removed."""
+        copies = self._copies(read)
+        keys = {
+            "reads_by_plate": ("plate", "collected_at", "read_id"),
+            "plates_by_folded_plate": ("folded_plate", "plate", "collected_at", "read_id"),
+            "plate_crops": ("read_id",),
+            "hits_by_agency": ("agency_ori", "matched_at", "hit_id"),
+            "hits_by_id": ("hit_id",),
+        }
+        with map_exceptions("write"):
+            for table, row in copies:
+                where = " AND ".join(f"{name} = %s" for name in keys[table])
+                self._session.execute(
+                    f"DELETE FROM {self._ks}.{table} WHERE {where}",
+                    tuple(row[name] for name in keys[table]),
+                )
+        return len(copies)
+
+    def _copies(self, read: HeldRead) -> list[tuple[str, dict[str, Any]]]:
+        found: list[tuple[str, dict[str, Any]]] = []
+        key = (read.plate, read.collected_at, read.read_id)
+        found += [("reads_by_plate", row) for row in self._dicts(self._read_copy, key)]
+        found += [
+            ("plates_by_folded_plate", row)
+            for row in self._dicts(self._spelling_copy, (confusable_key(read.plate), *key))
+        ]
+        found += [("plate_crops", row) for row in self._dicts(self._crop_copy, (read.read_id,))]
+        hits = self._dicts(self._hit_copies, (read.agency_ori, read.collected_at, read.read_id))
+        found += [("hits_by_agency", row) for row in hits]
+        for hit in hits:
+            found += [
+                ("hits_by_id", row) for row in self._dicts(self._hit_id_copy, (hit["hit_id"],))
+            ]
+        return found
+
+    def _insert(self, table: str, row: dict[str, Any], ttl: int) -> None:
+        columns = tuple(name for name, value in row.items() if value is not None)
+        statement = self._inserts.get((table, columns))
+        with map_exceptions("write"):
+            if statement is None:
+                markers = ", ".join("?" for _ in columns)
+                statement = self._session.prepare(
+                    f"INSERT INTO {self._ks}.{table} ({', '.join(columns)}) VALUES ({markers}) "
+                    "USING TTL ?"
+                )
+                self._inserts[(table, columns)] = statement
+            self._session.execute(statement, (*(row[name] for name in columns), ttl))
+
+    def _dicts(self, statement: PreparedStatement, params: Iterable[Any]) -> list[dict[str, Any]]:
+        with map_exceptions("read"):
+            return list(
+                self._session.execute(statement, tuple(params), execution_profile=DICT_ROWS)
+            )
+
+
+def _held_read(row: dict[str, Any]) -> HeldRead:
+    return HeldRead(
+        row["read_id"], row["plate"], utc(row["collected_at"]), row["agency_ori"],
+        utc(row["expires_at"]),
+    )  # fmt: skip
