@@ -9,7 +9,9 @@ them with what is left of the original retention, or deletes them if that has pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -150,6 +152,14 @@ class HoldStore:
             )  # fmt: skip
             self._session.execute(self._read_hold, (read.read_id, hold_id))
 
+    def keep(self, holds: Sequence[Hold], read: HeldRead, now: datetime) -> bool:
+        """Keeps every copy of ``read`` as long as the longest of ``holds`` says (or its
+        own date, if later), each hold recording it; False if the read is gone."""
+        for hold in holds:
+            self.record_held(hold.hold_id, read)
+        until = max([read.expires_at, *(hold.held_until for hold in holds)])
+        return self.rewrite(read, ttl_until(until, now)) > 0
+
     def held_reads(self, hold_id: str) -> list[HeldRead]:
         return [_held_read(row) for row in self._dicts(self._held_reads, (hold_id,))]
 
@@ -220,6 +230,47 @@ class HoldStore:
             return list(
                 self._session.execute(statement, tuple(params), execution_profile=DICT_ROWS)
             )
+
+
+def ttl_until(until: datetime, now: datetime) -> int:
+    """Seconds from ``now`` to ``until``, rounded up, at least 1 (0 would mean forever)."""
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+class ActiveHolds:
+    """The active holds, re-read every ``refresh_seconds`` (a small table), so the store
+    keeps a read that arrives after its hold was placed. A hold first seen here gets
+    ``on_new`` (the store keeps what it already holds of it): a read stored between the
+    hold's placement and this worker's next refresh is kept too."""
+
+    def __init__(
+        self,
+        holds: HoldStore,
+        on_new: Callable[[Hold], None],
+        refresh_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._holds = holds
+        self._on_new = on_new
+        self._refresh_seconds = refresh_seconds
+        self._clock = clock
+        self._active: list[Hold] = []
+        self._seen: set[str] = set()
+        self._loaded_at: float | None = None
+
+    def covering(self, plate: str, collected_at: datetime, read_id: str) -> list[Hold]:
+        now = self._clock()
+        if self._loaded_at is None or now - self._loaded_at >= self._refresh_seconds:
+            self._refresh(now)
+        return [hold for hold in self._active if hold.covers(plate, collected_at, read_id)]
+
+    def _refresh(self, now: float) -> None:
+        active = [hold for hold in self._holds.holds() if hold.status is HoldStatus.ACTIVE]
+        for hold in active:
+            if hold.hold_id not in self._seen:
+                self._on_new(hold)
+                self._seen.add(hold.hold_id)
+        self._active, self._loaded_at = active, now
 
 
 def _held_read(row: dict[str, Any]) -> HeldRead:

@@ -14,11 +14,12 @@ Until people's roles exist (the people-access issue), the actor is the ``--user`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from connectors.cassandra.holds import HeldRead
+from connectors.cassandra.holds import HeldRead, ttl_until
 from connectors.kafka.audit import AuditWriter
 from pipelines.services.access import Requester, open_access
 from schemas.errors import AccessDenied, NotFound, TransientError
@@ -31,7 +32,7 @@ class Holds(Protocol):
     def hold(self, hold_id: str) -> Hold | None: ...
     def holds(self) -> list[Hold]: ...
     def reads_of(self, hold: Hold) -> list[HeldRead]: ...
-    def record_held(self, hold_id: str, read: HeldRead) -> None: ...
+    def keep(self, holds: Sequence[Hold], read: HeldRead, now: datetime) -> bool: ...
     def held_reads(self, hold_id: str) -> list[HeldRead]: ...
     def holds_of_read(self, read_id: str) -> list[str]: ...
     def rewrite(self, read: HeldRead, ttl: int) -> int: ...
@@ -75,18 +76,8 @@ def _audit(trail: AuditWriter, actor: Actor, hold: Hold, step: str, **details: s
         ) from error
 
 
-def ttl_until(until: datetime, now: datetime) -> int:
-    return max(1, int((until - now).total_seconds() + 0.999))
-
-
 def _keep(holds: Holds, hold: Hold, now: datetime) -> int:
-    kept = 0
-    for read in holds.reads_of(hold):
-        holds.record_held(hold.hold_id, read)
-        until = max(hold.held_until, read.expires_at)
-        if holds.rewrite(read, ttl_until(until, now)):
-            kept += 1
-    return kept
+    return sum(1 for read in holds.reads_of(hold) if holds.keep([hold], read, now))
 
 
 def place(holds: Holds, trail: AuditWriter, actor: Actor, hold: Hold) -> HoldResult:

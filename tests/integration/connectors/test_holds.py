@@ -160,3 +160,33 @@ def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
     ]
     assert holds.due(hold_store, trail, asker, timedelta(days=1)) == []
     assert [e.target_kind for e in trail.events[-2:]] == ["holds", "holds"]  # looking is audited
+
+
+def test_a_read_arriving_after_its_hold_is_kept_by_the_store(
+    store: CassandraStore, servers: Settings
+) -> None:
+    now = utcnow()
+    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    placed = holds.place(hold_store, trail, SUPERVISOR,
+                         a_hold("HOLD004", window_from=now - timedelta(hours=1),
+                                window_to=now + timedelta(hours=1)))  # fmt: skip
+    assert placed.kept == 0  # nothing stored yet
+    # A worker's store (its own session) sees the hold at its first write.
+    writer = servers.model_copy(update={"cassandra_username": WRITER_ROLE,
+                                        "cassandra_keyspace": store.keyspace})  # fmt: skip
+    later = a_read(plate="HOLD004", agency_ori=AGENCY, collected_at=now,
+                   expires_at=now + timedelta(days=60))  # fmt: skip
+    other = a_read(plate="HOLD005", agency_ori=AGENCY, collected_at=now,
+                   expires_at=now + timedelta(days=60))  # fmt: skip
+    with CassandraStore(writer, create_schema=False) as worker_store:
+        assert all(o.ok for o in worker_store.write_reads([later, other], utcnow()))
+        hit = a_hit(read=later, matched_at=utcnow())
+        assert worker_store.write_hits([hit], utcnow())[0].ok
+    held_for = (placed.hold.held_until - utcnow()).total_seconds()
+    kept = ttls(store, later, hit.hit_id)
+    assert kept["read"] == pytest.approx(held_for, abs=30)
+    assert kept["hit"] == pytest.approx(held_for, abs=30)
+    assert ttls(store, other)["read"] == pytest.approx(60 * DAY, abs=30)
+    # The release finds it among the hold's reads.
+    assert holds.release(hold_store, trail, SUPERVISOR, placed.hold.hold_id, "done").restored == 1
+    assert ttls(store, later)["read"] == pytest.approx(60 * DAY, abs=30)
