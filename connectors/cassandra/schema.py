@@ -99,6 +99,17 @@ SCHEMA_CQL = [
     """CREATE TABLE IF NOT EXISTS {ks}.read_holds (
         read_id text, hold_id text, PRIMARY KEY ((read_id), hold_id)
     )""",
+    # Usage counters for the public log of use (13.824 subd. 5): no plate, no read id,
+    # so they outlive the reads they count. Reads per camera per hour (when it collected)
+    # and hits per category and list, per agency and UTC day.
+    """CREATE TABLE IF NOT EXISTS {ks}.usage_reads (
+        agency_ori text, day text, camera_id text, hour int, reads counter,
+        PRIMARY KEY ((agency_ori), day, camera_id, hour)
+    )""",
+    """CREATE TABLE IF NOT EXISTS {ks}.usage_hits (
+        agency_ori text, day text, category text, list_id text, hits counter,
+        PRIMARY KEY ((agency_ori), day, category, list_id)
+    )""",
     # The spellings stored under each confusable-folded plate (one row per read, its TTL),
     # so a new hotlist entry finds reads of a confusable spelling in one query.
     """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (

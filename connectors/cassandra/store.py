@@ -19,6 +19,7 @@ from connectors.cassandra.holds import ActiveHolds, HeldRead, HoldStore
 from connectors.cassandra.queries import HitLocation, Queries
 from connectors.cassandra.schema import ensure_schema, keyspace_name
 from connectors.cassandra.session import connect
+from connectors.cassandra.usage import UsageCounters
 from connectors.cassandra.writes import RowOutcome, Writes
 from schemas.holds import Hold
 from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead, utcnow
@@ -39,6 +40,7 @@ class CassandraStore:
             self._audit = AuditChains(self.session, ks, concurrency)
             self.holds = HoldStore(self.session, ks)
             self._active_holds = ActiveHolds(self.holds, self._keep_all)
+            self.usage = UsageCounters(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
         except BaseException:
             self._cluster.shutdown()
@@ -59,7 +61,9 @@ class CassandraStore:
         """Each read and its spelling row, with one TTL; a read is ok when both are. A
         read an active hold covers (one placed before it arrived) is kept as it says."""
         outcomes = self._writes.reads(reads, now)
-        self._keep_held([r for r, o in zip(reads, outcomes, strict=True) if o.ok], now)
+        stored = [r for r, o in zip(reads, outcomes, strict=True) if o.ok]
+        self._keep_held(stored, now)
+        self.usage.count_reads(stored)
         return outcomes
 
     def write_crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
@@ -70,7 +74,9 @@ class CassandraStore:
         """Each hit and its id row, with the read's TTL; a hit is ok when both are. The
         hit of a held read is kept with it."""
         outcomes = self._writes.hits(hits, now)
-        self._keep_held([h.read for h, o in zip(hits, outcomes, strict=True) if o.ok], now)
+        stored = [h for h, o in zip(hits, outcomes, strict=True) if o.ok]
+        self._keep_held([h.read for h in stored], now)
+        self.usage.count_hits(stored)
         return outcomes
 
     def _keep_held(self, reads: Sequence[PlateRead], now: datetime) -> None:

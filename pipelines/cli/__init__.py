@@ -14,7 +14,17 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, audit, cameras, holds, hotlists, partner, reads, workers
+from pipelines.cli import (
+    agreements,
+    audit,
+    cameras,
+    holds,
+    hotlists,
+    partner,
+    reads,
+    transparency,
+    workers,
+)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -30,6 +40,7 @@ app.add_typer(reads.app, name="reads")
 app.command()(reads.deadletters)
 app.add_typer(audit.app, name="audit")
 app.add_typer(holds.app, name="holds")
+app.add_typer(transparency.app, name="transparency")
 app.command()(workers.demo)
 
 
