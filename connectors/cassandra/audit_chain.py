@@ -160,12 +160,15 @@ class AuditChains:
     def _write_rows(
         self, chain: str, head: Head, events: list[AuditEvent], placed: dict[str, Pending]
     ) -> list[RowOutcome]:
-        """Each event's three rows, in order; a row already there counts as written."""
-        outcomes = []
+        """Each event's three rows, one table at a time (each table's rows concurrently),
+        so an event is marked done only once its other rows are in; a row already there
+        counts as written."""
+        outcomes = [STORED] * len(events)
+        phases: list[list[tuple[PreparedStatement, tuple[Any, ...]]]] = [[], [], []]
         for event in events:
             seq, link, chain_day = placed[event.event_id]
-            steps: list[tuple[PreparedStatement, tuple[Any, ...]]] = [
-                (self._insert_event, audit_row(event)),
+            phases[0].append((self._insert_event, audit_row(event)))
+            phases[1].append(
                 (
                     self._insert_link,
                     (
@@ -176,34 +179,35 @@ class AuditChains:
                         event.occurred_at,
                         link,
                     ),
-                ),
-                (self._insert_done, (event.event_id, chain, seq, chain_day)),
-            ]
-            outcome = STORED
-            for statement, values in steps:
-                outcome = self._insert(statement, values)
-                if not outcome.ok:
-                    break
+                )
+            )
+            phases[2].append((self._insert_done, (event.event_id, chain, seq, chain_day)))
+        for jobs in phases:
+            pending = [i for i, outcome in enumerate(outcomes) if outcome.ok]
+            for i, outcome in zip(pending, self._run([jobs[i] for i in pending]), strict=True):
+                outcomes[i] = outcome
+        for event in events:
             # Written, or refused for good (dead-lettered; verify names the gap).
             head.pending.pop(event.event_id, None)
-            outcomes.append(outcome)
         return outcomes
 
-    def _insert(self, statement: PreparedStatement, values: tuple[Any, ...]) -> RowOutcome:
-        try:
-            self._session.execute(statement, values)
-        except InvalidRequest as error:
-            if _ALREADY_THERE in str(error):
-                return STORED
-            return RowOutcome(False, f"{type(error).__name__}: {error}")
-        except Exception as error:
-            mapped = store_error(error, "audit write")
-            if mapped is None:
-                raise
-            if isinstance(mapped, TransientError):
-                raise mapped from error
-            return RowOutcome(False, str(mapped))
-        return STORED
+    def _run(self, jobs: list[tuple[PreparedStatement, tuple[Any, ...]]]) -> list[RowOutcome]:
+        if not jobs:
+            return []
+        with map_exceptions("audit write"):
+            results = execute_concurrent(
+                self._session, jobs, concurrency=self._concurrency, raise_on_first_error=False
+            )
+        return [STORED if ok else self._outcome(result) for ok, result in results]
+
+    @staticmethod
+    def _outcome(error: BaseException) -> RowOutcome:
+        if isinstance(error, InvalidRequest) and _ALREADY_THERE in str(error):
+            return STORED
+        mapped = store_error(error, "audit write")
+        if isinstance(mapped, TransientError):
+            raise mapped from error
+        return RowOutcome(False, f"{type(error).__name__}: {error}")
 
     def _already_chained(self, event_ids: list[str]) -> set[str]:
         if not event_ids:
