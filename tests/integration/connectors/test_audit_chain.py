@@ -160,3 +160,30 @@ def test_no_service_role_can_change_the_chain(settings: Settings) -> None:
             )
     finally:
         cluster.shutdown()
+
+
+def test_links_claimed_by_a_writer_that_crashed_are_taken_by_the_redelivered_events(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agency = "MN9990400"
+    batch, later = events(agency, 4), events(agency, 2)
+    with CassandraStore(as_role(settings, WRITER_ROLE), create_schema=False) as crashed:
+        chains = crashed._audit
+
+        def crash(*_: object) -> list[object]:
+            raise SystemExit("killed after the claim, before the rows")
+
+        monkeypatch.setattr(chains, "_write_rows", crash)
+        with pytest.raises(SystemExit):
+            crashed.write_audit(batch)
+    # A new worker gets the batch again (its offsets were never committed), then more.
+    with (
+        CassandraStore(as_role(settings, WRITER_ROLE), create_schema=False) as restarted,
+        CassandraStore(settings, create_schema=False) as admin,
+    ):
+        assert all(o.ok for o in restarted.write_audit(batch))
+        assert all(o.ok for o in restarted.write_audit(later))
+        queries = AuditChainQueries(admin.session, admin.keyspace)
+        assert chain_seqs(queries, agency) == list(range(1, 7))
+        day = audit_day(utcnow())
+        assert load_and_verify(queries, agency, day, day, {}).intact
