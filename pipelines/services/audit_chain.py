@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from connectors.cassandra.audit_queries import ChainHead, StoredLink
-from connectors.cassandra.rows import audit_from_row
+from connectors.cassandra.rows import audit_from_row, utc
 from connectors.kafka.audit import AuditWriter
 from connectors.security.signing import key_id, signature_valid
 from pipelines.services.access import Requester, open_access
@@ -49,6 +49,7 @@ class Finding:
     detail: str
     seq: int | None = None
     event_id: str | None = None
+    position: float = 0.0  # where in the chain it lies, for the order of findings
 
 
 @dataclass
@@ -105,7 +106,6 @@ def verify_chain(
     prev_seq, prev_hash, start = _start(anchor, ordered, from_day)
     result = Verification(chain, from_day, to_day, start)
     findings = result.findings
-    computed: dict[int, bytes] = {}
     referenced: set[str] = set()
     for link in ordered:
         referenced.add(link.event_id)
@@ -143,8 +143,6 @@ def verify_chain(
                         link.event_id,
                     )
                 )
-            else:
-                computed[link.seq] = expected
         result.events_checked += 1
         # Go on from the stored link, so one change is named once, not at every link after.
         prev_seq, prev_hash = link.seq, link.link_hash
@@ -155,8 +153,9 @@ def verify_chain(
             continue
         result.checkpoints_checked += 1
         findings.extend(_check_checkpoint(checkpoint, public_keys, stored, prev_seq))
-    findings.extend(_unlinked(event_rows, referenced, from_day, to_day))
-    findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
+    findings.extend(_unlinked(event_rows, referenced, from_day, to_day, ordered))
+    # In chain order: an inserted row goes after the last link made before its time.
+    findings.sort(key=lambda f: f.position if f.seq is None else float(f.seq))
     return result
 
 
@@ -176,19 +175,29 @@ def _start(
 
 
 def _unlinked(
-    event_rows: Mapping[str, Sequence[Any]], referenced: set[str], from_day: str, to_day: str
+    event_rows: Mapping[str, Sequence[Any]],
+    referenced: set[str],
+    from_day: str,
+    to_day: str,
+    ordered: Sequence[StoredLink],
 ) -> list[Finding]:
     """The interval's audit rows that no link points at."""
-    return [
-        Finding(
-            "inserted",
-            f"event {event_id} ({row[1]:%Y-%m-%d %H:%M:%S}) is on no link of the chain",
-            None,
-            event_id,
+    found = []
+    for event_id, row in event_rows.items():
+        if event_id in referenced or not from_day <= row[0] <= to_day:
+            continue
+        when = utc(row[1])
+        before = [link.seq for link in ordered if link.occurred_at <= when]
+        found.append(
+            Finding(
+                "inserted",
+                f"event {event_id} ({when:%Y-%m-%d %H:%M:%S}) is on no link of the chain",
+                None,
+                event_id,
+                max(before, default=0) + 0.5,
+            )
         )
-        for event_id, row in event_rows.items()
-        if event_id not in referenced and from_day <= row[0] <= to_day
-    ]
+    return found
 
 
 def _link_of_row(chain: str, seq: int, previous: bytes, row: Sequence[Any]) -> bytes | None:

@@ -121,10 +121,11 @@ def test_removed_links_are_found_and_the_first_finding_comes_first() -> None:
     links, rows = stored(events(6))
     del rows["e5"]
     result = check([link for link in links if link.seq not in (2, 3)], rows)
-    # The links gone, their rows left: the gap, then the rows no link points at.
+    # The links gone, their rows left, in chain order: the rows no link points at (made
+    # after link 1), the gap, the row gone.
     assert [(f.kind, f.seq, f.event_id) for f in result.findings] == [
-        ("removed", 2, None), ("removed", 5, "e5"), ("inserted", None, "e2"),
-        ("inserted", None, "e3"),
+        ("inserted", None, "e2"), ("inserted", None, "e3"), ("removed", 2, None),
+        ("removed", 5, "e5"),
     ]  # fmt: skip
 
 
