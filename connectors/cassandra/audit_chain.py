@@ -109,12 +109,14 @@ class AuditChains:
             seen.add(event.event_id)
             by_chain.setdefault(chain_of(event), []).append(i)
         for chain, indexes in by_chain.items():
-            batch = [events[i] for i in indexes]
-            for i, outcome in zip(indexes, self._write_chain(chain, batch, day), strict=True):
-                outcomes[i] = outcome
+            written = self._write_chain(chain, [events[i] for i in indexes], day)
+            for i in indexes:
+                # Absent: another writer chained it meanwhile (so it is stored).
+                outcomes[i] = written.get(events[i].event_id, STORED)
         return outcomes
 
-    def _write_chain(self, chain: str, events: list[AuditEvent], day: str) -> list[RowOutcome]:
+    def _write_chain(self, chain: str, events: list[AuditEvent], day: str) -> dict[str, RowOutcome]:
+        """The outcome of each event this writer wrote, by event id."""
         for _ in range(MAX_CLAIM_ATTEMPTS):
             head = self._heads.get(chain) or self._load_head(chain)
             placed: dict[str, Pending] = {}
@@ -130,10 +132,11 @@ class AuditChains:
                     done = self._already_chained([e.event_id for e in events])
                     events = [e for e in events if e.event_id not in done]
                     if not events:
-                        return []
+                        return {}
                     continue
                 placed.update({link.event_id: (link.seq, link.link_hash, day) for link in links})
-            return self._write_rows(chain, head, events, placed)
+            outcomes = self._write_rows(chain, head, events, placed)
+            return {e.event_id: o for e, o in zip(events, outcomes, strict=True)}
         raise StoreUnavailable(f"the head of audit chain {chain} kept moving; retrying later")
 
     def _claim_links(self, head: Head, links: list[Link], day: str) -> bool:

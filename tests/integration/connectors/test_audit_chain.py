@@ -64,8 +64,10 @@ def test_redelivery_and_a_second_writer_never_fork_the_chain(settings: Settings)
         assert all(o.ok for o in stale.write_audit(first))
         # The second writer moves the head; the first, whose head is stale, must not
         # chain over it: its compare-and-set fails, it reloads and goes on after.
-        assert all(o.ok for o in stale.write_audit(later[:1]))
-        assert all(o.ok for o in writer.write_audit(later[1:]))
+        assert all(o.ok for o in stale.write_audit(later[:2]))
+        # The first writer gets a batch the second already chained in part (a partition
+        # moved between them): the chained events are skipped, the others go after.
+        assert all(o.ok for o in writer.write_audit(later))
         queries = AuditChainQueries(admin.session, admin.keyspace)
         assert chain_seqs(queries, agency) == list(range(1, 9))
         day = audit_day(utcnow())
@@ -185,5 +187,36 @@ def test_links_claimed_by_a_writer_that_crashed_are_taken_by_the_redelivered_eve
         assert all(o.ok for o in restarted.write_audit(later))
         queries = AuditChainQueries(admin.session, admin.keyspace)
         assert chain_seqs(queries, agency) == list(range(1, 7))
+        day = audit_day(utcnow())
+        assert load_and_verify(queries, agency, day, day, {}).intact
+
+
+def test_events_another_writer_chains_during_the_claim_are_not_chained_twice(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agency = "MN9990500"
+    first, raced = events(agency, 2), events(agency, 3)
+    with (
+        CassandraStore(as_role(settings, WRITER_ROLE), create_schema=False) as writer,
+        CassandraStore(as_role(settings, WRITER_ROLE), create_schema=False) as other,
+        CassandraStore(settings, create_schema=False) as admin,
+    ):
+        assert all(o.ok for o in writer.write_audit(first))
+        chains = writer._audit
+        looked_up = chains._already_chained
+        calls = []
+
+        def racing(event_ids: list[str]) -> set[str]:
+            calls.append(event_ids)
+            if len(calls) == 1:
+                # Between this look-up and the claim, the other writer chains two of them.
+                assert all(o.ok for o in other.write_audit(raced[:2]))
+                return set()
+            return looked_up(event_ids)
+
+        monkeypatch.setattr(chains, "_already_chained", racing)
+        assert all(o.ok for o in writer.write_audit(raced))
+        queries = AuditChainQueries(admin.session, admin.keyspace)
+        assert chain_seqs(queries, agency) == [1, 2, 3, 4, 5]
         day = audit_day(utcnow())
         assert load_and_verify(queries, agency, day, day, {}).intact
