@@ -92,10 +92,14 @@ class HoldStore:
             )
             self._held = prepare(
                 f"INSERT INTO {ks}.held_reads (hold_id, read_id, plate, collected_at, "
-                "agency_ori, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+                "agency_ori, expires_at) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
             )
             self._read_hold = prepare(
-                f"INSERT INTO {ks}.read_holds (read_id, hold_id) VALUES (?, ?)"
+                f"INSERT INTO {ks}.read_holds (read_id, hold_id) VALUES (?, ?) USING TTL ?"
+            )
+            self._forget_held = prepare(f"DELETE FROM {ks}.held_reads WHERE hold_id = ?")
+            self._forget_read_hold = prepare(
+                f"DELETE FROM {ks}.read_holds WHERE read_id = ? AND hold_id = ?"
             )
             self._held_reads = prepare(
                 f"SELECT read_id, plate, collected_at, agency_ori, expires_at "
@@ -143,22 +147,40 @@ class HoldStore:
         reads = [_held_read(row) for row in rows]
         return [r for r in reads if hold.covers(r.plate, r.collected_at, r.read_id)]
 
-    def record_held(self, hold_id: str, read: HeldRead) -> None:
+    def record_held(self, hold_id: str, read: HeldRead, ttl: int) -> None:
+        """That the hold keeps the read: a copy of the read's key, so it expires with the
+        read's held copies (``ttl``)."""
         with map_exceptions("write"):
             self._session.execute(
                 self._held,
                 (hold_id, read.read_id, read.plate, read.collected_at, read.agency_ori,
-                 read.expires_at),
+                 read.expires_at, ttl),
             )  # fmt: skip
-            self._session.execute(self._read_hold, (read.read_id, hold_id))
+            self._session.execute(self._read_hold, (read.read_id, hold_id, ttl))
+
+    def forget_held(self, hold_id: str, reads: Sequence[HeldRead]) -> None:
+        """A released hold's record of its reads, removed (the hold row stays)."""
+        with map_exceptions("write"):
+            for read in reads:
+                self._session.execute(self._forget_read_hold, (read.read_id, hold_id))
+            self._session.execute(self._forget_held, (hold_id,))
 
     def keep(self, holds: Sequence[Hold], read: HeldRead, now: datetime) -> bool:
-        """Keeps every copy of ``read`` as long as the longest of ``holds`` says (or its
-        own date, if later), each hold recording it; False if the read is gone."""
+        """Keeps every copy of ``read`` as long as the longest of ``holds`` and of the
+        other active holds on it says (or its own date, if later), each of ``holds``
+        recording it; False if the read is gone."""
+        given = {hold.hold_id for hold in holds}
+        others = [
+            other
+            for hold_id in self.holds_of_read(read.read_id)
+            if hold_id not in given and (other := self.hold(hold_id)) is not None
+            if other.status is HoldStatus.ACTIVE
+        ]
+        until = max([read.expires_at, *(hold.held_until for hold in [*holds, *others])])
+        ttl = ttl_until(until, now)
         for hold in holds:
-            self.record_held(hold.hold_id, read)
-        until = max([read.expires_at, *(hold.held_until for hold in holds)])
-        return self.rewrite(read, ttl_until(until, now)) > 0
+            self.record_held(hold.hold_id, read, ttl)
+        return self.rewrite(read, ttl) > 0
 
     def held_reads(self, hold_id: str) -> list[HeldRead]:
         return [_held_read(row) for row in self._dicts(self._held_reads, (hold_id,))]

@@ -34,6 +34,7 @@ class Holds(Protocol):
     def reads_of(self, hold: Hold) -> list[HeldRead]: ...
     def keep(self, holds: Sequence[Hold], read: HeldRead, now: datetime) -> bool: ...
     def held_reads(self, hold_id: str) -> list[HeldRead]: ...
+    def forget_held(self, hold_id: str, reads: Sequence[HeldRead]) -> None: ...
     def holds_of_read(self, read_id: str) -> list[str]: ...
     def rewrite(self, read: HeldRead, ttl: int) -> int: ...
     def delete(self, read: HeldRead) -> int: ...
@@ -138,7 +139,8 @@ def release(holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, note: 
     )  # fmt: skip
     holds.save(released)
     kept = restored = deleted = 0
-    for read in holds.held_reads(hold_id):
+    held = holds.held_reads(hold_id)
+    for read in held:
         others = [
             other
             for other_id in holds.holds_of_read(read.read_id)
@@ -146,11 +148,12 @@ def release(holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, note: 
             if other.status is HoldStatus.ACTIVE
         ]
         if others:
-            kept += 1
+            kept += 1 if holds.keep(others, read, now) else 0
         elif read.expires_at > now:
             restored += 1 if holds.rewrite(read, ttl_until(read.expires_at, now)) else 0
         else:
             deleted += 1 if holds.delete(read) else 0
+    holds.forget_held(hold_id, held)
     _audit(trail, actor, released, "released", restored=str(restored), deleted=str(deleted),
            kept_by_other_holds=str(kept))  # fmt: skip
     return HoldResult(released, kept=kept, restored=restored, deleted=deleted)

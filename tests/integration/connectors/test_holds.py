@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from connectors.cassandra.security import WRITER_ROLE
 from connectors.kafka.audit import MemoryAuditTrail
 from pipelines.services import holds
 from pipelines.settings import Settings
-from schemas.holds import REVIEW_GRACE, Hold, HoldKind
+from schemas.holds import Hold, HoldKind
 from schemas.plates import confusable_key
 from schemas.records import PlateCrop, utcnow
 from tests.conftest import provision, unique_settings
@@ -121,16 +122,24 @@ def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     window = a_hold("HOLD002", window_from=now - timedelta(days=11),
                     window_to=now - timedelta(days=9))  # fmt: skip
     first = holds.place(hold_store, trail, SUPERVISOR, window)
-    second = holds.place(hold_store, trail, SUPERVISOR, window)  # a second case, same reads
+    # A second case on the same reads, reviewed sooner: it must not shorten the first.
+    second = holds.place(hold_store, trail, SUPERVISOR,
+                         replace(window, review_by=now + timedelta(days=40)))  # fmt: skip
     assert (first.kept, second.kept) == (1, 1)
-    held_for = (first.hold.review_by + REVIEW_GRACE - utcnow()).total_seconds()
-    assert ttls(store, inside)["read"] == pytest.approx(held_for, abs=30)
+
+    def held_for(hold: Hold) -> float:
+        return (hold.held_until - utcnow()).total_seconds()
+
+    assert ttls(store, inside)["read"] == pytest.approx(held_for(first.hold), abs=30)
     assert ttls(store, outside)["read"] == pytest.approx(40 * DAY, abs=30)
-    # Released once: the other hold still keeps it. Released twice: its own date again.
+    # Released once: the other hold still keeps it, to its own date. Released twice: the
+    # read's own date again, and the holds' record of it gone.
     assert holds.release(hold_store, trail, SUPERVISOR, first.hold.hold_id, "done").kept == 1
-    assert ttls(store, inside)["read"] == pytest.approx(held_for, abs=30)
+    assert ttls(store, inside)["read"] == pytest.approx(held_for(second.hold), abs=30)
     assert holds.release(hold_store, trail, SUPERVISOR, second.hold.hold_id, "done").restored == 1
     assert ttls(store, inside)["read"] == pytest.approx(50 * DAY, abs=30)
+    assert hold_store.held_reads(second.hold.hold_id) == []
+    assert hold_store.holds_of_read(inside.read_id) == []
     due = holds.due(hold_store, trail, holds.Requester("sgt.berg", AGENCY, "weekly hold review"),
                     timedelta(days=365))  # fmt: skip
     assert due == []  # both released
