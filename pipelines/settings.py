@@ -97,6 +97,12 @@ class Settings(BaseSettings, ServersConfig, IngestConfig):
         default=None,
         description="Faust's local table data, a folder per app; default <cache_dir>/faust.",
     )
+    table_purge_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a worker flushes and compacts its local tables, so a "
+        "deleted entry leaves its disk, and removes those of partitions served elsewhere.",
+    )
     metrics_port: int = 6066
     metrics_host: str = Field(
         default="127.0.0.1",

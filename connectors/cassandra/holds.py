@@ -4,7 +4,10 @@ A read has copies in ``reads_by_plate``, ``plates_by_folded_plate``, ``plate_cro
 and its hits in ``hits_by_agency`` and ``hits_by_id``. Holding a read rewrites each copy,
 every column, with the hold's TTL (Cassandra keeps a TTL per cell, so a partial rewrite
 would leave a disposition or a crop expiring on the old date); releasing it rewrites
-them with what is left of the original retention, or deletes them if that has passed.
+them with what is left of the original retention, or to expire within the second if that
+has passed (never a delete: these tables keep a short gc grace, ``retention.py``). Each
+rewrite carries the timestamp of its new destruction date, or one just after what the
+cells carry when that is not later, so it wins, and later holds' rewrites win over it.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ from typing import Any
 from cassandra.cluster import Session
 from cassandra.query import PreparedStatement
 
+from connectors.cassandra.retention import write_timestamp
 from connectors.cassandra.rows import utc
 from connectors.cassandra.session import DICT_ROWS, map_exceptions
 from schemas.holds import Hold, HoldKind, HoldStatus
 from schemas.plates import confusable_key
+
+# The write timestamps selected with each copy (not columns: never written back).
+_STAMPS = ("lprx_stamp", "lprx_stamp_2")
 
 HOLD_COLUMNS = (
     "hold_id", "agency_ori", "kind", "case_number", "reason", "placed_by", "placed_at",
@@ -106,21 +113,28 @@ class HoldStore:
                 f"FROM {ks}.held_reads WHERE hold_id = ?"
             )
             self._holds_of_read = prepare(f"SELECT hold_id FROM {ks}.read_holds WHERE read_id = ?")
+            # Each copy with the latest write timestamp of its cells (``_STAMPS``).
             self._read_copy = prepare(
-                f"SELECT * FROM {ks}.reads_by_plate WHERE plate = ? AND collected_at = ? "
-                "AND read_id = ?"
+                f"SELECT *, WRITETIME(agency_ori) AS {_STAMPS[0]} FROM {ks}.reads_by_plate "
+                "WHERE plate = ? AND collected_at = ? AND read_id = ?"
             )
             self._spelling_copy = prepare(
                 f"SELECT * FROM {ks}.plates_by_folded_plate WHERE folded_plate = ? AND "
                 "plate = ? AND collected_at = ? AND read_id = ?"
             )
-            self._crop_copy = prepare(f"SELECT * FROM {ks}.plate_crops WHERE read_id = ?")
+            self._crop_copy = prepare(
+                f"SELECT *, WRITETIME(jpeg) AS {_STAMPS[0]} FROM {ks}.plate_crops WHERE read_id = ?"
+            )
             # Within one agency's partition: a read's hits come at or after its collection.
             self._hit_copies = prepare(
-                f"SELECT * FROM {ks}.hits_by_agency WHERE agency_ori = ? AND matched_at >= ? "
-                "AND read_id = ? ALLOW FILTERING"
+                f"SELECT *, WRITETIME(plate) AS {_STAMPS[0]}, WRITETIME(disposition) AS "
+                f"{_STAMPS[1]} FROM {ks}.hits_by_agency WHERE agency_ori = ? AND "
+                "matched_at >= ? AND read_id = ? ALLOW FILTERING"
             )
-            self._hit_id_copy = prepare(f"SELECT * FROM {ks}.hits_by_id WHERE hit_id = ?")
+            self._hit_id_copy = prepare(
+                f"SELECT *, WRITETIME(agency_ori) AS {_STAMPS[0]} FROM {ks}.hits_by_id "
+                "WHERE hit_id = ?"
+            )
 
     # --- hold rows -------------------------------------------------------------------
 
@@ -177,10 +191,9 @@ class HoldStore:
             if other.status is HoldStatus.ACTIVE
         ]
         until = max([read.expires_at, *(hold.held_until for hold in [*holds, *others])])
-        ttl = ttl_until(until, now)
         for hold in holds:
-            self.record_held(hold.hold_id, read, ttl)
-        return self.rewrite(read, ttl) > 0
+            self.record_held(hold.hold_id, read, ttl_until(until, now))
+        return self.rewrite(read, until, now) > 0
 
     def held_reads(self, hold_id: str) -> list[HeldRead]:
         return [_held_read(row) for row in self._dicts(self._held_reads, (hold_id,))]
@@ -190,32 +203,26 @@ class HoldStore:
 
     # --- every copy of a read --------------------------------------------------------
 
-    def rewrite(self, read: HeldRead, ttl: int) -> int:
-        """Every copy of the read, every column, written again with ``ttl`` seconds (0:
-        none). Returns the rows rewritten (0: the read is gone)."""
+    def rewrite(self, read: HeldRead, until: datetime, now: datetime) -> int:
+        """Every copy of the read, every column, written again to expire at ``until``.
+        Returns the rows rewritten (0: the read is gone).
+
+        The rows carry the timestamp of their destruction date (``retention.py``), and a
+        write wins only with a later timestamp: so the copies are written with the
+        timestamp of ``until`` or, when that is not later than what they carry (a
+        release, a shorter review), just after it."""
         copies = self._copies(read)
+        stamps = [row[name] for _table, row in copies for name in _STAMPS if row.get(name)]
+        stamp = max([write_timestamp(until), *(s + 1 for s in stamps)])
+        ttl = ttl_until(until, now)
         for table, row in copies:
-            self._insert(table, row, ttl)
+            self._insert(table, row, ttl, stamp)
         return len(copies)
 
-    def delete(self, read: HeldRead) -> int:
-        """Removes every copy of the read now; returns the rows removed."""
-        copies = self._copies(read)
-        keys = {
-            "reads_by_plate": ("plate", "collected_at", "read_id"),
-            "plates_by_folded_plate": ("folded_plate", "plate", "collected_at", "read_id"),
-            "plate_crops": ("read_id",),
-            "hits_by_agency": ("agency_ori", "matched_at", "hit_id"),
-            "hits_by_id": ("hit_id",),
-        }
-        with map_exceptions("write"):
-            for table, row in copies:
-                where = " AND ".join(f"{name} = %s" for name in keys[table])
-                self._session.execute(
-                    f"DELETE FROM {self._ks}.{table} WHERE {where}",
-                    tuple(row[name] for name in keys[table]),
-                )
-        return len(copies)
+    def expire_now(self, read: HeldRead, now: datetime) -> int:
+        """Every copy of the read, set to expire within the second. Not a delete: these
+        tables keep a short gc grace, safe only for cells that expire (retention.py)."""
+        return self.rewrite(read, now, now)
 
     def _copies(self, read: HeldRead) -> list[tuple[str, dict[str, Any]]]:
         found: list[tuple[str, dict[str, Any]]] = []
@@ -234,18 +241,20 @@ class HoldStore:
             ]
         return found
 
-    def _insert(self, table: str, row: dict[str, Any], ttl: int) -> None:
-        columns = tuple(name for name, value in row.items() if value is not None)
+    def _insert(self, table: str, row: dict[str, Any], ttl: int, stamp: int) -> None:
+        columns = tuple(
+            name for name, value in row.items() if value is not None and name not in _STAMPS
+        )
         statement = self._inserts.get((table, columns))
         with map_exceptions("write"):
             if statement is None:
                 markers = ", ".join("?" for _ in columns)
                 statement = self._session.prepare(
                     f"INSERT INTO {self._ks}.{table} ({', '.join(columns)}) VALUES ({markers}) "
-                    "USING TTL ?"
+                    "USING TTL ? AND TIMESTAMP ?"
                 )
                 self._inserts[(table, columns)] = statement
-            self._session.execute(statement, (*(row[name] for name in columns), ttl))
+            self._session.execute(statement, (*(row[name] for name in columns), ttl, stamp))
 
     def _dicts(self, statement: PreparedStatement, params: Iterable[Any]) -> list[dict[str, Any]]:
         with map_exceptions("read"):

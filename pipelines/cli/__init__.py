@@ -54,6 +54,9 @@ def _mount_optional_apps() -> None:
     from pipelines.cli.camera_credentials import app as cameras_app
 
     app.add_typer(cameras_app, name="cameras", help="Per-camera ingest credentials.")
+    from pipelines.cli.retention import app as retention_app
+
+    app.add_typer(retention_app, name="retention", help="Faust changelogs of this prefix.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")

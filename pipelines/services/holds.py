@@ -3,7 +3,7 @@
 ``place`` records the hold, then keeps each read it covers (every copy: the read, its
 spelling row, crop and hits) until the hold's review date plus grace, or its original
 date if later. ``review`` moves the review date (and the held data's end with it).
-``release`` lets each read expire at its original date, or deletes it at once if that
+``release`` lets each read expire at its original date, or at once (within the second) if that
 has passed, unless another active hold still covers it. ``listing`` and ``due`` show
 holds (they name plates, so they are audited accesses). Each step's audit event is
 acknowledged by Kafka before the step: no audit, no action.
@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from connectors.cassandra.holds import HeldRead, ttl_until
+from connectors.cassandra.holds import HeldRead
 from connectors.kafka.audit import AuditWriter
 from pipelines.services.access import Requester, open_access
 from schemas.errors import AccessDenied, NotFound, TransientError
@@ -36,8 +36,8 @@ class Holds(Protocol):
     def held_reads(self, hold_id: str) -> list[HeldRead]: ...
     def forget_held(self, hold_id: str, reads: Sequence[HeldRead]) -> None: ...
     def holds_of_read(self, read_id: str) -> list[str]: ...
-    def rewrite(self, read: HeldRead, ttl: int) -> int: ...
-    def delete(self, read: HeldRead) -> int: ...
+    def rewrite(self, read: HeldRead, until: datetime, now: datetime) -> int: ...
+    def expire_now(self, read: HeldRead, now: datetime) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class HoldResult:
     hold: Hold
     kept: int = 0  # reads kept (held), or kept by another hold on release
     restored: int = 0  # reads given back their original expiry
-    deleted: int = 0  # reads past their original date, deleted at release
+    deleted: int = 0  # reads past their original date, expired at release
 
 
 def _audit(trail: AuditWriter, actor: Actor, hold: Hold, step: str, **details: str) -> None:
@@ -128,7 +128,7 @@ def review(
 
 
 def release(holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, note: str) -> HoldResult:
-    """Ends the hold: each read expires at its original date (deleted if that passed),
+    """Ends the hold: each read expires at its original date (at once if that passed),
     unless another active hold still covers it."""
     now = utcnow()
     hold = _active(holds, hold_id, actor)
@@ -150,9 +150,9 @@ def release(holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, note: 
         if others:
             kept += 1 if holds.keep(others, read, now) else 0
         elif read.expires_at > now:
-            restored += 1 if holds.rewrite(read, ttl_until(read.expires_at, now)) else 0
+            restored += 1 if holds.rewrite(read, read.expires_at, now) else 0
         else:
-            deleted += 1 if holds.delete(read) else 0
+            deleted += 1 if holds.expire_now(read, now) else 0
     holds.forget_held(hold_id, held)
     _audit(trail, actor, released, "released", restored=str(restored), deleted=str(deleted),
            kept_by_other_holds=str(kept))  # fmt: skip
