@@ -23,13 +23,27 @@ from cassandra.cluster import Session
 from cassandra.query import PreparedStatement
 
 from connectors.cassandra.retention import write_timestamp
-from connectors.cassandra.rows import utc
+from connectors.cassandra.rows import (
+    CROP_COLUMNS,
+    HIT_COLUMNS,
+    HIT_ID_COLUMNS,
+    READ_COLUMNS,
+    utc,
+)
+from connectors.cassandra.schema import ADDED_COLUMNS
 from connectors.cassandra.session import DICT_ROWS, map_exceptions
 from schemas.holds import Hold, HoldKind, HoldStatus
 from schemas.plates import confusable_key
 
 # The write timestamps selected with each copy (not columns: never written back).
 _STAMPS = ("lprx_stamp", "lprx_stamp_2")
+# A hit row's columns, its disposition's included.
+_HIT_ROW = (*HIT_COLUMNS, *ADDED_COLUMNS["hits_by_agency"])
+
+
+def _cols(columns: Iterable[str]) -> str:
+    return ", ".join(columns)
+
 
 HOLD_COLUMNS = (
     "hold_id", "agency_ori", "kind", "case_number", "reason", "placed_by", "placed_at",
@@ -115,7 +129,8 @@ class HoldStore:
             self._holds_of_read = prepare(f"SELECT hold_id FROM {ks}.read_holds WHERE read_id = ?")
             # Each copy with the latest write timestamp of its cells (``_STAMPS``).
             self._read_copy = prepare(
-                f"SELECT *, WRITETIME(agency_ori) AS {_STAMPS[0]} FROM {ks}.reads_by_plate "
+                f"SELECT {_cols(READ_COLUMNS)}, WRITETIME(agency_ori) AS {_STAMPS[0]} FROM "
+                f"{ks}.reads_by_plate "
                 "WHERE plate = ? AND collected_at = ? AND read_id = ?"
             )
             self._spelling_copy = prepare(
@@ -123,16 +138,19 @@ class HoldStore:
                 "plate = ? AND collected_at = ? AND read_id = ?"
             )
             self._crop_copy = prepare(
-                f"SELECT *, WRITETIME(jpeg) AS {_STAMPS[0]} FROM {ks}.plate_crops WHERE read_id = ?"
+                f"SELECT {_cols(CROP_COLUMNS)}, WRITETIME(jpeg) AS {_STAMPS[0]} "
+                f"FROM {ks}.plate_crops WHERE read_id = ?"
             )
             # Within one agency's partition: a read's hits come at or after its collection.
             self._hit_copies = prepare(
-                f"SELECT *, WRITETIME(plate) AS {_STAMPS[0]}, WRITETIME(disposition) AS "
+                f"SELECT {_cols(_HIT_ROW)}, WRITETIME(plate) AS {_STAMPS[0]}, "
+                "WRITETIME(disposition) AS "
                 f"{_STAMPS[1]} FROM {ks}.hits_by_agency WHERE agency_ori = ? AND "
                 "matched_at >= ? AND read_id = ? ALLOW FILTERING"
             )
             self._hit_id_copy = prepare(
-                f"SELECT *, WRITETIME(agency_ori) AS {_STAMPS[0]} FROM {ks}.hits_by_id "
+                f"SELECT {_cols(HIT_ID_COLUMNS)}, WRITETIME(agency_ori) AS {_STAMPS[0]} "
+                f"FROM {ks}.hits_by_id "
                 "WHERE hit_id = ?"
             )
 
