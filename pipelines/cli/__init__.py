@@ -3,7 +3,8 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups) and
+``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``audit``
+(the trail and its proof), ``holds``, ``transparency`` and
 ``services`` (the local servers).
 """
 
@@ -13,7 +14,17 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, cameras, hotlists, partner, reads, workers
+from pipelines.cli import (
+    agreements,
+    audit,
+    cameras,
+    holds,
+    hotlists,
+    partner,
+    reads,
+    transparency,
+    workers,
+)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -27,7 +38,9 @@ app.add_typer(agreements.app, name="agreements")
 app.add_typer(partner.app, name="partner")
 app.add_typer(reads.app, name="reads")
 app.command()(reads.deadletters)
-app.command()(reads.audit)
+app.add_typer(audit.app, name="audit")
+app.add_typer(holds.app, name="holds")
+app.add_typer(transparency.app, name="transparency")
 app.command()(workers.demo)
 
 
