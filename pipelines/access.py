@@ -13,6 +13,8 @@ ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx fram
 reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
                                                     dead letters)
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
+custodian   lprx-admin          lprx_writer         ``lprx holds`` (rewrites held reads'
+                                                    TTLs; audited through the topic)
 ==========  ==================  ==================  ===================================
 """
 
@@ -43,6 +45,7 @@ class Role(StrEnum):
     OCR = "ocr"
     INGEST = "ingest"
     READER = "reader"
+    CUSTODIAN = "custodian"
 
 
 KAFKA_PRINCIPALS = {
@@ -51,6 +54,7 @@ KAFKA_PRINCIPALS = {
     Role.OCR: acls.OCR,
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
+    Role.CUSTODIAN: acls.ADMIN,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -58,6 +62,7 @@ CASSANDRA_ROLES = {
     Role.OCR: cassandra.WRITER_ROLE,
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
+    Role.CUSTODIAN: cassandra.WRITER_ROLE,
 }
 
 

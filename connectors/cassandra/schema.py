@@ -72,6 +72,68 @@ SCHEMA_CQL = [
         PRIMARY KEY ((day), occurred_at, event_id)
     ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC) AND """
     + _FLUSH,
+    # The audit chains (schemas/audit_chain.py): link n of an agency's chain, by the day
+    # it was chained ("<chain>/<YYYY-MM-DD>", one partition key column, as the
+    # append-only trigger needs), pointing at its audit_events row.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_chain (
+        chain_day_key text, seq bigint, event_id text, event_day text,
+        occurred_at timestamp, link_hash blob,
+        PRIMARY KEY ((chain_day_key), seq)
+    ) WITH """
+    + _FLUSH,
+    # Which events are chained, and where: a redelivered event is never chained twice.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_chain_events (
+        event_id text PRIMARY KEY, chain text, seq bigint, chain_day text
+    ) WITH """
+    + _FLUSH,
+    # Each chain's head, moved only by compare-and-set (so two writers never fork a
+    # chain); pending: the links claimed by the last move, until their rows are written.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_chain_heads (
+        chain text PRIMARY KEY, seq bigint, link_hash blob, chain_day text,
+        pending map<text, frozen<tuple<bigint, blob, text>>>
+    ) WITH """
+    + _FLUSH,
+    # Signed checkpoints (Ed25519, connectors/security/signing.py): link seq of a chain.
+    """CREATE TABLE IF NOT EXISTS {ks}.audit_checkpoints (
+        chain text, chain_day text, seq bigint, link_hash blob, signed_at timestamp,
+        key_id text, signature blob,
+        PRIMARY KEY ((chain), chain_day, seq)
+    ) WITH """
+    + _FLUSH,
+    # Holds (schemas/holds.py) and the reads each keeps, with their original expiry so a
+    # release restores it. A hold names a plate as its case file does; it is kept as
+    # the record of the hold (the reads themselves expire as the hold says).
+    """CREATE TABLE IF NOT EXISTS {ks}.holds (
+        hold_id text PRIMARY KEY, agency_ori text, kind text, case_number text,
+        reason text, placed_by text, placed_at timestamp, review_by timestamp, plate text,
+        window_from timestamp, window_to timestamp, read_ids set<text>, requester text,
+        statement text, status text, released_by text, released_at timestamp,
+        release_note text
+    ) WITH """
+    + _FLUSH,
+    """CREATE TABLE IF NOT EXISTS {ks}.held_reads (
+        hold_id text, read_id text, plate text, collected_at timestamp,
+        agency_ori text, expires_at timestamp,
+        PRIMARY KEY ((hold_id), read_id)
+    ) WITH """
+    + _FLUSH,
+    """CREATE TABLE IF NOT EXISTS {ks}.read_holds (
+        read_id text, hold_id text, PRIMARY KEY ((read_id), hold_id)
+    ) WITH """
+    + _FLUSH,
+    # Usage counters for the public log of use (13.824 subd. 5): no plate, no read id,
+    # so they outlive the reads they count. Reads per camera per hour (when it collected)
+    # and hits per category and list, per agency and UTC day.
+    """CREATE TABLE IF NOT EXISTS {ks}.usage_reads (
+        agency_ori text, day text, camera_id text, hour int, reads counter,
+        PRIMARY KEY ((agency_ori), day, camera_id, hour)
+    ) WITH """
+    + _FLUSH,
+    """CREATE TABLE IF NOT EXISTS {ks}.usage_hits (
+        agency_ori text, day text, category text, list_id text, hits counter,
+        PRIMARY KEY ((agency_ori), day, category, list_id)
+    ) WITH """
+    + _FLUSH,
     # The spellings stored under each confusable-folded plate (one row per read, its TTL),
     # so a new hotlist entry finds reads of a confusable spelling in one query.
     """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (

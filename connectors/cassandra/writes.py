@@ -22,13 +22,11 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from connectors.cassandra.retention import disposition_timestamp, write_timestamp
 from connectors.cassandra.rows import (
-    AUDIT_COLUMNS,
     CROP_COLUMNS,
     HIT_COLUMNS,
     HIT_ID_COLUMNS,
     READ_COLUMNS,
     SPELLING_COLUMNS,
-    audit_row,
     crop_row,
     hit_id_row,
     hit_row,
@@ -37,7 +35,7 @@ from connectors.cassandra.rows import (
 )
 from connectors.cassandra.session import map_exceptions, store_error
 from schemas.errors import TransientError
-from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead, utcnow
+from schemas.records import Hit, HitDisposition, PlateCrop, PlateRead, utcnow
 from schemas.retention import RetentionExpired, ttl_seconds
 
 T = TypeVar("T")
@@ -94,7 +92,6 @@ class Writes:
             self._insert_crop = prepare(insert_cql(ks, "plate_crops", CROP_COLUMNS, ttl=True))
             self._insert_hit = prepare(insert_cql(ks, "hits_by_agency", HIT_COLUMNS, ttl=True))
             self._insert_hit_id = prepare(insert_cql(ks, "hits_by_id", HIT_ID_COLUMNS, ttl=True))
-            self._insert_audit = prepare(insert_cql(ks, "audit_events", AUDIT_COLUMNS, ttl=False))
             self._set_disposition = prepare(_SET_DISPOSITION.replace("{ks}", ks))
             self._hit_writetime = prepare(_HIT_WRITETIME.replace("{ks}", ks))
             self._insert_check = prepare(
@@ -136,11 +133,6 @@ class Writes:
             )  # fmt: skip
 
         return self._write_retained(hits, now, _hit_expiry, jobs)
-
-    def audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
-        """Audit events, kept without a TTL."""
-        jobs = [(self._insert_audit, audit_row(event)) for event in events]
-        return self._run(jobs, range(len(events)), [STORED] * len(events))
 
     def disposition(self, disposition: HitDisposition, ttl: int) -> None:
         """The disposition, on the hit's row, expiring with it, its timestamp just after

@@ -3,8 +3,9 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``top``
-(live rates, latency and lag for an SRE) and ``services`` (the local servers).
+``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``audit``
+(the trail and its proof), ``holds``, ``transparency``, ``top`` (live rates, latency and
+lag for an SRE) and ``services`` (the local servers).
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, cameras, hotlists, partner, reads, top, workers
+from pipelines.cli import (
+    agreements,
+    audit,
+    cameras,
+    holds,
+    hotlists,
+    partner,
+    reads,
+    top,
+    transparency,
+    workers,
+)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -27,7 +39,9 @@ app.add_typer(agreements.app, name="agreements")
 app.add_typer(partner.app, name="partner")
 app.add_typer(reads.app, name="reads")
 app.command()(reads.deadletters)
-app.command()(reads.audit)
+app.add_typer(audit.app, name="audit")
+app.add_typer(holds.app, name="holds")
+app.add_typer(transparency.app, name="transparency")
 app.command()(workers.demo)
 app.command()(top.top)
 

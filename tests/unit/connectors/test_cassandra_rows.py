@@ -222,7 +222,9 @@ def test_the_tables_are_those_the_schema_makes() -> None:
     assert len(TABLES) == len(SCHEMA_CQL)
     assert set(TABLES) == {
         "reads_by_plate", "hits_by_agency", "hits_by_id", "audit_events",
-        "plates_by_folded_plate", "hotlist_checks", "plate_crops",
+        "plates_by_folded_plate", "hotlist_checks", "plate_crops", "audit_chain",
+        "audit_chain_events", "audit_chain_heads", "audit_checkpoints", "holds",
+        "held_reads", "read_holds", "usage_reads", "usage_hits",
     }  # fmt: skip
 
 
