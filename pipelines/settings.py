@@ -16,11 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
+from pipelines.identity.config import ApiConfig
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings, ServersConfig, IngestConfig):
+class Settings(BaseSettings, ServersConfig, IngestConfig, ApiConfig):
     """The connectors' own configs (Kafka, Cassandra, servers, ingest, frames, retention)
     composed, plus what only the pipeline's stages and workers need."""
 

@@ -4,8 +4,11 @@
 lprx_admin     superuser, owns the schema (created at the server's first start)
 lprx_writer    SELECT and MODIFY on the data tables; MODIFY on audit_events, where the
                append-only trigger lets it insert new rows and nothing else
-lprx_reader    SELECT on the keyspace; MODIFY on audit_events (its accesses' audit
+lprx_reader    SELECT on the data tables; MODIFY on audit_events (its accesses' audit
                rows, append-only too)
+lprx_api       SELECT on the data tables; SELECT and MODIFY on the identity tables
+               (people, sessions, failed logins: connectors/cassandra/identity.py),
+               which no other service role may read
 =============  =======================================================================
 
 Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit table
@@ -23,14 +26,15 @@ import re
 from cassandra.cluster import Session
 
 from connectors.cassandra.config import CassandraConfig
-from connectors.cassandra.security import READER_ROLE, WRITER_ROLE, password_file
+from connectors.cassandra.identity import IDENTITY_TABLES
+from connectors.cassandra.security import API_ROLE, READER_ROLE, WRITER_ROLE, password_file
 from connectors.security.files import ensure_password
 from schemas.errors import ConfigurationError
 
 AUDIT_TABLE = "audit_events"
 TRIGGER_CLASS = "lprx.cassandra.AppendOnly"
 TRIGGER_NAME = "audit_append_only"
-SERVICE_ROLES = (WRITER_ROLE, READER_ROLE)
+SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE)
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 
@@ -83,10 +87,18 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
     ]
     wanted: list[tuple[str, str, str]] = []  # (permission, resource, role)
     for table in tables:
+        resource = f"data/{ks}/{_name(table)}"
+        if table in IDENTITY_TABLES:
+            wanted += [(p, resource, API_ROLE) for p in ("SELECT", "MODIFY")]
+            continue
+        wanted += [("SELECT", resource, role) for role in (READER_ROLE, API_ROLE)]
         if table != AUDIT_TABLE:
-            wanted += [(p, f"data/{ks}/{_name(table)}", WRITER_ROLE) for p in ("SELECT", "MODIFY")]
-    wanted += [("MODIFY", f"data/{ks}/{AUDIT_TABLE}", role) for role in SERVICE_ROLES]
-    wanted.append(("SELECT", f"data/{ks}", READER_ROLE))
+            wanted.append(("MODIFY", resource, WRITER_ROLE))
+            wanted.append(("SELECT", resource, WRITER_ROLE))
+    wanted += [("MODIFY", f"data/{ks}/{AUDIT_TABLE}", role) for role in (WRITER_ROLE, READER_ROLE)]
+    # Earlier setups granted the reader the whole keyspace, identity tables included.
+    if "SELECT" in _granted(session, READER_ROLE, f"data/{ks}"):
+        session.execute(f"REVOKE SELECT ON KEYSPACE {ks} FROM {READER_ROLE}")
     for permission, resource, role in wanted:
         if permission not in _granted(session, role, resource):
             on = "KEYSPACE" if resource.count("/") == 1 else "TABLE"

@@ -11,6 +11,7 @@ import re
 
 from cassandra.cluster import Session
 
+from connectors.cassandra.identity import IDENTITY_CQL
 from connectors.cassandra.session import map_exceptions
 from schemas.errors import ConfigurationError
 
@@ -69,6 +70,15 @@ SCHEMA_CQL = [
     """CREATE TABLE IF NOT EXISTS {ks}.hotlist_checks (
         entry_id text PRIMARY KEY, folded_plate text, checked_at timestamp
     )""",
+    # Reads by agency and UTC day, for searches by partial plate, time and area that no
+    # plate partition answers; same TTL as the read (written with it by the store stage).
+    """CREATE TABLE IF NOT EXISTS {ks}.reads_by_agency_day (
+        agency_ori text, day text, collected_at timestamp, read_id text,
+        plate text, camera_id text, latitude double, longitude double,
+        confidence float, expires_at timestamp,
+        PRIMARY KEY ((agency_ori, day), collected_at, read_id)
+    ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id DESC) AND """
+    + _TWCS,
     # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
     # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
     """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
@@ -77,6 +87,8 @@ SCHEMA_CQL = [
     ) WITH """
     + _TWCS,
 ]
+
+SCHEMA_CQL += IDENTITY_CQL
 
 TABLES = frozenset(statement.split(".", 1)[1].split(maxsplit=1)[0] for statement in SCHEMA_CQL)
 

@@ -16,6 +16,7 @@ from typing import Any
 from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.queries import HitLocation, Queries
 from connectors.cassandra.schema import ensure_schema, keyspace_name
+from connectors.cassandra.search import ReadRow, SearchQueries
 from connectors.cassandra.session import connect
 from connectors.cassandra.writes import RowOutcome, Writes
 from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead
@@ -34,6 +35,7 @@ class CassandraStore:
             concurrency = settings.cassandra_write_concurrency
             self._writes = Writes(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
+            self._search = SearchQueries(self.session, ks)
         except BaseException:
             self._cluster.shutdown()
             raise
@@ -112,6 +114,15 @@ class CassandraStore:
     def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
         """The audit trail of one UTC day (YYYY-MM-DD), newest first."""
         return self._queries.audit_events(day, limit)
+
+    def plate_reads(self, plate: str, start: datetime, end: datetime, limit: int) -> list[ReadRow]:
+        """A plate's reads, every agency's, in the window: callers scope them."""
+        return self._search.plate_reads(plate, start, end, limit)
+
+    def day_reads(
+        self, agency_ori: str, day: str, start: datetime, end: datetime, limit: int
+    ) -> list[ReadRow]:
+        return self._search.day_reads(agency_ori, day, start, end, limit)
 
     def count(self, table: str) -> int:
         return self._queries.count(table)
