@@ -101,6 +101,19 @@ class PersonAccess:
         self._why = why
         self._details = details
 
+    def open(self, *, justified: bool = True) -> PersonAccess:
+        """Audits the access before any data is read. With ``justified`` the
+        justification must be complete, or the attempt is refused (``AccessDenied``,
+        audited as DENIED)."""
+        if justified:
+            problem = "a justification is required" if self._why is None else self._why.problem()
+            if problem is not None:
+                raise self.deny(problem)
+        event = _event(*self._args, AuditOutcome.SUCCESS, self._why,
+                       self._details | {"stage": "opened"})  # fmt: skip
+        _acknowledged(self._trail, event)
+        return self
+
     def deny(self, reason: str) -> AccessDenied:
         """The refusal, audited as DENIED; raise what it returns."""
         event = _event(*self._args, AuditOutcome.DENIED, self._why,
@@ -134,11 +147,6 @@ def open_person_access(
 ) -> PersonAccess:  # fmt: skip
     """Audits an access before any data is read. With ``justified`` the justification
     must be complete, or the attempt is refused (``AccessDenied``, audited as DENIED)."""
-    access = PersonAccess(trail, principal, target_kind, target_id, why, details or {})
-    if justified:
-        problem = "a justification is required" if why is None else why.problem()
-        if problem is not None:
-            raise access.deny(problem)
-    _acknowledged(trail, _event(principal, target_kind, target_id, AuditOutcome.SUCCESS, why,
-                                (details or {}) | {"stage": "opened"}))  # fmt: skip
-    return access
+    return PersonAccess(trail, principal, target_kind, target_id, why, details or {}).open(
+        justified=justified
+    )

@@ -18,7 +18,7 @@ from typing import Protocol
 from connectors.cassandra.search import ReadRow
 from connectors.kafka.audit import AuditWriter
 from pipelines.identity.config import ApiConfig
-from pipelines.services.scope import Justification, open_person_access, readable_agencies
+from pipelines.services.scope import Justification, PersonAccess, readable_agencies
 from pipelines.stages.share import AgreementBook
 from schemas.errors import RequestRefused
 from schemas.people import Principal
@@ -139,17 +139,17 @@ def search_reads(
     now = now or utcnow()
     visible = readable_agencies(book, principal.agency_ori, now)
     details = {"query": json.dumps(asdict(query), default=str, sort_keys=True)}
-    access = open_person_access(trail, principal, target_kind="reads",
-                                target_id=f"plate={query.plate or '*'}", why=why,
-                                details=details)  # fmt: skip
+    access = PersonAccess(trail, principal, "reads", f"plate={query.plate or '*'}", why, details)
     try:
         plate = _check(query, config, now)
     except RequestRefused as refused:
-        raise access.deny(str(refused)) from None
+        access.deny(str(refused))
+        raise
     outside = sorted(set(query.agencies) - visible)
     if outside:
         raise access.deny(f"no agreement in force shares the reads of {', '.join(outside)} "
                           f"with {principal.agency_ori}")  # fmt: skip
+    access.open()
     agencies = sorted(set(query.agencies) or visible)
     end = query.end
     after: tuple[datetime, str] | None = None

@@ -44,4 +44,4 @@ def test_roles_add_up() -> None:
 
 
 def test_an_agency_admin_cannot_make_admins_or_operators() -> None:
-    assert AGENCY_GRANTABLE == {Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR}
+    assert {Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR} == AGENCY_GRANTABLE
