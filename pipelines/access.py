@@ -12,6 +12,8 @@ ocr         lprx-ocr            lprx_writer         ``lprx worker --stages ocr``
 ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx frames``
 reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
                                                     dead letters)
+api         lprx-admin          lprx_api            ``lprx api`` (people, sessions,
+                                                    scoped look-ups)
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
 ==========  ==================  ==================  ===================================
 """
@@ -39,6 +41,7 @@ class Role(StrEnum):
     OCR = "ocr"
     INGEST = "ingest"
     READER = "reader"
+    API = "api"
 
 
 KAFKA_PRINCIPALS = {
@@ -47,6 +50,8 @@ KAFKA_PRINCIPALS = {
     Role.OCR: acls.OCR,
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
+    # The API loads hotlists and changes agreements for administrators, as setup does.
+    Role.API: acls.ADMIN,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -54,6 +59,7 @@ CASSANDRA_ROLES = {
     Role.OCR: cassandra.WRITER_ROLE,
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
+    Role.API: cassandra.API_ROLE,
 }
 
 

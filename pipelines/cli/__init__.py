@@ -3,8 +3,9 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups) and
-``services`` (the local servers).
+``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``people``
+(login, accounts) and ``services`` (the local servers). Every command that reads or
+changes data acts as the person logged in (``lprx login``) through the API.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, cameras, hotlists, partner, reads, workers
+from pipelines.cli import agreements, cameras, hotlists, partner, people, reads, workers
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
 app.command()(workers.setup)
 app.command()(workers.worker)
 app.command()(workers.ingest)
+app.command()(workers.api)
+app.command()(people.login)
+app.command()(people.logout)
+app.add_typer(people.app, name="people")
 app.command("models")(workers.models_setup)
 app.command()(cameras.frames)
 app.add_typer(hotlists.app, name="hotlist")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,10 +13,6 @@ from pipelines.settings import Settings, get_settings
 from schemas.errors import ConfigurationError, InvalidRecord, RequestRefused, TransientError
 
 console = Console()
-
-UserOption = Annotated[str, typer.Option(help="Your individual login (audited).")]
-AgencyOption = Annotated[str, typer.Option(help="Your agency's ORI (audited).")]
-PurposeOption = Annotated[str, typer.Option(help="The documented purpose, e.g. a case number.")]
 
 
 def settings() -> Settings:

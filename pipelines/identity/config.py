@@ -18,6 +18,10 @@ class ApiConfig(BaseModel):
         default=None,
         description="Where the CLI reaches the API; default https://127.0.0.1:<api_port>.",
     )
+    api_consortium_ori: str = Field(
+        default="LPRX00000",
+        description="The agency id the consortium's operators belong to (no reads).",
+    )
     api_session_idle_minutes: float = Field(
         default=30, gt=0, description="A session unused this long ends (CJIS AC-11)."
     )
