@@ -15,6 +15,7 @@ from cassandra import Unauthorized
 from fastapi.testclient import TestClient
 
 from connectors.cassandra import CassandraStore, connect
+from connectors.cassandra.rows import read_day
 from connectors.cassandra.security import API_ROLE, READER_ROLE, WRITER_ROLE
 from connectors.kafka.reader import read_values
 from pipelines.access import Role as ProcessRole
@@ -125,6 +126,19 @@ def test_c_sees_no_read_of_a_without_an_agreement_and_sees_them_with_one(
              a_read(plate="INT417", agency_ori=C, collected_at=now - timedelta(minutes=3))]  # fmt: skip
     with CassandraStore(settings, create_schema=False) as store:
         assert all(o.ok for o in store.write_reads(reads, now))
+        # The search table's copy of a read expires with the read (retention).
+        ks = settings.cassandra_keyspace
+        ttls = {
+            row[0]: row[1]
+            for row in store.session.execute(
+                f"SELECT plate, TTL(agency_ori) FROM {ks}.reads_by_plate WHERE plate = 'INT418'"
+            )
+        }
+        day_ttls = store.session.execute(
+            f"SELECT TTL(plate) FROM {ks}.reads_by_agency_day WHERE agency_ori = %s AND day = %s",
+            (A, read_day(reads[1].collected_at)),
+        ).all()
+        assert len(day_ttls) == 2 and abs(max(r[0] for r in day_ttls) - ttls["INT418"]) <= 2
     inv_c = people.login("inv.c")
 
     own = search(client, inv_c, plate="INT417")
