@@ -4,7 +4,8 @@ and dead letters. Each returns only what the caller's agency may see."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -103,8 +104,19 @@ def search(body: SearchRequest, principal: Investigator, api: Services) -> Searc
     )  # fmt: skip
 
 
+def _json_value(value: Any) -> Any:
+    """A driver value as JSON: times in ISO 8601 (UTC), maps as objects, sets as lists."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset | list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    return {k: _json_value(v) for k, v in row.items()}
 
 
 @router.get("/v1/hits", tags=["hits"])
