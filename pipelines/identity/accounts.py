@@ -130,6 +130,27 @@ class IdentityService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="lprx")
         return NewPerson(account, uri)
 
+    def reset_person(self, username: str, password: str, by: str) -> NewPerson:
+        """New password and TOTP secret for a person (lost phone, forgotten password),
+        enabled again; the old factor stops working at once."""
+        account = self.store.account(username)
+        if account is None or account.kind is not AccountKind.PERSON:
+            raise RequestRefused(f"no person {username}")
+        if len(password) < self._config.api_password_min_length:
+            raise RequestRefused(
+                f"a password has at least {self._config.api_password_min_length} characters"
+            )
+        secret = pyotp.random_base32()
+        reset = replace(
+            account, password_hash=_HASHER.hash(password), totp_secret=self._sealer.seal(secret),
+            last_used_at=self._clock(), last_totp_step=0, disabled_at=None,
+            disabled_reason=None,
+        )  # fmt: skip
+        self.store.put_account(reset)
+        self.store.clear_failures(username)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="lprx")
+        return NewPerson(reset, uri)
+
     def add_service(self, username: str, agency_ori: str, created_by: str) -> tuple[Account, str]:
         """A service account of an agency and its key (shown once, kept hashed)."""
         check_username(username)
