@@ -21,12 +21,14 @@ request 400 or 422, Kafka or Cassandra not answering 503 with ``Retry-After``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from pipelines.api import admin, people, reads
-from pipelines.api.deps import ApiServices
+from pipelines.api.deps import ApiServices, authenticate
 from schemas.errors import (
     AccessDenied,
     ConfigurationError,
@@ -37,6 +39,8 @@ from schemas.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/health", "/v1/login", "/openapi.json", "/docs", "/redoc"})
 
 
 def _status(error: LprxError) -> int:
@@ -64,6 +68,21 @@ def create_api_app(services: ApiServices) -> FastAPI:
         status = _status(error)
         headers = {"Retry-After": "5"} if status == 503 else None
         return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+    @app.middleware("http")
+    async def credential_first(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # The credential is checked before the body is even parsed, so a caller without
+        # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
+        if request.url.path not in OPEN_PATHS:
+            try:
+                principal = await run_in_threadpool(authenticate, request, services, None)
+            except HTTPException as refused:
+                return JSONResponse({"detail": refused.detail}, status_code=refused.status_code,
+                                    headers=refused.headers)  # fmt: skip
+            request.state.principal = principal
+        return await call_next(request)
 
     app.include_router(people.router)
     app.include_router(reads.router)

@@ -72,6 +72,9 @@ def refusal_event(request: Request, actor: str, agency: str | None, reason: str)
 def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
     if credentials is not None:
         return credentials.credentials
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
     return request.cookies.get(SESSION_COOKIE)
 
 
@@ -93,7 +96,9 @@ def allowed(*permissions: Permission) -> Callable[..., Principal]:
         api: Services,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
-        principal = authenticate(request, api, credentials)
+        principal = getattr(request.state, "principal", None) or authenticate(
+            request, api, credentials
+        )
         if permissions and not any(principal.can(p) for p in permissions):
             reason = f"the roles of {principal.username} do not allow " + " or ".join(permissions)
             audit_refusal(
