@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
 from pipelines.api.deps import Services, allowed
-from pipelines.services.scope import Justification, open_person_access
+from pipelines.services.scope import Justification
 from pipelines.services.scoped import audit_of_agency, crop_of, visible_hits
 from pipelines.services.search import Box, Circle, ReadQuery, search_reads
 from schemas.people import Permission, Principal, Purpose
@@ -199,17 +199,10 @@ def deadletters(
     max_messages: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
     """Dead letters without their bytes: stage, reason, source (audited)."""
-    from connectors.kafka.reader import read_values
-    from schemas import codec_for
-    from schemas.records import DeadLetter
+    from pipelines.services.deadletters import dead_letters
 
-    settings = api.settings
-    topic = settings.topic("deadletter")
-    access = open_person_access(api.trail, principal, target_kind="topic", target_id=topic,
-                                why=None, justified=False)  # fmt: skip
-    codec = codec_for(settings.schema_registry_url)
-    letters = [DeadLetter.decode(codec, v) for v in read_values(settings, topic, max_messages, 3.0)]
-    access.shown(letter.dead_letter_id for letter in letters)
+    letters = dead_letters(api.settings, api.trail, principal, max_messages=max_messages,
+                           timeout_s=3.0)  # fmt: skip
     return [
         {"dead_letter_id": d.dead_letter_id, "occurred_at": d.occurred_at.isoformat(),
          "stage": d.stage, "error_type": d.error_type, "reason": d.reason[:200],
