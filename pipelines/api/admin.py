@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from pipelines.api.deps import Services, allowed
 from pipelines.services.hotlists import HotlistFormat
+from schemas.errors import ConfigurationError, NotFound, RequestRefused
 from schemas.people import Permission, Principal
-from schemas.records import CameraKind, HotlistCategory
+from schemas.records import AuditAction, AuditEvent, CameraKind, HotlistCategory, new_id, utcnow
 
 router = APIRouter()
 
@@ -150,6 +151,14 @@ def revoke_agreement(
     return {"revoked": agreement_id(principal.agency_ori, partner_agency_ori)}
 
 
+def _camera_event(principal: Principal, camera_id: str, change: str) -> AuditEvent:
+    return AuditEvent(
+        event_id=new_id(), occurred_at=utcnow(), actor=principal.username,
+        actor_agency_ori=principal.agency_ori, action=AuditAction.OTHER, target_kind="camera",
+        target_id=camera_id, details={"change": change},
+    )  # fmt: skip
+
+
 class CameraRequest(BaseModel):
     camera_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     kind: CameraKind = CameraKind.FIXED
@@ -161,9 +170,13 @@ def add_camera(body: CameraRequest, principal: CameraAdmin, api: Services) -> di
     """A camera of the administrator's agency; its ingest token is returned once."""
     from connectors.ingest.credentials import CredentialFile
 
-    token = CredentialFile(api.settings.camera_credentials_path).add(
-        principal.agency_ori, body.camera_id, body.kind, rate_per_minute=body.rate_per_minute
-    )
+    try:
+        token = CredentialFile(api.settings.camera_credentials_path).add(
+            principal.agency_ori, body.camera_id, body.kind, rate_per_minute=body.rate_per_minute
+        )
+    except ConfigurationError as error:  # the camera exists, say
+        raise RequestRefused(str(error)) from error
+    api.trail.record_acknowledged(_camera_event(principal, body.camera_id, "credential added"))
     return {"camera_id": body.camera_id, "agency_ori": principal.agency_ori, "token": token}
 
 
@@ -174,5 +187,9 @@ def revoke_camera(
     """The camera's token stops working within seconds."""
     from connectors.ingest.credentials import CredentialFile
 
-    CredentialFile(api.settings.camera_credentials_path).revoke(principal.agency_ori, camera_id)
+    try:
+        CredentialFile(api.settings.camera_credentials_path).revoke(principal.agency_ori, camera_id)
+    except ConfigurationError as error:  # no such camera of this agency
+        raise NotFound(str(error)) from error
+    api.trail.record_acknowledged(_camera_event(principal, camera_id, "credential revoked"))
     return {"revoked": camera_id}

@@ -245,3 +245,28 @@ def test_lprx_api_serves_https_with_the_lprx_ca(
     # Plain HTTP is not served.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_lockout_and_session_lifetime_are_kept_by_cassandra(
+    settings: Settings, api: tuple[TestClient, People, Any]
+) -> None:
+    client, people, services = api
+    identity = services.auth.identity
+    new = identity.add_person("lock.me", C, frozenset({Role.INVESTIGATOR}), PASSWORD, "test")
+    people.enrol(new.totp_uri, "lock.me")
+    for _ in range(5):
+        answer = client.post("/v1/login", json={"username": "lock.me", "password": "wrong one!",
+                                                "code": people.totp["lock.me"].now()})  # fmt: skip
+        assert answer.status_code == 401
+    right = {"username": "lock.me", "password": PASSWORD, "code": people.totp["lock.me"].now()}
+    assert client.post("/v1/login", json=right).status_code == 401  # locked, even with the right
+    locked = audit_events(settings, lambda e: e.target_id == "lock.me"
+                          and "account locked" in e.details.get("change", ""))  # fmt: skip
+    assert locked[0].outcome is AuditOutcome.DENIED
+    # The sessions table keeps a session no longer than its absolute limit.
+    ks = settings.cassandra_keyspace
+    headers = people.login("inv.a")
+    assert client.get("/v1/me", headers=headers).status_code == 200
+    with CassandraStore(settings, create_schema=False) as store:
+        ttls = [row[0] for row in store.session.execute(f"SELECT TTL(username) FROM {ks}.sessions")]
+    assert ttls and all(0 < ttl <= 12 * 3600 + 1 for ttl in ttls)

@@ -311,3 +311,38 @@ def test_logout_ends_the_session(api: Api) -> None:
     session = api.login("aud.c")
     assert api.client.post("/v1/logout", headers=bearer(session)).status_code == 200
     assert api.client.get("/v1/me", headers=bearer(session)).status_code == 401
+
+
+def test_a_crop_is_shown_only_when_its_read_may_be(api: Api) -> None:
+    from schemas.records import PlateCrop
+
+    crop = PlateCrop(read_id="a1", agency_ori=A, camera_id="cam-1", collected_at=NOW,
+                     expires_at=NOW + timedelta(days=60), jpeg=b"\xff\xd8jpeg")  # fmt: skip
+    api.store.crops["a1"] = crop
+    mine = api.client.post("/v1/crops/a1", headers=token(api, "inv_a"), json=WHY)
+    assert mine.status_code == 200 and mine.json()["agency_ori"] == A
+    other = api.client.post("/v1/crops/a1", headers=token(api, "inv_c"), json=WHY)
+    assert other.status_code == 404  # as if not held: a refusal confirms nothing
+    assert api.trail.events[-1].outcome is AuditOutcome.DENIED
+    unjustified = api.client.post("/v1/crops/a1", headers=token(api, "inv_a"),
+                                  json={**WHY, "factual_basis": "because"})  # fmt: skip
+    assert unjustified.status_code == 403
+
+
+def test_an_admin_cannot_disable_a_person_of_another_agency(api: Api) -> None:
+    answer = api.client.post("/v1/people/inv.a/disable", headers=token(api, "admin_c"))
+    assert answer.status_code == 403
+    account = api.accounts.account("inv.a")
+    assert account is not None and account.active
+
+
+def test_an_admin_manages_the_cameras_of_its_agency(api: Api) -> None:
+    headers = token(api, "admin_c")
+    added = api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-hwy7"})
+    assert added.status_code == 200 and added.json()["token"].startswith("lprxc.")
+    assert added.json()["agency_ori"] == C
+    assert api.trail.events[-1].details == {"change": "credential added"}
+    again = api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-hwy7"})
+    assert again.status_code == 400
+    assert api.client.delete("/v1/cameras/no-such", headers=headers).status_code == 404
+    assert api.client.delete("/v1/cameras/c-hwy7", headers=headers).status_code == 200
