@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, SecretStr
 
 from pipelines.api.deps import Anyone, Services, allowed, bearer, token_of
@@ -148,10 +149,10 @@ def login(body: LoginRequest, api: Services) -> LoginAnswer:
 @router.post("/v1/logout", tags=["session"])
 def logout(
     request: Request, principal: Anyone, api: Services,
-    credentials: Annotated[object, Depends(bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> dict[str, str]:  # fmt: skip
     """Ends this session at once."""
-    token = token_of(request, credentials)  # type: ignore[arg-type]
+    token = token_of(request, credentials)
     if token:
         api.auth.identity.logout(token)
     api.trail.record(_account_event(principal, principal.username, principal.agency_ori, "logout"))

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from pipelines.access import Role, as_partner, as_role
+from pipelines.access import Role, as_role
 from pipelines.settings import Settings, get_settings
 from schemas.errors import ConfigurationError, InvalidRecord, RequestRefused, TransientError
 
@@ -24,11 +24,6 @@ def settings_as(role: Role) -> Settings:
     """The settings of a command run as ``role``: its Kafka principal and Cassandra role
     (``pipelines/access.py``), unless the settings name them."""
     return as_role(settings(), role)
-
-
-def settings_as_partner(agency_ori: str) -> Settings:
-    """The settings of a partner agency's client: its own principal and hit topic."""
-    return as_partner(settings(), agency_ori)
 
 
 def fail(message: str) -> typer.Exit:

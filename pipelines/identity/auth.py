@@ -65,10 +65,15 @@ def oidc_verifier_from_env() -> ExternalVerifier | None:
     return verifier
 
 
+# An agency's provider speaks for its own agency only: it can never make a consortium
+# operator or a service.
+PROVIDER_ROLES = frozenset({Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN, Role.AUDITOR})
+
+
 def known_roles(names: frozenset[str]) -> frozenset[Role]:
-    """The provider's roles that name lprx roles (``investigator``, ``lprx:auditor``...);
-    others are ignored, never widened."""
-    values = {r.value for r in Role} - {Role.SERVICE.value}
+    """The provider's roles that name lprx agency roles (``investigator``,
+    ``lprx:auditor``...); others are ignored, never widened."""
+    values = {r.value for r in PROVIDER_ROLES}
     return frozenset(
         Role(n.removeprefix("lprx:")) for n in names if n.removeprefix("lprx:") in values
     )

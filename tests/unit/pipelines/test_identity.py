@@ -222,8 +222,8 @@ class Verifier:
 def test_a_provider_token_goes_to_the_oidc_seam(identity: IdentityService, clock: Clock) -> None:
     auth = Authenticator(identity, Verifier(), clock)
     principal = auth.principal("provider-token")
-    # "admin" is not an lprx role, and no provider can hand out a service's role.
-    assert principal.roles == frozenset({Role.INVESTIGATOR, Role.OPERATOR})
+    # "admin" is not an lprx role, and an agency's provider makes no operator or service.
+    assert principal.roles == frozenset({Role.INVESTIGATOR})
     assert principal.via == "oidc"
     with pytest.raises(AccessDenied):
         auth.principal("other")
