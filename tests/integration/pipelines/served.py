@@ -79,6 +79,7 @@ class Cli:
     def __init__(self, url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.url = url
         self.home = home
+        home.mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
         self.password_file = home / "password"
         self.password_file.write_text(PASSWORD)

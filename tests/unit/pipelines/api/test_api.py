@@ -346,3 +346,16 @@ def test_an_admin_manages_the_cameras_of_its_agency(api: Api) -> None:
     assert again.status_code == 400
     assert api.client.delete("/v1/cameras/no-such", headers=headers).status_code == 404
     assert api.client.delete("/v1/cameras/c-hwy7", headers=headers).status_code == 200
+
+
+def test_camera_rotation_and_listing_stay_within_the_agency(api: Api) -> None:
+    headers = token(api, "admin_c")
+    api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-rot"})
+    rotated = api.client.post("/v1/cameras/c-rot/rotate", headers=headers)
+    assert rotated.status_code == 200 and rotated.json()["token"].startswith("lprxc.")
+    listed = api.client.get("/v1/cameras", headers=headers).json()
+    assert "c-rot" in {c["camera_id"] for c in listed}
+    assert all("token" not in c and "secret_hash" not in c for c in listed)
+    assert (
+        api.client.post("/v1/cameras/c-rot/rotate", headers=token(api, "inv_c")).status_code == 403
+    )
