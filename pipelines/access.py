@@ -12,6 +12,8 @@ ocr         lprx-ocr            lprx_writer         ``lprx worker --stages ocr``
 ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx frames``
 reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
                                                     dead letters)
+api         lprx-admin          lprx_api            ``lprx api`` (people, sessions,
+                                                    scoped look-ups)
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
 custodian   lprx-admin          lprx_writer         ``lprx holds`` (rewrites held reads'
                                                     TTLs; audited through the topic)
@@ -46,6 +48,7 @@ class Role(StrEnum):
     INGEST = "ingest"
     READER = "reader"
     CUSTODIAN = "custodian"
+    API = "api"
 
 
 KAFKA_PRINCIPALS = {
@@ -55,6 +58,8 @@ KAFKA_PRINCIPALS = {
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
     Role.CUSTODIAN: acls.ADMIN,
+    # The API loads hotlists and changes agreements for administrators, as setup does.
+    Role.API: acls.ADMIN,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -63,6 +68,7 @@ CASSANDRA_ROLES = {
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
     Role.CUSTODIAN: cassandra.WRITER_ROLE,
+    Role.API: cassandra.API_ROLE,
 }
 
 

@@ -17,11 +17,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from connectors.identity.config import OidcConfig
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
+from pipelines.identity.config import ApiConfig
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig):
+class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig):
     """The connectors' own configs (Kafka, Cassandra, servers, ingest, frames, retention)
     composed (and the agency identity provider's, OIDC), plus what only the pipeline's
     stages and workers need."""

@@ -60,6 +60,7 @@ TTL_TABLES = (
     "hits_by_id",
     "plates_by_folded_plate",
     "plate_crops",
+    "reads_by_agency_day",
 )
 
 TWCS = "TimeWindowCompactionStrategy"

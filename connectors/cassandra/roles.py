@@ -8,8 +8,12 @@ lprx_writer    SELECT and MODIFY on the data tables; MODIFY on the audit tables
                trigger lets it insert new rows and nothing else; SELECT and MODIFY on
                audit_chain_heads (moved by compare-and-set) and SELECT on
                audit_chain_events; it reads no audit event and writes no checkpoint
-lprx_reader    SELECT on the keyspace (audited look-ups); writes nothing. Its accesses
-               reach the audit trail through the audit topic, chained by the store
+lprx_reader    SELECT on the data and audit tables (audited look-ups); writes nothing.
+               Its accesses reach the audit trail through the audit topic, chained by
+               the store
+lprx_api       SELECT on the data and audit tables; SELECT and MODIFY on the identity
+               tables (people, sessions, failed logins: connectors/cassandra/identity.py),
+               which no other service role may read
 =============  =======================================================================
 
 Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit tables
@@ -28,7 +32,8 @@ import re
 from cassandra.cluster import Session
 
 from connectors.cassandra.config import CassandraConfig
-from connectors.cassandra.security import READER_ROLE, WRITER_ROLE, password_file
+from connectors.cassandra.identity import IDENTITY_TABLES
+from connectors.cassandra.security import API_ROLE, READER_ROLE, WRITER_ROLE, password_file
 from connectors.security.files import ensure_password
 from schemas.errors import ConfigurationError
 
@@ -45,7 +50,7 @@ WRITER_AUDIT_GRANTS = (
 AUDIT_TABLES = frozenset(APPEND_ONLY_TABLES) | {"audit_chain_heads"}
 TRIGGER_CLASS = "lprx.cassandra.AppendOnly"
 TRIGGER_NAME = "audit_append_only"
-SERVICE_ROLES = (WRITER_ROLE, READER_ROLE)
+SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE)
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 
@@ -101,11 +106,18 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
     ]
     wanted: list[tuple[str, str, str]] = []  # (permission, resource, role)
     for table in tables:
+        resource = f"data/{ks}/{_name(table)}"
+        if table in IDENTITY_TABLES:
+            wanted += [(p, resource, API_ROLE) for p in ("SELECT", "MODIFY")]
+            continue
+        wanted += [("SELECT", resource, role) for role in (READER_ROLE, API_ROLE)]
         if table not in AUDIT_TABLES:
-            wanted += [(p, f"data/{ks}/{_name(table)}", WRITER_ROLE) for p in ("SELECT", "MODIFY")]
+            wanted += [(p, resource, WRITER_ROLE) for p in ("SELECT", "MODIFY")]
     for table, permissions in WRITER_AUDIT_GRANTS:
         wanted += [(p, f"data/{ks}/{table}", WRITER_ROLE) for p in permissions]
-    wanted.append(("SELECT", f"data/{ks}", READER_ROLE))
+    # Earlier setups granted the reader the whole keyspace, identity tables included.
+    if "SELECT" in _granted(session, READER_ROLE, f"data/{ks}"):
+        session.execute(f"REVOKE SELECT ON KEYSPACE {ks} FROM {READER_ROLE}")
     for permission, resource, role in wanted:
         if permission not in _granted(session, role, resource):
             session.execute(f"GRANT {permission} ON {_on(resource)} TO {role}")

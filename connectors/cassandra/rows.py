@@ -33,6 +33,10 @@ READ_COLUMNS = (
     "classification", "frame_count", "duplicates",
 )  # fmt: skip
 SPELLING_COLUMNS = ("folded_plate", "plate", "collected_at", "read_id")
+DAY_COLUMNS = (
+    "agency_ori", "day", "collected_at", "read_id", "plate", "camera_id", "latitude",
+    "longitude", "confidence", "expires_at",
+)  # fmt: skip
 CROP_COLUMNS = ("read_id", "agency_ori", "camera_id", "collected_at", "expires_at", "jpeg")
 HIT_COLUMNS = (
     "agency_ori", "matched_at", "hit_id", "plate", "read_id", "collected_at", "expires_at",
@@ -103,6 +107,20 @@ def read_from_row(row: Sequence[Any]) -> PlateRead:
 def spelling_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
     """The ``plates_by_folded_plate`` row of ``read`` (``SPELLING_COLUMNS``), then its TTL."""
     return (confusable_key(read.plate), read.plate, read.collected_at, read.read_id, ttl)
+
+
+def read_day(when: datetime) -> str:
+    """The UTC day partition of ``reads_by_agency_day`` a time falls in."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def day_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
+    """The ``reads_by_agency_day`` row of ``read`` (``DAY_COLUMNS``), then its TTL."""
+    return (
+        read.agency_ori, read_day(read.collected_at), read.collected_at, read.read_id,
+        read.plate, read.camera_id, read.latitude, read.longitude, read.confidence,
+        read.expires_at, ttl,
+    )  # fmt: skip
 
 
 def crop_row(crop: PlateCrop, ttl: int) -> tuple[Any, ...]:

@@ -14,6 +14,7 @@ import re
 from cassandra.cluster import Session
 
 from connectors.cassandra.config import CassandraConfig
+from connectors.cassandra.identity import IDENTITY_CQL
 from connectors.cassandra.retention import (
     align_keyspace,
     align_tables,
@@ -147,6 +148,15 @@ SCHEMA_CQL = [
         entry_id text PRIMARY KEY, folded_plate text, checked_at timestamp
     ) WITH """
     + _FLUSH,
+    # Reads by agency and UTC day, for searches by partial plate, time and area that no
+    # plate partition answers; same TTL as the read (written with it by the store stage).
+    """CREATE TABLE IF NOT EXISTS {ks}.reads_by_agency_day (
+        agency_ori text, day text, collected_at timestamp, read_id text,
+        plate text, camera_id text, latitude double, longitude double,
+        confidence float, expires_at timestamp,
+        PRIMARY KEY ((agency_ori, day), collected_at, read_id)
+    ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id DESC) AND """
+    + _TTL,
     # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
     # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
     """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
@@ -155,6 +165,8 @@ SCHEMA_CQL = [
     ) WITH """
     + _TTL,
 ]
+
+SCHEMA_CQL += IDENTITY_CQL
 
 TABLES = frozenset(statement.split(".", 1)[1].split(maxsplit=1)[0] for statement in SCHEMA_CQL)
 

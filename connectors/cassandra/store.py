@@ -18,6 +18,7 @@ from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.holds import ActiveHolds, HeldRead, HoldStore
 from connectors.cassandra.queries import HitLocation, Queries
 from connectors.cassandra.schema import ensure_schema, keyspace_name
+from connectors.cassandra.search import ReadRow, SearchQueries
 from connectors.cassandra.session import connect
 from connectors.cassandra.usage import UsageCounters
 from connectors.cassandra.writes import RowOutcome, Writes
@@ -42,6 +43,7 @@ class CassandraStore:
             self._active_holds = ActiveHolds(self.holds, self._keep_all)
             self.usage = UsageCounters(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
+            self._search = SearchQueries(self.session, ks)
         except BaseException:
             self._cluster.shutdown()
             raise
@@ -146,6 +148,15 @@ class CassandraStore:
     def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
         """The audit trail of one UTC day (YYYY-MM-DD), newest first."""
         return self._queries.audit_events(day, limit)
+
+    def plate_reads(self, plate: str, start: datetime, end: datetime, limit: int) -> list[ReadRow]:
+        """A plate's reads, every agency's, in the window: callers scope them."""
+        return self._search.plate_reads(plate, start, end, limit)
+
+    def day_reads(
+        self, agency_ori: str, day: str, start: datetime, end: datetime, limit: int
+    ) -> list[ReadRow]:
+        return self._search.day_reads(agency_ori, day, start, end, limit)
 
     def count(self, table: str) -> int:
         return self._queries.count(table)

@@ -23,11 +23,13 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from connectors.cassandra.retention import disposition_timestamp, write_timestamp
 from connectors.cassandra.rows import (
     CROP_COLUMNS,
+    DAY_COLUMNS,
     HIT_COLUMNS,
     HIT_ID_COLUMNS,
     READ_COLUMNS,
     SPELLING_COLUMNS,
     crop_row,
+    day_row,
     hit_id_row,
     hit_row,
     read_row,
@@ -89,6 +91,7 @@ class Writes:
             self._insert_spelling = prepare(
                 insert_cql(ks, "plates_by_folded_plate", SPELLING_COLUMNS, ttl=True)
             )
+            self._insert_day = prepare(insert_cql(ks, "reads_by_agency_day", DAY_COLUMNS, ttl=True))
             self._insert_crop = prepare(insert_cql(ks, "plate_crops", CROP_COLUMNS, ttl=True))
             self._insert_hit = prepare(insert_cql(ks, "hits_by_agency", HIT_COLUMNS, ttl=True))
             self._insert_hit_id = prepare(insert_cql(ks, "hits_by_id", HIT_ID_COLUMNS, ttl=True))
@@ -102,14 +105,17 @@ class Writes:
             self._delete_check = prepare(f"DELETE FROM {ks}.hotlist_checks WHERE entry_id = ?")
 
     def reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
-        """Each read and its spelling row, with one TTL; a read is ok when both are."""
+        """Each read, its spelling row and its agency-day row (for searches), with one
+        TTL; a read is ok when all three are."""
         insert_read, insert_spelling = self._insert_read, self._insert_spelling
+        insert_day = self._insert_day
 
         def jobs(read: PlateRead, ttl: int, stamp: int) -> tuple[Job, ...]:
-            return _pair(
+            pair = _pair(
                 insert_read, (*read_row(read, ttl), stamp),
                 insert_spelling, (*spelling_row(read, ttl), stamp),
             )  # fmt: skip
+            return (*pair, (insert_day, (*day_row(read, ttl), stamp)))
 
         return self._write_retained(reads, now, _read_expiry, jobs)
 

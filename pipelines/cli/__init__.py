@@ -3,9 +3,11 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``audit``
-(the trail and its proof), ``holds``, ``transparency``, ``top`` (live rates, latency and
-lag for an SRE) and ``services`` (the local servers).
+``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``people``
+(login, accounts), ``audit`` (the trail and its proof), ``holds``, ``transparency``,
+``top`` (live rates, latency and lag for an SRE) and ``services`` (the local servers).
+Every command that reads or changes data acts as the person logged in (``lprx login``)
+through the API.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pipelines.cli import (
     holds,
     hotlists,
     partner,
+    people,
     reads,
     top,
     transparency,
@@ -32,6 +35,10 @@ app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
 app.command()(workers.setup)
 app.command()(workers.worker)
 app.command()(workers.ingest)
+app.command()(workers.api)
+app.command()(people.login)
+app.command()(people.logout)
+app.add_typer(people.app, name="people")
 app.command("models")(workers.models_setup)
 app.command()(cameras.frames)
 app.add_typer(hotlists.app, name="hotlist")

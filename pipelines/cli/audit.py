@@ -17,7 +17,7 @@ from rich.table import Table
 
 from pipelines.access import Role
 from pipelines.cli import common
-from pipelines.cli.common import AgencyOption, PurposeOption, UserOption, console, refusals
+from pipelines.cli.common import PurposeOption, UserOption, console, refusals
 
 app = typer.Typer(help="The audit trail: show a day, verify an interval, sign checkpoints.")
 
@@ -25,32 +25,12 @@ DayOption = Annotated[str | None, typer.Option(help="UTC day YYYY-MM-DD, default
 
 
 @app.command("show")
-def show(
-    user: UserOption,
-    agency: AgencyOption,
-    purpose: PurposeOption,
-    day: DayOption = None,
-    limit: int = 100,
-) -> None:
-    """Show the audit trail of a day. Reading the audit trail is audited too (CJIS)."""
-    from connectors.cassandra import CassandraStore
-    from connectors.kafka.audit import AuditTrail
-    from pipelines.services.access import Requester
-    from pipelines.services.audit import audit_trail
+def show(day: DayOption = None, limit: int = 100) -> None:
+    """The audit trail of your agency on a day (auditors; supervisors: its searches),
+    through the API as the logged-in person. Reading the audit trail is audited too."""
+    from pipelines.cli.reads import audit
 
-    settings = common.settings_as(Role.READER)
-    with refusals(), CassandraStore(settings, create_schema=False) as store:
-        found = audit_trail(
-            store, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose), day, limit
-        )
-    table = Table("when", "actor", "agency", "action", "target", "recipient", "outcome", "purpose")
-    for row in found.rows:
-        table.add_row(
-            row["occurred_at"].strftime("%H:%M:%S"), row["actor"], row["actor_agency_ori"] or "",
-            row["action"], f"{row['target_kind']}:{row['target_id']}"[:40],
-            row["recipient_agency_ori"] or "", row["outcome"], (row["purpose"] or "")[:30],
-        )  # fmt: skip
-    console.print(table)
+    audit(day, limit)
 
 
 @app.command("verify")

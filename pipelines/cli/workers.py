@@ -1,4 +1,4 @@
-"""`lprx setup | worker | ingest | models | demo`: set up and run the pipeline.
+"""`lprx setup | worker | ingest | api | models | demo`: set up and run the pipeline.
 
 Plain command functions; `pipelines.cli` registers them on the top-level app.
 """
@@ -66,6 +66,17 @@ def ingest() -> None:
     from connectors.ingest.app import serve
 
     serve(common.settings_as(Role.INGEST))
+
+
+def api() -> None:
+    """Serve the HTTP API for people and their tools (HTTPS, OpenAPI at /openapi.json)."""
+    from pipelines.api.app import serve
+
+    settings = common.settings_as(Role.API)
+    scheme = "https" if settings.api_tls else "http"
+    console.print(f"lprx api on {scheme}://{settings.api_host}:{settings.api_port}")
+    with refusals():
+        serve(settings)
 
 
 def models_setup() -> None:

@@ -6,7 +6,7 @@ a map's keys in their sorted order, a list for a list column, and no TTL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -224,8 +224,19 @@ def test_the_tables_are_those_the_schema_makes() -> None:
         "reads_by_plate", "hits_by_agency", "hits_by_id", "audit_events",
         "plates_by_folded_plate", "hotlist_checks", "plate_crops", "audit_chain",
         "audit_chain_events", "audit_chain_heads", "audit_checkpoints", "holds",
-        "held_reads", "read_holds", "usage_reads", "usage_hits",
+        "held_reads", "read_holds", "usage_reads", "usage_hits", "reads_by_agency_day",
+        "people", "people_by_agency", "sessions", "login_failures",
     }  # fmt: skip
+
+
+def test_a_reads_agency_day_row_carries_the_reads_ttl_and_utc_day() -> None:
+    from connectors.cassandra.rows import DAY_COLUMNS, day_row
+
+    collected = datetime(2026, 3, 1, 23, 30, tzinfo=timezone(timedelta(hours=-6)))
+    read = a_read(collected_at=collected)
+    row = day_row(read, 1234)
+    assert len(row) == len(DAY_COLUMNS) + 1 and row[-1] == 1234
+    assert dict(zip(DAY_COLUMNS, row, strict=False))["day"] == "2026-03-02"
 
 
 @pytest.mark.parametrize("name", ["", "Lprx", "1lprx", "lprx; DROP", "lprx.reads", "a" * 49])
