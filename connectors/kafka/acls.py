@@ -123,9 +123,10 @@ def ocr_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> list[Grant]:
 
 
 def worker_grants(config: KafkaConfig) -> list[Grant]:
-    reads = ("frames", "reads.raw", "reads", "hits", "audit", "dispositions", "hotlist",
-             "agreements", "dedup-ticks")  # fmt: skip
-    writes = ("reads.raw", "reads", "hits", "audit", "deadletter", "dedup-ticks")
+    reads = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
+             "dispositions", "hotlist", "agreements", "dedup-ticks")  # fmt: skip
+    writes = ("reads.raw", "reads.normalized", "reads", "hits", "audit", "deadletter",
+              "dedup-ticks")  # fmt: skip
     apps = f"{config.topic_prefix}-"  # Faust app ids: P-<stages>
     return [
         *_topics(config, reads, _READ),

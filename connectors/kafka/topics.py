@@ -69,6 +69,8 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
             {**_carrying_reads(settings), "max.message.bytes": str(FRAME_MAX_BYTES)},
         ),
         TopicSpec(settings.topic("reads.raw"), n, reads),
+        # Every normalised read, for matching at once; ``reads`` has a pass's best read.
+        TopicSpec(settings.topic("reads.normalized"), n, reads),
         TopicSpec(settings.topic("reads"), n, reads),
         TopicSpec(settings.topic("hits"), n, reads),
         TopicSpec(settings.topic("dispositions"), n, reads),

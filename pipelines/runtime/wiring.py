@@ -4,7 +4,7 @@ tables behind mirrors, and the app's rebalance and shutdown signals."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -12,7 +12,7 @@ import faust
 from faust.types import StreamT, TableT, TopicT
 
 from connectors.kafka.topics import TopicSpec, ensure_topics
-from pipelines.runtime.context import Context
+from pipelines.runtime.context import Context, Outgoing
 from pipelines.runtime.mirror import TableMirror
 from pipelines.settings import Settings
 
@@ -44,6 +44,11 @@ class FaustOutbox:
         self, topic: str, key: bytes, value: bytes, partition: int | None = None
     ) -> None:
         await self.topic(topic).send(key=key, value=value, partition=partition)
+
+    async def send_acknowledged(self, records: Sequence[Outgoing]) -> None:
+        # Faust's send returns once the record is queued; its result is the delivery.
+        deliveries = [await self.topic(r.topic).send(key=r.key, value=r.value) for r in records]
+        await asyncio.gather(*deliveries)
 
     async def ensure(self, spec: TopicSpec) -> None:
         # An admin call, off the event loop.
