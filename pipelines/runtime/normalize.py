@@ -120,7 +120,8 @@ class Dedup:
             await self.ctx.send_reads_acknowledged(reads)
         except Exception:
             # Memory already calls these passes sent; the table still holds them, so
-            # memory is decoded from it again and the timer asks for them again.
+            # memory is decoded from it again, and the guard tries the event again
+            # (SendUnacknowledged is transient: the partition waits, as for Cassandra).
             self.book.mirror.reload()
             raise
         metrics.count(dedup.STAGE, "ok", len(reads))

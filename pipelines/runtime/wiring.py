@@ -15,6 +15,7 @@ from connectors.kafka.topics import TopicSpec, ensure_topics
 from pipelines.runtime.context import Context, Outgoing
 from pipelines.runtime.mirror import TableMirror
 from pipelines.settings import Settings
+from schemas.errors import SendUnacknowledged
 
 Handler = Callable[[], Awaitable[None] | None]
 
@@ -47,8 +48,15 @@ class FaustOutbox:
 
     async def send_acknowledged(self, records: Sequence[Outgoing]) -> None:
         # Faust's send returns once the record is queued; its result is the delivery.
-        deliveries = [await self.topic(r.topic).send(key=r.key, value=r.value) for r in records]
-        await asyncio.gather(*deliveries)
+        try:
+            deliveries = [await self.topic(r.topic).send(key=r.key, value=r.value) for r in records]
+            await asyncio.gather(*deliveries)
+        except Exception as error:
+            topics = sorted({r.topic for r in records})
+            raise SendUnacknowledged(
+                f"Kafka did not acknowledge {len(records)} records to {topics}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     async def ensure(self, spec: TopicSpec) -> None:
         # An admin call, off the event loop.
