@@ -6,7 +6,11 @@ unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in o
 ``execute_concurrent`` with ``raise_on_first_error=False``: a record Cassandra refuses
 fails on its own, while one that failed for a transient reason (Cassandra down, a
 timeout) raises ``StoreUnavailable`` for the whole call, so the caller holds the batch
-and retries. Every write is an idempotent upsert, so writing a record again is safe.
+and retries. Every write is an idempotent upsert, so writing a record again is safe,
+except into the append-only ``audit_events``: there the trigger refuses a second write of
+an event; one refused because the table already holds it with the same values (an event
+delivered again after a restart) counts as stored (``already_stored``), one that differs
+fails like any refused row.
 """
 
 from __future__ import annotations
@@ -57,9 +61,15 @@ class RowOutcome:
     ok: bool
     error: str | None = None
     expired: bool = False
+    already_stored: bool = False
+    """Stored before, with the same values (an audit event delivered again)."""
 
 
 STORED = RowOutcome(True)
+ALREADY_STORED = RowOutcome(True, already_stored=True)
+# What the append-only trigger (connectors/servers/templates/AppendOnly.java) says when
+# the row it refuses is the one it holds.
+_ALREADY_HOLDS = "already holds this row, with the same values"
 
 
 def insert_cql(ks: str, table: str, columns: Sequence[str], *, ttl: bool) -> str:
@@ -129,7 +139,7 @@ class Writes:
     def audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
         """Audit events, kept without a TTL."""
         jobs = [(self._insert_audit, audit_row(event)) for event in events]
-        return self._run(jobs, range(len(events)), [STORED] * len(events))
+        return self._run(jobs, range(len(events)), [STORED] * len(events), _already_stored)
 
     def disposition(self, disposition: HitDisposition, ttl: int) -> None:
         """The disposition, on the hit's row, expiring with it."""
@@ -175,7 +185,11 @@ class Writes:
         return self._run(jobs, owners, outcomes)
 
     def _run(
-        self, jobs: list[Job], owners: Sequence[int], outcomes: list[RowOutcome]
+        self,
+        jobs: list[Job],
+        owners: Sequence[int],
+        outcomes: list[RowOutcome],
+        refused: Callable[[BaseException], RowOutcome | None] = lambda _error: None,
     ) -> list[RowOutcome]:
         """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s; a record's first
         failed job is its outcome. A transient failure raises for the whole call."""
@@ -187,7 +201,7 @@ class Writes:
             )
         for owner, (success, result) in zip(owners, results, strict=True):
             if not success and outcomes[owner].ok:
-                outcomes[owner] = _failed(result)
+                outcomes[owner] = refused(result) or _failed(result)
         return outcomes
 
 
@@ -223,6 +237,10 @@ def _failed(error: BaseException) -> RowOutcome:
     if isinstance(mapped, TransientError):
         raise mapped from error
     return RowOutcome(False, f"{type(error).__name__}: {error}")
+
+
+def _already_stored(error: BaseException) -> RowOutcome | None:
+    return ALREADY_STORED if _ALREADY_HOLDS in str(error) else None
 
 
 def _read_expiry(read: PlateRead) -> datetime:

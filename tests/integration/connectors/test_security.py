@@ -8,6 +8,7 @@ where it is allowed, so "nothing came back" can never pass for "refused".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import ssl
 import time
@@ -44,6 +45,7 @@ from connectors.kafka.topics import admin_client, base_config, make_producer
 from connectors.security.files import read_secret
 from pipelines.access import add_partner, revoke_partner
 from pipelines.settings import Settings
+from schemas.records import AuditAction, AuditEvent, new_id, utcnow
 from tests.conftest import as_principal, provision, unique_settings, wait_for
 
 pytestmark = pytest.mark.integration
@@ -301,7 +303,8 @@ def test_the_writer_inserts_audit_rows_but_cannot_change_them_or_the_schema(
             f"DELETE FROM {ks}.audit_events WHERE day = '2026-01-01'": "delete a partition",
             f"DELETE actor FROM {ks}.audit_events WHERE {key}": "may not update a row",
             f"UPDATE {ks}.audit_events SET actor = 'x' WHERE {key}": "may not update a row",
-            insert.replace("%s", "'e1'"): "may not overwrite an existing row",
+            insert.replace("%s", "'e1'"): "already holds this row, with the same values",
+            insert.replace("%s", "'e1'").replace("'w'", "'x'"): "may not overwrite an existing",
             insert.replace("%s", "'e2'") + " USING TTL 60": "may not insert a row with a TTL",
             f"TRUNCATE {ks}.audit_events": "drop_truncate_table_enabled",
         }
@@ -332,6 +335,37 @@ def test_the_writer_inserts_audit_rows_but_cannot_change_them_or_the_schema(
         rows = list(admin.execute(f"SELECT actor FROM {ks}.audit_events WHERE {key}"))
         assert [r.actor for r in rows] == ["w"]  # untouched
         assert admin.execute(f"SELECT * FROM {ks}.audit_events WHERE day = '2026-01-01'").all()
+    finally:
+        cluster.shutdown()
+
+
+def test_an_audit_event_delivered_again_counts_as_stored_and_a_different_one_fails(
+    settings: Settings,
+) -> None:
+    """The store worker's own write path, as its own role: a redelivered event (same
+    values) is stored already; one with the same key and other values is refused."""
+    from connectors.cassandra import CassandraStore
+
+    event = AuditEvent(new_id(), utcnow().replace(microsecond=0), "svc:share",
+                       AuditAction.DISSEMINATE, "hit", "h-1", actor_agency_ori="MN0000001",
+                       recipient_agency_ori="MN0000002", details={"entry_id": "e-1"})  # fmt: skip
+    writer = settings.model_copy(update={"cassandra_username": WRITER_ROLE})
+    with CassandraStore(writer, create_schema=False) as store:
+        (first,) = store.write_audit([event])
+        (again,) = store.write_audit([event])
+        (forged,) = store.write_audit([dataclasses.replace(event, actor="someone else")])
+    assert (first.ok, first.already_stored) == (True, False)
+    assert (again.ok, again.already_stored) == (True, True)
+    assert not forged.ok and "may not overwrite an existing row" in (forged.error or "")
+    cluster, admin = connect(settings)
+    try:
+        ks = settings.cassandra_keyspace
+        rows = admin.execute(
+            f"SELECT actor FROM {ks}.audit_events WHERE day = %s AND occurred_at = %s "
+            "AND event_id = %s",
+            (event.occurred_at.strftime("%Y-%m-%d"), event.occurred_at, event.event_id),
+        ).all()
+        assert [r.actor for r in rows] == ["svc:share"]  # the first, untouched
     finally:
         cluster.shutdown()
 

@@ -198,5 +198,5 @@ class Counts:
 OUTCOMES = (
     "ok", "dead_letter", "dead_letter_failed", "expired", "retry", "duplicate",
     "redelivered", "hit", "no_hit", "suppressed", "frame_read", "no_plate",
-    "already_checked", "fused_frames", "too_few_agreeing", "forgotten", "failed",
+    "already_checked", "already_stored", "fused_frames", "too_few_agreeing", "forgotten", "failed",
 )  # fmt: skip

@@ -395,6 +395,21 @@ def test_store_sinks_write_a_batch_through_an_outage_and_account_for_each_row() 
     )  # fmt: skip
 
 
+def test_an_audit_event_the_store_already_holds_counts_as_stored_not_dead_lettered() -> None:
+    store = FakeStore()
+    ctx, out = context(store)
+    counts = Counts("store-audit")
+    events = [AuditEvent(f"e-{i}", utcnow(), "svc:share", AuditAction.DISSEMINATE, "hit",
+                         "h-1") for i in range(2)]  # fmt: skip
+    store.outcomes = [RowOutcome(True, already_stored=True),
+                      RowOutcome(False, "InvalidRequest: may not overwrite an existing row")]  # fmt: skip
+    run(audit_sink(ctx).on_batch([event(e.encode(CODEC), offset=i) for i, e in enumerate(events)]))
+    assert [(d.source_offset, d.reason) for d in out.letters()] == [
+        (1, "InvalidRequest: may not overwrite an existing row")
+    ]
+    assert (counts["already_stored"], counts["ok"], counts["dead_letter"]) == (1, 0, 1)
+
+
 def test_hits_and_audit_have_their_own_sinks() -> None:
     store = FakeStore()
     ctx, _ = context(store)
