@@ -12,6 +12,7 @@ ocr         lprx-ocr            lprx_writer         ``lprx worker --stages ocr``
 ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx frames``
 reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
                                                     dead letters)
+replay      lprx-replay         -                   ``lprx deadletters replay``
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
 ==========  ==================  ==================  ===================================
 """
@@ -39,6 +40,7 @@ class Role(StrEnum):
     OCR = "ocr"
     INGEST = "ingest"
     READER = "reader"
+    REPLAY = "replay"
 
 
 KAFKA_PRINCIPALS = {
@@ -47,6 +49,7 @@ KAFKA_PRINCIPALS = {
     Role.OCR: acls.OCR,
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
+    Role.REPLAY: acls.REPLAY,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -54,6 +57,7 @@ CASSANDRA_ROLES = {
     Role.OCR: cassandra.WRITER_ROLE,
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
+    Role.REPLAY: None,
 }
 
 

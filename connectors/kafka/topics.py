@@ -79,6 +79,11 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         # Audit records are kept at least a year (CJIS); Cassandra holds the long copy.
         TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
         TopicSpec(settings.topic("deadletter"), n, reads),
+        # Which dead letters were replayed (``lprx deadletters replay``), one key each;
+        # offsets only, gone with the letters they name.
+        TopicSpec(
+            settings.topic("deadletter.replayed"), 1, {**reads, "cleanup.policy": "compact,delete"}
+        ),
         # The dedup timer's requests to send held passes, one partition per reads.raw
         # partition; worthless after a minute.
         TopicSpec(settings.topic("dedup-ticks"), n, {"retention.ms": str(60 * 60 * 1000)}),

@@ -3,7 +3,8 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups) and
+``hotlists``, ``agreements``, ``partner``, ``reads`` and ``deadletters`` (the audited
+look-ups; dead letters replayed) and
 ``services`` (the local servers).
 """
 
@@ -13,7 +14,7 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, cameras, hotlists, partner, reads, workers
+from pipelines.cli import agreements, cameras, deadletters, hotlists, partner, reads, workers
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -26,7 +27,7 @@ app.add_typer(hotlists.app, name="hotlist")
 app.add_typer(agreements.app, name="agreements")
 app.add_typer(partner.app, name="partner")
 app.add_typer(reads.app, name="reads")
-app.command()(reads.deadletters)
+app.add_typer(deadletters.app, name="deadletters")
 app.command()(reads.audit)
 app.command()(workers.demo)
 

@@ -1,4 +1,4 @@
-"""Audited look-ups: `lprx reads search`, `lprx audit`, `lprx deadletters`.
+"""Audited look-ups: `lprx reads search`, `lprx audit` (dead letters: ``deadletters.py``).
 
 Each shows nothing until Kafka has acknowledged the look-up's audit event.
 """
@@ -74,34 +74,5 @@ def audit(
             row["occurred_at"].strftime("%H:%M:%S"), row["actor"], row["actor_agency_ori"] or "",
             row["action"], f"{row['target_kind']}:{row['target_id']}"[:40],
             row["recipient_agency_ori"] or "", row["outcome"], (row["purpose"] or "")[:30],
-        )  # fmt: skip
-    console.print(table)
-
-
-def deadletters(
-    user: UserOption,
-    agency: AgencyOption,
-    purpose: PurposeOption = "pipeline operations review",
-    max_messages: int = 50,
-    timeout: float = 5.0,
-) -> None:
-    """Show dead letters: stage, reason and source (audited: they can hold reads)."""
-    from connectors.kafka.audit import AuditTrail
-    from pipelines.services.access import Requester
-    from pipelines.services.deadletters import dead_letters
-
-    settings = common.settings_as(Role.READER)
-    with refusals():
-        letters = dead_letters(
-            settings, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose),
-            max_messages=max_messages, timeout_s=timeout,
-        )  # fmt: skip
-    table = Table("when", "stage", "error", "reason", "source", "bytes")
-    for letter in letters:
-        table.add_row(
-            letter.occurred_at.strftime("%H:%M:%S"), letter.stage, letter.error_type,
-            letter.reason[:80],
-            f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}",
-            str(len(letter.original_value or b"")),
         )  # fmt: skip
     console.print(table)

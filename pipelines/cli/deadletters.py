@@ -1,0 +1,106 @@
+"""`lprx deadletters`: what the stages refused, and why; `lprx deadletters replay` sends
+letters back to their stage once the cause is fixed. Both are audited (letters can hold
+reads), and show nothing until Kafka has acknowledged the audit event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipelines.access import Role
+from pipelines.cli import common
+from pipelines.cli.common import AgencyOption, PurposeOption, UserOption, console, refusals
+
+app = typer.Typer(
+    help="Dead letters: list them (no subcommand), or replay them.",
+    invoke_without_command=True,
+)
+
+OptionalUser = Annotated[str | None, typer.Option(help="Your individual login (audited).")]
+OptionalAgency = Annotated[str | None, typer.Option(help="Your agency's ORI (audited).")]
+
+
+@app.callback()
+def deadletters(
+    ctx: typer.Context,
+    user: OptionalUser = None,
+    agency: OptionalAgency = None,
+    purpose: PurposeOption = "pipeline operations review",
+    max_messages: int = 50,
+    timeout: float = 5.0,
+) -> None:
+    """Show dead letters: stage, reason and source (audited: they can hold reads)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not user or not agency:
+        raise common.fail("--user and --agency are required (the look-up is audited)")
+    from connectors.kafka.audit import AuditTrail
+    from pipelines.services.access import Requester
+    from pipelines.services.deadletters import dead_letters
+
+    settings = common.settings_as(Role.READER)
+    with refusals():
+        letters = dead_letters(
+            settings, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose),
+            max_messages=max_messages, timeout_s=timeout,
+        )  # fmt: skip
+    table = Table("when", "stage", "error", "reason", "source", "bytes")
+    for letter in letters:
+        table.add_row(
+            letter.occurred_at.strftime("%H:%M:%S"), letter.stage, letter.error_type,
+            letter.reason[:80],
+            f"{letter.source_topic}:{letter.source_partition}:{letter.source_offset}",
+            str(len(letter.original_value or b"")),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise common.fail(f"{value}: give a time zone (e.g. 2026-12-01T08:00:00+00:00)")
+    return at
+
+
+@app.command("replay")
+def replay(
+    user: UserOption,
+    agency: AgencyOption,
+    purpose: PurposeOption,
+    stage: Annotated[str | None, typer.Option(help="Only letters of this stage.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only letters whose reason has this.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only letters from this time (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only letters before this time (ISO).")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Replay; without it, only count.")] = False,
+    timeout: float = 30.0,
+) -> None:
+    """Send dead letters back to the topic their stage reads, once the cause is fixed.
+    A dry run (counts only) unless --apply; a letter is never replayed twice."""
+    from connectors.kafka.audit import AuditTrail
+    from pipelines.services.access import Requester
+    from pipelines.services.replay import ReplayFilter, replay_dead_letters
+
+    wanted = ReplayFilter(stage, reason, _when(since), _when(until))
+    settings = common.settings_as(Role.REPLAY)
+    with refusals():
+        report = replay_dead_letters(
+            settings, AuditTrail(settings, "lprx-replay"), Requester(user, agency, purpose),
+            wanted, apply=apply, timeout_s=timeout,
+        )  # fmt: skip
+    plan = report.plan
+    table = Table("stage", "back to topic", "letters")
+    for (letter_stage, topic), count in sorted(plan.by_stage_and_topic().items()):
+        table.add_row(letter_stage, topic, str(count))
+    console.print(table)
+    console.print(f"already replayed: {plan.already_replayed}")
+    for why, count in sorted(plan.not_replayable.items()):
+        console.print(f"not replayable ({why}): {count}")
+    if report.applied:
+        console.print(f"replayed: {report.replayed} (recorded in the audit trail)")
+    else:
+        console.print(f"would replay: {len(plan.selected)} (dry run; --apply to replay)")
