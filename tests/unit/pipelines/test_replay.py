@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from connectors.kafka import audit
 from connectors.kafka.acls import REPLAY, replay_grants
+from pipelines import cli
+from pipelines.cli import common
+from pipelines.services.access import Requester
 from pipelines.services.replay import ReplayFilter, StoredLetter, plan_replay
 from pipelines.settings import Settings
 from schemas.records import DeadLetter, utcnow
@@ -58,3 +66,28 @@ def test_the_replay_principal_reads_letters_and_writes_only_pipeline_inputs() ->
     assert f"READ group {REPLAY}- (prefix)" in grants
     assert not any(g.startswith("WRITE topic p.deadletter ") for g in grants)
     assert not any("hotlist" in g or "agreements" in g or "hits." in g for g in grants)
+
+
+def test_the_listing_still_answers_without_a_subcommand_and_asks_for_a_login(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipelines.services import deadletters as service
+
+    seen: list[Requester] = []
+
+    def listed(_settings: object, _trail: object, requester: Requester, **_: object) -> list[Any]:
+        seen.append(requester)
+        return []
+
+    monkeypatch.setattr(service, "dead_letters", listed)
+    monkeypatch.setattr(audit, "AuditTrail", lambda *_args: audit.MemoryAuditTrail())
+    monkeypatch.setattr(common, "settings", lambda: Settings(topic_prefix="p"))
+    runner = CliRunner()
+    refused = runner.invoke(cli.app, ["deadletters"])
+    assert refused.exit_code == 1 and "--user and --agency are required" in refused.output
+    listed_ok = runner.invoke(cli.app, ["deadletters", "--user", "j.doe", "--agency", "MN1"])
+    assert listed_ok.exit_code == 0, listed_ok.output
+    assert [(r.user, r.agency) for r in seen] == [("j.doe", "MN1")]
+    dry = runner.invoke(cli.app, ["deadletters", "replay", "--user", "j.doe", "--agency", "MN1",
+                                  "--purpose", "incident 26-77", "--since", "2026-12-01"])  # fmt: skip
+    assert dry.exit_code == 1 and "give a time zone" in dry.output
