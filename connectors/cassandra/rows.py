@@ -14,7 +14,9 @@ from typing import Any
 
 from schemas.plates import confusable_key
 from schemas.records import (
+    AuditAction,
     AuditEvent,
+    AuditOutcome,
     CameraKind,
     Classification,
     Hit,
@@ -148,3 +150,25 @@ def audit_row(event: AuditEvent) -> tuple[Any, ...]:
 def audit_day(occurred_at: datetime) -> str:
     """The ``audit_events`` partition of a time: its day, YYYY-MM-DD."""
     return occurred_at.strftime("%Y-%m-%d")
+
+
+def audit_from_row(row: Sequence[Any]) -> AuditEvent:
+    """The event of an ``audit_events`` row selected as ``AUDIT_COLUMNS``: an empty map
+    comes back as null, and times as naive UTC."""
+    (
+        _day, occurred_at, event_id, actor, actor_agency_ori, action, purpose, target_kind,
+        target_id, recipient_agency_ori, outcome, details,
+    ) = row  # fmt: skip
+    return AuditEvent(
+        event_id=event_id,
+        occurred_at=utc(occurred_at),
+        actor=actor,
+        action=AuditAction(action),
+        target_kind=target_kind,
+        target_id=target_id,
+        outcome=AuditOutcome(outcome),
+        actor_agency_ori=actor_agency_ori,
+        purpose=purpose,
+        recipient_agency_ori=recipient_agency_ori,
+        details=dict(details or {}),
+    )

@@ -3,8 +3,9 @@
 Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
-``hotlists``, ``agreements``, ``partner``, ``reads`` and ``deadletters`` (the audited
-look-ups; dead letters replayed) and
+``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups),
+``deadletters`` (listed, and replayed), ``audit`` (the trail and its proof), ``holds``,
+``transparency`` and
 ``services`` (the local servers).
 """
 
@@ -14,7 +15,18 @@ import logging
 
 import typer
 
-from pipelines.cli import agreements, cameras, deadletters, hotlists, partner, reads, workers
+from pipelines.cli import (
+    agreements,
+    audit,
+    cameras,
+    deadletters,
+    holds,
+    hotlists,
+    partner,
+    reads,
+    transparency,
+    workers,
+)
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
@@ -28,20 +40,28 @@ app.add_typer(agreements.app, name="agreements")
 app.add_typer(partner.app, name="partner")
 app.add_typer(reads.app, name="reads")
 app.add_typer(deadletters.app, name="deadletters")
-app.command()(reads.audit)
+app.add_typer(audit.app, name="audit")
+app.add_typer(holds.app, name="holds")
+app.add_typer(transparency.app, name="transparency")
 app.command()(workers.demo)
 
 
 def _mount_optional_apps() -> None:
     from pipelines.cli.services import app as services_app
 
-    app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
+    app.add_typer(services_app, name="services", help="Local Kafka, Cassandra (and Keycloak).")
     from pipelines.cli.partners import app as partners_app
 
     app.add_typer(partners_app, name="partners", help="Partner agencies' Kafka access.")
     from pipelines.cli.camera_credentials import app as cameras_app
 
     app.add_typer(cameras_app, name="cameras", help="Per-camera ingest credentials.")
+    from pipelines.cli.identity import app as identity_app
+
+    app.add_typer(identity_app, name="identity", help="An agency's own identity provider.")
+    from pipelines.cli.retention import app as retention_app
+
+    app.add_typer(retention_app, name="retention", help="Faust changelogs of this prefix.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")

@@ -1,4 +1,5 @@
-"""Audited look-ups: `lprx reads search`, `lprx audit` (dead letters: ``deadletters.py``).
+"""Audited look-ups: `lprx reads search` (dead letters: `cli/deadletters.py`; the trail:
+`cli/audit.py`).
 
 Each shows nothing until Kafka has acknowledged the look-up's audit event.
 """
@@ -6,7 +7,6 @@ Each shows nothing until Kafka has acknowledged the look-up's audit event.
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -48,31 +48,3 @@ def reads_search(
         )  # fmt: skip
     console.print(table)
     console.print(f"{len(found.rows)} reads; this search was recorded in the audit trail")
-
-
-def audit(
-    user: UserOption,
-    agency: AgencyOption,
-    purpose: PurposeOption,
-    day: Annotated[str | None, typer.Option(help="UTC day YYYY-MM-DD, default today.")] = None,
-    limit: int = 100,
-) -> None:
-    """Show the audit trail of a day. Reading the audit trail is audited too (CJIS)."""
-    from connectors.cassandra import CassandraStore
-    from connectors.kafka.audit import AuditTrail
-    from pipelines.services.access import Requester
-    from pipelines.services.audit import audit_trail
-
-    settings = common.settings_as(Role.READER)
-    with refusals(), CassandraStore(settings, create_schema=False) as store:
-        found = audit_trail(
-            store, AuditTrail(settings, "lprx-cli"), Requester(user, agency, purpose), day, limit
-        )
-    table = Table("when", "actor", "agency", "action", "target", "recipient", "outcome", "purpose")
-    for row in found.rows:
-        table.add_row(
-            row["occurred_at"].strftime("%H:%M:%S"), row["actor"], row["actor_agency_ori"] or "",
-            row["action"], f"{row['target_kind']}:{row['target_id']}"[:40],
-            row["recipient_agency_ori"] or "", row["outcome"], (row["purpose"] or "")[:30],
-        )  # fmt: skip
-    console.print(table)

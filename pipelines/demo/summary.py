@@ -69,7 +69,12 @@ def print_summary(console: Console, summary: dict[str, Any], hot: list[str]) -> 
         f"{lprx} partner hits {RIVERTON.ori} --user your.login   # what Riverton received",
         f"{lprx} partner hits {PINE.ori} --user your.login   # Pine County: Amber/missing only",
         f"{lprx} reads search {hot[0]} {login} --purpose 'case 26-001234 stolen vehicle'",
-        f"{lprx} audit {login} --purpose 'review of demo activity'   # who did what",
+        f"{lprx} audit show {login} --purpose 'review of demo activity'   # who did what",
+        f"{lprx} audit checkpoint --user your.login   # sign each agency chain's head",
+        f"{lprx} audit verify --agency {LAKESIDE.ori} --user your.login "
+        f"--user-agency {LAKESIDE.ori}   # intact, or the first event changed",
+        f"{lprx} transparency report --agency {LAKESIDE.ori} --from $(date -u +%F) "
+        "--to $(date -u +%F) > use.html   # the public log of use",
         f"{lprx} deadletters {login}                # bad input, with stage and reason",
         "curl -s http://127.0.0.1:6066/metrics | grep lprx_   # while a worker runs",
         f"{lprx} services status | down",

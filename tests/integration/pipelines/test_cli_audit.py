@@ -96,7 +96,7 @@ def test_search_with_a_purpose_shows_reads_and_is_audited(
 def test_reading_the_audit_trail_is_itself_audited(
     settings: Settings, store: CassandraStore
 ) -> None:
-    result = invoke("audit", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
+    result = invoke("audit", "show", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
                     "biennial audit 2026")  # fmt: skip
     assert result.exit_code == 0, result.output
     day = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -143,9 +143,30 @@ def test_the_store_worker_keeps_the_trail_and_reading_it_is_audited(
         return rows if len(rows) >= want else None
 
     wait_for(lambda: stored(2), 180, "the search's audit events in Cassandra")
-    result = invoke("audit", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
+    result = invoke("audit", "show", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
                     "biennial audit 2026")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "j.doe" in result.output and "reads:plate=AUD789" in result.output
     rows = wait_for(lambda: stored(4), 60, "the audit look-up's own events in Cassandra")
     assert any(r["target_kind"] == "audit" and r["actor"] == "auditor.k" for r in rows)
+    # The store worker chained the trail: `audit verify` proves it intact, and after
+    # `audit checkpoint` a superuser's edit of a stored event is named.
+    result = invoke("audit", "checkpoint", "--user", "custodian.a")
+    assert result.exit_code == 0, result.output
+    assert f"signed {AGENCY}" in result.output
+    verify_args = ("audit", "verify", "--agency", AGENCY, "--user", "auditor.k",
+                   "--user-agency", AGENCY, "--from", day, "--to", day)  # fmt: skip
+    result = invoke(*verify_args)
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.output
+    searched = next(r for r in rows if r["actor"] == "j.doe")
+    ks = settings.cassandra_keyspace
+    store.session.execute(f"DROP TRIGGER audit_append_only ON {ks}.audit_events")
+    store.session.execute(
+        f"UPDATE {ks}.audit_events SET purpose = 'nothing to see' WHERE day = %s AND "
+        "occurred_at = %s AND event_id = %s",
+        (day, searched["occurred_at"], searched["event_id"]),
+    )
+    result = invoke(*verify_args)
+    assert result.exit_code == 1
+    assert f"changed: event {searched['event_id']}" in result.output.replace("\n", " ")
