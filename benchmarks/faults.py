@@ -358,7 +358,10 @@ class Suite:
         s = self.settings
         stored = await asyncio.to_thread(harness.stored_reads, s)
         delivered = await asyncio.to_thread(harness.deliveries, s, self.codec)
-        topics = [s.topic(t) for t in ("reads.raw", "dedup-ticks", "reads", "hits", "audit")]
+        topics = [
+            s.topic(t)
+            for t in ("reads.raw", "reads.normalized", "dedup-ticks", "reads", "hits", "audit")
+        ]
         lag = await asyncio.to_thread(harness.group_lag, s, self.group, topics)
         return check(self.posted, stored, delivered), lag
 

@@ -14,6 +14,7 @@ reader      lprx-admin          lprx_reader         audited look-ups (reads, aud
                                                     dead letters)
 api         lprx-admin          lprx_api            ``lprx api`` (people, sessions,
                                                     scoped look-ups)
+replay      lprx-replay         -                   ``lprx deadletters replay``
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
 custodian   lprx-admin          lprx_writer         ``lprx holds`` (rewrites held reads'
                                                     TTLs; audited through the topic)
@@ -47,6 +48,7 @@ class Role(StrEnum):
     OCR = "ocr"
     INGEST = "ingest"
     READER = "reader"
+    REPLAY = "replay"
     CUSTODIAN = "custodian"
     API = "api"
 
@@ -57,6 +59,7 @@ KAFKA_PRINCIPALS = {
     Role.OCR: acls.OCR,
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
+    Role.REPLAY: acls.REPLAY,
     Role.CUSTODIAN: acls.ADMIN,
     # The API loads hotlists and changes agreements for administrators, as setup does.
     Role.API: acls.ADMIN,
@@ -67,6 +70,7 @@ CASSANDRA_ROLES = {
     Role.OCR: cassandra.WRITER_ROLE,
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
+    Role.REPLAY: None,
     Role.CUSTODIAN: cassandra.WRITER_ROLE,
     Role.API: cassandra.API_ROLE,
 }

@@ -42,7 +42,8 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
         default=2.0,
         ge=0,
         description="A new pass is held this long (worker time) and its best read by "
-        "score is sent; 0 sends its first read at once. Adds this much to hit latency.",
+        "score is stored; 0 stores its first read at once. Hits do not wait for it: "
+        "every read is matched as it is normalised.",
     )
     dedup_weight_confidence: float = Field(
         default=1.0, ge=0, description="Score weight of the read's confidence (0-100 as 0-1)."

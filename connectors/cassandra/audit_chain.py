@@ -15,7 +15,10 @@ redelivered events find their claimed place there and take it, and an event alre
 written (``audit_chain_events``, by event id) is never chained again. Rows go in the
 order ``audit_events``, ``audit_chain``, ``audit_chain_events``; the last says "done".
 The audit tables are append-only (the trigger), so a rewrite of a row already there is
-refused, and taken as what it is: the same row, written before.
+refused. The trigger says whether the row it holds has the same values: then it is what it
+is, the same row written before (``already_stored``); with other values it is a failure
+(dead-lettered). A trigger built before it said so refuses both alike, and both are then
+taken as written before.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ from cassandra.query import PreparedStatement
 
 from connectors.cassandra.rows import AUDIT_COLUMNS, audit_day, audit_row
 from connectors.cassandra.session import TUPLE_ROWS, map_exceptions, store_error
-from connectors.cassandra.writes import STORED, RowOutcome, insert_cql
+from connectors.cassandra.writes import (
+    ALREADY_HOLDS,
+    ALREADY_STORED,
+    OTHER_VALUES,
+    STORED,
+    RowOutcome,
+    insert_cql,
+)
 from schemas.audit_chain import GENESIS, Link, chain_of, extend
 from schemas.errors import StoreUnavailable, TransientError
 from schemas.records import AuditEvent, utcnow
@@ -205,8 +215,12 @@ class AuditChains:
 
     @staticmethod
     def _outcome(error: BaseException) -> RowOutcome:
-        if isinstance(error, InvalidRequest) and _ALREADY_THERE in str(error):
-            return STORED
+        if isinstance(error, InvalidRequest):
+            said = str(error)
+            if ALREADY_HOLDS in said:
+                return ALREADY_STORED
+            if _ALREADY_THERE in said and OTHER_VALUES not in said:
+                return ALREADY_STORED  # an older trigger, which does not compare
         mapped = store_error(error, "audit write")
         if isinstance(mapped, TransientError):
             raise mapped from error

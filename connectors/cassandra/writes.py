@@ -6,7 +6,9 @@ unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in o
 ``execute_concurrent`` with ``raise_on_first_error=False``: a record Cassandra refuses
 fails on its own, while one that failed for a transient reason (Cassandra down, a
 timeout) raises ``StoreUnavailable`` for the whole call, so the caller holds the batch
-and retries. Every write is an idempotent upsert, so writing a record again is safe.
+and retries. Every write is an idempotent upsert, so writing a record again is safe,
+except into the append-only audit tables (``audit_chain.py``), whose trigger refuses a
+second write of a row and says whether the row it holds has the same values.
 """
 
 from __future__ import annotations
@@ -58,9 +60,16 @@ class RowOutcome:
     ok: bool
     error: str | None = None
     expired: bool = False
+    already_stored: bool = False
+    """Stored before, with the same values (an audit event delivered again)."""
 
 
 STORED = RowOutcome(True)
+ALREADY_STORED = RowOutcome(True, already_stored=True)
+# What the append-only trigger (connectors/servers/templates/AppendOnly.java) says when
+# the row it refuses is the one it holds, and when it holds other values.
+ALREADY_HOLDS = "already holds this row, with the same values"
+OTHER_VALUES = "overwrite an existing row (with other values)"
 
 
 def insert_cql(ks: str, table: str, columns: Sequence[str], *, ttl: bool) -> str:
@@ -194,7 +203,10 @@ class Writes:
         return self._run(jobs, owners, outcomes)
 
     def _run(
-        self, jobs: list[Job], owners: Sequence[int], outcomes: list[RowOutcome]
+        self,
+        jobs: list[Job],
+        owners: Sequence[int],
+        outcomes: list[RowOutcome],
     ) -> list[RowOutcome]:
         """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s; a record's first
         failed job is its outcome. A transient failure raises for the whole call."""

@@ -13,6 +13,9 @@ grants below, for one deployment's topic prefix ``P`` (topic ``P.<name>``):
                    hit topics (prefix ``P.hits.``); its Faust apps (prefix ``P-``):
                    groups, changelogs (create, read, write; never delete or alter);
                    follower groups (prefix ``<worker_id>-``)
+``lprx-replay``    read ``deadletter`` and ``deadletter.replayed`` (its own groups,
+                   prefix ``lprx-replay-``); write the pipeline's input topics,
+                   ``deadletter.replayed`` and ``audit`` (``lprx deadletters replay``)
 ``partner-<ORI>``  read ``hits.<ORI>`` only, with its own groups (``partner-<ORI>``,
                    prefix ``partner-<ORI>-``); write ``dispositions`` only
 =================  ==============================================================
@@ -57,7 +60,11 @@ BROKER = "lprx-broker"  # the broker itself (a super user)
 INGEST = "lprx-ingest"
 OCR = "lprx-ocr"
 WORKER = "lprx-worker"
-SERVICES = (INGEST, OCR, WORKER)
+REPLAY = "lprx-replay"
+SERVICES = (INGEST, OCR, WORKER, REPLAY)
+# What a dead letter may be replayed to: the topics the pipeline's stages consume.
+REPLAY_TARGETS = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
+                  "dispositions")  # fmt: skip
 PARTNER_PREFIX = "partner-"
 SCRAM_ITERATIONS = 8192
 
@@ -123,9 +130,10 @@ def ocr_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> list[Grant]:
 
 
 def worker_grants(config: KafkaConfig) -> list[Grant]:
-    reads = ("frames", "reads.raw", "reads", "hits", "audit", "dispositions", "hotlist",
-             "agreements", "dedup-ticks")  # fmt: skip
-    writes = ("reads.raw", "reads", "hits", "audit", "deadletter", "dedup-ticks")
+    reads = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
+             "dispositions", "hotlist", "agreements", "dedup-ticks")  # fmt: skip
+    writes = ("reads.raw", "reads.normalized", "reads", "hits", "audit", "deadletter",
+              "dedup-ticks")  # fmt: skip
     apps = f"{config.topic_prefix}-"  # Faust app ids: P-<stages>
     return [
         *_topics(config, reads, _READ),
@@ -141,6 +149,16 @@ def worker_grants(config: KafkaConfig) -> list[Grant]:
         Grant(_GROUP, apps, _READ, prefixed=True),
         # The compacted-topic followers' never-committed groups.
         Grant(_GROUP, f"{config.worker_id}-", _READ, prefixed=True),
+    ]
+
+
+def replay_grants(config: KafkaConfig) -> list[Grant]:
+    """``lprx deadletters replay``: reads the letters and its markers, writes them back."""
+    return [
+        *_topics(config, ("deadletter", "deadletter.replayed"), _READ),
+        *_topics(config, (*REPLAY_TARGETS, "deadletter.replayed"), _WRITE),
+        # The topic reader's never-committed groups: "lprx-replay-reader-<uuid>".
+        Grant(_GROUP, f"{REPLAY}-", _READ, prefixed=True),
     ]
 
 
@@ -160,6 +178,7 @@ def service_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> dict[str
         INGEST: ingest_grants(config),
         OCR: ocr_grants(config, faust_tables),
         WORKER: worker_grants(config),
+        REPLAY: replay_grants(config),
     }
 
 

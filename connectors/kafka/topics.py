@@ -93,6 +93,8 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
             {**_carrying_reads(settings), "max.message.bytes": str(FRAME_MAX_BYTES)},
         ),
         TopicSpec(settings.topic("reads.raw"), n, reads),
+        # Every normalised read, for matching at once; ``reads`` has a pass's best read.
+        TopicSpec(settings.topic("reads.normalized"), n, reads),
         TopicSpec(settings.topic("reads"), n, reads),
         TopicSpec(settings.topic("hits"), n, reads),
         TopicSpec(settings.topic("dispositions"), n, reads),
@@ -101,6 +103,11 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         # Audit records are kept at least a year (CJIS); Cassandra holds the long copy.
         TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
         TopicSpec(settings.topic("deadletter"), n, reads),
+        # Which dead letters were replayed (``lprx deadletters replay``), one key each;
+        # offsets only, gone with the letters they name.
+        TopicSpec(
+            settings.topic("deadletter.replayed"), 1, {**reads, "cleanup.policy": "compact,delete"}
+        ),
         # The dedup timer's requests to send held passes, one partition per reads.raw
         # partition; worthless after a minute. Camera ids only; segments roll every ten
         # minutes, so retention can delete them while ticks keep coming.

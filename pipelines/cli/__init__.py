@@ -4,10 +4,10 @@ Each command is thin: it parses options, calls an application service
 (``pipelines.services``) and formats what comes back with rich. The commands live by
 group: ``workers`` (setup, worker, ingest, models, demo), ``cameras`` (frames),
 ``hotlists``, ``agreements``, ``partner``, ``reads`` (the audited look-ups), ``people``
-(login, accounts), ``audit`` (the trail and its proof), ``holds``, ``transparency``,
-``top`` (live rates, latency and lag for an SRE) and ``services`` (the local servers).
-Every command that reads or changes data acts as the person logged in (``lprx login``)
-through the API.
+(login, accounts), ``deadletters`` (listed, and replayed), ``audit`` (the trail and its
+proof), ``holds``, ``transparency``, ``top`` (live rates, latency and lag for an SRE) and
+``services`` (the local servers). Every command that reads or changes data acts as the
+person logged in (``lprx login``) through the API.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pipelines.cli import (
     agreements,
     audit,
     cameras,
+    deadletters,
     holds,
     hotlists,
     partner,
@@ -45,7 +46,7 @@ app.add_typer(hotlists.app, name="hotlist")
 app.add_typer(agreements.app, name="agreements")
 app.add_typer(partner.app, name="partner")
 app.add_typer(reads.app, name="reads")
-app.command()(reads.deadletters)
+app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(audit.app, name="audit")
 app.add_typer(holds.app, name="holds")
 app.add_typer(transparency.app, name="transparency")

@@ -7,7 +7,8 @@ the event, so the record would be lost. Here every outcome is data, decided in o
     RetentionExpired      counted ``expired``; nothing is kept, by law (no dead letter)
     DecodeError           a dead letter with the original bytes, headers, source offset,
     PermanentError          the stage and the reason; the stream goes on
-    StoreUnavailable      transient: the agent holds its partition, backs off (0.5 s,
+    TransientError        transient (Cassandra down, a send Kafka did not acknowledge):
+                            the agent holds its partition, backs off (0.5 s,
                             doubling, at most 30 s), counts ``retry`` and tries again
     anything else         a bug: logged with its traceback, then dead-lettered
 
@@ -34,7 +35,7 @@ from faust.types import EventT
 from pipelines import metrics
 from schemas import DecodeError
 from schemas.deadletter import dead_letter
-from schemas.errors import PermanentError, StoreUnavailable
+from schemas.errors import PermanentError, TransientError
 from schemas.records import utcnow
 from schemas.retention import RetentionExpired
 
@@ -129,7 +130,7 @@ class Guard:
         while True:
             try:
                 return await work()
-            except StoreUnavailable as error:
+            except TransientError as error:
                 delay = await self._back_off(error, delay)
             except Exception as error:
                 await self.failed(sources, error)
@@ -143,7 +144,7 @@ class Guard:
             try:
                 with metrics.timed_store_call(self.stage):
                     return await call()
-            except StoreUnavailable as error:
+            except TransientError as error:
                 delay = await self._back_off(error, delay)
 
     async def store(self, fn: Callable[[CassandraStore], T]) -> T:
@@ -155,7 +156,7 @@ class Guard:
 
         return await self.retrying(call)
 
-    async def _back_off(self, error: StoreUnavailable, delay: float) -> float:
+    async def _back_off(self, error: TransientError, delay: float) -> float:
         metrics.retried(self.stage)
         log.warning("%s: %s; retrying in %.1f s", self.stage, error, delay)
         await asyncio.sleep(delay)

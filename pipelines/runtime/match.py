@@ -1,4 +1,10 @@
-"""Agent ``match``: deduplicated reads -> hits, against the followed hotlist.
+"""Agent ``match``: every normalised read -> hits, against the followed hotlist.
+
+It consumes ``reads.normalized``, not the deduplicated ``reads``: a read is matched as
+soon as it is normalised, without waiting for its pass to settle, and every spelling of
+a pass is matched (a different car one edit from the first is not folded away unseen).
+A car read several times gives several hits; the share stage alerts the first and
+suppresses the repeats of the same plate (confusables folded) on the same entry.
 
 Reads are matched in batches (``match_batch_size``, waiting at most
 ``match_batch_seconds``), one vectorised hotlist lookup per batch
@@ -79,5 +85,5 @@ class Match:
 
 def register(wiring: Wiring) -> Match:
     agent = Match(wiring.ctx)
-    wiring.agent(wiring.ctx.topics.reads, "match", agent.consume)
+    wiring.agent(wiring.ctx.topics.normalized_reads, "match", agent.consume)
     return agent

@@ -3,7 +3,8 @@
 A sink takes the events of its topic in batches (``store_batch_size``, waiting at most
 ``store_batch_seconds``), decodes each (a record that does not decode is dead-lettered
 alone), and writes the batch with one ``write`` call, which gives one ``RowOutcome`` per
-record: stored (``ok``), refused as past retention (``expired``), or failed (a dead
+record: stored (``ok``), stored before with the same values (``already_stored``: an
+audit event delivered again), refused as past retention (``expired``), or failed (a dead
 letter with the row's error). While Cassandra is down the write is retried and the batch
 (so the partition) held; a record kind only brings its ``decode`` and ``write``.
 """
@@ -80,7 +81,10 @@ class BatchedSink(Generic[R]):
         if outcomes is None:
             return
         for event, outcome in zip(kept, outcomes, strict=True):
-            if outcome.ok:
+            if outcome.already_stored:
+                # Delivered again (a restart), and the store holds it as it is: stored.
+                metrics.count(self.stage, "already_stored")
+            elif outcome.ok:
                 metrics.count(self.stage, "ok")
             elif outcome.expired:
                 metrics.count(self.stage, "expired")

@@ -286,3 +286,19 @@ def test_an_error_not_the_drivers_passes_through() -> None:
     assert store_error(KeyError("x"), "read") is None
     with pytest.raises(KeyError), map_exceptions("read"):
         raise KeyError("x")
+
+
+def test_an_audit_row_the_trigger_already_holds_is_written_before_and_another_fails() -> None:
+    from connectors.cassandra.audit_chain import AuditChains
+
+    said = "ks.audit_events is append-only: may not "
+    same = AuditChains._outcome(
+        InvalidRequest("ks.audit_events already holds this row, with the same values")
+    )
+    older = AuditChains._outcome(InvalidRequest(said + "overwrite an existing row"))
+    other = AuditChains._outcome(
+        InvalidRequest(said + "overwrite an existing row (with other values)")
+    )
+    assert (same.ok, same.already_stored) == (True, True)
+    assert (older.ok, older.already_stored) == (True, True)  # a trigger that cannot tell
+    assert not other.ok and "with other values" in (other.error or "")

@@ -63,6 +63,8 @@ def test_names_stay_what_offsets_and_changelogs_are_stored_under(tmp_path: Path)
     sources = {a.name: a.channel.get_topic_name() for a in worker.app.agents.values()}
     assert sources["normalize"] == "lprx.reads.raw"
     assert sources["dedup-ticks"] == "lprx.dedup-ticks"
+    assert sources["match"] == "lprx.reads.normalized"  # matched before dedup
+    assert sources["store-reads"] == "lprx.reads"  # the best read of each pass
     assert sources["historical"] == "lprx.hotlist"
     assert sources["store-dispositions"] == "lprx.dispositions"
 
