@@ -1,0 +1,84 @@
+"""A small map of search results without any tiles: the reads' coordinates plotted in
+their bounding box as an inline SVG, each point labelled, the box's edges in degrees."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+WIDTH, HEIGHT, MARGIN = 640, 360, 40
+MIN_SPAN_DEGREES = 0.002  # about 200 m: one read, or reads at one spot, still get a box
+MAX_LABELS = 60
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    latitude: float
+    longitude: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Bounds:
+    south: float
+    west: float
+    north: float
+    east: float
+
+
+def bounds_of(points: Sequence[MapPoint]) -> Bounds:
+    """The points' box, widened to a minimum span and padded by a tenth each side."""
+    lats = [p.latitude for p in points]
+    lons = [p.longitude for p in points]
+    south, north, west, east = min(lats), max(lats), min(lons), max(lons)
+    pad_lat = max((north - south) * 0.1, (MIN_SPAN_DEGREES - (north - south)) / 2, 0.0)
+    pad_lon = max((east - west) * 0.1, (MIN_SPAN_DEGREES - (east - west)) / 2, 0.0)
+    return Bounds(south - pad_lat, west - pad_lon, north + pad_lat, east + pad_lon)
+
+
+def project(bounds: Bounds, lat: float, lon: float) -> tuple[float, float]:
+    """(x, y) in the SVG; an equirectangular view, east-west scaled by the box's mid
+    latitude so distances look right at a city's scale."""
+    scale_x = math.cos(math.radians((bounds.north + bounds.south) / 2))
+    span_x = (bounds.east - bounds.west) * scale_x
+    span_y = bounds.north - bounds.south
+    inner_w, inner_h = WIDTH - 2 * MARGIN, HEIGHT - 2 * MARGIN
+    unit = min(inner_w / span_x, inner_h / span_y)
+    off_x = MARGIN + (inner_w - span_x * unit) / 2
+    off_y = MARGIN + (inner_h - span_y * unit) / 2
+    x = off_x + (lon - bounds.west) * scale_x * unit
+    y = off_y + (bounds.north - lat) * unit
+    return round(x, 1), round(y, 1)
+
+
+def reads_map(points: Sequence[MapPoint]) -> Markup:
+    """The SVG of ``points`` (labels escaped), or an empty string when none has a place."""
+    placed = [p for p in points if math.isfinite(p.latitude) and math.isfinite(p.longitude)]
+    if not placed:
+        return Markup("")
+    box = bounds_of(placed)
+    left, top = project(box, box.north, box.west)
+    right, bottom = project(box, box.south, box.east)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="map" role="img" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">',
+        f"<title>{len(placed)} reads between {box.south:.4f},{box.west:.4f} and "
+        f"{box.north:.4f},{box.east:.4f}</title>",
+        f'<rect x="{left}" y="{top}" width="{round(right - left, 1)}" '
+        f'height="{round(bottom - top, 1)}" fill="#f4f7fa" stroke="#8a9bb0"/>',
+        f'<text x="{left}" y="{top - 6}" class="edge">{box.north:.4f}N {box.west:.4f}E</text>',
+        f'<text x="{right}" y="{bottom + 16}" class="edge" text-anchor="end">'
+        f"{box.south:.4f}N {box.east:.4f}E</text>",
+    ]
+    for index, point in enumerate(placed):
+        x, y = project(box, point.latitude, point.longitude)
+        parts.append(f'<circle cx="{x}" cy="{y}" r="5" class="read"><title>'
+                     f"{escape(point.label)}</title></circle>")  # fmt: skip
+        if index < MAX_LABELS:
+            parts.append(f'<text x="{x + 7}" y="{y - 7}" class="label">'
+                         f"{escape(point.label)}</text>")  # fmt: skip
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every value above is a number or escaped
