@@ -31,7 +31,7 @@ LOGIN_CSRF_COOKIE = "lprx_login_csrf"
 CSRF_FIELD = "csrf"
 
 
-class PageAnswer(Exception):  # noqa: N818 - an answer, not an error
+class PageAnswer(Exception):
     """Ends a page early with this response (a redirect, a refusal page)."""
 
     def __init__(self, response: Response) -> None:
@@ -48,8 +48,9 @@ def new_login_csrf() -> str:
 
 
 def set_cookie(response: Response, name: str, value: str, max_age: int, path: str = "/") -> None:
-    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, secure=True,
-                        samesite="strict")  # fmt: skip
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, httponly=True, secure=True, samesite="strict"
+    )
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -89,8 +90,14 @@ def person(request: Request, api: ApiServices, *permissions: Permission) -> Prin
         if refused.status_code == 401:
             raise PageAnswer(login_redirect(request)) from None
         raise PageAnswer(
-            page(request, "error.html", None, status=refused.status_code,
-                 title="Not allowed", message=str(refused.detail))  # fmt: skip
+            page(
+                request,
+                "error.html",
+                None,
+                status=refused.status_code,
+                title="Not allowed",
+                message=str(refused.detail),
+            )
         ) from None
 
 
@@ -102,9 +109,16 @@ def check_csrf(request: Request, api: ApiServices, principal: Principal, sent: A
     if isinstance(sent, str) and token and hmac.compare_digest(sent, csrf_token(token)):
         return
     reason = "the form's CSRF token is missing or not this session's"
-    audit_refusal(api.trail, refusal_event(request, principal.username, principal.agency_ori,
-                                           reason))  # fmt: skip
+    audit_refusal(
+        api.trail, refusal_event(request, principal.username, principal.agency_ori, reason)
+    )
     raise PageAnswer(
-        page(request, "error.html", principal, status=403, title="Form refused",
-             message=f"{reason}: reload the page and send it again.")  # fmt: skip
+        page(
+            request,
+            "error.html",
+            principal,
+            status=403,
+            title="Form refused",
+            message=f"{reason}: reload the page and send it again.",
+        )
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,7 +59,7 @@ class ConsoleRoute(APIRoute):
     """Every answer of a console route is a page: a refusal, a bad form or a service not
     answering renders the error page with its status (never a 500 or a JSON body)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def answer(request: Request) -> Response:
@@ -69,15 +69,27 @@ class ConsoleRoute(APIRoute):
                 return early.response
             except LprxError as error:
                 status = status_of(error)
-                return page(request, "error.html", None, status=status,
-                            title="Not done", message=str(error))  # fmt: skip
+                return page(
+                    request, "error.html", None, status=status, title="Not done", message=str(error)
+                )
             except HTTPException as refused:
-                return page(request, "error.html", None, status=refused.status_code,
-                            title="Not done", message=str(refused.detail))  # fmt: skip
+                return page(
+                    request,
+                    "error.html",
+                    None,
+                    status=refused.status_code,
+                    title="Not done",
+                    message=str(refused.detail),
+                )
             except RequestValidationError:
-                return page(request, "error.html", None, status=400, title="Bad request",
-                            message="The address or form holds values the console does not "
-                            "take.")  # fmt: skip
+                return page(
+                    request,
+                    "error.html",
+                    None,
+                    status=400,
+                    title="Bad request",
+                    message="The address or form holds values the console does not take.",
+                )
 
         return answer
 
@@ -99,15 +111,30 @@ async def _form(request: Request) -> dict[str, str]:
     """The form's fields as text (a file or an over-long value refused as a bad form)."""
     try:
         form: FormData = await request.form(max_files=0, max_fields=100)
-    except Exception:  # noqa: BLE001 - any unreadable body is a bad form, not a 500
-        raise PageAnswer(page(request, "error.html", None, status=400, title="Bad request",
-                              message="The form could not be read.")) from None  # fmt: skip
+    except Exception:
+        raise PageAnswer(
+            page(
+                request,
+                "error.html",
+                None,
+                status=400,
+                title="Bad request",
+                message="The form could not be read.",
+            )
+        ) from None
     fields: dict[str, str] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str) or len(value) > MAX_FORM_FIELD:
-            raise PageAnswer(page(request, "error.html", None, status=400, title="Bad request",
-                                  message=f"The field {key[:40]!r} is not text the console "
-                                  "takes.")) from None  # fmt: skip
+            raise PageAnswer(
+                page(
+                    request,
+                    "error.html",
+                    None,
+                    status=400,
+                    title="Bad request",
+                    message=f"The field {key[:40]!r} is not text the console takes.",
+                )
+            ) from None
         fields[key] = value
     return fields
 
@@ -120,15 +147,23 @@ def _problems(error: ValidationError) -> list[str]:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+def login_page(request: Request, next: str | None = None) -> Response:
     return _login_form(request, safe_next(next), [], 200)
 
 
 def _login_form(request: Request, next_page: str, problems: list[str], status: int) -> Response:
     token = new_login_csrf()
     limits = _api(request).settings
-    answer = page(request, "login.html", None, status=status, login_csrf=token,
-                  next_page=next_page, problems=problems, limits=limits)  # fmt: skip
+    answer = page(
+        request,
+        "login.html",
+        None,
+        status=status,
+        login_csrf=token,
+        next_page=next_page,
+        problems=problems,
+        limits=limits,
+    )
     set_cookie(answer, LOGIN_CSRF_COOKIE, token, max_age=1800, path=f"{PREFIX}/login")
     return answer
 
@@ -154,8 +189,9 @@ async def login(request: Request) -> Response:
     done = RedirectResponse(next_page, status_code=303)
     lifetime = int((answer.expires_at - utcnow()).total_seconds())
     set_cookie(done, SESSION_COOKIE, answer.token, max_age=max(lifetime, 1))
-    done.delete_cookie(LOGIN_CSRF_COOKIE, path=f"{PREFIX}/login", secure=True, httponly=True,
-                       samesite="strict")  # fmt: skip
+    done.delete_cookie(
+        LOGIN_CSRF_COOKIE, path=f"{PREFIX}/login", secure=True, httponly=True, samesite="strict"
+    )
     return done
 
 
@@ -183,9 +219,12 @@ def home(request: Request) -> Response:
 
 def _window_defaults() -> dict[str, str]:
     now = utcnow().replace(second=0, microsecond=0)
-    return {"start": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
-            "end": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"),
-            "limit": "50", "area": "none"}  # fmt: skip
+    return {
+        "start": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "end": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"),
+        "limit": "50",
+        "area": "none",
+    }
 
 
 @router.get("/search")
@@ -195,21 +234,50 @@ def search_page(request: Request) -> Response:
 
 
 def _search(
-    request: Request, principal: Principal, fields: Mapping[str, str], *,
-    problems: list[str], status: int, answer: reads.SearchAnswer | None = None,
-) -> Response:  # fmt: skip
+    request: Request,
+    principal: Principal,
+    fields: Mapping[str, str],
+    *,
+    problems: list[str],
+    status: int,
+    answer: reads.SearchAnswer | None = None,
+) -> Response:
     points = [
         MapPoint(r.latitude, r.longitude, f"{r.plate} {r.collected_at:%m-%d %H:%M}")
         for r in (answer.reads if answer else [])
         if r.latitude is not None and r.longitude is not None
     ]
-    return page(request, "search.html", principal, status=status, form=fields,
-                purposes=list(Purpose), problems=problems, answer=answer,
-                map_svg=reads_map(points), carried=_carried(fields))  # fmt: skip
+    return page(
+        request,
+        "search.html",
+        principal,
+        status=status,
+        form=fields,
+        purposes=list(Purpose),
+        problems=problems,
+        answer=answer,
+        map_svg=reads_map(points),
+        carried=_carried(fields),
+    )
 
 
-_CARRIED = ("plate", "start", "end", "area", "south", "west", "north", "east", "latitude",
-            "longitude", "radius_m", "purpose", "case_number", "factual_basis", "limit")  # fmt: skip
+_CARRIED = (
+    "plate",
+    "start",
+    "end",
+    "area",
+    "south",
+    "west",
+    "north",
+    "east",
+    "latitude",
+    "longitude",
+    "radius_m",
+    "purpose",
+    "case_number",
+    "factual_basis",
+    "limit",
+)
 
 
 def _carried(fields: Mapping[str, str]) -> dict[str, str]:
@@ -236,14 +304,15 @@ def _number(fields: Mapping[str, str], name: str) -> float:
 def search_request(fields: Mapping[str, str]) -> reads.SearchRequest:
     """The API's search request from the form; raises ``ValueError`` naming the problems."""
     body: dict[str, Any] = {
-        "purpose": fields.get("purpose", ""), "case_number": fields.get("case_number", ""),
+        "purpose": fields.get("purpose", ""),
+        "case_number": fields.get("case_number", ""),
         "factual_basis": fields.get("factual_basis", ""),
         "plate": fields.get("plate", "").strip() or None,
         "start": _utc(fields.get("start", ""), "start"),
         "end": _utc(fields.get("end", ""), "end"),
         "limit": fields.get("limit", "50") or "50",
         "cursor": fields.get("cursor") or None,
-    }  # fmt: skip
+    }
     area = fields.get("area", "none")
     if area == "box":
         body["box"] = {k: _number(fields, k) for k in ("south", "west", "north", "east")}
@@ -268,8 +337,9 @@ async def search(request: Request) -> Response:
     try:
         answer = await run_in_threadpool(reads.search, body, principal, api)
     except LprxError as refused:
-        return _search(request, principal, fields, problems=[str(refused)],
-                       status=status_of(refused))  # fmt: skip
+        return _search(
+            request, principal, fields, problems=[str(refused)], status=status_of(refused)
+        )
     return _search(request, principal, fields, problems=[], status=200, answer=answer)
 
 
@@ -284,10 +354,16 @@ def hits_page(request: Request, disposed: str | None = None) -> Response:
     done = None
     if disposed and _ID.fullmatch(disposed):
         done = disposed
-    return page(request, "hits.html", principal, hits=rows, done=done,
-                dispositions=list(Disposition),
-                may_dispose=principal.can(Permission.DISPOSE_HITS),
-                may_crop=principal.can(Permission.READ_CROPS))  # fmt: skip
+    return page(
+        request,
+        "hits.html",
+        principal,
+        hits=rows,
+        done=done,
+        dispositions=list(Disposition),
+        may_dispose=principal.can(Permission.DISPOSE_HITS),
+        may_crop=principal.can(Permission.READ_CROPS),
+    )
 
 
 @router.post("/hits/{hit_id}/disposition")
@@ -297,15 +373,27 @@ async def dispose(request: Request, hit_id: str) -> Response:
     principal = await run_in_threadpool(person, request, api, Permission.DISPOSE_HITS)
     check_csrf(request, api, principal, fields.get(CSRF_FIELD))
     if not _ID.fullmatch(hit_id):
-        return page(request, "error.html", principal, status=404, title="No such hit",
-                    message="That is not a hit id.")  # fmt: skip
+        return page(
+            request,
+            "error.html",
+            principal,
+            status=404,
+            title="No such hit",
+            message="That is not a hit id.",
+        )
     try:
         body = reads.DispositionRequest.model_validate(
             {"disposition": fields.get("disposition", ""), "note": fields.get("note") or None}
         )
     except ValidationError as error:
-        return page(request, "error.html", principal, status=400, title="Bad disposition",
-                    message="; ".join(_problems(error)))  # fmt: skip
+        return page(
+            request,
+            "error.html",
+            principal,
+            status=400,
+            title="Bad disposition",
+            message="; ".join(_problems(error)),
+        )
     await run_in_threadpool(reads.dispose, hit_id, body, principal, api)
     return RedirectResponse(f"{PREFIX}/hits?disposed={hit_id}", status_code=303)
 
@@ -317,14 +405,27 @@ async def crop(request: Request, read_id: str) -> Response:
     principal = await run_in_threadpool(person, request, api, Permission.READ_CROPS)
     check_csrf(request, api, principal, fields.get(CSRF_FIELD))
     if not _ID.fullmatch(read_id):
-        return page(request, "error.html", principal, status=404, title="No such read",
-                    message="That is not a read id.")  # fmt: skip
+        return page(
+            request,
+            "error.html",
+            principal,
+            status=404,
+            title="No such read",
+            message="That is not a read id.",
+        )
     try:
-        why = reads.Why.model_validate({k: fields.get(k, "") for k in
-                                        ("purpose", "case_number", "factual_basis")})  # fmt: skip
+        why = reads.Why.model_validate(
+            {k: fields.get(k, "") for k in ("purpose", "case_number", "factual_basis")}
+        )
     except ValidationError as error:
-        return page(request, "error.html", principal, status=400, title="Justification needed",
-                    message="; ".join(_problems(error)))  # fmt: skip
+        return page(
+            request,
+            "error.html",
+            principal,
+            status=400,
+            title="Justification needed",
+            message="; ".join(_problems(error)),
+        )
     found = await run_in_threadpool(reads.crop, read_id, why, principal, api)
     return page(request, "crop.html", principal, crop=found)
 
@@ -335,10 +436,12 @@ async def crop(request: Request, read_id: str) -> Response:
 @router.get("/agreements")
 def agreements_page(request: Request) -> Response:
     api = _api(request)
-    principal = person(request, api, Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS,
-                       Permission.READ_HITS)  # fmt: skip
-    return page(request, "agreements.html", principal,
-                agreements=admin.list_agreements(principal, api))  # fmt: skip
+    principal = person(
+        request, api, Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS
+    )
+    return page(
+        request, "agreements.html", principal, agreements=admin.list_agreements(principal, api)
+    )
 
 
 @router.get("/audit")
@@ -348,15 +451,34 @@ def audit_page(request: Request, day: str | None = None, limit: str | None = Non
     wanted = (day or "").strip() or utcnow().date().isoformat()
     count = int(limit) if limit and limit.isdigit() and 1 <= int(limit) <= 1000 else 100
     if not _DAY.fullmatch(wanted):
-        return page(request, "error.html", principal, status=400, title="Bad day",
-                    message="The day is YYYY-MM-DD (UTC).")  # fmt: skip
+        return page(
+            request,
+            "error.html",
+            principal,
+            status=400,
+            title="Bad day",
+            message="The day is YYYY-MM-DD (UTC).",
+        )
     rows = reads.audit(principal, api, day=wanted, limit=count)
-    return page(request, "audit.html", principal, events=rows, day=wanted, limit=count,
-                searches_only=not principal.can(Permission.READ_AUDIT))  # fmt: skip
+    return page(
+        request,
+        "audit.html",
+        principal,
+        events=rows,
+        day=wanted,
+        limit=count,
+        searches_only=not principal.can(Permission.READ_AUDIT),
+    )
 
 
 @router.api_route("/{unknown:path}", methods=["GET", "POST"])
 def no_such_page(request: Request, unknown: str) -> Response:
     """Any other address under the console: a 404 page (last, so it matches only then)."""
-    return page(request, "error.html", None, status=404, title="No such page",
-                message="The console has no page at that address.")  # fmt: skip
+    return page(
+        request,
+        "error.html",
+        None,
+        status=404,
+        title="No such page",
+        message="The console has no page at that address.",
+    )

@@ -29,16 +29,23 @@ SECURITY_HEADERS = {
 NAVIGATION = (
     ("search", "Search reads", (Permission.SEARCH_READS,)),
     ("hits", "Hits inbox", (Permission.READ_HITS,)),
-    ("agreements", "Agreements",
-     (Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS)),
+    (
+        "agreements",
+        "Agreements",
+        (Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS),
+    ),
     ("audit", "Audit trail", (Permission.READ_AUDIT, Permission.REVIEW_SEARCHES)),
-)  # fmt: skip
+)
 
 
 def page(
-    request: Request, template: str, principal: Principal | None, *, status: int = 200,
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    *,
+    status: int = 200,
     **context: Any,
-) -> HTMLResponse:  # fmt: skip
+) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE)
     links = [
         (f"{PREFIX}/{slug}", label)
@@ -46,10 +53,14 @@ def page(
         if principal is not None and any(principal.can(p) for p in needs)
     ]
     values = {
-        "prefix": PREFIX, "principal": principal, "links": links, "banner": SYSTEM_USE_BANNER,
+        "prefix": PREFIX,
+        "principal": principal,
+        "links": links,
+        "banner": SYSTEM_USE_BANNER,
         "csrf_field": CSRF_FIELD,
         "csrf": csrf_token(token) if token and principal is not None else "",
         **context,
-    }  # fmt: skip
-    return templates.TemplateResponse(request, template, values, status_code=status,
-                                      headers=SECURITY_HEADERS)  # fmt: skip
+    }
+    return templates.TemplateResponse(
+        request, template, values, status_code=status, headers=SECURITY_HEADERS
+    )

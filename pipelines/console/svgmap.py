@@ -75,10 +75,13 @@ def reads_map(points: Sequence[MapPoint]) -> Markup:
     ]
     for index, point in enumerate(placed):
         x, y = project(box, point.latitude, point.longitude)
-        parts.append(f'<circle cx="{x}" cy="{y}" r="5" class="read"><title>'
-                     f"{escape(point.label)}</title></circle>")  # fmt: skip
+        parts.append(
+            f'<circle cx="{x}" cy="{y}" r="5" class="read"><title>'
+            f"{escape(point.label)}</title></circle>"
+        )
         if index < MAX_LABELS:
-            parts.append(f'<text x="{x + 7}" y="{y - 7}" class="label">'
-                         f"{escape(point.label)}</text>")  # fmt: skip
+            parts.append(
+                f'<text x="{x + 7}" y="{y - 7}" class="label">{escape(point.label)}</text>'
+            )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every value above is a number or escaped

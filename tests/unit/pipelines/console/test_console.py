@@ -19,12 +19,15 @@ from schemas.records import AuditAction, AuditOutcome, PlateCrop
 from tests.unit.pipelines.api.harness import NOW, PASSWORD, A, Api, C, agreement, read
 
 FORM = {
-    "plate": "KRT417", "purpose": "stolen_vehicle", "case_number": "26-004512",
+    "plate": "KRT417",
+    "purpose": "stolen_vehicle",
+    "case_number": "26-004512",
     "factual_basis": "Vehicle reported stolen from 4th St, owner statement on file.",
     "start": (NOW - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
-    "end": (NOW + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"), "area": "none",
+    "end": (NOW + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+    "area": "none",
     "limit": "50",
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +38,36 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         read("c2", "KRT417", C, 30, lat=44.9801, lon=-93.2502),
         read("a1", "KRT417", A, 10),
         read("c3", "KRT411", C, 25),
-    ]  # fmt: skip
-    api.store.hits.append({
-        "hit_id": "hit-c1", "agency_ori": C, "matched_at": NOW.replace(tzinfo=None),
-        "plate": "KRT417", "read_id": "c1", "category": "STOLEN_VEHICLE", "priority": 50,
-        "covert": False, "camera_id": "cam-1", "collected_at": NOW.replace(tzinfo=None),
-    })  # fmt: skip
+    ]
+    api.store.hits.append(
+        {
+            "hit_id": "hit-c1",
+            "agency_ori": C,
+            "matched_at": NOW.replace(tzinfo=None),
+            "plate": "KRT417",
+            "read_id": "c1",
+            "category": "STOLEN_VEHICLE",
+            "priority": 50,
+            "covert": False,
+            "camera_id": "cam-1",
+            "collected_at": NOW.replace(tzinfo=None),
+        }
+    )
     api.store.crops["c1"] = PlateCrop(
-        read_id="c1", agency_ori=C, camera_id="cam-1", collected_at=NOW,
-        expires_at=NOW + timedelta(days=60), jpeg=b"\xff\xd8\xff\xe0fake-jpeg",
-    )  # fmt: skip
+        read_id="c1",
+        agency_ori=C,
+        camera_id="cam-1",
+        collected_at=NOW,
+        expires_at=NOW + timedelta(days=60),
+        jpeg=b"\xff\xd8\xff\xe0fake-jpeg",
+    )
     api.book.put(agreement(C, A, reads=False, hits=True))
-    for username, roles in (("inv.c", (Role.INVESTIGATOR,)), ("aud.c", (Role.AUDITOR,)),
-                            ("op", (Role.OPERATOR,)), ("sup.c", (Role.SUPERVISOR,))):  # fmt: skip
+    for username, roles in (
+        ("inv.c", (Role.INVESTIGATOR,)),
+        ("aud.c", (Role.AUDITOR,)),
+        ("op", (Role.OPERATOR,)),
+        ("sup.c", (Role.SUPERVISOR,)),
+    ):
         api.person(username, "MN0000000" if username == "op" else C, *roles)
     yield api
 
@@ -68,10 +88,16 @@ def logged_in(api: Api, username: str) -> TestClient:
     account = api.accounts.accounts[username]
     api.accounts.accounts[username] = replace(account, last_totp_step=0)
     form = client.get("/console/login").text
-    answer = client.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "username": username, "password": PASSWORD,
-        "code": api.totp[username].now(), "next": "/console/search",
-    })  # fmt: skip
+    answer = client.post(
+        "/console/login",
+        data={
+            "csrf": hidden(form, "csrf"),
+            "username": username,
+            "password": PASSWORD,
+            "code": api.totp[username].now(),
+            "next": "/console/search",
+        },
+    )
     assert answer.status_code == 303, answer.text
     return client
 
@@ -93,10 +119,16 @@ def test_a_login_sets_an_httponly_secure_strict_cookie_with_the_api_session(api:
     form = client.get("/console/login").text
     account = api.accounts.accounts["inv.c"]
     api.accounts.accounts["inv.c"] = replace(account, last_totp_step=0)
-    answer = client.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "username": "inv.c", "password": PASSWORD,
-        "code": api.totp["inv.c"].now(), "next": "/console/hits",
-    })  # fmt: skip
+    answer = client.post(
+        "/console/login",
+        data={
+            "csrf": hidden(form, "csrf"),
+            "username": "inv.c",
+            "password": PASSWORD,
+            "code": api.totp["inv.c"].now(),
+            "next": "/console/hits",
+        },
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/console/hits"
     cookie = next(c for c in answer.headers.get_list("set-cookie") if "lprx_session=" in c)
     assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=strict" in cookie
@@ -110,10 +142,15 @@ def test_a_wrong_second_factor_is_refused_audited_and_sets_no_session(api: Api) 
     client = browser(api)
     form = client.get("/console/login").text
     before = len(api.trail.events)
-    answer = client.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "username": "aud.c", "password": PASSWORD,
-        "code": "000000" if api.totp["aud.c"].now() != "000000" else "111111",
-    })  # fmt: skip
+    answer = client.post(
+        "/console/login",
+        data={
+            "csrf": hidden(form, "csrf"),
+            "username": "aud.c",
+            "password": PASSWORD,
+            "code": "000000" if api.totp["aud.c"].now() != "000000" else "111111",
+        },
+    )
     assert answer.status_code == 401 and "lprx_session" not in client.cookies
     assert 'id="problems"' in answer.text
     refused = [e for e in api.trail.events[before:] if e.outcome is AuditOutcome.DENIED]
@@ -122,14 +159,21 @@ def test_a_wrong_second_factor_is_refused_audited_and_sets_no_session(api: Api) 
 
 def test_a_login_without_its_form_token_is_refused(api: Api) -> None:
     client = browser(api)
-    answer = client.post("/console/login", data={
-        "username": "inv.c", "password": PASSWORD, "code": api.totp["inv.c"].now(),
-    })  # fmt: skip
+    answer = client.post(
+        "/console/login",
+        data={
+            "username": "inv.c",
+            "password": PASSWORD,
+            "code": api.totp["inv.c"].now(),
+        },
+    )
     assert answer.status_code == 403 and "lprx_session" not in client.cookies
 
 
-@pytest.mark.parametrize("path", ["/console/", "/console/search", "/console/hits",
-                                  "/console/agreements", "/console/audit"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    ["/console/", "/console/search", "/console/hits", "/console/agreements", "/console/audit"],
+)
 def test_every_page_without_a_login_redirects_to_the_login_page_audited(
     api: Api, path: str
 ) -> None:
@@ -148,10 +192,16 @@ def test_a_login_goes_back_only_to_a_console_page(api: Api) -> None:
     form = client.get("/console/login").text
     account = api.accounts.accounts["sup.c"]
     api.accounts.accounts["sup.c"] = replace(account, last_totp_step=0)
-    answer = client.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "username": "sup.c", "password": PASSWORD,
-        "code": api.totp["sup.c"].now(), "next": "//evil.example/console/",
-    })  # fmt: skip
+    answer = client.post(
+        "/console/login",
+        data={
+            "csrf": hidden(form, "csrf"),
+            "username": "sup.c",
+            "password": PASSWORD,
+            "code": api.totp["sup.c"].now(),
+            "next": "//evil.example/console/",
+        },
+    )
     assert answer.headers["location"] == "/console/"
 
 
@@ -165,8 +215,9 @@ def test_a_role_lacking_the_permission_gets_a_403_page_audited_as_the_api_does(
     console_refusal = api.trail.events[before:]
     token = operator.cookies["lprx_session"]
     before = len(api.trail.events)
-    api_answer = api.client.post("/v1/reads/search", headers={"Authorization": f"Bearer {token}"},
-                                 json={})  # fmt: skip
+    api_answer = api.client.post(
+        "/v1/reads/search", headers={"Authorization": f"Bearer {token}"}, json={}
+    )
     assert api_answer.status_code == 403
     api_refusal = api.trail.events[before:]
     assert [(e.actor, e.action, e.outcome, e.details["reason"]) for e in console_refusal] == [
@@ -193,8 +244,9 @@ def test_search_pages_follow_the_cursor(api: Api) -> None:
     first = client.post("/console/search", data={**FORM, "limit": "1", "csrf": csrf(client)})
     assert re.findall(r"<td class=\"muted\">(\w+)</td></tr>", first.text) == ["c1"]
     cursor = hidden(first.text, "cursor")
-    second = client.post("/console/search",
-                         data={**FORM, "limit": "1", "cursor": cursor, "csrf": csrf(client)})  # fmt: skip
+    second = client.post(
+        "/console/search", data={**FORM, "limit": "1", "cursor": cursor, "csrf": csrf(client)}
+    )
     assert re.findall(r"<td class=\"muted\">(\w+)</td></tr>", second.text) == ["c2"]
 
 
@@ -206,8 +258,17 @@ def test_search_pages_follow_the_cursor(api: Api) -> None:
         ({"factual_basis": "short"}, 403, "factual basis"),
         ({"start": "yesterday"}, 400, "start"),
         ({"plate": "", "area": "box", "south": "x"}, 400, "south"),
-        ({"plate": "", "area": "circle", "latitude": "1e999", "longitude": "0",
-          "radius_m": "10"}, 400, "latitude"),  # fmt: skip
+        (
+            {
+                "plate": "",
+                "area": "circle",
+                "latitude": "1e999",
+                "longitude": "0",
+                "radius_m": "10",
+            },
+            400,
+            "latitude",
+        ),
         ({"plate": ""}, 400, "a plate"),
         ({"limit": "99999999999999999999"}, 400, "limit"),
         ({"cursor": "garbage"}, 400, "cursor"),
@@ -229,8 +290,10 @@ def test_a_bad_search_form_is_answered_with_the_form_and_its_problems(
     [
         ("/console/search", FORM),
         ("/console/hits/hit-c1/disposition", {"disposition": "CORRECT"}),
-        ("/console/crops/c1", {"purpose": "hit_verification", "case_number": "26-1",
-                               "factual_basis": "x" * 30}),  # fmt: skip
+        (
+            "/console/crops/c1",
+            {"purpose": "hit_verification", "case_number": "26-1", "factual_basis": "x" * 30},
+        ),
         ("/console/logout", {}),
     ],
 )
@@ -260,28 +323,40 @@ def test_the_hits_inbox_shows_the_agencys_hits_with_disposition_and_crop_forms(
 
 def test_a_disposition_of_a_hit_the_store_does_not_hold_is_a_404_page(api: Api) -> None:
     client = logged_in(api, "inv.c")
-    page = client.post("/console/hits/hit-c1/disposition",
-                       data={"disposition": "CORRECT", "csrf": csrf(client)})  # fmt: skip
+    page = client.post(
+        "/console/hits/hit-c1/disposition", data={"disposition": "CORRECT", "csrf": csrf(client)}
+    )
     assert page.status_code == 404 and "not held" in page.text
-    bad = client.post("/console/hits/hit-c1/disposition",
-                      data={"disposition": "BURN_IT", "csrf": csrf(client)})  # fmt: skip
+    bad = client.post(
+        "/console/hits/hit-c1/disposition", data={"disposition": "BURN_IT", "csrf": csrf(client)}
+    )
     assert bad.status_code == 400
 
 
 def test_a_crop_is_shown_with_its_justification_audited(api: Api) -> None:
     client = logged_in(api, "inv.c")
     before = len(api.trail.events)
-    page = client.post("/console/crops/c1", data={
-        "purpose": "hit_verification", "case_number": "26-004512",
-        "factual_basis": "Verifying the stolen-vehicle hit before a stop.", "csrf": csrf(client),
-    })  # fmt: skip
+    page = client.post(
+        "/console/crops/c1",
+        data={
+            "purpose": "hit_verification",
+            "case_number": "26-004512",
+            "factual_basis": "Verifying the stolen-vehicle hit before a stop.",
+            "csrf": csrf(client),
+        },
+    )
     assert page.status_code == 200 and 'src="data:image/jpeg;base64,/9j/' in page.text
     crops = [e for e in api.trail.events[before:] if e.target_kind == "crop"]
     assert crops[-1].details["ids"] == "c1" and crops[-1].purpose == "hit_verification"
-    missing = client.post("/console/crops/a1", data={
-        "purpose": "hit_verification", "case_number": "26-004512",
-        "factual_basis": "Verifying the stolen-vehicle hit before a stop.", "csrf": csrf(client),
-    })  # fmt: skip
+    missing = client.post(
+        "/console/crops/a1",
+        data={
+            "purpose": "hit_verification",
+            "case_number": "26-004512",
+            "factual_basis": "Verifying the stolen-vehicle hit before a stop.",
+            "csrf": csrf(client),
+        },
+    )
     assert missing.status_code == 404
 
 
@@ -291,12 +366,21 @@ def test_the_agreements_of_ones_agency_are_listed(api: Api) -> None:
 
 
 def test_the_audit_trail_is_shown_to_an_auditor_and_reading_it_is_audited(api: Api) -> None:
-    api.store.audit.append({
-        "event_id": "ev-1", "occurred_at": NOW, "actor": "inv.c", "actor_agency_ori": C,
-        "action": "SEARCH", "outcome": "SUCCESS", "purpose": "stolen_vehicle",
-        "target_kind": "reads", "target_id": "plate=KRT417", "recipient_agency_ori": None,
-        "details": {"case_number": "26-004512", "note": "<script>x</script>"},
-    })  # fmt: skip
+    api.store.audit.append(
+        {
+            "event_id": "ev-1",
+            "occurred_at": NOW,
+            "actor": "inv.c",
+            "actor_agency_ori": C,
+            "action": "SEARCH",
+            "outcome": "SUCCESS",
+            "purpose": "stolen_vehicle",
+            "target_kind": "reads",
+            "target_id": "plate=KRT417",
+            "recipient_agency_ori": None,
+            "details": {"case_number": "26-004512", "note": "<script>x</script>"},
+        }
+    )
     client = logged_in(api, "aud.c")
     before = len(api.trail.events)
     page = client.get("/console/audit", params={"day": NOW.date().isoformat()})
@@ -331,8 +415,9 @@ def test_odd_requests_are_answered_with_pages_never_a_500(
     api: Api, method: str, path: str, body: Any
 ) -> None:
     client = logged_in(api, "inv.c")
-    answer = client.request(method, path, content=body,
-                            headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    answer = client.request(
+        method, path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert answer.status_code < 500 and "text/html" in answer.headers["content-type"]
 
 
