@@ -4,7 +4,10 @@ and area (a box or a radius), paged, within the agencies the person may see.
 A full plate is one partition of ``reads_by_plate`` (every agency's reads of the plate,
 scoped here); a partial plate or an area walks ``reads_by_agency_day``, one partition per
 visible agency and UTC day of the window, newest day first, reading at most
-``api_search_max_scanned`` rows a page (the answer says when it stopped there).
+``api_search_max_scanned`` rows a page, shared among the agencies of a day. When a page
+stops at that limit it shows only reads newer than the oldest row some partition may
+still hold more of (the frontier), and its cursor goes on from there: pages never skip a
+read nor show one twice (tests/unit/pipelines/test_search.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from schemas.plates import WILDCARD_CHARACTERS, WildcardPattern, normalize_plate
 from schemas.records import utcnow
 
 _EARTH_RADIUS_M = 6_371_000.0
+# A cursor's read id that sorts after every real one (uuid4 text): a page cursor at a time
+# alone, so the next page starts with every read of that time.
+_AFTER_EVERY_ID = "~"
 
 
 class SearchStore(Protocol):
@@ -156,13 +162,27 @@ def search_reads(
     if query.cursor is not None:
         after = _parse_cursor(query.cursor)
         end = min(end, after[0])
-    rows, limited = _candidates(store, plate, agencies, query.start, end, config)
-    wanted = [r for r in rows if _keeps(query, plate, r) and (after is None or _order(r) < after)]
+    rows, frontier = _candidates(store, plate, agencies, query.start, end, config)
+    wanted = [
+        r for r in rows
+        if _keeps(query, plate, r) and (after is None or _order(r) < after)
+        and (frontier is None or r.collected_at > frontier)
+    ]  # fmt: skip
     wanted.sort(key=_order, reverse=True)
     page = wanted[: query.limit]
-    more = len(wanted) > query.limit or (limited and bool(page))
     access.shown(r.read_id for r in page)
-    return ReadPage(page, agencies, _cursor(page[-1]) if more and page else None, limited)
+    if len(wanted) > query.limit or (frontier is not None and page):
+        cursor: str | None = _cursor(page[-1])
+    elif frontier is not None:  # nothing shown above the frontier: go on from it
+        cursor = f"{frontier.isoformat()}~{_AFTER_EVERY_ID}"
+        if cursor == query.cursor:  # as many reads at one moment as a page may scan
+            raise RequestRefused(
+                f"more reads at {frontier.isoformat()} than one page scans: narrow the search "
+                "by plate, agency or area"
+            )
+    else:
+        cursor = None
+    return ReadPage(page, agencies, cursor, frontier is not None)
 
 
 def _keeps(query: ReadQuery, plate: str | None, row: ReadRow) -> bool:
@@ -180,21 +200,30 @@ def _keeps(query: ReadQuery, plate: str | None, row: ReadRow) -> bool:
 def _candidates(
     store: SearchStore, plate: str | None, agencies: list[str], start: datetime,
     end: datetime, config: ApiConfig,
-) -> tuple[list[ReadRow], bool]:  # fmt: skip
-    """The rows to filter, and whether the scan limit cut them short."""
+) -> tuple[list[ReadRow], datetime | None]:  # fmt: skip
+    """The rows to filter, and, when the scan limit cut them short, the frontier: every
+    stored row collected after it was read (older ones are for the next page)."""
     budget = config.api_search_max_scanned
     if plate is not None and not set(plate) & WILDCARD_CHARACTERS:
         rows = store.plate_reads(plate, start, end, budget)
         allowed = set(agencies)
-        return [r for r in rows if r.agency_ori in allowed], len(rows) >= budget
+        frontier = rows[-1].collected_at if len(rows) >= budget else None
+        return [r for r in rows if r.agency_ori in allowed], frontier
     found: list[ReadRow] = []
     day = end.astimezone(UTC).date()
     while day >= start.astimezone(UTC).date():
+        # Each agency's partition of the day gets its share of what is left, so a page
+        # always reaches the newest rows of every agency; a partition that fills its
+        # share may hold older rows still, which are for the next page.
+        share = max(1, budget // len(agencies))
+        cuts: list[datetime] = []
         for agency in agencies:
-            if budget <= 0:
-                return found, True
-            rows = store.day_reads(agency, day.isoformat(), start, end, budget)
-            budget -= len(rows)
+            rows = store.day_reads(agency, day.isoformat(), start, end, share)
             found.extend(rows)
+            budget -= len(rows)
+            if len(rows) >= share:
+                cuts.append(rows[-1].collected_at)
+        if cuts:
+            return found, max(cuts)
         day -= timedelta(days=1)
-    return found, budget <= 0
+    return found, None

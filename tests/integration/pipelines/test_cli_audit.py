@@ -148,3 +148,24 @@ def test_the_store_worker_keeps_the_trail_and_reading_it_is_audited(
     rows = wait_for(lambda: stored(lambda r: r["actor"] == "aud.k" and r["target_kind"] == "audit"),
                     60, "the audit look-up's own events in Cassandra")  # fmt: skip
     assert rows
+
+
+def test_people_bootstrap_makes_an_operator_who_can_log_in_but_not_search(
+    settings: Settings, cli: Cli, tmp_path: Path
+) -> None:
+    import pyotp
+
+    totp_file = tmp_path / "op.totp"
+    result = cli("people", "bootstrap", "--username", "op.boot", "--password-file",
+                 str(cli.password_file), "--totp-file", str(totp_file))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "otpauth" not in result.output and totp_file.stat().st_mode & 0o077 == 0
+    again = cli("people", "bootstrap", "--username", "op.boot", "--password-file",
+                str(cli.password_file), "--totp-file", str(totp_file))  # fmt: skip
+    assert again.exit_code == 1 and "exists" in again.output
+    totp = pyotp.parse_uri(totp_file.read_text().strip())
+    assert isinstance(totp, pyotp.TOTP)
+    cli.login("op.boot", totp)
+    assert "op.boot" in cli("people", "list").output
+    refused = cli("reads", "search", "AUD123", *CASE)
+    assert refused.exit_code == 1 and "403" in refused.output
