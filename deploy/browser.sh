@@ -12,6 +12,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # Another apt run on the machine holds the lock for a while: wait for it, do not fail.
-$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+# apt's sandbox user may not write a private /tmp: fetch the lists as root.
+$sudo apt-get -o DPkg::Lock::Timeout=600 -o APT::Sandbox::User=root update -qq
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends chromium fonts-dejavu-core
 /usr/bin/chromium --version

@@ -3,6 +3,7 @@ caches and other sites' frames, and no script or asset from anywhere else."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,22 @@ from pipelines.identity.auth import SESSION_COOKIE, SYSTEM_USE_BANNER
 from schemas.people import Permission, Principal
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def when(value: object) -> str:
+    """A time as ``YYYY-MM-DD HH:MM:SS`` (UTC), from a datetime or its ISO text."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        at = value.astimezone(UTC) if value.tzinfo else value
+        return at.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+templates.env.filters["when"] = when
 
 # No script at all; styles inline; images only the crops the page itself carries.
 SECURITY_HEADERS = {

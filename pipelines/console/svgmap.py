@@ -54,6 +54,52 @@ def project(bounds: Bounds, lat: float, lon: float) -> tuple[float, float]:
     return round(x, 1), round(y, 1)
 
 
+def degrees(lat: float, lon: float) -> str:
+    return f"{abs(lat):.4f}°{'N' if lat >= 0 else 'S'} {abs(lon):.4f}°{'E' if lon >= 0 else 'W'}"
+
+
+def scale_bar(box: Bounds, left: float, bottom: float) -> list[str]:
+    """A bar of a round length (m or km) under the box's lower left corner."""
+    mid = (box.north + box.south) / 2
+    x0, _ = project(box, mid, box.west)
+    x1, _ = project(box, mid, box.east)
+    metres_per_px = (box.east - box.west) * 111_320 * math.cos(math.radians(mid)) / (x1 - x0)
+    length = next(
+        (
+            m
+            for m in (
+                10,
+                20,
+                50,
+                100,
+                200,
+                500,
+                1000,
+                2000,
+                5000,
+                10_000,
+                20_000,
+                50_000,
+                100_000,
+                200_000,
+                500_000,
+                1_000_000,
+                2_000_000,
+            )
+            if m / metres_per_px >= 60
+        ),
+        5_000_000,
+    )
+    px = round(length / metres_per_px, 1)
+    label = f"{length // 1000} km" if length >= 1000 else f"{length} m"
+    y = bottom + 30
+    return [
+        f'<line x1="{left}" y1="{y}" x2="{round(left + px, 1)}" y2="{y}" stroke="#1b2530" '
+        f'stroke-width="2"/>',
+        f'<text x="{round(left + px + 4, 1)}" y="{y + 4}" class="edge">{label}</text>',
+    ]
+
+
 def reads_map(points: Sequence[MapPoint]) -> Markup:
     """The SVG of ``points`` (labels escaped), or an empty string when none has a place."""
     placed = [p for p in points if math.isfinite(p.latitude) and math.isfinite(p.longitude)]
@@ -69,9 +115,10 @@ def reads_map(points: Sequence[MapPoint]) -> Markup:
         f"{box.north:.4f},{box.east:.4f}</title>",
         f'<rect x="{left}" y="{top}" width="{round(right - left, 1)}" '
         f'height="{round(bottom - top, 1)}" fill="#f4f7fa" stroke="#8a9bb0"/>',
-        f'<text x="{left}" y="{top - 6}" class="edge">{box.north:.4f}N {box.west:.4f}E</text>',
+        f'<text x="{left}" y="{top - 6}" class="edge">{degrees(box.north, box.west)}</text>',
         f'<text x="{right}" y="{bottom + 16}" class="edge" text-anchor="end">'
-        f"{box.south:.4f}N {box.east:.4f}E</text>",
+        f"{degrees(box.south, box.east)}</text>",
+        *scale_bar(box, left, bottom),
     ]
     for index, point in enumerate(placed):
         x, y = project(box, point.latitude, point.longitude)
