@@ -33,7 +33,10 @@ setup: services ## Create topics, keyspace and tables
 demo: services models ## Run the whole job: services, workers, cameras, hits to partners
 	$(LPRX) demo
 
-test: services models ## Unit, integration (real servers) and end-to-end tests
+browser: ## Debian's Chromium for the console's browser tests (first time; apt)
+	bash deploy/browser.sh
+
+test: services models browser ## Unit, integration (real servers), browser and end-to-end tests
 	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
 	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/fuzz tests/integration tests/e2e
 
@@ -62,4 +65,4 @@ down: install ## Stop Kafka and Cassandra
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services models setup demo test test-unit lint check bench faults fuzz down clean
+.PHONY: help install services models setup demo browser test test-unit lint check bench faults fuzz down clean
