@@ -33,10 +33,13 @@ setup: services ## Create topics, keyspace and tables
 demo: services models ## Run the whole job: services, workers, cameras, hits to partners
 	$(LPRX) demo
 
+keycloak: install ## Fetch (first time) and start the local Keycloak (an agency identity provider)
+	$(LPRX) services up keycloak
+
 browser: ## Debian's Chromium for the console's browser tests (first time; apt)
 	bash deploy/browser.sh
 
-test: services models browser ## Unit, integration (real servers), browser and end-to-end tests
+test: services models keycloak browser ## Unit, integration (real servers), browser and end-to-end tests
 	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
 	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/fuzz tests/integration tests/e2e
 
@@ -59,10 +62,10 @@ bench: services ## Benchmarks (print JSON)
 faults: install ## Fault suite on its own servers: kills worker and broker, stops Cassandra (JSON)
 	$(BIN)/python benchmarks/faults.py --reads $${FAULT_READS:-2000}
 
-down: install ## Stop Kafka and Cassandra
+down: install ## Stop Kafka, Cassandra and Keycloak
 	$(LPRX) services down
 
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services models setup demo browser test test-unit lint check bench faults fuzz down clean
+.PHONY: help install services keycloak models setup demo browser test test-unit lint check bench faults fuzz down clean

@@ -27,12 +27,16 @@ from pathlib import Path
 from connectors.cassandra import security as cassandra
 from connectors.kafka import acls
 from connectors.kafka.acls import Grant
+from connectors.kafka.changelogs import Changelog, align_changelogs, find_changelogs
 from connectors.kafka.topics import admin_client, core_topics, ensure_topics
 from pipelines.settings import Settings
 
 # The Faust tables of the pipeline app (pipelines/runtime/); their changelog topics are
 # named "<app id>-<table>-changelog". A unit test checks the app declares exactly these.
 FAUST_TABLES = ("dedup-vehicle-passes", "hit-alerts")
+# The stages a worker may run, in app-id order: an app id is "<prefix>-<its stages
+# joined by '-'>" (pipelines/runtime/app.py).
+PIPELINE_STAGES = ("ocr", "normalize", "match", "share", "store")
 
 
 class Role(StrEnum):
@@ -92,26 +96,32 @@ def as_partner(settings: Settings, agency_ori: str) -> Settings:
 class Provisioned:
     topics_created: list[str]
     grants: dict[str, list[Grant]]
+    changelogs: list[Changelog]
 
 
 def provision(settings: Settings) -> Provisioned:
     """What ``lprx setup`` makes, as the setup principal and schema owner (idempotent):
     the topics, the services' Kafka users and ACLs for this topic prefix, the services'
-    Cassandra roles, the keyspace and tables, the audit trigger and the grants."""
+    Cassandra roles, the keyspace and tables, the audit trigger and the grants. Existing
+    topics, Faust changelogs of this prefix, tables and the keyspace get the settings'
+    retention and replication; the changelogs found are returned, so left-behind ones
+    can be named (and deleted: ``lprx retention delete-changelogs``)."""
     from connectors.cassandra import connect, ensure_schema
     from connectors.cassandra.roles import ensure_service_roles, secure_keyspace
 
     admin_settings = as_role(settings, Role.SETUP)
     created = ensure_topics(admin_settings, core_topics(admin_settings))
     grants = acls.provision_services(admin_client(admin_settings), admin_settings, FAUST_TABLES)
+    changelogs = find_changelogs(admin_settings, FAUST_TABLES, PIPELINE_STAGES)
+    align_changelogs(admin_settings, changelogs)
     cluster, session = connect(admin_settings)
     try:
         ensure_service_roles(session, admin_settings)
-        ensure_schema(session, admin_settings.cassandra_keyspace)
+        ensure_schema(session, admin_settings)
         secure_keyspace(session, admin_settings.cassandra_keyspace)
     finally:
         cluster.shutdown()
-    return Provisioned(created, grants)
+    return Provisioned(created, grants, changelogs)
 
 
 def add_partner(settings: Settings, agency_ori: str) -> Path:

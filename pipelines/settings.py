@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.identity.config import OidcConfig
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
 from pipelines.identity.config import ApiConfig
@@ -21,9 +22,10 @@ from pipelines.identity.config import ApiConfig
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings, ServersConfig, IngestConfig, ApiConfig):
+class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig):
     """The connectors' own configs (Kafka, Cassandra, servers, ingest, frames, retention)
-    composed, plus what only the pipeline's stages and workers need."""
+    composed (and the agency identity provider's, OIDC), plus what only the pipeline's
+    stages and workers need."""
 
     model_config = SettingsConfigDict(
         env_prefix="LPRX_", env_file=".env", extra="ignore", frozen=True
@@ -97,6 +99,12 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, ApiConfig):
     table_data_dir: Path | None = Field(
         default=None,
         description="Faust's local table data, a folder per app; default <cache_dir>/faust.",
+    )
+    table_purge_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a worker flushes and compacts its local tables, so a "
+        "deleted entry leaves its disk, and removes those of partitions served elsewhere.",
     )
     metrics_port: int = 6066
     metrics_host: str = Field(

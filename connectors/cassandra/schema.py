@@ -1,26 +1,39 @@
 """The keyspace and tables of the store, and the columns added to them since.
 
 Reads live with a per-row TTL equal to what is left of their retention since
-*collection*; tables use TimeWindowCompactionStrategy so expired reads leave whole
-SSTables that Cassandra drops cheaply.
+*collection*; the tables of those rows carry the options that get expired cells off the
+disk on time (``retention.py``), and setup brings existing tables and the keyspace's
+replication in line with the settings.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from cassandra.cluster import Session
 
+from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.identity import IDENTITY_CQL
+from connectors.cassandra.retention import (
+    align_keyspace,
+    align_tables,
+    cql_map,
+    flush_options,
+    keyspace_replication,
+    ttl_table_options,
+)
 from connectors.cassandra.session import map_exceptions
 from schemas.errors import ConfigurationError
 
+log = logging.getLogger(__name__)
+
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
-_TWCS = (
-    "compaction = {'class': 'TimeWindowCompactionStrategy', "
-    "'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
-)
+# The options of a table whose rows expire by TTL (retention.ttl_table_options).
+_TTL = "{ttl_options}"
+# The other tables' (retention.flush_options).
+_FLUSH = "{flush_options}"
 
 SCHEMA_CQL = [
     """CREATE TABLE IF NOT EXISTS {ks}.reads_by_plate (
@@ -34,7 +47,7 @@ SCHEMA_CQL = [
         frame_count int, duplicates int,
         PRIMARY KEY ((plate), collected_at, read_id)
     ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id ASC) AND """
-    + _TWCS,
+    + _TTL,
     """CREATE TABLE IF NOT EXISTS {ks}.hits_by_agency (
         agency_ori text, matched_at timestamp, hit_id text,
         plate text, read_id text, collected_at timestamp, expires_at timestamp,
@@ -45,11 +58,12 @@ SCHEMA_CQL = [
         disposition_at timestamp, disposition_note text,
         PRIMARY KEY ((agency_ori), matched_at, hit_id)
     ) WITH CLUSTERING ORDER BY (matched_at DESC, hit_id ASC) AND """
-    + _TWCS,
+    + _TTL,
     # Where each hit is stored, by its id, so a disposition can name a hit by id alone.
     """CREATE TABLE IF NOT EXISTS {ks}.hits_by_id (
         hit_id text PRIMARY KEY, agency_ori text, matched_at timestamp
-    )""",
+    ) WITH """
+    + _TTL,
     # Audit is kept (no TTL): CJIS asks for at least a year, the biennial audit for more.
     """CREATE TABLE IF NOT EXISTS {ks}.audit_events (
         day text, occurred_at timestamp, event_id text,
@@ -57,19 +71,21 @@ SCHEMA_CQL = [
         target_kind text, target_id text, recipient_agency_ori text, outcome text,
         details map<text, text>,
         PRIMARY KEY ((day), occurred_at, event_id)
-    ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC)""",
+    ) WITH CLUSTERING ORDER BY (occurred_at DESC, event_id ASC) AND """
+    + _FLUSH,
     # The spellings stored under each confusable-folded plate (one row per read, its TTL),
     # so a new hotlist entry finds reads of a confusable spelling in one query.
     """CREATE TABLE IF NOT EXISTS {ks}.plates_by_folded_plate (
         folded_plate text, plate text, collected_at timestamp, read_id text,
         PRIMARY KEY ((folded_plate), plate, collected_at, read_id)
     ) WITH """
-    + _TWCS,
+    + _TTL,
     # Hotlist entries already checked against stored reads: an entry changed (priority,
     # dates) or read again by a new consumer group raises no historical hit twice.
     """CREATE TABLE IF NOT EXISTS {ks}.hotlist_checks (
         entry_id text PRIMARY KEY, folded_plate text, checked_at timestamp
-    )""",
+    ) WITH """
+    + _FLUSH,
     # Reads by agency and UTC day, for searches by partial plate, time and area that no
     # plate partition answers; same TTL as the read (written with it by the store stage).
     """CREATE TABLE IF NOT EXISTS {ks}.reads_by_agency_day (
@@ -78,14 +94,14 @@ SCHEMA_CQL = [
         confidence float, expires_at timestamp,
         PRIMARY KEY ((agency_ori, day), collected_at, read_id)
     ) WITH CLUSTERING ORDER BY (collected_at DESC, read_id DESC) AND """
-    + _TWCS,
+    + _TTL,
     # The plate region of a server-side OCR read (image_ref "crop:<read_id>"), expiring
     # with the read. Reads on Kafka stay small: the JPEG only ever lives here.
     """CREATE TABLE IF NOT EXISTS {ks}.plate_crops (
         read_id text PRIMARY KEY, agency_ori text, camera_id text,
         collected_at timestamp, expires_at timestamp, jpeg blob
     ) WITH """
-    + _TWCS,
+    + _TTL,
 ]
 
 SCHEMA_CQL += IDENTITY_CQL
@@ -115,17 +131,25 @@ def keyspace_name(name: str) -> str:
     return name
 
 
-def ensure_schema(session: Session, keyspace: str) -> None:
-    """Create the keyspace and tables if missing, and add missing columns (idempotent)."""
-    ks = keyspace_name(keyspace)
+def ensure_schema(session: Session, config: CassandraConfig) -> None:
+    """Create the keyspace and tables if missing, add missing columns, and bring the
+    keyspace's replication and the TTL tables' options in line (idempotent)."""
+    ks = keyspace_name(config.cassandra_keyspace)
+    replication = cql_map(keyspace_replication(config))
+    ttl_options = ttl_table_options(config)
     with map_exceptions("schema change"):
-        session.execute(
-            f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-        )
+        session.execute(f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {replication}")
+        align_keyspace(session, ks, config)
         for statement in SCHEMA_CQL:
-            session.execute(statement.replace("{ks}", ks))
+            session.execute(
+                statement.replace("{ks}", ks)
+                .replace(_TTL, ttl_options)
+                .replace(_FLUSH, flush_options(config))
+            )
         _add_missing_columns(session, ks)
+        altered = align_tables(session, ks, config, TABLES)
+    if altered:
+        log.info("keyspace %s: retention options set on %s", ks, altered)
 
 
 def _add_missing_columns(session: Session, ks: str) -> None:

@@ -31,7 +31,7 @@ class CassandraStore:
         self._cluster, self.session = connect(settings)
         try:
             if create_schema:
-                ensure_schema(self.session, ks)
+                ensure_schema(self.session, settings)
             concurrency = settings.cassandra_write_concurrency
             self._writes = Writes(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)

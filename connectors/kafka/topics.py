@@ -56,6 +56,30 @@ def _carrying_reads(settings: KafkaConfig) -> dict[str, str]:
     return {"retention.ms": str(retention), "segment.ms": str(min(HOUR_MS, retention))}
 
 
+def bounded_compacted_config(settings: KafkaConfig) -> dict[str, str]:
+    """A compacted topic whose values hold reads (Faust table changelogs; a transactional
+    stage's state topic): compaction keeps each key's latest value, and besides it
+
+    - time retention (``compact,delete``) deletes every record older than the transport
+      bound, so a key not written since (a pass long closed, a topic whose app id is no
+      longer used) holds nothing past it: an entry must not live longer (a dedup pass
+      lives minutes, a hit alert ``hit_suppression_seconds``);
+    - ``max.compaction.lag.ms`` makes the cleaner take an overwritten or deleted value
+      within an hour of its segment rolling, and ``delete.retention.ms`` keeps a
+      tombstone an hour (a consumer reading along sees it), so a deleted entry is gone
+      from the log within a few hours, and always within the retention bound."""
+    retention = read_retention_ms(settings)
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(retention),
+        "segment.ms": str(min(HOUR_MS, retention)),
+        "min.compaction.lag.ms": "0",
+        "max.compaction.lag.ms": str(min(HOUR_MS, retention)),
+        "delete.retention.ms": str(min(HOUR_MS, retention)),
+        "min.insync.replicas": str(settings.topic_min_insync_replicas),
+    }
+
+
 def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
     """The topics every deployment has. Partner hit topics come with agreements."""
     reads = _carrying_reads(settings)
@@ -78,8 +102,13 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
         TopicSpec(settings.topic("deadletter"), n, reads),
         # The dedup timer's requests to send held passes, one partition per reads.raw
-        # partition; worthless after a minute.
-        TopicSpec(settings.topic("dedup-ticks"), n, {"retention.ms": str(60 * 60 * 1000)}),
+        # partition; worthless after a minute. Camera ids only; segments roll every ten
+        # minutes, so retention can delete them while ticks keep coming.
+        TopicSpec(
+            settings.topic("dedup-ticks"),
+            n,
+            {"retention.ms": str(HOUR_MS), "segment.ms": str(HOUR_MS // 6)},
+        ),
     ]
 
 

@@ -49,7 +49,7 @@ def identity_service(settings: Settings) -> Iterator[tuple[CassandraStore, Ident
 def running_services(settings: Settings) -> Iterator[ApiServices]:
     from connectors.kafka.audit import AuditTrail
     from connectors.kafka.follower import CompactedTopicFollower
-    from pipelines.identity.auth import Authenticator, oidc_verifier_from_env
+    from pipelines.identity.auth import Authenticator, external_verifier
     from pipelines.stages.share import AgreementBook
     from schemas import codec_for
     from schemas.records import SharingAgreement
@@ -65,7 +65,7 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
     trail = AuditTrail(settings, "lprx-api")
     try:
         with identity_service(settings) as (store, identity):
-            auth = Authenticator(identity, oidc_verifier_from_env())
+            auth = Authenticator(identity, external_verifier(settings))
             yield ApiServices(settings, auth, trail, book, store)
     finally:
         follower.stop()

@@ -39,13 +39,19 @@ app.command()(workers.demo)
 def _mount_optional_apps() -> None:
     from pipelines.cli.services import app as services_app
 
-    app.add_typer(services_app, name="services", help="Local Kafka and Cassandra servers.")
+    app.add_typer(services_app, name="services", help="Local Kafka, Cassandra (and Keycloak).")
     from pipelines.cli.partners import app as partners_app
 
     app.add_typer(partners_app, name="partners", help="Partner agencies' Kafka access.")
     from pipelines.cli.camera_credentials import app as cameras_app
 
     app.add_typer(cameras_app, name="cameras", help="Per-camera ingest credentials.")
+    from pipelines.cli.identity import app as identity_app
+
+    app.add_typer(identity_app, name="identity", help="An agency's own identity provider.")
+    from pipelines.cli.retention import app as retention_app
+
+    app.add_typer(retention_app, name="retention", help="Faust changelogs of this prefix.")
     from pipelines.ocr.evaluate import app as ocr_app
 
     app.add_typer(ocr_app, name="ocr", help="OCR accuracy on a labelled folder.")

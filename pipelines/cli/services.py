@@ -16,17 +16,18 @@ from connectors.servers.manager import SERVERS, SERVICES, down, fetch, status, u
 from pipelines.settings import get_settings
 
 app = typer.Typer(
-    help="Local Kafka and Cassandra (jars from Maven Central, no Docker).",
+    help="Local Kafka and Cassandra (jars from Maven Central, no Docker); Keycloak, an "
+    "agency identity provider for tests and the demo, when named (`up keycloak`).",
     no_args_is_help=True,
 )
 console = Console()
 err_console = Console(stderr=True)
 
-ServiceName = Enum("ServiceName", {name: name for name in SERVICES}, type=str)  # type: ignore[misc]
+ServiceName = Enum("ServiceName", {name: name for name in SERVERS}, type=str)  # type: ignore[misc]
 
 ServicesArg = Annotated[
     list[ServiceName] | None,
-    typer.Argument(help="Which servers (default: all).", show_default=False),
+    typer.Argument(help="Which servers (default: kafka and cassandra).", show_default=False),
 ]
 
 
@@ -67,7 +68,9 @@ def up_cmd(
     services: ServicesArg = None,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait per server (default: 90 Kafka, 180 Cassandra)."),
+        typer.Option(
+            help="Seconds to wait per server (default: 90 Kafka, 180 Cassandra, 420 Keycloak)."
+        ),
     ] = None,
 ) -> None:
     """Fetch (once) and start the servers; return when they answer."""
@@ -94,11 +97,19 @@ def status_cmd(services: ServicesArg = None) -> None:
 
 
 @app.command("down")
-def down_cmd(services: ServicesArg = None) -> None:
+def down_cmd(
+    services: Annotated[
+        list[ServiceName] | None,
+        typer.Argument(
+            help="Which servers (default: every one, Keycloak too).", show_default=False
+        ),
+    ] = None,
+) -> None:
     """Stop the servers (SIGTERM, then SIGKILL after a grace period). Data is kept."""
+    names = [s.value for s in services] if services else list(SERVERS)
     try:
         with console.status("stopping servers..."):
-            down(get_settings(), _names(services), progress=_progress)
+            down(get_settings(), names, progress=_progress)
     except ServerError as e:
         raise _fail(e) from None
 

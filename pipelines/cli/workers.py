@@ -22,9 +22,15 @@ def setup() -> None:
 
     settings = common.settings_as(Role.SETUP)
     with refusals():
-        created = provision(settings).topics_created
-    console.print(f"topics created: {len(created)} (others existed); keyspace "
+        done = provision(settings)
+    console.print(f"topics created: {len(done.topics_created)} (others existed); keyspace "
                   f"[bold]{settings.cassandra_keyspace}[/bold] ready")  # fmt: skip
+    apps = sorted({c.app_id for c in done.changelogs})
+    if apps:
+        # An app no longer run leaves its changelogs: they empty themselves within the
+        # transport bound, or go at once with delete-changelogs.
+        console.print(f"Faust changelogs of apps {', '.join(apps)} kept in line; one no "
+                      "longer run: `lprx retention delete-changelogs APP_ID`")  # fmt: skip
 
 
 def worker(

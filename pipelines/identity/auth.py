@@ -1,8 +1,9 @@
 """One bearer token, three kinds: an lprx session, a service key, or (when
-``LPRX_OIDC_ISSUER`` is set) an access token of an agency's OpenID Connect provider.
+``LPRX_OIDC_ISSUER`` or ``LPRX_OIDC_PROVIDERS`` is set) an access token of an agency's
+OpenID Connect provider.
 
 The API and the web console authenticate every request here. The provider is reached
-through the ``ExternalVerifier`` seam (``connectors/identity/oidc.py``'s ``OidcVerifier``
+through the ``ExternalVerifier`` seam (``connectors/identity/oidc.py``'s ``OidcProviders``
 fits it): it checks the token against the provider's keys and says who it is, of which
 agency, with which roles; lprx keeps only the roles it knows.
 """
@@ -10,13 +11,13 @@ agency, with which roles; lprx keeps only the roles it knows.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from connectors.identity.config import OidcConfig
 from pipelines.identity.accounts import SERVICE_PREFIX, SESSION_PREFIX, Clock, IdentityService
-from schemas.errors import AccessDenied, ConfigurationError
+from schemas.errors import AccessDenied
 from schemas.people import Principal, Role
 from schemas.records import utcnow
 
@@ -50,19 +51,14 @@ class ExternalVerifier(Protocol):
         ...
 
 
-def oidc_verifier_from_env() -> ExternalVerifier | None:
-    """The OIDC verifier when ``LPRX_OIDC_ISSUER`` is set (its config reads the rest of
-    ``LPRX_OIDC_*``), else None: lprx's own accounts only."""
-    if not os.environ.get("LPRX_OIDC_ISSUER"):
+def external_verifier(config: OidcConfig) -> ExternalVerifier | None:
+    """The agencies' OpenID Connect providers (``LPRX_OIDC_ISSUER``,
+    ``LPRX_OIDC_PROVIDERS``), or None when none is configured: lprx's own accounts only."""
+    if not config.oidc_issuer and not config.oidc_providers:
         return None
-    try:
-        from connectors.identity.oidc import OidcConfig, OidcVerifier  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as error:
-        raise ConfigurationError(
-            "LPRX_OIDC_ISSUER is set but this build has no OpenID Connect connector"
-        ) from error
-    verifier: ExternalVerifier = OidcVerifier(OidcConfig())
-    return verifier
+    from connectors.identity.oidc import OidcProviders
+
+    return OidcProviders.from_config(config)
 
 
 # An agency's provider speaks for its own agency only: it can never make a consortium

@@ -17,12 +17,22 @@ import faust
 
 from connectors.kafka.security import faust_credentials
 from pipelines import metrics
-from pipelines.runtime import dispositions, historical, match, normalize, ocr, share, store
+from pipelines.access import PIPELINE_STAGES
+from pipelines.runtime import (
+    dispositions,
+    historical,
+    local_tables,
+    match,
+    normalize,
+    ocr,
+    share,
+    store,
+)
 from pipelines.runtime.context import Context
 from pipelines.runtime.wiring import FaustOutbox, Wiring
 from pipelines.settings import Settings
 
-ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
+ALL_STAGES = PIPELINE_STAGES
 
 
 @dataclass
@@ -55,6 +65,7 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         store=settings.table_store,
         datadir=str(data_dir),
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
@@ -62,6 +73,19 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
     )
+
+
+def _purge_local_tables(wiring: Wiring, settings: Settings) -> None:
+    """Deleted table entries leave this worker's disk within table_purge_seconds."""
+    app = wiring.app
+    every = settings.table_purge_seconds
+
+    async def purge() -> None:
+        tables = list(app.tables.values())
+        local_tables.purge_open(tables)
+        local_tables.remove_unserved(tables, app.conf.tabledir, every)
+
+    wiring.timer(every, "purge-local-tables", purge)
 
 
 def create_pipeline(settings: Settings) -> Pipeline:
@@ -76,6 +100,7 @@ def create_pipeline(settings: Settings) -> Pipeline:
     metrics.HOTLIST_ENTRIES.set_function(lambda: len(ctx.hotlist))
     metrics.AGREEMENTS.set_function(lambda: len(ctx.agreements))
     pipeline = Pipeline(app, stages, ctx)
+    _purge_local_tables(wiring, settings)
     agents = pipeline.agents
     if "ocr" in stages:
         agents["ocr"] = ocr.register(wiring)

@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from faust.types import StreamT, TableT, TopicT
 
-from connectors.kafka.topics import TopicSpec, ensure_topics
+from connectors.kafka.topics import TopicSpec, bounded_compacted_config, ensure_topics
 from pipelines.runtime.context import Context
 from pipelines.runtime.mirror import TableMirror
 from pipelines.settings import Settings
@@ -93,11 +93,13 @@ class Wiring:
         self.app.on_before_shutdown.connect(receive)
 
     def table(self, name: str) -> TableT[str, Any]:
-        """A Faust table with JSON keys and values, one partition per topic partition."""
+        """A Faust table with JSON keys and values, one partition per topic partition;
+        its changelog keeps nothing past the transport bound (bounded_compacted_config)."""
         return self.app.Table(
             name,
             partitions=self.ctx.settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+            extra_topic_configs=bounded_compacted_config(self.ctx.settings),
         )
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:

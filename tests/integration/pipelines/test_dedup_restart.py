@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka.reader import read_values
+from connectors.kafka.topics import bounded_compacted_config
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.plates import confusable_key
 from schemas.records import PlateRead, utcnow
 from tests.conftest import Process, consume_messages, free_port, settings_env, wait_for
 from tests.factories import a_read
+from tests.integration.connectors.test_topics import topic_configs
 
 CODEC = SingleObjectCodec()
 
@@ -82,6 +84,11 @@ def test_a_restarted_worker_does_not_emit_a_repeat_again(
     wait_for(lambda: "NEXT999" in plates(), 120, "the marker read")
     assert second.alive(), second.output()
     assert plates() == ["RST1234", "NEXT999"]
+    # The changelog Faust made keeps nothing past the transport bound.
+    changelog = f"{settings.topic_prefix}-normalize-dedup-vehicle-passes-changelog"
+    configs = topic_configs(settings, changelog)
+    for key, value in bounded_compacted_config(settings).items():
+        assert configs[key] == value, key
 
 
 def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(

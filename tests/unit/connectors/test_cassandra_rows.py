@@ -209,11 +209,11 @@ def test_driver_times_are_read_as_utc() -> None:
     assert utc(aware) is aware
 
 
-def test_an_insert_binds_its_columns_in_order_then_the_ttl() -> None:
+def test_an_insert_binds_its_columns_in_order_then_the_ttl_and_timestamp() -> None:
     cql = insert_cql("ks", "plate_crops", CROP_COLUMNS, ttl=True)
     assert cql == (
         "INSERT INTO ks.plate_crops (read_id, agency_ori, camera_id, collected_at, expires_at,"
-        " jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+        " jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
     )
     assert "TTL" not in insert_cql("ks", "audit_events", AUDIT_COLUMNS, ttl=False)
 

@@ -80,3 +80,18 @@ def test_a_worker_runs_only_its_stages(tmp_path: Path) -> None:
 def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown stages"):
         pipeline(tmp_path, worker_stages=["normalize", "nope"])
+
+
+def test_table_changelogs_are_bounded_and_replicated_as_the_settings_say(
+    tmp_path: Path,
+) -> None:
+    from connectors.kafka.topics import bounded_compacted_config
+
+    worker = pipeline(tmp_path, topic_replication_factor=3, topic_min_insync_replicas=2)
+    assert worker.app.conf.topic_replication_factor == 3
+    wanted = bounded_compacted_config(worker.context.settings)
+    assert wanted["min.insync.replicas"] == "2"
+    for table in worker.app.tables.values():
+        changelog = table.changelog_topic
+        # Faust lays these over its own "compact" when it creates the topic.
+        assert dict(changelog.config or {}) == wanted, table.name
