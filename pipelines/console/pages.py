@@ -51,7 +51,8 @@ from schemas.people import Permission, Principal, Purpose
 from schemas.records import Disposition, utcnow
 
 MAX_FORM_FIELD = 4000
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_COUNT = re.compile(r"[0-9]{1,4}")
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
@@ -449,7 +450,7 @@ def audit_page(request: Request, day: str | None = None, limit: str | None = Non
     api = _api(request)
     principal = person(request, api, Permission.READ_AUDIT, Permission.REVIEW_SEARCHES)
     wanted = (day or "").strip() or utcnow().date().isoformat()
-    count = int(limit) if limit and limit.isdigit() and 1 <= int(limit) <= 1000 else 100
+    count = int(limit) if limit and _COUNT.fullmatch(limit) and 1 <= int(limit) <= 1000 else 100
     if not _DAY.fullmatch(wanted):
         return page(
             request,
