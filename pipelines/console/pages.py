@@ -18,7 +18,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -32,6 +32,7 @@ from starlette.datastructures import FormData
 from pipelines.api import admin, people, reads
 from pipelines.api.app import _status as status_of
 from pipelines.api.deps import ApiServices
+from pipelines.console.forms import carried, problems_of, search_request
 from pipelines.console.guard import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -138,10 +139,6 @@ async def _form(request: Request) -> dict[str, str]:
             ) from None
         fields[key] = value
     return fields
-
-
-def _problems(error: ValidationError) -> list[str]:
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()]
 
 
 # Login and logout
@@ -258,71 +255,8 @@ def _search(
         problems=problems,
         answer=answer,
         map_svg=reads_map(points),
-        carried=_carried(fields),
+        carried=carried(fields),
     )
-
-
-_CARRIED = (
-    "plate",
-    "start",
-    "end",
-    "area",
-    "south",
-    "west",
-    "north",
-    "east",
-    "latitude",
-    "longitude",
-    "radius_m",
-    "purpose",
-    "case_number",
-    "factual_basis",
-    "limit",
-)
-
-
-def _carried(fields: Mapping[str, str]) -> dict[str, str]:
-    """The query's fields, carried in the next page's form."""
-    return {k: fields[k] for k in _CARRIED if k in fields}
-
-
-def _utc(value: str, name: str) -> datetime:
-    """A datetime-local field, read as UTC (the form says so)."""
-    try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"{name}: not a date and time (YYYY-MM-DDTHH:MM, UTC)") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _number(fields: Mapping[str, str], name: str) -> float:
-    try:
-        return float(fields.get(name, "").strip())
-    except ValueError:
-        raise ValueError(f"{name}: not a number") from None
-
-
-def search_request(fields: Mapping[str, str]) -> reads.SearchRequest:
-    """The API's search request from the form; raises ``ValueError`` naming the problems."""
-    body: dict[str, Any] = {
-        "purpose": fields.get("purpose", ""),
-        "case_number": fields.get("case_number", ""),
-        "factual_basis": fields.get("factual_basis", ""),
-        "plate": fields.get("plate", "").strip() or None,
-        "start": _utc(fields.get("start", ""), "start"),
-        "end": _utc(fields.get("end", ""), "end"),
-        "limit": fields.get("limit", "50") or "50",
-        "cursor": fields.get("cursor") or None,
-    }
-    area = fields.get("area", "none")
-    if area == "box":
-        body["box"] = {k: _number(fields, k) for k in ("south", "west", "north", "east")}
-    elif area == "circle":
-        body["circle"] = {k: _number(fields, k) for k in ("latitude", "longitude", "radius_m")}
-    try:
-        return reads.SearchRequest.model_validate(body)
-    except ValidationError as error:
-        raise ValueError("; ".join(_problems(error))) from None
 
 
 @router.post("/search")
@@ -393,7 +327,7 @@ async def dispose(request: Request, hit_id: str) -> Response:
             principal,
             status=400,
             title="Bad disposition",
-            message="; ".join(_problems(error)),
+            message="; ".join(problems_of(error)),
         )
     await run_in_threadpool(reads.dispose, hit_id, body, principal, api)
     return RedirectResponse(f"{PREFIX}/hits?disposed={hit_id}", status_code=303)
@@ -425,7 +359,7 @@ async def crop(request: Request, read_id: str) -> Response:
             principal,
             status=400,
             title="Justification needed",
-            message="; ".join(_problems(error)),
+            message="; ".join(problems_of(error)),
         )
     found = await run_in_threadpool(reads.crop, read_id, why, principal, api)
     return page(request, "crop.html", principal, crop=found)

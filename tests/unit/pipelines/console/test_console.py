@@ -8,25 +8,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.kafka.audit import MemoryAuditTrail
-from pipelines.api.app import create_api_app
-from pipelines.api.deps import ApiServices
 from pipelines.console.guard import csrf_token
-from pipelines.identity.accounts import IdentityService, TotpSealer
-from pipelines.identity.auth import Authenticator
-from pipelines.identity.memory import MemoryAccounts
-from pipelines.settings import Settings
-from pipelines.stages.share import AgreementBook
 from schemas.people import Role
 from schemas.records import AuditAction, AuditOutcome, PlateCrop
-from tests.unit.pipelines.api.harness import NOW, PASSWORD, A, Api, C, MemoryStore, agreement, read
+from tests.unit.pipelines.api.harness import NOW, PASSWORD, A, Api, C, agreement, read
+from tests.unit.pipelines.console.forms import hidden
 
 FORM = {
     "plate": "KRT417",
@@ -85,12 +76,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 def browser(api: Api) -> TestClient:
     """A client of its own (cookies), over https so the Secure cookie travels."""
     return TestClient(api.client.app, base_url="https://testserver", follow_redirects=False)
-
-
-def hidden(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert found, f"no field {name}"
-    return found.group(1)
 
 
 def logged_in(api: Api, username: str) -> TestClient:
@@ -461,41 +446,3 @@ def test_a_window_from_year_one_is_searched_not_a_server_error(api: Api, plate: 
 def test_a_supervisor_sees_the_searches_of_the_agency_only(api: Api) -> None:
     page = logged_in(api, "sup.c").get("/console/audit", params={"day": NOW.date().isoformat()})
     assert page.status_code == 200 and "searches of your agency" in page.text
-
-
-def test_an_idle_session_ends_and_its_pages_go_back_to_the_login(tmp_path: Path) -> None:
-    now = [NOW]
-    accounts = MemoryAccounts()
-    settings = Settings(cache_dir=tmp_path)
-    identity = IdentityService(
-        accounts, TotpSealer(tmp_path / "totp.key"), settings, clock=lambda: now[0]
-    )
-    services = ApiServices(
-        settings,
-        Authenticator(identity, clock=lambda: now[0]),
-        MemoryAuditTrail(),
-        AgreementBook(),
-        MemoryStore(),
-    )
-    client = TestClient(
-        create_api_app(services), base_url="https://testserver", follow_redirects=False
-    )
-    new = identity.add_person("idle.c", C, frozenset({Role.INVESTIGATOR}), PASSWORD, "test")
-    totp = pyotp.parse_uri(new.totp_uri)
-    assert isinstance(totp, pyotp.TOTP)
-    form = client.get("/console/login").text
-    answer = client.post(
-        "/console/login",
-        data={
-            "csrf": hidden(form, "csrf"),
-            "username": "idle.c",
-            "password": PASSWORD,
-            "code": totp.at(now[0]),
-        },
-    )
-    assert answer.status_code == 303
-    now[0] += timedelta(minutes=29)
-    assert client.get("/console/search").status_code == 200
-    now[0] += timedelta(minutes=31)
-    expired = client.get("/console/search")
-    assert expired.status_code == 303 and expired.headers["location"].startswith("/console/login")
