@@ -28,6 +28,9 @@ from tests.integration.pipelines.served import PASSWORD, person, served_api
 
 LAKESIDE, RIVERTON = "MN9990606", "MN9990707"
 CODEC = SingleObjectCodec()
+# Each page writes its audit events to Kafka before it answers: on CI's two busy cores
+# that can take longer than Playwright's default of 5 s.
+expect.set_options(timeout=30_000)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +98,7 @@ def new_page(world: dict[str, object]):  # type: ignore[no-untyped-def]
     browser = world["browser"]
     assert isinstance(browser, Browser)
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
     return context, context.new_page()
 
 
