@@ -13,14 +13,14 @@ import cv2
 import numpy as np
 import pyotp
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from connectors.cassandra import CassandraStore, connect
 from connectors.kafka.reader import read_values
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.people import Role
-from schemas.records import HitDisposition, PlateCrop, utcnow
+from schemas.records import Hit, HitDisposition, PlateCrop, utcnow
 from tests.conftest import provision, unique_settings, wait_for
 from tests.factories import a_hit, a_read, an_entry
 from tests.integration.pipelines.browser import chromium, screenshot_path
@@ -94,7 +94,7 @@ def world(servers: Settings) -> Iterator[dict[str, object]]:
         cluster.shutdown()
 
 
-def new_page(world: dict[str, object]):  # type: ignore[no-untyped-def]
+def new_page(world: dict[str, object]) -> tuple[BrowserContext, Page]:
     browser = world["browser"]
     assert isinstance(browser, Browser)
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
@@ -102,7 +102,7 @@ def new_page(world: dict[str, object]):  # type: ignore[no-untyped-def]
     return context, context.new_page()
 
 
-def log_in(page, url: str, code: str) -> None:  # type: ignore[no-untyped-def]
+def log_in(page: Page, url: str, code: str) -> None:
     page.goto(f"{url}/console/search")
     expect(page).to_have_url(f"{url}/console/login?next=/console/search")
     expect(page.locator("#banner")).to_contain_text("Every access is monitored")
@@ -132,7 +132,8 @@ def test_login_search_with_map_crop_and_a_disposition(world: dict[str, object]) 
     totp, settings = world["totp"], world["settings"]
     assert isinstance(totp, pyotp.TOTP) and isinstance(settings, Settings)
     url = str(world["url"])
-    reads, hit = world["reads"], world["hit"]
+    hit, reads = world["hit"], world["reads"]
+    assert isinstance(hit, Hit) and isinstance(reads, list)
     context, page = new_page(world)
     try:
         log_in(page, url, totp.now())
@@ -149,12 +150,14 @@ def test_login_search_with_map_crop_and_a_disposition(world: dict[str, object]) 
         rows = page.locator("#results tbody tr")
         expect(rows).to_have_count(2)  # Lakeside's two reads; Riverton shares none
         expect(page.locator("#results")).not_to_contain_text(RIVERTON)
+        for found in reads[:2]:
+            expect(page.locator("#results")).to_contain_text(found.read_id)
         expect(page.locator("#map svg circle")).to_have_count(2)
         expect(page.locator("#map svg text.label").first).to_contain_text("KRT417")
         page.screenshot(path=screenshot_path("03-search-results-and-map"), full_page=True)
 
         page.click("text=Hits inbox")
-        row = page.locator(f"#hit-{hit.hit_id}")  # type: ignore[attr-defined]
+        row = page.locator(f"#hit-{hit.hit_id}")
         expect(row).to_contain_text("KRT417")
         row.locator("input[name=case_number]").fill("26-004512")
         row.locator("input[name=factual_basis]").fill("Verifying the hit before a stop.")
@@ -165,11 +168,11 @@ def test_login_search_with_map_crop_and_a_disposition(world: dict[str, object]) 
 
         page.go_back()
         page.reload()
-        row = page.locator(f"#hit-{hit.hit_id}")  # type: ignore[attr-defined]
+        row = page.locator(f"#hit-{hit.hit_id}")
         row.locator("select[name=disposition]").select_option("CORRECT")
         row.locator("input[name=note]").fill("Vehicle stopped, stolen confirmed.")
         row.locator("text=Record").click()
-        expect(page.locator("#done")).to_contain_text(hit.hit_id)  # type: ignore[attr-defined]
+        expect(page.locator("#done")).to_contain_text(hit.hit_id)
         page.screenshot(path=screenshot_path("05-hits-inbox-disposed"), full_page=True)
     finally:
         context.close()
@@ -177,9 +180,8 @@ def test_login_search_with_map_crop_and_a_disposition(world: dict[str, object]) 
     def sent() -> list[HitDisposition] | None:
         values = read_values(settings, settings.topic("dispositions"), 100, 5)
         found = [HitDisposition.decode(CODEC, v) for v in values]
-        return [d for d in found if d.hit_id == hit.hit_id] or None  # type: ignore[attr-defined]
+        return [d for d in found if d.hit_id == hit.hit_id] or None
 
     disposition = wait_for(sent, 30, "the disposition on its topic")[0]
     assert disposition.decided_by == "inv.lake" and disposition.decided_by_agency_ori == LAKESIDE
     assert disposition.disposition.value == "CORRECT"
-    assert reads  # the reads the search found were these (two of Lakeside)
