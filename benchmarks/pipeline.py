@@ -281,7 +281,9 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
     store_rate = store_limit(writer, reads)
     baseline_rate = baseline(settings, settings.topic("reads.raw"), n)
     with CassandraStore(settings, create_schema=False) as store:
-        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+        # A keyspace's drop snapshots and flushes its tables: longer than a request's
+        # default timeout on a busy box.
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=180)
     pipeline_rate = n / pipeline_s
     return {
         "benchmark": "pipeline",
