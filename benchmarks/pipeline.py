@@ -171,8 +171,8 @@ def rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
     return {name: process_rss_mib(p.pid) for name, p in processes.items()}
 
 
-def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int
-        ) -> dict[str, object]:  # fmt: skip
+def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
+        profile: tuple[str, Path] | None = None) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
     base = as_role(plain, Role.SETUP)
     up(base)
@@ -244,6 +244,13 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                    [worker], "the worker's hotlist")  # fmt: skip
         wait_until(lambda: healthy(url), [ingest], "the ingest")
         memory["start"] = rss(processes)
+        if profile:  # py-spy on the worker for the throughput phase's first 30 s
+            py_spy, out = profile
+            subprocess.Popen(
+                [py_spy, "record", "--pid", str(worker.pid), "--duration", "30", "--format",
+                 "raw", "--output", str(out), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
         start = time.perf_counter()
         for key, value in encoded:
             producer.produce(settings.topic("reads.raw"), key=key, value=value)
@@ -328,9 +335,14 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--ingest-reads", type=int, default=20000,
                         help="reads of the ingest phase (0: skip it)")  # fmt: skip
+    parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
+    parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
     args = parser.parse_args()
     load = round(os.getloadavg()[0], 2)
-    result = run(args.reads, args.timeout, args.rate, args.latency_seconds, args.ingest_reads)
+    profile = (args.py_spy, args.profile_out) if args.py_spy else None
+    result = run(
+        args.reads, args.timeout, args.rate, args.latency_seconds, args.ingest_reads, profile
+    )
     conditions = result["conditions"]
     assert isinstance(conditions, dict)
     conditions["load_average_1m_at_start"] = load
