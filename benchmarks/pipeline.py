@@ -1,12 +1,25 @@
-"""End-to-end pipeline throughput on the real local Kafka and Cassandra.
+"""End-to-end pipeline throughput and hit latency on the real local Kafka and Cassandra.
 
-Drives N reads through ingest (the Kafka producer path the HTTP ingest uses), normalise
-+ dedup, hotlist match, share and store, with one worker process, and measures reads/s
-from the first read produced to the last read stored. In the same run it measures a
-plain confluent-kafka consume-and-produce loop over the same records as the baseline.
-Prints one JSON object.
+One worker process (stages normalize, match, share, store, as deployed) and one HTTP
+ingest process, secured as deployed. Measured in one run, printed as one JSON object:
 
-    .venv/bin/python benchmarks/pipeline.py --reads 20000
+- ``pipeline_reads_per_s``: N reads produced to ``reads.raw`` (the Kafka path the ingest
+  uses), from the first produced to the last stored;
+- ``hit_latency_p50_ms`` / ``_p99_ms``: reads posted at a steady ``--rate`` over HTTP
+  (batched ``POST /v1/reads``, one credential per camera), about 2% hotlisted plates
+  shared with a partner; each hit timed from its camera's post to the record read from
+  the partner's topic by a partner consumer (its own principal, read_committed);
+- ``ingest_reads_per_s``: batched posts (500 reads, 4 at once) with the pipeline running;
+- ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
+  the store writes, as the writer role, once the worker has stopped;
+- ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
+- ``rss_mib``: the worker's and the ingest's resident memory at each phase's end.
+
+    .venv/bin/python benchmarks/pipeline.py --reads 10000 --rate 500 --latency-seconds 30
+
+Everything it writes goes with the run: the keyspace is dropped at the end, the camera
+credentials file removed; its topics (prefix ``bench-<id>``) keep the retention
+``lprx setup`` gives every topic.
 """
 
 from __future__ import annotations
