@@ -1,12 +1,25 @@
-"""End-to-end pipeline throughput on the real local Kafka and Cassandra.
+"""End-to-end pipeline throughput and hit latency on the real local Kafka and Cassandra.
 
-Drives N reads through ingest (the Kafka producer path the HTTP ingest uses), normalise
-+ dedup, hotlist match, share and store, with one worker process, and measures reads/s
-from the first read produced to the last read stored. In the same run it measures a
-plain confluent-kafka consume-and-produce loop over the same records as the baseline.
-Prints one JSON object.
+One worker process (stages normalize, match, share, store, as deployed) and one HTTP
+ingest process, secured as deployed. Measured in one run, printed as one JSON object:
 
-    .venv/bin/python benchmarks/pipeline.py --reads 20000
+- ``pipeline_reads_per_s``: N reads produced to ``reads.raw`` (the Kafka path the ingest
+  uses), from the first produced to the last stored;
+- ``hit_latency_p50_ms`` / ``_p99_ms``: reads posted at a steady ``--rate`` over HTTP
+  (batched ``POST /v1/reads``, one credential per camera), about 2% hotlisted plates
+  shared with a partner; each hit timed from its camera's post to the record read from
+  the partner's topic by a partner consumer (its own principal, read_committed);
+- ``ingest_reads_per_s``: batched posts (500 reads, 4 at once) with the pipeline running;
+- ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
+  the store writes, as the writer role, once the worker has stopped;
+- ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
+- ``rss_mib``: the worker's and the ingest's resident memory at each phase's end.
+
+    .venv/bin/python benchmarks/pipeline.py --reads 10000 --rate 500 --latency-seconds 30
+
+Everything it writes goes with the run: the keyspace is dropped at the end, the camera
+credentials file removed; its topics (prefix ``bench-<id>``) keep the retention
+``lprx setup`` gives every topic.
 """
 
 from __future__ import annotations
@@ -21,7 +34,8 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,13 +44,16 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.hit_latency import PartnerWatch, add_cameras, body, ingest_burst, steady_hits  # noqa: E402
+from benchmarks.stats import process_rss_mib  # noqa: E402
+from benchmarks.store_limit import store_limit  # noqa: E402
 from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
 from connectors.hotlist.topic import publish_entries  # noqa: E402
 from connectors.kafka.agreements import publish_agreement  # noqa: E402
 from connectors.kafka.topics import TopicSpec, base_config, ensure_topics, make_producer  # noqa: E402
 from connectors.servers import up  # noqa: E402
-from pipelines.access import Role, as_role, provision  # noqa: E402
+from pipelines.access import Role, add_partner, as_partner, as_role, provision  # noqa: E402
 from pipelines.runtime.passes import PassBook  # noqa: E402
 from pipelines.settings import Settings, get_settings  # noqa: E402
 from pipelines.stages.dedup import DedupPolicy  # noqa: E402
@@ -129,24 +146,72 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run(n: int, timeout: float) -> dict[str, object]:
-    base = as_role(get_settings(), Role.SETUP)
+def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", *args],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+        )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        # A stop stuck behind an in-flight send (seen with Faust): its port must go.
+        process.kill()
+        process.wait(30)
+
+
+def wait_until(ready: Callable[[], bool], processes: list[subprocess.Popen[bytes]], what: str,
+               timeout: float = 120) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            raise RuntimeError(f"{what}: not in time, or a process exited (see its log)")
+        time.sleep(0.2)
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    return {name: process_rss_mib(p.pid) for name, p in processes.items()}
+
+
+def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
+        profile: tuple[str, Path] | None = None) -> dict[str, object]:  # fmt: skip
+    plain = get_settings()
+    base = as_role(plain, Role.SETUP)
     up(base)
     uid = uuid.uuid4().hex[:8]
-    settings = base.model_copy(
-        update={
-            "topic_prefix": f"bench-{uid}",
-            "cassandra_keyspace": f"bench_{uid}",
-            "worker_id": f"bench-{uid}",
-            "metrics_port": free_port(),  # never a worker left over from another run
-        }
-    )
+    names = {
+        "topic_prefix": f"bench-{uid}",
+        "cassandra_keyspace": f"bench_{uid}",
+        "worker_id": f"bench-{uid}",
+        "metrics_port": free_port(),  # never a worker left over from another run
+        "ingest_port": free_port(),
+    }
+    settings = base.model_copy(update=names)
     provision(settings)  # topics, users and ACLs, keyspace: what `lprx setup` makes
+    add_partner(settings, PARTNER)  # the partner's own Kafka user, for its hit topic
+    partner = as_partner(plain.model_copy(update=names), PARTNER)
+    writer = as_role(plain.model_copy(update=names), Role.WORKER)
     codec = SingleObjectCodec()
     producer = make_producer(settings, "bench")
     rng = random.Random(7)
     hot = [f"HOT{i:04d}" for i in range(1000)]
-    csv = "plate,state\n" + "\n".join(f"{p},MN" for p in hot)
+    # Plates of the latency phase: each posted once (a second hit of a plate would be a
+    # suppressed repeat), about 2% of its reads; and one to warm the partner's path up.
+    latency_hot = [f"LAT{i:05d}" for i in range(max(50, int(rate * latency_seconds * 0.02)))]
+    warm_up = "WRM0001"
+    listed = [*hot, *latency_hot, warm_up]
+    csv = "plate,state\n" + "\n".join(f"{p},MN" for p in listed)
     source = HotlistSource("bench", "NCIC", OWNER, HotlistCategory.STOLEN_VEHICLE)
     publish_entries(settings, producer, codec, parse_csv(csv, source).entries)
     publish_agreement(
@@ -165,79 +230,109 @@ def run(n: int, timeout: float) -> dict[str, object]:
         passes.commit(group)
         expected_stored += not folded.duplicate
 
+    # The cameras' tokens: a file of argon2id hashes of this run only, removed at its end.
+    cameras_file = settings.secrets_dir / f"bench-cameras-{uid}.json"
+    tokens = add_cameras(cameras_file, OWNER, f"bench-cam-{uid}")
     env = {
         **os.environ,
         "LPRX_TOPIC_PREFIX": settings.topic_prefix,
         "LPRX_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
         "LPRX_WORKER_ID": settings.worker_id,
+        "LPRX_INGEST_PORT": str(settings.ingest_port),
+        "LPRX_INGEST_CREDENTIALS_FILE": str(cameras_file),
     }
-    log = (settings.cache_dir / f"bench-worker-{uid}.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "worker", "--stages",
-         "normalize,match,share,store", "--metrics-port", str(settings.metrics_port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+    port = settings.metrics_port
+    url = f"http://127.0.0.1:{settings.ingest_port}"
+    logs = settings.cache_dir
+    worker = start_process(
+        ["worker", "--stages", "normalize,match,share,store", "--metrics-port", str(port)],
+        env, logs / f"bench-worker-{uid}.log",
     )  # fmt: skip
+    ingest = start_process(["ingest"], env, logs / f"bench-ingest-{uid}.log")
+    processes = {"worker": worker, "ingest": ingest}
+    memory: dict[str, dict[str, float]] = {}
     try:
         # Ready when the match agent has loaded the whole hotlist.
-        deadline = time.monotonic() + 120
-        while metric(settings.metrics_port, "lprx_hotlist_entries") < len(hot):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise RuntimeError("worker did not become ready")
-            time.sleep(0.2)
+        wait_until(lambda: metric(port, "lprx_hotlist_entries") >= len(listed),
+                   [worker], "the worker's hotlist")  # fmt: skip
+        wait_until(lambda: healthy(url), [ingest], "the ingest")
+        memory["start"] = rss(processes)
+        if profile:  # py-spy on the worker for the throughput phase's first 30 s
+            py_spy, out = profile
+            subprocess.Popen(
+                [py_spy, "record", "--pid", str(worker.pid), "--duration", "30", "--format",
+                 "raw", "--output", str(out), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
         start = time.perf_counter()
         for key, value in encoded:
             producer.produce(settings.topic("reads.raw"), key=key, value=value)
             producer.poll(0)
         producer.flush(60)
         produced_s = time.perf_counter() - start
-        deadline = time.monotonic() + timeout
-        stored = 0.0
-        while stored < expected_stored:
-            stored = metric(
-                settings.metrics_port, "lprx_records_total", stage="store", outcome="ok"
-            )
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited ({worker.returncode}); see {log.name}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {stored} of {expected_stored} reads stored in time")
-            time.sleep(0.1)
+        wait_until(
+            lambda: metric(port, "lprx_records_total", stage="store", outcome="ok")
+            >= expected_stored,
+            [worker], f"{expected_stored} reads stored", timeout,
+        )  # fmt: skip
         pipeline_s = time.perf_counter() - start
-        port = settings.metrics_port
-        results = {
+        counted = {
             "hits": metric(port, "lprx_records_total", stage="match", outcome="hit"),
             "duplicates_dropped": metric(port, "lprx_records_total", stage="dedup",
                                          outcome="duplicate"),
-            "dead_letters": metric(port, "lprx_records_total", outcome="dead_letter"),
         }  # fmt: skip
+        memory["after_throughput"] = rss(processes)
+        with PartnerWatch(partner, PARTNER) as watch:
+            camera, token = next(iter(tokens.items()))
+            httpx.post(f"{url}/v1/reads", json=[body(warm_up, camera, datetime.now(UTC))],
+                       headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+            wait_until(lambda: warm_up in watch.arrived, [worker, ingest], "the warm-up hit")
+            latency = steady_hits(url, tokens, watch, latency_hot, rate, latency_seconds, rng)
+        memory["after_latency"] = rss(processes)
+        burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
+        memory["end"] = rss(processes)
+        dead_letters = metric(port, "lprx_records_total", outcome="dead_letter")
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            # A stop stuck behind an in-flight send (seen with Faust): its port must go.
-            worker.kill()
-            worker.wait(30)
-        log.close()
-    baseline_rate = baseline(settings, settings.topic("reads.raw"), n)
+        for process in processes.values():
+            stop(process)
+        cameras_file.unlink(missing_ok=True)
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.count("reads_by_plate")
-        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+    store_rate = store_limit(writer, reads)
+    baseline_rate = baseline(settings, settings.topic("reads.raw"), n)
+    with CassandraStore(settings, create_schema=False) as store:
+        # A keyspace's drop snapshots and flushes its tables: longer than a request's
+        # default timeout on a busy box.
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=180)
+    pipeline_rate = n / pipeline_s
     return {
         "benchmark": "pipeline",
         "reads": n,
         "repeats_generated": repeats,
         "expected_stored": expected_stored,
-        "cassandra_rows": rows,
-        "pipeline_reads_per_s": round(n / pipeline_s, 1),
+        "cassandra_rows_after_all_phases": rows,
+        "pipeline_reads_per_s": round(pipeline_rate, 1),
         "pipeline_seconds": round(pipeline_s, 2),
         "produce_reads_per_s": round(n / produced_s, 1),
+        "store_limit_reads_per_s": round(store_rate, 1),
+        "pipeline_to_store_limit": round(pipeline_rate / store_rate, 3),
         "baseline_consume_produce_reads_per_s": round(baseline_rate, 1),
-        **{k: int(v) for k, v in results.items()},
+        **{k: int(v) for k, v in counted.items()},
+        "dead_letters": int(dead_letters),
+        **latency,
+        **burst,
+        "rss_mib": memory,
         "conditions": {
-            "worker": "1 process, stages normalize,match,share,store",
+            "worker": "1 process, stages normalize,match,share,store; 1 ingest process",
             "partitions": settings.topic_partitions,
-            "hotlist_entries": len(hot),
+            "hotlist_entries": len(listed),
+            "latency_rate_reads_per_s": rate,
+            "latency_seconds": latency_seconds,
+            "latency_cameras": len(tokens),
             "dedup_settle_seconds": settings.dedup_settle_seconds,
+            "store_limit": "execute_concurrent_with_args, 3 tables + usage counters, "
+            f"concurrency {writer.cassandra_write_concurrency}, writer role",
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "servers": "local Kafka 4.1.2 KRaft + Cassandra 5.0.9, same machine",
@@ -247,10 +342,24 @@ def run(n: int, timeout: float) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reads", type=int, default=20000)
+    parser.add_argument("--reads", type=int, default=10000, help="reads of the throughput phase")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--rate", type=float, default=500, help="reads/s of the latency phase")
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--ingest-reads", type=int, default=20000,
+                        help="reads of the ingest phase (0: skip it)")  # fmt: skip
+    parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
+    parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
     args = parser.parse_args()
-    print(json.dumps(run(args.reads, args.timeout), indent=2))
+    load = round(os.getloadavg()[0], 2)
+    profile = (args.py_spy, args.profile_out) if args.py_spy else None
+    result = run(
+        args.reads, args.timeout, args.rate, args.latency_seconds, args.ingest_reads, profile
+    )
+    conditions = result["conditions"]
+    assert isinstance(conditions, dict)
+    conditions["load_average_1m_at_start"] = load
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

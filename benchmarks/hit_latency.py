@@ -1,0 +1,210 @@
+"""The pipeline's second phase: reads posted over HTTP to the ingest, as cameras do.
+
+``steady_hits``: a steady rate of batched ``POST /v1/reads`` (one camera credential per
+camera, as deployed), a few of them hotlist plates shared with a partner; the latency
+of each hit from the moment its camera's post went out to the moment a partner consumer
+(the partner's own principal, ``read_committed``) had the record from its hit topic.
+``ingest_burst``: batched posts as fast as a few concurrent cameras can, the ingest's
+throughput with the pipeline running behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import OFFSET_END, TopicPartition
+
+from benchmarks.stats import percentile
+from connectors.ingest.credentials import CredentialFile
+from connectors.kafka.acls import partner_principal
+from connectors.kafka.topics import make_consumer
+from pipelines.settings import Settings
+from schemas import SingleObjectCodec
+from schemas.records import CameraKind, Hit
+
+CAMERAS = 10
+# Cameras post about ten times a second each at the steady rate; a rate limit per
+# credential far above it, so the limiter never shapes what is measured.
+RATE_PER_MINUTE = 1_000_000
+
+
+def add_cameras(path: Path, agency_ori: str, prefix: str, n: int = CAMERAS) -> dict[str, str]:
+    """``n`` camera credentials of ``agency_ori``: camera id -> bearer token."""
+    credentials = CredentialFile(path)
+    return {
+        f"{prefix}-{i}": credentials.add(
+            agency_ori, f"{prefix}-{i}", CameraKind.FIXED, rate_per_minute=RATE_PER_MINUTE
+        )
+        for i in range(n)
+    }
+
+
+def body(plate: str, camera_id: str, collected_at: datetime) -> dict[str, Any]:
+    return {
+        "plate": plate, "camera_id": camera_id, "camera_kind": "FIXED",
+        "collected_at": collected_at.isoformat(), "latitude": 44.98, "longitude": -93.27,
+        "region": "us-mn", "confidence": 93.0,
+    }  # fmt: skip
+
+
+@dataclass
+class PartnerWatch:
+    """A partner's consumer of its hit topic, in a thread: when each plate first arrived."""
+
+    partner: Settings
+    partner_ori: str
+    arrived: dict[str, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> PartnerWatch:
+        self._thread = threading.Thread(target=self._run, name="partner-watch", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the partner consumer did not get its partitions")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        codec = SingleObjectCodec()
+        topic = self.partner.partner_hits_topic(self.partner_ori)
+        group = f"{partner_principal(self.partner_ori)}-bench-{uuid.uuid4().hex[:8]}"
+        consumer = make_consumer(self.partner, group, **{"isolation.level": "read_committed"})
+        try:
+            metadata = consumer.list_topics(topic, timeout=20).topics[topic]
+            consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in metadata.partitions])
+            self._ready.set()
+            while not self._stop.is_set():
+                for message in consumer.consume(500, timeout=0.05):
+                    now = time.monotonic()
+                    value = message.value()
+                    if message.error() is None and value is not None:
+                        plate = Hit.decode(codec, value).read.plate
+                        self.arrived.setdefault(plate, now)
+        finally:
+            consumer.close()
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, token: str, reads: list[dict[str, Any]]
+) -> int:
+    response = await client.post(
+        f"{url}/v1/reads", json=reads, headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status_code
+
+
+def steady_hits(
+    url: str,
+    tokens: dict[str, str],
+    watch: PartnerWatch,
+    hot: list[str],
+    rate: float,
+    seconds: float,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Posts ``rate`` reads/s for ``seconds``, every ``len(reads)/len(hot)``-th or so a
+    plate of ``hot`` (each used once); the latency of each hit's delivery to the partner."""
+    ticks_per_s = 10
+    per_tick = max(1, round(rate / ticks_per_s))
+    total = int(rate * seconds)
+    hit_every = max(1, total // len(hot))
+    posted: dict[str, float] = {}
+    statuses: list[int] = []
+
+    async def go() -> float:
+        cameras = itertools.cycle(tokens.items())
+        hot_left = iter(hot)
+        pending: list[asyncio.Task[int]] = []
+        sent = 0
+        async with httpx.AsyncClient(timeout=30) as client:
+            start = time.monotonic()
+            for tick in itertools.count():
+                if sent >= total:
+                    break
+                await asyncio.sleep(max(0.0, start + tick / ticks_per_s - time.monotonic()))
+                camera, token = next(cameras)
+                now = datetime.now(UTC)
+                reads, hits = [], []
+                for _ in range(min(per_tick, total - sent)):
+                    sent += 1
+                    plate = next(hot_left, None) if sent % hit_every == 0 else None
+                    if plate is not None:
+                        hits.append(plate)
+                    else:
+                        plate = uuid.uuid4().hex[:7].upper()
+                    reads.append(body(plate, camera, now - timedelta(seconds=rng.uniform(0, 1))))
+                out = time.monotonic()
+                for plate in hits:
+                    posted[plate] = out
+                pending.append(asyncio.create_task(_post(client, url, token, reads)))
+            statuses.extend(await asyncio.gather(*pending))
+            return time.monotonic() - start
+
+    elapsed = asyncio.run(go())
+    deadline = time.monotonic() + 60
+    while set(posted) - set(watch.arrived) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    latencies = [(watch.arrived[p] - t) * 1000 for p, t in posted.items() if p in watch.arrived]
+    return {
+        "latency_reads_posted": total,
+        "latency_posted_reads_per_s": round(total / elapsed, 1),
+        "latency_posts_not_accepted": sum(1 for s in statuses if s != 202),
+        "latency_hits_posted": len(posted),
+        "latency_hits_delivered": len(latencies),
+        "hit_latency_p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "hit_latency_p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "hit_latency_max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+def ingest_burst(
+    url: str, tokens: dict[str, str], reads: int, batch: int = 500, concurrency: int = 4
+) -> dict[str, Any]:
+    """``reads`` reads in batches of ``batch``, ``concurrency`` cameras posting at once,
+    each its next batch as soon as its last was acknowledged (202)."""
+    batches = [min(batch, reads - i) for i in range(0, reads, batch)]
+    queue = iter(batches)
+    accepted = 0
+    refused = 0
+
+    async def camera(client: httpx.AsyncClient, camera_id: str, token: str) -> None:
+        nonlocal accepted, refused
+        for size in queue:
+            now = datetime.now(UTC)
+            payload = [body(uuid.uuid4().hex[:7].upper(), camera_id, now) for _ in range(size)]
+            if await _post(client, url, token, payload) == 202:
+                accepted += size
+            else:
+                refused += size
+
+    async def go() -> float:
+        async with httpx.AsyncClient(timeout=60) as client:
+            start = time.monotonic()
+            chosen = list(tokens.items())[:concurrency]
+            await asyncio.gather(*(camera(client, c, t) for c, t in chosen))
+            return time.monotonic() - start
+
+    elapsed = asyncio.run(go())
+    return {
+        "ingest_reads_per_s": round(accepted / elapsed, 1),
+        "ingest_reads_accepted": accepted,
+        "ingest_reads_refused": refused,
+        "ingest_batch": batch,
+        "ingest_concurrent_posts": concurrency,
+    }

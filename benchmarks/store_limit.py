@@ -1,0 +1,70 @@
+"""The store's own limit: a plain cassandra-driver loop writing the rows the store writes
+for each read (``connectors/cassandra/writes.py`` ``Writes.reads`` and the usage counters
+of ``CassandraStore.write_reads``), on the same servers, as the writer role, into the
+benchmark's keyspace. What the pipeline could store if its own code cost nothing."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from cassandra.concurrent import execute_concurrent_with_args
+
+from connectors.cassandra import CassandraStore
+from connectors.cassandra.retention import write_timestamp
+from connectors.cassandra.rows import (
+    DAY_COLUMNS,
+    READ_COLUMNS,
+    SPELLING_COLUMNS,
+    day_row,
+    read_row,
+    spelling_row,
+)
+from connectors.cassandra.writes import insert_cql
+from pipelines.settings import Settings
+from schemas.records import PlateRead, utcnow
+from schemas.retention import ttl_seconds
+
+# The store stage's batches are about this size (store_batch_size); the usage counters
+# are tallied per batch, so the plain loop tallies them per chunk of this many too.
+CHUNK = 500
+
+
+def store_limit(writer: Settings, reads: Sequence[PlateRead]) -> float:
+    """Reads/s of the plain loop over ``reads`` (rows built before the clock starts)."""
+    ks = writer.cassandra_keyspace
+    concurrency = writer.cassandra_write_concurrency
+    with CassandraStore(writer, create_schema=False) as store:
+        session = store.session
+        tables = (
+            ("reads_by_plate", READ_COLUMNS, read_row),
+            ("plates_by_folded_plate", SPELLING_COLUMNS, spelling_row),
+            ("reads_by_agency_day", DAY_COLUMNS, day_row),
+        )
+        now = utcnow()
+        stamps = [(ttl_seconds(r.expires_at, now), write_timestamp(r.expires_at)) for r in reads]
+        statements = []
+        for table, columns, row_of in tables:
+            statement = session.prepare(insert_cql(ks, table, columns, ttl=True))
+            rows = [(*row_of(r, ttl), stamp) for r, (ttl, stamp) in zip(reads, stamps, strict=True)]
+            statements.append((statement, rows))
+        add_reads = session.prepare(
+            f"UPDATE {ks}.usage_reads SET reads = reads + ? WHERE agency_ori = ? AND "
+            "day = ? AND camera_id = ? AND hour = ?"
+        )
+        counters: list[tuple[object, ...]] = []
+        for i in range(0, len(reads), CHUNK):
+            tally = Counter(
+                (r.agency_ori, f"{r.collected_at:%Y-%m-%d}", r.camera_id, r.collected_at.hour)
+                for r in reads[i : i + CHUNK]
+            )
+            counters.extend((n, *key) for key, n in tally.items())
+        start = time.perf_counter()
+        for statement, rows in statements:
+            execute_concurrent_with_args(
+                session, statement, rows, concurrency=concurrency, raise_on_first_error=True
+            )
+        execute_concurrent_with_args(session, add_reads, counters, concurrency=concurrency)
+        elapsed = time.perf_counter() - start
+    return len(reads) / elapsed
