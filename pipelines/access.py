@@ -30,7 +30,7 @@ from pipelines.settings import Settings
 
 # The Faust tables of the pipeline app (pipelines/runtime/); their changelog topics are
 # named "<app id>-<table>-changelog". A unit test checks the app declares exactly these.
-FAUST_TABLES = ("dedup-vehicle-passes", "hit-alerts")
+FAUST_TABLES = ("dedup-vehicle-passes",)
 
 
 class Role(StrEnum):

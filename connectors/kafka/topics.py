@@ -56,6 +56,33 @@ def _carrying_reads(settings: KafkaConfig) -> dict[str, str]:
     return {"retention.ms": str(retention), "segment.ms": str(min(HOUR_MS, retention))}
 
 
+def stage_state(settings: KafkaConfig) -> dict[str, str]:
+    """A compacted changelog of a stage's state whose entries hold plates (share's
+    ``hit-alerts``: keys name a folded plate and an entry), with a bounded lifetime.
+
+    Compaction alone keeps a key's last value forever, so the copies of a plate are
+    destroyed in steps, each bounded: the stage tombstones an entry once it is out of
+    its window (``hit_suppression_seconds``, checked every minute); the stage appends to
+    each partition at least every minute, so the active segment rolls within
+    ``segment.ms`` (an hour at most); a rolled segment is compacted within
+    ``max.compaction.lag.ms``, which removes the superseded value (and what aborted
+    transactions wrote); the tombstone, whose key still names the plate, is removed by
+    a later cleaning, ``delete.retention.ms`` after the first. With both lags a quarter
+    of the transport retention of reads, a plate's last copy on this topic is gone
+    within window + 1 minute + 1 hour + 3/4 of ``topic_read_retention_hours``: sooner
+    than the topics that carry reads let go of theirs.
+    """
+    retention = read_retention_ms(settings)
+    lag = max(retention // 4, 60_000)
+    return {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "0",
+        "max.compaction.lag.ms": str(lag),
+        "delete.retention.ms": str(lag),
+        "segment.ms": str(min(HOUR_MS, retention)),
+    }
+
+
 def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
     """The topics every deployment has. Partner hit topics come with agreements."""
     reads = _carrying_reads(settings)
@@ -80,6 +107,8 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         # The dedup timer's requests to send held passes, one partition per reads.raw
         # partition; worthless after a minute.
         TopicSpec(settings.topic("dedup-ticks"), n, {"retention.ms": str(60 * 60 * 1000)}),
+        # Share's suppression memory, committed with its input: co-partitioned with hits.
+        TopicSpec(settings.topic("hit-alerts"), n, stage_state(settings)),
     ]
 
 
@@ -179,25 +208,58 @@ def _align_configs(admin: AdminClient, specs: list[TopicSpec]) -> None:
             raise ConfigurationError(f"could not update {resource.name}: {error}") from error
 
 
+ClientConfig = dict[str, str | int | bool]
+
+
+def producer_config(settings: KafkaConfig, client_id: str) -> ClientConfig:
+    """What every producer of lprx is configured with (brokers, login, idempotence)."""
+    return {
+        **base_config(settings),
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.max.bytes": FRAME_MAX_BYTES + 64 * 1024,
+    }
+
+
 def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
-    return Producer(
+    return Producer(producer_config(settings, client_id))
+
+
+# How long a transaction may stay open before the broker aborts it: how long a worker
+# that died mid-transaction, and never came back under its transactional id, holds back
+# read_committed readers of the partitions it wrote to.
+TRANSACTION_TIMEOUT_MS = 30_000
+
+
+def make_transactional_producer(
+    settings: KafkaConfig, client_id: str, transactional_id: str
+) -> Producer:
+    """A producer whose records are written in transactions (``init_transactions`` first).
+    ``transactional_id`` must be stable across restarts of one worker and unique among
+    the running ones: a restarted worker fences its former self and aborts what it left
+    open. Keys are partitioned as Java clients and Faust do (murmur2)."""
+    config = producer_config(settings, client_id)
+    config.update(
         {
-            **base_config(settings),
-            "client.id": client_id,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            "message.max.bytes": FRAME_MAX_BYTES + 64 * 1024,
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            "partitioner": "murmur2_random",
         }
     )
+    return Producer(config)
 
 
 def make_consumer(settings: KafkaConfig, group_id: str, **overrides: str | int | bool) -> Consumer:
-    config: dict[str, str | int | bool] = {
+    """A consumer that commits only when told and reads committed records only (what a
+    transaction aborted, or has still open, never shows)."""
+    config: ClientConfig = {
         **base_config(settings),
         "group.id": group_id,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
+        "isolation.level": "read_committed",
     }
     config.update(overrides)
     return Consumer(config)

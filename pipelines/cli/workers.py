@@ -33,8 +33,6 @@ def worker(
     loglevel: str = "warning",
 ) -> None:
     """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
-    import faust
-
     from pipelines import metrics
     from pipelines.runtime.app import create_pipeline
 
@@ -51,7 +49,7 @@ def worker(
         f"worker: stages {','.join(pipeline.stages)}; metrics on "
         f"http://127.0.0.1:{settings.metrics_port}/metrics"
     )
-    faust.Worker(pipeline.app, loglevel=loglevel).execute_from_commandline()
+    pipeline.run(loglevel)
 
 
 def ingest() -> None:

@@ -2,14 +2,18 @@
 
 Names are part of the deployment and never change: the app id
 ``<topic_prefix>-<stages>`` names the consumer group and the table changelogs, and the
-agents (``ocr``, ``normalize``, ``dedup-ticks``, ``match``, ``historical``, ``share``,
-``store-reads``, ``store-hits``, ``store-audit``, ``store-dispositions``) and tables
-(``dedup-vehicle-passes``, ``hit-alerts``) keep the names their offsets and changelogs
-are stored under.
+agents (``ocr``, ``normalize``, ``dedup-ticks``, ``match``, ``historical``,
+``store-reads``, ``store-hits``, ``store-audit``, ``store-dispositions``) and the table
+(``dedup-vehicle-passes``) keep the names their offsets and changelogs are stored under.
+Stage ``share`` is no agent: it runs its own transactional loop in a thread of the
+worker (``share.py``), its group ``<topic_prefix>-share``, its state ``<prefix>.hit-alerts``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +36,34 @@ class Pipeline:
     app: faust.App
     stages: tuple[str, ...]
     context: Context
+    wiring: Wiring
     agents: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, loglevel: str = "warning") -> None:
+        """Runs the worker until it is stopped (SIGTERM, SIGINT). A worker whose stages
+        have no Faust agent (``share`` alone) runs without Faust, which will not start
+        with no topic to subscribe to: its tasks, then its shutdown handlers."""
+        if self.app.agents:
+            faust.Worker(self.app, loglevel=loglevel).execute_from_commandline()
+            return
+        logging.basicConfig(
+            level=loglevel.upper(), format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
+        )
+        asyncio.run(_run_without_faust(self.wiring))
+
+
+async def _run_without_faust(wiring: Wiring) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        for start in wiring.tasks:
+            await start()
+        await stopping.wait()
+    finally:
+        for stop in wiring.shutdown:
+            await asyncio.to_thread(stop)
 
 
 def worker_stages(settings: Settings) -> tuple[str, ...]:
@@ -75,7 +106,7 @@ def create_pipeline(settings: Settings) -> Pipeline:
     # Read at scrape time, so the gauges follow every reload and revocation.
     metrics.HOTLIST_ENTRIES.set_function(lambda: len(ctx.hotlist))
     metrics.AGREEMENTS.set_function(lambda: len(ctx.agreements))
-    pipeline = Pipeline(app, stages, ctx)
+    pipeline = Pipeline(app, stages, ctx, wiring)
     agents = pipeline.agents
     if "ocr" in stages:
         agents["ocr"] = ocr.register(wiring)

@@ -30,7 +30,8 @@ def delivered_hits(
     timeout_s: float,
     read: ReadValues = read_values,
 ) -> list[Hit]:
-    """The hits on the requester agency's own hit topic, from its start (audited)."""
+    """The hits on the requester agency's own hit topic, from its start (audited), read
+    committed: each delivered hit once, none of a delivery that was rolled back."""
     topic = settings.partner_hits_topic(requester.agency)
     access = open_access(trail, requester, target_kind="topic", target_id=topic)
     codec = codec_for(settings.schema_registry_url)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
+from connectors.kafka.topics import core_topics
 from pipelines.runtime import Pipeline, create_pipeline
+from pipelines.runtime.share import ShareService
 from pipelines.settings import Settings
 from pipelines.stages.match import match_read
 from tests.factories import NOW, a_read, an_entry
@@ -55,11 +58,11 @@ def test_names_stay_what_offsets_and_changelogs_are_stored_under(tmp_path: Path)
     assert worker.app.conf.id == "lprx-ocr-normalize-match-share-store"
     assert sorted(agent.name for agent in worker.app.agents.values()) == sorted(
         [
-            "ocr", "normalize", "dedup-ticks", "match", "historical", "share",
+            "ocr", "normalize", "dedup-ticks", "match", "historical",
             "store-reads", "store-hits", "store-audit", "store-dispositions",
         ]
     )  # fmt: skip
-    assert sorted(worker.app.tables) == ["dedup-vehicle-passes", "hit-alerts"]
+    assert sorted(worker.app.tables) == ["dedup-vehicle-passes"]
     sources = {a.name: a.channel.get_topic_name() for a in worker.app.agents.values()}
     assert sources["normalize"] == "lprx.reads.raw"
     assert sources["dedup-ticks"] == "lprx.dedup-ticks"
@@ -72,9 +75,27 @@ def test_a_worker_runs_only_its_stages(tmp_path: Path) -> None:
     assert worker.stages == ("share", "store")
     assert worker.app.conf.id == "lprx-share-store"
     assert sorted(a.name for a in worker.app.agents.values()) == [
-        "share", "store-audit", "store-dispositions", "store-hits", "store-reads",
+        "store-audit", "store-dispositions", "store-hits", "store-reads",
     ]  # fmt: skip
-    assert sorted(worker.app.tables) == ["hit-alerts"]
+    assert sorted(worker.app.tables) == []
+    assert isinstance(worker.agents["share"], ShareService)
+
+
+def test_share_runs_its_own_group_over_hits_with_its_state_beside_them(tmp_path: Path) -> None:
+    worker = pipeline(tmp_path, topic_prefix="lprx", worker_id="w1", worker_stages=["share"])
+    assert sorted(worker.app.agents) == [] and sorted(worker.app.tables) == []
+    config = worker.agents["share"].loop.config
+    assert (config.source, config.changelog, config.group_id) == (
+        "lprx.hits", "lprx.hit-alerts", "lprx-share",
+    )  # fmt: skip
+    assert config.transactional_id == f"lprx-share-w1@{socket.gethostname()}"
+    names = {spec.name: spec for spec in core_topics(worker.context.settings)}
+    state = names["lprx.hit-alerts"]
+    assert state.partitions == names["lprx.hits"].partitions
+    assert state.config["cleanup.policy"] == "compact"
+    day_ms = 24 * 3600 * 1000
+    assert int(state.config["max.compaction.lag.ms"]) == day_ms // 4
+    assert int(state.config["delete.retention.ms"]) == day_ms // 4
 
 
 def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
