@@ -179,6 +179,8 @@ class Suite:
         self.stop_supervising = asyncio.Event()
         s = self.settings
         self.group = f"{s.topic_prefix}-{STAGES.replace(',', '-')}"
+        # Share is no Faust agent: its transactional loop has its own group.
+        self.share_group = f"{s.topic_prefix}-share"
         self.metrics_port = free_port()
         self.ingest_port = free_port()
         self.worker = harness.LprxProcess(
@@ -312,9 +314,9 @@ class Suite:
         self.say(f"Cassandra (pid {pid}) stopped for {outage:.0f} s")
         started = time.monotonic()
         if kill_inside:
-            await asyncio.sleep(self.rng.uniform(0.1, 0.4) * outage)
-            left = outage - (time.monotonic() - started)
-            await self.kill_worker("during the Cassandra outage", busy_within=max(0.0, left - 8))
+            # Early, and busy or not: the new worker must start while Cassandra is away.
+            await asyncio.sleep(self.rng.uniform(0.1, 0.3) * outage)
+            await self.kill_worker("during the Cassandra outage", busy_within=0)
         await asyncio.sleep(max(0.0, outage - (time.monotonic() - started)))
         self.resume_cassandra()
         self.say("Cassandra resumed")
@@ -360,7 +362,9 @@ class Suite:
         delivered = await asyncio.to_thread(harness.deliveries, s, self.codec)
         topics = [s.topic(t) for t in ("reads.raw", "dedup-ticks", "reads", "hits", "audit")]
         lag = await asyncio.to_thread(harness.group_lag, s, self.group, topics)
-        return check(self.posted, stored, delivered), lag
+        shared = await asyncio.to_thread(harness.group_lag, s, self.share_group, [s.topic("hits")])
+        total = None if lag is None or shared is None else lag + shared
+        return check(self.posted, stored, delivered), total
 
     async def drain(self) -> tuple[dict[str, int], int | None]:
         """Until everything is in and nothing is left to consume, or nothing changed for
@@ -491,11 +495,12 @@ class Suite:
             self.resume_cassandra()
         except RuntimeError as error:
             self.say(f"resuming Cassandra: {error}")
-        if self.servers_up and not self.options.keep_servers:
+        if self.options.keep_servers:
+            return  # servers, topics, keyspace and the worker's table data, to look at
+        if self.servers_up:
             self._drop_run_data()
         shutil.rmtree(self.settings.cache_dir / "faust" / self.group, ignore_errors=True)
-        if not self.options.keep_servers:
-            down(self.settings, progress=lambda name, msg: self.say(f"{name}: {msg}"))
+        down(self.settings, progress=lambda name, msg: self.say(f"{name}: {msg}"))
 
     def _drop_run_data(self) -> None:
         from connectors.cassandra import CassandraStore
@@ -563,7 +568,8 @@ def parse_args(argv: Sequence[str] | None) -> FaultOptions:
     parser.add_argument(
         "--keep-servers",
         action="store_true",
-        help="leave the suite's servers running, with the run's topics and keyspace",
+        help="leave the suite's servers running, with the run's topics, keyspace and the "
+        "worker's table data (to look into a failed run)",
     )
     parser.add_argument("--hit-share", type=float, default=defaults.hit_share)
     parser.add_argument("--post-seconds", type=float, default=None)
