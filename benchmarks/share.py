@@ -32,7 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from connectors.kafka.agreements import publish_agreement  # noqa: E402
-from connectors.kafka.topics import core_topics, ensure_topics, make_producer  # noqa: E402
+from connectors.kafka.topics import base_config, make_producer  # noqa: E402
+from connectors.servers import up  # noqa: E402
+from pipelines.access import Role, as_role, provision  # noqa: E402
 from pipelines.settings import Settings, get_settings  # noqa: E402
 from schemas import SingleObjectCodec  # noqa: E402
 from schemas.keys import hit_key  # noqa: E402
@@ -90,7 +92,7 @@ def partner_reader(settings: Settings) -> Consumer:
     topic = settings.partner_hits_topic(PARTNER)
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            **base_config(settings),
             "group.id": f"bench-partner-{uuid.uuid4().hex}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
@@ -104,12 +106,25 @@ def partner_reader(settings: Settings) -> Consumer:
     return consumer
 
 
+def drop_keyspace(settings: Settings) -> None:
+    from connectors.cassandra import CassandraStore
+
+    with CassandraStore(settings, create_schema=False) as store:
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+
+
 def run(n: int, latency_hits: int) -> dict[str, object]:
     uid = uuid.uuid4().hex[:8]
-    settings = get_settings().model_copy(
-        update={"topic_prefix": f"bench-{uid}", "worker_id": f"bench-{uid}"}
+    base = as_role(get_settings(), Role.SETUP)
+    up(base)
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"bench-{uid}",
+            "cassandra_keyspace": f"bench_{uid}",
+            "worker_id": f"bench-{uid}",
+        }
     )
-    ensure_topics(settings, core_topics(settings))
+    provision(settings)  # topics, users and ACLs, keyspace: what `lprx setup` makes
     producer = make_producer(settings, "bench-share")
     publish_agreement(
         settings, producer, CODEC,
@@ -126,6 +141,7 @@ def run(n: int, latency_hits: int) -> dict[str, object]:
     env = {
         **os.environ,
         "LPRX_TOPIC_PREFIX": settings.topic_prefix,
+        "LPRX_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
         "LPRX_WORKER_ID": settings.worker_id,
     }
     log = (settings.cache_dir / f"bench-share-{uid}.log").open("wb")
@@ -177,6 +193,7 @@ def run(n: int, latency_hits: int) -> dict[str, object]:
             worker.kill()
             worker.wait(30)
         log.close()
+        drop_keyspace(settings)
     return {
         "benchmark": "share",
         "backlog_hits": n,

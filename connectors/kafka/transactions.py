@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from connectors.kafka.changelog import CHECKPOINT_KEY, ChangelogReader, checkpoint_value
 from connectors.kafka.config import KafkaConfig
@@ -134,13 +141,43 @@ class LoopConfig:
     that one stopped, not at the start of the topic."""
 
 
+@dataclass
+class Clients:
+    """The Kafka clients of one session of the loop."""
+
+    producer: Producer
+    consumer: Consumer
+    changelog: ChangelogReader
+
+
+def kafka_clients(settings: KafkaConfig, config: LoopConfig) -> Clients:
+    """The real ones: a transactional producer, a read_committed group member, and a
+    changelog reader, all logging in as ``settings``' principal."""
+    overrides: dict[str, str | int | bool] = {
+        "client.id": config.client_id,
+        "session.timeout.ms": config.session_timeout_ms,
+    }
+    return Clients(
+        producer=make_transactional_producer(settings, config.client_id, config.transactional_id),
+        consumer=make_consumer(settings, config.group_id, **overrides),
+        changelog=ChangelogReader(settings, config.changelog),
+    )
+
+
 class TransactionalLoop:
     """Runs until ``stop`` is set; see the module docstring."""
 
-    def __init__(self, settings: KafkaConfig, config: LoopConfig, handler: Handler) -> None:
+    def __init__(
+        self,
+        settings: KafkaConfig,
+        config: LoopConfig,
+        handler: Handler,
+        clients: Callable[[KafkaConfig, LoopConfig], Clients] = kafka_clients,
+    ) -> None:
         self.settings = settings
         self.config = config
         self.handler = handler
+        self.clients = clients
         self.aborted = 0
         self.committed = 0
 
@@ -187,15 +224,10 @@ class _Session:
         self.loop = loop
         self.config = config = loop.config
         self.handler = loop.handler
-        self.producer = make_transactional_producer(
-            loop.settings, config.client_id, config.transactional_id
-        )
-        overrides: dict[str, str | int | bool] = {
-            "client.id": config.client_id,
-            "session.timeout.ms": config.session_timeout_ms,
-        }
-        self.consumer: Consumer = make_consumer(loop.settings, config.group_id, **overrides)
-        self.changelog = ChangelogReader(loop.settings, config.changelog)
+        clients = loop.clients(loop.settings, config)
+        self.producer = clients.producer
+        self.consumer = clients.consumer
+        self.changelog = clients.changelog
         self.positions: dict[int, int] = {}
         """The committed next offset of each assigned partition that has one."""
         self.assigned: set[int] = set()
