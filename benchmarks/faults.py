@@ -12,8 +12,8 @@ dedup, match, share and store, while the suite
 - stops Cassandra for ``--cassandra-outage-seconds`` (SIGSTOP, then SIGCONT of its JVM:
   clients see timeouts, not refused connections).
 
-Then it waits for the pipeline to drain (the worker's consumer group has committed
-everything and the results stopped changing) and checks that every accepted read is
+Then it waits for the pipeline to drain (the worker's consumer groups, Faust's and the
+share stage's, have committed everything and the results stopped changing) and checks that every accepted read is
 stored in ``reads_by_plate`` exactly once, and that every expected hit reached each
 entitled agency topic (``<prefix>.hits.<ORI>``, read committed) exactly once and no
 other topic. The hotlist has entries shared with partner A only, partner B only, both,
