@@ -13,13 +13,14 @@ dedup, match, share and store, while the suite
   clients see timeouts, not refused connections).
 
 Then it waits for the pipeline to drain (the worker's consumer groups, Faust's and the
-share stage's, have committed everything and the results stopped changing) and checks that every accepted read is
-stored in ``reads_by_plate`` exactly once, and that every expected hit reached each
-entitled agency topic (``<prefix>.hits.<ORI>``, read committed) exactly once and no
-other topic. The hotlist has entries shared with partner A only, partner B only, both,
-and neither; each hit also goes to the owner's own topic. A third partner's agreement
-covers a category no entry has, so its topic must stay empty. What is judged and why
-per camera read (not per read id): ``benchmarks/fault_scenario.py``.
+share stage's, have committed everything and the results stopped changing) and checks
+that every accepted read is stored in ``reads_by_plate`` exactly once, and that every
+expected hit reached each entitled agency topic (``<prefix>.hits.<ORI>``, read
+committed) exactly once and no other topic. The hotlist has entries shared with partner
+A only, partner B only, both, and neither; each hit also goes to the owner's own topic.
+A third partner's agreement covers a category no entry has, so its topic must stay
+empty. What is judged and why per camera read (not per read id):
+``benchmarks/fault_scenario.py``.
 
 Prints ONE JSON line. The suite runs its OWN Kafka and Cassandra (its own cache folder
 and ports, see ``--cache-dir`` and the port options), never the shared ones, and stops
