@@ -23,6 +23,7 @@ from connectors.kafka.security import faust_credentials
 from pipelines import metrics
 from pipelines.runtime import dispositions, historical, match, normalize, ocr, share, store
 from pipelines.runtime.context import Context
+from pipelines.runtime.transport import ReadCommittedTransport
 from pipelines.runtime.wiring import FaustOutbox, Wiring
 from pipelines.settings import Settings
 
@@ -79,7 +80,7 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
     # only the last folder of the path.
     data_dir = (settings.table_data_dir or settings.cache_dir / "faust") / app_id
     data_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         broker_credentials=faust_credentials(settings),
@@ -93,6 +94,9 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
     )
+    # Share's audit events are written in transactions: store none of an aborted one.
+    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
+    return app
 
 
 def create_pipeline(settings: Settings) -> Pipeline:

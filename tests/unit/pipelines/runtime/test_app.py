@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -101,3 +102,21 @@ def test_share_runs_its_own_group_over_hits_with_its_state_beside_them(tmp_path:
 def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown stages"):
         pipeline(tmp_path, worker_stages=["normalize", "nope"])
+
+
+def test_the_worker_consumer_reads_committed_records_only(tmp_path: Path) -> None:
+    # Share writes its audit events in transactions; store-audit must not see an
+    # aborted one. Built, not started: the consumer Faust would start with.
+    worker = pipeline(tmp_path)
+
+    async def built() -> str:
+        transport = worker.app.transport
+        consumer = transport.create_consumer(
+            callback=lambda *_: None,
+            on_partitions_revoked=lambda *_: None,
+            on_partitions_assigned=lambda *_: None,
+        )
+        kafka_consumer = consumer._thread._create_worker_consumer(transport)
+        return str(kafka_consumer._isolation_level)
+
+    assert asyncio.run(built()) == "read_committed"
