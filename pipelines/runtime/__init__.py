@@ -12,6 +12,7 @@ passes.py        the dedup passes of this worker, over the ``dedup-vehicle-passe
 match.py         agent ``match``: reads -> hits
 historical.py    agent ``historical``: a new hotlist entry against the stored reads
 share.py         stage ``share``: hits -> agencies exactly once, in Kafka transactions
+transport.py     the worker's Faust transport, reading committed records only
 sink.py          the batched Cassandra sink the store agents are made of
 store.py         agents ``store-reads``, ``store-hits``, ``store-audit``
 dispositions.py  agent ``store-dispositions``
