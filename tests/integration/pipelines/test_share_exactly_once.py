@@ -32,7 +32,7 @@ from tests.factories import a_hit, a_read, an_agreement, an_entry
 CODEC = SingleObjectCodec()
 OWNER, PARTNER = "MN9990001", "MN9990002"
 UNENTITLED = "MN9990003"  # shares only another category with the owner
-HITS = 4000
+HITS = 6000
 Spawn = Callable[[list[str], dict[str, str]], Process]
 
 
@@ -155,7 +155,7 @@ def test_a_worker_killed_mid_stream_delivers_every_hit_exactly_once(
     for kill in range(2):
         port = free_port()
         worker = share_worker(spawn, settings, port)
-        wait_for(lambda: shared_ok(port) >= 300, 120, f"worker {kill} sharing")  # noqa: B023
+        wait_for(lambda: shared_ok(port) >= 100, 120, f"worker {kill} sharing")  # noqa: B023
         wait_for(partner.open_transaction, 30, "a transaction open", every=0)
         worker.popen.send_signal(signal.SIGKILL)
         worker.popen.wait(10)
@@ -163,6 +163,7 @@ def test_a_worker_killed_mid_stream_delivers_every_hit_exactly_once(
         caught += partner.open_transaction()  # left open by the dead worker
     partner.close()
     assert caught, "no kill left a transaction open"
+    # What the workers committed before dying, read as partners read it.
     assert len(delivered(settings, PARTNER)) < len(hits), "the backlog was shared already"
     last = share_worker(spawn, settings, free_port())
     wait_for(lambda: set(delivered(settings, PARTNER)) == everyone, 180, "every hit delivered")
