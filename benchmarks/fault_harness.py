@@ -215,12 +215,18 @@ class Cameras:
         by_camera: dict[str, list[PlannedRead]] = {}
         for read in self.plan.reads:
             by_camera.setdefault(read.camera_id, []).append(read)
-        async with httpx.AsyncClient(timeout=self.TIMEOUT_S) as client:
-            await asyncio.gather(
-                *(self._camera(client, reads, start, deadline) for reads in by_camera.values())
-            )
+        await asyncio.gather(
+            *(self._camera(reads, start, deadline) for reads in by_camera.values())
+        )
 
-    async def _camera(
+    async def _camera(self, reads: list[PlannedRead], start: float, deadline: float) -> None:
+        # A client per camera, as cameras are: one shared pool of hundreds of cameras'
+        # requests, some timing out while the broker is down, was seen to stall in
+        # httpcore with no connection open.
+        async with httpx.AsyncClient(timeout=self.TIMEOUT_S) as client:
+            await self._post_all(client, reads, start, deadline)
+
+    async def _post_all(
         self, client: httpx.AsyncClient, reads: list[PlannedRead], start: float, deadline: float
     ) -> None:
         waiting: list[tuple[PlannedRead, ReadKey, float]] = []  # seen, not yet accepted
