@@ -29,6 +29,10 @@ class _ReadCommittedConsumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ReadCommittedThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        # Faust passes the offset of the record after the gap: the gap ends before it.
+        await super()._add_gap(tp, offset_from, offset_to - 1)
+
 
 class ReadCommittedTransport(driver.Transport):
     Consumer = _ReadCommittedConsumer

@@ -120,3 +120,25 @@ def test_the_worker_consumer_reads_committed_records_only(tmp_path: Path) -> Non
         return str(kafka_consumer._isolation_level)
 
     assert asyncio.run(built()) == "read_committed"
+
+
+def test_a_transaction_marker_does_not_hold_back_the_commit(tmp_path: Path) -> None:
+    # Offsets 0-2, a commit marker at 3, then 4-5: Faust is handed 0, 1, 2, 4, 5 and
+    # records the gap when it sees 4 after 2. One commit must cover all of them.
+    from faust.types import TP
+
+    worker = pipeline(tmp_path)
+    tp = TP("lprx.audit", 0)
+
+    async def committable() -> int | None:
+        transport = worker.app.transport
+        consumer = transport.create_consumer(
+            callback=lambda *_: None,
+            on_partitions_revoked=lambda *_: None,
+            on_partitions_assigned=lambda *_: None,
+        )
+        consumer._acked[tp] = [0, 1, 2, 4, 5]
+        await consumer._add_gap(tp, 2 + 1, 4)  # as Faust's fetch loop calls it
+        return consumer._new_offset(tp)
+
+    assert asyncio.run(committable()) == 6
