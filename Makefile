@@ -33,7 +33,16 @@ setup: services ## Create topics, keyspace and tables
 demo: services models ## Run the whole job: services, workers, cameras, hits to partners
 	$(LPRX) demo
 
-test: services models ## Unit, integration (real servers) and end-to-end tests
+keycloak: install ## Fetch (first time) and start the local Keycloak (an agency identity provider)
+	$(LPRX) services up keycloak
+
+tools: ## helm, promtool, prometheus, kubernetes-validate into .cache/tools (first time)
+	bash deploy/tools.sh
+
+deploy-check: install tools ## Lint and render the chart over its values matrix, promtool rules and tests
+	PYTHON=$(BIN)/python bash deploy/validate.sh
+
+test: services models keycloak deploy-check ## Deploy checks, unit, integration (real servers) and end-to-end tests
 	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
 	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/fuzz tests/integration tests/e2e
 
@@ -56,10 +65,10 @@ bench: services ## Benchmarks (print JSON)
 faults: install ## Fault suite on its own servers: kills worker and broker, stops Cassandra (JSON)
 	$(BIN)/python benchmarks/faults.py --reads $${FAULT_READS:-2000}
 
-down: install ## Stop Kafka and Cassandra
+down: install ## Stop Kafka, Cassandra and Keycloak
 	$(LPRX) services down
 
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services models setup demo test test-unit lint check bench faults fuzz down clean
+.PHONY: help install services keycloak models setup demo tools deploy-check test test-unit lint check bench faults fuzz down clean

@@ -361,7 +361,10 @@ class Suite:
         s = self.settings
         stored = await asyncio.to_thread(harness.stored_reads, s)
         delivered = await asyncio.to_thread(harness.deliveries, s, self.codec)
-        topics = [s.topic(t) for t in ("reads.raw", "dedup-ticks", "reads", "hits", "audit")]
+        topics = [
+            s.topic(t)
+            for t in ("reads.raw", "reads.normalized", "dedup-ticks", "reads", "hits", "audit")
+        ]
         lag = await asyncio.to_thread(harness.group_lag, s, self.group, topics)
         shared = await asyncio.to_thread(harness.group_lag, s, self.share_group, [s.topic("hits")])
         total = None if lag is None or shared is None else lag + shared

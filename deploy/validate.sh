@@ -1,92 +1,132 @@
 #!/usr/bin/env bash
 # Offline checks of everything under deploy/ (no cluster, no Docker). Run from anywhere:
 #
-#     bash deploy/validate.sh
+#     bash deploy/tools.sh && bash deploy/validate.sh      # `make deploy-check` does both
 #
-# Needs on PATH: helm (v3), promtool, and kubernetes-validate (pip, in any venv); uses
-# the project's .venv python for the settings check. See deploy/README.md ("Validation")
-# for how to get each tool on a machine without them. A missing tool fails the run.
+# Tools: helm, promtool, kubernetes-validate from deploy/tools.sh's cache (or PATH); the
+# project's .venv python (or $PYTHON) for the manifest and settings checks. A missing tool
+# fails the run. Each render must hold exactly the manifests expected, and each refusal
+# must be for the reason expected (helm's own message), so an empty or broken render can
+# never pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$(bash deploy/tools.sh --bin):$PATH"
 CHART=deploy/helm/lprx
+PROD=$CHART/ci/production-values.yaml
 OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
 PY=${PYTHON:-.venv/bin/python}
 failures=0
 step() { printf '\n### %s\n' "$*"; }
-check() { "$@" || { echo "FAILED: $*"; failures=$((failures + 1)); }; }
+fail() { echo "FAILED: $*"; failures=$((failures + 1)); }
+check() { "$@" || fail "$*"; }
 
-step "helm lint (default values, then ci/production-values.yaml)"
+for tool in helm promtool kubernetes-validate "$PY"; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: run bash deploy/tools.sh"; exit 1; }
+done
+helm version --short
+
+# The values matrix: name, release, expected kinds, helm args.
+DEFAULT_KINDS="ConfigMap=1 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1"
+PROD_KINDS="ConfigMap=2 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1 Ingress=1 ServiceMonitor=1 PrometheusRule=1 ScaledObject=1"
+PLAIN_KINDS="ConfigMap=2 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1 PrometheusRule=1 ScaledObject=2"
+INGEST_KINDS="ConfigMap=1 Deployment=1 NetworkPolicy=2 PodDisruptionBudget=1 Service=1 ServiceAccount=1 Pod=1"
+PLAIN_ARGS=(--set kafka.securityProtocol=PLAINTEXT --set cassandra.tls=false
+  --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true
+  --set ocr.autoscaling.enabled=true --set pipeline.autoscaling.enabled=true
+  --set pipeline.autoscaling.maxReplicas=50)
+INGEST_ARGS=(--set ocr.enabled=false --set pipeline.enabled=false --set setup.enabled=false)
+PROD_CREDENTIALS="worker=lprx-prod-worker,ocr=lprx-prod-ocr,ingest=lprx-prod-ingest,api=lprx-prod-api,setup=lprx-prod-admin"
+
+step "helm lint --strict over the values matrix"
 check helm lint --strict "$CHART"
-check helm lint --strict "$CHART" -f "$CHART/ci/production-values.yaml"
+check helm lint --strict "$CHART" -f "$PROD"
+check helm lint --strict "$CHART" "${PLAIN_ARGS[@]}"
+check helm lint --strict "$CHART" "${INGEST_ARGS[@]}"
 
-step "helm template"
-check helm template rel "$CHART" --output-dir "$OUT/default" >/dev/null
-helm template rel "$CHART" > "$OUT/default.yaml" || failures=$((failures + 1))
-helm template lprx "$CHART" -n lprx -f "$CHART/ci/production-values.yaml" \
-  > "$OUT/production.yaml" || failures=$((failures + 1))
-grep -c '^kind:' "$OUT/default.yaml" "$OUT/production.yaml"
+step "helm template: each render holds exactly the manifests expected"
+render() {  # name, release, credentials, kinds, helm args...
+  local name=$1 release=$2 credentials=$3 kinds=$4; shift 4
+  if ! helm template "$release" "$CHART" "$@" >"$OUT/$name.yaml" 2>"$OUT/$name.err"; then
+    fail "render $name: $(cat "$OUT/$name.err")"
+    return
+  fi
+  local expect=()
+  for kind in $kinds; do expect+=(--expect "$kind"); done
+  check "$PY" deploy/check_manifests.py "$OUT/$name.yaml" --credentials "$credentials" "${expect[@]}"
+}
+DEFAULT_CREDENTIALS="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,setup=lprx-admin"
+render default rel "$DEFAULT_CREDENTIALS" "$DEFAULT_KINDS"
+render production lprx "$PROD_CREDENTIALS" "$PROD_KINDS" -n lprx -f "$PROD"
+# A release name without "lprx" in it: names, labels and the alerts must not care.
+render plaintext alpr-prod "$DEFAULT_CREDENTIALS" "$PLAIN_KINDS" "${PLAIN_ARGS[@]}"
+render ingest-only edge "$DEFAULT_CREDENTIALS" "$INGEST_KINDS" "${INGEST_ARGS[@]}"
+grep -q 'name: alpr-prod-lprx-pipeline' "$OUT/plaintext.yaml" || fail "release name not used"
+if grep -q 'kafka-ca\|kafka-password' "$OUT/plaintext.yaml"; then
+  fail "PLAINTEXT Kafka still mounts Kafka TLS or SCRAM files"
+fi
+grep -q 'maxReplicaCount: 3' "$OUT/plaintext.yaml" || fail "maxReplicas not capped at 3 partitions"
 
-step "helm template must refuse unsafe values"
-refuse() {  # description, helm args...
-  local what=$1; shift
-  if helm template rel "$CHART" "$@" >/dev/null 2>&1; then
-    echo "FAILED: rendered although $what"; failures=$((failures + 1))
+step "helm template must refuse unsafe values, each for its own reason"
+refuse() {  # what, message helm must give, helm args...
+  local what=$1 message=$2; shift 2
+  if helm template rel "$CHART" "$@" >/dev/null 2>"$OUT/refused.err"; then
+    fail "rendered although $what"
+  elif ! grep -qF -- "$message" "$OUT/refused.err"; then
+    fail "refused $what, but not with \"$message\": $(cat "$OUT/refused.err")"
   else
     echo "refused: $what"
   fi
 }
-refuse "existingSecret is empty" --set existingSecret=
-refuse "a secret is put in config.extra" --set config.extra.LPRX_INGEST_TOKENS=x
-refuse "an unknown top-level value (e.g. a password) is given" --set cassandraPassword=x
-refuse "a stage is unknown" --set 'pipeline.stages={normalize,bogus}'
-refuse "the cluster is older than 1.25" --kube-version 1.24.0
+refuse "a principal's Secret is not named" "credentials.worker.secretName must name a Secret" \
+  --set credentials.worker.secretName=
+refuse "a secret is put in config.extra" "LPRX_INGEST_TOKENS is a secret" \
+  --set config.extra.LPRX_INGEST_TOKENS=x
+refuse "a password is put in config.extra" "LPRX_KAFKA_PASSWORD is a secret" \
+  --set config.extra.LPRX_KAFKA_PASSWORD=x
+refuse "an unknown top-level value (e.g. a password) is given" \
+  "additional properties 'cassandraPassword' not allowed" --set cassandraPassword=x
+refuse "a stage is unknown" "/pipeline/stages/1" --set 'pipeline.stages={normalize,bogus}'
+refuse "the cluster is older than 1.25" "chart requires kubeVersion: >=1.25.0-0" \
+  --kube-version 1.24.0
+refuse "SASL_SSL without the brokers' CA" "kafka.caSecret.name: the CA of the brokers" \
+  --set kafka.caSecret.name=
+refuse "Cassandra TLS without its CA" "cassandra.caSecret.name: the CA of Cassandra" \
+  --set cassandra.caSecret.name=
+refuse "min.insync.replicas above the replication factor" \
+  "config.topicMinInsyncReplicas cannot exceed config.topicReplicationFactor" \
+  --set config.topicReplicationFactor=1 --set config.topicMinInsyncReplicas=2
+refuse "an unknown Kafka security protocol" "/kafka/securityProtocol" \
+  --set kafka.securityProtocol=SSL
+refuse "autoscaling with more minimum replicas than partitions" \
+  "pipeline.autoscaling.minReplicas exceeds the replicas that can work" \
+  --set pipeline.autoscaling.enabled=true --set pipeline.autoscaling.minReplicas=5
 
-step "kubernetes-validate --strict (ServiceMonitor has no bundled schema: a warning)"
+step "kubernetes-validate --strict (CRDs ServiceMonitor, PrometheusRule, ScaledObject have no bundled schema: warnings)"
 for version in 1.25.0 1.28.0 1.31.0 1.33.0; do
   echo "k8s $version"
-  check kubernetes-validate --strict -k "$version" --quiet "$OUT/default.yaml" "$OUT/production.yaml"
+  check kubernetes-validate --strict -k "$version" --quiet \
+    "$OUT/default.yaml" "$OUT/production.yaml" "$OUT/plaintext.yaml" "$OUT/ingest-only.yaml"
 done
 
-step "rendered ConfigMaps load into pipelines.settings.Settings"
-check "$PY" - "$OUT/default.yaml" "$OUT/production.yaml" <<'PY'
-import os
-import sys
-
-import yaml
-
-from pipelines.settings import Settings
-
-fields = {f"LPRX_{name.upper()}" for name in Settings.model_fields}
-for path in sys.argv[1:]:
-    docs = [d for d in yaml.safe_load_all(open(path)) if d]
-    data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
-    unknown = sorted(set(data) - fields)
-    assert not unknown, f"{path}: not Settings fields: {unknown}"
-    for key in [k for k in os.environ if k.startswith("LPRX_")]:
-        del os.environ[key]
-    os.environ.update(data)
-    os.environ["LPRX_INGEST_TOKENS"] = '{"MN9990100": "example"}'
-    settings = Settings(_env_file=None)
-    assert settings.ingest_host == "0.0.0.0"
-    print(f"{path}: {len(data)} settings parse")
-PY
-
-step "Grafana dashboard is JSON with unique panel ids"
+step "Grafana dashboard: JSON, unique panel ids, every panel with a query"
 check "$PY" - <<'PY'
 import json
 
-d = json.load(open("deploy/grafana/lprx-dashboard.json"))
+d = json.load(open("deploy/helm/lprx/files/lprx-dashboard.json"))
+panels = [p for p in d["panels"] if p["type"] != "row"]
 ids = [p["id"] for p in d["panels"]]
 assert len(ids) == len(set(ids)), "duplicate panel ids"
-print(d["title"], len(ids), "panels")
+empty = [p["title"] for p in panels if not any(t.get("expr") for t in p.get("targets", []))]
+assert not empty, f"panels without a query: {empty}"
+print(d["title"], len(panels), "panels")
 PY
 
-step "promtool"
+step "promtool: config, rules, rule unit tests"
 check promtool check config deploy/prometheus/prometheus.yml
 check promtool check rules deploy/prometheus/alerts.yml
-(cd deploy/prometheus && promtool test rules alerts_test.yml) || failures=$((failures + 1))
+(cd deploy/prometheus && promtool test rules alerts_test.yml) || fail "promtool test rules"
 
-rm -rf "$OUT"
 echo
 if [ "$failures" -eq 0 ]; then echo "deploy checks: all passed"; else echo "deploy checks: $failures failed"; fi
 exit $((failures > 0))

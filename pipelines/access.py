@@ -12,7 +12,12 @@ ocr         lprx-ocr            lprx_writer         ``lprx worker --stages ocr``
 ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx frames``
 reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
                                                     dead letters)
+api         lprx-admin          lprx_api            ``lprx api`` (people, sessions,
+                                                    scoped look-ups)
+replay      lprx-replay         -                   ``lprx deadletters replay``
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
+custodian   lprx-admin          lprx_writer         ``lprx holds`` (rewrites held reads'
+                                                    TTLs; audited through the topic)
 ==========  ==================  ==================  ===================================
 """
 
@@ -25,12 +30,21 @@ from pathlib import Path
 from connectors.cassandra import security as cassandra
 from connectors.kafka import acls
 from connectors.kafka.acls import Grant
+from connectors.kafka.changelogs import Changelog, align_changelogs, find_changelogs
 from connectors.kafka.topics import admin_client, core_topics, ensure_topics
 from pipelines.settings import Settings
 
 # The Faust tables of the pipeline app (pipelines/runtime/); their changelog topics are
 # named "<app id>-<table>-changelog". A unit test checks the app declares exactly these.
 FAUST_TABLES = ("dedup-vehicle-passes",)
+# Tables no worker declares any more, whose changelogs a deployment may still hold: found,
+# kept in line and deletable like the others (share's memory was the Faust table
+# ``hit-alerts`` before it became the transactional loop's ``<prefix>.hit-alerts``).
+RETIRED_FAUST_TABLES = ("hit-alerts",)
+CHANGELOG_TABLES = FAUST_TABLES + RETIRED_FAUST_TABLES
+# The stages a worker may run, in app-id order: an app id is "<prefix>-<its stages
+# joined by '-'>" (pipelines/runtime/app.py).
+PIPELINE_STAGES = ("ocr", "normalize", "match", "share", "store")
 
 
 class Role(StrEnum):
@@ -39,6 +53,9 @@ class Role(StrEnum):
     OCR = "ocr"
     INGEST = "ingest"
     READER = "reader"
+    REPLAY = "replay"
+    CUSTODIAN = "custodian"
+    API = "api"
 
 
 KAFKA_PRINCIPALS = {
@@ -47,6 +64,10 @@ KAFKA_PRINCIPALS = {
     Role.OCR: acls.OCR,
     Role.INGEST: acls.INGEST,
     Role.READER: acls.ADMIN,
+    Role.REPLAY: acls.REPLAY,
+    Role.CUSTODIAN: acls.ADMIN,
+    # The API loads hotlists and changes agreements for administrators, as setup does.
+    Role.API: acls.ADMIN,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -54,6 +75,9 @@ CASSANDRA_ROLES = {
     Role.OCR: cassandra.WRITER_ROLE,
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
+    Role.REPLAY: None,
+    Role.CUSTODIAN: cassandra.WRITER_ROLE,
+    Role.API: cassandra.API_ROLE,
 }
 
 
@@ -86,26 +110,32 @@ def as_partner(settings: Settings, agency_ori: str) -> Settings:
 class Provisioned:
     topics_created: list[str]
     grants: dict[str, list[Grant]]
+    changelogs: list[Changelog]
 
 
 def provision(settings: Settings) -> Provisioned:
     """What ``lprx setup`` makes, as the setup principal and schema owner (idempotent):
     the topics, the services' Kafka users and ACLs for this topic prefix, the services'
-    Cassandra roles, the keyspace and tables, the audit trigger and the grants."""
+    Cassandra roles, the keyspace and tables, the audit trigger and the grants. Existing
+    topics, Faust changelogs of this prefix, tables and the keyspace get the settings'
+    retention and replication; the changelogs found are returned, so left-behind ones
+    can be named (and deleted: ``lprx retention delete-changelogs``)."""
     from connectors.cassandra import connect, ensure_schema
     from connectors.cassandra.roles import ensure_service_roles, secure_keyspace
 
     admin_settings = as_role(settings, Role.SETUP)
     created = ensure_topics(admin_settings, core_topics(admin_settings))
     grants = acls.provision_services(admin_client(admin_settings), admin_settings, FAUST_TABLES)
+    changelogs = find_changelogs(admin_settings, CHANGELOG_TABLES, PIPELINE_STAGES)
+    align_changelogs(admin_settings, changelogs)
     cluster, session = connect(admin_settings)
     try:
         ensure_service_roles(session, admin_settings)
-        ensure_schema(session, admin_settings.cassandra_keyspace)
+        ensure_schema(session, admin_settings)
         secure_keyspace(session, admin_settings.cassandra_keyspace)
     finally:
         cluster.shutdown()
-    return Provisioned(created, grants)
+    return Provisioned(created, grants, changelogs)
 
 
 def add_partner(settings: Settings, agency_ori: str) -> Path:

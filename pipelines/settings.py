@@ -14,15 +14,18 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.identity.config import OidcConfig
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
+from pipelines.identity.config import ApiConfig
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings, ServersConfig, IngestConfig):
+class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig):
     """The connectors' own configs (Kafka, Cassandra, servers, ingest, frames, retention)
-    composed, plus what only the pipeline's stages and workers need."""
+    composed (and the agency identity provider's, OIDC), plus what only the pipeline's
+    stages and workers need."""
 
     model_config = SettingsConfigDict(
         env_prefix="LPRX_", env_file=".env", extra="ignore", frozen=True
@@ -39,7 +42,8 @@ class Settings(BaseSettings, ServersConfig, IngestConfig):
         default=2.0,
         ge=0,
         description="A new pass is held this long (worker time) and its best read by "
-        "score is sent; 0 sends its first read at once. Adds this much to hit latency.",
+        "score is stored; 0 stores its first read at once. Hits do not wait for it: "
+        "every read is matched as it is normalised.",
     )
     dedup_weight_confidence: float = Field(
         default=1.0, ge=0, description="Score weight of the read's confidence (0-100 as 0-1)."
@@ -96,6 +100,12 @@ class Settings(BaseSettings, ServersConfig, IngestConfig):
     table_data_dir: Path | None = Field(
         default=None,
         description="Faust's local table data, a folder per app; default <cache_dir>/faust.",
+    )
+    table_purge_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a worker flushes and compacts its local tables, so a "
+        "deleted entry leaves its disk, and removes those of partitions served elsewhere.",
     )
     metrics_port: int = 6066
     metrics_host: str = Field(

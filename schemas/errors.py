@@ -6,7 +6,8 @@
     │   ├── UndecodableRecord not a record of the expected schema
     │   └── StoreRejected     the store refused the statement itself (will fail again)
     ├── TransientError        the world is briefly wrong: retry, back off
-    │   └── StoreUnavailable  Cassandra did not take a write in time
+    │   ├── StoreUnavailable  Cassandra did not take a write in time
+    │   └── SendUnacknowledged Kafka did not acknowledge a record state waits on
     ├── RequestRefused        a person's request is refused: say why, show nothing
     │   ├── AccessDenied      no documented purpose (the attempt itself is audited)
     │   └── NotFound          what the request names is not held (expired or unknown)
@@ -45,6 +46,10 @@ class TransientError(LprxError):
 
 class StoreUnavailable(TransientError):
     """The store did not accept a write in time."""
+
+
+class SendUnacknowledged(TransientError):
+    """Kafka did not acknowledge a record that state may only record once it is sent."""
 
 
 class RequestRefused(LprxError):

@@ -1,19 +1,28 @@
 """Cassandra roles of lprx and what each may do, per keyspace (``lprx setup``).
 
 =============  =======================================================================
-lprx_admin     superuser, owns the schema (created at the server's first start)
-lprx_writer    SELECT and MODIFY on the data tables; MODIFY on audit_events, where the
-               append-only trigger lets it insert new rows and nothing else
-lprx_reader    SELECT on the keyspace; MODIFY on audit_events (its accesses' audit
-               rows, append-only too)
+lprx_admin     superuser, owns the schema (created at the server's first start); signs
+               the audit checkpoints (``lprx audit checkpoint``)
+lprx_writer    SELECT and MODIFY on the data tables; MODIFY on the audit tables
+               (audit_events, audit_chain, audit_chain_events), where the append-only
+               trigger lets it insert new rows and nothing else; SELECT and MODIFY on
+               audit_chain_heads (moved by compare-and-set) and SELECT on
+               audit_chain_events; it reads no audit event and writes no checkpoint
+lprx_reader    SELECT on the data and audit tables (audited look-ups); writes nothing.
+               Its accesses reach the audit trail through the audit topic, chained by
+               the store
+lprx_api       SELECT on the data and audit tables; SELECT and MODIFY on the identity
+               tables (people, sessions, failed logins: connectors/cassandra/identity.py),
+               which no other service role may read
 =============  =======================================================================
 
-Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit table
-is guarded twice more: the trigger ``lprx.cassandra.AppendOnly`` (Java, compiled into the
+Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit tables
+are guarded twice more: the trigger ``lprx.cassandra.AppendOnly`` (Java, compiled into the
 server's triggers folder by connectors/servers) refuses every delete, update, TTL and
 overwrite of an existing row, for every role; and the guardrail
 ``drop_truncate_table_enabled: false`` refuses TRUNCATE and DROP TABLE to every role that
-is not a superuser. Only a superuser can drop the trigger.
+is not a superuser. Only a superuser can drop the trigger; what a superuser changes
+anyway, the hash chain and its signed checkpoints show (``lprx audit verify``).
 """
 
 from __future__ import annotations
@@ -23,14 +32,25 @@ import re
 from cassandra.cluster import Session
 
 from connectors.cassandra.config import CassandraConfig
-from connectors.cassandra.security import READER_ROLE, WRITER_ROLE, password_file
+from connectors.cassandra.identity import IDENTITY_TABLES
+from connectors.cassandra.security import API_ROLE, READER_ROLE, WRITER_ROLE, password_file
 from connectors.security.files import ensure_password
 from schemas.errors import ConfigurationError
 
 AUDIT_TABLE = "audit_events"
+# Append-only by the trigger: rows are inserted, never changed or removed.
+APPEND_ONLY_TABLES = (AUDIT_TABLE, "audit_chain", "audit_chain_events", "audit_checkpoints")
+# The writer's on the audit side: (table, permissions).
+WRITER_AUDIT_GRANTS = (
+    (AUDIT_TABLE, ("MODIFY",)),
+    ("audit_chain", ("MODIFY",)),
+    ("audit_chain_events", ("SELECT", "MODIFY")),
+    ("audit_chain_heads", ("SELECT", "MODIFY")),
+)
+AUDIT_TABLES = frozenset(APPEND_ONLY_TABLES) | {"audit_chain_heads"}
 TRIGGER_CLASS = "lprx.cassandra.AppendOnly"
 TRIGGER_NAME = "audit_append_only"
-SERVICE_ROLES = (WRITER_ROLE, READER_ROLE)
+SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE)
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 
@@ -69,12 +89,15 @@ def ensure_service_roles(session: Session, config: CassandraConfig) -> None:
 
 
 def secure_keyspace(session: Session, keyspace: str) -> None:
-    """The audit table's append-only trigger, and each service role's grants (idempotent;
+    """The audit tables' append-only trigger, and each service role's grants (idempotent;
     run by the schema owner after the tables exist)."""
     ks = _name(keyspace)
-    session.execute(
-        f"CREATE TRIGGER IF NOT EXISTS {TRIGGER_NAME} ON {ks}.{AUDIT_TABLE} USING '{TRIGGER_CLASS}'"
-    )
+    for table in APPEND_ONLY_TABLES:
+        # The first table keeps the trigger's historical name, the others add theirs.
+        trigger = TRIGGER_NAME if table == AUDIT_TABLE else f"{table}_append_only"
+        session.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {trigger} ON {ks}.{table} USING '{TRIGGER_CLASS}'"
+        )
     tables = [
         row.table_name
         for row in session.execute(
@@ -83,15 +106,30 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
     ]
     wanted: list[tuple[str, str, str]] = []  # (permission, resource, role)
     for table in tables:
-        if table != AUDIT_TABLE:
-            wanted += [(p, f"data/{ks}/{_name(table)}", WRITER_ROLE) for p in ("SELECT", "MODIFY")]
-    wanted += [("MODIFY", f"data/{ks}/{AUDIT_TABLE}", role) for role in SERVICE_ROLES]
-    wanted.append(("SELECT", f"data/{ks}", READER_ROLE))
+        resource = f"data/{ks}/{_name(table)}"
+        if table in IDENTITY_TABLES:
+            wanted += [(p, resource, API_ROLE) for p in ("SELECT", "MODIFY")]
+            continue
+        wanted += [("SELECT", resource, role) for role in (READER_ROLE, API_ROLE)]
+        if table not in AUDIT_TABLES:
+            wanted += [(p, resource, WRITER_ROLE) for p in ("SELECT", "MODIFY")]
+    for table, permissions in WRITER_AUDIT_GRANTS:
+        wanted += [(p, f"data/{ks}/{table}", WRITER_ROLE) for p in permissions]
+    # Earlier setups granted the reader the whole keyspace, identity tables included.
+    if "SELECT" in _granted(session, READER_ROLE, f"data/{ks}"):
+        session.execute(f"REVOKE SELECT ON KEYSPACE {ks} FROM {READER_ROLE}")
     for permission, resource, role in wanted:
         if permission not in _granted(session, role, resource):
-            on = "KEYSPACE" if resource.count("/") == 1 else "TABLE"
-            target = resource.removeprefix("data/").replace("/", ".")
-            session.execute(f"GRANT {permission} ON {on} {target} TO {role}")
+            session.execute(f"GRANT {permission} ON {_on(resource)} TO {role}")
+    # Earlier versions let the reader insert audit rows: it no longer writes any.
+    reader_audit = f"data/{ks}/{AUDIT_TABLE}"
+    if "MODIFY" in _granted(session, READER_ROLE, reader_audit):
+        session.execute(f"REVOKE MODIFY ON {_on(reader_audit)} FROM {READER_ROLE}")
+
+
+def _on(resource: str) -> str:
+    on = "KEYSPACE" if resource.count("/") == 1 else "TABLE"
+    return f"{on} {resource.removeprefix('data/').replace('/', '.')}"
 
 
 def _granted(session: Session, role: str, resource: str) -> set[str]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from schemas.plates import confusable_key
 from schemas.records import (
+    AuditAction,
     AuditEvent,
+    AuditOutcome,
     CameraKind,
     Classification,
     Hit,
@@ -31,6 +33,10 @@ READ_COLUMNS = (
     "classification", "frame_count", "duplicates",
 )  # fmt: skip
 SPELLING_COLUMNS = ("folded_plate", "plate", "collected_at", "read_id")
+DAY_COLUMNS = (
+    "agency_ori", "day", "collected_at", "read_id", "plate", "camera_id", "latitude",
+    "longitude", "confidence", "expires_at",
+)  # fmt: skip
 CROP_COLUMNS = ("read_id", "agency_ori", "camera_id", "collected_at", "expires_at", "jpeg")
 HIT_COLUMNS = (
     "agency_ori", "matched_at", "hit_id", "plate", "read_id", "collected_at", "expires_at",
@@ -103,6 +109,20 @@ def spelling_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
     return (confusable_key(read.plate), read.plate, read.collected_at, read.read_id, ttl)
 
 
+def read_day(when: datetime) -> str:
+    """The UTC day partition of ``reads_by_agency_day`` a time falls in."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def day_row(read: PlateRead, ttl: int) -> tuple[Any, ...]:
+    """The ``reads_by_agency_day`` row of ``read`` (``DAY_COLUMNS``), then its TTL."""
+    return (
+        read.agency_ori, read_day(read.collected_at), read.collected_at, read.read_id,
+        read.plate, read.camera_id, read.latitude, read.longitude, read.confidence,
+        read.expires_at, ttl,
+    )  # fmt: skip
+
+
 def crop_row(crop: PlateCrop, ttl: int) -> tuple[Any, ...]:
     """The ``plate_crops`` row of ``crop`` (``CROP_COLUMNS``), then its TTL."""
     return (
@@ -148,3 +168,25 @@ def audit_row(event: AuditEvent) -> tuple[Any, ...]:
 def audit_day(occurred_at: datetime) -> str:
     """The ``audit_events`` partition of a time: its day, YYYY-MM-DD."""
     return occurred_at.strftime("%Y-%m-%d")
+
+
+def audit_from_row(row: Sequence[Any]) -> AuditEvent:
+    """The event of an ``audit_events`` row selected as ``AUDIT_COLUMNS``: an empty map
+    comes back as null, and times as naive UTC."""
+    (
+        _day, occurred_at, event_id, actor, actor_agency_ori, action, purpose, target_kind,
+        target_id, recipient_agency_ori, outcome, details,
+    ) = row  # fmt: skip
+    return AuditEvent(
+        event_id=event_id,
+        occurred_at=utc(occurred_at),
+        actor=actor,
+        action=AuditAction(action),
+        target_kind=target_kind,
+        target_id=target_id,
+        outcome=AuditOutcome(outcome),
+        actor_agency_ori=actor_agency_ori,
+        purpose=purpose,
+        recipient_agency_ori=recipient_agency_ori,
+        details=dict(details or {}),
+    )

@@ -27,6 +27,7 @@ C = TypeVar("C", bound=CassandraConfig)
 ADMIN_ROLE = "lprx_admin"
 WRITER_ROLE = "lprx_writer"
 READER_ROLE = "lprx_reader"
+API_ROLE = "lprx_api"
 DEFAULT_SUPERUSER = "cassandra"  # Cassandra's own, password "cassandra" until bootstrap
 
 

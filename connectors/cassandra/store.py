@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from connectors.cassandra.audit_chain import AuditChains
 from connectors.cassandra.config import CassandraConfig
+from connectors.cassandra.holds import ActiveHolds, HeldRead, HoldStore
 from connectors.cassandra.queries import HitLocation, Queries
 from connectors.cassandra.schema import ensure_schema, keyspace_name
+from connectors.cassandra.search import ReadRow, SearchQueries
 from connectors.cassandra.session import connect
+from connectors.cassandra.usage import UsageCounters
 from connectors.cassandra.writes import RowOutcome, Writes
-from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead
+from schemas.holds import Hold
+from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead, utcnow
 
 
 class CassandraStore:
@@ -30,10 +35,15 @@ class CassandraStore:
         self._cluster, self.session = connect(settings)
         try:
             if create_schema:
-                ensure_schema(self.session, ks)
+                ensure_schema(self.session, settings)
             concurrency = settings.cassandra_write_concurrency
             self._writes = Writes(self.session, ks, concurrency)
+            self._audit = AuditChains(self.session, ks, concurrency)
+            self.holds = HoldStore(self.session, ks)
+            self._active_holds = ActiveHolds(self.holds, self._keep_all)
+            self.usage = UsageCounters(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
+            self._search = SearchQueries(self.session, ks)
         except BaseException:
             self._cluster.shutdown()
             raise
@@ -50,23 +60,49 @@ class CassandraStore:
     # --- writes ------------------------------------------------------------------------
 
     def write_reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
-        """Each read and its spelling row, with one TTL; a read is ok when both are."""
-        return self._writes.reads(reads, now)
+        """Each read and its spelling row, with one TTL; a read is ok when both are. A
+        read an active hold covers (one placed before it arrived) is kept as it says."""
+        outcomes = self._writes.reads(reads, now)
+        stored = [r for r, o in zip(reads, outcomes, strict=True) if o.ok]
+        self._keep_held(stored, now)
+        self.usage.count_reads(stored)
+        return outcomes
 
     def write_crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
         """Stores plate crops with the TTL of their reads (counted from collection)."""
         return self._writes.crops(crops, now)
 
     def write_hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
-        """Each hit and its id row, with the read's TTL; a hit is ok when both are."""
-        return self._writes.hits(hits, now)
+        """Each hit and its id row, with the read's TTL; a hit is ok when both are. The
+        hit of a held read is kept with it."""
+        outcomes = self._writes.hits(hits, now)
+        stored = [h for h, o in zip(hits, outcomes, strict=True) if o.ok]
+        self._keep_held([h.read for h in stored], now)
+        self.usage.count_hits(stored)
+        return outcomes
+
+    def _keep_held(self, reads: Sequence[PlateRead], now: datetime) -> None:
+        for read in reads:
+            holds = self._active_holds.covering(read.plate, read.collected_at, read.read_id)
+            if holds:
+                held = HeldRead(
+                    read.read_id, read.plate, read.collected_at, read.agency_ori, read.expires_at
+                )
+                self.holds.keep(holds, held, now)
+
+    def _keep_all(self, hold: Hold) -> None:
+        now = utcnow()
+        for read in self.holds.reads_of(hold):
+            self.holds.keep([hold], read, now)
 
     def write_disposition(self, disposition: HitDisposition, ttl: int) -> None:
         """Stores the disposition on the hit's row, expiring with it."""
         self._writes.disposition(disposition, ttl)
 
     def write_audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
-        return self._writes.audit(events)
+        """Each event chained to its agency's trail and kept without a TTL; an event
+        chained before (a redelivery) is not chained again (``audit_chain``)."""
+        return self._audit.write(events)
 
     def mark_entry_checked(self, entry_id: str, folded_plate: str, now: datetime) -> None:
         self._writes.mark_entry_checked(entry_id, folded_plate, now)
@@ -112,6 +148,15 @@ class CassandraStore:
     def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
         """The audit trail of one UTC day (YYYY-MM-DD), newest first."""
         return self._queries.audit_events(day, limit)
+
+    def plate_reads(self, plate: str, start: datetime, end: datetime, limit: int) -> list[ReadRow]:
+        """A plate's reads, every agency's, in the window: callers scope them."""
+        return self._search.plate_reads(plate, start, end, limit)
+
+    def day_reads(
+        self, agency_ori: str, day: str, start: datetime, end: datetime, limit: int
+    ) -> list[ReadRow]:
+        return self._search.day_reads(agency_ori, day, start, end, limit)
 
     def count(self, table: str) -> int:
         return self._queries.count(table)

@@ -6,29 +6,32 @@ unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in o
 ``execute_concurrent`` with ``raise_on_first_error=False``: a record Cassandra refuses
 fails on its own, while one that failed for a transient reason (Cassandra down, a
 timeout) raises ``StoreUnavailable`` for the whole call, so the caller holds the batch
-and retries. Every write is an idempotent upsert, so writing a record again is safe.
+and retries. Every write is an idempotent upsert, so writing a record again is safe,
+except into the append-only audit tables (``audit_chain.py``), whose trigger refuses a
+second write of a row and says whether the row it holds has the same values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
+from connectors.cassandra.retention import disposition_timestamp, write_timestamp
 from connectors.cassandra.rows import (
-    AUDIT_COLUMNS,
     CROP_COLUMNS,
+    DAY_COLUMNS,
     HIT_COLUMNS,
     HIT_ID_COLUMNS,
     READ_COLUMNS,
     SPELLING_COLUMNS,
-    audit_row,
     crop_row,
+    day_row,
     hit_id_row,
     hit_row,
     read_row,
@@ -36,7 +39,7 @@ from connectors.cassandra.rows import (
 )
 from connectors.cassandra.session import map_exceptions, store_error
 from schemas.errors import TransientError
-from schemas.records import AuditEvent, Hit, HitDisposition, PlateCrop, PlateRead
+from schemas.records import Hit, HitDisposition, PlateCrop, PlateRead, utcnow
 from schemas.retention import RetentionExpired, ttl_seconds
 
 T = TypeVar("T")
@@ -57,20 +60,30 @@ class RowOutcome:
     ok: bool
     error: str | None = None
     expired: bool = False
+    already_stored: bool = False
+    """Stored before, with the same values (an audit event delivered again)."""
 
 
 STORED = RowOutcome(True)
+ALREADY_STORED = RowOutcome(True, already_stored=True)
+# What the append-only trigger (connectors/servers/templates/AppendOnly.java) says when
+# the row it refuses is the one it holds, and when it holds other values.
+ALREADY_HOLDS = "already holds this row, with the same values"
+OTHER_VALUES = "overwrite an existing row (with other values)"
 
 
 def insert_cql(ks: str, table: str, columns: Sequence[str], *, ttl: bool) -> str:
     """The INSERT of ``columns`` into ``ks.table`` (bind markers in that order, then the
-    TTL's when ``ttl``)."""
+    TTL's and the write timestamp's when ``ttl``)."""
     markers = ", ".join("?" for _ in columns)
-    using = " USING TTL ?" if ttl else ""
+    # A TTL'd row is written with the timestamp of its destruction date (retention.py).
+    using = " USING TTL ? AND TIMESTAMP ?" if ttl else ""
     return f"INSERT INTO {ks}.{table} ({', '.join(columns)}) VALUES ({markers}){using}"
 
 
-_SET_DISPOSITION = """UPDATE {ks}.hits_by_agency USING TTL ? SET disposition = ?,
+_HIT_WRITETIME = """SELECT WRITETIME(plate) FROM {ks}.hits_by_agency
+    WHERE agency_ori = ? AND matched_at = ? AND hit_id = ?"""
+_SET_DISPOSITION = """UPDATE {ks}.hits_by_agency USING TTL ? AND TIMESTAMP ? SET disposition = ?,
     disposition_by = ?, disposition_agency = ?, disposition_at = ?, disposition_note = ?
     WHERE agency_ori = ? AND matched_at = ? AND hit_id = ?"""
 
@@ -87,11 +100,12 @@ class Writes:
             self._insert_spelling = prepare(
                 insert_cql(ks, "plates_by_folded_plate", SPELLING_COLUMNS, ttl=True)
             )
+            self._insert_day = prepare(insert_cql(ks, "reads_by_agency_day", DAY_COLUMNS, ttl=True))
             self._insert_crop = prepare(insert_cql(ks, "plate_crops", CROP_COLUMNS, ttl=True))
             self._insert_hit = prepare(insert_cql(ks, "hits_by_agency", HIT_COLUMNS, ttl=True))
             self._insert_hit_id = prepare(insert_cql(ks, "hits_by_id", HIT_ID_COLUMNS, ttl=True))
-            self._insert_audit = prepare(insert_cql(ks, "audit_events", AUDIT_COLUMNS, ttl=False))
             self._set_disposition = prepare(_SET_DISPOSITION.replace("{ks}", ks))
+            self._hit_writetime = prepare(_HIT_WRITETIME.replace("{ks}", ks))
             self._insert_check = prepare(
                 insert_cql(
                     ks, "hotlist_checks", ("entry_id", "folded_plate", "checked_at"), ttl=False
@@ -100,11 +114,17 @@ class Writes:
             self._delete_check = prepare(f"DELETE FROM {ks}.hotlist_checks WHERE entry_id = ?")
 
     def reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
-        """Each read and its spelling row, with one TTL; a read is ok when both are."""
+        """Each read, its spelling row and its agency-day row (for searches), with one
+        TTL; a read is ok when all three are."""
         insert_read, insert_spelling = self._insert_read, self._insert_spelling
+        insert_day = self._insert_day
 
-        def jobs(read: PlateRead, ttl: int) -> tuple[Job, ...]:
-            return _pair(insert_read, read_row(read, ttl), insert_spelling, spelling_row(read, ttl))
+        def jobs(read: PlateRead, ttl: int, stamp: int) -> tuple[Job, ...]:
+            pair = _pair(
+                insert_read, (*read_row(read, ttl), stamp),
+                insert_spelling, (*spelling_row(read, ttl), stamp),
+            )  # fmt: skip
+            return (*pair, (insert_day, (*day_row(read, ttl), stamp)))
 
         return self._write_retained(reads, now, _read_expiry, jobs)
 
@@ -112,8 +132,8 @@ class Writes:
         """Plate crops, with the TTL of their reads (counted from collection)."""
         insert_crop = self._insert_crop
 
-        def jobs(crop: PlateCrop, ttl: int) -> tuple[Job, ...]:
-            return ((insert_crop, crop_row(crop, ttl)),)
+        def jobs(crop: PlateCrop, ttl: int, stamp: int) -> tuple[Job, ...]:
+            return ((insert_crop, (*crop_row(crop, ttl), stamp)),)
 
         return self._write_retained(crops, now, _crop_expiry, jobs)
 
@@ -121,23 +141,29 @@ class Writes:
         """Each hit and its id row, with the read's TTL; a hit is ok when both are."""
         insert_hit, insert_hit_id = self._insert_hit, self._insert_hit_id
 
-        def jobs(hit: Hit, ttl: int) -> tuple[Job, ...]:
-            return _pair(insert_hit, hit_row(hit, ttl), insert_hit_id, hit_id_row(hit, ttl))
+        def jobs(hit: Hit, ttl: int, stamp: int) -> tuple[Job, ...]:
+            return _pair(
+                insert_hit, (*hit_row(hit, ttl), stamp),
+                insert_hit_id, (*hit_id_row(hit, ttl), stamp),
+            )  # fmt: skip
 
         return self._write_retained(hits, now, _hit_expiry, jobs)
 
-    def audit(self, events: Sequence[AuditEvent]) -> list[RowOutcome]:
-        """Audit events, kept without a TTL."""
-        jobs = [(self._insert_audit, audit_row(event)) for event in events]
-        return self._run(jobs, range(len(events)), [STORED] * len(events))
-
     def disposition(self, disposition: HitDisposition, ttl: int) -> None:
-        """The disposition, on the hit's row, expiring with it."""
+        """The disposition, on the hit's row, expiring with it, its timestamp just after
+        the row's (retention.disposition_timestamp)."""
+        key = (disposition.hit_agency_ori, disposition.matched_at, disposition.hit_id)
+        now = utcnow()
         with map_exceptions("write"):
+            row = self._session.execute(self._hit_writetime, key).one()
+            hit_stamp = row[0] if row is not None and row[0] is not None else None
+            if hit_stamp is None:  # expired meanwhile: the update expires with its TTL
+                hit_stamp = write_timestamp(now + timedelta(seconds=ttl))
+            stamp = disposition_timestamp(hit_stamp, disposition.matched_at, now)
             self._session.execute(
                 self._set_disposition,
                 (
-                    ttl, disposition.disposition.value, disposition.decided_by,
+                    ttl, stamp, disposition.disposition.value, disposition.decided_by,
                     disposition.decided_by_agency_ori, disposition.decided_at, disposition.note,
                     disposition.hit_agency_ori, disposition.matched_at, disposition.hit_id,
                 ),
@@ -156,26 +182,31 @@ class Writes:
         records: Sequence[T],
         now: datetime,
         expiry: Callable[[T], datetime],
-        jobs_of: Callable[[T, int], tuple[Job, ...]],
+        jobs_of: Callable[[T, int, int], tuple[Job, ...]],
     ) -> list[RowOutcome]:
         """The jobs of each record still retained, with what is left of its retention as
-        their TTL; a record past it is refused, and nothing of it sent."""
+        their TTL and its destruction date's write timestamp; a record past it is
+        refused, and nothing of it sent."""
         outcomes = [STORED] * len(records)
         jobs: list[Job] = []
         owners: list[int] = []
         for i, record in enumerate(records):
+            expires = expiry(record)
             try:
-                ttl = ttl_seconds(expiry(record), now)
+                ttl = ttl_seconds(expires, now)
             except RetentionExpired as error:
                 outcomes[i] = RowOutcome(False, str(error), expired=True)
                 continue
-            for job in jobs_of(record, ttl):
+            for job in jobs_of(record, ttl, write_timestamp(expires)):
                 jobs.append(job)
                 owners.append(i)
         return self._run(jobs, owners, outcomes)
 
     def _run(
-        self, jobs: list[Job], owners: Sequence[int], outcomes: list[RowOutcome]
+        self,
+        jobs: list[Job],
+        owners: Sequence[int],
+        outcomes: list[RowOutcome],
     ) -> list[RowOutcome]:
         """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s; a record's first
         failed job is its outcome. A transient failure raises for the whole call."""

@@ -4,6 +4,7 @@
     POST /v1/reads      a plain JSON read, or a JSON list of them
     POST /v1/uploads    a partner's recorded video (connectors/uploads.py), sent as frames
     GET  /healthz       liveness
+    GET  /readyz        readiness: 200 while Kafka answers, else 503 and why
     GET  /metrics       Prometheus
 
 Each camera carries its own credential (connectors/ingest/credentials.py, ``lprx cameras
@@ -102,6 +103,7 @@ STAGE = "ingest"
 WORKER = "lprx-ingest"
 # Decoding video is CPU heavy: a few uploads at a time, the rest wait their turn.
 UPLOAD_CONCURRENCY = 2
+READY_TIMEOUT_S = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -387,6 +389,14 @@ def create_ingest_app(settings: IngestConfig, sink: RecordSink) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready when Kafka answers: a post would otherwise only get 503s."""
+        problem = await anyio.to_thread.run_sync(sink.reachable, READY_TIMEOUT_S)
+        if problem is None:
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready", "problem": problem}, status_code=503)
 
     @app.post(
         "/v1/openalpr", status_code=202, openapi_extra=documented_body(AlprResults, AlprGroup)

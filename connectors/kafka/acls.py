@@ -15,6 +15,9 @@ grants below, for one deployment's topic prefix ``P`` (topic ``P.<name>``):
                    follower groups (prefix ``<worker_id>-``); the share stage's
                    transactional ids (prefix ``P-share-``: describe, write) and its
                    state topic ``hit-alerts``
+``lprx-replay``    read ``deadletter`` and ``deadletter.replayed`` (its own groups,
+                   prefix ``lprx-replay-``); write the pipeline's input topics,
+                   ``deadletter.replayed`` and ``audit`` (``lprx deadletters replay``)
 ``partner-<ORI>``  read ``hits.<ORI>`` only, with its own groups (``partner-<ORI>``,
                    prefix ``partner-<ORI>-``); write ``dispositions`` only
 =================  ==============================================================
@@ -59,7 +62,11 @@ BROKER = "lprx-broker"  # the broker itself (a super user)
 INGEST = "lprx-ingest"
 OCR = "lprx-ocr"
 WORKER = "lprx-worker"
-SERVICES = (INGEST, OCR, WORKER)
+REPLAY = "lprx-replay"
+SERVICES = (INGEST, OCR, WORKER, REPLAY)
+# What a dead letter may be replayed to: the topics the pipeline's stages consume.
+REPLAY_TARGETS = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
+                  "dispositions")  # fmt: skip
 PARTNER_PREFIX = "partner-"
 SCRAM_ITERATIONS = 8192
 
@@ -131,9 +138,10 @@ def ocr_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> list[Grant]:
 
 
 def worker_grants(config: KafkaConfig) -> list[Grant]:
-    reads = ("frames", "reads.raw", "reads", "hits", "audit", "dispositions", "hotlist",
-             "agreements", "dedup-ticks", "hit-alerts")  # fmt: skip
-    writes = ("reads.raw", "reads", "hits", "audit", "deadletter", "dedup-ticks", "hit-alerts")
+    reads = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
+             "dispositions", "hotlist", "agreements", "dedup-ticks", "hit-alerts")  # fmt: skip
+    writes = ("reads.raw", "reads.normalized", "reads", "hits", "audit", "deadletter",
+              "dedup-ticks", "hit-alerts")  # fmt: skip
     apps = f"{config.topic_prefix}-"  # Faust app ids: P-<stages>
     return [
         *_topics(config, reads, _READ),
@@ -158,6 +166,16 @@ def worker_grants(config: KafkaConfig) -> list[Grant]:
     ]
 
 
+def replay_grants(config: KafkaConfig) -> list[Grant]:
+    """``lprx deadletters replay``: reads the letters and its markers, writes them back."""
+    return [
+        *_topics(config, ("deadletter", "deadletter.replayed"), _READ),
+        *_topics(config, (*REPLAY_TARGETS, "deadletter.replayed"), _WRITE),
+        # The topic reader's never-committed groups: "lprx-replay-reader-<uuid>".
+        Grant(_GROUP, f"{REPLAY}-", _READ, prefixed=True),
+    ]
+
+
 def partner_grants(config: KafkaConfig, agency_ori: str) -> list[Grant]:
     principal = partner_principal(agency_ori)
     return [
@@ -174,6 +192,7 @@ def service_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> dict[str
         INGEST: ingest_grants(config),
         OCR: ocr_grants(config, faust_tables),
         WORKER: worker_grants(config),
+        REPLAY: replay_grants(config),
     }
 
 

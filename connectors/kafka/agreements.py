@@ -66,8 +66,8 @@ def publish_agreement(
         agreement.approved_by,
         agreement.owner_agency_ori,
         agreement.partner_agency_ori,
-        f"granted {','.join(c.value for c in agreement.hit_categories)} "
-        f"under {agreement.legal_basis}",
+        f"granted hits {','.join(c.value for c in agreement.hit_categories) or 'none'}, "
+        f"reads {'yes' if agreement.share_reads else 'no'} under {agreement.legal_basis}",
     )
     _audited(settings, producer, codec, event)
 

@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import make_producer
+from connectors.prometheus import AUDIT_WRITE_FAILURES
 from schemas import Codec, codec_for, keys
 from schemas.errors import TransientError
 from schemas.records import AuditEvent
@@ -59,6 +60,7 @@ class AuditTrail:
     def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
         if error is not None:
             self.failed += 1
+            AUDIT_WRITE_FAILURES.labels("kafka").inc()
             log.error("audit event not written to %s: %s", self._topic, error.str())
 
     def _produce(
@@ -72,6 +74,7 @@ class AuditTrail:
                 on_delivery=on_delivery,
             )
         except (BufferError, KafkaException) as error:
+            AUDIT_WRITE_FAILURES.labels("kafka").inc()
             raise TransientError(f"Kafka refused the audit event: {error}") from error
 
     def record(self, event: AuditEvent) -> None:
@@ -93,6 +96,7 @@ class AuditTrail:
         while not outcome:
             left = deadline - time.monotonic()
             if left <= 0:
+                AUDIT_WRITE_FAILURES.labels("kafka").inc()
                 raise TransientError(
                     f"Kafka did not acknowledge the audit event within {timeout:g} s"
                 )

@@ -16,7 +16,14 @@ import uuid
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import base_config
@@ -65,6 +72,11 @@ class CompactedTopicFollower(Generic[T]):
         self._thread = threading.Thread(target=self._run, name=f"follow-{topic}", daemon=True)
         self.applied = 0
         self.rejected = 0
+        self.errors = 0
+        self.newest_record_at: float | None = None
+        """Epoch seconds of the newest record applied (its Kafka timestamp): when the
+        topic last changed, e.g. the last hotlist load."""
+        self._positions: dict[int, int] = {}
 
     def start(self) -> None:
         metadata = self._consumer.list_topics(self.topic, timeout=15)
@@ -107,6 +119,10 @@ class CompactedTopicFollower(Generic[T]):
     def caught_up(self) -> bool:
         return self._caught_up.is_set()
 
+    def positions(self) -> dict[int, int]:
+        """Partition -> offset of the next record to apply (for metrics, any thread)."""
+        return dict(self._positions)
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread.is_alive():
@@ -121,9 +137,13 @@ class CompactedTopicFollower(Generic[T]):
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
+                    self.errors += 1
                     log.warning("follower of %s: %s", self.topic, error)
                 continue
             self._apply(message.key(), message.value())
+            kind, millis = message.timestamp()
+            if kind != TIMESTAMP_NOT_AVAILABLE:
+                self.newest_record_at = max(self.newest_record_at or 0.0, millis / 1000.0)
             partition, offset = message.partition(), message.offset()
             if partition is not None and offset is not None:
                 self._positions[partition] = offset + 1

@@ -32,6 +32,7 @@ DELIVERY_FAILURES = Counter(
     "Records Kafka did not accept, by logical topic.",
     ["topic"],
 )
+SINK_TOPICS = ("reads.raw", "frames", "audit", "deadletter")
 # How long produce() waits for room in librdkafka's queue before giving up.
 QUEUE_FULL_WAIT_S = 5.0
 
@@ -54,6 +55,10 @@ class RecordSink(Protocol):
         """Waits for outstanding deliveries; returns how many are still pending."""
         ...
 
+    def reachable(self, timeout: float) -> str | None:
+        """None when Kafka answers a metadata request within ``timeout``; else why not."""
+        ...
+
 
 class KafkaSink:
     """Produces records to the lprx topics with one idempotent producer."""
@@ -63,6 +68,8 @@ class KafkaSink:
         self._codec = codec_for(settings.schema_registry_url)
         self._producer = make_producer(settings, client_id)
         self.failed = 0
+        for name in SINK_TOPICS:  # a series at 0 from the start, so rate() and alerts see it
+            DELIVERY_FAILURES.labels(name)
         # Delivery reports are served continuously, so an acknowledgement is seen as soon
         # as the broker sends it, not at the next produce.
         self._closing = threading.Event()
@@ -76,6 +83,13 @@ class KafkaSink:
     def close(self) -> None:
         self._closing.set()
         self._poller.join(timeout=1)
+
+    def reachable(self, timeout: float) -> str | None:
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except KafkaException as error:
+            return f"Kafka does not answer: {error.args[0].name()}"
+        return None
 
     def _on_delivery(self, name: str, error: KafkaError | None, message: Message) -> None:
         if error is None:
@@ -177,6 +191,8 @@ class MemorySink:
         self.dead_letters: list[DeadLetter] = []
         self.audits: list[AuditEvent] = []
         self.flushes = 0
+        self.unreachable: str | None = None
+        """What ``reachable`` answers (None: reachable)."""
 
     def publish_read(self, read: PlateRead) -> None:
         self.reads.append(read)
@@ -196,3 +212,6 @@ class MemorySink:
     def flush(self, timeout: float = 0.0) -> int:
         self.flushes += 1
         return 0
+
+    def reachable(self, timeout: float) -> str | None:
+        return self.unreachable

@@ -56,30 +56,27 @@ def _carrying_reads(settings: KafkaConfig) -> dict[str, str]:
     return {"retention.ms": str(retention), "segment.ms": str(min(HOUR_MS, retention))}
 
 
-def stage_state(settings: KafkaConfig) -> dict[str, str]:
-    """A compacted changelog of a stage's state whose entries hold plates (share's
-    ``hit-alerts``: keys name a folded plate and an entry), with a bounded lifetime.
+def bounded_compacted_config(settings: KafkaConfig) -> dict[str, str]:
+    """A compacted topic whose values hold reads (Faust table changelogs; a transactional
+    stage's state topic): compaction keeps each key's latest value, and besides it
 
-    Compaction alone keeps a key's last value forever, so the copies of a plate are
-    destroyed in steps, each bounded: the stage tombstones an entry once it is out of
-    its window (``hit_suppression_seconds``, checked every minute); the stage appends to
-    each partition at least every minute, so the active segment rolls within
-    ``segment.ms`` (an hour at most); a rolled segment is compacted within
-    ``max.compaction.lag.ms``, which removes the superseded value (and what aborted
-    transactions wrote); the tombstone, whose key still names the plate, is removed by
-    a later cleaning, ``delete.retention.ms`` after the first. With both lags a quarter
-    of the transport retention of reads, a plate's last copy on this topic is gone
-    within window + 1 minute + 1 hour + 3/4 of ``topic_read_retention_hours``: sooner
-    than the topics that carry reads let go of theirs.
-    """
+    - time retention (``compact,delete``) deletes every record older than the transport
+      bound, so a key not written since (a pass long closed, a topic whose app id is no
+      longer used) holds nothing past it: an entry must not live longer (a dedup pass
+      lives minutes, a hit alert ``hit_suppression_seconds``);
+    - ``max.compaction.lag.ms`` makes the cleaner take an overwritten or deleted value
+      within an hour of its segment rolling, and ``delete.retention.ms`` keeps a
+      tombstone an hour (a consumer reading along sees it), so a deleted entry is gone
+      from the log within a few hours, and always within the retention bound."""
     retention = read_retention_ms(settings)
-    lag = max(retention // 4, 60_000)
     return {
-        "cleanup.policy": "compact",
-        "min.compaction.lag.ms": "0",
-        "max.compaction.lag.ms": str(lag),
-        "delete.retention.ms": str(lag),
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(retention),
         "segment.ms": str(min(HOUR_MS, retention)),
+        "min.compaction.lag.ms": "0",
+        "max.compaction.lag.ms": str(min(HOUR_MS, retention)),
+        "delete.retention.ms": str(min(HOUR_MS, retention)),
+        "min.insync.replicas": str(settings.topic_min_insync_replicas),
     }
 
 
@@ -96,6 +93,8 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
             {**_carrying_reads(settings), "max.message.bytes": str(FRAME_MAX_BYTES)},
         ),
         TopicSpec(settings.topic("reads.raw"), n, reads),
+        # Every normalised read, for matching at once; ``reads`` has a pass's best read.
+        TopicSpec(settings.topic("reads.normalized"), n, reads),
         TopicSpec(settings.topic("reads"), n, reads),
         TopicSpec(settings.topic("hits"), n, reads),
         TopicSpec(settings.topic("dispositions"), n, reads),
@@ -104,11 +103,21 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
         # Audit records are kept at least a year (CJIS); Cassandra holds the long copy.
         TopicSpec(settings.topic("audit"), n, {"retention.ms": str(400 * DAY_MS)}),
         TopicSpec(settings.topic("deadletter"), n, reads),
+        # Which dead letters were replayed (``lprx deadletters replay``), one key each;
+        # offsets only, gone with the letters they name.
+        TopicSpec(
+            settings.topic("deadletter.replayed"), 1, {**reads, "cleanup.policy": "compact,delete"}
+        ),
         # The dedup timer's requests to send held passes, one partition per reads.raw
-        # partition; worthless after a minute.
-        TopicSpec(settings.topic("dedup-ticks"), n, {"retention.ms": str(60 * 60 * 1000)}),
+        # partition; worthless after a minute. Camera ids only; segments roll every ten
+        # minutes, so retention can delete them while ticks keep coming.
+        TopicSpec(
+            settings.topic("dedup-ticks"),
+            n,
+            {"retention.ms": str(HOUR_MS), "segment.ms": str(HOUR_MS // 6)},
+        ),
         # Share's suppression memory, committed with its input: co-partitioned with hits.
-        TopicSpec(settings.topic("hit-alerts"), n, stage_state(settings)),
+        TopicSpec(settings.topic("hit-alerts"), n, bounded_compacted_config(settings)),
     ]
 
 

@@ -180,6 +180,10 @@ class TransactionalLoop:
         self.clients = clients
         self.aborted = 0
         self.committed = 0
+        self.last_done: float | None = None
+        """``time.monotonic()`` of the last step whose transaction committed (or that
+        had nothing to do): what readiness reads."""
+        self.last_error: str | None = None
 
     def run(self, stop: threading.Event) -> None:
         delay = BACKOFF_FIRST_S
@@ -189,16 +193,28 @@ class TransactionalLoop:
                 session.open()
                 while not stop.is_set():
                     if session.step():
+                        self.last_done, self.last_error = time.monotonic(), None
                         delay = BACKOFF_FIRST_S
                     else:
+                        self.last_error = "transaction aborted"
                         stop.wait(delay)
                         delay = min(delay * 2, BACKOFF_MAX_S)
-            except Exception:
+            except Exception as error:
+                self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("%s: clients failed; again in %.1f s", self.config.group_id, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
             finally:
                 session.close()
+
+    def stalled(self, after_s: float) -> str | None:
+        """Why the loop is not getting on, if it has done nothing for ``after_s``."""
+        if self.last_done is None:
+            return f"starting ({self.last_error})" if self.last_error else "starting"
+        idle = time.monotonic() - self.last_done
+        if idle <= after_s:
+            return None
+        return f"nothing committed for {idle:.0f} s ({self.last_error or 'no answer'})"
 
 
 def _retrying(call: Callable[[], Any]) -> Any:

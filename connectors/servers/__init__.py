@@ -1,4 +1,5 @@
-"""Local Apache Kafka (KRaft, one node) and Apache Cassandra 5.0 for development and tests.
+"""Local Apache Kafka (KRaft, one node) and Apache Cassandra 5.0 for development and tests,
+and, when named (``up(settings, ["keycloak"])``), Keycloak as an agency identity provider.
 
 The jars come from Maven Central (no Docker needed); each server runs as a detached JVM
 with its jars, config, data, logs and pid file under ``settings.servers_dir``::

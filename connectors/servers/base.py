@@ -174,6 +174,7 @@ class Server(ABC):
     java_range: ClassVar[tuple[int, int | None]]  # supported majors, inclusive
     start_timeout: ClassVar[float]  # seconds
     stop_timeout: ClassVar[float]  # seconds between SIGTERM and SIGKILL
+    fetched_glob: ClassVar[str] = "*.jar"  # what Maven must have copied for a good fetch
 
     def __init__(self, settings: ServersConfig) -> None:
         self.settings = settings
@@ -207,6 +208,13 @@ class Server(ABC):
 
     def prepare(self, java: str) -> None:  # noqa: B027 (optional hook, not abstract)
         """One-time work before the first start (after configure)."""
+
+    def environment(self) -> dict[str, str]:
+        """Variables added to the server's environment (a secret goes here, not argv)."""
+        return {}
+
+    def unpack(self, fetched: Path) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Turn what Maven copied into ``fetched`` into the server's lib/ layout."""
 
     @abstractmethod
     def check_ready(self, timeout: float) -> bool:
@@ -255,12 +263,13 @@ class Server(ABC):
             )
         except (OSError, subprocess.TimeoutExpired) as e:
             raise ServerError(f"Maven could not fetch the {self.name} jars: {e}.") from e
-        if out.returncode != 0 or not any(partial.glob("*.jar")):
+        if out.returncode != 0 or not any(partial.glob(self.fetched_glob)):
             last = "\n".join(_ANSI.sub("", out.stdout + out.stderr).splitlines()[-20:])
             raise ServerError(
                 f"Maven could not fetch the {self.name} {self.version} jars "
                 f"(exit {out.returncode}); is Maven Central reachable?\n{last}"
             )
+        self.unpack(partial)
         # Swap in whole, so an interrupted fetch never leaves a half lib/ marked good.
         self.marker.unlink(missing_ok=True)
         shutil.rmtree(self.lib, ignore_errors=True)
@@ -324,7 +333,13 @@ class Server(ABC):
         cmd = [sys.executable, "-I", "-c", _LAUNCHER, str(self.stdout_file), *self.command(java)]
         try:
             out = subprocess.run(  # noqa: S603 (our own interpreter and command)
-                cmd, capture_output=True, text=True, cwd=self.home, timeout=60, check=True
+                cmd,
+                capture_output=True,
+                text=True,
+                cwd=self.home,
+                timeout=60,
+                check=True,
+                env={**os.environ, **self.environment()},
             )
             pid = int(out.stdout.strip())
         except (OSError, ValueError, subprocess.SubprocessError) as e:

@@ -1,4 +1,5 @@
-"""Where the local Kafka and Cassandra servers live and which ports they take."""
+"""Where the local Kafka, Cassandra (and, when asked for, Keycloak) servers live and
+which ports they take."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ class ServersConfig(KafkaConfig, CassandraConfig):
     kafka_controller_port: int = 9093
     kafka_heap: str = Field(default="512m", description="The local broker's JVM heap (-Xmx).")
     cassandra_heap: str = Field(default="1g", description="The local Cassandra's JVM heap.")
+    keycloak_port: int = Field(
+        default=8443,
+        description="HTTPS port of the local Keycloak (an agency identity provider for "
+        "tests and the demo; started only by `lprx services up keycloak`).",
+    )
+    keycloak_heap: str = Field(default="512m", description="The local Keycloak's JVM heap.")
 
     @property
     def servers_dir(self) -> Path:

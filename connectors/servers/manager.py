@@ -25,9 +25,16 @@ from connectors.servers.base import (
 from connectors.servers.cassandra_server import CassandraServer
 from connectors.servers.config import ServersConfig
 from connectors.servers.kafka_server import KafkaServer
+from connectors.servers.keycloak_server import KeycloakServer
 
-SERVERS: dict[str, type[Server]] = {"kafka": KafkaServer, "cassandra": CassandraServer}
-SERVICES: tuple[str, ...] = tuple(SERVERS)
+SERVERS: dict[str, type[Server]] = {
+    "kafka": KafkaServer,
+    "cassandra": CassandraServer,
+    "keycloak": KeycloakServer,
+}
+# What `up` and `down` mean without naming servers: the pipeline's. Keycloak (an agency
+# identity provider for tests and the demo) starts only when named.
+SERVICES: tuple[str, ...] = ("kafka", "cassandra")
 
 # Called with (service name, message) as work progresses; the CLI shows them.
 Progress = Callable[[str, str], None]
@@ -41,10 +48,10 @@ def servers(settings: ServersConfig, services: Sequence[str] = SERVICES) -> list
     unknown = [s for s in services if s not in SERVERS]
     if unknown:
         raise ServerError(
-            f"Unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}."
+            f"Unknown service {', '.join(unknown)}; choose from {', '.join(SERVERS)}."
         )
     # Keep the canonical order (Kafka first: it is ready sooner) and drop repeats.
-    return [SERVERS[name](settings) for name in SERVICES if name in services]
+    return [SERVERS[name](settings) for name in SERVERS if name in services]
 
 
 @contextmanager

@@ -1,51 +1,58 @@
-"""`lprx agreements add | revoke`: sharing agreements between agencies."""
+"""`lprx agreements add | revoke | list`: what your agency shares, as its administrator."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from pipelines.access import Role
 from pipelines.cli import common
 from pipelines.cli.common import console, refusals
+from pipelines.cli.session import call
 from pipelines.services import agreements
 
-app = typer.Typer(help="Sharing agreements between agencies.")
+app = typer.Typer(help="Sharing agreements of your agency.")
 
 
 @app.command("add")
 def agreements_add(
-    owner: Annotated[str, typer.Option(help="ORI of the agency whose hits are shared.")],
     partner: Annotated[str, typer.Option(help="ORI of the receiving agency.")],
-    categories: Annotated[str, typer.Option(help="Comma-separated hotlist categories.")],
     legal_basis: Annotated[str, typer.Option(help="The agreement document (MOU/JPA).")],
-    approved_by: Annotated[str, typer.Option(help="Individual login of the approver.")],
+    categories: Annotated[
+        str, typer.Option(help="Comma-separated hotlist categories whose hits are shared.")
+    ] = "",
+    share_reads: Annotated[
+        bool, typer.Option(help="The partner may search your agency's reads.")
+    ] = False,
     share_covert: bool = False,
 ) -> None:
-    """Grant a partner the hits of the given categories; the partner gets its own Kafka
-    credentials and ACLs (its hit topic, its dispositions) if it has none yet."""
-    from pipelines.access import add_partner
-
-    settings = common.settings_as(Role.SETUP)
+    """Share your agency's hits of some categories, its reads, or both, with a partner;
+    approved by you (audited)."""
     with refusals():
         cats = agreements.parse_categories(categories.split(","))
-        agreement = agreements.grant(
-            settings, owner=owner, partner=partner, categories=cats,
-            legal_basis=legal_basis, approved_by=approved_by, share_covert=share_covert,
-        )  # fmt: skip
-        properties = add_partner(settings, partner)
-    console.print(f"agreement {agreement.agreement_id}: {', '.join(c.value for c in cats)}")
-    console.print(f"partner {partner}: Kafka client properties (keep secret) in {properties}")
+    answer = call(common.settings(), "POST", "/v1/agreements", json={
+        "partner_agency_ori": partner, "hit_categories": [c.value for c in cats],
+        "share_reads": share_reads, "share_covert": share_covert, "legal_basis": legal_basis,
+    })  # fmt: skip
+    shared = ", ".join(answer["hit_categories"]) or "no hits"
+    console.print(f"agreement {answer['agreement_id']}: {shared}; "
+                  f"reads {'shared' if answer['share_reads'] else 'not shared'}")  # fmt: skip
 
 
 @app.command("revoke")
-def agreements_revoke(
-    owner: Annotated[str, typer.Option()],
-    partner: Annotated[str, typer.Option()],
-    actor: Annotated[str, typer.Option(help="Individual login of who revokes it.")],
-) -> None:
-    """Revoke an agreement: the partner receives nothing more from the owner."""
-    with refusals():
-        agreements.revoke(common.settings_as(Role.SETUP), owner=owner, partner=partner, actor=actor)
-    console.print(f"agreement {owner}->{partner} revoked")
+def agreements_revoke(partner: Annotated[str, typer.Option()]) -> None:
+    """Revoke an agreement: the partner receives and sees nothing more of your agency."""
+    answer = call(common.settings(), "DELETE", f"/v1/agreements/{partner}")
+    console.print(f"agreement {answer['revoked']} revoked")
+
+
+@app.command("list")
+def agreements_list() -> None:
+    """The agreements of your agency, as owner or partner."""
+    table = Table("agreement", "hits", "reads", "covert", "since", "basis", "approved by")
+    for a in call(common.settings(), "GET", "/v1/agreements"):
+        table.add_row(a["agreement_id"], ",".join(a["hit_categories"]),
+                      "yes" if a["share_reads"] else "no", "yes" if a["share_covert"] else "no",
+                      a["effective_from"][:10], a["legal_basis"], a["approved_by"])  # fmt: skip
+    console.print(table)

@@ -1,8 +1,8 @@
-"""`lprx cameras add|rotate|revoke|list`: per-camera ingest credentials.
+"""`lprx cameras add|rotate|revoke|list`: the cameras of your agency, as its administrator.
 
 A token is shown once (or written 0600 to ``--token-file``) and never stored: the
-credentials file keeps its argon2id hash. Running ingest processes pick changes up
-within seconds, without a restart.
+credentials file the API writes keeps its argon2id hash. Running ingest processes pick
+changes up within seconds, without a restart. Each change is audited.
 """
 
 from __future__ import annotations
@@ -11,47 +11,37 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from connectors.ingest.credentials import DEFAULT_RATE_PER_MINUTE, CredentialFile
+from connectors.ingest.credentials import DEFAULT_RATE_PER_MINUTE
 from connectors.security.files import write_secret
-from pipelines.settings import get_settings
-from schemas.errors import ConfigurationError
+from pipelines.cli import common
+from pipelines.cli.common import console
+from pipelines.cli.session import call
 from schemas.records import CameraKind
 
 app = typer.Typer(no_args_is_help=True)
-console = Console()
 
-AgencyOption = Annotated[str, typer.Option(help="ORI of the agency that owns the camera.")]
-CameraOption = Annotated[str, typer.Option(help="The camera's id, as its reads name it.")]
+CameraArg = Annotated[str, typer.Argument(help="The camera's id, as its reads name it.")]
 TokenFile = Annotated[
     Path | None, typer.Option(help="Write the token to this file (0600) instead of showing it.")
 ]
 
 
-def _file() -> CredentialFile:
-    return CredentialFile(get_settings().camera_credentials_path)
-
-
-def _hand_over(token: str, token_file: Path | None, what: str) -> None:
+def _hand_over(answer: dict[str, str], token_file: Path | None, what: str) -> None:
+    token = answer["token"]
+    label = f"{what} {answer['camera_id']} of {answer['agency_ori']}"
     if token_file is not None:
         write_secret(token_file, token + "\n")
-        console.print(f"{what}: token written to {token_file}")
+        console.print(f"{label}: token written to {token_file}")
         return
-    console.print(f"{what}: token (shown once, not stored; give it to the camera):")
+    console.print(f"{label}: token (shown once, not stored; give it to the camera):")
     console.print(token, soft_wrap=True, highlight=False)
-
-
-def _fail(error: ConfigurationError) -> typer.Exit:
-    console.print(f"[red]error:[/red] {error}")
-    return typer.Exit(1)
 
 
 @app.command("add")
 def add(
-    agency: AgencyOption,
-    camera: CameraOption,
+    camera: CameraArg,
     kind: CameraKind = CameraKind.FIXED,
     rate: Annotated[int, typer.Option(help="Requests a minute.")] = DEFAULT_RATE_PER_MINUTE,
     owner: Annotated[str | None, typer.Option(help="A partner uploader's owner.")] = None,
@@ -60,46 +50,35 @@ def add(
     ] = None,
     token_file: TokenFile = None,
 ) -> None:
-    """A credential for one camera (or, with --owner and --consent-ref, a partner's
-    video uploader): bound to the agency, camera id and kind."""
-    try:
-        token = _file().add(
-            agency, camera, kind, rate_per_minute=rate, owner=owner, consent_ref=consent_ref
-        )
-    except ConfigurationError as error:
-        raise _fail(error) from error
-    _hand_over(token, token_file, f"camera {camera} of {agency}")
+    """A credential for one camera of your agency (or, with --owner and --consent-ref, a
+    partner's video uploader): bound to the agency, camera id and kind."""
+    answer = call(common.settings(), "POST", "/v1/cameras", json={
+        "camera_id": camera, "kind": kind.value, "rate_per_minute": rate, "owner": owner,
+        "consent_ref": consent_ref,
+    })  # fmt: skip
+    _hand_over(answer, token_file, "camera")
 
 
 @app.command("rotate")
-def rotate(agency: AgencyOption, camera: CameraOption, token_file: TokenFile = None) -> None:
+def rotate(camera: CameraArg, token_file: TokenFile = None) -> None:
     """A new token for the camera; the old one stops working within seconds."""
-    try:
-        token = _file().rotate(agency, camera)
-    except ConfigurationError as error:
-        raise _fail(error) from error
-    _hand_over(token, token_file, f"camera {camera} of {agency} (rotated)")
+    _hand_over(call(common.settings(), "POST", f"/v1/cameras/{camera}/rotate"), token_file,
+               "camera (rotated)")  # fmt: skip
 
 
 @app.command("revoke")
-def revoke(agency: AgencyOption, camera: CameraOption) -> None:
+def revoke(camera: CameraArg) -> None:
     """The camera's token stops working within seconds (kept as revoked, for audit)."""
-    try:
-        _file().revoke(agency, camera)
-    except ConfigurationError as error:
-        raise _fail(error) from error
-    console.print(f"camera {camera} of {agency}: credential revoked")
+    call(common.settings(), "DELETE", f"/v1/cameras/{camera}")
+    console.print(f"camera {camera}: credential revoked")
 
 
 @app.command("list")
 def list_cameras() -> None:
-    """Every credential (never its secret)."""
-    table = Table("agency", "camera", "kind", "uploader", "rate/min", "created", "state")
-    for c in sorted(_file().load().values(), key=lambda c: (c.agency_ori, c.camera_id)):
-        state = "active" if c.active else f"revoked {c.revoked_at:%Y-%m-%d %H:%M}"
-        uploader = f"{c.owner} ({c.consent_ref})" if c.uploader else "-"
-        table.add_row(
-            c.agency_ori, c.camera_id, c.camera_kind.value, uploader, str(c.rate_per_minute),
-            f"{c.created_at:%Y-%m-%d}", state,
-        )  # fmt: skip
+    """Every camera credential of your agency (never its secret)."""
+    table = Table("camera", "kind", "uploader", "rate/min", "created", "state")
+    for c in call(common.settings(), "GET", "/v1/cameras"):
+        state = f"revoked {c['revoked_at'][:16]}" if c["revoked_at"] else "active"
+        table.add_row(c["camera_id"], c["kind"], c["uploader"] or "-", str(c["rate_per_minute"]),
+                      c["created_at"][:10], state)  # fmt: skip
     console.print(table)

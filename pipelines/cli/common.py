@@ -9,15 +9,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from pipelines.access import Role, as_partner, as_role
+from pipelines.access import Role, as_role
 from pipelines.settings import Settings, get_settings
 from schemas.errors import ConfigurationError, InvalidRecord, RequestRefused, TransientError
 
-console = Console()
-
+# Only the local custodial commands (holds, audit verify and checkpoint) still name
+# their actor; every look-up acts as the logged-in person through the API.
 UserOption = Annotated[str, typer.Option(help="Your individual login (audited).")]
 AgencyOption = Annotated[str, typer.Option(help="Your agency's ORI (audited).")]
 PurposeOption = Annotated[str, typer.Option(help="The documented purpose, e.g. a case number.")]
+
+console = Console()
 
 
 def settings() -> Settings:
@@ -29,11 +31,6 @@ def settings_as(role: Role) -> Settings:
     """The settings of a command run as ``role``: its Kafka principal and Cassandra role
     (``pipelines/access.py``), unless the settings name them."""
     return as_role(settings(), role)
-
-
-def settings_as_partner(agency_ori: str) -> Settings:
-    """The settings of a partner agency's client: its own principal and hit topic."""
-    return as_partner(settings(), agency_ori)
 
 
 def fail(message: str) -> typer.Exit:

@@ -1,4 +1,4 @@
-"""`lprx hotlist load`: a hotlist file onto the hotlist topic, the load audited."""
+"""`lprx hotlist load`: a hotlist file of your agency, loaded through the API (audited)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from pipelines.access import Role
 from pipelines.cli import common
-from pipelines.cli.common import UserOption, console, refusals
+from pipelines.cli.common import console, fail
+from pipelines.cli.session import call
 from pipelines.services.hotlists import HotlistFormat
 from schemas.records import HotlistCategory
 
-app = typer.Typer(help="Hotlists: load CSV files into the hotlist topic.")
+app = typer.Typer(help="Hotlists: load files into the hotlist topic.")
 
 
 @app.command("load")
@@ -21,8 +21,6 @@ def hotlist_load(
     path: Path,
     list_id: Annotated[str, typer.Option(help="Stable id of the list, e.g. mn-bca-stolen.")],
     source: Annotated[str, typer.Option(help="Where the list comes from, e.g. NCIC.")],
-    agency: Annotated[str, typer.Option(help="ORI of the agency that owns the list.")],
-    user: UserOption,
     file_format: Annotated[
         HotlistFormat, typer.Option("--format", help="lprx CSV, Genetec delimited, NCIC fixed.")
     ] = HotlistFormat.LPRX,
@@ -37,16 +35,16 @@ def hotlist_load(
     priority: int = 50,
     covert: bool = False,
 ) -> None:
-    """Load a hotlist file (layouts: connectors/hotlist/files.py, connectors/hotlist/formats.py)."""
-    from connectors.hotlist.files import HotlistSource
-    from pipelines.services.hotlists import load_hotlist
-
-    list_source = HotlistSource(list_id, source, agency, category, priority, covert)
-    with refusals():
-        load = load_hotlist(
-            common.settings_as(Role.SETUP), path, list_source, user=user, file_format=file_format,
-            snapshot=snapshot, force=force,
-        )  # fmt: skip
-    for error in load.refused:
-        console.print(f"[yellow]refused:[/yellow] {error}")
-    console.print(f"hotlist {list_id}: {load.summary}; {len(load.refused)} rows refused")
+    """Load a hotlist owned by your agency (layouts: connectors/hotlist/files.py, formats.py)."""
+    try:
+        content = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as error:
+        raise fail(f"cannot read {path}: {error.strerror}") from error
+    load = call(common.settings(), "POST", "/v1/hotlists", json={
+        "list_id": list_id, "source": source, "content": content, "format": file_format.value,
+        "category": category.value, "priority": priority, "covert": covert,
+        "snapshot": snapshot, "force": force,
+    })  # fmt: skip
+    for refused in load["refused"]:
+        console.print(f"[yellow]refused:[/yellow] {refused}")
+    console.print(f"hotlist {list_id}: {load['summary']}; {len(load['refused'])} rows refused")

@@ -16,17 +16,18 @@ from connectors.servers.manager import SERVERS, SERVICES, down, fetch, status, u
 from pipelines.settings import get_settings
 
 app = typer.Typer(
-    help="Local Kafka and Cassandra (jars from Maven Central, no Docker).",
+    help="Local Kafka and Cassandra (jars from Maven Central, no Docker); Keycloak, an "
+    "agency identity provider for tests and the demo, when named (`up keycloak`).",
     no_args_is_help=True,
 )
 console = Console()
 err_console = Console(stderr=True)
 
-ServiceName = Enum("ServiceName", {name: name for name in SERVICES}, type=str)  # type: ignore[misc]
+ServiceName = Enum("ServiceName", {name: name for name in SERVERS}, type=str)  # type: ignore[misc]
 
 ServicesArg = Annotated[
     list[ServiceName] | None,
-    typer.Argument(help="Which servers (default: all).", show_default=False),
+    typer.Argument(help="Which servers (default: kafka and cassandra).", show_default=False),
 ]
 
 
@@ -67,7 +68,9 @@ def up_cmd(
     services: ServicesArg = None,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait per server (default: 90 Kafka, 180 Cassandra)."),
+        typer.Option(
+            help="Seconds to wait per server (default: 90 Kafka, 180 Cassandra, 420 Keycloak)."
+        ),
     ] = None,
 ) -> None:
     """Fetch (once) and start the servers; return when they answer."""
@@ -81,24 +84,72 @@ def up_cmd(
     console.print(f"up in {time.monotonic() - started:.1f}s")
 
 
+def _worker_table(workers: Sequence[str]) -> tuple[Table, bool]:
+    """Each worker's own verdicts (its /livez and /readyz), as its probes see them."""
+    import httpx
+
+    table = Table(title="lprx workers")
+    for column in ("worker", "live", "ready"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("problems", overflow="fold")
+    all_ready = True
+    for worker in workers:
+        verdicts: dict[str, tuple[bool, str]] = {}
+        for probe in ("livez", "readyz"):
+            try:
+                answer = httpx.get(f"http://{worker}/{probe}", timeout=5)
+                verdicts[probe] = (answer.status_code == 200, answer.text.strip())
+            except httpx.HTTPError as error:
+                verdicts[probe] = (False, f"no answer ({type(error).__name__})")
+        live, ready = verdicts["livez"][0], verdicts["readyz"][0]
+        all_ready = all_ready and ready
+        problems = "" if ready else verdicts["readyz"][1].replace("\n", "; ")
+        table.add_row(
+            worker,
+            "[green]live[/]" if live else "[red]not live[/]",
+            "[green]ready[/]" if ready else "[red]not ready[/]",
+            problems,
+        )
+    return table, all_ready
+
+
 @app.command("status")
-def status_cmd(services: ServicesArg = None) -> None:
-    """Show whether each server runs and answers; exit 1 if one does not."""
+def status_cmd(
+    services: ServicesArg = None,
+    worker: Annotated[
+        list[str] | None,
+        typer.Option(help="HOST:PORT of a worker's metrics port: show its live/ready verdict."),
+    ] = None,
+) -> None:
+    """Show whether each server runs and answers, and each --worker whether it is live
+    and ready (the checks its probes make); exit 1 if one is not."""
     try:
         rows = status(get_settings(), _names(services))
     except ServerError as e:
         raise _fail(e) from None
     console.print(_table(rows))
-    if not all(row.ready for row in rows):
+    workers_ready = True
+    if worker:
+        table, workers_ready = _worker_table(worker)
+        console.print(table)
+    if not all(row.ready for row in rows) or not workers_ready:
         raise typer.Exit(1)
 
 
 @app.command("down")
-def down_cmd(services: ServicesArg = None) -> None:
+def down_cmd(
+    services: Annotated[
+        list[ServiceName] | None,
+        typer.Argument(
+            help="Which servers (default: every one, Keycloak too).", show_default=False
+        ),
+    ] = None,
+) -> None:
     """Stop the servers (SIGTERM, then SIGKILL after a grace period). Data is kept."""
+    names = [s.value for s in services] if services else list(SERVERS)
     try:
         with console.status("stopping servers..."):
-            down(get_settings(), _names(services), progress=_progress)
+            down(get_settings(), names, progress=_progress)
     except ServerError as e:
         raise _fail(e) from None
 

@@ -1,4 +1,4 @@
-"""`lprx setup | worker | ingest | models | demo`: set up and run the pipeline.
+"""`lprx setup | worker | ingest | api | models | demo`: set up and run the pipeline.
 
 Plain command functions; `pipelines.cli` registers them on the top-level app.
 """
@@ -22,9 +22,15 @@ def setup() -> None:
 
     settings = common.settings_as(Role.SETUP)
     with refusals():
-        created = provision(settings).topics_created
-    console.print(f"topics created: {len(created)} (others existed); keyspace "
+        done = provision(settings)
+    console.print(f"topics created: {len(done.topics_created)} (others existed); keyspace "
                   f"[bold]{settings.cassandra_keyspace}[/bold] ready")  # fmt: skip
+    apps = sorted({c.app_id for c in done.changelogs})
+    if apps:
+        # An app no longer run leaves its changelogs: they empty themselves within the
+        # transport bound, or go at once with delete-changelogs.
+        console.print(f"Faust changelogs of apps {', '.join(apps)} kept in line; one no "
+                      "longer run: `lprx retention delete-changelogs APP_ID`")  # fmt: skip
 
 
 def worker(
@@ -33,8 +39,8 @@ def worker(
     loglevel: str = "warning",
 ) -> None:
     """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
-    from pipelines import metrics
     from pipelines.runtime.app import create_pipeline
+    from pipelines.runtime.observe import observe
 
     update: dict[str, Any] = {}
     if stages:
@@ -44,10 +50,11 @@ def worker(
     base = common.settings().model_copy(update=update)
     settings = as_role(base, worker_role(base.worker_stages))
     pipeline = create_pipeline(settings)
-    metrics.serve(settings.metrics_port, settings.metrics_host)
+    observe(pipeline).serve(settings.metrics_port, settings.metrics_host)
+    base_url = f"http://127.0.0.1:{settings.metrics_port}"
     console.print(
-        f"worker: stages {','.join(pipeline.stages)}; metrics on "
-        f"http://127.0.0.1:{settings.metrics_port}/metrics"
+        f"worker: stages {','.join(pipeline.stages)}; metrics on {base_url}/metrics, "
+        f"probes {base_url}/livez and {base_url}/readyz"
     )
     pipeline.run(loglevel)
 
@@ -57,6 +64,17 @@ def ingest() -> None:
     from connectors.ingest.app import serve
 
     serve(common.settings_as(Role.INGEST))
+
+
+def api() -> None:
+    """Serve the HTTP API for people and their tools (HTTPS, OpenAPI at /openapi.json)."""
+    from pipelines.api.app import serve
+
+    settings = common.settings_as(Role.API)
+    scheme = "https" if settings.api_tls else "http"
+    console.print(f"lprx api on {scheme}://{settings.api_host}:{settings.api_port}")
+    with refusals():
+        serve(settings)
 
 
 def models_setup() -> None:

@@ -2,7 +2,8 @@
 
 Starts (or reuses) Kafka and Cassandra, creates topics and tables, loads a sample
 hotlist and three agencies' sharing agreements, starts the workers and the HTTP ingest
-as separate processes, and runs a simulated camera network: plate-reading cameras post
+as separate processes, with the people's API (``lprx api``) and its demo people, and runs
+a simulated camera network: plate-reading cameras post
 OpenALPR webhooks and plain reads over HTTP, and legacy cameras send frames that the OCR
 worker reads. Progress is shown live; a summary ends it.
 """
@@ -19,9 +20,10 @@ from connectors.ingest.credentials import CredentialFile
 from pipelines.access import Role, as_role
 from pipelines.demo.cameras import run_cameras
 from pipelines.demo.observed import Observed, wait_drained
-from pipelines.demo.processes import start_processes, wait_until_up
+from pipelines.demo.people import make_people
+from pipelines.demo.processes import start_processes, wait_until_api_up, wait_until_up
 from pipelines.demo.scenario import CAMERAS, LAKESIDE, PINE, SAMPLES, demo_agreements
-from pipelines.demo.summary import print_summary, summarize
+from pipelines.demo.summary import print_login, print_summary, summarize
 from pipelines.settings import Settings
 from schemas.records import HotlistCategory
 
@@ -32,6 +34,7 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
     started = time.monotonic()
     console.rule("[bold]lprx demo")
     hot = prepare(settings, console)
+    people = make_people(as_role(settings, Role.SETUP))
     log_dir = settings.cache_dir / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     # A fresh credential per camera each run; only their argon2id hashes are on disk
@@ -43,6 +46,7 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
     processes = start_processes(settings, log_dir, credentials.path, console)
     try:
         wait_until_up(f"http://{settings.ingest_host}:{settings.ingest_port}", processes)
+        wait_until_api_up(settings, processes)
         console.print(
             f"5/6 camera network for {seconds:.0f} s: {len(CAMERAS)} plate-reading cameras "
             "posting over HTTP, 1 legacy camera sending frames for OCR"
@@ -55,6 +59,7 @@ def run_demo(settings: Settings, seconds: float, console: Console) -> dict[str, 
         processes.stop()
     summary = summarize(settings, observed, started)
     print_summary(console, summary, hot)
+    print_login(console, settings, people)
     return summary
 
 

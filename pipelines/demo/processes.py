@@ -49,14 +49,30 @@ def start_processes(
 ) -> Processes:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     processes = Processes(log_dir)
-    console.print(f"4/6 workers and HTTP ingest (logs in {log_dir})")
+    console.print(f"4/6 workers, HTTP ingest and the people's API (logs in {log_dir})")
     pipeline_stages = ["--stages", "normalize,match,share,store"]
     pipeline_port = ["--metrics-port", str(settings.metrics_port)]
     processes.start("worker-pipeline", ["worker", *pipeline_stages, *pipeline_port], env)
     ocr_port = ["--metrics-port", str(settings.metrics_port + 1)]
     processes.start("worker-ocr", ["worker", "--stages", "ocr", *ocr_port], env)
     processes.start("ingest", ["ingest"], {**env, "LPRX_INGEST_CREDENTIALS_FILE": str(credentials)})
+    processes.start("api", ["api"], env)
     return processes
+
+
+def wait_until_api_up(settings: Settings, processes: Processes, timeout: float = 120) -> None:
+    """``lprx api`` answers its health check over HTTPS (the lprx CA)."""
+    from pipelines.api.wiring import api_url
+
+    verify = str(settings.default_ca_file) if settings.api_tls else False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.check()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{api_url(settings)}/health", verify=verify, timeout=2).is_success:
+                return
+        time.sleep(0.5)
+    raise RuntimeError("the API did not come up in time")
 
 
 def wait_until_up(ingest_url: str, processes: Processes, timeout: float = 120) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -10,7 +11,7 @@ from rich.console import Console
 from pipelines.access import Role, as_role
 from pipelines.demo.observed import Observed, metric_sum
 from pipelines.demo.partners import check_partner_access
-from pipelines.demo.scenario import AGENCIES, LAKESIDE, PINE, RIVERTON
+from pipelines.demo.scenario import AGENCIES, LAKESIDE, RIVERTON
 from pipelines.settings import Settings
 
 
@@ -64,14 +65,42 @@ def print_summary(console: Console, summary: dict[str, Any], hot: list[str]) -> 
         console.print(f"  and asked for {topic}: refused by the broker ({answer})")
     console.rule("[bold]look further")
     lprx = ".venv/bin/lprx"
-    login = f"--user your.login --agency {LAKESIDE.ori}"
+    why = (
+        "--purpose stolen_vehicle --case DEMO-26-0001 "
+        "--basis 'Reported stolen; plate on the demo hotlist.'"
+    )
     for line in (
-        f"{lprx} partner hits {RIVERTON.ori} --user your.login   # what Riverton received",
-        f"{lprx} partner hits {PINE.ori} --user your.login   # Pine County: Amber/missing only",
-        f"{lprx} reads search {hot[0]} {login} --purpose 'case 26-001234 stolen vehicle'",
-        f"{lprx} audit {login} --purpose 'review of demo activity'   # who did what",
-        f"{lprx} deadletters {login}                # bad input, with stage and reason",
+        f"{lprx} reads search {hot[0]} {why}   # Lakeside's reads (others': by agreement)",
+        f"{lprx} reads search '{hot[0][:3]}*' {why}   # a partial plate",
+        f"{lprx} partner hits            # the hits of your agency and shared with it",
+        f"{lprx} logout; {lprx} login --username aud.lakeside ...; {lprx} audit show",
+        f"{lprx} audit verify --agency {LAKESIDE.ori} --user your.login --user-agency "
+        f"{LAKESIDE.ori} --from $(date -u +%F) --to $(date -u +%F)   # the chain intact?",
+        f"{lprx} transparency report --agency {LAKESIDE.ori} --from $(date -u +%F) "
+        "--to $(date -u +%F) > use.html   # the public log of use",
         "curl -s http://127.0.0.1:6066/metrics | grep lprx_   # while a worker runs",
         f"{lprx} services status | down",
     ):
         console.print(f"  {line}")
+
+
+def print_login(console: Console, settings: Settings, people: dict[str, tuple[Path, Path]]) -> None:
+    """How to log in as the demo investigator; the secrets stay in their 0600 files."""
+    from pipelines.api.wiring import api_url
+
+    password, totp = people["inv.lakeside"]
+    console.rule("[bold]log in as the demo investigator")
+    console.print(f"the API runs at {api_url(settings)} while the demo runs; start it again "
+                  "with `.venv/bin/lprx api` (with the workers for fresh data)")  # fmt: skip
+    console.print(f"  password: in {password} (0600)")
+    console.print(f"  second factor: enrol the URI in {totp} in an authenticator app, or, for "
+                  "the demo only, print the current code:")  # fmt: skip
+    script = "import pyotp,sys; print(pyotp.parse_uri(open(sys.argv[1]).read().strip()).now())"
+    code = f'.venv/bin/python -c "{script}" {totp}'
+    console.print(f"  {code}", soft_wrap=True, highlight=False)
+    console.print(f"  .venv/bin/lprx login --username inv.lakeside --password-file {password}",
+                  soft_wrap=True, highlight=False)  # fmt: skip
+    console.print(
+        "  the other demo people (operator, Lakeside administrator and auditor) have "
+        f"their files beside it, in {password.parent}"
+    )

@@ -253,6 +253,13 @@ class FormatPrior:
     off_format: float = OFF_FORMAT_WEIGHT
     swap: float = CONFUSABLE_SWAP_WEIGHT
     narrow_pitch: float = NARROW_PITCH
+    follows_cues: bool = True
+    """Whether a frame's own text naming a region ("TEXAS", "BA-SALVADOR") narrows the
+    formats for that frame (``cues``); off once a camera's hint has narrowed them."""
+
+    def narrowed(self, regions: Iterable[str]) -> FormatPrior:
+        """This prior with only the formats of ``regions``, its weights kept."""
+        return FormatPrior.for_regions(regions, self.off_format, self.swap, self.narrow_pitch)
 
     @classmethod
     def for_regions(
@@ -275,6 +282,7 @@ class FormatPrior:
             off_format,
             swap,
             narrow_pitch,
+            follows_cues=False,
         )
 
     def narrow_share(self, pitch: float | None) -> float:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pipelines.ocr.cues import US_STATES, region_cues
 from pipelines.ocr.engine import Box, TextLine
 from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior
 from schemas.plates import MIN_PLATE_LENGTH, OCR_DIGIT_AS_LETTER, OCR_MAX_PLATE_LENGTH
@@ -34,16 +35,6 @@ _NOT_PLATE_CHARACTER = re.compile(r"[^A-Z0-9]")
 # A misread character is dropped, and the read trusted less for it.
 _MISREAD_PENALTY = 0.6
 
-US_STATES = (
-    "ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "CALIFORNIA", "COLORADO", "CONNECTICUT",
-    "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "ILLINOIS", "INDIANA", "IOWA",
-    "KANSAS", "KENTUCKY", "LOUISIANA", "MAINE", "MARYLAND", "MASSACHUSETTS", "MICHIGAN",
-    "MINNESOTA", "MISSISSIPPI", "MISSOURI", "MONTANA", "NEBRASKA", "NEVADA", "NEWHAMPSHIRE",
-    "NEWJERSEY", "NEWMEXICO", "NEWYORK", "NORTHCAROLINA", "NORTHDAKOTA", "OHIO", "OKLAHOMA",
-    "OREGON", "PENNSYLVANIA", "RHODEISLAND", "SOUTHCAROLINA", "SOUTHDAKOTA", "TENNESSEE",
-    "TEXAS", "UTAH", "VERMONT", "VIRGINIA", "WASHINGTON", "WESTVIRGINIA", "WISCONSIN",
-    "WYOMING", "DISTRICTOFCOLUMBIA",
-)  # fmt: skip
 # Slogans and other words printed on plates and plate frames (5+ letters, so that
 # short vanity plates are not mistaken for them).
 PLATE_WORDS = (
@@ -156,9 +147,14 @@ def plate_candidates(
     ``frame_size`` is (width, height) of the image the line polygons refer to; ``prior``
     the plate formats readings are weighed against.
     """
+    lines = list(lines)
+    if prior.follows_cues:
+        cues = region_cues(lines)
+        if cues:
+            prior = prior.narrowed(cues)
     lines = [
         line
-        for line in with_joined_pieces(list(lines))
+        for line in with_joined_pieces(lines)
         if not is_plate_words(line.text) and not is_date_time_or_phone(line.text)
     ]
     kept = _readings_of(lines, prior, letters_only_ok=False)

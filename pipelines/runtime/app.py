@@ -21,13 +21,24 @@ import faust
 
 from connectors.kafka.security import faust_credentials
 from pipelines import metrics
-from pipelines.runtime import dispositions, historical, match, normalize, ocr, share, store
+from pipelines.access import PIPELINE_STAGES
+from pipelines.runtime import (
+    dispositions,
+    historical,
+    local_tables,
+    match,
+    normalize,
+    ocr,
+    share,
+    store,
+)
 from pipelines.runtime.context import Context
 from pipelines.runtime.transport import ReadCommittedTransport
 from pipelines.runtime.wiring import FaustOutbox, Wiring
 from pipelines.settings import Settings
 
-ALL_STAGES = ("ocr", "normalize", "match", "share", "store")
+ALL_STAGES = PIPELINE_STAGES
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,13 +69,22 @@ async def _run_without_faust(wiring: Wiring) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    # Side by side, as Faust runs them: the heartbeat never returns.
+    running = [asyncio.create_task(start()) for start in wiring.tasks]
+    for task in running:
+        task.add_done_callback(_log_failure)
     try:
-        for start in wiring.tasks:
-            await start()
         await stopping.wait()
     finally:
+        for task in running:
+            task.cancel()
         for stop in wiring.shutdown:
             await asyncio.to_thread(stop)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker task failed", exc_info=task.exception())
 
 
 def worker_stages(settings: Settings) -> tuple[str, ...]:
@@ -87,6 +107,7 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         store=settings.table_store,
         datadir=str(data_dir),
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
@@ -97,6 +118,19 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
     # Share's audit events are written in transactions: store none of an aborted one.
     app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
     return app
+
+
+def _purge_local_tables(wiring: Wiring, settings: Settings) -> None:
+    """Deleted table entries leave this worker's disk within table_purge_seconds."""
+    app = wiring.app
+    every = settings.table_purge_seconds
+
+    async def purge() -> None:
+        tables = list(app.tables.values())
+        local_tables.purge_open(tables)
+        local_tables.remove_unserved(tables, app.conf.tabledir, every)
+
+    wiring.timer(every, "purge-local-tables", purge)
 
 
 def create_pipeline(settings: Settings) -> Pipeline:
@@ -111,6 +145,7 @@ def create_pipeline(settings: Settings) -> Pipeline:
     metrics.HOTLIST_ENTRIES.set_function(lambda: len(ctx.hotlist))
     metrics.AGREEMENTS.set_function(lambda: len(ctx.agreements))
     pipeline = Pipeline(app, stages, ctx, wiring)
+    _purge_local_tables(wiring, settings)
     agents = pipeline.agents
     if "ocr" in stages:
         agents["ocr"] = ocr.register(wiring)

@@ -33,12 +33,26 @@ from schemas.records import AuditEvent, DeadLetter, Hit, PlateRead
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to send: topic, key and value."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
 class Outbox(Protocol):
     """Where agents send records: a Kafka topic by name, and the topics to create."""
 
     async def send(
         self, topic: str, key: bytes, value: bytes, partition: int | None = None
     ) -> None: ...
+
+    async def send_acknowledged(self, records: Sequence[Outgoing]) -> None:
+        """Sends every record and returns once Kafka has acknowledged each (raises if
+        one is refused): for state that may only record a send once it is done."""
+        ...
 
     async def ensure(self, spec: TopicSpec) -> None: ...
 
@@ -49,7 +63,10 @@ class TopicNames:
 
     frames: str
     raw_reads: str
+    normalized_reads: str
+    """Every normalised read, for matching at once."""
     reads: str
+    """The best read of each pass, for the store."""
     hits: str
     audit: str
     dispositions: str
@@ -63,6 +80,7 @@ class TopicNames:
         return cls(
             frames=topic("frames"),
             raw_reads=topic("reads.raw"),
+            normalized_reads=topic("reads.normalized"),
             reads=topic("reads"),
             hits=topic("hits"),
             audit=topic("audit"),
@@ -120,6 +138,11 @@ class Context:
                     raise StoreUnavailable(str(error)) from error
             return self._store
 
+    @property
+    def open_store(self) -> CassandraStore | None:
+        """The session if one is open (for health checks, from any thread)."""
+        return self._store
+
     async def wait_for_followers(self) -> None:
         """Until the hotlist and agreements this worker's stages need are loaded."""
         await self.followers.wait(self.run_blocking)
@@ -130,8 +153,15 @@ class Context:
         key = raw_read_key(read, self.settings.dedup_sites)
         await self.out.send(self.topics.raw_reads, key, read.encode(self.codec))
 
-    async def send_read(self, read: PlateRead) -> None:
-        await self.out.send(self.topics.reads, read_key(read), read.encode(self.codec))
+    async def send_normalized_read(self, read: PlateRead) -> None:
+        key = read_key(read)
+        await self.out.send(self.topics.normalized_reads, key, read.encode(self.codec))
+
+    async def send_reads_acknowledged(self, reads: Sequence[PlateRead]) -> None:
+        """The reads to store, returning once Kafka has every one of them."""
+        records = [Outgoing(self.topics.reads, read_key(r), r.encode(self.codec)) for r in reads]
+        if records:
+            await self.out.send_acknowledged(records)
 
     async def send_hit(self, hit: Hit) -> None:
         await self.out.send(self.topics.hits, hit_key(hit), hit.encode(self.codec))

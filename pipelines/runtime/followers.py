@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from connectors.kafka.follower import CompactedTopicFollower
+from pipelines import metrics
 from pipelines.matching.index import HotlistIndex
 from pipelines.settings import Settings
 from pipelines.stages.share import AgreementBook
@@ -61,11 +62,17 @@ def follow_agreements(
     settings: Settings, codec: Codec, book: AgreementBook
 ) -> CompactedTopicFollower[SharingAgreement]:
     """A follower (not started) that keeps ``book`` equal to the agreements topic."""
+
+    def put(_key: str, agreement: SharingAgreement) -> None:
+        book.put(agreement)
+        # Both ends may receive hits: their series start at 0, so rate() sees the first.
+        metrics.declare_recipients(agreement.owner_agency_ori, agreement.partner_agency_ori)
+
     return CompactedTopicFollower(
         settings,
         settings.topic("agreements"),
         lambda b: SharingAgreement.decode(codec, b),
-        lambda _key, agreement: book.put(agreement),
+        put,
         book.revoke,
     )
 

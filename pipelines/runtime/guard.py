@@ -7,14 +7,17 @@ the event, so the record would be lost. Here every outcome is data, decided in o
     RetentionExpired      counted ``expired``; nothing is kept, by law (no dead letter)
     DecodeError           a dead letter with the original bytes, headers, source offset,
     PermanentError          the stage and the reason; the stream goes on
-    StoreUnavailable      transient: the agent holds its partition, backs off (0.5 s,
+    TransientError        transient (Cassandra down, a send Kafka did not acknowledge):
+                            the agent holds its partition, backs off (0.5 s,
                             doubling, at most 30 s), counts ``retry`` and tries again
     anything else         a bug: logged with its traceback, then dead-lettered
 
 ``step`` runs a plain function (decode, a stage function) and is what the stage latency
-measures; ``run`` runs an agent's whole handling of one event; ``retrying``/``store``
-run one store call. A record the worker made itself (a fused OCR read) has no event:
-its ``Origin`` names the bytes to keep instead.
+measures, once per record (a batched stage's guard, ``times_steps=False``, leaves that
+to ``metrics.timed_batch`` around its batch); ``run`` runs an agent's whole handling of
+one event; ``retrying``/``store`` run one store call (timed as ``lprx_store_call_ms``).
+A record the worker made itself (a fused OCR read) has no event: its ``Origin`` names
+the bytes to keep instead.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from faust.types import EventT
 from pipelines import metrics
 from schemas import DecodeError
 from schemas.deadletter import dead_letter
-from schemas.errors import PermanentError, StoreUnavailable
+from schemas.errors import PermanentError, TransientError
 from schemas.records import utcnow
 from schemas.retention import RetentionExpired
 
@@ -109,13 +112,17 @@ def needs_letter(stage: str, error: Exception) -> bool:
 class Guard:
     """One stage's guard: its name labels the counts, the latencies and the letters."""
 
-    def __init__(self, ctx: Context, stage: str) -> None:
+    def __init__(self, ctx: Context, stage: str, *, times_steps: bool = True) -> None:
         self.ctx = ctx
         self.stage = stage
+        self.times_steps = times_steps
+        metrics.declare(stage)
 
     async def step(self, source: Source, fn: Callable[[], T]) -> T | None:
-        """``fn()``, timed; None if it failed (the failure handled)."""
+        """``fn()``, timed as one record's latency; None if it failed (handled)."""
         try:
+            if not self.times_steps:
+                return fn()
             with metrics.timed(self.stage):
                 return fn()
         except Exception as error:
@@ -136,21 +143,21 @@ class Guard:
         while True:
             try:
                 return await work()
-            except StoreUnavailable as error:
+            except TransientError as error:
                 delay = await self._back_off(error, delay)
             except Exception as error:
                 await self.failed(sources, error)
                 return None
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """``await call()``, timed, until the store takes it: an outage holds the
-        agent (and so its partitions) instead of failing the records."""
+        """``await call()``, timed as a store call, until the store takes it: an outage
+        holds the agent (and so its partitions) instead of failing the records."""
         delay = BACKOFF_FIRST_S
         while True:
             try:
-                with metrics.timed(self.stage):
+                with metrics.timed_store_call(self.stage):
                     return await call()
-            except StoreUnavailable as error:
+            except TransientError as error:
                 delay = await self._back_off(error, delay)
 
     async def store(self, fn: Callable[[CassandraStore], T]) -> T:
@@ -162,8 +169,8 @@ class Guard:
 
         return await self.retrying(call)
 
-    async def _back_off(self, error: StoreUnavailable, delay: float) -> float:
-        metrics.count(self.stage, "retry")
+    async def _back_off(self, error: TransientError, delay: float) -> float:
+        metrics.retried(self.stage)
         log.warning("%s: %s; retrying in %.1f s", self.stage, error, delay)
         await asyncio.sleep(delay)
         return min(delay * 2, BACKOFF_MAX_S)
@@ -180,7 +187,7 @@ class Guard:
         """Sends ``source`` to the dead-letter topic; if even that fails, sends it
         without its original value (too large, say), and if that fails, logs it."""
         origin = _resolve(source)
-        metrics.count(self.stage, "dead_letter")
+        metrics.dead_lettered(self.stage, error)
         try:
             await self._send_letter(origin, error)
         except Exception as first:

@@ -1,4 +1,10 @@
-"""Agent ``match``: deduplicated reads -> hits, against the followed hotlist.
+"""Agent ``match``: every normalised read -> hits, against the followed hotlist.
+
+It consumes ``reads.normalized``, not the deduplicated ``reads``: a read is matched as
+soon as it is normalised, without waiting for its pass to settle, and every spelling of
+a pass is matched (a different car one edit from the first is not folded away unseen).
+A car read several times gives several hits; the share stage alerts the first and
+suppresses the repeats of the same plate (confusables folded) on the same entry.
 
 Reads are matched in batches (``match_batch_size``, waiting at most
 ``match_batch_seconds``), one vectorised hotlist lookup per batch
@@ -8,7 +14,6 @@ dead letter, the others their hits.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import partial
 from typing import cast
@@ -27,7 +32,8 @@ from schemas.records import Hit, PlateRead, utcnow
 class Match:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.guard = Guard(ctx, match.STAGE)
+        # A read's latency is its share of the batch's (decode, match, route).
+        self.guard = Guard(ctx, match.STAGE, times_steps=False)
 
     async def consume(self, stream: StreamT[bytes]) -> None:
         await self.ctx.wait_for_followers()
@@ -40,6 +46,10 @@ class Match:
             await self.on_batch(events)
 
     async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
+        with metrics.timed_batch(match.STAGE, len(events)):
+            await self._on_batch(events)
+
+    async def _on_batch(self, events: Sequence[EventT[bytes]]) -> None:
         reads: list[PlateRead] = []
         kept: list[EventT[bytes]] = []
         for event in events:
@@ -55,11 +65,10 @@ class Match:
             return
         for event, outcome in zip(kept, outcomes, strict=True):
             await self.guard.run(event, partial(self._route, event, outcome))
+        metrics.observe_age(match.STAGE, (read.collected_at for read in reads))
 
     async def _match(self, reads: list[PlateRead]) -> list[Hit | Exception | None]:
-        start = time.perf_counter()
         outcomes = match.match_reads_guarded(reads, self.ctx.hotlist, utcnow())
-        metrics.observe_each(match.STAGE, time.perf_counter() - start, len(reads))
         if len(outcomes) != len(reads):
             raise RuntimeError(f"{len(outcomes)} outcomes for {len(reads)} reads")
         return outcomes
@@ -76,5 +85,5 @@ class Match:
 
 def register(wiring: Wiring) -> Match:
     agent = Match(wiring.ctx)
-    wiring.agent(wiring.ctx.topics.reads, "match", agent.consume)
+    wiring.agent(wiring.ctx.topics.normalized_reads, "match", agent.consume)
     return agent

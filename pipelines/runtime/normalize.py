@@ -1,19 +1,28 @@
-"""Agents ``normalize`` (raw reads -> normalised, deduplicated reads) and ``dedup-ticks``.
+"""Agents ``normalize`` (raw reads -> normalised reads for matching, and the best read of
+each pass for the store) and ``dedup-ticks``.
 
-A raw read is decoded and normalised (``stages/normalize.py``), then folded into its
-camera's passes (``passes.PassBook``); the reads of passes now due go on to ``reads``.
-A held pass is due when its settle time is up, with no read to notice it: the
-``dedup-settle`` timer asks for it with a tick to the camera's partition of the ticks
-topic, since Faust writes a table only inside a stream event of the key's partition,
-and the ``dedup-ticks`` agent sends the pass from there. The same tick forgets a camera
+A raw read is decoded and normalised (``stages/normalize.py``) and sent at once to
+``reads.normalized``, which the match stage consumes: no hit waits for dedup, and no
+spelling is dropped unmatched. Then it is folded into its camera's passes
+(``passes.PassBook``), which decide what is stored: the best read of each pass goes to
+``reads`` once its settle time is up. A held pass is due with no read to notice it: the
+``dedup-settle`` timer asks for the cameras due with one tick per partition of the ticks
+topic, since Faust writes a table only inside a stream event of the key's partition, and
+the ``dedup-ticks`` agent sends their passes from there. The same tick forgets a camera
 idle long enough.
+
+A pass is recorded as sent (its table entry, so its changelog) only after Kafka has
+acknowledged its read on ``reads``: a worker killed in between sends it again after
+recovery (the store's upsert by read id absorbs the duplicate), never loses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -31,6 +40,22 @@ from schemas.records import PlateRead, utcnow
 log = logging.getLogger(__name__)
 
 FORGOTTEN_STAGE = "dedup-cameras"
+
+
+def tick_value(cameras: Sequence[str]) -> bytes:
+    return json.dumps(list(cameras)).encode()
+
+
+def tick_cameras(value: bytes | None) -> list[str]:
+    """The cameras a tick asks for: a JSON list, or one camera id (older ticks)."""
+    text = (value or b"").decode(errors="replace")
+    try:
+        cameras = json.loads(text)
+    except ValueError:
+        return [text]
+    if isinstance(cameras, list) and all(isinstance(c, str) for c in cameras):
+        return cameras
+    return [text]
 
 
 class Dedup:
@@ -59,7 +84,10 @@ class Dedup:
         read = await self.normalize.step(event, partial(self._normalized, event.message.value))
         if read is None:
             return
+        if not await self.normalize.run(event, partial(self._forward, read)):
+            return
         metrics.count(normalize.STAGE, "ok")
+        metrics.observe_age(normalize.STAGE, [read.collected_at])
         await self.dedup.run(event, partial(self._fold, read, event.message.partition))
 
     def _normalized(self, value: bytes | None) -> PlateRead:
@@ -67,6 +95,11 @@ class Dedup:
         return normalize.normalize_read(
             read, self.ctx.settings.retention_for(read.agency_ori), utcnow()
         )
+
+    async def _forward(self, read: PlateRead) -> bool:
+        """To matching, before dedup: a hit waits for nothing."""
+        await self.ctx.send_normalized_read(read)
+        return True
 
     async def _fold(self, read: PlateRead, partition: int) -> None:
         async with self.lock:
@@ -79,26 +112,39 @@ class Dedup:
             self.book.commit(group)
 
     async def _send(self, reads: Sequence[PlateRead]) -> None:
-        for read in reads:
-            # One outcome per read: "ok" for the read a pass sends, "duplicate" (counted
-            # when folded) for each of the others.
-            metrics.count(dedup.STAGE, "ok")
-            await self.ctx.send_read(read)
+        """The passes' reads to the store, acknowledged before anything records them as
+        sent. One outcome per read: "ok" for the read a pass sends, "duplicate" (counted
+        when folded) for each of the others."""
+        if not reads:
+            return
+        try:
+            await self.ctx.send_reads_acknowledged(reads)
+        except Exception:
+            # Memory already calls these passes sent; the table still holds them, so
+            # memory is decoded from it again, and the guard tries the event again
+            # (SendUnacknowledged is transient: the partition waits, as for Cassandra).
+            self.book.mirror.reload()
+            raise
+        metrics.count(dedup.STAGE, "ok", len(reads))
 
     # --- the settle timer and its ticks ------------------------------------------------
 
     async def request_settled(self) -> None:
-        """Asks for each camera due (a held pass to send, or the camera to forget)."""
+        """Asks for the cameras due (a held pass to send, or the camera to forget), one
+        tick per partition, so one acknowledged send covers a partition's passes."""
         try:
+            by_partition: dict[int, list[str]] = defaultdict(list)
             for camera_id, partition in self.book.take_due(self.clock()):
+                by_partition[partition].append(camera_id)
+            for partition, cameras in by_partition.items():
                 await self.ctx.out.send(
                     self.ctx.topics.dedup_ticks,
-                    camera_id.encode(),
-                    camera_id.encode(),
+                    cameras[0].encode(),
+                    tick_value(cameras),
                     partition=partition,
                 )
         except Exception:
-            # The camera is asked for again (PASS_RETRY_SECONDS); the timer goes on.
+            # The cameras are asked for again (PASS_RETRY_SECONDS); the timer goes on.
             log.exception("%s: settle ticks not sent", dedup.STAGE)
 
     async def consume_ticks(self, stream: StreamT[bytes]) -> None:
@@ -109,15 +155,19 @@ class Dedup:
         await self.dedup.run(event, partial(self._settle, event))
 
     async def _settle(self, event: EventT[bytes]) -> None:
-        camera_id = (event.message.value or b"").decode(errors="replace")
+        partition = event.message.partition
         async with self.lock:
-            settled = self.book.settle(camera_id, event.message.partition, self.clock())
-            if settled is None:
-                return  # a stale tick
-            await self._send(settled.sent)
-            self.book.commit(camera_id, forget=settled.idle)
-            if settled.idle:
-                metrics.count(FORGOTTEN_STAGE, "forgotten")
+            now = self.clock()
+            settled = [
+                (camera_id, result)
+                for camera_id in tick_cameras(event.message.value)
+                if (result := self.book.settle(camera_id, partition, now)) is not None
+            ]  # a camera forgotten, or now in another partition, is a stale ask
+            await self._send([read for _, result in settled for read in result.sent])
+            for camera_id, result in settled:
+                self.book.commit(camera_id, forget=result.idle)
+                if result.idle:
+                    metrics.count(FORGOTTEN_STAGE, "forgotten")
 
 
 def policy(ctx: Context) -> DedupPolicy:

@@ -40,7 +40,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from dataclasses import dataclass, field
 
 from connectors.kafka.acls import share_transactional_prefix
 from connectors.kafka.topics import TopicSpec, ensure_topics, partner_topic
@@ -170,14 +170,17 @@ class ShareHandler(Handler):
     def process(self, batch: Sequence[Received]) -> Work:
         now = self.clock()
         work = Work()
-        outcomes: Counter[str] = Counter()
-        delivered: Counter[str] = Counter()
+        tally = Tally()
         for record in batch:
-            outcomes[self._share(record, now, work, delivered)] += 1
+            tally.outcomes[self._share(record, now, work, tally)] += 1
         for partition in sorted({record.partition for record in batch}):
             work.state.extend(memory_changes(partition, self._memory(partition)))
-        work.on_commit.append(partial(_count, outcomes, delivered))
+        work.on_commit.append(tally.count)
         return work
+
+    def suppression_entries(self) -> int:
+        """Recent alerts remembered, all partitions (read at scrape time)."""
+        return sum(len(memory.alerts) for memory in list(self.memory.values()))
 
     def tick(self, partitions: Sequence[int]) -> Work:
         now = self.clock()
@@ -188,7 +191,7 @@ class ShareHandler(Handler):
             work.state.extend(memory_changes(partition, memory))
         return work
 
-    def _share(self, record: Received, now: datetime, work: Work, delivered: Counter[str]) -> str:
+    def _share(self, record: Received, now: datetime, work: Work, tally: Tally) -> str:
         """Adds what one hit becomes to ``work``; returns its outcome."""
         try:
             with metrics.timed(share.STAGE):
@@ -198,6 +201,7 @@ class ShareHandler(Handler):
             if not needs_letter(share.STAGE, error):
                 return "expired"
             work.records.append(self._letter(record, error, now))
+            tally.letters.append(error)
             return "dead_letter"
         outcome = self._memory(record.partition).admit(hit, now)
         if outcome != "ok":
@@ -208,7 +212,9 @@ class ShareHandler(Handler):
             work.records.append(Outgoing(topic, delivered_hit_key(hit), record.value))
             event = share.dissemination_audit(hit, delivery, now)
             work.records.append(Outgoing(audit, audit_key(event), event.encode(codec)))
-            delivered[delivery.recipient_ori] += 1
+            tally.delivered[delivery.recipient_ori] += 1
+        if deliveries:
+            tally.collected_at.append(hit.read.collected_at)
         return outcome
 
     def _partner_topic(self, recipient_ori: str) -> str:
@@ -237,12 +243,26 @@ class ShareHandler(Handler):
         )
 
 
-def _count(outcomes: Counter[str], delivered: Counter[str]) -> None:
-    """Counted once committed: an aborted batch is counted when it is done again."""
-    for outcome, n in outcomes.items():
-        metrics.count(share.STAGE, outcome, n)
-    for recipient, n in delivered.items():
-        metrics.HITS_DELIVERED.labels(recipient).inc(n)
+@dataclass
+class Tally:
+    """What a batch did, counted once committed: an aborted batch is counted when it is
+    done again."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    delivered: Counter[str] = field(default_factory=Counter)
+    letters: list[Exception] = field(default_factory=list)
+    collected_at: list[datetime] = field(default_factory=list)
+
+    def count(self) -> None:
+        for outcome, n in self.outcomes.items():
+            if outcome != "dead_letter":
+                metrics.count(share.STAGE, outcome, n)
+        for error in self.letters:
+            metrics.dead_lettered(share.STAGE, error)
+        for recipient, n in self.delivered.items():
+            metrics.HITS_DELIVERED.labels(recipient).inc(n)
+        # A delivered hit's read age, once its delivery is visible to the partner.
+        metrics.observe_age(share.STAGE, self.collected_at)
 
 
 class ShareService:
@@ -270,6 +290,16 @@ class ShareService:
         except Exception:
             log.exception("share: the loop stopped")
 
+    def problem(self) -> str | None:
+        """For readiness: the loop's thread running and getting on (a step polls for
+        ``poll_s``; a transaction may take ``timeout_s``)."""
+        if self._thread is None:
+            return "not started (waiting for the agreements)"
+        if not self._thread.is_alive():
+            return "the loop stopped (see the log)"
+        config = self.loop.config
+        return self.loop.stalled(2 * config.timeout_s + config.poll_s)
+
     def stop(self) -> None:
         """Finishes the batch in hand (committed or aborted) and leaves the group."""
         self._stop.set()
@@ -281,4 +311,6 @@ def register(wiring: Wiring) -> ShareService:
     service = ShareService(wiring.ctx)
     wiring.task(service.start)
     wiring.on_shutdown(service.stop)
+    metrics.SUPPRESSED_ALERTS.set_function(service.handler.suppression_entries)
+    metrics.declare(share.STAGE)
     return service

@@ -3,7 +3,8 @@
 A sink takes the events of its topic in batches (``store_batch_size``, waiting at most
 ``store_batch_seconds``), decodes each (a record that does not decode is dead-lettered
 alone), and writes the batch with one ``write`` call, which gives one ``RowOutcome`` per
-record: stored (``ok``), refused as past retention (``expired``), or failed (a dead
+record: stored (``ok``), stored before with the same values (``already_stored``: an
+audit event delivered again), refused as past retention (``expired``), or failed (a dead
 letter with the row's error). While Cassandra is down the write is retried and the batch
 (so the partition) held; a record kind only brings its ``decode`` and ``write``.
 """
@@ -42,7 +43,8 @@ class BatchedSink(Generic[R]):
         """``write(store, records)`` runs on the blocking executor; ``written(records)``
         after each batch is written."""
         self.ctx = ctx
-        self.guard = Guard(ctx, stage)
+        # A record's latency is its share of the batch's (decode, write, outcomes).
+        self.guard = Guard(ctx, stage, times_steps=False)
         self._decode = decode
         self._write = write
         self._written = written
@@ -60,6 +62,10 @@ class BatchedSink(Generic[R]):
             await self.on_batch(events)
 
     async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
+        with metrics.timed_batch(self.stage, len(events)):
+            await self._on_batch(events)
+
+    async def _on_batch(self, events: Sequence[EventT[bytes]]) -> None:
         records: list[R] = []
         kept: list[EventT[bytes]] = []
         for event in events:
@@ -75,7 +81,10 @@ class BatchedSink(Generic[R]):
         if outcomes is None:
             return
         for event, outcome in zip(kept, outcomes, strict=True):
-            if outcome.ok:
+            if outcome.already_stored:
+                # Delivered again (a restart), and the store holds it as it is: stored.
+                metrics.count(self.stage, "already_stored")
+            elif outcome.ok:
                 metrics.count(self.stage, "ok")
             elif outcome.expired:
                 metrics.count(self.stage, "expired")

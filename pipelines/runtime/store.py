@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from connectors.cassandra import CassandraStore, RowOutcome
+from connectors.prometheus import AUDIT_WRITE_FAILURES
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.sink import BatchedSink
@@ -24,10 +25,7 @@ def write_reads(store: CassandraStore, reads: Sequence[PlateRead]) -> list[RowOu
 
 def reads_written(reads: Sequence[PlateRead]) -> None:
     """How old each read is once stored: the pipeline's end-to-end latency."""
-    now = utcnow()
-    age = metrics.READ_AGE_MS.labels(READS_STAGE)
-    for read in reads:
-        age.observe((now - read.collected_at).total_seconds() * 1000.0)
+    metrics.observe_age(READS_STAGE, (read.collected_at for read in reads))
 
 
 def write_hits(store: CassandraStore, hits: Sequence[Hit]) -> list[RowOutcome]:
@@ -35,7 +33,16 @@ def write_hits(store: CassandraStore, hits: Sequence[Hit]) -> list[RowOutcome]:
 
 
 def write_audit(store: CassandraStore, events: Sequence[AuditEvent]) -> list[RowOutcome]:
-    return store.write_audit(events)
+    """Chains and keeps the events; each one not kept (a failed write, or a batch held
+    while Cassandra is down) counts on ``lprx_audit_write_failures_total`` (CJIS AU-5)."""
+    failures = AUDIT_WRITE_FAILURES.labels("cassandra")
+    try:
+        outcomes = store.write_audit(events)
+    except Exception:
+        failures.inc(len(events))
+        raise
+    failures.inc(sum(1 for outcome in outcomes if not outcome.ok))
+    return outcomes
 
 
 def reads_sink(ctx: Context) -> BatchedSink[PlateRead]:

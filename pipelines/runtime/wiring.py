@@ -4,17 +4,18 @@ timers, tables behind mirrors, and the app's rebalance and shutdown signals."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
 import faust
 from faust.types import StreamT, TableT, TopicT
 
-from connectors.kafka.topics import TopicSpec, ensure_topics
-from pipelines.runtime.context import Context
+from connectors.kafka.topics import TopicSpec, bounded_compacted_config, ensure_topics
+from pipelines.runtime.context import Context, Outgoing
 from pipelines.runtime.mirror import TableMirror
 from pipelines.settings import Settings
+from schemas.errors import SendUnacknowledged
 
 Handler = Callable[[], Awaitable[None] | None]
 
@@ -44,6 +45,18 @@ class FaustOutbox:
         self, topic: str, key: bytes, value: bytes, partition: int | None = None
     ) -> None:
         await self.topic(topic).send(key=key, value=value, partition=partition)
+
+    async def send_acknowledged(self, records: Sequence[Outgoing]) -> None:
+        # Faust's send returns once the record is queued; its result is the delivery.
+        try:
+            deliveries = [await self.topic(r.topic).send(key=r.key, value=r.value) for r in records]
+            await asyncio.gather(*deliveries)
+        except Exception as error:
+            topics = sorted({r.topic for r in records})
+            raise SendUnacknowledged(
+                f"Kafka did not acknowledge {len(records)} records to {topics}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     async def ensure(self, spec: TopicSpec) -> None:
         # An admin call, off the event loop.
@@ -103,11 +116,13 @@ class Wiring:
         self.app.on_before_shutdown.connect(receive)
 
     def table(self, name: str) -> TableT[str, Any]:
-        """A Faust table with JSON keys and values, one partition per topic partition."""
+        """A Faust table with JSON keys and values, one partition per topic partition;
+        its changelog keeps nothing past the transport bound (bounded_compacted_config)."""
         return self.app.Table(
             name,
             partitions=self.ctx.settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+            extra_topic_configs=bounded_compacted_config(self.ctx.settings),
         )
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:

@@ -30,6 +30,7 @@ def grant(
     legal_basis: str,
     approved_by: str,
     share_covert: bool = False,
+    share_reads: bool = False,
 ) -> SharingAgreement:
     """Publishes the agreement (in force now) and audits who approved it, and why."""
     agreement = SharingAgreement(
@@ -41,6 +42,7 @@ def grant(
         legal_basis=legal_basis,
         approved_by=approved_by,
         share_covert=share_covert,
+        share_reads=share_reads,
     )
     publish_agreement(
         settings, make_producer(settings, "lprx-agreements"),

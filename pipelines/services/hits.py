@@ -1,17 +1,14 @@
-"""What a partner agency receives: its delivered hits, and its dispositions of a hit."""
+"""What an agency decided about a hit it holds or received (its disposition)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from connectors.kafka.audit import AuditWriter
-from connectors.kafka.reader import ReadValues, read_values
-from pipelines.services.access import Requester, open_access
 from pipelines.settings import Settings
 from schemas import codec_for
 from schemas.errors import NotFound
-from schemas.records import Disposition, Hit, HitDisposition, utcnow
+from schemas.records import Disposition, HitDisposition, utcnow
 
 if TYPE_CHECKING:
     from connectors.cassandra import HitLocation
@@ -19,25 +16,6 @@ if TYPE_CHECKING:
 
 class HitFinder(Protocol):
     def find_hit(self, hit_id: str) -> HitLocation | None: ...
-
-
-def delivered_hits(
-    settings: Settings,
-    trail: AuditWriter,
-    requester: Requester,
-    *,
-    max_messages: int,
-    timeout_s: float,
-    read: ReadValues = read_values,
-) -> list[Hit]:
-    """The hits on the requester agency's own hit topic, from its start (audited), read
-    committed: each delivered hit once, none of a delivery that was rolled back."""
-    topic = settings.partner_hits_topic(requester.agency)
-    access = open_access(trail, requester, target_kind="topic", target_id=topic)
-    codec = codec_for(settings.schema_registry_url)
-    hits = [Hit.decode(codec, value) for value in read(settings, topic, max_messages, timeout_s)]
-    access.shown(len(hits))
-    return hits
 
 
 def disposition_of(

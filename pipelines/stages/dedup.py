@@ -7,11 +7,16 @@ characters, after folding confusables (``0``/``O``, ``8``/``B``...), each
 within ``window`` (camera time) of the pass's newest read. A pass lasts while reads keep
 coming within the window of each other, so a car sitting in view yields one read.
 
-Which read is sent: a new pass is held for ``settle`` seconds (worker time) after its
-first read arrived; when that time is up, the read of the pass with the highest weighted
-score (confidence, a plate that fits its state's format, a recognised state, frames fused)
-is sent, carrying in ``duplicates`` the number of other reads folded into it. Reads of the
-pass after that are counted and dropped. ``settle`` 0 sends the first read at once.
+Dedup decides what is *stored*, never what is matched: every normalised read is matched
+at once (``pipelines/runtime/normalize.py`` forwards it before folding it), so a distinct
+spelling folded into a pass still raises its hit. Which read is stored: a new pass is held
+for ``settle`` seconds (worker time) after its first read arrived; when that time is up
+(``settle``, run by the settle timer), the read of the pass with the highest weighted score
+(confidence, a plate that fits its state's format, a recognised state, frames fused) is
+sent to be stored, carrying in ``duplicates`` the number of other reads folded into it.
+Reads of the pass after that are counted and dropped. ``settle`` 0 sends the first read at
+once (``fold_read``); with a settle time, ``fold_read`` sends only what it must (a held pass
+the window leaves behind, a read too late for any pass) and the timer sends the rest.
 
 The functions change a camera's passes in place and note which passes changed
 (``CameraPasses.take_changes``); the worker (``pipelines/runtime/passes.py``) writes
@@ -179,7 +184,7 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
     if at < newest - window:
         # Later than the window allows: every pass it could join is forgotten, so it
         # is a pass of its own, sent as it is.
-        return Folded(False, [*sent, read, *settle(camera, now, policy)])
+        return Folded(False, [*sent, read, *_settle_at_once(camera, now, policy)])
     key = confusable_key(read.plate)
     fuzzy_min = policy.fuzzy_min_length
     matched = next(
@@ -191,7 +196,7 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         None,
     )
     if matched is not None and read.read_id in camera.passes[matched].recent_ids:
-        return Folded(True, [*sent, *settle(camera, now, policy)], redelivered=True)
+        return Folded(True, [*sent, *_settle_at_once(camera, now, policy)], redelivered=True)
     score = read_score(read, policy.weights)
     if matched is None:
         camera.passes[key] = VehiclePass(
@@ -206,7 +211,13 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         if vehicle.held is not None and score > vehicle.held_score:
             vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, None
         camera.changed.add(matched)
-    return Folded(matched is not None, sent + settle(camera, now, policy))
+    return Folded(matched is not None, sent + _settle_at_once(camera, now, policy))
+
+
+def _settle_at_once(camera: CameraPasses, now: float, policy: DedupPolicy) -> list[PlateRead]:
+    # With a settle time the timer sends due passes, a partition's at a time: a send is
+    # only marked done once Kafka acknowledged it, so one wait per tick, not per read.
+    return settle(camera, now, policy) if policy.settle_seconds <= 0 else []
 
 
 def settle(camera: CameraPasses, now: float, policy: DedupPolicy) -> list[PlateRead]:

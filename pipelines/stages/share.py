@@ -45,6 +45,10 @@ class AgreementBook:
         with self._lock:
             return [a for a in self._by_id.values() if a.owner_agency_ori == owner_ori]
 
+    def to_partner(self, partner_ori: str) -> list[SharingAgreement]:
+        with self._lock:
+            return [a for a in self._by_id.values() if a.partner_agency_ori == partner_ori]
+
 
 def suppression_key(hit: Hit) -> str:
     """What a repeat shares: the plate with confusables folded, and the entry."""

@@ -4,7 +4,10 @@
 // could otherwise also rewrite or remove them. Refused, for every role: deleting a
 // partition, a range or a row; an UPDATE (a row without the primary-key liveness that
 // only INSERT writes); a TTL (an expiring row deletes itself); an INSERT over an existing
-// row. TRUNCATE bypasses triggers: the guardrail drop_truncate_table_enabled=false refuses
+// row. An INSERT of a row that exists with the very same values is refused too (nothing is
+// ever rewritten) but says so ("already holds this row"), so a writer that delivers an
+// event again (after a restart) can count it as stored, and dead-letter only one that
+// differs ("may not overwrite an existing row"). TRUNCATE bypasses triggers: the guardrail drop_truncate_table_enabled=false refuses
 // it to every non-superuser. Only a superuser can drop this trigger.
 //
 // Compiled by connectors/servers (javac against the Cassandra jars) into
@@ -12,18 +15,25 @@
 //   CREATE TRIGGER audit_append_only ON <ks>.audit_events USING 'lprx.cassandra.AppendOnly'
 package lprx.cassandra;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Objects;
 
 import org.apache.cassandra.cql3.QueryProcessor;
+import org.apache.cassandra.cql3.UntypedResultSet;
 import org.apache.cassandra.db.Clustering;
 import org.apache.cassandra.db.ConsistencyLevel;
 import org.apache.cassandra.db.LivenessInfo;
 import org.apache.cassandra.db.Mutation;
+import org.apache.cassandra.db.marshal.MapType;
 import org.apache.cassandra.db.partitions.Partition;
 import org.apache.cassandra.db.rows.Cell;
+import org.apache.cassandra.db.rows.ComplexColumnData;
 import org.apache.cassandra.db.rows.Row;
 import org.apache.cassandra.db.rows.Unfiltered;
 import org.apache.cassandra.db.rows.UnfilteredRowIterator;
@@ -42,7 +52,7 @@ public class AppendOnly implements ITrigger {
         if (table.partitionKeyColumns().size() != 1) {
             refuse(table, "write a table whose partition key has several columns");
         }
-        String select = existenceQuery(table);
+        String select = rowQuery(table);
         try (UnfilteredRowIterator rows = update.unfilteredIterator()) {
             if (!rows.staticRow().isEmpty()) {
                 refuse(table, "write static columns");
@@ -74,15 +84,56 @@ public class AppendOnly implements ITrigger {
                 for (int i = 0; i < clustering.size(); i++) {
                     key[i + 1] = clustering.bufferAt(i);
                 }
-                if (!QueryProcessor.execute(select, ConsistencyLevel.QUORUM, key).isEmpty()) {
-                    refuse(table, "overwrite an existing row");
+                UntypedResultSet stored = QueryProcessor.execute(select, ConsistencyLevel.QUORUM, key);
+                if (!stored.isEmpty()) {
+                    if (sameValues(table, row, stored.one())) {
+                        throw new InvalidRequestException(table.keyspace + "." + table.name
+                            + " already holds this row, with the same values: nothing written");
+                    }
+                    refuse(table, "overwrite an existing row (with other values)");
                 }
             }
         }
         return Collections.emptyList();
     }
 
-    private static String existenceQuery(TableMetadata table) {
+    // Whether the inserted row carries exactly the stored row's values: each regular column
+    // null in both, or equal (a map entry by entry).
+    private static boolean sameValues(TableMetadata table, Row row, UntypedResultSet.Row stored) {
+        for (ColumnMetadata column : table.regularColumns()) {
+            String name = column.name.toString();
+            ByteBuffer storedValue = stored.has(name) ? stored.getBytes(name) : null;
+            if (column.isSimple()) {
+                Cell<?> cell = row.getCell(column);
+                ByteBuffer value = cell == null || cell.isTombstone() ? null : cell.buffer();
+                if (!Objects.equals(value, storedValue)) {
+                    return false;
+                }
+            } else if (column.type instanceof MapType) {
+                MapType<?, ?> type = (MapType<?, ?>) column.type;
+                Map<Object, Object> inserted = new HashMap<>();
+                ComplexColumnData data = row.getComplexColumnData(column);
+                if (data != null) {
+                    for (Cell<?> cell : data) {
+                        if (!cell.isTombstone()) {
+                            inserted.put(type.getKeysType().compose(cell.path().get(0)),
+                                type.getValuesType().compose(cell.buffer()));
+                        }
+                    }
+                }
+                Map<?, ?> held = storedValue == null
+                    ? Collections.emptyMap() : type.getSerializer().deserialize(storedValue);
+                if (!inserted.equals(new HashMap<Object, Object>(held))) {
+                    return false;
+                }
+            } else {
+                return false; // no other multi-cell type in an audit table: never "the same"
+            }
+        }
+        return true;
+    }
+
+    private static String rowQuery(TableMetadata table) {
         List<String> where = new ArrayList<>();
         for (ColumnMetadata column : table.partitionKeyColumns()) {
             where.add(column.name.toCQLString() + " = ?");
@@ -90,8 +141,7 @@ public class AppendOnly implements ITrigger {
         for (ColumnMetadata column : table.clusteringColumns()) {
             where.add(column.name.toCQLString() + " = ?");
         }
-        String first = table.partitionKeyColumns().get(0).name.toCQLString();
-        return "SELECT " + first + " FROM " + table.keyspace + "." + table.name
+        return "SELECT * FROM " + table.keyspace + "." + table.name
             + " WHERE " + String.join(" AND ", where);
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -150,3 +151,13 @@ def test_a_large_read_is_stored_like_any_other(store: CassandraStore) -> None:
     found = {r.read_id: r for r in store.stored_reads_like("B1G0001")}
     assert set(found) == {large.read_id, small.read_id}
     assert found[large.read_id].source_ref == large.source_ref
+
+
+def test_a_read_written_again_is_stored_once(store: CassandraStore) -> None:
+    """A pass sent again after a worker was killed before its mark: an upsert by read id."""
+    now = utcnow()
+    read = a_read(plate="TWC0001", collected_at=now, expires_at=now + DAY)
+    assert store.write_reads([read], now)[0].ok
+    again = dataclasses.replace(read, duplicates=3)  # more reads folded in meanwhile
+    assert store.write_reads([again], now)[0].ok
+    assert [r["read_id"] for r in store.reads_for_plate("TWC0001")] == [read.read_id]

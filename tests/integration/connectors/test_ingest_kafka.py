@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,10 +24,12 @@ from connectors.ingest.app import create_ingest_app
 from connectors.kafka.acls import INGEST
 from connectors.kafka.sink import KafkaSink
 from pipelines.access import Role, as_role
-from pipelines.settings import REPO_ROOT, Settings
+from pipelines.settings import Settings
 from schemas import codec_for
+from schemas.people import Role as PeopleRole
 from schemas.records import AuditAction, AuditEvent, DeadLetter, PlateRead
 from tests.conftest import as_principal, consume, provision
+from tests.integration.pipelines.served import Cli, person, served_api
 
 pytestmark = pytest.mark.integration
 
@@ -111,6 +111,8 @@ def test_posted_reads_arrive_decoded_in_reads_raw(settings: Settings, ingest: In
         "uuids": ["g1", "g2"], "gps_latitude": 44.9, "gps_longitude": -93.3,
         "vehicle": {"make": [{"name": "volvo", "confidence": 90}]},
     }  # fmt: skip
+    ready = httpx.get(f"{ingest.url}/readyz", timeout=10)
+    assert ready.json() == {"status": "ready"}  # Kafka answers the ingest's own principal
     first = httpx.post(f"{ingest.url}/v1/reads", json=plain, headers=AUTH, timeout=10)
     second = httpx.post(
         f"{ingest.url}/v1/openalpr?camera_kind=TRAILER", json=group, headers=AUTH, timeout=10
@@ -193,8 +195,10 @@ def test_reads_kafka_does_not_acknowledge_get_503_with_retry_after(settings: Set
             started = time.monotonic()
             response = client.post("/v1/reads", json=read, headers=AUTH)
             waited = time.monotonic() - started
+            not_ready = client.get("/readyz")
     finally:
         sink.close()
+    assert not_ready.status_code == 503 and "Kafka does not answer" in not_ready.text
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "5"
     assert 1.0 <= waited < 5.0
@@ -215,22 +219,35 @@ def test_a_202_comes_only_after_kafka_has_the_reads(settings: Settings, ingest: 
     assert [PlateRead.decode(codec, message.value()).read_id] == response.json()["read_ids"]
 
 
-def cameras_cli(*args: str) -> str:
-    """``lprx cameras ...`` in its own process (the settings come from the environment)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "cameras", *args],
-        capture_output=True, text=True, timeout=120, check=True, cwd=REPO_ROOT,
-    )  # fmt: skip
-    return out.stdout
+@pytest.fixture
+def admin_cli(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """The CLI logged in as OWNER's administrator, with the API on its own keyspace (the
+    API writes the credentials file the ingest reads)."""
+    from connectors.cassandra import CassandraStore
+    from pipelines.cli import common
+
+    api = provision(settings.model_copy(
+        update={"cassandra_keyspace": f"test_{uuid.uuid4().hex[:10]}"}))  # fmt: skip
+    monkeypatch.setattr(common, "settings", lambda: api)
+    try:
+        with served_api(api) as url:
+            cli = Cli(url, tmp_path / "home", monkeypatch)
+            cli.login("admin.cam", person(api, "admin.cam", OWNER, PeopleRole.AGENCY_ADMIN))
+            yield cli
+    finally:
+        with CassandraStore(api, create_schema=False) as store:
+            store.session.execute(f"DROP KEYSPACE IF EXISTS {api.cassandra_keyspace}")
 
 
 def test_a_camera_posts_as_itself_only_and_a_revoked_credential_is_refused_in_seconds(
-    settings: Settings, ingest: Ingest, tmp_path: Path
+    settings: Settings, ingest: Ingest, tmp_path: Path, admin_cli: Cli
 ) -> None:
     token_file = tmp_path / "cam-5.token"
-    cameras_cli("add", "--agency", OWNER, "--camera", "cam-5", "--kind", "TRAILER",
-                "--token-file", str(token_file))  # fmt: skip
-    assert "lprxc." not in cameras_cli("list")  # never a secret in a listing
+    added = admin_cli("cameras", "add", "cam-5", "--kind", "TRAILER", "--token-file",
+                      str(token_file))  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listing = admin_cli("cameras", "list")
+    assert "cam-5" in listing.output and "lprxc." not in listing.output  # never a secret
     auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
     collected = datetime.now(UTC) - timedelta(seconds=5)
     body = {"plate": "CAM555", "camera_id": "cam-5", "camera_kind": "FIXED",
@@ -247,13 +264,16 @@ def test_a_camera_posts_as_itself_only_and_a_revoked_credential_is_refused_in_se
     assert [(r.camera_id, r.camera_kind.value, r.agency_ori) for r in reads] == [
         ("cam-5", "TRAILER", OWNER)  # the credential's kind, not the body's
     ]
-    audits = [AuditEvent.decode(codec, m.value()) for m in consume(settings, "audit", 2)]
+    events = [AuditEvent.decode(codec, m.value()) for m in consume(settings, "audit", 10, 5)]
+    audits = [a for a in events if a.actor.startswith("camera:")]
+    assert ("admin.cam", "camera", "cam-5") in {(a.actor, a.target_kind, a.target_id)
+                                                for a in events}  # fmt: skip
     assert sorted((a.action, a.actor) for a in audits) == [
         (AuditAction.ACCESS_DENIED, "camera:cam-5"),
         (AuditAction.INGEST, "camera:cam-5"),
     ]
 
-    cameras_cli("revoke", "--agency", OWNER, "--camera", "cam-5")
+    assert admin_cli("cameras", "revoke", "cam-5").exit_code == 0
     revoked = time.monotonic()
     while (status := httpx.post(
         f"{ingest.url}/v1/reads", json=body, headers=auth, timeout=10

@@ -32,7 +32,9 @@ def test_read_topics_keep_reads_a_day_and_roll_hourly(kafka_settings: Settings) 
     ensure_topics(
         kafka_settings, [*core_topics(kafka_settings), partner_topic(kafka_settings, "MN1")]
     )
-    for name in ("reads.raw", "reads", "hits", "dispositions", "deadletter", "frames", "hits.MN1"):
+    names = ("reads.raw", "reads.normalized", "reads", "hits", "dispositions", "deadletter",
+             "frames", "hits.MN1")  # fmt: skip
+    for name in names:
         configs = topic_configs(kafka_settings, kafka_settings.topic(name))
         assert (configs["retention.ms"], configs["segment.ms"]) == (
             str(24 * HOUR_MS),

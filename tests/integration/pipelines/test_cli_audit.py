@@ -1,151 +1,171 @@
-"""Audited access through the CLI, on the real Kafka and Cassandra: no audit, no data.
+"""Audited access through the CLI, logged in as a person, on the real Kafka and
+Cassandra: no audit, no data; a refused search is audited as refused.
 
 Every look-up's audit event goes to the audit topic, and nothing is shown until Kafka
 has acknowledged it; a store worker copies the topic to Cassandra, where `lprx audit`
-reads the trail.
+reads the trail of the auditor's agency.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.cassandra import CassandraStore
 from connectors.kafka.reader import read_values
-from pipelines import cli
 from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
-from schemas.records import AuditEvent, AuditOutcome, utcnow
+from schemas.people import Role
+from schemas.records import AuditAction, AuditEvent, AuditOutcome, utcnow
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.factories import a_read
+from tests.integration.pipelines.served import Cli, person, served_api
 
 CODEC = SingleObjectCodec()
 AGENCY = "MN9990001"
-PURPOSE = "case 26-001234 stolen vehicle"
+CASE = ["--purpose", "stolen_vehicle", "--case", "26-001234",
+        "--basis", "Reported stolen overnight; owner statement on file."]  # fmt: skip
 
 
-@pytest.fixture
-def settings(servers: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """This test's own topics, users, ACLs and keyspace, seen by every CLI command."""
+@pytest.fixture(scope="module")
+def settings(servers: Settings) -> Iterator[Settings]:
+    """This module's own topics, users, ACLs and keyspace."""
     settings = provision(unique_settings(servers, topic_partitions=1))
-    # The commands log in as their own roles (look-ups: lprx_reader), as in production.
-    unnamed = settings.model_copy(update={"kafka_principal": None, "cassandra_username": None})
-    monkeypatch.setattr(common, "settings", lambda: unnamed)
-    return settings
+    yield settings
+    with CassandraStore(settings, create_schema=False) as store:
+        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
+
+
+@pytest.fixture(scope="module")
+def url(settings: Settings) -> Iterator[str]:
+    with served_api(settings) as url:
+        yield url
 
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[CassandraStore]:
     with CassandraStore(settings, create_schema=False) as store:
         yield store
-        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 
 
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli.app, list(args), env={"COLUMNS": "200"})
+@pytest.fixture
+def cli(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Cli:
+    monkeypatch.setattr(common, "settings", lambda: settings)
+    return Cli(url, tmp_path, monkeypatch)
 
 
-def audit_topic(settings: Settings, want: int) -> list[AuditEvent]:
-    """The audit topic's events, once it holds at least ``want`` of them."""
+def audit_topic(
+    settings: Settings, want: Callable[[AuditEvent], bool], count: int = 1
+) -> list[AuditEvent]:
+    """The audit topic's events that ``want``, once there are ``count`` of them."""
 
     def events() -> list[AuditEvent] | None:
-        values = read_values(settings, settings.topic("audit"), 100, 10)
-        return [AuditEvent.decode(CODEC, v) for v in values] if len(values) >= want else None
+        values = read_values(settings, settings.topic("audit"), 1000, 10)
+        found = [e for e in (AuditEvent.decode(CODEC, v) for v in values) if want(e)]
+        return found if len(found) >= count else None
 
-    return wait_for(events, 30, f"{want} audit events")
+    return wait_for(events, 30, f"{count} audit events")
 
 
-def test_search_without_a_purpose_is_refused_and_audited(
-    settings: Settings, store: CassandraStore
+def test_a_search_without_its_factual_basis_is_refused_and_audited(
+    settings: Settings, store: CassandraStore, cli: Cli
 ) -> None:
     now = utcnow()
-    store.write_reads([a_read(plate="AUD123", collected_at=now)], now)
-    result = invoke("reads", "search", "AUD123", "--user", "j.doe", "--agency", AGENCY,
-                    "--purpose", "x")  # fmt: skip
-    assert result.exit_code == 1 and "purpose" in result.output
-    assert "AUD123" not in result.output.replace("plate=AUD123", "")
-    # The command returns only after Kafka acknowledged the refusal's event.
-    events = audit_topic(settings, 1)
-    assert [(e.actor, e.actor_agency_ori, e.outcome) for e in events] == [
-        ("j.doe", AGENCY, AuditOutcome.DENIED)
-    ]
+    store.write_reads([a_read(plate="AUD123", collected_at=now, agency_ori=AGENCY)], now)
+    cli.login("inv.one", person(settings, "inv.one", AGENCY, Role.INVESTIGATOR))
+    result = cli("reads", "search", "AUD123", "--purpose", "stolen_vehicle", "--case",
+                 "26-001234", "--basis", "hunch")  # fmt: skip
+    assert result.exit_code == 1 and "factual basis" in result.output
+    assert "AUD123" not in result.output
+    (event,) = audit_topic(settings, lambda e: e.actor == "inv.one" and e.target_kind == "reads")
+    assert (event.actor_agency_ori, event.outcome, event.action) == (
+        AGENCY, AuditOutcome.DENIED, AuditAction.ACCESS_DENIED,
+    )  # fmt: skip
 
 
-def test_search_with_a_purpose_shows_reads_and_is_audited(
-    settings: Settings, store: CassandraStore
+def test_a_search_shows_reads_and_is_audited_with_its_justification(
+    settings: Settings, store: CassandraStore, cli: Cli
 ) -> None:
     now = utcnow()
-    store.write_reads([a_read(plate="AUD456", collected_at=now)], now)
-    result = invoke("reads", "search", "aud-456", "--user", "j.doe", "--agency", AGENCY,
-                    "--purpose", PURPOSE)  # fmt: skip
+    read = a_read(plate="AUD456", collected_at=now, agency_ori=AGENCY)
+    store.write_reads([read], now)
+    cli.login("inv.two", person(settings, "inv.two", AGENCY, Role.INVESTIGATOR))
+    result = cli("reads", "search", "aud-456", *CASE)
     assert result.exit_code == 0, result.output
     assert "AUD456" in result.output and "1 reads" in result.output
-    events = audit_topic(settings, 2)
-    assert {(e.actor, e.target_id, e.purpose) for e in events} == {
-        ("j.doe", "plate=AUD456", PURPOSE)
-    }
-    assert [e.details for e in events] == [{}, {"results": "1"}]
-    assert all(e.outcome is AuditOutcome.SUCCESS for e in events)
+    opened, shown = audit_topic(settings, lambda e: e.actor == "inv.two"
+                                and e.action is AuditAction.SEARCH, 2)  # fmt: skip
+    assert opened.details["stage"] == "opened" and shown.details["ids"] == read.read_id
+    for event in (opened, shown):
+        assert (event.purpose, event.details["case_number"]) == ("stolen_vehicle", "26-001234")
+        assert "AUD456" in event.details["query"] or "aud-456" in event.details["query"]
 
 
-def test_reading_the_audit_trail_is_itself_audited(
-    settings: Settings, store: CassandraStore
-) -> None:
-    result = invoke("audit", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
-                    "biennial audit 2026")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    assert [(e.actor, e.target_kind, e.target_id) for e in audit_topic(settings, 2)] == [
-        ("auditor.k", "audit", f"day={day}")
-    ] * 2
+def test_no_free_strings_remain() -> None:
+    from typer.testing import CliRunner
 
+    from pipelines import cli
 
-def test_nothing_is_shown_when_the_audit_trail_does_not_acknowledge(
-    servers: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A keyspace with the read, but no topics: Kafka cannot take the audit event.
-    settings = unique_settings(servers, topic_partitions=1)
-    monkeypatch.setattr(common, "settings", lambda: settings)
-    with CassandraStore(settings) as store:
-        try:
-            now = utcnow()
-            store.write_reads([a_read(plate="NOAUD12", collected_at=now)], now)
-            result = invoke("reads", "search", "NOAUD12", "--user", "j.doe", "--agency",
-                            AGENCY, "--purpose", PURPOSE)  # fmt: skip
-        finally:
-            store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
-    assert result.exit_code == 1
-    assert "the audit trail could not be written, so nothing is shown" in result.output
-    assert "NOAUD12" not in result.output.replace("plate=NOAUD12", "")
+    for command in (["reads", "search"], ["audit", "show"], ["partner", "hits"], ["hotlist", "load"],
+                    ["agreements", "add"], ["agreements", "revoke"], ["deadletters"]):  # fmt: skip
+        help_text = CliRunner().invoke(cli.app, [*command, "--help"]).output
+        for option in ("--user", "--actor", "--approved-by", "--owner "):
+            assert option not in help_text, (command, option)
 
 
 def test_the_store_worker_keeps_the_trail_and_reading_it_is_audited(
     settings: Settings,
     store: CassandraStore,
+    cli: Cli,
     spawn: Callable[[list[str], dict[str, str]], Process],
 ) -> None:
     worker = spawn(
         ["worker", "--stages", "store", "--metrics-port", str(free_port())], settings_env(settings)
     )
-    result = invoke("reads", "search", "AUD789", "--user", "j.doe", "--agency", AGENCY,
-                    "--purpose", PURPOSE)  # fmt: skip
+    cli.login("inv.three", person(settings, "inv.three", AGENCY, Role.INVESTIGATOR))
+    result = cli("reads", "search", "AUD789", *CASE)
     assert result.exit_code == 0, result.output
     day = datetime.now(UTC).strftime("%Y-%m-%d")
 
-    def stored(want: int) -> list[dict[str, Any]] | None:
+    def stored(want: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]] | None:
         assert worker.alive(), worker.output()
-        rows = store.audit_events(day)
-        return rows if len(rows) >= want else None
+        rows = [r for r in store.audit_events(day, 1000) if want(r)]
+        return rows or None
 
-    wait_for(lambda: stored(2), 180, "the search's audit events in Cassandra")
-    result = invoke("audit", "--user", "auditor.k", "--agency", AGENCY, "--purpose",
-                    "biennial audit 2026")  # fmt: skip
+    wait_for(lambda: stored(lambda r: r["actor"] == "inv.three"), 180,
+             "the search's audit events in Cassandra")  # fmt: skip
+    # An investigator may not read the audit trail; the auditor of the agency may.
+    assert cli("audit", "show").exit_code == 1
+    cli.login("aud.k", person(settings, "aud.k", AGENCY, Role.AUDITOR))
+    result = cli("audit", "show", "--limit", "1000")
     assert result.exit_code == 0, result.output
-    assert "j.doe" in result.output and "reads:plate=AUD789" in result.output
-    rows = wait_for(lambda: stored(4), 60, "the audit look-up's own events in Cassandra")
-    assert any(r["target_kind"] == "audit" and r["actor"] == "auditor.k" for r in rows)
+    assert "inv.three" in result.output and "reads:plate=AUD789" in result.output
+    rows = wait_for(lambda: stored(lambda r: r["actor"] == "aud.k" and r["target_kind"] == "audit"),
+                    60, "the audit look-up's own events in Cassandra")  # fmt: skip
+    assert rows
+
+
+def test_people_bootstrap_makes_an_operator_who_can_log_in_but_not_search(
+    settings: Settings, cli: Cli, tmp_path: Path
+) -> None:
+    import pyotp
+
+    totp_file = tmp_path / "op.totp"
+    result = cli("people", "bootstrap", "--username", "op.boot", "--password-file",
+                 str(cli.password_file), "--totp-file", str(totp_file))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "otpauth" not in result.output and totp_file.stat().st_mode & 0o077 == 0
+    again = cli("people", "bootstrap", "--username", "op.boot", "--password-file",
+                str(cli.password_file), "--totp-file", str(totp_file))  # fmt: skip
+    assert again.exit_code == 1 and "exists" in again.output
+    totp = pyotp.parse_uri(totp_file.read_text().strip())
+    assert isinstance(totp, pyotp.TOTP)
+    cli.login("op.boot", totp)
+    assert "op.boot" in cli("people", "list").output
+    refused = cli("reads", "search", "AUD123", *CASE)
+    assert refused.exit_code == 1 and "403" in refused.output

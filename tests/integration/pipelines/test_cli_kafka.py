@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from connectors.cassandra import CassandraStore
 from connectors.kafka.audit import AuditTrail
 from connectors.kafka.reader import read_topic, read_values
 from connectors.kafka.topics import TopicSpec, ensure_topics, make_producer
-from pipelines import cli
 from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.errors import TransientError
+from schemas.people import Role
 from schemas.records import (
     AuditAction,
     AuditEvent,
@@ -31,6 +30,7 @@ from schemas.records import (
 )
 from tests.conftest import unique_settings, wait_for
 from tests.factories import a_hit, a_read
+from tests.integration.pipelines.served import Cli, person, served_api
 
 CODEC = SingleObjectCodec()
 OWNER, PARTNER = "MN9990001", "MN9990002"
@@ -40,10 +40,6 @@ OWNER, PARTNER = "MN9990001", "MN9990002"
 def cli_settings(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setattr(common, "settings", lambda: kafka_settings)
     return kafka_settings
-
-
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(cli.app, list(args), env={"COLUMNS": "200"})
 
 
 def an_event(agency: str) -> AuditEvent:
@@ -109,15 +105,36 @@ def store(cli_settings: Settings) -> Iterator[CassandraStore]:
         store.session.execute(f"DROP KEYSPACE IF EXISTS {cli_settings.cassandra_keyspace}")
 
 
+@pytest.fixture
+def cli(
+    cli_settings: Settings, store: CassandraStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Cli]:  # fmt: skip
+    with served_api(cli_settings) as url:
+        yield Cli(url, tmp_path, monkeypatch)
+
+
+def changes(settings: Settings, action: AuditAction, want: int) -> list[Any]:
+    """The audit topic's messages of ``action``, once there are ``want``."""
+
+    def read() -> list[Any] | None:
+        found = [m for m in read_topic(settings, settings.topic("audit"), max_messages=1000,
+                                       timeout_s=10)
+                 if AuditEvent.decode(CODEC, m.value()).action is action]  # fmt: skip
+        return found if len(found) >= want else None
+
+    return wait_for(read, 30, f"{want} {action} audit events")
+
+
 def test_partner_dispose_finds_the_stored_hit_by_id(
-    cli_settings: Settings, store: CassandraStore
+    cli_settings: Settings, store: CassandraStore, cli: Cli
 ) -> None:
     now = utcnow()
     matched = now.replace(microsecond=now.microsecond // 1000 * 1000)  # Cassandra keeps ms
     hit = a_hit(read=a_read(agency_ori=OWNER, collected_at=now), matched_at=matched)
     assert all(o.ok for o in store.write_hits([hit], now))
-    result = invoke("partner", "dispose", hit.hit_id, "--agency", PARTNER, "--user",
-                    "officer.k", "CORRECT", "--note", "towed")  # fmt: skip
+    cli.login("officer.k", person(cli_settings, "officer.k", PARTNER, Role.INVESTIGATOR))
+    result = cli("partner", "dispose", hit.hit_id, "CORRECT", "--note", "towed")
     assert result.exit_code == 0, result.output
     assert f"hit {hit.hit_id}: CORRECT recorded" in result.output
     (message,) = messages(cli_settings, "dispositions", 1)
@@ -130,10 +147,10 @@ def test_partner_dispose_finds_the_stored_hit_by_id(
 
 
 def test_partner_dispose_refuses_a_hit_the_store_does_not_hold(
-    cli_settings: Settings, store: CassandraStore
+    cli_settings: Settings, store: CassandraStore, cli: Cli
 ) -> None:
-    result = invoke("partner", "dispose", "no-such-hit", "--agency", PARTNER, "--user",
-                    "officer.k", "DISMISSED")  # fmt: skip
+    cli.login("officer.j", person(cli_settings, "officer.j", PARTNER, Role.INVESTIGATOR))
+    result = cli("partner", "dispose", "no-such-hit", "DISMISSED")
     assert result.exit_code == 1
     assert "hit no-such-hit is not held in the store" in result.output
     # The command sends before it returns: had it sent anything, it would be there now.
@@ -141,40 +158,50 @@ def test_partner_dispose_refuses_a_hit_the_store_does_not_hold(
 
 
 def test_hotlist_load_publishes_the_entries_and_audits_the_load(
-    cli_settings: Settings, tmp_path: Path
+    cli_settings: Settings, tmp_path: Path, cli: Cli
 ) -> None:
     path = tmp_path / "list.csv"
     path.write_text("plate,state\nLOD123,MN\nLOD456,\n,MN\n")
-    result = invoke("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC",
-                    "--agency", OWNER, "--user", "j.doe")  # fmt: skip
+    cli.login("admin.h", person(cli_settings, "admin.h", OWNER, Role.AGENCY_ADMIN))
+    result = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC")
     assert result.exit_code == 0, result.output
     assert "hotlist mn-test: 2 loaded; 1 rows refused" in result.output
     entries = [HotlistEntry.decode(CODEC, m.value()) for m in messages(cli_settings, "hotlist", 2)]
     assert sorted(e.plate for e in entries) == ["LOD123", "LOD456"]
-    (audit,) = messages(cli_settings, "audit", 1)
+    assert {e.owning_agency_ori for e in entries} == {OWNER}  # the admin's own agency
+    (audit,) = changes(cli_settings, AuditAction.HOTLIST_LOAD, 1)
     event = AuditEvent.decode(CODEC, audit.value())
     assert audit.key() == OWNER.encode()
     assert (event.actor, event.action, event.target_id, event.details["result"]) == (
-        "j.doe", AuditAction.HOTLIST_LOAD, "mn-test", "2 loaded",
+        "admin.h", AuditAction.HOTLIST_LOAD, "mn-test", "2 loaded",
     )  # fmt: skip
 
 
-def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings) -> None:
-    result = invoke("agreements", "add", "--owner", OWNER, "--partner", PARTNER,
-                    "--categories", "stolen_vehicle,amber_alert", "--legal-basis", "JPA 2026-04",
-                    "--approved-by", "chief.olson")  # fmt: skip
+def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings, cli: Cli) -> None:
+    cli.login("chief.olson", person(cli_settings, "chief.olson", OWNER, Role.AGENCY_ADMIN))
+    result = cli("agreements", "add", "--partner", PARTNER, "--categories",
+                 "stolen_vehicle,amber_alert", "--share-reads", "--legal-basis", "JPA 2026-04")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT" in result.output
-    result = invoke("agreements", "revoke", "--owner", OWNER, "--partner", PARTNER,
-                    "--actor", "chief.olson")  # fmt: skip
+    assert (
+        f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT; reads shared" in result.output
+    )
+    result = cli("agreements", "revoke", "--partner", PARTNER)
     assert result.exit_code == 0 and f"agreement {OWNER}->{PARTNER} revoked" in result.output
     granted, revoked = messages(cli_settings, "agreements", 2)
-    assert SharingAgreement.decode(CODEC, granted.value()).partner_agency_ori == PARTNER
+    agreement = SharingAgreement.decode(CODEC, granted.value())
+    assert (agreement.partner_agency_ori, agreement.share_reads, agreement.approved_by) == (
+        PARTNER, True, "chief.olson",
+    )  # fmt: skip
     assert revoked.value() is None
-    audits = messages(cli_settings, "audit", 2)
+    audits = changes(cli_settings, AuditAction.AGREEMENT_CHANGE, 2)
     assert {m.key() for m in audits} == {OWNER.encode()}
-    changes = [AuditEvent.decode(CODEC, m.value()).details["change"] for m in audits]
-    assert changes == ["granted STOLEN_VEHICLE,AMBER_ALERT under JPA 2026-04", "revoked"]
-    refused = invoke("agreements", "add", "--owner", OWNER, "--partner", PARTNER,
-                     "--categories", "stolen", "--legal-basis", "x", "--approved-by", "y")  # fmt: skip
+    found = [AuditEvent.decode(CODEC, m.value()).details["change"] for m in audits]
+    assert found == ["granted hits STOLEN_VEHICLE,AMBER_ALERT, reads yes under JPA 2026-04",
+                     "revoked"]  # fmt: skip
+    refused = cli("agreements", "add", "--partner", PARTNER, "--categories", "stolen",
+                  "--legal-basis", "xyz")  # fmt: skip
     assert refused.exit_code == 1 and "known: STOLEN_VEHICLE" in refused.output
+    # An investigator cannot change agreements.
+    cli.login("inv.z", person(cli_settings, "inv.z", OWNER, Role.INVESTIGATOR))
+    denied = cli("agreements", "revoke", "--partner", PARTNER)
+    assert denied.exit_code == 1 and "403" in denied.output

@@ -11,12 +11,20 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka.reader import read_values
+from connectors.kafka.topics import bounded_compacted_config
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.plates import confusable_key
 from schemas.records import PlateRead, utcnow
-from tests.conftest import Process, consume_messages, free_port, settings_env, wait_for
+from tests.conftest import (
+    Process,
+    consume_messages,
+    free_port,
+    settings_env,
+    wait_for,
+)
 from tests.factories import a_read
+from tests.integration.connectors.test_topics import topic_configs
 
 CODEC = SingleObjectCodec()
 
@@ -82,6 +90,11 @@ def test_a_restarted_worker_does_not_emit_a_repeat_again(
     wait_for(lambda: "NEXT999" in plates(), 120, "the marker read")
     assert second.alive(), second.output()
     assert plates() == ["RST1234", "NEXT999"]
+    # The changelog Faust made keeps nothing past the transport bound.
+    changelog = f"{settings.topic_prefix}-normalize-dedup-vehicle-passes-changelog"
+    configs = topic_configs(settings, changelog)
+    for key, value in bounded_compacted_config(settings).items():
+        assert configs[key] == value, key
 
 
 def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
@@ -175,3 +188,62 @@ def test_a_camera_out_of_service_is_forgotten_from_the_table(
     camera.send("OLD1234", timedelta(seconds=30))
     wait_for(lambda: len(camera.passed()) >= 3, 60, "the camera's next pass")
     assert worker.alive(), worker.output()
+
+
+def set_topic_config(settings: Settings, topic: str, name: str, value: str) -> None:
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ResourceType,
+    )
+
+    from connectors.kafka.topics import admin_client
+
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    admin = admin_client(settings)  # held: a collected client cancels its futures
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result()
+
+
+def test_a_worker_killed_before_kafka_acknowledged_a_pass_loses_nothing(
+    kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
+) -> None:
+    """The bad moment held open: the pass's read is sent to ``reads``, which refuses it
+    (a record limit below its size), and the worker is SIGKILLed while it retries. Its
+    table must still hold the pass (a mark written before the acknowledgement is how the
+    fault suite lost reads), and the restarted worker, the cause fixed, must send it."""
+    settings = kafka_settings.model_copy(
+        update={"dedup_window_seconds": 300.0, "dedup_settle_seconds": 1.0}
+    )
+    camera = Camera(settings)
+    reads = settings.topic("reads")
+    changelog = f"{settings.topic_prefix}-normalize-dedup-vehicle-passes-changelog"
+    set_topic_config(settings, reads, "max.message.bytes", "16")
+    first = start_worker(settings, tmp_path / "worker")
+    pending = camera.send("KIL1234", timedelta(0))
+
+    def matched() -> bool:
+        values = read_values(settings, settings.topic("reads.normalized"), 10, 2)
+        return pending.read_id in {PlateRead.decode(CODEC, v).read_id for v in values}
+
+    wait_for(matched, 120, "the read, normalised and forwarded to matching")
+    wait_for(lambda: "retrying" in first.output(), 60, "the refused send, retried")
+
+    def held() -> list[object]:
+        messages = consume_messages(settings, changelog, 100, timeout=2)
+        return [json.loads(m.value())["held"] for m in messages if m.value() is not None]
+
+    holds = wait_for(held, 30, "the pass in the changelog")
+    assert all(h is not None for h in holds), "marked sent before Kafka acknowledged it"
+    assert first.alive(), first.output()
+    first.popen.kill()  # SIGKILL: no flush, no clean shutdown
+    first.popen.wait()
+    assert read_values(settings, reads, 10, 2) == []
+
+    set_topic_config(settings, reads, "max.message.bytes", "1048588")  # the cause fixed
+    second = start_worker(settings, tmp_path / "worker")  # same machine, same RocksDB
+    stored = wait_for(camera.passed, 120, "the pass sent by the restarted worker")
+    assert {r.read_id for r in stored} == {pending.read_id}
+    assert second.alive(), second.output()

@@ -1,9 +1,10 @@
 """The real PP-OCRv4 models: the shipped sample frames, and accuracy on real photos.
 
 The default backend (ONNX Runtime) is tested in full; the Paddle backend on the sample
-frames. Models are provisioned offline first if missing. The accuracy test uses the
-openalpr US benchmark photos from the shared datasets folder (AGPL: used here, never
-shipped) and is skipped where that folder is absent.
+frames. Models are provisioned offline first if missing. The accuracy tests use the
+openalpr US, European and Brazilian benchmark photos from the shared datasets folder
+beside the checkout (``<repo>/../shared/datasets`` or ``$LPRX_DATASETS_DIR``; AGPL: used
+here, never shipped), and are skipped, saying where they looked, where it is absent.
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ import time
 import pytest
 
 from connectors.samples import SampleFrame, sample_frames
-from pipelines.ocr.datasets import DATASETS_ENV, dataset
+from pipelines.ocr.datasets import DATASETS_ENV, DEV_SETS, dataset
+from pipelines.ocr.evaluate import load_labels
 from pipelines.ocr.reader import NoPlate, PlateReader, PlateReadResult
 from pipelines.settings import get_settings
 
 pytestmark = pytest.mark.ocr
 
-DATASET = dataset("openalpr-us-dev")
-# Measured 83/107 (78%) top-1 exact with PP-OCRv4 mobile on ONNX Runtime, det limit 960,
-# plate alphabet + format rules, on 2 CPU cores (Paddle with the old rules: 77/107).
-TOP1_FLOOR = 0.74
-TOPN_FLOOR = 0.80
+# Floors per development set, some way under what the shipped reader measured (3-fold
+# cross-validation, knobs tuned on the other folds; top-1 / top-N held out): US 0.91 /
+# 0.93, Europe 0.98 / 1.0, Brazil 0.95 / 0.98. A floor is a regression alarm, not a goal.
+FLOORS = {
+    "openalpr-us-dev": (0.86, 0.88),
+    "openalpr-eu-dev": (0.90, 0.92),
+    "openalpr-br-dev": (0.90, 0.92),
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,32 +71,33 @@ def test_a_frame_without_text_has_no_plate(reader: PlateReader) -> None:
     assert isinstance(reader.read(encoded.tobytes()), NoPlate)
 
 
-@pytest.mark.skipif(
-    not DATASET.is_dir(), reason=f"{DATASET} not present (set {DATASETS_ENV} to its folder)"
-)
-def test_top1_accuracy_on_real_photos(reader: PlateReader) -> None:
-    labels = sorted(DATASET.glob("*.txt"))
-    assert labels, f"no labels in {DATASET}"
+@pytest.mark.parametrize("name", DEV_SETS)
+def test_accuracy_on_real_photos(reader: PlateReader, name: str) -> None:
+    folder = dataset(name)
+    if not folder.is_dir():
+        pytest.skip(f"{folder} not present (set {DATASETS_ENV} to the datasets folder)")
+    labels = load_labels(folder)
+    assert labels, f"no labels in {folder}"
     exact = in_candidates = 0
     latencies = []
     misses = []
-    for label_path in labels:
-        name, *_, plate = label_path.read_text().strip().split("\t")
+    for label in labels:
         started = time.perf_counter()
-        result = reader.read((DATASET / name).read_bytes())
+        result = reader.read(label.image.read_bytes())
         latencies.append(time.perf_counter() - started)
         read = result.plate if isinstance(result, PlateReadResult) else None
-        exact += read == plate
+        exact += read == label.plate
         in_candidates += isinstance(result, PlateReadResult) and any(
-            candidate.plate == plate for candidate in result.candidates
+            candidate.plate == label.plate for candidate in result.candidates
         )
-        if read != plate:
-            misses.append(f"{plate}->{read}")
+        if read != label.plate:
+            misses.append(f"{label.plate}->{read}")
     total = len(labels)
     print(
-        f"\nopenalpr-us-dev: top-1 exact {exact}/{total} ({exact / total:.1%}), "
+        f"\n{name}: top-1 exact {exact}/{total} ({exact / total:.1%}), "
         f"in top-N {in_candidates}/{total}; median {statistics.median(latencies) * 1000:.0f} ms"
         f" per frame\nmisses: {' '.join(misses)}"
     )
-    assert exact / total >= TOP1_FLOOR
-    assert in_candidates / total >= TOPN_FLOOR
+    top1_floor, topn_floor = FLOORS[name]
+    assert exact / total >= top1_floor
+    assert in_candidates / total >= topn_floor

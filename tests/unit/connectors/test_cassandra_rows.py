@@ -6,7 +6,7 @@ a map's keys in their sorted order, a list for a list column, and no TTL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -209,11 +209,11 @@ def test_driver_times_are_read_as_utc() -> None:
     assert utc(aware) is aware
 
 
-def test_an_insert_binds_its_columns_in_order_then_the_ttl() -> None:
+def test_an_insert_binds_its_columns_in_order_then_the_ttl_and_timestamp() -> None:
     cql = insert_cql("ks", "plate_crops", CROP_COLUMNS, ttl=True)
     assert cql == (
         "INSERT INTO ks.plate_crops (read_id, agency_ori, camera_id, collected_at, expires_at,"
-        " jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?"
+        " jpeg) VALUES (?, ?, ?, ?, ?, ?) USING TTL ? AND TIMESTAMP ?"
     )
     assert "TTL" not in insert_cql("ks", "audit_events", AUDIT_COLUMNS, ttl=False)
 
@@ -222,8 +222,21 @@ def test_the_tables_are_those_the_schema_makes() -> None:
     assert len(TABLES) == len(SCHEMA_CQL)
     assert set(TABLES) == {
         "reads_by_plate", "hits_by_agency", "hits_by_id", "audit_events",
-        "plates_by_folded_plate", "hotlist_checks", "plate_crops",
+        "plates_by_folded_plate", "hotlist_checks", "plate_crops", "audit_chain",
+        "audit_chain_events", "audit_chain_heads", "audit_checkpoints", "holds",
+        "held_reads", "read_holds", "usage_reads", "usage_hits", "reads_by_agency_day",
+        "people", "people_by_agency", "sessions", "login_failures",
     }  # fmt: skip
+
+
+def test_a_reads_agency_day_row_carries_the_reads_ttl_and_utc_day() -> None:
+    from connectors.cassandra.rows import DAY_COLUMNS, day_row
+
+    collected = datetime(2026, 3, 1, 23, 30, tzinfo=timezone(timedelta(hours=-6)))
+    read = a_read(collected_at=collected)
+    row = day_row(read, 1234)
+    assert len(row) == len(DAY_COLUMNS) + 1 and row[-1] == 1234
+    assert dict(zip(DAY_COLUMNS, row, strict=False))["day"] == "2026-03-02"
 
 
 @pytest.mark.parametrize("name", ["", "Lprx", "1lprx", "lprx; DROP", "lprx.reads", "a" * 49])
@@ -273,3 +286,19 @@ def test_an_error_not_the_drivers_passes_through() -> None:
     assert store_error(KeyError("x"), "read") is None
     with pytest.raises(KeyError), map_exceptions("read"):
         raise KeyError("x")
+
+
+def test_an_audit_row_the_trigger_already_holds_is_written_before_and_another_fails() -> None:
+    from connectors.cassandra.audit_chain import AuditChains
+
+    said = "ks.audit_events is append-only: may not "
+    same = AuditChains._outcome(
+        InvalidRequest("ks.audit_events already holds this row, with the same values")
+    )
+    older = AuditChains._outcome(InvalidRequest(said + "overwrite an existing row"))
+    other = AuditChains._outcome(
+        InvalidRequest(said + "overwrite an existing row (with other values)")
+    )
+    assert (same.ok, same.already_stored) == (True, True)
+    assert (older.ok, older.already_stored) == (True, True)  # a trigger that cannot tell
+    assert not other.ok and "with other values" in (other.error or "")

@@ -440,3 +440,13 @@ def test_no_body_is_a_server_error(
         payload = {**payload, "data_type": data_type}
     response = client.post(path, json=payload, headers=AUTH)
     assert response.status_code in (202, 422), response.text
+
+
+def test_the_ingest_is_ready_only_while_kafka_answers(sink: MemorySink) -> None:
+    with TestClient(create_ingest_app(SETTINGS, sink)) as client:
+        assert client.get("/readyz").json() == {"status": "ready"}
+        sink.unreachable = "Kafka does not answer: _TRANSPORT"
+        answer = client.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json()["problem"] == "Kafka does not answer: _TRANSPORT"
+        assert client.get("/healthz").status_code == 200  # still live

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connectors.cassandra import HitLocation
+from connectors.cassandra.search import ReadRow
 from connectors.hotlist.files import HotlistSource
 from connectors.kafka.audit import MemoryAuditTrail
 from connectors.kafka.config import KafkaConfig
-from pipelines.services.access import MIN_PURPOSE_LENGTH, Requester, open_access
+from pipelines.identity.config import ApiConfig
 from pipelines.services.agreements import parse_categories
-from pipelines.services.audit import audit_trail
+from pipelines.services.audit import utc_day
 from pipelines.services.deadletters import dead_letters
-from pipelines.services.hits import delivered_hits, dispose_hit
+from pipelines.services.hits import dispose_hit
 from pipelines.services.hotlists import HotlistFormat, HotlistLoad, load_audit, parse_hotlist
-from pipelines.services.reads import search_reads
+from pipelines.services.scope import MIN_FACTUAL_BASIS, Justification, open_person_access
+from pipelines.services.search import ReadQuery, search_reads
 from pipelines.settings import Settings
+from pipelines.stages.share import AgreementBook
 from schemas import SingleObjectCodec
 from schemas.deadletter import dead_letter
 from schemas.errors import AccessDenied, NotFound, RequestRefused, TransientError
+from schemas.people import Principal, Purpose, Role
 from schemas.records import (
     AuditAction,
     AuditEvent,
@@ -30,28 +33,33 @@ from schemas.records import (
     Disposition,
     HitDisposition,
     HotlistCategory,
+    new_id,
 )
-from tests.factories import a_hit, a_read
 
 CODEC = SingleObjectCodec()
 SETTINGS = Settings(topic_prefix="unit")
-WHO = Requester("j.doe", "MN9990001", "case 26-001234 stolen vehicle")
+WHO = Principal("j.doe", "MN9990001", frozenset({Role.INVESTIGATOR}), "session")
+WHY = Justification(
+    Purpose.STOLEN_VEHICLE, "26-001234", "Reported stolen; owner statement on file."
+)
+CONFIG = ApiConfig()
 
 
 class Store:
-    """The store's read side, remembering what it was asked."""
+    """The search side of the store, remembering what it was asked."""
 
-    def __init__(self, rows: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, rows: list[ReadRow] | None = None) -> None:
         self.rows = rows or []
-        self.asked: list[tuple[str, int]] = []
+        self.asked: list[str] = []
 
-    def reads_for_plate(self, plate: str, limit: int = 100) -> list[dict[str, Any]]:
-        self.asked.append((plate, limit))
-        return self.rows
+    def plate_reads(self, plate: str, start: datetime, end: datetime, limit: int) -> list[ReadRow]:
+        self.asked.append(plate)
+        return [r for r in self.rows if r.plate == plate]
 
-    def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]:
-        self.asked.append((day, limit))
-        return self.rows
+    def day_reads(self, agency_ori: str, day: str, start: datetime, end: datetime,
+                  limit: int) -> list[ReadRow]:  # fmt: skip
+        self.asked.append(f"{agency_ori}/{day}")
+        return []
 
 
 class Unacknowledged(MemoryAuditTrail):
@@ -81,71 +89,67 @@ class Topic:
         return self.values[:limit]
 
 
+def query(plate: str = "ABC123") -> ReadQuery:
+    now = datetime.now(UTC)
+    return ReadQuery(start=now - timedelta(days=1), end=now, plate=plate)
+
+
+def a_row(plate: str = "ABC123", agency: str = "MN9990001") -> ReadRow:
+    now = datetime.now(UTC)
+    return ReadRow(new_id(), plate, now, agency, "cam-1", None, None, 90.0, now)
+
+
+def find(store: Store, trail: MemoryAuditTrail, why: Justification = WHY) -> list[ReadRow]:
+    return search_reads(store, trail, AgreementBook(), WHO, query(), why, CONFIG).reads
+
+
 class TestAuditedAccess:
-    def test_a_short_purpose_is_refused_and_the_refusal_audited(self) -> None:
-        trail, store = MemoryAuditTrail(), Store([{"plate": "ABC123"}])
-        with pytest.raises(AccessDenied, match=f"at least {MIN_PURPOSE_LENGTH} characters"):
-            search_reads(store, trail, Requester("j.doe", "MN9990001", " too short "), "ABC123", 5)
+    def test_a_search_without_its_factual_basis_is_refused_and_audited(self) -> None:
+        trail, store = MemoryAuditTrail(), Store([a_row()])
+        short = Justification(Purpose.STOLEN_VEHICLE, "26-001234", "a hunch")
+        with pytest.raises(AccessDenied, match=f"at least {MIN_FACTUAL_BASIS} characters"):
+            find(store, trail, short)
         assert store.asked == []
         assert [(e.outcome, e.action, e.target_id) for e in trail.events] == [
-            (AuditOutcome.DENIED, AuditAction.SEARCH, "plate=ABC123")
+            (AuditOutcome.DENIED, AuditAction.ACCESS_DENIED, "plate=ABC123")
         ]
 
     def test_a_refusal_is_still_refused_when_its_audit_fails(self) -> None:
         with pytest.raises(AccessDenied):
-            open_access(
-                Unacknowledged(0), Requester("u", "MN9990001", "x"), target_kind="t", target_id="i"
-            )
+            open_person_access(Unacknowledged(0), WHO, target_kind="t", target_id="i", why=None)
 
-    def test_search_is_audited_before_the_store_is_read_and_counted_after(self) -> None:
-        trail, store = MemoryAuditTrail(), Store([{"plate": "ABC123"}, {"plate": "ABC123"}])
-        found = search_reads(store, trail, WHO, "abc-123", 5)
-        assert (found.plate, len(found.rows), store.asked) == ("ABC123", 2, [("ABC123", 5)])
-        assert [(e.actor, e.actor_agency_ori, e.purpose, e.details) for e in trail.events] == [
-            ("j.doe", "MN9990001", WHO.purpose, {}),
-            ("j.doe", "MN9990001", WHO.purpose, {"results": "2"}),
-        ]
+    def test_search_is_audited_before_the_store_is_read_and_its_ids_after(self) -> None:
+        trail, store = MemoryAuditTrail(), Store([a_row(), a_row(), a_row(agency="MN9990777")])
+        found = find(store, trail)
+        assert len(found) == 2 and store.asked == ["ABC123"]  # MN9990777 shares nothing
+        opened, shown = trail.events
+        assert (opened.details["stage"], shown.details["ids"]) == (
+            "opened", ",".join(r.read_id for r in found),
+        )  # fmt: skip
+        for event in trail.events:
+            assert (event.actor, event.actor_agency_ori, event.purpose) == (
+                "j.doe", "MN9990001", "stolen_vehicle",
+            )  # fmt: skip
+            assert event.details["case_number"] == "26-001234"
         assert all(e.outcome is AuditOutcome.SUCCESS for e in trail.events)
 
     def test_nothing_is_read_when_the_access_is_not_acknowledged(self) -> None:
-        store = Store([{"plate": "ABC123"}])
+        store = Store([a_row()])
         with pytest.raises(TransientError, match="so nothing is shown"):
-            search_reads(store, Unacknowledged(0), WHO, "ABC123", 5)
+            find(store, Unacknowledged(0))
         assert store.asked == []
 
     def test_nothing_is_returned_when_the_results_are_not_acknowledged(self) -> None:
         trail = Unacknowledged(1)
         with pytest.raises(TransientError, match="so nothing is shown"):
-            search_reads(Store([{"plate": "ABC123"}]), trail, WHO, "ABC123", 5)
+            find(Store([a_row()]), trail)
         assert len(trail.events) == 1
 
-    def test_the_audit_trail_view_is_audited_for_its_day(self) -> None:
-        trail, store = MemoryAuditTrail(), Store([{"actor": "x"}])
-        day = audit_trail(store, trail, WHO, "2026-11-23", 10)
-        assert (day.day, day.rows, store.asked) == (
-            "2026-11-23",
-            [{"actor": "x"}],
-            [("2026-11-23", 10)],
-        )
-        assert [(e.target_kind, e.target_id) for e in trail.events] == [
-            ("audit", "day=2026-11-23")
-        ] * 2
-        today = audit_trail(Store(), MemoryAuditTrail(), WHO, None, 10).day
-        assert today == datetime.now(UTC).strftime("%Y-%m-%d")
+    def test_the_audit_day_is_utc(self) -> None:
+        assert utc_day() == datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 class TestTopicLookups:
-    def test_delivered_hits_come_from_the_agency_topic(self) -> None:
-        hits = [a_hit(), a_hit()]
-        topic, trail = Topic([h.encode(CODEC) for h in hits]), MemoryAuditTrail()
-        found = delivered_hits(SETTINGS, trail, WHO, max_messages=1, timeout_s=1, read=topic)
-        assert [h.hit_id for h in found] == [hits[0].hit_id]
-        assert topic.read_topics == ["unit.hits.MN9990001"]
-        assert [(e.target_kind, e.target_id, e.details) for e in trail.events] == [
-            ("topic", "unit.hits.MN9990001", {}),
-            ("topic", "unit.hits.MN9990001", {"results": "1"}),
-        ]
-
     def test_dead_letters_are_read_only_after_the_access_is_audited(self) -> None:
         letter = dead_letter(
             stage="normalize", error=ValueError("bad"), now=datetime.now(UTC), worker="w",
@@ -226,9 +230,3 @@ def test_audit_events_are_keyed_by_the_acting_agency() -> None:
     event = AuditEvent("e1", datetime.now(UTC), "u", AuditAction.SEARCH, "t", "i",
                        actor_agency_ori="MN9990100")  # fmt: skip
     assert audit_key(event) == b"MN9990100"
-
-
-def test_reads_rows_pass_through_unchanged() -> None:
-    read = a_read()
-    rows = [{"plate": read.plate, "read_id": read.read_id}]
-    assert search_reads(Store(rows), MemoryAuditTrail(), WHO, read.plate, 1).rows == rows

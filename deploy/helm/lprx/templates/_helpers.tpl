@@ -64,35 +64,167 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* Secret references ------------------------------------------------------------
-The chart never holds a secret value: it only points at keys of an existing Secret
-that the operator creates (see NOTES.txt and deploy/README.md). */}}
+{{/* Secrets ---------------------------------------------------------------------
+The chart never holds a secret value. Each principal has its own Secret (values
+credentials.<principal>.secretName); a pod mounts only the keys its principal needs, as
+files, projected into "secret-src" and copied 0600 by the "secrets" init container into
+the memory-backed emptyDir /run/lprx (lprx refuses a secret file others can read, and
+Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 
-{{- define "lprx.requireSecret" -}}
-{{- if not .Values.existingSecret }}
-{{- fail "existingSecret must name a Secret you created (keys: see secretKeys); secret values are never taken from values" }}
+{{- define "lprx.secretName" -}}
+{{- $c := index .root.Values.credentials .principal }}
+{{- if not $c.secretName }}
+{{- fail (printf "credentials.%s.secretName must name a Secret you created; secret values are never taken from values" .principal) }}
 {{- end }}
-{{- end }}
-
-{{/* The Cassandra password, only when a Cassandra user is configured. */}}
-{{- define "lprx.env.cassandraPassword" -}}
-{{- if .Values.config.cassandra.username }}
-{{- include "lprx.requireSecret" . -}}
-- name: LPRX_CASSANDRA_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.existingSecret | quote }}
-      key: {{ .Values.secretKeys.cassandraPassword | quote }}
-{{- end }}
+{{- $c.secretName }}
 {{- end }}
 
-{{- define "lprx.env.ingestTokens" -}}
-{{- include "lprx.requireSecret" . -}}
+{{/* [secret principal, key, path under /run/lprx/secrets] of a component. */}}
+{{- define "lprx.secretItems" -}}
+{{- $root := .root }}
+{{- $sasl := eq $root.Values.kafka.securityProtocol "SASL_SSL" }}
+{{- $items := list }}
+{{- if eq .component "pipeline" }}
+{{- if $sasl }}{{ $items = append $items (list "worker" "kafka-password" "kafka/lprx-worker.password") }}{{ end }}
+{{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
+{{- else if eq .component "ocr" }}
+{{- if $sasl }}{{ $items = append $items (list "ocr" "kafka-password" "kafka/lprx-ocr.password") }}{{ end }}
+{{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
+{{- else if eq .component "ingest" }}
+{{- if $sasl }}{{ $items = append $items (list "ingest" "kafka-password" "kafka/lprx-ingest.password") }}{{ end }}
+{{- $items = append $items (list "ingest" "cameras.json" "cameras.json") }}
+{{- else if eq .component "setup" }}
+{{- if $sasl }}
+{{- $items = append $items (list "setup" "kafka-password" "kafka/lprx-admin.password") }}
+{{- $items = append $items (list "worker" "kafka-password" "kafka/lprx-worker.password") }}
+{{- $items = append $items (list "ocr" "kafka-password" "kafka/lprx-ocr.password") }}
+{{- $items = append $items (list "ingest" "kafka-password" "kafka/lprx-ingest.password") }}
+{{- end }}
+{{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
+{{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
+{{- $items = append $items (list "api" "cassandra-password" "cassandra/lprx_reader.password") }}
+{{- end }}
+{{- toJson $items }}
+{{- end }}
+
+{{/* Env of a component: where its secret files and CA files are. dict root component */}}
+{{- define "lprx.env.secretFiles" -}}
+{{- $root := .root }}
+{{- if eq .component "setup" }}
+- name: LPRX_CACHE_DIR
+  value: /run/lprx
+{{- else }}
+{{- range (include "lprx.secretItems" . | fromJsonArray) }}
+{{- $path := index . 2 }}
+{{- if hasPrefix "kafka/" $path }}
+- name: LPRX_KAFKA_PASSWORD_FILE
+  value: {{ printf "/run/lprx/secrets/%s" $path | quote }}
+{{- else if hasPrefix "cassandra/" $path }}
+- name: LPRX_CASSANDRA_PASSWORD_FILE
+  value: {{ printf "/run/lprx/secrets/%s" $path | quote }}
+{{- else if eq $path "cameras.json" }}
+- name: LPRX_INGEST_CREDENTIALS_FILE
+  value: /run/lprx/secrets/cameras.json
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (eq .component "ingest") $root.Values.ingest.legacyTokens }}
 - name: LPRX_INGEST_TOKENS
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.existingSecret | quote }}
-      key: {{ .Values.secretKeys.ingestTokens | quote }}
+      name: {{ include "lprx.secretName" (dict "root" $root "principal" "ingest") | quote }}
+      key: ingest-tokens
+{{- end }}
+{{- end }}
+
+{{/* The init container that copies the secret files 0600 into /run/lprx/secrets. */}}
+{{- define "lprx.secretsInitContainer" -}}
+- name: secrets
+  image: {{ include "lprx.image" .root | quote }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  command:
+    - python
+    - -c
+    - |
+      import os, sys
+      src, dst = sys.argv[1], sys.argv[2]
+      for top, dirs, files in os.walk(src, followlinks=True):
+          dirs[:] = [d for d in dirs if not d.startswith("..")]
+          for name in files:
+              if name.startswith(".."):
+                  continue
+              target = os.path.join(dst, os.path.relpath(os.path.join(top, name), src))
+              os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+              fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+              with os.fdopen(fd, "wb") as out, open(os.path.join(top, name), "rb") as data:
+                  out.write(data.read())
+    - /etc/lprx/secret-src
+    - /run/lprx/secrets
+  resources:
+    requests: {cpu: 10m, memory: 32Mi}
+    limits: {cpu: 100m, memory: 64Mi}
+  securityContext:
+    {{- include "lprx.containerSecurityContext" .root | nindent 4 }}
+  volumeMounts:
+    - name: secret-src
+      mountPath: /etc/lprx/secret-src
+      readOnly: true
+    - name: run
+      mountPath: /run/lprx
+{{- end }}
+
+{{- define "lprx.secretVolumes" -}}
+{{- $root := .root }}
+- name: secret-src
+  projected:
+    defaultMode: 0400
+    sources:
+      {{- range (include "lprx.secretItems" . | fromJsonArray) }}
+      - secret:
+          name: {{ include "lprx.secretName" (dict "root" $root "principal" (index . 0)) | quote }}
+          items:
+            - key: {{ index . 1 | quote }}
+              path: {{ index . 2 | quote }}
+      {{- end }}
+- name: run
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- if eq $root.Values.kafka.securityProtocol "SASL_SSL" }}
+- name: kafka-ca
+  secret:
+    secretName: {{ required "kafka.caSecret.name: the CA of the brokers (SASL_SSL)" $root.Values.kafka.caSecret.name | quote }}
+    defaultMode: 0444
+    items:
+      - key: {{ $root.Values.kafka.caSecret.key | quote }}
+        path: ca.crt
+{{- end }}
+{{- if $root.Values.cassandra.tls }}
+- name: cassandra-ca
+  secret:
+    secretName: {{ required "cassandra.caSecret.name: the CA of Cassandra (cassandra.tls)" $root.Values.cassandra.caSecret.name | quote }}
+    defaultMode: 0444
+    items:
+      - key: {{ $root.Values.cassandra.caSecret.key | quote }}
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "lprx.secretVolumeMounts" -}}
+- name: run
+  mountPath: /run/lprx
+  {{- /* setup may write a password it does not find (a role added later) */}}
+  readOnly: {{ ne .component "setup" }}
+{{- if eq .root.Values.kafka.securityProtocol "SASL_SSL" }}
+- name: kafka-ca
+  mountPath: /etc/lprx/tls/kafka
+  readOnly: true
+{{- end }}
+{{- if .root.Values.cassandra.tls }}
+- name: cassandra-ca
+  mountPath: /etc/lprx/tls/cassandra
+  readOnly: true
+{{- end }}
 {{- end }}
 
 {{/* Pod and container hardening, shared by every workload. ---------------------- */}}
@@ -138,14 +270,11 @@ prometheus.io/path: {{ .path | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Worker liveness/readiness: a TCP connect to the metrics port, made from inside the
-container to 127.0.0.1. pipelines/metrics.py serves /metrics on 127.0.0.1 only, so a
-kubelet tcpSocket probe (which dials the pod IP) would always fail and restart the pod;
-this check works with loopback-only and all-interfaces binding alike. */}}
-{{- define "lprx.workerProbeCommand" -}}
-exec:
-  command:
-    - python
-    - -c
-    - "import socket; socket.create_connection(('127.0.0.1', {{ .Values.config.metricsPort }}), 3).close()"
+{{/* Worker probes: the worker's own /livez (its event loop's heartbeat) and /readyz
+(followers caught up, Kafka and Cassandra answer) on the metrics port
+(pipelines/health.py; LPRX_METRICS_HOST is 0.0.0.0 in the ConfigMap). */}}
+{{- define "lprx.workerProbe" -}}
+httpGet:
+  path: {{ .path }}
+  port: metrics
 {{- end }}

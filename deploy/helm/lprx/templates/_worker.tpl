@@ -1,5 +1,4 @@
-{{/* A Faust worker Deployment. dict "root" $ "component" "ocr" "values" .Values.ocr
-"secrets" (list of env-var template names this worker may read) */}}
+{{/* A Faust worker Deployment. dict "root" $ "component" "ocr" "values" .Values.ocr */}}
 {{- define "lprx.workerDeployment" -}}
 {{- $root := .root }}
 {{- $v := .values }}
@@ -11,7 +10,10 @@ metadata:
   labels:
     {{- include "lprx.componentLabels" $ctx | nindent 4 }}
 spec:
+  {{- if not $v.autoscaling.enabled }}
+  {{- /* With autoscaling, KEDA's HPA owns the replica count. */}}
   replicas: {{ $v.replicaCount }}
+  {{- end }}
   revisionHistoryLimit: 5
   selector:
     matchLabels:
@@ -26,6 +28,7 @@ spec:
     metadata:
       labels:
         {{- include "lprx.componentSelectorLabels" $ctx | nindent 8 }}
+        app.kubernetes.io/part-of: lprx
         lprx.io/metrics: worker
         {{- with $v.podLabels }}
         {{- toYaml . | nindent 8 }}
@@ -45,6 +48,8 @@ spec:
       securityContext:
         {{- include "lprx.podSecurityContext" $root | nindent 8 }}
       terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+      initContainers:
+        {{- include "lprx.secretsInitContainer" $ctx | nindent 8 }}
       containers:
         - name: worker
           image: {{ include "lprx.image" $root | quote }}
@@ -61,11 +66,7 @@ spec:
           env:
             - name: LPRX_WORKER_ID
               value: {{ printf "lprx-%s" .component | quote }}
-            {{- range .secrets }}
-            {{- with include . $root }}
-            {{- . | nindent 12 }}
-            {{- end }}
-            {{- end }}
+            {{- include "lprx.env.secretFiles" $ctx | nindent 12 }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -73,29 +74,34 @@ spec:
             - name: metrics
               containerPort: {{ $root.Values.config.metricsPort }}
               protocol: TCP
+          # The heartbeat starts once Faust has started (table recovery may take minutes).
           startupProbe:
-            {{- include "lprx.workerProbeCommand" $root | nindent 12 }}
+            {{- include "lprx.workerProbe" (dict "path" "/livez") | nindent 12 }}
             periodSeconds: 5
             timeoutSeconds: 5
-            failureThreshold: 36
+            failureThreshold: 60
+          # Not ready while a follower is behind or Kafka/Cassandra do not answer.
           readinessProbe:
-            {{- include "lprx.workerProbeCommand" $root | nindent 12 }}
+            {{- include "lprx.workerProbe" (dict "path" "/readyz") | nindent 12 }}
             periodSeconds: 15
             timeoutSeconds: 5
             failureThreshold: 3
+          # A loop without a heartbeat for 30 s answers 503: restarted within about a minute.
           livenessProbe:
-            {{- include "lprx.workerProbeCommand" $root | nindent 12 }}
-            periodSeconds: 30
+            {{- include "lprx.workerProbe" (dict "path" "/livez") | nindent 12 }}
+            periodSeconds: 10
             timeoutSeconds: 5
-            failureThreshold: 4
+            failureThreshold: 3
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           securityContext:
             {{- include "lprx.containerSecurityContext" $root | nindent 12 }}
           volumeMounts:
             {{- include "lprx.volumeMounts" $root | nindent 12 }}
+            {{- include "lprx.secretVolumeMounts" $ctx | nindent 12 }}
       volumes:
         {{- include "lprx.volumes" $root | nindent 8 }}
+        {{- include "lprx.secretVolumes" $ctx | nindent 8 }}
       {{- with $v.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

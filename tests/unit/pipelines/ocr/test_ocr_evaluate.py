@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.ocr import evaluate as evaluation
+from pipelines.ocr.confidence import alert_threshold
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.reader import PlateReader
 
@@ -44,6 +45,10 @@ def test_counts_exact_reads_and_normalises_labels(tmp_path: Path) -> None:
     assert result["no_plate"] == 0
     assert len(result["misses"]) == 1
     assert result["median_ms_per_image"] >= 0
+    # The shipped alert threshold on this folder: reads at or above it, and how exact.
+    assert result["alert_threshold"] == alert_threshold()
+    assert 0.0 <= result["recall_at_alert_threshold"] <= 1.0
+    assert 0.0 <= result["precision_at_alert_threshold"] <= 1.0
 
 
 def test_no_plate_is_counted(tmp_path: Path) -> None:
@@ -63,4 +68,14 @@ def test_command_prints_one_json_object(tmp_path: Path, monkeypatch: pytest.Monk
     assert outcome.exit_code == 0, outcome.output
     result = json.loads(outcome.output)
     assert {"images", "top1_exact", "topn_exact", "median_ms_per_image"} <= set(result)
+    assert {"alert_threshold", "precision_at_alert_threshold", "recall_at_alert_threshold"} <= set(
+        result
+    )
     assert result["images"] == 1 and result["top1_exact"] == 1
+
+
+def test_an_unknown_region_hint_is_refused(tmp_path: Path) -> None:
+    folder = make_folder(tmp_path, {"a": "KRT417"})
+    outcome = CliRunner().invoke(evaluation.app, ["eval", str(folder), "--region", "atlantis"])
+    assert outcome.exit_code != 0
+    assert "unknown plate region" in outcome.output

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from prometheus_client import REGISTRY
-
 from connectors.cassandra import RowOutcome
 from connectors.kafka.topics import TopicSpec
+from pipelines.metrics import REGISTRY
 from pipelines.runtime import ALL_STAGES
-from pipelines.runtime.context import Context
+from pipelines.runtime.context import Context, Outgoing
 from pipelines.settings import Settings
 from schemas import Codec, SingleObjectCodec
 from schemas.errors import StoreUnavailable
@@ -60,6 +59,10 @@ class RecordingOutbox:
         self.ensured: list[TopicSpec] = []
         self.failures: list[Exception] = []
         """Raised by the next sends, one each."""
+        self.refusals: list[Exception] = []
+        """Raised by the next acknowledged sends, one each, after the records went out
+        (Kafka took them, or not, but never acknowledged)."""
+        self.acknowledged: list[Sent] = []
 
     async def send(
         self, topic: str, key: bytes, value: bytes, partition: int | None = None
@@ -67,6 +70,13 @@ class RecordingOutbox:
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append(Sent(topic, key, value, partition))
+
+    async def send_acknowledged(self, records: Sequence[Outgoing]) -> None:
+        for record in records:
+            await self.send(record.topic, record.key, record.value)
+        if self.refusals:
+            raise self.refusals.pop(0)
+        self.acknowledged += self.sent[-len(records) :]
 
     async def ensure(self, spec: TopicSpec) -> None:
         self.ensured.append(spec)
@@ -169,7 +179,12 @@ def fresh_read(**overrides: Any) -> PlateRead:
 
 
 def count(stage: str, outcome: str) -> float:
-    value = REGISTRY.get_sample_value("lprx_records_total", {"stage": stage, "outcome": outcome})
+    """A stage's count of one outcome; ``retry`` is its retries (not a record outcome)."""
+    if outcome == "retry":
+        value = REGISTRY.get_sample_value("lprx_retries_total", {"stage": stage})
+    else:
+        labels = {"stage": stage, "outcome": outcome}
+        value = REGISTRY.get_sample_value("lprx_records_total", labels)
     return value or 0.0
 
 
@@ -187,5 +202,5 @@ class Counts:
 OUTCOMES = (
     "ok", "dead_letter", "dead_letter_failed", "expired", "retry", "duplicate",
     "redelivered", "hit", "no_hit", "suppressed", "frame_read", "no_plate",
-    "already_checked", "fused_frames", "too_few_agreeing", "forgotten", "failed",
+    "already_checked", "already_stored", "fused_frames", "too_few_agreeing", "forgotten", "failed",
 )  # fmt: skip

@@ -25,7 +25,7 @@ from pipelines.runtime import guard as guard_module
 from pipelines.runtime.dispositions import Dispositions
 from pipelines.runtime.historical import Historical
 from pipelines.runtime.match import Match
-from pipelines.runtime.normalize import Dedup
+from pipelines.runtime.normalize import Dedup, tick_cameras
 from pipelines.runtime.ocr import Ocr
 from pipelines.runtime.passes import PassBook
 from pipelines.runtime.share import ShareHandler
@@ -34,6 +34,7 @@ from pipelines.settings import Settings
 from pipelines.stages.dedup import DedupPolicy
 from pipelines.stages.share import suppression_key
 from schemas import SchemaName
+from schemas.errors import SendUnacknowledged
 from schemas.keys import audit_key, dead_letter_key, delivered_hit_key, hit_key, read_key
 from schemas.plates import confusable_key
 from schemas.records import (
@@ -168,70 +169,98 @@ def dedup_agents(
     return Dedup(ctx, PassBook(table, ctx.codec, policy, {}), clock), out
 
 
-def test_normalize_sends_one_read_per_pass_and_holds_it_for_its_settle_time() -> None:
+def test_every_read_goes_to_matching_at_once_and_the_best_of_its_pass_to_the_store() -> None:
     table: dict[str, Any] = {}
     clock = Clock()
     agents, out = dedup_agents(table, 2.0, clock)
-    counts = Counts("dedup")
+    counts, normalized = Counts("dedup"), Counts("normalize")
     first = fresh_read(plate="abc-1234", confidence=80.0)
     best = fresh_read(plate="ABC1234", confidence=97.0)
+    other_car = fresh_read(plate="ABC1235", confidence=90.0)  # one edit: folded, matched
 
     async def reads() -> None:
-        await agents.on_read(event(first.encode(CODEC), topic="unit.reads.raw", partition=1))
-        await agents.on_read(event(best.encode(CODEC), topic="unit.reads.raw", partition=1))
+        for read in (first, best, other_car):
+            await agents.on_read(event(read.encode(CODEC), topic="unit.reads.raw", partition=1))
         await agents.on_read(event(b"garbage", topic="unit.reads.raw", offset=7))
+        # Matched before dedup has settled anything: no hit waits for the settle time.
+        assert [r.read_id for r in reads_in(out, "reads.normalized")] == [
+            first.read_id, best.read_id, other_car.read_id,
+        ]  # fmt: skip
         assert out.to("reads") == []
         await agents.request_settled()
         assert out.to("dedup-ticks") == []  # not due yet
         clock.now += 2.0
         await agents.request_settled()
         (tick,) = out.to("dedup-ticks")
-        assert (tick.key, tick.value, tick.partition) == (b"cam-1", b"cam-1", 1)
+        assert (tick.key, tick.value, tick.partition) == (b"cam-1", b'["cam-1"]', 1)
         await agents.on_tick(event(tick.value, topic="unit.dedup-ticks", partition=1))
 
     run(reads())
-    (sent,) = reads_in(out)
-    assert (sent.read_id, sent.plate, sent.duplicates) == (best.read_id, "ABC1234", 1)
-    assert out.to("reads")[0].key == read_key(sent)
+    assert out.to("reads.normalized")[0].key == read_key(first)
+    assert reads_in(out, "reads.normalized")[0].plate == "ABC1234"  # normalised
+    (stored,) = reads_in(out)
+    assert (stored.read_id, stored.plate, stored.duplicates) == (best.read_id, "ABC1234", 2)
+    assert out.to("reads")[0].key == read_key(stored)
+    assert out.acknowledged == out.to("reads")
     assert [letter.stage for letter in out.letters()] == ["normalize"]
-    assert (counts["duplicate"], counts["ok"]) == (1, 1)
+    assert (normalized["ok"], counts["duplicate"], counts["ok"]) == (3, 2, 1)
     assert [k.split("/")[0] for k in table] == ["cam-1"]
     assert table[next(iter(table))]["held"] is None  # sent: a new worker will not send it
 
 
-def test_a_tick_from_another_partition_is_stale() -> None:
+def test_one_tick_settles_the_cameras_due_in_its_partition() -> None:
     clock = Clock()
     agents, out = dedup_agents({}, 2.0, clock)
 
     async def reads() -> None:
-        await agents.on_read(event(fresh_read().encode(CODEC), partition=1))
-        clock.now += 5
-        await agents.on_tick(event(b"cam-1", partition=0))
-        assert out.to("reads") == []
-        await agents.on_tick(event(b"cam-1", partition=1))
+        for camera in ("cam-1", "cam-2"):
+            read = fresh_read(camera_id=camera)
+            await agents.on_read(event(read.encode(CODEC), key=camera.encode(), partition=1))
+        await agents.on_read(event(fresh_read(camera_id="cam-3").encode(CODEC), partition=2))
+        clock.now += 2.0
+        await agents.request_settled()
+        ticks = out.to("dedup-ticks")
+        assert sorted((t.partition, tick_cameras(t.value)) for t in ticks) == [
+            (1, ["cam-1", "cam-2"]),
+            (2, ["cam-3"]),
+        ]
+        for tick in ticks:
+            await agents.on_tick(event(tick.value, partition=tick.partition))
 
     run(reads())
-    assert len(reads_in(out)) == 1
+    assert sorted(r.camera_id for r in reads_in(out)) == ["cam-1", "cam-2", "cam-3"]
+    assert tick_cameras(b"cam-9") == ["cam-9"]  # a tick written before this format
 
 
-def test_an_idle_camera_is_forgotten_by_its_tick() -> None:
+def test_a_pass_is_marked_sent_only_once_kafka_acknowledged_its_read() -> None:
     table: dict[str, Any] = {}
     clock = Clock()
-    agents, out = dedup_agents(table, 0.0, clock)
-    counts = Counts("dedup-cameras")
+    agents, out = dedup_agents(table, 2.0, clock)
+    counts = Counts("dedup")
+    read = fresh_read(plate="ACK1234")
+    held_while_sending: list[bool] = []
+    send = out.send_acknowledged
+
+    async def observed(records: Any) -> None:
+        held_while_sending.append(all(v["held"] is not None for v in table.values()))
+        await send(records)
+
+    out.send_acknowledged = observed  # type: ignore[method-assign]
 
     async def reads() -> None:
-        await agents.on_read(event(fresh_read().encode(CODEC)))
-        clock.now += agents.book.policy.forget_after_seconds
-        await agents.request_settled()
-        (tick,) = out.to("dedup-ticks")
-        await agents.on_tick(event(tick.value))
+        await agents.on_read(event(read.encode(CODEC), partition=1))
+        clock.now += 2.0
+        out.refusals.append(SendUnacknowledged("no acknowledgement (test)"))
+        await agents.on_tick(event(b'["cam-1"]', partition=1))
 
     run(reads())
-    assert len(reads_in(out)) == 1
-    assert table == {}
-    assert len(agents.book) == 0
-    assert counts["forgotten"] == 1
+    # Refused, the pass stayed held (table and memory) and the tick was tried again.
+    assert held_while_sending == [True, True]
+    sent = reads_in(out)
+    assert [r.read_id for r in sent] == [read.read_id, read.read_id]  # twice, never lost
+    assert [PlateRead.decode(CODEC, s.value).read_id for s in out.acknowledged] == [read.read_id]
+    assert table[next(iter(table))]["held"] is None
+    assert (counts["retry"], counts["ok"], counts["dead_letter"]) == (1, 1, 0)
 
 
 # --- match ------------------------------------------------------------------------------
@@ -249,6 +278,45 @@ def test_match_sends_hits_keyed_by_folded_plate_and_dead_letters_the_rest() -> N
     assert out.to("hits")[0].key == hit_key(hit) == confusable_key("ABC1234").encode()
     assert [letter.source_offset for letter in out.letters()] == [1]
     assert (counts["hit"], counts["no_hit"], counts["dead_letter"]) == (1, 1, 1)
+
+
+def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too() -> None:
+    """Every read of a pass is matched; suppression keeps the pass to one alert per
+    entry, and a different car folded into the pass still gets its own alert."""
+    clock = Clock()
+    agents, out = dedup_agents({}, 2.0, clock)
+    ctx = agents.ctx
+    ctx.agreements.put(an_agreement())
+    wanted = an_entry(entry_id="stolen:MN:WNT1234", plate="WNT1234")
+    other_entry = an_entry(entry_id="warrant:MN:WNT1235", plate="WNT1235")
+    for entry in (wanted, other_entry):
+        ctx.hotlist.put(entry)
+    now = utcnow().replace(microsecond=0)
+    first = fresh_read(plate="WNT1234", confidence=70.0, collected_at=now)
+    better = fresh_read(plate="WNT1234", confidence=96.0, collected_at=now + timedelta(seconds=1))
+    other_car = fresh_read(plate="WNT1235", collected_at=now + timedelta(seconds=2))
+    share = Share(ctx, {})
+    counts = Counts("share")
+
+    async def flow() -> None:
+        for read in (first, better, other_car):
+            await agents.on_read(event(read.encode(CODEC), partition=0))
+        normalized = [event(s.value, offset=i) for i, s in enumerate(out.to("reads.normalized"))]
+        await Match(ctx).on_batch(normalized)
+        for sent in out.to("hits"):
+            await share.on_hit(event(sent.value, key=sent.key, topic="unit.hits"))
+
+    run(flow())
+    hits = hits_in(out)
+    assert [(h.read.read_id, h.entry.entry_id) for h in hits] == [
+        (first.read_id, wanted.entry_id),
+        (better.read_id, wanted.entry_id),  # stored as a hit, not re-alerted
+        (other_car.read_id, other_entry.entry_id),
+    ]
+    alerted = [Hit.decode(CODEC, s.value).read.read_id for s in out.to(f"hits.{OWNER}")]
+    assert alerted == [first.read_id, other_car.read_id]
+    assert (counts["ok"], counts["suppressed"]) == (2, 1)
+    assert out.to("reads") == []  # the store's read is still settling
 
 
 # --- historical ---------------------------------------------------------------------------
@@ -389,6 +457,21 @@ def test_store_sinks_write_a_batch_through_an_outage_and_account_for_each_row() 
     assert (counts["retry"], counts["ok"], counts["expired"], counts["dead_letter"]) == (
         2, 1, 1, 2,
     )  # fmt: skip
+
+
+def test_an_audit_event_the_store_already_holds_counts_as_stored_not_dead_lettered() -> None:
+    store = FakeStore()
+    ctx, out = context(store)
+    counts = Counts("store-audit")
+    events = [AuditEvent(f"e-{i}", utcnow(), "svc:share", AuditAction.DISSEMINATE, "hit",
+                         "h-1") for i in range(2)]  # fmt: skip
+    store.outcomes = [RowOutcome(True, already_stored=True),
+                      RowOutcome(False, "InvalidRequest: may not overwrite an existing row")]  # fmt: skip
+    run(audit_sink(ctx).on_batch([event(e.encode(CODEC), offset=i) for i, e in enumerate(events)]))
+    assert [(d.source_offset, d.reason) for d in out.letters()] == [
+        (1, "InvalidRequest: may not overwrite an existing row")
+    ]
+    assert (counts["already_stored"], counts["ok"], counts["dead_letter"]) == (1, 0, 1)
 
 
 def test_hits_and_audit_have_their_own_sinks() -> None:

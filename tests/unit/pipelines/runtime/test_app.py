@@ -67,6 +67,8 @@ def test_names_stay_what_offsets_and_changelogs_are_stored_under(tmp_path: Path)
     sources = {a.name: a.channel.get_topic_name() for a in worker.app.agents.values()}
     assert sources["normalize"] == "lprx.reads.raw"
     assert sources["dedup-ticks"] == "lprx.dedup-ticks"
+    assert sources["match"] == "lprx.reads.normalized"  # matched before dedup
+    assert sources["store-reads"] == "lprx.reads"  # the best read of each pass
     assert sources["historical"] == "lprx.hotlist"
     assert sources["store-dispositions"] == "lprx.dispositions"
 
@@ -142,3 +144,18 @@ def test_a_transaction_marker_does_not_hold_back_the_commit(tmp_path: Path) -> N
         return consumer._new_offset(tp)
 
     assert asyncio.run(committable()) == 6
+
+
+def test_table_changelogs_are_bounded_and_replicated_as_the_settings_say(
+    tmp_path: Path,
+) -> None:
+    from connectors.kafka.topics import bounded_compacted_config
+
+    worker = pipeline(tmp_path, topic_replication_factor=3, topic_min_insync_replicas=2)
+    assert worker.app.conf.topic_replication_factor == 3
+    wanted = bounded_compacted_config(worker.context.settings)
+    assert wanted["min.insync.replicas"] == "2"
+    for table in worker.app.tables.values():
+        changelog = table.changelog_topic
+        # Faust lays these over its own "compact" when it creates the topic.
+        assert dict(changelog.config or {}) == wanted, table.name

@@ -1,0 +1,109 @@
+"""`lprx api`: the HTTP API for people and their tools (OpenAPI at ``/openapi.json``).
+
+    GET  /health                    liveness and the system-use banner   (no login)
+    POST /v1/login                  password + TOTP code -> session      (no login)
+    POST /v1/logout, GET /v1/me     the session
+    POST /v1/reads/search           scoped, justified, audited search
+    GET  /v1/hits                   the hits of one's agency and shared with it
+    POST /v1/hits/{id}/disposition  what one's agency decided
+    POST /v1/crops/{read_id}        a plate crop (justified)
+    GET  /v1/audit                  the audit trail of one's agency (auditor, supervisor)
+    GET  /v1/deadletters            dead letters without their bytes (operator)
+    POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
+    POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
+
+The API lives in ``pipelines/`` because it composes the application services
+(``pipelines.services``) with the identity service; connectors stay edge systems.
+Errors are answers, never a 500: a refusal 403 (audited), an unknown thing 404, a bad
+request 400 or 422, Kafka or Cassandra not answering 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from pipelines.api import admin, people, reads
+from pipelines.api.deps import ApiServices, authenticate
+from schemas.errors import (
+    AccessDenied,
+    ConfigurationError,
+    LprxError,
+    NotFound,
+    RequestRefused,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/health", "/v1/login", "/openapi.json", "/docs", "/redoc"})
+
+
+def _status(error: LprxError) -> int:
+    if isinstance(error, AccessDenied):
+        return 403
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, RequestRefused):
+        return 400
+    if isinstance(error, TransientError | ConfigurationError):
+        return 503
+    return 400
+
+
+def create_api_app(services: ApiServices) -> FastAPI:
+    app = FastAPI(
+        title="lprx",
+        summary="Scoped, justified and audited access to shared ALPR reads and hits.",
+        version="1",
+    )
+    app.state.services = services
+
+    @app.exception_handler(LprxError)
+    async def lprx_error(_request: Request, error: LprxError) -> JSONResponse:
+        status = _status(error)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+    @app.middleware("http")
+    async def credential_first(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # The credential is checked before the body is even parsed, so a caller without
+        # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
+        if request.url.path not in OPEN_PATHS:
+            try:
+                principal = await run_in_threadpool(authenticate, request, services, None)
+            except HTTPException as refused:
+                return JSONResponse({"detail": refused.detail}, status_code=refused.status_code,
+                                    headers=refused.headers)  # fmt: skip
+            request.state.principal = principal
+        return await call_next(request)
+
+    app.include_router(people.router)
+    app.include_router(reads.router)
+    app.include_router(admin.router)
+    return app
+
+
+def serve(settings: object) -> None:
+    """Runs the API with uvicorn (HTTPS with an lprx CA certificate) until interrupted."""
+    import uvicorn
+
+    from pipelines.api.wiring import running_services, tls_files
+    from pipelines.settings import Settings
+
+    assert isinstance(settings, Settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    with running_services(settings) as services:
+        app = create_api_app(services)
+        tls = tls_files(settings) if settings.api_tls else None
+        uvicorn.run(
+            app, host=settings.api_host, port=settings.api_port, log_level="warning",
+            ssl_certfile=str(tls) if tls else None,
+        )  # fmt: skip

@@ -1,0 +1,113 @@
+"""What every route of the API (and page of the web console) shares: the services it
+calls, and the one dependency that authenticates the caller and checks a permission.
+
+A credential is a bearer token (``Authorization: Bearer ...``) or the session cookie
+the console sets (``lprx_session``). A call without a valid one gets 401, a call whose
+roles lack the permission 403; both are audited as DENIED (action ACCESS_DENIED) with
+the route and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from connectors.kafka.audit import AuditWriter
+from pipelines.identity.auth import SESSION_COOKIE, Authenticator
+from pipelines.services.scope import audit_refusal
+from pipelines.settings import Settings
+from pipelines.stages.share import AgreementBook
+from schemas.errors import AccessDenied
+from schemas.people import Permission, Principal
+from schemas.records import AuditAction, AuditEvent, AuditOutcome, PlateCrop, new_id, utcnow
+
+bearer = HTTPBearer(auto_error=False, description="An lprx session token (POST /v1/login), "
+                    "a service key, or an OpenID Connect access token")  # fmt: skip
+
+
+class ApiStore(Protocol):
+    """The look-ups the API makes (``connectors.cassandra.CassandraStore``)."""
+
+    def plate_reads(self, plate: str, start: Any, end: Any, limit: int) -> list[Any]: ...
+    def day_reads(
+        self, agency_ori: str, day: str, start: Any, end: Any, limit: int
+    ) -> list[Any]: ...
+    def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]: ...
+    def plate_crop(self, read_id: str) -> PlateCrop | None: ...
+    def audit_events(self, day: str, limit: int = 100) -> list[dict[str, Any]]: ...
+    def find_hit(self, hit_id: str) -> Any: ...
+
+
+@dataclass
+class ApiServices:
+    settings: Settings
+    auth: Authenticator
+    trail: AuditWriter
+    book: AgreementBook
+    store: ApiStore
+
+
+def services(request: Request) -> ApiServices:
+    found: ApiServices = request.app.state.services
+    return found
+
+
+Services = Annotated[ApiServices, Depends(services)]
+
+
+def refusal_event(request: Request, actor: str, agency: str | None, reason: str) -> AuditEvent:
+    client = request.client.host if request.client else "unknown"
+    return AuditEvent(
+        event_id=new_id(), occurred_at=utcnow(), actor=actor, actor_agency_ori=agency,
+        action=AuditAction.ACCESS_DENIED, target_kind="api",
+        target_id=f"{request.method} {request.url.path}", outcome=AuditOutcome.DENIED,
+        details={"reason": reason, "client": client},
+    )  # fmt: skip
+
+
+def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    if credentials is not None:
+        return credentials.credentials
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def authenticate(
+    request: Request, api: ApiServices, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    try:
+        return api.auth.principal(token_of(request, credentials))
+    except AccessDenied as error:
+        audit_refusal(api.trail, refusal_event(request, "anonymous", None, str(error)))
+        raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+def allowed(*permissions: Permission) -> Callable[..., Principal]:
+    """A dependency: the caller, authenticated, holding one of ``permissions``."""
+
+    def dependency(
+        request: Request,
+        api: Services,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        principal = getattr(request.state, "principal", None) or authenticate(
+            request, api, credentials
+        )
+        if permissions and not any(principal.can(p) for p in permissions):
+            reason = f"the roles of {principal.username} do not allow " + " or ".join(permissions)
+            audit_refusal(
+                api.trail, refusal_event(request, principal.username, principal.agency_ori, reason)
+            )
+            raise HTTPException(403, reason)
+        return principal
+
+    return dependency
+
+
+Anyone = Annotated[Principal, Depends(allowed())]

@@ -1,0 +1,255 @@
+"""Login, the session, and people: who may add whom.
+
+An agency administrator adds people of its own agency (investigator, supervisor,
+auditor); the consortium operator adds agency administrators, other operators and
+service accounts, of any agency. Every change is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field, SecretStr
+
+from pipelines.api.deps import Anyone, Services, allowed, bearer, token_of
+from pipelines.identity.accounts import LoginRefused
+from pipelines.identity.auth import SYSTEM_USE_BANNER
+from pipelines.services.scope import audit_refusal
+from schemas.errors import RequestRefused
+from schemas.people import AGENCY_GRANTABLE, Account, Permission, Principal, Role
+from schemas.records import AuditAction, AuditEvent, AuditOutcome, new_id, utcnow
+
+router = APIRouter()
+
+Username = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[a-z0-9._-]+$")]
+Ori = Annotated[str, Field(min_length=9, max_length=9, pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")]
+
+
+class Health(BaseModel):
+    status: str
+    banner: str
+
+
+class LoginRequest(BaseModel):
+    username: Annotated[str, Field(max_length=64)]
+    password: Annotated[SecretStr, Field(max_length=1024)]
+    code: Annotated[str, Field(max_length=16, description="The TOTP code of the second factor.")]
+
+
+class LoginAnswer(BaseModel):
+    token: str
+    expires_at: datetime
+    idle_minutes: float
+    username: str
+    agency_ori: str
+    roles: list[Role]
+    banner: str
+
+
+class Me(BaseModel):
+    username: str
+    agency_ori: str
+    roles: list[Role]
+    permissions: list[Permission]
+    via: str
+
+
+class NewPersonRequest(BaseModel):
+    username: Username
+    agency_ori: Ori | None = Field(
+        default=None, description="Default: the administrator's own agency."
+    )
+    roles: Annotated[list[Role], Field(min_length=1, max_length=6)]
+    password: Annotated[SecretStr, Field(max_length=1024)]
+
+
+class NewPersonAnswer(BaseModel):
+    username: str
+    agency_ori: str
+    roles: list[Role]
+    totp_uri: str = Field(description="Enrol it in an authenticator app; shown once.")
+
+
+class NewServiceRequest(BaseModel):
+    username: Username
+    agency_ori: Ori
+
+
+class NewServiceAnswer(BaseModel):
+    username: str
+    agency_ori: str
+    key: str = Field(description="The service's bearer key; shown once, kept hashed.")
+
+
+class AccountView(BaseModel):
+    username: str
+    kind: str
+    agency_ori: str
+    roles: list[Role]
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+
+def _view(a: Account) -> AccountView:
+    return AccountView(
+        username=a.username, kind=a.kind.value, agency_ori=a.agency_ori,
+        roles=sorted(a.roles), created_at=a.created_at, created_by=a.created_by,
+        last_used_at=a.last_used_at, disabled_at=a.disabled_at,
+        disabled_reason=a.disabled_reason,
+    )  # fmt: skip
+
+
+def _account_event(
+    actor: Principal | None, username: str, agency: str | None, change: str,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+) -> AuditEvent:  # fmt: skip
+    return AuditEvent(
+        event_id=new_id(), occurred_at=utcnow(),
+        actor=actor.username if actor else username,
+        actor_agency_ori=actor.agency_ori if actor else agency,
+        action=AuditAction.OTHER if outcome is AuditOutcome.SUCCESS else AuditAction.ACCESS_DENIED,
+        target_kind="account", target_id=username, recipient_agency_ori=agency,
+        outcome=outcome, details={"change": change},
+    )  # fmt: skip
+
+
+@router.get("/health", tags=["public"])
+def health() -> Health:
+    """Liveness, and the system-use banner shown before login (CJIS AC-8)."""
+    return Health(status="ok", banner=SYSTEM_USE_BANNER)
+
+
+@router.post("/v1/login", tags=["session"])
+def login(body: LoginRequest, api: Services) -> LoginAnswer:
+    """A session for a person: password and the current TOTP code. Five failures in 15
+    minutes lock the account; a session ends after 30 minutes idle or 12 hours."""
+    identity = api.auth.identity
+    try:
+        token, session = identity.login(body.username, body.password.get_secret_value(), body.code)
+    except LoginRefused as refused:
+        audit_refusal(api.trail, _account_event(None, body.username[:64], None,
+                                                f"login refused: {refused.reason}",
+                                                AuditOutcome.DENIED))  # fmt: skip
+        raise HTTPException(401, str(refused)) from None
+    api.trail.record_acknowledged(_account_event(None, session.username, session.agency_ori,
+                                                 "login"))  # fmt: skip
+    return LoginAnswer(
+        token=token, expires_at=session.expires_at,
+        idle_minutes=api.settings.api_session_idle_minutes, username=session.username,
+        agency_ori=session.agency_ori, roles=sorted(session.roles), banner=SYSTEM_USE_BANNER,
+    )  # fmt: skip
+
+
+@router.post("/v1/logout", tags=["session"])
+def logout(
+    request: Request, principal: Anyone, api: Services,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> dict[str, str]:  # fmt: skip
+    """Ends this session at once."""
+    token = token_of(request, credentials)
+    if token:
+        api.auth.identity.logout(token)
+    api.trail.record(_account_event(principal, principal.username, principal.agency_ori, "logout"))
+    return {"status": "logged out"}
+
+
+@router.get("/v1/me", tags=["session"])
+def me(principal: Anyone) -> Me:
+    """Who this token is, and what its roles allow."""
+    return Me(
+        username=principal.username, agency_ori=principal.agency_ori,
+        roles=sorted(principal.roles), permissions=sorted(principal.permissions),
+        via=principal.via,
+    )  # fmt: skip
+
+
+PeopleAdmin = Annotated[
+    Principal, Depends(allowed(Permission.MANAGE_AGENCY_PEOPLE, Permission.MANAGE_AGENCIES))
+]
+
+
+def _may_grant(principal: Principal, agency: str, roles: set[Role]) -> str | None:
+    """Why ``principal`` may not give ``roles`` in ``agency``, or None."""
+    if principal.can(Permission.MANAGE_AGENCIES):
+        allowed_roles = {Role.AGENCY_ADMIN, Role.OPERATOR}
+        if not roles <= allowed_roles:
+            return (
+                "an operator adds agency administrators and operators; the agency's "
+                "administrator adds its other people"
+            )
+        return None
+    if agency != principal.agency_ori:
+        return "an agency administrator adds people of its own agency only"
+    if not roles <= AGENCY_GRANTABLE:
+        return "an agency administrator gives investigator, supervisor or auditor roles"
+    return None
+
+
+@router.post("/v1/people", tags=["people"])
+def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) -> NewPersonAnswer:
+    """A new person with roles; their TOTP enrolment URI is returned once."""
+    agency = body.agency_ori or principal.agency_ori
+    roles = set(body.roles)
+    problem = _may_grant(principal, agency, roles)
+    if problem is not None:
+        audit_refusal(api.trail, _account_event(principal, body.username, agency,
+                                                f"add refused: {problem}",
+                                                AuditOutcome.DENIED))  # fmt: skip
+        raise HTTPException(403, problem)
+    new = api.auth.identity.add_person(body.username, agency, frozenset(roles),
+                                       body.password.get_secret_value(),
+                                       principal.username)  # fmt: skip
+    api.trail.record_acknowledged(
+        _account_event(
+            principal, body.username, agency, f"added with roles {','.join(sorted(roles))}"
+        )
+    )
+    return NewPersonAnswer(username=body.username, agency_ori=agency, roles=sorted(roles),
+                           totp_uri=new.totp_uri)  # fmt: skip
+
+
+@router.post("/v1/service-accounts", tags=["people"])
+def add_service(
+    body: NewServiceRequest,
+    principal: Annotated[Principal, Depends(allowed(Permission.MANAGE_SERVICE_ACCOUNTS))],
+    api: Services,
+) -> NewServiceAnswer:
+    """A service account of an agency (its tools read the agency's hits); key shown once."""
+    account, key = api.auth.identity.add_service(body.username, body.agency_ori,
+                                                 principal.username)  # fmt: skip
+    api.trail.record_acknowledged(_account_event(principal, account.username, body.agency_ori,
+                                                 "service account added"))  # fmt: skip
+    return NewServiceAnswer(username=account.username, agency_ori=body.agency_ori, key=key)
+
+
+@router.get("/v1/people", tags=["people"])
+def list_people(
+    principal: PeopleAdmin, api: Services, agency_ori: Ori | None = None
+) -> list[AccountView]:
+    """The accounts of an agency: one's own, or any for an operator."""
+    agency = agency_ori or principal.agency_ori
+    if agency != principal.agency_ori and not principal.can(Permission.MANAGE_AGENCIES):
+        raise HTTPException(403, "an agency administrator lists its own agency only")
+    return [_view(a) for a in api.auth.identity.store.accounts_of_agency(agency)]
+
+
+@router.post("/v1/people/{username}/disable", tags=["people"])
+def disable_person(username: str, principal: PeopleAdmin, api: Services) -> AccountView:
+    """Disables an account at once (its sessions stop working)."""
+    account = api.auth.identity.store.account(username)
+    if account is None:
+        raise RequestRefused(f"no account {username}")
+    problem = _may_grant(principal, account.agency_ori, set(account.roles) - {Role.SERVICE})
+    if problem is not None and not (principal.can(Permission.MANAGE_AGENCIES)
+                                    and Role.SERVICE in account.roles):  # fmt: skip
+        raise HTTPException(403, problem)
+    disabled = api.auth.identity.disable(username, f"disabled by {principal.username}")
+    api.trail.record_acknowledged(_account_event(principal, username, account.agency_ori,
+                                                 "disabled"))  # fmt: skip
+    return _view(disabled)

@@ -1,0 +1,72 @@
+"""The API's services in a running process: the store, the accounts, the audit trail,
+the agreements followed from their compacted topic, and the TLS certificate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipelines.api.deps import ApiServices
+from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    from connectors.cassandra import CassandraStore
+    from pipelines.identity.accounts import IdentityService
+
+
+def tls_files(settings: Settings) -> Path:
+    """The API's key and certificate chain (one PEM), signed by the lprx CA."""
+    from connectors.security.pki import ensure_ca, ensure_keystore
+
+    ca = ensure_ca(settings.tls_dir)
+    return ensure_keystore(ca, settings.tls_dir / "api.pem", "lprx-api", [settings.api_host])
+
+
+def totp_key_file(settings: Settings) -> Path:
+    return settings.secrets_dir / "api" / "totp.key"
+
+
+def api_url(settings: Settings) -> str:
+    scheme = "https" if settings.api_tls else "http"
+    return settings.api_url or f"{scheme}://127.0.0.1:{settings.api_port}"
+
+
+@contextmanager
+def identity_service(settings: Settings) -> Iterator[tuple[CassandraStore, IdentityService]]:
+    """The identity service on the store (for the API and ``lprx people bootstrap``)."""
+    from connectors.cassandra import CassandraStore
+    from connectors.cassandra.identity import CassandraAccounts
+    from pipelines.identity.accounts import IdentityService, TotpSealer
+
+    with CassandraStore(settings, create_schema=False) as store:
+        accounts = CassandraAccounts(store.session, store.keyspace)
+        yield store, IdentityService(accounts, TotpSealer(totp_key_file(settings)), settings)
+
+
+@contextmanager
+def running_services(settings: Settings) -> Iterator[ApiServices]:
+    from connectors.kafka.audit import AuditTrail
+    from connectors.kafka.follower import CompactedTopicFollower
+    from pipelines.identity.auth import Authenticator, external_verifier
+    from pipelines.stages.share import AgreementBook
+    from schemas import codec_for
+    from schemas.records import SharingAgreement
+
+    codec = codec_for(settings.schema_registry_url)
+    book = AgreementBook()
+    follower = CompactedTopicFollower(
+        settings, settings.topic("agreements"), lambda b: SharingAgreement.decode(codec, b),
+        lambda _key, agreement: book.put(agreement), book.revoke,
+    )  # fmt: skip
+    follower.start()
+    follower.wait_caught_up(30)
+    trail = AuditTrail(settings, "lprx-api")
+    try:
+        with identity_service(settings) as (store, identity):
+            auth = Authenticator(identity, external_verifier(settings))
+            yield ApiServices(settings, auth, trail, book, store)
+    finally:
+        follower.stop()
+        trail.flush(10)

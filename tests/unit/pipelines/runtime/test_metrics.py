@@ -1,0 +1,175 @@
+"""Each metric means one thing: a record's latency is observed once per record, a
+batch's time once per batch, dead letters by stage and reason, retries by stage."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import CollectorRegistry
+
+from pipelines.metrics import REGISTRY, CertificatesCollector, FollowersCollector
+from pipelines.runtime import guard as guard_module
+from pipelines.runtime.match import Match
+from pipelines.runtime.store import reads_sink
+from schemas.records import HotlistEntry
+from tests.factories import an_entry
+from tests.unit.pipelines.runtime.runtime_doubles import (
+    CODEC,
+    FakeStore,
+    context,
+    event,
+    fresh_read,
+)
+
+T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    import asyncio
+
+    async def wrapped() -> T:
+        return await coroutine
+
+    return asyncio.run(wrapped())
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class Delta:
+    """Samples of the worker registry, as changes since this was made."""
+
+    def __init__(self, *samples: tuple[str, dict[str, Any]]) -> None:
+        self._samples = samples
+        self._start = [sample(name, **labels) for name, labels in samples]
+
+    def __call__(self) -> list[float]:
+        now = [sample(name, **labels) for name, labels in self._samples]
+        return [b - a for a, b in zip(self._start, now, strict=True)]
+
+
+def test_match_observes_each_record_once_and_the_batch_once() -> None:
+    ctx, _ = context()
+    entry: HotlistEntry = an_entry(plate="ABC1234")
+    ctx.hotlist.put(entry)
+    reads = [fresh_read(plate="ABC1234"), fresh_read(plate="ZZZ999"), fresh_read(plate="QQQ111")]
+    delta = Delta(
+        ("lprx_stage_latency_ms_count", {"stage": "match"}),
+        ("lprx_stage_batch_ms_count", {"stage": "match"}),
+        ("lprx_stage_batch_records_sum", {"stage": "match"}),
+        ("lprx_read_age_ms_count", {"stage": "match"}),
+        ("lprx_dead_letters_total", {"stage": "match", "reason": "DecodeError"}),
+    )
+    events = [event(r.encode(CODEC), offset=i) for i, r in enumerate(reads)]
+    run(Match(ctx).on_batch([*events, event(b"not avro", offset=9)]))
+    # 4 records (one dead-lettered), one batch of 4, 3 reads aged, 1 letter by reason.
+    assert delta() == [4.0, 1.0, 4.0, 3.0, 1.0]
+
+
+def test_store_observes_each_record_once_and_times_the_write_as_a_store_call() -> None:
+    store = FakeStore()
+    ctx, _ = context(store)
+    store.unavailable = 1
+    delta = Delta(
+        ("lprx_stage_latency_ms_count", {"stage": "store"}),
+        ("lprx_stage_batch_ms_count", {"stage": "store"}),
+        ("lprx_store_call_ms_count", {"stage": "store"}),
+        ("lprx_retries_total", {"stage": "store"}),
+        ("lprx_read_age_ms_count", {"stage": "store"}),
+    )
+    reads = [fresh_read(), fresh_read()]
+    run(reads_sink(ctx).on_batch([event(r.encode(CODEC), offset=i) for i, r in enumerate(reads)]))
+    # Two records, one batch, two write attempts (one failed, retried once), two stored.
+    assert delta() == [2.0, 1.0, 2.0, 1.0, 2.0]
+
+
+def test_worker_gauges_are_not_in_the_default_registry() -> None:
+    """The ingest serves the default registry: it must not export workers' gauges."""
+    assert REGISTRY.get_sample_value("lprx_hotlist_entries") is not None
+    assert DEFAULT_REGISTRY.get_sample_value("lprx_hotlist_entries") is None
+    names = {m.name for m in DEFAULT_REGISTRY.collect()}
+    assert not {"lprx_records", "lprx_hotlist_entries", "lprx_dedup_passes"} & names
+
+
+def test_certificates_report_when_they_end(tmp_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lprx test CA")])
+    ends = datetime(2031, 1, 2, tzinfo=UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+        .not_valid_after(ends)
+        .sign(key, hashes.SHA256())
+    )
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    registry = CollectorRegistry()
+    registry.register(CertificatesCollector(lambda: [ca, tmp_path / "absent.pem"]))
+    labels = {"file": str(ca), "subject": "CN=lprx test CA"}
+    name_ = "lprx_tls_certificate_not_after_timestamp_seconds"
+    assert registry.get_sample_value(name_, labels) == ends.timestamp()
+
+
+@dataclass
+class StubFollower:
+    topic: str
+    applied: int = 3
+    rejected: int = 1
+    errors: int = 0
+    newest_record_at: float | None = 1700000000.0
+    caught_up: bool = True
+
+    def positions(self) -> dict[int, int]:
+        return {0: 2, 1: 1}
+
+
+def test_followers_report_caught_up_offsets_and_counts() -> None:
+    registry = CollectorRegistry()
+    followers = [StubFollower("p.hotlist"), StubFollower("p.agreements", caught_up=False)]
+    registry.register(FollowersCollector(lambda: followers))
+    value = registry.get_sample_value
+    assert value("lprx_follower_caught_up", {"topic": "p.hotlist"}) == 1.0
+    assert value("lprx_follower_caught_up", {"topic": "p.agreements"}) == 0.0
+    offset = {"topic": "p.hotlist", "partition": "0"}
+    assert value("lprx_follower_applied_offset", offset) == 2.0
+    assert value("lprx_follower_applied_records_total", {"topic": "p.hotlist"}) == 3.0
+    assert value("lprx_follower_rejected_records_total", {"topic": "p.hotlist"}) == 1.0
+    newest = value("lprx_follower_newest_record_timestamp_seconds", {"topic": "p.hotlist"})
+    assert newest == 1700000000.0
+
+
+def test_dead_letter_reasons_are_a_bounded_set_declared_at_zero() -> None:
+    from pipelines.metrics import dead_letter_reason, declare
+    from pipelines.stages.dispositions import NotARecipient
+    from schemas import DecodeError
+    from schemas.errors import InvalidRecord
+
+    assert dead_letter_reason(DecodeError("x")) == "DecodeError"
+    assert dead_letter_reason(NotARecipient("x")) == "InvalidRecord"
+    assert dead_letter_reason(InvalidRecord("x")) == "InvalidRecord"
+    assert dead_letter_reason(KeyError("x")) == "unexpected"
+    declare("unit-declared")
+    labels = {"stage": "unit-declared", "reason": "DecodeError"}
+    assert REGISTRY.get_sample_value("lprx_dead_letters_total", labels) == 0.0
+    assert sample("lprx_retries_total", stage="unit-declared") == 0.0
