@@ -70,7 +70,7 @@ async def _run_without_faust(wiring: Wiring) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     # Side by side, as Faust runs them: the heartbeat never returns.
-    running = [asyncio.create_task(start()) for start in wiring.tasks]
+    running = [asyncio.ensure_future(start()) for start in wiring.tasks]
     for task in running:
         task.add_done_callback(_log_failure)
     try:
@@ -82,7 +82,7 @@ async def _run_without_faust(wiring: Wiring) -> None:
             await asyncio.to_thread(stop)
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
+def _log_failure(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("worker task failed", exc_info=task.exception())
 

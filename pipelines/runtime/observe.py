@@ -116,12 +116,16 @@ def observe(
     Cassandra session start with its app. Call ``Observed.serve`` to serve them."""
     ctx, stages = pipeline.context, set(pipeline.stages)
     health = health or Health()
-    group = pipeline.app.conf.id
-    monitor = LagMonitor(ctx.settings, group, lambda: source_topics(pipeline), lag_interval_s)
+    group, topics = pipeline.app.conf.id, lambda: source_topics(pipeline)
+    share_loop = pipeline.agents.get("share")
+    if isinstance(share_loop, ShareService) and not pipeline.app.agents:
+        # A share-only worker's one group is the loop's own.
+        config = share_loop.loop.config
+        group, topics = config.group_id, lambda: [config.source]
+    monitor = LagMonitor(ctx.settings, group, topics, lag_interval_s)
     if stages & FOLLOWING_STAGES:
         health.add_check("followers", lambda: followers_check(ctx))
     health.add_check("kafka", lambda: kafka_check(monitor, 3 * lag_interval_s + 10))
-    share_loop = pipeline.agents.get("share")
     if isinstance(share_loop, ShareService):
         health.add_check("share", share_loop.problem)
     pipeline.wiring.task(health.heartbeat)

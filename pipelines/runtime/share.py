@@ -21,9 +21,9 @@ Hits are keyed by folded plate (``schemas/keys.py hit_key``), so a car's repeats
 one partition, and each partition has its ``ShareMemory``: the last alert per (plate,
 entry) and the hits delivered in the window, so a hit that comes again (same hit id) is
 not delivered again, historical ones included. The memory's changelog is the compacted
-``<prefix>.hit-alerts`` topic (``connectors/kafka/topics.py stage_state``, which says
-how its copies of plates are destroyed), partition for partition with ``hits``, one
-record per entry, times as epoch seconds:
+``<prefix>.hit-alerts`` topic, bounded as every changelog is (``connectors/kafka/topics.py
+bounded_compacted_config`` says how its copies of plates are destroyed), partition for
+partition with ``hits``, one record per entry, times as epoch seconds:
 
     alert/<folded plate>/<entry id>   {"at": read time, "seen": when alerted}
     hit/<hit id>                      {"at": when delivered}
@@ -39,8 +39,8 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from connectors.kafka.acls import share_transactional_prefix
 from connectors.kafka.topics import TopicSpec, ensure_topics, partner_topic

@@ -15,10 +15,10 @@ from confluent_kafka import TopicPartition
 from connectors.kafka.reader import read_topic
 from connectors.kafka.topics import (
     TopicSpec,
+    bounded_compacted_config,
     ensure_topics,
     make_consumer,
     make_producer,
-    stage_state,
 )
 from connectors.kafka.transactions import (
     LoopConfig,
@@ -73,7 +73,11 @@ def topics(servers: Settings) -> Iterator[tuple[Settings, LoopConfig]]:
     source, state, out = (settings.topic(n) for n in ("t-in", "t-state", "t-out"))
     ensure_topics(
         settings,
-        [TopicSpec(source, 2), TopicSpec(state, 2, stage_state(settings)), TopicSpec(out, 2)],
+        [
+            TopicSpec(source, 2),
+            TopicSpec(state, 2, bounded_compacted_config(settings)),
+            TopicSpec(out, 2),
+        ],
     )
     config = LoopConfig(
         source=source,

@@ -234,7 +234,7 @@ class Numbering:
         return Work()
 
 
-def run(broker: Broker, handler: Numbering, monkeypatch: pytest.MonkeyPatch) -> None:
+def run(broker: Broker, handler: Numbering, monkeypatch: pytest.MonkeyPatch) -> TransactionalLoop:
     monkeypatch.setattr(transactions, "BACKOFF_FIRST_S", 0.01)
 
     def clients(_settings: KafkaConfig, _config: LoopConfig) -> Clients:
@@ -254,6 +254,7 @@ def run(broker: Broker, handler: Numbering, monkeypatch: pytest.MonkeyPatch) -> 
     worker.join(20)
     broker.stop.set()
     assert not worker.is_alive(), "the loop did not finish the input"
+    return loop
 
 
 def test_output_state_checkpoint_and_offsets_are_committed_together(
@@ -269,6 +270,15 @@ def test_output_state_checkpoint_and_offsets_are_committed_together(
     assert (CHECKPOINT_KEY, b"3") in state, "no checkpoint of the committed offset"
     assert handler.counted_on_commit == 3
     assert broker.inits == 1 and broker.aborts == 0
+
+
+def test_the_loop_says_when_it_is_not_getting_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TransactionalLoop(KafkaConfig(), CONFIG, Numbering()).stalled(60) == "starting"
+    loop = run(Broker(source=[b"a"]), Numbering(), monkeypatch)
+    assert loop.stalled(60) is None
+    assert loop.last_done is not None
+    loop.last_done -= 120  # as if the last commit were two minutes ago
+    assert (loop.stalled(60) or "").startswith("nothing committed for 120 s")
 
 
 def test_an_abortable_commit_is_undone_and_done_again_from_the_committed_state(

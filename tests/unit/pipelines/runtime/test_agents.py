@@ -295,7 +295,7 @@ def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too()
     first = fresh_read(plate="WNT1234", confidence=70.0, collected_at=now)
     better = fresh_read(plate="WNT1234", confidence=96.0, collected_at=now + timedelta(seconds=1))
     other_car = fresh_read(plate="WNT1235", collected_at=now + timedelta(seconds=2))
-    share = Share(ctx, {})
+    share = ShareHandler(ctx, lambda _spec: None)
     counts = Counts("share")
 
     async def flow() -> None:
@@ -303,8 +303,6 @@ def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too()
             await agents.on_read(event(read.encode(CODEC), partition=0))
         normalized = [event(s.value, offset=i) for i, s in enumerate(out.to("reads.normalized"))]
         await Match(ctx).on_batch(normalized)
-        for sent in out.to("hits"):
-            await share.on_hit(event(sent.value, key=sent.key, topic="unit.hits"))
 
     run(flow())
     hits = hits_in(out)
@@ -313,7 +311,14 @@ def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too()
         (better.read_id, wanted.entry_id),  # stored as a hit, not re-alerted
         (other_car.read_id, other_entry.entry_id),
     ]
-    alerted = [Hit.decode(CODEC, s.value).read.read_id for s in out.to(f"hits.{OWNER}")]
+    # Share's batches one hit each, as they come (one partition: the pass's key).
+    delivered = []
+    for offset, sent in enumerate(out.to("hits")):
+        work = share.process([received(sent.value, partition=0, offset=offset)])
+        delivered += [r for r in work.records if r.topic == f"unit.hits.{OWNER}"]
+        for effect in work.on_commit:
+            effect()
+    alerted = [Hit.decode(CODEC, r.value).read.read_id for r in delivered]
     assert alerted == [first.read_id, other_car.read_id]
     assert (counts["ok"], counts["suppressed"]) == (2, 1)
     assert out.to("reads") == []  # the store's read is still settling

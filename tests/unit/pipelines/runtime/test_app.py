@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kafka.topics import core_topics
+from connectors.kafka.topics import bounded_compacted_config, core_topics
 from pipelines.runtime import Pipeline, create_pipeline
 from pipelines.runtime.share import ShareService
 from pipelines.settings import Settings
@@ -95,10 +95,11 @@ def test_share_runs_its_own_group_over_hits_with_its_state_beside_them(tmp_path:
     names = {spec.name: spec for spec in core_topics(worker.context.settings)}
     state = names["lprx.hit-alerts"]
     assert state.partitions == names["lprx.hits"].partitions
-    assert state.config["cleanup.policy"] == "compact"
-    day_ms = 24 * 3600 * 1000
-    assert int(state.config["max.compaction.lag.ms"]) == day_ms // 4
-    assert int(state.config["delete.retention.ms"]) == day_ms // 4
+    # Bounded like every changelog: nothing outlives the transport bound.
+    assert state.config == bounded_compacted_config(worker.context.settings)
+    assert state.config["cleanup.policy"] == "compact,delete"
+    # Readiness waits for the loop: not started until the agreements are loaded.
+    assert worker.agents["share"].problem() == "not started (waiting for the agreements)"
 
 
 def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
