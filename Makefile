@@ -42,7 +42,10 @@ tools: ## helm, promtool, prometheus, kubernetes-validate into .cache/tools (fir
 deploy-check: install tools ## Lint and render the chart over its values matrix, promtool rules and tests
 	PYTHON=$(BIN)/python bash deploy/validate.sh
 
-test: services models keycloak deploy-check ## Deploy checks, unit, integration (real servers) and end-to-end tests
+browser: ## Debian's Chromium for the console's browser tests (first time; apt)
+	bash deploy/browser.sh
+
+test: services models keycloak browser deploy-check ## Deploy checks, unit, integration (real servers), browser and end-to-end tests
 	# The hotlist reload test at full size: 1,000,000 entries reloaded while matching runs.
 	LPRX_RELOAD_ENTRIES=1000000 $(BIN)/pytest tests/unit tests/fuzz tests/integration tests/e2e
 
@@ -71,4 +74,4 @@ down: install ## Stop Kafka, Cassandra and Keycloak
 clean: ## Remove the virtualenv and caches (keeps server data in .cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install services keycloak models setup demo tools deploy-check test test-unit lint check bench faults fuzz down clean
+.PHONY: help install services keycloak models setup demo tools deploy-check browser test test-unit lint check bench faults fuzz down clean

@@ -21,7 +21,7 @@ class ServersConfig(KafkaConfig, CassandraConfig):
     kafka_heap: str = Field(default="512m", description="The local broker's JVM heap (-Xmx).")
     cassandra_heap: str = Field(default="1g", description="The local Cassandra's JVM heap.")
     keycloak_port: int = Field(
-        default=8443,
+        default=8643,
         description="HTTPS port of the local Keycloak (an agency identity provider for "
         "tests and the demo; started only by `lprx services up keycloak`).",
     )

@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/health", "/v1/login", "/openapi.json", "/docs", "/redoc"})
 
 
+def _console(path: str) -> bool:
+    """A page of the web console: it authenticates with the API's own functions, and
+    answers a missing login with the login page rather than a 401."""
+    return path == "/console" or path.startswith("/console/")
+
+
 def _status(error: LprxError) -> int:
     if isinstance(error, AccessDenied):
         return 403
@@ -75,7 +81,7 @@ def create_api_app(services: ApiServices) -> FastAPI:
     ) -> Response:
         # The credential is checked before the body is even parsed, so a caller without
         # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
-        if request.url.path not in OPEN_PATHS:
+        if request.url.path not in OPEN_PATHS and not _console(request.url.path):
             try:
                 principal = await run_in_threadpool(authenticate, request, services, None)
             except HTTPException as refused:
@@ -87,6 +93,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     app.include_router(people.router)
     app.include_router(reads.router)
     app.include_router(admin.router)
+    from pipelines.console import install_console
+
+    install_console(app)  # its pages check the same credential themselves (a login page)
     return app
 
 

@@ -104,3 +104,20 @@ def print_login(console: Console, settings: Settings, people: dict[str, tuple[Pa
         "  the other demo people (operator, Lakeside administrator and auditor) have "
         f"their files beside it, in {password.parent}"
     )
+    print_console_login(console, settings)
+
+
+def print_console_login(console: Console, settings: Settings) -> None:
+    """The web console: the same login, in a browser."""
+    from pipelines.api.wiring import api_url
+
+    console.rule("[bold]the web console")
+    console.print(f"  open {api_url(settings)}/console/ (while `lprx api` runs) and log in as "
+                  "inv.lakeside: the password from the file above, the code the command "
+                  "above prints", soft_wrap=True, highlight=False)  # fmt: skip
+    console.print(f"  the page's certificate is signed by the lprx CA, {settings.default_ca_file}"
+                  ": import it in the browser, or accept the warning once", soft_wrap=True,
+                  highlight=False)  # fmt: skip
+    console.print("  search (purpose, case number, factual basis), the hits inbox with crops "
+                  "and dispositions, the agreements; aud.lakeside sees the audit trail",
+                  soft_wrap=True, highlight=False)  # fmt: skip

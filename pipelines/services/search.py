@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from connectors.cassandra.search import ReadRow
@@ -225,5 +225,7 @@ def _candidates(
                 cuts.append(rows[-1].collected_at)
         if cuts:
             return found, max(cuts)
+        if day == date.min:  # a window from year 1 (any input): no day before it
+            break
         day -= timedelta(days=1)
     return found, None
