@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.fault_scenario import Delivery, Plan, PlannedRead, Posted, ReadKey, StoredRead
@@ -215,12 +215,18 @@ class Cameras:
         by_camera: dict[str, list[PlannedRead]] = {}
         for read in self.plan.reads:
             by_camera.setdefault(read.camera_id, []).append(read)
-        async with httpx.AsyncClient(timeout=self.TIMEOUT_S) as client:
-            await asyncio.gather(
-                *(self._camera(client, reads, start, deadline) for reads in by_camera.values())
-            )
+        await asyncio.gather(
+            *(self._camera(reads, start, deadline) for reads in by_camera.values())
+        )
 
-    async def _camera(
+    async def _camera(self, reads: list[PlannedRead], start: float, deadline: float) -> None:
+        # A client per camera, as cameras are: one shared pool of hundreds of cameras'
+        # requests, some timing out while the broker is down, was seen to stall in
+        # httpcore with no connection open.
+        async with httpx.AsyncClient(timeout=self.TIMEOUT_S) as client:
+            await self._post_all(client, reads, start, deadline)
+
+    async def _post_all(
         self, client: httpx.AsyncClient, reads: list[PlannedRead], start: float, deadline: float
     ) -> None:
         waiting: list[tuple[PlannedRead, ReadKey, float]] = []  # seen, not yet accepted
@@ -358,12 +364,47 @@ def trace(
                         "at_s": round(message.timestamp()[1] / 1000 - since, 1),
                     }
                 )
+    passes = pass_states(settings, group, keys)
     offsets = committed_offsets(settings, group, list(committed))
     for copies in seen.values():
         for copy in copies:
             where = (settings.topic(copy["topic"]), copy["partition"])
             copy["group_committed"] = offsets.get(where)
-    return [{"read": key.__dict__, "copies": seen[key]} for key in keys]
+    return [{"read": key.__dict__, "copies": seen[key], "dedup_pass": passes[key]} for key in keys]
+
+
+def pass_states(settings: Settings, group: str, keys: list[ReadKey]) -> dict[ReadKey, Any]:
+    """Each read's dedup pass as the worker's changelog topic has it (every record: held
+    or not) and as its local table (RocksDB, opened read-only) holds it now. Names the
+    worker's table and its key format (pipelines/stages/dedup.py): a diagnostic only."""
+    import json
+
+    from rocksdict import AccessType, Options, Rdict
+
+    from schemas.plates import confusable_key
+
+    table = "dedup-vehicle-passes"
+    names = {f"{key.camera_id}/{confusable_key(key.plate)}": key for key in keys}
+    states: dict[ReadKey, Any] = {key: {"changelog": [], "local_table": "absent"} for key in keys}
+    changelog = f"{group}-{table}-changelog"
+    for message in read_topic(settings, changelog, max_messages=10**9, timeout_s=120):
+        name = json.loads(message.key() or b"null")
+        if name in names:
+            value = message.value()
+            held = bool(value and json.loads(value).get("held"))
+            states[names[name]]["changelog"].append("held" if held else "sent")
+    tables = settings.cache_dir / "faust" / group / "v1" / "tables"
+    for path in sorted(tables.glob(f"{table}-*.db")):
+        db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            for name, key in names.items():
+                value = db.get(json.dumps(name).encode())
+                if value is not None:
+                    held = bool(json.loads(value).get("held"))
+                    states[key]["local_table"] = "held" if held else "sent"
+        finally:
+            db.close()
+    return states
 
 
 def committed_offsets(
@@ -389,9 +430,16 @@ def dead_letters(settings: Settings, codec: Codec) -> dict[str, int]:
     return dict(counts)
 
 
+MARKERS_AT_MOST = 64
+"""A short gap between a group's committed offset and a partition's end may be only the
+markers of transactions (share's), which take offsets and hold no record."""
+
+
 def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
     """Records of ``topics`` the consumer group has not committed yet (None: unknown).
-    Asks for the group's committed offsets without joining the group."""
+    Asks for the group's committed offsets without joining the group. A consumer that
+    reads no control records commits the offset after the last record it handled, so
+    a short gap is read to tell records from transaction markers."""
     consumer = make_consumer(settings, group)
     try:
         metadata = consumer.list_topics(timeout=10).topics
@@ -401,12 +449,37 @@ def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
         lag = 0
         for tp in consumer.committed(partitions, timeout=10):
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
+            gap = high - (tp.offset if tp.offset >= 0 else low)
+            if 0 < gap <= MARKERS_AT_MOST and tp.offset >= 0:
+                gap = _records_after(settings, tp, high)
+            lag += gap
         return lag
     except (KafkaException, KeyError):
         return None
     finally:
         consumer.close()
+
+
+def _records_after(settings: Settings, start: TopicPartition, end: int) -> int:
+    """The records (not markers) of ``start``'s partition from its offset to ``end``."""
+    reader = make_consumer(
+        settings, f"{settings.worker_id}-lag-{os.getpid()}", **{"enable.partition.eof": True}
+    )
+    try:
+        reader.assign([start])
+        count, deadline = 0, time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for message in reader.consume(MARKERS_AT_MOST, timeout=0.5):
+                error = message.error()
+                if error is None:
+                    count += 1
+                    if (message.offset() or 0) >= end - 1:
+                        return count
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    return count
+        return end - start.offset  # not read to its end: as many as there may be
+    finally:
+        reader.close()
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:

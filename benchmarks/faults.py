@@ -12,14 +12,15 @@ dedup, match, share and store, while the suite
 - stops Cassandra for ``--cassandra-outage-seconds`` (SIGSTOP, then SIGCONT of its JVM:
   clients see timeouts, not refused connections).
 
-Then it waits for the pipeline to drain (the worker's consumer group has committed
-everything and the results stopped changing) and checks that every accepted read is
-stored in ``reads_by_plate`` exactly once, and that every expected hit reached each
-entitled agency topic (``<prefix>.hits.<ORI>``, read committed) exactly once and no
-other topic. The hotlist has entries shared with partner A only, partner B only, both,
-and neither; each hit also goes to the owner's own topic. A third partner's agreement
-covers a category no entry has, so its topic must stay empty. What is judged and why
-per camera read (not per read id): ``benchmarks/fault_scenario.py``.
+Then it waits for the pipeline to drain (the worker's consumer groups, Faust's and the
+share stage's, have committed everything and the results stopped changing) and checks
+that every accepted read is stored in ``reads_by_plate`` exactly once, and that every
+expected hit reached each entitled agency topic (``<prefix>.hits.<ORI>``, read
+committed) exactly once and no other topic. The hotlist has entries shared with partner
+A only, partner B only, both, and neither; each hit also goes to the owner's own topic.
+A third partner's agreement covers a category no entry has, so its topic must stay
+empty. What is judged and why per camera read (not per read id):
+``benchmarks/fault_scenario.py``.
 
 Prints ONE JSON line. The suite runs its OWN Kafka and Cassandra (its own cache folder
 and ports, see ``--cache-dir`` and the port options), never the shared ones, and stops
@@ -179,6 +180,8 @@ class Suite:
         self.stop_supervising = asyncio.Event()
         s = self.settings
         self.group = f"{s.topic_prefix}-{STAGES.replace(',', '-')}"
+        # Share is no Faust agent: its transactional loop has its own group.
+        self.share_group = f"{s.topic_prefix}-share"
         self.metrics_port = free_port()
         self.ingest_port = free_port()
         self.worker = harness.LprxProcess(
@@ -312,9 +315,9 @@ class Suite:
         self.say(f"Cassandra (pid {pid}) stopped for {outage:.0f} s")
         started = time.monotonic()
         if kill_inside:
-            await asyncio.sleep(self.rng.uniform(0.1, 0.4) * outage)
-            left = outage - (time.monotonic() - started)
-            await self.kill_worker("during the Cassandra outage", busy_within=max(0.0, left - 8))
+            # Early, and busy or not: the new worker must start while Cassandra is away.
+            await asyncio.sleep(self.rng.uniform(0.1, 0.3) * outage)
+            await self.kill_worker("during the Cassandra outage", busy_within=0)
         await asyncio.sleep(max(0.0, outage - (time.monotonic() - started)))
         self.resume_cassandra()
         self.say("Cassandra resumed")
@@ -363,7 +366,9 @@ class Suite:
             for t in ("reads.raw", "reads.normalized", "dedup-ticks", "reads", "hits", "audit")
         ]
         lag = await asyncio.to_thread(harness.group_lag, s, self.group, topics)
-        return check(self.posted, stored, delivered), lag
+        shared = await asyncio.to_thread(harness.group_lag, s, self.share_group, [s.topic("hits")])
+        total = None if lag is None or shared is None else lag + shared
+        return check(self.posted, stored, delivered), total
 
     async def drain(self) -> tuple[dict[str, int], int | None]:
         """Until everything is in and nothing is left to consume, or nothing changed for
@@ -494,11 +499,12 @@ class Suite:
             self.resume_cassandra()
         except RuntimeError as error:
             self.say(f"resuming Cassandra: {error}")
-        if self.servers_up and not self.options.keep_servers:
+        if self.options.keep_servers:
+            return  # servers, topics, keyspace and the worker's table data, to look at
+        if self.servers_up:
             self._drop_run_data()
         shutil.rmtree(self.settings.cache_dir / "faust" / self.group, ignore_errors=True)
-        if not self.options.keep_servers:
-            down(self.settings, progress=lambda name, msg: self.say(f"{name}: {msg}"))
+        down(self.settings, progress=lambda name, msg: self.say(f"{name}: {msg}"))
 
     def _drop_run_data(self) -> None:
         from connectors.cassandra import CassandraStore
@@ -566,7 +572,8 @@ def parse_args(argv: Sequence[str] | None) -> FaultOptions:
     parser.add_argument(
         "--keep-servers",
         action="store_true",
-        help="leave the suite's servers running, with the run's topics and keyspace",
+        help="leave the suite's servers running, with the run's topics, keyspace and the "
+        "worker's table data (to look into a failed run)",
     )
     parser.add_argument("--hit-share", type=float, default=defaults.hit_share)
     parser.add_argument("--post-seconds", type=float, default=None)

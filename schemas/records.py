@@ -36,6 +36,13 @@ def hit_id_for(read_id: str, entry_id: str) -> str:
     return str(uuid.uuid5(_HIT_NAMESPACE, f"{read_id}\x00{entry_id}"))
 
 
+def dissemination_id_for(hit_id: str, recipient_ori: str) -> str:
+    """The audit event id of a hit's delivery to one agency: the same for every attempt
+    at it, so a reader of the trail can tell one delivery recorded twice (a copy of an
+    attempt that was rolled back, read uncommitted) from two deliveries."""
+    return str(uuid.uuid5(_HIT_NAMESPACE, f"{hit_id}\x00to\x00{recipient_ori}"))
+
+
 class CameraKind(StrEnum):
     FIXED = "FIXED"
     SQUAD_CAR = "SQUAD_CAR"

@@ -12,7 +12,9 @@ grants below, for one deployment's topic prefix ``P`` (topic ``P.<name>``):
 ``lprx-worker``    read and write the pipeline's topics; create and write partner
                    hit topics (prefix ``P.hits.``); its Faust apps (prefix ``P-``):
                    groups, changelogs (create, read, write; never delete or alter);
-                   follower groups (prefix ``<worker_id>-``)
+                   follower groups (prefix ``<worker_id>-``); the share stage's
+                   transactional ids (prefix ``P-share-``: describe, write) and its
+                   state topic ``hit-alerts``
 ``lprx-replay``    read ``deadletter`` and ``deadletter.replayed`` (its own groups,
                    prefix ``lprx-replay-``); write the pipeline's input topics,
                    ``deadletter.replayed`` and ``audit`` (``lprx deadletters replay``)
@@ -73,6 +75,7 @@ _CREATE, _DESCRIBE = AclOperation.CREATE, AclOperation.DESCRIBE
 _DESCRIBE_CONFIGS = AclOperation.DESCRIBE_CONFIGS
 _LITERAL, _PREFIXED = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
 _TOPIC, _GROUP = ResourceType.TOPIC, ResourceType.GROUP
+_TRANSACTIONAL_ID = ResourceType.TRANSACTIONAL_ID
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,11 @@ def partner_principal(agency_ori: str) -> str:
     return f"{PARTNER_PREFIX}{agency_ori}"
 
 
+def share_transactional_prefix(config: KafkaConfig) -> str:
+    """What the transactional id of every share worker of the deployment starts with."""
+    return f"{config.topic_prefix}-share-"
+
+
 def ingest_grants(config: KafkaConfig) -> list[Grant]:
     return _topics(config, ("reads.raw", "frames", "audit", "deadletter"), _WRITE)
 
@@ -131,9 +139,9 @@ def ocr_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> list[Grant]:
 
 def worker_grants(config: KafkaConfig) -> list[Grant]:
     reads = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
-             "dispositions", "hotlist", "agreements", "dedup-ticks")  # fmt: skip
+             "dispositions", "hotlist", "agreements", "dedup-ticks", "hit-alerts")  # fmt: skip
     writes = ("reads.raw", "reads.normalized", "reads", "hits", "audit", "deadletter",
-              "dedup-ticks")  # fmt: skip
+              "dedup-ticks", "hit-alerts")  # fmt: skip
     apps = f"{config.topic_prefix}-"  # Faust app ids: P-<stages>
     return [
         *_topics(config, reads, _READ),
@@ -149,6 +157,12 @@ def worker_grants(config: KafkaConfig) -> list[Grant]:
         Grant(_GROUP, apps, _READ, prefixed=True),
         # The compacted-topic followers' never-committed groups.
         Grant(_GROUP, f"{config.worker_id}-", _READ, prefixed=True),
+        # The share stage's transactions (its group "P-share" is one of the apps' above).
+        # Idempotent writes need no cluster grant: Write on a topic implies them.
+        *(
+            Grant(_TRANSACTIONAL_ID, share_transactional_prefix(config), op, prefixed=True)
+            for op in (_DESCRIBE, _WRITE)
+        ),
     ]
 
 

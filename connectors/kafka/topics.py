@@ -116,6 +116,8 @@ def core_topics(settings: KafkaConfig) -> list[TopicSpec]:
             n,
             {"retention.ms": str(HOUR_MS), "segment.ms": str(HOUR_MS // 6)},
         ),
+        # Share's suppression memory, committed with its input: co-partitioned with hits.
+        TopicSpec(settings.topic("hit-alerts"), n, bounded_compacted_config(settings)),
     ]
 
 
@@ -215,25 +217,58 @@ def _align_configs(admin: AdminClient, specs: list[TopicSpec]) -> None:
             raise ConfigurationError(f"could not update {resource.name}: {error}") from error
 
 
+ClientConfig = dict[str, str | int | bool]
+
+
+def producer_config(settings: KafkaConfig, client_id: str) -> ClientConfig:
+    """What every producer of lprx is configured with (brokers, login, idempotence)."""
+    return {
+        **base_config(settings),
+        "client.id": client_id,
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.max.bytes": FRAME_MAX_BYTES + 64 * 1024,
+    }
+
+
 def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
-    return Producer(
+    return Producer(producer_config(settings, client_id))
+
+
+# How long a transaction may stay open before the broker aborts it: how long a worker
+# that died mid-transaction, and never came back under its transactional id, holds back
+# read_committed readers of the partitions it wrote to.
+TRANSACTION_TIMEOUT_MS = 30_000
+
+
+def make_transactional_producer(
+    settings: KafkaConfig, client_id: str, transactional_id: str
+) -> Producer:
+    """A producer whose records are written in transactions (``init_transactions`` first).
+    ``transactional_id`` must be stable across restarts of one worker and unique among
+    the running ones: a restarted worker fences its former self and aborts what it left
+    open. Keys are partitioned as Java clients and Faust do (murmur2)."""
+    config = producer_config(settings, client_id)
+    config.update(
         {
-            **base_config(settings),
-            "client.id": client_id,
-            "enable.idempotence": True,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            "message.max.bytes": FRAME_MAX_BYTES + 64 * 1024,
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            "partitioner": "murmur2_random",
         }
     )
+    return Producer(config)
 
 
 def make_consumer(settings: KafkaConfig, group_id: str, **overrides: str | int | bool) -> Consumer:
-    config: dict[str, str | int | bool] = {
+    """A consumer that commits only when told and reads committed records only (what a
+    transaction aborted, or has still open, never shows)."""
+    config: ClientConfig = {
         **base_config(settings),
         "group.id": group_id,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
+        "isolation.level": "read_committed",
     }
     config.update(overrides)
     return Consumer(config)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.access import FAUST_TABLES, PIPELINE_STAGES, Role
+from pipelines.access import CHANGELOG_TABLES, PIPELINE_STAGES, Role
 from pipelines.cli import common
 from pipelines.cli.common import console, refusals
 
@@ -27,7 +27,7 @@ def changelogs() -> None:
 
     settings = common.settings_as(Role.SETUP)
     with refusals():
-        found = find_changelogs(settings, FAUST_TABLES, PIPELINE_STAGES)
+        found = find_changelogs(settings, CHANGELOG_TABLES, PIPELINE_STAGES)
         admin = admin_client(settings)
         running = {c.app_id: app_has_members(admin, c.app_id) for c in found}
     table = Table("app id", "table", "topic", "workers running")
@@ -46,5 +46,5 @@ def delete_changelogs(
 
     settings = common.settings_as(Role.SETUP)
     with refusals():
-        deleted = delete_app_changelogs(settings, app_id, FAUST_TABLES, PIPELINE_STAGES)
+        deleted = delete_app_changelogs(settings, app_id, CHANGELOG_TABLES, PIPELINE_STAGES)
     console.print(f"deleted {len(deleted)} changelog topic(s): {', '.join(deleted) or '-'}")

@@ -39,8 +39,6 @@ def worker(
     loglevel: str = "warning",
 ) -> None:
     """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
-    import faust
-
     from pipelines.runtime.app import create_pipeline
     from pipelines.runtime.observe import observe
 
@@ -58,13 +56,7 @@ def worker(
         f"worker: stages {','.join(pipeline.stages)}; metrics on {base_url}/metrics, "
         f"probes {base_url}/livez and {base_url}/readyz"
     )
-    runner = faust.Worker(pipeline.app, loglevel=loglevel)
-    # Faust's startup spinner sets the root logger to DEBUG for good (to spin on every
-    # record), so each record sent built two debug LogRecords in aiokafka and Faust: about
-    # 4% of a loaded worker's samples (benchmarks/pipeline.py under py-spy). Without it,
-    # the root logger stays at ``loglevel``.
-    runner.spinner = None
-    runner.execute_from_commandline()
+    pipeline.run(loglevel)
 
 
 def ingest() -> None:

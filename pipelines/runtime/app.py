@@ -2,14 +2,18 @@
 
 Names are part of the deployment and never change: the app id
 ``<topic_prefix>-<stages>`` names the consumer group and the table changelogs, and the
-agents (``ocr``, ``normalize``, ``dedup-ticks``, ``match``, ``historical``, ``share``,
-``store-reads``, ``store-hits``, ``store-audit``, ``store-dispositions``) and tables
-(``dedup-vehicle-passes``, ``hit-alerts``) keep the names their offsets and changelogs
-are stored under.
+agents (``ocr``, ``normalize``, ``dedup-ticks``, ``match``, ``historical``,
+``store-reads``, ``store-hits``, ``store-audit``, ``store-dispositions``) and the table
+(``dedup-vehicle-passes``) keep the names their offsets and changelogs are stored under.
+Stage ``share`` is no agent: it runs its own transactional loop in a thread of the
+worker (``share.py``), its group ``<topic_prefix>-share``, its state ``<prefix>.hit-alerts``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,10 +33,12 @@ from pipelines.runtime import (
     store,
 )
 from pipelines.runtime.context import Context
+from pipelines.runtime.transport import ReadCommittedTransport
 from pipelines.runtime.wiring import FaustOutbox, Wiring
 from pipelines.settings import Settings
 
 ALL_STAGES = PIPELINE_STAGES
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,7 +48,49 @@ class Pipeline:
     app: faust.App
     stages: tuple[str, ...]
     context: Context
+    wiring: Wiring
     agents: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, loglevel: str = "warning") -> None:
+        """Runs the worker until it is stopped (SIGTERM, SIGINT). A worker whose stages
+        have no Faust agent (``share`` alone) runs without Faust, which will not start
+        with no topic to subscribe to: its tasks, then its shutdown handlers."""
+        if self.app.agents:
+            runner = faust.Worker(self.app, loglevel=loglevel)
+            # Faust's startup spinner sets the root logger to DEBUG for good (to spin on
+            # every record), so each record sent built two debug LogRecords in aiokafka
+            # and Faust: about 4% of a loaded worker's samples (benchmarks/pipeline.py
+            # under py-spy). Without it, the root logger stays at ``loglevel``.
+            runner.spinner = None
+            runner.execute_from_commandline()
+            return
+        logging.basicConfig(
+            level=loglevel.upper(), format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
+        )
+        asyncio.run(_run_without_faust(self.wiring))
+
+
+async def _run_without_faust(wiring: Wiring) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    # Side by side, as Faust runs them: the heartbeat never returns.
+    running = [asyncio.ensure_future(start()) for start in wiring.tasks]
+    for task in running:
+        task.add_done_callback(_log_failure)
+    try:
+        await stopping.wait()
+    finally:
+        for task in running:
+            task.cancel()
+        for stop in wiring.shutdown:
+            await asyncio.to_thread(stop)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker task failed", exc_info=task.exception())
 
 
 def worker_stages(settings: Settings) -> tuple[str, ...]:
@@ -58,7 +106,7 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
     # only the last folder of the path.
     data_dir = (settings.table_data_dir or settings.cache_dir / "faust") / app_id
     data_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         app_id,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         broker_credentials=faust_credentials(settings),
@@ -73,6 +121,9 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
     )
+    # Share's audit events are written in transactions: store none of an aborted one.
+    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
+    return app
 
 
 def _purge_local_tables(wiring: Wiring, settings: Settings) -> None:
@@ -99,7 +150,7 @@ def create_pipeline(settings: Settings) -> Pipeline:
     # Read at scrape time, so the gauges follow every reload and revocation.
     metrics.HOTLIST_ENTRIES.set_function(lambda: len(ctx.hotlist))
     metrics.AGREEMENTS.set_function(lambda: len(ctx.agreements))
-    pipeline = Pipeline(app, stages, ctx)
+    pipeline = Pipeline(app, stages, ctx, wiring)
     _purge_local_tables(wiring, settings)
     agents = pipeline.agents
     if "ocr" in stages:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from connectors.cassandra import CassandraStore
-from connectors.kafka.topics import TopicSpec, partner_topic
+from connectors.kafka.topics import TopicSpec
 from pipelines.runtime.followers import Followers, hotlist_index
 from pipelines.settings import Settings
 from pipelines.stages.share import AgreementBook
@@ -24,7 +24,6 @@ from schemas.errors import ConfigurationError, StoreUnavailable
 from schemas.keys import (
     audit_key,
     dead_letter_key,
-    delivered_hit_key,
     hit_key,
     raw_read_key,
     read_key,
@@ -124,7 +123,6 @@ class Context:
         )
         self._store: CassandraStore | None = None
         self._store_lock = asyncio.Lock()
-        self._partner_topics: set[str] = set()
 
     async def run_blocking(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.blocking, fn)
@@ -167,14 +165,6 @@ class Context:
 
     async def send_hit(self, hit: Hit) -> None:
         await self.out.send(self.topics.hits, hit_key(hit), hit.encode(self.codec))
-
-    async def deliver_hit(self, recipient_ori: str, hit: Hit, value: bytes) -> None:
-        """The hit's bytes as received, to the recipient's own topic (created once)."""
-        spec = partner_topic(self.settings, recipient_ori)
-        if spec.name not in self._partner_topics:
-            await self.out.ensure(spec)
-            self._partner_topics.add(spec.name)
-        await self.out.send(spec.name, delivered_hit_key(hit), value)
 
     async def send_audit(self, event: AuditEvent) -> None:
         await self.out.send(self.topics.audit, audit_key(event), event.encode(self.codec))

@@ -96,6 +96,19 @@ def _resolve(source: Source) -> Origin:
         return Origin()
 
 
+def needs_letter(stage: str, error: Exception) -> bool:
+    """Whether a record that failed with ``error`` becomes a dead letter (the rule of
+    the module docstring): not one past its destruction date, which the law says to
+    keep nothing of; every other one, a bug logged first."""
+    if isinstance(error, RetentionExpired):
+        log.info("%s: read refused, %s", stage, error)
+        return False
+    if not isinstance(error, DecodeError | PermanentError):
+        # A bug must not stop the stream; the letter keeps the bytes.
+        log.error("%s: unexpected error", stage, exc_info=error)
+    return True
+
+
 class Guard:
     """One stage's guard: its name labels the counts, the latencies and the letters."""
 
@@ -164,14 +177,9 @@ class Guard:
 
     async def failed(self, sources: Sequence[Source], error: Exception) -> None:
         """What becomes of records that failed with ``error``; never raises."""
-        if isinstance(error, RetentionExpired):
-            # Past its destruction date: the law says keep nothing, so no dead letter.
+        if not needs_letter(self.stage, error):
             metrics.count(self.stage, "expired", len(sources))
-            log.info("%s: read refused, %s", self.stage, error)
             return
-        if not isinstance(error, DecodeError | PermanentError):
-            # A bug must not stop the stream; the letter keeps the bytes.
-            log.error("%s: unexpected error", self.stage, exc_info=error)
         for source in sources:
             await self.dead_letter(source, error)
 

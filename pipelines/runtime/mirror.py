@@ -1,14 +1,13 @@
 """A decoded, in-memory view in front of a Faust table, for state a stage needs whole.
 
-Dedup compares a read with every pass of its camera, suppression looks up a car's last
-alert: both want their state decoded and grouped (by camera, by partition), not a
-key-value store. A ``TableMirror`` holds that view of the table's entries (this
-worker's partitions), drops it when partitions move and decodes it again once the table
-is recovered from its changelog, and writes back only what changed.
+Dedup compares a read with every pass of its camera: it wants its state decoded and
+grouped (by camera), not a key-value store. A ``TableMirror`` holds that view of the
+table's entries (this worker's partitions), drops it when partitions move and decodes it
+again once the table is recovered from its changelog, and writes back only what changed.
 
 Faust writes a table key to the changelog partition of the *current stream event*, so
 ``write`` must run inside an event of the partition the group lives in: dedup's passes
-in a read (or tick) of their camera's partition, an alert in a hit of its partition.
+in a read (or tick) of their camera's partition.
 
 A ``TableLayout`` says how table entries map to the groups: ``decode`` one entry (an
 entry it cannot read is logged and forgotten: only its memory is lost), ``assemble`` the

@@ -16,6 +16,7 @@ from pipelines import metrics
 from pipelines.health import Health, HealthCollector, VerdictLog, WorkerServer
 from pipelines.runtime.app import Pipeline
 from pipelines.runtime.context import Context
+from pipelines.runtime.share import ShareService
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +116,26 @@ def observe(
     Cassandra session start with its app. Call ``Observed.serve`` to serve them."""
     ctx, stages = pipeline.context, set(pipeline.stages)
     health = health or Health()
-    group = pipeline.app.conf.id
-    monitor = LagMonitor(ctx.settings, group, lambda: source_topics(pipeline), lag_interval_s)
+    group, topics = pipeline.app.conf.id, lambda: source_topics(pipeline)
+    share_loop = pipeline.agents.get("share")
+    if isinstance(share_loop, ShareService) and not pipeline.app.agents:
+        # A share-only worker's one group is the loop's own.
+        config = share_loop.loop.config
+        group, topics = config.group_id, lambda: [config.source]
+    monitor = LagMonitor(ctx.settings, group, topics, lag_interval_s)
     if stages & FOLLOWING_STAGES:
         health.add_check("followers", lambda: followers_check(ctx))
     health.add_check("kafka", lambda: kafka_check(monitor, 3 * lag_interval_s + 10))
-    pipeline.app.task(health.heartbeat)
+    if isinstance(share_loop, ShareService):
+        health.add_check("share", share_loop.problem)
+    pipeline.wiring.task(health.heartbeat)
     if stages & CASSANDRA_STAGES:
         health.add_check("cassandra", lambda: cassandra_check(ctx))
 
         async def open_store_at_start() -> None:
             await open_store(ctx)
 
-        pipeline.app.task(open_store_at_start)
+        pipeline.wiring.task(open_store_at_start)
     followers: Sequence[metrics.FollowerState] = ()
 
     def started_followers() -> Sequence[metrics.FollowerState]:

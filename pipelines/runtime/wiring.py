@@ -1,5 +1,5 @@
-"""What an agent module needs of Faust to register itself: raw topics, agents, timers,
-tables behind mirrors, and the app's rebalance and shutdown signals."""
+"""What an agent module needs of Faust to register itself: raw topics, agents, tasks,
+timers, tables behind mirrors, and the app's rebalance and shutdown signals."""
 
 from __future__ import annotations
 
@@ -70,11 +70,19 @@ class Wiring:
         self.app = app
         self.outbox = outbox
         self.ctx = ctx
+        # Kept too for a worker without agents, which runs without Faust (app.py).
+        self.tasks: list[Callable[[], Awaitable[None]]] = []
+        self.shutdown: list[Callable[[], None]] = []
 
     def agent(
         self, topic: str, name: str, consume: Callable[[StreamT[bytes]], Awaitable[None]]
     ) -> None:
         self.app.agent(self.outbox.topic(topic), name=name)(consume)
+
+    def task(self, start: Callable[[], Awaitable[None]]) -> None:
+        """``start()`` once, when the worker is up (its tables recovered)."""
+        self.tasks.append(start)
+        self.app.task(start)
 
     def timer(self, interval: float, name: str, tick: Callable[[], Awaitable[None]]) -> None:
         self.app.timer(interval, name=name)(tick)
@@ -100,6 +108,8 @@ class Wiring:
         self.app.on_before_shutdown.connect(receive)
 
     def on_shutdown(self, handler: Callable[[], None]) -> None:
+        self.shutdown.append(handler)
+
         def receive(_sender: Any, /, *_args: Any, **_kwargs: Any) -> None:
             handler()
 

@@ -14,7 +14,7 @@ from schemas.records import (
     AuditEvent,
     Hit,
     SharingAgreement,
-    new_id,
+    dissemination_id_for,
 )
 
 STAGE = "share"
@@ -58,25 +58,31 @@ def suppression_key(hit: Hit) -> str:
 class HitSuppressor:
     """Remembers when each (plate, entry) last alerted, the plate with confusables
     folded (a car read as ``ABC1234`` then ``A8C1234`` is one car); a repeat within the
-    window is suppressed (stored and counted, not re-alerted). Memory is bounded by the
-    window. Historical hits (past sightings of a new entry's plate) are each delivered
-    and do not hold back a live hit: a car seen now is news.
+    window is suppressed (stored and counted, not re-alerted). Historical hits (past
+    sightings of a new entry's plate) are each delivered and do not hold back a live
+    hit: a car seen now is news.
 
-    The worker keeps one per partition of the hits topic (hits are keyed by folded
-    plate, ``schemas.keys.hit_key``), written through to a Faust table
-    (``take_changes``, ``remember``; ``pipelines/runtime/share.py``) so a restarted or
-    rebalanced worker does not alert a repeat again."""
+    Memory is bounded by the window twice over: an alert is forgotten once a later hit
+    is a window past it (read time, ``at``), and once it was written a window ago (wall
+    time, ``seen``: ``expire``), so a quiet partition forgets its plates too. The worker
+    keeps one per partition of the hits topic (hits are keyed by folded plate,
+    ``schemas.keys.hit_key``), written through to a changelog (``take_changes``,
+    ``remember``; ``pipelines/runtime/share.py``) so a restarted or rebalanced worker
+    does not alert a repeat again."""
 
     def __init__(self, window: timedelta) -> None:
         self.window = window
         self._alerted: OrderedDict[str, datetime] = OrderedDict()
+        self._seen: dict[str, datetime] = {}
         self._changed: set[str] = set()
         self._removed: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._alerted)
 
-    def should_alert(self, hit: Hit) -> bool:
+    def should_alert(self, hit: Hit, now: datetime | None = None) -> bool:
+        """Whether ``hit`` alerts; if so it is remembered, as seen at ``now`` (wall
+        time; its read time if not given)."""
         if hit.historical:
             return True
         key = suppression_key(hit)
@@ -84,21 +90,35 @@ class HitSuppressor:
         last = self._alerted.get(key)
         if last is not None and abs(at - last) < self.window:
             return False
-        self.remember(key, at)
+        self.remember(key, at, now)
         self._changed.add(key)
         horizon = at - self.window
         while self._alerted:
             oldest_key, oldest = next(iter(self._alerted.items()))
             if oldest >= horizon:
                 break
-            del self._alerted[oldest_key]
-            self._removed.add(oldest_key)
+            self._forget(oldest_key)
         return True
 
-    def remember(self, key: str, at: datetime) -> None:
-        """Records an alert (from the table, when a worker takes over a partition)."""
+    def remember(self, key: str, at: datetime, seen: datetime | None = None) -> None:
+        """Records an alert (from the changelog, when a worker takes over a partition)."""
         self._alerted[key] = at
         self._alerted.move_to_end(key)
+        self._seen[key] = seen or at
+
+    def seen(self, key: str) -> datetime:
+        return self._seen[key]
+
+    def expire(self, now: datetime) -> None:
+        """Forgets the alerts written more than a window before ``now``."""
+        horizon = now - self.window
+        for key in [k for k, seen in self._seen.items() if seen < horizon]:
+            self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        del self._alerted[key]
+        self._seen.pop(key, None)
+        self._removed.add(key)
 
     def take_changes(self) -> tuple[dict[str, datetime], set[str]]:
         """Alerts to write and keys to delete since the last call; forgets them."""
@@ -106,6 +126,69 @@ class HitSuppressor:
         removed = self._removed - changed.keys()
         self._changed, self._removed = set(), set()
         return changed, removed
+
+
+class DeliveredHits:
+    """The ids of the hits delivered in the last window (wall time): a hit that comes
+    again (a replay upstream; historical hits, which suppression lets through) is not
+    delivered again. Hit ids are the same however often a read is matched
+    (``schemas.records.hit_id_for``)."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self._at: OrderedDict[str, datetime] = OrderedDict()
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __contains__(self, hit_id: object) -> bool:
+        return hit_id in self._at
+
+    def add(self, hit_id: str, now: datetime) -> None:
+        self.remember(hit_id, now)
+        self._changed.add(hit_id)
+
+    def remember(self, hit_id: str, at: datetime) -> None:
+        self._at[hit_id] = at
+        self._at.move_to_end(hit_id)
+
+    def at(self, hit_id: str) -> datetime:
+        return self._at[hit_id]
+
+    def expire(self, now: datetime) -> None:
+        horizon = now - self.window
+        for hit_id in [h for h, at in self._at.items() if at < horizon]:
+            del self._at[hit_id]
+            self._removed.add(hit_id)
+
+    def take_changes(self) -> tuple[dict[str, datetime], set[str]]:
+        changed = {h: self._at[h] for h in self._changed if h in self._at}
+        removed = self._removed - changed.keys()
+        self._changed, self._removed = set(), set()
+        return changed, removed
+
+
+class ShareMemory:
+    """What one partition of the hits topic remembers: alerts, and delivered hits."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.alerts = HitSuppressor(window)
+        self.delivered = DeliveredHits(window)
+
+    def admit(self, hit: Hit, now: datetime) -> str:
+        """``ok`` (deliver it), ``duplicate`` (delivered already) or ``suppressed``."""
+        if hit.hit_id in self.delivered:
+            return "duplicate"
+        if not self.alerts.should_alert(hit, now):
+            return "suppressed"
+        self.delivered.add(hit.hit_id, now)
+        return "ok"
+
+    def expire(self, now: datetime) -> None:
+        self.alerts.expire(now)
+        self.delivered.expire(now)
 
 
 @dataclass(frozen=True)
@@ -134,11 +217,12 @@ def deliveries(hit: Hit, book: AgreementBook, now: datetime) -> list[Delivery]:
 
 
 def dissemination_audit(hit: Hit, delivery: Delivery, now: datetime) -> AuditEvent:
+    """The DISSEMINATE event of one delivery, its id the delivery's own."""
     details = {"plate_category": hit.entry.category.value, "entry_id": hit.entry.entry_id}
     if delivery.agreement_id:
         details["agreement_id"] = delivery.agreement_id
     return AuditEvent(
-        event_id=new_id(),
+        event_id=dissemination_id_for(hit.hit_id, delivery.recipient_ori),
         occurred_at=now,
         actor=SERVICE_ACTOR,
         actor_agency_ori=hit.read.agency_ori,

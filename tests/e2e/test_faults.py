@@ -9,13 +9,10 @@ Asserted: no accepted read lost, no expected hit lost, no hit on a topic not ent
 to it, and the pipeline drained (the worker's consumer group committed everything, so
 what is missing would not still come).
 
-NOT asserted: exactly-once. Delivery to partners is at least once today: a worker killed
-between sending a hit to a partner topic and committing its input sends it again after
-the restart, so ``duplicate_deliveries`` may be above 0 and is only checked to be
-reported. Exactly-once delivery (Kafka transactions, partners reading committed) is not
-built yet; when it is, this test should assert ``duplicate_deliveries == 0``. Likewise
-``reads_duplicated`` (one camera read stored under two attempts' read ids, when dedup's
-state lost the first attempt in a kill) is reported, not asserted.
+Asserted too: exactly once to partners, ``duplicate_deliveries == 0`` (share commits its
+deliveries with its input in Kafka transactions; the suite reads the agency topics
+read_committed). NOT asserted: ``reads_duplicated`` (one camera read stored under two
+attempts' read ids, when dedup's state lost the first attempt in a kill), reported only.
 """
 
 from __future__ import annotations
@@ -55,8 +52,6 @@ def test_nothing_accepted_is_lost_or_misdelivered_through_kills_and_an_outage() 
     assert result["reads_unexpected"] == 0
     assert result["hits_lost"] == 0
     assert result["misdeliveries"] == 0
-    # At least once, not yet exactly once: reported, not asserted to be 0.
-    assert isinstance(result["duplicate_deliveries"], int)
-    assert result["duplicate_deliveries"] >= 0
+    assert result["duplicate_deliveries"] == 0, "a hit reached an agency twice"
     assert isinstance(result["reads_duplicated"], int)
     assert result["reads_duplicated"] >= 0

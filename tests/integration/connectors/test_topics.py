@@ -59,3 +59,15 @@ def test_the_transport_bound_never_exceeds_the_longest_retention(kafka_settings:
     )
     ensure_topics(short, core_topics(short))
     retention_becomes(short, short.topic("reads"), 24 * HOUR_MS)
+
+
+def test_the_share_state_is_compacted_and_its_copies_have_a_bounded_lifetime(
+    kafka_settings: Settings,
+) -> None:
+    configs = topic_configs(kafka_settings, kafka_settings.topic("hit-alerts"))
+    # As every changelog (connectors/kafka/topics.py bounded_compacted_config): no record
+    # past the 24 h transport bound, a deleted entry gone within hours.
+    assert configs["cleanup.policy"] == "compact,delete"
+    assert configs["retention.ms"] == str(24 * HOUR_MS)
+    assert configs["max.compaction.lag.ms"] == configs["delete.retention.ms"] == str(HOUR_MS)
+    assert configs["segment.ms"] == str(HOUR_MS)

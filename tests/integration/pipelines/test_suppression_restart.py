@@ -1,5 +1,6 @@
-"""Hit suppression survives a share worker restart (Faust table + changelog, real Kafka):
-a car's repeat hit is not re-alerted by the worker that takes over."""
+"""Hit suppression survives a share worker restart (the ``hit-alerts`` changelog, committed
+with the input in Kafka transactions; real Kafka): a car's repeat hit is not re-alerted
+by the worker that takes over."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def test_a_restarted_share_worker_does_not_re_alert_a_repeat(
     wait_for(alerted, 120, "the first alert")
     first_worker.stop()
 
-    # A new machine: no local state, only what the changelog topic kept.
+    # A new machine: no local state, only what the changelog topic kept (the data dir
+    # of Faust tables is another folder, and share keeps nothing there).
     second_worker = start_worker(tmp_path / "second")
     send("RPT123", timedelta(minutes=2))  # the same car again: a repeat
     send("RPT1Z3", timedelta(minutes=3))  # read with Z for 2, a confusable: a repeat too

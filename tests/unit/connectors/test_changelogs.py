@@ -5,7 +5,7 @@ from __future__ import annotations
 from connectors.kafka.changelogs import changelogs_among
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import bounded_compacted_config
-from pipelines.access import FAUST_TABLES, PIPELINE_STAGES
+from pipelines.access import CHANGELOG_TABLES, PIPELINE_STAGES
 
 HOUR_MS = 3600 * 1000
 
@@ -20,13 +20,13 @@ def test_changelogs_of_a_prefix_are_found_by_app_and_table() -> None:
         "other-share-hit-alerts-changelog",
         "lprx-share-something-else-changelog",
     ]
-    found = changelogs_among(names, "lprx", FAUST_TABLES, PIPELINE_STAGES)
+    found = changelogs_among(names, "lprx", CHANGELOG_TABLES, PIPELINE_STAGES)
     assert [(c.app_id, c.table) for c in found] == [
         ("lprx-normalize", "dedup-vehicle-passes"),
         ("lprx-ocr-normalize-match-share-store", "hit-alerts"),
         ("lprx-share", "hit-alerts"),
     ]
-    found = changelogs_among(names, "lprx-test", FAUST_TABLES, PIPELINE_STAGES)
+    found = changelogs_among(names, "lprx-test", CHANGELOG_TABLES, PIPELINE_STAGES)
     assert [c.app_id for c in found] == ["lprx-test-normalize"]
 
 

@@ -121,6 +121,21 @@ def test_partner_grants_are_its_own_topic_and_dispositions_only(settings: Settin
     }
 
 
+def test_worker_transactions_are_granted_for_its_prefix_only(settings: Settings) -> None:
+    grants = {str(g) for g in acls.worker_grants(settings)}
+    transactional = {g for g in grants if "transactional_id" in g}
+    assert transactional == {
+        "DESCRIBE transactional_id lprx-share- (prefix)",
+        "WRITE transactional_id lprx-share- (prefix)",
+    }
+    assert {
+        "READ topic lprx.hit-alerts (literal)",
+        "WRITE topic lprx.hit-alerts (literal)",
+    } <= grants
+    # Nothing on the cluster: idempotent writes come with Write on a topic.
+    assert not any(" broker " in g for g in grants)
+
+
 def test_ocr_grants_name_its_own_app_topics_only(settings: Settings) -> None:
     grants = acls.ocr_grants(settings, FAUST_TABLES)
     assert not any(g.prefixed for g in grants)  # "lprx-ocr" would match "lprx-ocr-normalize..."

@@ -327,6 +327,57 @@ class TestSuppression:
             )
         assert len(suppressor) <= 11
 
+    def test_alerts_written_a_window_ago_are_forgotten_even_on_a_quiet_partition(
+        self,
+    ) -> None:
+        from pipelines.stages.share import HitSuppressor, suppression_key
+
+        suppressor = HitSuppressor(timedelta(minutes=10))
+        hit = a_hit(read=a_read(collected_at=NOW))
+        assert suppressor.should_alert(hit, NOW + timedelta(seconds=5))
+        suppressor.take_changes()
+        suppressor.expire(NOW + timedelta(minutes=10))
+        assert len(suppressor) == 1, "seen 9 min 55 s ago: still remembered"
+        suppressor.expire(NOW + timedelta(minutes=10, seconds=6))
+        assert len(suppressor) == 0
+        assert suppressor.take_changes() == ({}, {suppression_key(hit)})
+
+
+class TestDeliveredHits:
+    def test_a_hit_delivered_is_not_delivered_again_within_the_window(self) -> None:
+        from pipelines.stages.share import ShareMemory
+
+        memory = ShareMemory(timedelta(minutes=10))
+        live = a_hit(read=a_read(collected_at=NOW))
+        past = a_hit(read=a_read(collected_at=NOW - timedelta(days=3)), historical=True)
+        other_past = a_hit(read=a_read(camera_id="cam-2"), historical=True)
+        assert memory.admit(live, NOW) == "ok"
+        assert memory.admit(live, NOW + timedelta(minutes=1)) == "duplicate"
+        assert memory.admit(past, NOW) == "ok"
+        assert memory.admit(past, NOW + timedelta(minutes=2)) == "duplicate"
+        assert memory.admit(other_past, NOW) == "ok", "historical hits are each delivered"
+        later = a_hit(read=a_read(collected_at=NOW + timedelta(minutes=3)))
+        assert memory.admit(later, NOW + timedelta(minutes=3)) == "suppressed"
+
+    def test_delivered_hits_are_forgotten_a_window_after_delivery(self) -> None:
+        from pipelines.stages.share import DeliveredHits
+
+        delivered = DeliveredHits(timedelta(minutes=10))
+        delivered.add("h1", NOW)
+        delivered.add("h2", NOW + timedelta(minutes=5))
+        assert delivered.take_changes() == ({"h1": NOW, "h2": NOW + timedelta(minutes=5)}, set())
+        delivered.expire(NOW + timedelta(minutes=11))
+        assert "h1" not in delivered and "h2" in delivered
+        assert delivered.take_changes() == ({}, {"h1"})
+
+    def test_a_delivery_has_one_audit_id_however_often_it_is_attempted(self) -> None:
+        hit = a_hit()
+        book = AgreementBook([an_agreement()])
+        first = [dissemination_audit(hit, d, NOW) for d in deliveries(hit, book, NOW)]
+        again = [dissemination_audit(hit, d, NOW) for d in deliveries(hit, book, NOW)]
+        assert [e.event_id for e in first] == [e.event_id for e in again]
+        assert len({e.event_id for e in first}) == 2
+
 
 class TestDispositions:
     def disposition(self, decider: str) -> object:

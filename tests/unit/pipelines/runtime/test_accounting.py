@@ -13,16 +13,17 @@ from typing import Any, TypeVar
 import pytest
 
 from connectors.cassandra import RowOutcome
+from connectors.kafka.transactions import Received
 from pipelines.runtime import guard as guard_module
 from pipelines.runtime import passes
 from pipelines.runtime.match import Match
 from pipelines.runtime.normalize import Dedup
 from pipelines.runtime.passes import PassBook
-from pipelines.runtime.share import Share
+from pipelines.runtime.share import ShareHandler
 from pipelines.runtime.store import reads_sink
 from pipelines.stages import dedup, match, normalize, share
 from pipelines.stages.dedup import DedupPolicy
-from schemas.records import Hit, PlateRead, utcnow
+from schemas.records import DeadLetter, Hit, PlateRead, utcnow
 from tests.factories import a_hit, an_agreement, an_entry
 from tests.unit.pipelines.runtime.runtime_doubles import (
     CODEC,
@@ -122,7 +123,7 @@ def test_match_accounts_for_every_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_share_accounts_for_every_hit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(share, "deliveries", failing_for("SHRBUG1", share.deliveries))
-    ctx, out = context()
+    ctx, _out = context()
     ctx.agreements.put(an_agreement())
     counts = Counts("share")
     now = utcnow()
@@ -130,16 +131,20 @@ def test_share_accounts_for_every_hit(monkeypatch: pytest.MonkeyPatch) -> None:
     repeat = a_hit(read=fresh_read(plate="SHR1234", collected_at=now + timedelta(seconds=5)))
     inputs = [first.encode(CODEC), b"not a hit",
               a_hit(read=fresh_read(plate="SHRBUG1")).encode(CODEC), repeat.encode(CODEC)]  # fmt: skip
-    agent = Share(ctx, {})
-
-    async def feed() -> None:
-        for offset, value in enumerate(inputs):
-            await agent.on_hit(event(value, offset=offset, topic="unit.hits"))
-
-    run(feed())
-    delivered = {Hit.decode(CODEC, s.value).hit_id for s in out.sent if ".hits." in s.topic}
+    handler = ShareHandler(ctx, lambda _spec: None)
+    # One batch, as the transactional loop hands it over; committed, so counted.
+    batch = [
+        Received("unit.hits", 0, offset, b"SHR1234", value) for offset, value in enumerate(inputs)
+    ]
+    work = handler.process(batch)
+    for effect in work.on_commit:
+        effect()
+    delivered = {Hit.decode(CODEC, r.value).hit_id for r in work.records if ".hits." in r.topic}
     assert delivered == {first.hit_id}
-    assert lettered(out) == {1: "share", 2: "share"}
+    letters = [
+        DeadLetter.decode(CODEC, r.value) for r in work.records if r.topic == "unit.deadletter"
+    ]
+    assert {d.source_offset: d.stage for d in letters} == {1: "share", 2: "share"}
     assert (counts["ok"], counts["suppressed"]) == (1, 1)
     assert counts["ok"] + 2 + counts["suppressed"] == len(inputs)
 

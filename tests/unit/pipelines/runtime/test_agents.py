@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from connectors.cassandra import RowOutcome
+from connectors.kafka.transactions import Received
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.reader import PlateReader
 from pipelines.runtime import guard as guard_module
@@ -27,19 +28,21 @@ from pipelines.runtime.match import Match
 from pipelines.runtime.normalize import Dedup, tick_cameras
 from pipelines.runtime.ocr import Ocr
 from pipelines.runtime.passes import PassBook
-from pipelines.runtime.share import Share
+from pipelines.runtime.share import ShareHandler
 from pipelines.runtime.store import audit_sink, hits_sink, reads_sink
 from pipelines.settings import Settings
 from pipelines.stages.dedup import DedupPolicy
+from pipelines.stages.share import suppression_key
 from schemas import SchemaName
 from schemas.errors import SendUnacknowledged
-from schemas.keys import audit_key, delivered_hit_key, hit_key, read_key
+from schemas.keys import audit_key, dead_letter_key, delivered_hit_key, hit_key, read_key
 from schemas.plates import confusable_key
 from schemas.records import (
     AuditAction,
     AuditEvent,
     AuditOutcome,
     CameraKind,
+    DeadLetter,
     Disposition,
     Frame,
     Hit,
@@ -50,6 +53,7 @@ from schemas.records import (
 from tests.factories import a_hit, an_agreement, an_entry
 from tests.unit.pipelines.runtime.runtime_doubles import (
     CODEC,
+    PREFIX,
     Counts,
     FakeStore,
     RecordingOutbox,
@@ -291,7 +295,7 @@ def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too()
     first = fresh_read(plate="WNT1234", confidence=70.0, collected_at=now)
     better = fresh_read(plate="WNT1234", confidence=96.0, collected_at=now + timedelta(seconds=1))
     other_car = fresh_read(plate="WNT1235", collected_at=now + timedelta(seconds=2))
-    share = Share(ctx, {})
+    share = ShareHandler(ctx, lambda _spec: None)
     counts = Counts("share")
 
     async def flow() -> None:
@@ -299,8 +303,6 @@ def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too()
             await agents.on_read(event(read.encode(CODEC), partition=0))
         normalized = [event(s.value, offset=i) for i, s in enumerate(out.to("reads.normalized"))]
         await Match(ctx).on_batch(normalized)
-        for sent in out.to("hits"):
-            await share.on_hit(event(sent.value, key=sent.key, topic="unit.hits"))
 
     run(flow())
     hits = hits_in(out)
@@ -309,7 +311,14 @@ def test_a_pass_alerts_once_per_entry_and_another_car_one_edit_away_alerts_too()
         (better.read_id, wanted.entry_id),  # stored as a hit, not re-alerted
         (other_car.read_id, other_entry.entry_id),
     ]
-    alerted = [Hit.decode(CODEC, s.value).read.read_id for s in out.to(f"hits.{OWNER}")]
+    # Share's batches one hit each, as they come (one partition: the pass's key).
+    delivered = []
+    for offset, sent in enumerate(out.to("hits")):
+        work = share.process([received(sent.value, partition=0, offset=offset)])
+        delivered += [r for r in work.records if r.topic == f"unit.hits.{OWNER}"]
+        for effect in work.on_commit:
+            effect()
+    alerted = [Hit.decode(CODEC, r.value).read.read_id for r in delivered]
     assert alerted == [first.read_id, other_car.read_id]
     assert (counts["ok"], counts["suppressed"]) == (2, 1)
     assert out.to("reads") == []  # the store's read is still settling
@@ -343,31 +352,91 @@ def test_historical_checks_a_new_entry_once_through_a_store_outage() -> None:
 # --- share --------------------------------------------------------------------------------
 
 
+def received(value: bytes | None, partition: int = 2, offset: int = 0) -> Received:
+    return Received(f"{PREFIX}.hits", partition, offset, b"RPT1234", value, {"h": b"1"})
+
+
 def test_share_delivers_by_agreement_and_a_restarted_worker_suppresses_the_repeat() -> None:
-    table: dict[str, Any] = {}
-    ctx, out = context()
+    ctx, _out = context()
+    ensured: list[str] = []
     ctx.agreements.put(an_agreement(effective_from=utcnow() - timedelta(days=1)))
     counts = Counts("share")
     now = utcnow()
     first = a_hit(read=fresh_read(plate="RPT1234", collected_at=now), entry=an_entry())
     repeat = a_hit(read=fresh_read(plate="RPT1Z34", collected_at=now + timedelta(minutes=1)))
-    run(Share(ctx, table).on_hit(event(first.encode(CODEC), topic="unit.hits", partition=2)))
-    assert [s.topic for s in out.sent if ".hits." in s.topic] == [
-        f"unit.hits.{OWNER}",
-        f"unit.hits.{PARTNER}",
-    ]
-    assert [spec.name for spec in out.ensured] == [f"unit.hits.{OWNER}", f"unit.hits.{PARTNER}"]
-    assert out.to(f"hits.{PARTNER}")[0].key == delivered_hit_key(first)
-    assert out.to(f"hits.{PARTNER}")[0].value == first.encode(CODEC)  # the bytes as received
-    audits = audit_in(out)
+    handler = ShareHandler(ctx, lambda spec: ensured.append(spec.name))
+    work = handler.process([received(first.encode(CODEC))])
+    topics = [r.topic for r in work.records]
+    assert topics == [f"unit.hits.{OWNER}", "unit.audit", f"unit.hits.{PARTNER}", "unit.audit"]
+    assert ensured == [f"unit.hits.{OWNER}", f"unit.hits.{PARTNER}"]
+    partner = work.records[2]
+    assert partner.key == delivered_hit_key(first)
+    assert partner.value == first.encode(CODEC)  # the bytes as received
+    audits = [AuditEvent.decode(CODEC, r.value) for r in work.records if r.topic == "unit.audit"]
     assert [a.recipient_agency_ori for a in audits] == [OWNER, PARTNER]
-    assert out.to("audit")[0].key == audit_key(audits[0])
-    assert [v["partition"] for v in table.values()] == [2]
+    assert work.records[1].key == audit_key(audits[0])
+    # The memory goes to the changelog partition of the hit's partition.
+    assert sorted(key for p, key, _ in work.state if p == 2) == [
+        b"alert/" + suppression_key(first).encode(),
+        b"hit/" + first.hit_id.encode(),
+    ]
+    assert counts["ok"] == 0, "counted only once the transaction committed"
+    for effect in work.on_commit:
+        effect()
+    assert counts["ok"] == 1
 
-    restarted = Share(ctx, table)  # a new worker, the table recovered from its changelog
-    run(restarted.on_hit(event(repeat.encode(CODEC), topic="unit.hits", partition=2)))
-    assert len(hits_in(out, f"hits.{OWNER}")) == 1
-    assert (counts["ok"], counts["suppressed"]) == (1, 1)
+    restarted = ShareHandler(ctx, ensured.append)  # another worker, from the changelog
+    restarted.restore(2, {key: value for _, key, value in work.state if value is not None})
+    again = restarted.process([received(repeat.encode(CODEC), offset=1)])
+    assert again.records == [] and again.state == []
+    replayed = restarted.process([received(first.encode(CODEC), offset=2)])
+    assert replayed.records == []
+    for effect in [*again.on_commit, *replayed.on_commit]:
+        effect()
+    assert (counts["ok"], counts["suppressed"], counts["duplicate"]) == (1, 1, 1)
+
+
+def test_share_delivers_a_historical_hit_once_and_dead_letters_what_it_cannot_read() -> None:
+    ctx, _out = context()
+    counts = Counts("share")
+    past = a_hit(read=fresh_read(plate="HIS5678"), historical=True)
+    handler = ShareHandler(ctx, lambda _spec: None)
+    work = handler.process(
+        [received(past.encode(CODEC)), received(b"garbage", 1, 7), received(past.encode(CODEC))]
+    )
+    assert [r.topic for r in work.records] == [
+        f"unit.hits.{OWNER}",
+        "unit.audit",
+        "unit.deadletter",
+    ]
+    letter = DeadLetter.decode(CODEC, work.records[2].value)
+    assert (letter.stage, letter.error_type) == ("share", "DecodeError")
+    assert (letter.source_partition, letter.source_offset, letter.original_value) == (
+        1, 7, b"garbage",
+    )  # fmt: skip
+    assert letter.original_headers == {"h": b"1"}
+    assert work.records[2].key == dead_letter_key(letter)
+    for effect in work.on_commit:
+        effect()
+    assert (counts["ok"], counts["duplicate"], counts["dead_letter"]) == (1, 1, 1)
+
+
+def test_share_forgets_on_the_tick_what_is_out_of_the_window() -> None:
+    ctx, _out = context(hit_suppression_seconds=600)
+    now = utcnow()
+    clock = [now]
+    handler = ShareHandler(ctx, lambda _spec: None, clock=lambda: clock[0])
+    hit = a_hit(read=fresh_read(plate="OLD1234"))
+    handler.process([received(hit.encode(CODEC), partition=0)])
+    clock[0] = now + timedelta(minutes=9)
+    assert handler.tick([0]).state == [], "still in the window"
+    clock[0] = now + timedelta(minutes=11)
+    work = handler.tick([0])
+    assert sorted(key for _, key, value in work.state if value is None) == [
+        b"alert/" + suppression_key(hit).encode(),
+        b"hit/" + hit.hit_id.encode(),
+    ]
+    assert len(handler.memory[0].alerts) == len(handler.memory[0].delivered) == 0
 
 
 # --- store --------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
 
+from connectors.kafka.topics import bounded_compacted_config, core_topics
 from pipelines.runtime import Pipeline, create_pipeline
+from pipelines.runtime.share import ShareService
 from pipelines.settings import Settings
 from pipelines.stages.match import match_read
 from tests.factories import NOW, a_read, an_entry
@@ -55,11 +59,11 @@ def test_names_stay_what_offsets_and_changelogs_are_stored_under(tmp_path: Path)
     assert worker.app.conf.id == "lprx-ocr-normalize-match-share-store"
     assert sorted(agent.name for agent in worker.app.agents.values()) == sorted(
         [
-            "ocr", "normalize", "dedup-ticks", "match", "historical", "share",
+            "ocr", "normalize", "dedup-ticks", "match", "historical",
             "store-reads", "store-hits", "store-audit", "store-dispositions",
         ]
     )  # fmt: skip
-    assert sorted(worker.app.tables) == ["dedup-vehicle-passes", "hit-alerts"]
+    assert sorted(worker.app.tables) == ["dedup-vehicle-passes"]
     sources = {a.name: a.channel.get_topic_name() for a in worker.app.agents.values()}
     assert sources["normalize"] == "lprx.reads.raw"
     assert sources["dedup-ticks"] == "lprx.dedup-ticks"
@@ -74,14 +78,73 @@ def test_a_worker_runs_only_its_stages(tmp_path: Path) -> None:
     assert worker.stages == ("share", "store")
     assert worker.app.conf.id == "lprx-share-store"
     assert sorted(a.name for a in worker.app.agents.values()) == [
-        "share", "store-audit", "store-dispositions", "store-hits", "store-reads",
+        "store-audit", "store-dispositions", "store-hits", "store-reads",
     ]  # fmt: skip
-    assert sorted(worker.app.tables) == ["hit-alerts"]
+    assert sorted(worker.app.tables) == []
+    assert isinstance(worker.agents["share"], ShareService)
+
+
+def test_share_runs_its_own_group_over_hits_with_its_state_beside_them(tmp_path: Path) -> None:
+    worker = pipeline(tmp_path, topic_prefix="lprx", worker_id="w1", worker_stages=["share"])
+    assert sorted(worker.app.agents) == [] and sorted(worker.app.tables) == []
+    config = worker.agents["share"].loop.config
+    assert (config.source, config.changelog, config.group_id) == (
+        "lprx.hits", "lprx.hit-alerts", "lprx-share",
+    )  # fmt: skip
+    assert config.transactional_id == f"lprx-share-w1@{socket.gethostname()}"
+    names = {spec.name: spec for spec in core_topics(worker.context.settings)}
+    state = names["lprx.hit-alerts"]
+    assert state.partitions == names["lprx.hits"].partitions
+    # Bounded like every changelog: nothing outlives the transport bound.
+    assert state.config == bounded_compacted_config(worker.context.settings)
+    assert state.config["cleanup.policy"] == "compact,delete"
+    # Readiness waits for the loop: not started until the agreements are loaded.
+    assert worker.agents["share"].problem() == "not started (waiting for the agreements)"
 
 
 def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown stages"):
         pipeline(tmp_path, worker_stages=["normalize", "nope"])
+
+
+def test_the_worker_consumer_reads_committed_records_only(tmp_path: Path) -> None:
+    # Share writes its audit events in transactions; store-audit must not see an
+    # aborted one. Built, not started: the consumer Faust would start with.
+    worker = pipeline(tmp_path)
+
+    async def built() -> str:
+        transport = worker.app.transport
+        consumer = transport.create_consumer(
+            callback=lambda *_: None,
+            on_partitions_revoked=lambda *_: None,
+            on_partitions_assigned=lambda *_: None,
+        )
+        kafka_consumer = consumer._thread._create_worker_consumer(transport)
+        return str(kafka_consumer._isolation_level)
+
+    assert asyncio.run(built()) == "read_committed"
+
+
+def test_a_transaction_marker_does_not_hold_back_the_commit(tmp_path: Path) -> None:
+    # Offsets 0-2, a commit marker at 3, then 4-5: Faust is handed 0, 1, 2, 4, 5 and
+    # records the gap when it sees 4 after 2. One commit must cover all of them.
+    from faust.types import TP
+
+    worker = pipeline(tmp_path)
+    tp = TP("lprx.audit", 0)
+
+    async def committable() -> int | None:
+        transport = worker.app.transport
+        consumer = transport.create_consumer(
+            callback=lambda *_: None,
+            on_partitions_revoked=lambda *_: None,
+            on_partitions_assigned=lambda *_: None,
+        )
+        consumer._acked[tp] = [0, 1, 2, 4, 5]
+        await consumer._add_gap(tp, 2 + 1, 4)  # as Faust's fetch loop calls it
+        return consumer._new_offset(tp)
+
+    assert asyncio.run(committable()) == 6
 
 
 def test_table_changelogs_are_bounded_and_replicated_as_the_settings_say(

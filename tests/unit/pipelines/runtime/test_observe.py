@@ -1,12 +1,17 @@
-"""The worker's readiness checks, each on its own: followers, Kafka, Cassandra."""
+"""The worker's readiness checks, each on its own: followers, Kafka, Cassandra, share."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from pipelines.runtime import create_pipeline
 from pipelines.runtime.observe import cassandra_check, followers_check, kafka_check
+from pipelines.runtime.share import ShareService
+from pipelines.settings import Settings
 from tests.unit.pipelines.runtime.runtime_doubles import context
 
 
@@ -63,3 +68,29 @@ def test_cassandra_is_ready_when_its_session_answers() -> None:
     assert cassandra_check(ctx) is None
     ctx._store = Store(Session(TimeoutError("slow")))  # type: ignore[assignment]
     assert cassandra_check(ctx) == "does not answer: TimeoutError"
+
+
+def test_a_share_worker_is_ready_while_its_loop_runs_and_commits(tmp_path: Path) -> None:
+    worker = create_pipeline(
+        Settings(
+            table_store="memory://",
+            table_data_dir=tmp_path,
+            kafka_security_protocol="PLAINTEXT",
+            worker_stages=["share"],
+        )
+    )
+    service = worker.agents["share"]
+    assert isinstance(service, ShareService)
+    assert service.problem() == "not started (waiting for the agreements)"
+    release = threading.Event()
+    service._thread = threading.Thread(target=release.wait, daemon=True)
+    service._thread.start()
+    assert service.problem() == "starting"
+    service.loop.last_done = time.monotonic()
+    assert service.problem() is None
+    service.loop.last_done -= 300
+    service.loop.last_error = "KafkaException: broker down"
+    assert service.problem() == "nothing committed for 300 s (KafkaException: broker down)"
+    release.set()
+    service._thread.join(5)
+    assert service.problem() == "the loop stopped (see the log)"
