@@ -18,6 +18,7 @@ from connectors.kafka.audit import MemoryAuditTrail
 from pipelines.services import holds
 from pipelines.settings import Settings
 from schemas.holds import Hold, HoldKind
+from schemas.people import Principal, Role
 from schemas.plates import confusable_key
 from schemas.records import PlateCrop, utcnow
 from tests.conftest import provision, unique_settings, wait_for
@@ -25,7 +26,7 @@ from tests.factories import a_hit, a_read
 
 DAY = 86400
 AGENCY = "MN9990100"
-SUPERVISOR = holds.Actor("sgt.berg", AGENCY)
+SUPERVISOR = Principal("sgt.berg", AGENCY, frozenset({Role.SUPERVISOR}), "session")
 
 
 @pytest.fixture
@@ -141,8 +142,7 @@ def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     assert ttls(store, inside)["read"] == pytest.approx(50 * DAY, abs=30)
     assert hold_store.held_reads(second.hold.hold_id) == []
     assert hold_store.holds_of_read(inside.read_id) == []
-    due = holds.due(hold_store, trail, holds.Requester("sgt.berg", AGENCY, "weekly hold review"),
-                    timedelta(days=365))  # fmt: skip
+    due = holds.due(hold_store, trail, SUPERVISOR, timedelta(days=365))
     assert due == []  # both released
 
 
@@ -164,7 +164,7 @@ def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
     assert stored.kind is HoldKind.EXCULPATORY
     # Kept to its original date (later than review + grace here), due within the week.
     assert ttls(store, read)["read"] == pytest.approx(59 * DAY, abs=30)
-    asker = holds.Requester("sgt.berg", AGENCY, "weekly hold review")
+    asker = SUPERVISOR
     assert [h.hold_id for h in holds.due(hold_store, trail, asker, timedelta(days=7))] == [
         placed.hold.hold_id
     ]
