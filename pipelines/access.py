@@ -67,7 +67,7 @@ CASSANDRA_ROLES = {
     Role.OCR: cassandra.WRITER_ROLE,
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
-    Role.CUSTODIAN: cassandra.WRITER_ROLE,
+    Role.CUSTODIAN: cassandra.CUSTODIAN_ROLE,
     Role.API: cassandra.API_ROLE,
 }
 

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.cassandra import CassandraStore, connect
 from connectors.cassandra.holds import HoldStore
-from connectors.cassandra.security import WRITER_ROLE
+from connectors.cassandra.security import CUSTODIAN_ROLE, WRITER_ROLE
 from connectors.kafka.audit import MemoryAuditTrail
 from pipelines.services import holds
 from pipelines.settings import Settings
@@ -32,7 +32,7 @@ SUPERVISOR = Principal("sgt.berg", AGENCY, frozenset({Role.SUPERVISOR}), "sessio
 @pytest.fixture
 def store(servers: Settings) -> Iterator[CassandraStore]:
     settings = provision(unique_settings(servers, topic_partitions=1))
-    # The holds commands run as the writer role (pipelines/access.py: custodian).
+    # Reads are written as the workers write them; holds act as the custodian (below).
     writer = settings.model_copy(update={"cassandra_username": WRITER_ROLE})
     with CassandraStore(writer, create_schema=False) as store:
         yield store
@@ -41,6 +41,15 @@ def store(servers: Settings) -> Iterator[CassandraStore]:
         admin.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
     finally:
         cluster.shutdown()
+
+
+@pytest.fixture
+def hold_store(store: CassandraStore, servers: Settings) -> Iterator[HoldStore]:
+    """The holds as the API's hold routes act: the custodian role, and nothing more."""
+    custodian = servers.model_copy(update={"cassandra_username": CUSTODIAN_ROLE,
+                                           "cassandra_keyspace": store.keyspace})  # fmt: skip
+    with CassandraStore(custodian, create_schema=False) as kept:
+        yield HoldStore(kept.session, kept.keyspace)
 
 
 def ttls(store: CassandraStore, read: Any, hit_id: str | None = None) -> dict[str, int | None]:
@@ -80,7 +89,9 @@ def a_hold(plate: str, **fields: Any) -> Hold:
     return Hold(**values)
 
 
-def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(store: CassandraStore) -> None:
+def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(
+    store: CassandraStore, hold_store: HoldStore
+) -> None:
     now = utcnow()
     # Collected 60 days ago less 4 s: four seconds of retention left.
     read = a_read(plate="HOLD001", agency_ori=AGENCY, collected_at=now - timedelta(days=60),
@@ -91,7 +102,7 @@ def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(store: Cassandra
     assert store.write_crops([crop], now)[0].ok
     hit = a_hit(read=read, matched_at=now)
     assert store.write_hits([hit], now)[0].ok
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     placed = holds.place(hold_store, trail, SUPERVISOR,
                          a_hold("hold001", read_ids=frozenset({read.read_id})))  # fmt: skip
     assert placed.kept == 1
@@ -113,6 +124,7 @@ def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(store: Cassandra
 
 def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     store: CassandraStore,
+    hold_store: HoldStore,
 ) -> None:
     now = utcnow()
     inside = a_read(plate="HOLD002", agency_ori=AGENCY, collected_at=now - timedelta(days=10),
@@ -120,7 +132,7 @@ def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     outside = a_read(plate="HOLD002", agency_ori=AGENCY, collected_at=now - timedelta(days=20),
                      expires_at=now + timedelta(days=40))  # fmt: skip
     assert all(o.ok for o in store.write_reads([inside, outside], now))
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     window = a_hold("HOLD002", window_from=now - timedelta(days=11),
                     window_to=now - timedelta(days=9))  # fmt: skip
     first = holds.place(hold_store, trail, SUPERVISOR, window)
@@ -148,12 +160,13 @@ def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
 
 def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
     store: CassandraStore,
+    hold_store: HoldStore,
 ) -> None:
     now = utcnow()
     read = a_read(plate="HOLD003", agency_ori=AGENCY, collected_at=now - timedelta(days=1),
                   expires_at=now + timedelta(days=59))  # fmt: skip
     assert store.write_reads([read], now)[0].ok
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     request = a_hold("HOLD003", kind=HoldKind.EXCULPATORY, requester="A. Person (defendant)",
                      statement="I was not in Mapleton on 30 November; keep the reads.",
                      read_ids=frozenset({read.read_id}),
@@ -173,10 +186,10 @@ def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
 
 
 def test_a_read_arriving_after_its_hold_is_kept_by_the_store(
-    store: CassandraStore, servers: Settings
+    store: CassandraStore, hold_store: HoldStore, servers: Settings
 ) -> None:
     now = utcnow()
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     placed = holds.place(hold_store, trail, SUPERVISOR,
                          a_hold("HOLD004", window_from=now - timedelta(hours=1),
                                 window_to=now + timedelta(hours=1)))  # fmt: skip
