@@ -64,8 +64,8 @@ TRIGGER_NAME = "audit_append_only"
 SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE, CUSTODIAN_ROLE)
 # What a hold rewrites (holds.py): its own tables, and every table with a copy of a read.
 CUSTODIAN_TABLES = frozenset({
-    "holds", "held_reads", "read_holds", "reads_by_plate", "plates_by_folded_plate",
-    "plate_crops", "hits_by_agency", "hits_by_id",
+    "holds", "held_reads", "read_holds", "reads_by_plate", "reads_by_agency_day",
+    "plates_by_folded_plate", "plate_crops", "hits_by_agency", "hits_by_id",
 })  # fmt: skip
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 

@@ -13,6 +13,7 @@ import pytest
 
 from connectors.cassandra import CassandraStore, connect
 from connectors.cassandra.holds import HoldStore
+from connectors.cassandra.rows import read_day
 from connectors.cassandra.security import CUSTODIAN_ROLE, WRITER_ROLE
 from connectors.kafka.audit import MemoryAuditTrail
 from pipelines.services import holds
@@ -64,6 +65,10 @@ def ttls(store: CassandraStore, read: Any, hit_id: str | None = None) -> dict[st
                               "read_id = %s", (confusable_key(read.plate), *key)).one(),
         "crop": s.execute(f"SELECT TTL(jpeg) FROM {ks}.plate_crops WHERE read_id = %s",
                           (read.read_id,)).one(),
+        "day": s.execute(f"SELECT TTL(plate) FROM {ks}.reads_by_agency_day WHERE agency_ori = %s "
+                         "AND day = %s AND collected_at = %s AND read_id = %s",
+                         (read.agency_ori, read_day(read.collected_at), read.collected_at,
+                          read.read_id)).one(),
     }  # fmt: skip
     if hit_id is not None:
         found["hit"] = s.execute(
@@ -109,12 +114,12 @@ def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(
     held = ttls(store, read, hit.hit_id)
     want = (placed.hold.held_until - utcnow()).total_seconds()
     assert all(want - 30 <= t <= want + 5 for name, t in held.items() if name != "spelling"), held
-    assert set(held) == {"read", "spelling", "crop", "hit"} and all(held.values())
+    assert set(held) == {"read", "spelling", "crop", "day", "hit"} and all(held.values())
     time.sleep(6)  # its own date has passed: it is still there
     assert all(ttls(store, read, hit.hit_id).values())
     released = holds.release(hold_store, trail, SUPERVISOR, placed.hold.hold_id, "case closed")
     assert (released.deleted, released.restored) == (1, 0)
-    gone = {"read": None, "spelling": None, "crop": None, "hit": None}
+    gone = {"read": None, "spelling": None, "crop": None, "day": None, "hit": None}
     # Expired within the second (never deleted: retention.py), every copy.
     wait_for(lambda: ttls(store, read, hit.hit_id) == gone, 10, "the released copies expired")  # fmt: skip
     steps = [e.details["step"] for e in trail.events]
