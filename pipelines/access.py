@@ -76,7 +76,7 @@ CASSANDRA_ROLES = {
     Role.INGEST: None,
     Role.READER: cassandra.READER_ROLE,
     Role.REPLAY: None,
-    Role.CUSTODIAN: cassandra.WRITER_ROLE,
+    Role.CUSTODIAN: cassandra.CUSTODIAN_ROLE,
     Role.API: cassandra.API_ROLE,
 }
 

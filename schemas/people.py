@@ -7,9 +7,10 @@ on the consortium's configuration, never on its data).
 
 =====================  ==============================================================
 investigator           search reads; the hits of its agency, their crops, dispositions
-supervisor             what an investigator may, and review the searches of its agency
+supervisor             what an investigator may, review the searches of its agency, and
+                       place, review and release holds (investigative and exculpatory)
 agency_admin           cameras, hotlists, agreements and people of its own agency
-auditor                read the audit trail of its agency
+auditor                read the audit trail of its agency, verify its hash chain
 operator               agencies (their administrators) and service accounts; no reads
 service                the hits of its agency (a partner's tool); no person behind it
 =====================  ==============================================================
@@ -45,6 +46,8 @@ class Permission(StrEnum):
     MANAGE_AGENCIES = "manage_agencies"
     MANAGE_SERVICE_ACCOUNTS = "manage_service_accounts"
     READ_DEAD_LETTERS = "read_dead_letters"
+    HOLD_READS = "hold_reads"
+    VERIFY_AUDIT = "verify_audit"
 
 
 _INVESTIGATE = frozenset(
@@ -53,7 +56,7 @@ _INVESTIGATE = frozenset(
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.INVESTIGATOR: _INVESTIGATE,
-    Role.SUPERVISOR: _INVESTIGATE | {Permission.REVIEW_SEARCHES},
+    Role.SUPERVISOR: _INVESTIGATE | {Permission.REVIEW_SEARCHES, Permission.HOLD_READS},
     Role.AGENCY_ADMIN: frozenset(
         {
             Permission.LOAD_HOTLISTS,
@@ -62,7 +65,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_AGENCY_PEOPLE,
         }
     ),
-    Role.AUDITOR: frozenset({Permission.READ_AUDIT}),
+    Role.AUDITOR: frozenset({Permission.READ_AUDIT, Permission.VERIFY_AUDIT}),
     # Dead letters are shown without their bytes (stage, reason, offset): operations,
     # not reads.
     Role.OPERATOR: frozenset(

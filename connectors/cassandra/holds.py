@@ -25,9 +25,11 @@ from cassandra.query import PreparedStatement
 from connectors.cassandra.retention import write_timestamp
 from connectors.cassandra.rows import (
     CROP_COLUMNS,
+    DAY_COLUMNS,
     HIT_COLUMNS,
     HIT_ID_COLUMNS,
     READ_COLUMNS,
+    read_day,
     utc,
 )
 from connectors.cassandra.schema import ADDED_COLUMNS
@@ -136,6 +138,11 @@ class HoldStore:
             self._spelling_copy = prepare(
                 f"SELECT * FROM {ks}.plates_by_folded_plate WHERE folded_plate = ? AND "
                 "plate = ? AND collected_at = ? AND read_id = ?"
+            )
+            self._day_copy = prepare(
+                f"SELECT {_cols(DAY_COLUMNS)}, WRITETIME(plate) AS {_STAMPS[0]} FROM "
+                f"{ks}.reads_by_agency_day "
+                "WHERE agency_ori = ? AND day = ? AND collected_at = ? AND read_id = ?"
             )
             self._crop_copy = prepare(
                 f"SELECT {_cols(CROP_COLUMNS)}, WRITETIME(jpeg) AS {_STAMPS[0]} "
@@ -250,6 +257,8 @@ class HoldStore:
             ("plates_by_folded_plate", row)
             for row in self._dicts(self._spelling_copy, (confusable_key(read.plate), *key))
         ]
+        day_key = (read.agency_ori, read_day(read.collected_at), read.collected_at, read.read_id)
+        found += [("reads_by_agency_day", row) for row in self._dicts(self._day_copy, day_key)]
         found += [("plate_crops", row) for row in self._dicts(self._crop_copy, (read.read_id,))]
         hits = self._dicts(self._hit_copies, (read.agency_ori, read.collected_at, read.read_id))
         found += [("hits_by_agency", row) for row in hits]

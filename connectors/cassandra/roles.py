@@ -14,6 +14,11 @@ lprx_reader    SELECT on the data and audit tables (audited look-ups); writes no
 lprx_api       SELECT on the data and audit tables; SELECT and MODIFY on the identity
                tables (people, sessions, failed logins: connectors/cassandra/identity.py),
                which no other service role may read
+lprx_custodian SELECT and MODIFY on the hold tables and on the tables holding a copy of
+               a read (the read, its spelling row, crop and hits): a hold rewrites their
+               TTLs (connectors/cassandra/holds.py). Nothing else: no audit, identity,
+               hotlist or agreement table. The API's hold routes use it, on their own
+               session, once the supervisor's role is checked
 =============  =======================================================================
 
 Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit tables
@@ -33,7 +38,13 @@ from cassandra.cluster import Session
 
 from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.identity import IDENTITY_TABLES
-from connectors.cassandra.security import API_ROLE, READER_ROLE, WRITER_ROLE, password_file
+from connectors.cassandra.security import (
+    API_ROLE,
+    CUSTODIAN_ROLE,
+    READER_ROLE,
+    WRITER_ROLE,
+    password_file,
+)
 from connectors.security.files import ensure_password
 from schemas.errors import ConfigurationError
 
@@ -50,7 +61,12 @@ WRITER_AUDIT_GRANTS = (
 AUDIT_TABLES = frozenset(APPEND_ONLY_TABLES) | {"audit_chain_heads"}
 TRIGGER_CLASS = "lprx.cassandra.AppendOnly"
 TRIGGER_NAME = "audit_append_only"
-SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE)
+SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE, CUSTODIAN_ROLE)
+# What a hold rewrites (holds.py): its own tables, and every table with a copy of a read.
+CUSTODIAN_TABLES = frozenset({
+    "holds", "held_reads", "read_holds", "reads_by_plate", "reads_by_agency_day",
+    "plates_by_folded_plate", "plate_crops", "hits_by_agency", "hits_by_id",
+})  # fmt: skip
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
 
 
@@ -113,6 +129,8 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
         wanted += [("SELECT", resource, role) for role in (READER_ROLE, API_ROLE)]
         if table not in AUDIT_TABLES:
             wanted += [(p, resource, WRITER_ROLE) for p in ("SELECT", "MODIFY")]
+        if table in CUSTODIAN_TABLES:
+            wanted += [(p, resource, CUSTODIAN_ROLE) for p in ("SELECT", "MODIFY")]
     for table, permissions in WRITER_AUDIT_GRANTS:
         wanted += [(p, f"data/{ks}/{table}", WRITER_ROLE) for p in permissions]
     # Earlier setups granted the reader the whole keyspace, identity tables included.

@@ -9,6 +9,10 @@
     POST /v1/crops/{read_id}        a plate crop (justified)
     GET  /v1/audit                  the audit trail of one's agency (auditor, supervisor)
     GET  /v1/deadletters            dead letters without their bytes (operator)
+    POST /v1/holds, /v1/holds/preserve, GET /v1/holds, /v1/holds/due,
+    POST /v1/holds/{id}/review, /v1/holds/{id}/release   holds (supervisor)
+    POST /v1/audit/verify           the agency's hash chain proven intact (auditor)
+    GET  /public/transparency       the public log of use, HTML or CSV    (no login)
     POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
 
@@ -27,7 +31,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipelines.api import admin, people, reads
+from pipelines.api import admin, holds, people, reads
 from pipelines.api.deps import ApiServices, authenticate
 from schemas.errors import (
     AccessDenied,
@@ -41,6 +45,12 @@ from schemas.errors import (
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/health", "/v1/login", "/openapi.json", "/docs", "/redoc"})
+# Public by law (13.824 subd. 5: the log of use); nothing under it names a plate.
+PUBLIC_PREFIX = "/public/"
+
+
+def is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(PUBLIC_PREFIX)
 
 
 def _console(path: str) -> bool:
@@ -81,7 +91,7 @@ def create_api_app(services: ApiServices) -> FastAPI:
     ) -> Response:
         # The credential is checked before the body is even parsed, so a caller without
         # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
-        if request.url.path not in OPEN_PATHS and not _console(request.url.path):
+        if not is_open(request.url.path) and not _console(request.url.path):
             try:
                 principal = await run_in_threadpool(authenticate, request, services, None)
             except HTTPException as refused:
@@ -93,6 +103,7 @@ def create_api_app(services: ApiServices) -> FastAPI:
     app.include_router(people.router)
     app.include_router(reads.router)
     app.include_router(admin.router)
+    app.include_router(holds.router)
     from pipelines.console import install_console
 
     install_console(app)  # its pages check the same credential themselves (a login page)

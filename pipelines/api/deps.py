@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,6 +24,11 @@ from pipelines.stages.share import AgreementBook
 from schemas.errors import AccessDenied
 from schemas.people import Permission, Principal
 from schemas.records import AuditAction, AuditEvent, AuditOutcome, PlateCrop, new_id, utcnow
+
+if TYPE_CHECKING:
+    from pipelines.services.audit_chain import ChainStore
+    from pipelines.services.holds import Holds
+    from pipelines.services.transparency import UsageSource
 
 bearer = HTTPBearer(auto_error=False, description="An lprx session token (POST /v1/login), "
                     "a service key, or an OpenID Connect access token")  # fmt: skip
@@ -49,6 +54,11 @@ class ApiServices:
     trail: AuditWriter
     book: AgreementBook
     store: ApiStore
+    # The holds (on their own, narrower Cassandra session: they rewrite read TTLs), the
+    # audit chain and the usage counters; a route whose store is missing answers 503.
+    holds: Holds | None = None
+    chain: ChainStore | None = None
+    usage: UsageSource | None = None
 
 
 def services(request: Request) -> ApiServices:

@@ -46,7 +46,22 @@ def identity_service(settings: Settings) -> Iterator[tuple[CassandraStore, Ident
 
 
 @contextmanager
+def custodian_store(settings: Settings) -> Iterator[CassandraStore]:
+    """The holds' own session, as the custodian's Cassandra role: placing or releasing a
+    hold rewrites the TTL of every copy of a read, which the API's role (SELECT on the
+    data) may not. Only the hold routes use it, after the supervisor's role is checked."""
+    from connectors.cassandra import CassandraStore
+    from pipelines.access import CASSANDRA_ROLES, Role
+
+    custodian = settings.model_copy(update={"cassandra_username": CASSANDRA_ROLES[Role.CUSTODIAN]})
+    with CassandraStore(custodian, create_schema=False) as store:
+        yield store
+
+
+@contextmanager
 def running_services(settings: Settings) -> Iterator[ApiServices]:
+    from connectors.cassandra.audit_queries import AuditChainQueries
+    from connectors.cassandra.holds import HoldStore
     from connectors.kafka.audit import AuditTrail
     from connectors.kafka.follower import CompactedTopicFollower
     from pipelines.identity.auth import Authenticator, external_verifier
@@ -64,9 +79,13 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
     follower.wait_caught_up(30)
     trail = AuditTrail(settings, "lprx-api")
     try:
-        with identity_service(settings) as (store, identity):
+        with identity_service(settings) as (store, identity), custodian_store(settings) as kept:
             auth = Authenticator(identity, external_verifier(settings))
-            yield ApiServices(settings, auth, trail, book, store)
+            yield ApiServices(
+                settings, auth, trail, book, store,
+                holds=HoldStore(kept.session, kept.keyspace),
+                chain=AuditChainQueries(store.session, store.keyspace), usage=store.usage,
+            )  # fmt: skip
     finally:
         follower.stop()
         trail.flush(10)

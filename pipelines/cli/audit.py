@@ -2,13 +2,15 @@
 
 Every event is chained by hash to the one before it in its agency's chain (the store
 agent chains them, connectors/cassandra/audit_chain.py); `checkpoint` signs each chain's
-head with the Ed25519 key kept in the secrets folder (run it daily); `verify` proves an
-interval intact or names the first event changed, inserted or removed. Reading the
-trail, verifying included, is audited (CJIS).
+head with the Ed25519 key kept in the secrets folder (run it daily); `verify` (an auditor,
+through the API) proves an interval of its agency's chain intact or names the first
+event changed, inserted or removed. Reading the trail, verifying included, is audited
+(CJIS).
 """
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +19,8 @@ from rich.table import Table
 
 from pipelines.access import Role
 from pipelines.cli import common
-from pipelines.cli.common import PurposeOption, UserOption, console, refusals
+from pipelines.cli.common import console, refusals
+from pipelines.cli.session import call
 
 app = typer.Typer(help="The audit trail: show a day, verify an interval, sign checkpoints.")
 
@@ -35,62 +38,46 @@ def show(day: DayOption = None, limit: int = 100) -> None:
 
 @app.command("verify")
 def verify(
-    chain: Annotated[str, typer.Option("--agency", help="The agency (ORI) whose chain to check.")],
-    user: UserOption,
-    user_agency: Annotated[str, typer.Option(help="Your agency's ORI (audited).")],
     from_day: Annotated[str | None, typer.Option("--from", help="First UTC day.")] = None,
     to_day: Annotated[str | None, typer.Option("--to", help="Last UTC day.")] = None,
-    purpose: PurposeOption = "audit trail integrity check",
     public_key: Annotated[
         list[Path] | None, typer.Option(help="Verifier's public key(s); default the published.")
     ] = None,
 ) -> None:
-    """Prove an interval of an agency's chain intact, or name the first bad event.
+    """Prove an interval of your agency's chain intact, or name the first bad event
+    (auditors, through the API as the logged-in person; audited).
     Exit code 0: intact; 1: a finding (each listed) or an error."""
-    from connectors.cassandra import CassandraStore
-    from connectors.cassandra.audit_queries import AuditChainQueries
-    from connectors.kafka.audit import AuditTrail
-    from connectors.security.signing import key_id, load_public_key, public_key_file
-    from pipelines.services.access import Requester
-    from pipelines.services.audit import utc_day
-    from pipelines.services.audit_chain import verify_audited
-
-    settings = common.settings_as(Role.READER)
-    first, last = from_day or utc_day(), to_day or from_day or utc_day()
-    with refusals():
-        published = public_key_file(settings.secrets_dir)
-        paths = public_key or ([published] if published.exists() else [])
-        if not paths:
-            console.print("no public key: the chain is checked, its checkpoints cannot be")
-        keys = [load_public_key(p) for p in paths]
-        with CassandraStore(settings, create_schema=False) as store:
-            result = verify_audited(
-                AuditChainQueries(store.session, store.keyspace),
-                AuditTrail(settings, "lprx-cli"),
-                Requester(user, user_agency, purpose),
-                chain,
-                first,
-                last,
-                {key_id(k): k for k in keys},
-            )
+    pems = []
+    for path in public_key or []:
+        try:
+            pems.append(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise common.fail(f"cannot read {path}: {error}") from error
+    body = {"from_day": from_day, "to_day": to_day, "public_keys_pem": pems}
+    result = call(common.settings(), "POST", "/v1/audit/verify", json=body)
+    if not result["keys_used"]:
+        console.print("no public key: the chain is checked, its checkpoints cannot be")
     console.print(
-        f"chain {chain}, {first}..{last}: {result.events_checked} events checked from "
-        f"{result.anchor} to seq {result.last_seq}; {result.checkpoints_checked} checkpoints"
+        f"chain {result['chain']}, {result['from_day']}..{result['to_day']}: "
+        f"{result['events_checked']} events checked from {result['anchor']} to seq "
+        f"{result['last_seq']}; {result['checkpoints_checked']} checkpoints"
     )
-    if result.intact:
+    if result["intact"]:
         console.print("[green]intact[/green]")
         return
     table = Table("finding", "seq", "event", "detail")
-    for finding in result.findings:
-        table.add_row(finding.kind, str(finding.seq or ""), finding.event_id or "", finding.detail)
+    for finding in result["findings"]:
+        table.add_row(finding["kind"], str(finding["seq"] or ""), finding["event_id"] or "",
+                      finding["detail"])  # fmt: skip
     console.print(table)
-    first_bad = result.findings[0]
-    raise common.fail(f"first finding: {first_bad.kind}: {first_bad.detail}")
+    first_bad = result["findings"][0]
+    raise common.fail(f"first finding: {first_bad['kind']}: {first_bad['detail']}")
 
 
 @app.command("checkpoint")
-def checkpoint(user: UserOption) -> None:
-    """Sign each agency chain's head (run daily; the key never leaves the secrets folder)."""
+def checkpoint() -> None:
+    """Sign each agency chain's head (run daily by the custodian, on the host with the
+    secrets folder: the key never leaves it; the signing is audited as the OS user)."""
     from connectors.cassandra import CassandraStore
     from connectors.cassandra.audit_queries import AuditChainQueries
     from connectors.kafka.audit import AuditTrail
@@ -103,7 +90,7 @@ def checkpoint(user: UserOption) -> None:
             AuditChainQueries(store.session, store.keyspace),
             AuditTrail(settings, "lprx-cli"),
             ensure_signing_key(settings.secrets_dir),
-            user,
+            f"os:{getpass.getuser()}",
         )
     for signed in made:
         console.print(f"signed {signed.chain} seq {signed.seq} ({signed.chain_day})")

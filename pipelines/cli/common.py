@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -12,12 +11,6 @@ from rich.console import Console
 from pipelines.access import Role, as_role
 from pipelines.settings import Settings, get_settings
 from schemas.errors import ConfigurationError, InvalidRecord, RequestRefused, TransientError
-
-# Only the local custodial commands (holds, audit verify and checkpoint) still name
-# their actor; every look-up acts as the logged-in person through the API.
-UserOption = Annotated[str, typer.Option(help="Your individual login (audited).")]
-AgencyOption = Annotated[str, typer.Option(help="Your agency's ORI (audited).")]
-PurposeOption = Annotated[str, typer.Option(help="The documented purpose, e.g. a case number.")]
 
 console = Console()
 

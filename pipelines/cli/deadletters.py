@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pipelines.access import Role
 from pipelines.cli import common
-from pipelines.cli.common import AgencyOption, PurposeOption, UserOption, console, refusals
+from pipelines.cli.common import console, refusals
 
 app = typer.Typer(
     help="Dead letters: list them (no subcommand), or replay them.",
@@ -42,9 +42,9 @@ def _when(value: str | None) -> datetime | None:
 
 @app.command("replay")
 def replay(
-    user: UserOption,
-    agency: AgencyOption,
-    purpose: PurposeOption,
+    purpose: Annotated[
+        str, typer.Option(help="Why: the incident, and the fix of the letters' cause (audited).")
+    ],
     stage: Annotated[str | None, typer.Option(help="Only letters of this stage.")] = None,
     reason: Annotated[str | None, typer.Option(help="Only letters whose reason has this.")] = None,
     since: Annotated[str | None, typer.Option(help="Only letters from this time (ISO).")] = None,
@@ -54,16 +54,18 @@ def replay(
 ) -> None:
     """Send dead letters back to the topic their stage reads, once the cause is fixed.
     A dry run (counts only) unless --apply; a letter is never replayed twice."""
+    import getpass
+
     from connectors.kafka.audit import AuditTrail
-    from pipelines.services.access import Requester
-    from pipelines.services.replay import ReplayFilter, replay_dead_letters
+    from pipelines.services.replay import ReplayFilter, local_operator, replay_dead_letters
 
     wanted = ReplayFilter(stage, reason, _when(since), _when(until))
     settings = common.settings_as(Role.REPLAY)
     with refusals():
         report = replay_dead_letters(
-            settings, AuditTrail(settings, "lprx-replay"), Requester(user, agency, purpose),
-            wanted, apply=apply, timeout_s=timeout,
+            settings, AuditTrail(settings, "lprx-replay"),
+            local_operator(settings, getpass.getuser()), purpose, wanted, apply=apply,
+            timeout_s=timeout,
         )  # fmt: skip
     plan = report.plan
     table = Table("stage", "back to topic", "letters")

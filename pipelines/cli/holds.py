@@ -9,21 +9,16 @@ it has passed. Every step is audited, and nothing is done until the audit is wri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.table import Table
 
-from connectors.cassandra.holds import HoldStore
-from connectors.kafka.audit import AuditTrail
-from pipelines.access import Role
 from pipelines.cli import common
-from pipelines.cli.common import AgencyOption, UserOption, console, refusals
-from pipelines.services.access import Requester
-from schemas.holds import Hold, HoldKind
+from pipelines.cli.common import console
+from pipelines.cli.session import call
 
 app = typer.Typer(help="Investigative holds and exculpatory preservation (13.824 subd. 3).")
 
@@ -38,140 +33,103 @@ ReviewOption = Annotated[
 ]
 
 
-def _utc(when: datetime | None) -> datetime | None:
-    return None if when is None else when.replace(tzinfo=when.tzinfo or UTC)
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.replace(tzinfo=when.tzinfo or UTC).isoformat()
 
 
-def _hold(kind: HoldKind, case: str, reason: str, plate: str, read_ids: list[str] | None,
-          start: datetime | None, end: datetime | None, review_by: datetime | None,
-          requester: str | None = None, statement: str | None = None) -> Hold:  # fmt: skip
-    review = _utc(review_by) or datetime.now(UTC) + timedelta(days=90)
-    return Hold(
-        hold_id="", agency_ori="", kind=kind, case_number=case, reason=reason, placed_by="",
-        placed_at=datetime.now(UTC), review_by=review, plate=plate, window_from=_utc(start),
-        window_to=_utc(end), read_ids=frozenset(read_ids or ()), requester=requester,
-        statement=statement,
-    )  # fmt: skip
+def _what(plate: str, read_ids: list[str] | None, start: datetime | None, end: datetime | None,
+          review_by: datetime | None) -> dict[str, Any]:  # fmt: skip
+    return {"plate": plate, "read_ids": read_ids or [], "window_from": _iso(start),
+            "window_to": _iso(end), "review_by": _iso(review_by)}  # fmt: skip
 
 
-def _run_place(user: str, agency: str, hold: Hold) -> None:
-    from pipelines.services import holds
-
-    with _holds(Role.CUSTODIAN) as (store, trail):
-        result = holds.place(store, trail, holds.Actor(user, agency), hold)
+def _placed(answer: dict[str, Any]) -> None:
+    hold = answer["hold"]
     console.print(
-        f"hold {result.hold.hold_id}: {result.kept} reads of {result.hold.plate} kept until "
-        f"{result.hold.held_until:%Y-%m-%d} unless reviewed (review by "
-        f"{result.hold.review_by:%Y-%m-%d})"
+        f"hold {hold['hold_id']}: {answer['kept']} reads of {hold['plate']} kept until "
+        f"{hold['held_until'][:10]} unless reviewed (review by {hold['review_by'][:10]})"
     )
 
 
 @app.command("place")
 def place(
-    user: UserOption, agency: AgencyOption, case: CaseOption, reason: ReasonOption,
-    plate: PlateOption, read_id: ReadIdsOption = None, from_: FromOption = None,
-    to: ToOption = None, review_by: ReviewOption = None,
+    case: CaseOption, reason: ReasonOption, plate: PlateOption, read_id: ReadIdsOption = None,
+    from_: FromOption = None, to: ToOption = None, review_by: ReviewOption = None,
 ) -> None:  # fmt: skip
-    """A supervisor's investigative hold on reads of a plate (named, or in a window)."""
-    _run_place(user, agency, _hold(HoldKind.INVESTIGATIVE, case, reason, plate, read_id, from_,
-                                   to, review_by))  # fmt: skip
+    """A supervisor's investigative hold on reads of a plate (named, or in a window),
+    through the API as the logged-in person (audited)."""
+    body = {"case_number": case, "reason": reason, **_what(plate, read_id, from_, to, review_by)}
+    _placed(call(common.settings(), "POST", "/v1/holds", json=body))
 
 
 @app.command("preserve")
 def preserve(
-    user: UserOption, agency: AgencyOption, case: CaseOption,
+    case: CaseOption,
     requester: Annotated[str, typer.Option(help="Who asked: the person facing the charge.")],
     statement: Annotated[str, typer.Option(help="Their written request, as received.")],
     plate: PlateOption, read_id: ReadIdsOption = None, from_: FromOption = None,
     to: ToOption = None, review_by: ReviewOption = None,
 ) -> None:  # fmt: skip
     """Record an exculpatory preservation request and keep the matching data."""
-    reason = f"exculpatory preservation requested by {requester}"
-    _run_place(user, agency, _hold(HoldKind.EXCULPATORY, case, reason, plate, read_id, from_,
-                                   to, review_by, requester, statement))  # fmt: skip
+    body = {"case_number": case, "requester": requester, "statement": statement,
+            **_what(plate, read_id, from_, to, review_by)}  # fmt: skip
+    _placed(call(common.settings(), "POST", "/v1/holds/preserve", json=body))
 
 
-def _show(found: list[Hold]) -> None:
+def _show(found: list[dict[str, Any]]) -> None:
     table = Table("hold", "kind", "case", "plate", "what", "review by", "status", "placed by")
     for h in found:
-        what = (f"{len(h.read_ids)} reads" if h.read_ids else
-                f"{h.window_from:%Y-%m-%d %H:%M}..{h.window_to:%Y-%m-%d %H:%M}")  # fmt: skip
-        table.add_row(h.hold_id, h.kind.value.lower(), h.case_number, h.plate, what,
-                      f"{h.review_by:%Y-%m-%d}", h.status.value.lower(), h.placed_by)  # fmt: skip
+        what = (f"{len(h['read_ids'])} reads" if h["read_ids"] else
+                f"{h['window_from'][:16]}..{h['window_to'][:16]}")  # fmt: skip
+        table.add_row(h["hold_id"], h["kind"].lower(), h["case_number"], h["plate"], what,
+                      h["review_by"][:10], h["status"].lower(), h["placed_by"])  # fmt: skip
     console.print(table)
 
 
 @app.command("list")
 def list_holds(
-    user: UserOption, agency: AgencyOption,
-    purpose: Annotated[str, typer.Option(help="Why you look.")] = "hold register review",
     all_: Annotated[bool, typer.Option("--all", help="Released holds too.")] = False,
-) -> None:  # fmt: skip
+) -> None:
     """The holds of your agency (audited)."""
-    from pipelines.services import holds
-
-    with _holds(Role.READER) as (store, trail):
-        _show(holds.listing(store, trail, _requester(user, agency, purpose), active_only=not all_))
+    _show(call(common.settings(), "GET", "/v1/holds", params={"all": all_}))
 
 
 @app.command("due")
 def due(
-    user: UserOption, agency: AgencyOption,
     within_days: Annotated[int, typer.Option(help="Due within this many days.")] = 14,
-    purpose: Annotated[str, typer.Option(help="Why you look.")] = "scheduled hold review",
-) -> None:  # fmt: skip
+) -> None:
     """Active holds whose review is due (or overdue): run it on a schedule."""
-    from pipelines.services import holds
-
-    with _holds(Role.READER) as (store, trail):
-        found = holds.due(store, trail, _requester(user, agency, purpose),
-                          timedelta(days=within_days))  # fmt: skip
+    found = call(common.settings(), "GET", "/v1/holds/due", params={"within_days": within_days})
     _show(found)
     console.print(f"{len(found)} holds due for review within {within_days} days")
 
 
 @app.command("review")
 def review(
-    hold_id: str, user: UserOption, agency: AgencyOption,
+    hold_id: str,
     review_by: Annotated[datetime, typer.Option(help="The next review-by date (UTC).")],
     note: Annotated[str, typer.Option(help="What the review found.")],
-) -> None:  # fmt: skip
+) -> None:
     """A hold reviewed and kept: its next review date, its reads kept until then."""
-    from pipelines.services import holds
-
-    when = review_by.replace(tzinfo=review_by.tzinfo or UTC)
-    with _holds(Role.CUSTODIAN) as (store, trail):
-        result = holds.review(store, trail, holds.Actor(user, agency), hold_id, when, note)
-    console.print(
-        f"hold {hold_id}: {result.kept} reads kept until {result.hold.held_until:%Y-%m-%d}"
-    )
+    answer = call(common.settings(), "POST", f"/v1/holds/{quote(hold_id, safe='')}/review",
+                  json={"review_by": _iso(review_by), "note": note})  # fmt: skip
+    console.print(f"hold {hold_id}: {answer['kept']} reads kept until "
+                  f"{answer['hold']['held_until'][:10]}")  # fmt: skip
 
 
 @app.command("release")
 def release(
-    hold_id: str, user: UserOption, agency: AgencyOption,
+    hold_id: str,
     note: Annotated[str, typer.Option(help="Why the hold ends (case resolved, ...).")],
-) -> None:  # fmt: skip
+) -> None:
     """End a hold: its reads expire at their original date, or now if it has passed."""
-    from pipelines.services import holds
-
-    with _holds(Role.CUSTODIAN) as (store, trail):
-        result = holds.release(store, trail, holds.Actor(user, agency), hold_id, note)
-    console.print(
-        f"hold {hold_id} released: {result.restored} reads back to their original date, "
-        f"{result.deleted} deleted (past it), {result.kept} kept by other holds"
+    answer = call(
+        common.settings(),
+        "POST",
+        f"/v1/holds/{quote(hold_id, safe='')}/release",
+        json={"note": note},
     )
-
-
-def _requester(user: str, agency: str, purpose: str) -> Requester:
-    return Requester(user, agency, purpose)
-
-
-@contextmanager
-def _holds(role: Role) -> Iterator[tuple[HoldStore, AuditTrail]]:
-    """The hold store and the audit trail, as ``role``; refusals end the command."""
-    from connectors.cassandra import CassandraStore
-
-    settings = common.settings_as(role)
-    with refusals(), CassandraStore(settings, create_schema=False) as store:
-        yield HoldStore(store.session, store.keyspace), AuditTrail(settings, "lprx-cli")
+    console.print(
+        f"hold {hold_id} released: {answer['restored']} reads back to their original date, "
+        f"{answer['deleted']} deleted (past it), {answer['kept']} kept by other holds"
+    )

@@ -74,8 +74,9 @@ def print_summary(console: Console, summary: dict[str, Any], hot: list[str]) -> 
         f"{lprx} reads search '{hot[0][:3]}*' {why}   # a partial plate",
         f"{lprx} partner hits            # the hits of your agency and shared with it",
         f"{lprx} logout; {lprx} login --username aud.lakeside ...; {lprx} audit show",
-        f"{lprx} audit verify --agency {LAKESIDE.ori} --user your.login --user-agency "
-        f"{LAKESIDE.ori} --from $(date -u +%F) --to $(date -u +%F)   # the chain intact?",
+        f"{lprx} audit verify --from $(date -u +%F)   # the auditor: Lakeside's chain intact?",
+        f"{lprx} holds place --case DEMO-26-0002 --reason 'vehicle seen at the scene' "
+        f"--plate {hot[0]} --from $(date -u +%F) --to $(date -u +%FT%T)   # a supervisor",
         f"{lprx} transparency report --agency {LAKESIDE.ori} --from $(date -u +%F) "
         "--to $(date -u +%F) > use.html   # the public log of use",
         "curl -s http://127.0.0.1:6066/metrics | grep lprx_   # while a worker runs",

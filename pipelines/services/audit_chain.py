@@ -28,7 +28,7 @@ from connectors.cassandra.audit_queries import ChainHead, StoredLink
 from connectors.cassandra.rows import audit_from_row, utc
 from connectors.kafka.audit import AuditWriter
 from connectors.security.signing import key_id, signature_valid
-from pipelines.services.access import Requester, open_access
+from pipelines.services.scope import PersonAccess
 from schemas.audit_chain import (
     GENESIS,
     NO_AGENCY,
@@ -37,6 +37,7 @@ from schemas.audit_chain import (
     event_digest,
     link_hash,
 )
+from schemas.people import Principal
 from schemas.records import AuditAction, AuditEvent, new_id, utcnow
 
 FindingKind = Literal["changed", "inserted", "removed", "bad_checkpoint"]
@@ -271,18 +272,22 @@ def load_and_verify(
 def verify_audited(
     store: ChainStore,
     trail: AuditWriter,
-    requester: Requester,
+    principal: Principal,
     chain: str,
     from_day: str,
     to_day: str,
     public_keys: Mapping[str, Ed25519PublicKey],
 ) -> Verification:
-    """``load_and_verify``, the look-up audited first (reading the trail is an access)."""
-    access = open_access(
-        trail, requester, target_kind="audit", target_id=f"verify {chain} {from_day}..{to_day}"
-    )
+    """``load_and_verify``, the look-up audited first (reading the trail is an access).
+    An auditor verifies the chain of its own agency only (``AccessDenied``, audited)."""
+    access = PersonAccess(trail, principal, "audit", f"verify {chain} {from_day}..{to_day}",
+                          None, {"query": "audit chain integrity check"})  # fmt: skip
+    if chain != principal.agency_ori:
+        raise access.deny(f"{principal.username} may verify the chain of "
+                          f"{principal.agency_ori} only, not {chain}")  # fmt: skip
+    access.open(justified=False)
     result = load_and_verify(store, chain, from_day, to_day, public_keys)
-    access.shown(result.events_checked)
+    access.shown([f.event_id for f in result.findings if f.event_id], result.events_checked)
     return result
 
 

@@ -8,8 +8,8 @@ has passed, unless another active hold still covers it. ``listing`` and ``due`` 
 holds (they name plates, so they are audited accesses). Each step's audit event is
 acknowledged by Kafka before the step: no audit, no action.
 
-Until people's roles exist (the people-access issue), the actor is the ``--user`` and
-``--agency`` given; the API will pass the authenticated supervisor, and check the role.
+The actor is the authenticated person (a ``Principal``): the API checks the role
+(``Permission.HOLD_READS``, a supervisor) and a hold acts on the actor's agency only.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Protocol
 
 from connectors.cassandra.holds import HeldRead
 from connectors.kafka.audit import AuditWriter
-from pipelines.services.access import Requester, open_access
+from pipelines.services.scope import open_person_access
 from schemas.errors import AccessDenied, NotFound, TransientError
 from schemas.holds import Hold, HoldStatus, checked_hold
+from schemas.people import Principal
 from schemas.records import AuditAction, AuditEvent, new_id, utcnow
 
 
@@ -41,14 +42,6 @@ class Holds(Protocol):
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who acts on a hold: an individual login of an agency."""
-
-    user: str
-    agency: str
-
-
-@dataclass(frozen=True)
 class HoldResult:
     hold: Hold
     kept: int = 0  # reads kept (held), or kept by another hold on release
@@ -56,14 +49,14 @@ class HoldResult:
     deleted: int = 0  # reads past their original date, expired at release
 
 
-def _audit(trail: AuditWriter, actor: Actor, hold: Hold, step: str, **details: str) -> None:
+def _audit(trail: AuditWriter, actor: Principal, hold: Hold, step: str, **details: str) -> None:
     try:
         trail.record_acknowledged(
             AuditEvent(
                 event_id=new_id(),
                 occurred_at=utcnow(),
-                actor=actor.user,
-                actor_agency_ori=actor.agency,
+                actor=actor.username,
+                actor_agency_ori=actor.agency_ori,
                 action=AuditAction.HOLD,
                 purpose=f"{hold.kind.value.lower()} hold, case {hold.case_number}",
                 target_kind="hold",
@@ -81,13 +74,13 @@ def _keep(holds: Holds, hold: Hold, now: datetime) -> int:
     return sum(1 for read in holds.reads_of(hold) if holds.keep([hold], read, now))
 
 
-def place(holds: Holds, trail: AuditWriter, actor: Actor, hold: Hold) -> HoldResult:
+def place(holds: Holds, trail: AuditWriter, actor: Principal, hold: Hold) -> HoldResult:
     """Records the hold and keeps the reads it covers. ``hold`` comes with its fields
     (a new id and ``placed_at`` are set here); ``InvalidRecord`` if one is missing."""
     now = utcnow()
     hold = checked_hold(
-        replace(hold, hold_id=hold.hold_id or new_id(), placed_at=now, placed_by=actor.user,
-                agency_ori=actor.agency, status=HoldStatus.ACTIVE),
+        replace(hold, hold_id=hold.hold_id or new_id(), placed_at=now, placed_by=actor.username,
+                agency_ori=actor.agency_ori, status=HoldStatus.ACTIVE),
         now,
     )  # fmt: skip
     window = (
@@ -104,11 +97,11 @@ def place(holds: Holds, trail: AuditWriter, actor: Actor, hold: Hold) -> HoldRes
     return HoldResult(hold, kept=kept)
 
 
-def _active(holds: Holds, hold_id: str, actor: Actor) -> Hold:
+def _active(holds: Holds, hold_id: str, actor: Principal) -> Hold:
     hold = holds.hold(hold_id)
     if hold is None:
         raise NotFound(f"no hold {hold_id}")
-    if hold.agency_ori != actor.agency:
+    if hold.agency_ori != actor.agency_ori:
         raise AccessDenied(f"hold {hold_id} belongs to another agency")
     if hold.status is not HoldStatus.ACTIVE:
         raise NotFound(f"hold {hold_id} was released on {hold.released_at:%Y-%m-%d}")
@@ -116,7 +109,7 @@ def _active(holds: Holds, hold_id: str, actor: Actor) -> Hold:
 
 
 def review(
-    holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, review_by: datetime, note: str
+    holds: Holds, trail: AuditWriter, actor: Principal, hold_id: str, review_by: datetime, note: str
 ) -> HoldResult:
     """The hold reviewed and kept: a new review date; its reads kept until then + grace."""
     now = utcnow()
@@ -127,14 +120,16 @@ def review(
     return HoldResult(hold, kept=_keep(holds, hold, now))
 
 
-def release(holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, note: str) -> HoldResult:
+def release(
+    holds: Holds, trail: AuditWriter, actor: Principal, hold_id: str, note: str
+) -> HoldResult:
     """Ends the hold: each read expires at its original date (at once if that passed),
     unless another active hold still covers it."""
     now = utcnow()
     hold = _active(holds, hold_id, actor)
     _audit(trail, actor, hold, "release", note=note)
     released = replace(
-        hold, status=HoldStatus.RELEASED, released_by=actor.user, released_at=now,
+        hold, status=HoldStatus.RELEASED, released_by=actor.username, released_at=now,
         release_note=note,
     )  # fmt: skip
     holds.save(released)
@@ -160,33 +155,39 @@ def release(holds: Holds, trail: AuditWriter, actor: Actor, hold_id: str, note: 
 
 
 def listing(
-    holds: Holds, trail: AuditWriter, requester: Requester, *, active_only: bool = True
+    holds: Holds, trail: AuditWriter, principal: Principal, *, active_only: bool = True
 ) -> list[Hold]:
-    """The holds of the requester's agency (audited: they name plates)."""
-    access = open_access(trail, requester, target_kind="holds", target_id=requester.agency)
+    """The holds of the person's agency (audited with the holds shown: they name plates)."""
+    agency = principal.agency_ori
+    access = open_person_access(
+        trail, principal, target_kind="holds", target_id=agency, why=None, justified=False,
+        details={"query": f"holds, active only: {active_only}"},
+    )  # fmt: skip
     found = [
         h
         for h in holds.holds()
-        if h.agency_ori == requester.agency and (h.status is HoldStatus.ACTIVE or not active_only)
+        if h.agency_ori == agency and (h.status is HoldStatus.ACTIVE or not active_only)
     ]
     found.sort(key=lambda h: h.review_by)
-    access.shown(len(found))
+    access.shown(h.hold_id for h in found)
     return found
 
 
-def due(holds: Holds, trail: AuditWriter, requester: Requester, within: timedelta) -> list[Hold]:
+def due(holds: Holds, trail: AuditWriter, principal: Principal, within: timedelta) -> list[Hold]:
     """Active holds of the agency whose review is due within ``within`` (or overdue)."""
-    access = open_access(trail, requester, target_kind="holds", target_id=f"due {requester.agency}")
+    agency = principal.agency_ori
+    access = open_person_access(
+        trail, principal, target_kind="holds", target_id=f"due {agency}", why=None,
+        justified=False, details={"query": f"holds due within {within}"},
+    )  # fmt: skip
     limit = utcnow() + within
     found = [
         h
         for h in holds.holds()
-        if h.agency_ori == requester.agency
-        and h.status is HoldStatus.ACTIVE
-        and h.review_by <= limit
+        if h.agency_ori == agency and h.status is HoldStatus.ACTIVE and h.review_by <= limit
     ]
     found.sort(key=lambda h: h.review_by)
-    access.shown(len(found))
+    access.shown(h.hold_id for h in found)
     return found
 
 

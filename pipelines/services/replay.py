@@ -35,10 +35,11 @@ from connectors.kafka.acls import REPLAY_TARGETS
 from connectors.kafka.audit import AuditWriter
 from connectors.kafka.reader import read_topic
 from connectors.kafka.topics import make_producer
-from pipelines.services.access import Requester, open_access
+from pipelines.services.scope import PersonAccess
 from pipelines.settings import Settings
 from schemas import DecodeError, codec_for
 from schemas.errors import TransientError
+from schemas.people import Principal, Role
 from schemas.records import AuditAction, AuditEvent, AuditOutcome, DeadLetter, new_id, utcnow
 
 MARKERS_TOPIC = "deadletter.replayed"
@@ -46,6 +47,9 @@ REPLAYED_HEADER = "lprx-replayed-from"
 MAX_LETTERS = 10_000_000
 
 OnDelivery = Callable[[KafkaError | None, Message], None]
+
+
+MIN_REASON_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -129,18 +133,31 @@ class ReplayReport:
     undecodable: int = 0
 
 
+def local_operator(settings: Settings, os_user: str) -> Principal:
+    """Who replays: the operator at the host that holds the replay principal's
+    credentials, named by the OS login (as ``lprx audit checkpoint`` is)."""
+    return Principal(
+        f"os:{os_user}", settings.api_consortium_ori, frozenset({Role.OPERATOR}), via="local"
+    )
+
+
 def replay_dead_letters(
     settings: Settings,
     trail: AuditWriter,
-    requester: Requester,
+    operator: Principal,
+    reason: str,
     wanted: ReplayFilter,
     *,
     apply: bool = False,
     timeout_s: float = 30.0,
 ) -> ReplayReport:
-    """Counts (and with ``apply`` replays) the dead letters ``wanted`` selects."""
+    """Counts (and with ``apply`` replays) the dead letters ``wanted`` selects. The
+    operator gives the reason (the incident, the fix); without one nothing is read."""
     topic = settings.topic("deadletter")
-    access = open_access(trail, requester, target_kind="topic", target_id=topic)
+    access = PersonAccess(trail, operator, "topic", topic, None, {"reason": reason.strip()[:200]})
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise access.deny(f"a reason of at least {MIN_REASON_LENGTH} characters is required")
+    access.open(justified=False)
     codec = codec_for(settings.schema_registry_url)
     stored: list[StoredLetter] = []
     undecodable = 0
@@ -154,11 +171,11 @@ def replay_dead_letters(
     replayed = _markers(settings, timeout_s)
     inputs = {settings.topic(name) for name in REPLAY_TARGETS}
     plan = plan_replay(stored, replayed, wanted, inputs)
-    access.shown(len(plan.selected))
+    access.shown(letter.marker for letter in plan.selected)
     if not apply or not plan.selected:
         return ReplayReport(plan, applied=apply, undecodable=undecodable)
-    trail.record_acknowledged(_replay_event(requester, topic, wanted, len(plan.selected)))
-    done = _republish(settings, requester, plan.selected, timeout_s)
+    trail.record_acknowledged(_replay_event(operator, reason, topic, wanted, len(plan.selected)))
+    done = _republish(settings, operator, plan.selected, timeout_s)
     if done < len(plan.selected):
         raise TransientError(
             f"Kafka acknowledged {done} of {len(plan.selected)} replayed letters; the "
@@ -179,15 +196,15 @@ def _markers(settings: Settings, timeout_s: float) -> set[str]:
 
 
 def _replay_event(
-    requester: Requester, topic: str, wanted: ReplayFilter, letters: int
+    operator: Principal, reason: str, topic: str, wanted: ReplayFilter, letters: int
 ) -> AuditEvent:
     return AuditEvent(
         event_id=new_id(),
         occurred_at=utcnow(),
-        actor=requester.user,
-        actor_agency_ori=requester.agency,
+        actor=operator.username,
+        actor_agency_ori=operator.agency_ori,
         action=AuditAction.OTHER,
-        purpose=requester.purpose,
+        purpose=reason,
         target_kind="deadletter-replay",
         target_id=topic,
         outcome=AuditOutcome.SUCCESS,
@@ -196,7 +213,7 @@ def _replay_event(
 
 
 def _republish(
-    settings: Settings, requester: Requester, letters: Sequence[StoredLetter], timeout_s: float
+    settings: Settings, operator: Principal, letters: Sequence[StoredLetter], timeout_s: float
 ) -> int:
     """Each letter's original record back to its topic, then a marker for each one Kafka
     acknowledged; returns how many are marked."""
@@ -234,7 +251,7 @@ def _republish(
 
     at = utcnow().isoformat()
     for stored in delivered:
-        value = {"at": at, "by": requester.user, "topic": stored.letter.source_topic}
+        value = {"at": at, "by": operator.username, "topic": stored.letter.source_topic}
         producer.produce(
             settings.topic(MARKERS_TOPIC),
             key=stored.marker.encode(),

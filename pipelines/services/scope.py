@@ -121,12 +121,14 @@ class PersonAccess:
         audit_refusal(self._trail, event)
         return AccessDenied(reason)
 
-    def shown(self, ids: Iterable[str]) -> None:
-        """Audits the ids the access returns; raises ``TransientError`` if Kafka did not
+    def shown(self, ids: Iterable[str], results: int | None = None) -> None:
+        """Audits the ids the access returns (``results``: how many things it showed,
+        when they are not named by ids); raises ``TransientError`` if Kafka did not
         acknowledge it (then nothing may be shown)."""
         listed = list(ids)
         details = self._details | {
-            "results": str(len(listed)), "ids": ",".join(listed[:MAX_IDS_AUDITED]),
+            "results": str(len(listed) if results is None else results),
+            "ids": ",".join(listed[:MAX_IDS_AUDITED]),
         }  # fmt: skip
         _acknowledged(self._trail, _event(*self._args, AuditOutcome.SUCCESS, self._why, details))
 

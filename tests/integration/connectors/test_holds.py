@@ -13,11 +13,13 @@ import pytest
 
 from connectors.cassandra import CassandraStore, connect
 from connectors.cassandra.holds import HoldStore
-from connectors.cassandra.security import WRITER_ROLE
+from connectors.cassandra.rows import read_day
+from connectors.cassandra.security import CUSTODIAN_ROLE, WRITER_ROLE
 from connectors.kafka.audit import MemoryAuditTrail
 from pipelines.services import holds
 from pipelines.settings import Settings
 from schemas.holds import Hold, HoldKind
+from schemas.people import Principal, Role
 from schemas.plates import confusable_key
 from schemas.records import PlateCrop, utcnow
 from tests.conftest import provision, unique_settings, wait_for
@@ -25,13 +27,13 @@ from tests.factories import a_hit, a_read
 
 DAY = 86400
 AGENCY = "MN9990100"
-SUPERVISOR = holds.Actor("sgt.berg", AGENCY)
+SUPERVISOR = Principal("sgt.berg", AGENCY, frozenset({Role.SUPERVISOR}), "session")
 
 
 @pytest.fixture
 def store(servers: Settings) -> Iterator[CassandraStore]:
     settings = provision(unique_settings(servers, topic_partitions=1))
-    # The holds commands run as the writer role (pipelines/access.py: custodian).
+    # Reads are written as the workers write them; holds act as the custodian (below).
     writer = settings.model_copy(update={"cassandra_username": WRITER_ROLE})
     with CassandraStore(writer, create_schema=False) as store:
         yield store
@@ -40,6 +42,15 @@ def store(servers: Settings) -> Iterator[CassandraStore]:
         admin.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
     finally:
         cluster.shutdown()
+
+
+@pytest.fixture
+def hold_store(store: CassandraStore, servers: Settings) -> Iterator[HoldStore]:
+    """The holds as the API's hold routes act: the custodian role, and nothing more."""
+    custodian = servers.model_copy(update={"cassandra_username": CUSTODIAN_ROLE,
+                                           "cassandra_keyspace": store.keyspace})  # fmt: skip
+    with CassandraStore(custodian, create_schema=False) as kept:
+        yield HoldStore(kept.session, kept.keyspace)
 
 
 def ttls(store: CassandraStore, read: Any, hit_id: str | None = None) -> dict[str, int | None]:
@@ -54,6 +65,10 @@ def ttls(store: CassandraStore, read: Any, hit_id: str | None = None) -> dict[st
                               "read_id = %s", (confusable_key(read.plate), *key)).one(),
         "crop": s.execute(f"SELECT TTL(jpeg) FROM {ks}.plate_crops WHERE read_id = %s",
                           (read.read_id,)).one(),
+        "day": s.execute(f"SELECT TTL(plate) FROM {ks}.reads_by_agency_day WHERE agency_ori = %s "
+                         "AND day = %s AND collected_at = %s AND read_id = %s",
+                         (read.agency_ori, read_day(read.collected_at), read.collected_at,
+                          read.read_id)).one(),
     }  # fmt: skip
     if hit_id is not None:
         found["hit"] = s.execute(
@@ -79,7 +94,9 @@ def a_hold(plate: str, **fields: Any) -> Hold:
     return Hold(**values)
 
 
-def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(store: CassandraStore) -> None:
+def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(
+    store: CassandraStore, hold_store: HoldStore
+) -> None:
     now = utcnow()
     # Collected 60 days ago less 4 s: four seconds of retention left.
     read = a_read(plate="HOLD001", agency_ori=AGENCY, collected_at=now - timedelta(days=60),
@@ -90,19 +107,19 @@ def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(store: Cassandra
     assert store.write_crops([crop], now)[0].ok
     hit = a_hit(read=read, matched_at=now)
     assert store.write_hits([hit], now)[0].ok
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     placed = holds.place(hold_store, trail, SUPERVISOR,
                          a_hold("hold001", read_ids=frozenset({read.read_id})))  # fmt: skip
     assert placed.kept == 1
     held = ttls(store, read, hit.hit_id)
     want = (placed.hold.held_until - utcnow()).total_seconds()
     assert all(want - 30 <= t <= want + 5 for name, t in held.items() if name != "spelling"), held
-    assert set(held) == {"read", "spelling", "crop", "hit"} and all(held.values())
+    assert set(held) == {"read", "spelling", "crop", "day", "hit"} and all(held.values())
     time.sleep(6)  # its own date has passed: it is still there
     assert all(ttls(store, read, hit.hit_id).values())
     released = holds.release(hold_store, trail, SUPERVISOR, placed.hold.hold_id, "case closed")
     assert (released.deleted, released.restored) == (1, 0)
-    gone = {"read": None, "spelling": None, "crop": None, "hit": None}
+    gone = {"read": None, "spelling": None, "crop": None, "day": None, "hit": None}
     # Expired within the second (never deleted: retention.py), every copy.
     wait_for(lambda: ttls(store, read, hit.hit_id) == gone, 10, "the released copies expired")  # fmt: skip
     steps = [e.details["step"] for e in trail.events]
@@ -112,6 +129,7 @@ def test_a_held_read_outlives_its_ttl_and_is_gone_once_released(store: Cassandra
 
 def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     store: CassandraStore,
+    hold_store: HoldStore,
 ) -> None:
     now = utcnow()
     inside = a_read(plate="HOLD002", agency_ori=AGENCY, collected_at=now - timedelta(days=10),
@@ -119,7 +137,7 @@ def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     outside = a_read(plate="HOLD002", agency_ori=AGENCY, collected_at=now - timedelta(days=20),
                      expires_at=now + timedelta(days=40))  # fmt: skip
     assert all(o.ok for o in store.write_reads([inside, outside], now))
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     window = a_hold("HOLD002", window_from=now - timedelta(days=11),
                     window_to=now - timedelta(days=9))  # fmt: skip
     first = holds.place(hold_store, trail, SUPERVISOR, window)
@@ -141,19 +159,19 @@ def test_a_window_hold_keeps_its_reads_and_a_release_restores_their_dates(
     assert ttls(store, inside)["read"] == pytest.approx(50 * DAY, abs=30)
     assert hold_store.held_reads(second.hold.hold_id) == []
     assert hold_store.holds_of_read(inside.read_id) == []
-    due = holds.due(hold_store, trail, holds.Requester("sgt.berg", AGENCY, "weekly hold review"),
-                    timedelta(days=365))  # fmt: skip
+    due = holds.due(hold_store, trail, SUPERVISOR, timedelta(days=365))
     assert due == []  # both released
 
 
 def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
     store: CassandraStore,
+    hold_store: HoldStore,
 ) -> None:
     now = utcnow()
     read = a_read(plate="HOLD003", agency_ori=AGENCY, collected_at=now - timedelta(days=1),
                   expires_at=now + timedelta(days=59))  # fmt: skip
     assert store.write_reads([read], now)[0].ok
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     request = a_hold("HOLD003", kind=HoldKind.EXCULPATORY, requester="A. Person (defendant)",
                      statement="I was not in Mapleton on 30 November; keep the reads.",
                      read_ids=frozenset({read.read_id}),
@@ -164,7 +182,7 @@ def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
     assert stored.kind is HoldKind.EXCULPATORY
     # Kept to its original date (later than review + grace here), due within the week.
     assert ttls(store, read)["read"] == pytest.approx(59 * DAY, abs=30)
-    asker = holds.Requester("sgt.berg", AGENCY, "weekly hold review")
+    asker = SUPERVISOR
     assert [h.hold_id for h in holds.due(hold_store, trail, asker, timedelta(days=7))] == [
         placed.hold.hold_id
     ]
@@ -173,10 +191,10 @@ def test_an_exculpatory_request_is_recorded_and_reviewed_on_schedule(
 
 
 def test_a_read_arriving_after_its_hold_is_kept_by_the_store(
-    store: CassandraStore, servers: Settings
+    store: CassandraStore, hold_store: HoldStore, servers: Settings
 ) -> None:
     now = utcnow()
-    hold_store, trail = HoldStore(store.session, store.keyspace), MemoryAuditTrail()
+    trail = MemoryAuditTrail()
     placed = holds.place(hold_store, trail, SUPERVISOR,
                          a_hold("HOLD004", window_from=now - timedelta(hours=1),
                                 window_to=now + timedelta(hours=1)))  # fmt: skip

@@ -34,6 +34,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from connectors.cassandra import connect
 from connectors.cassandra.security import (
     ADMIN_ROLE,
+    CUSTODIAN_ROLE,
     DEFAULT_SUPERUSER,
     READER_ROLE,
     WRITER_ROLE,
@@ -333,6 +334,30 @@ def test_the_writer_inserts_audit_rows_but_cannot_change_them_or_the_schema(
         rows = list(admin.execute(f"SELECT actor FROM {ks}.audit_events WHERE {key}"))
         assert [r.actor for r in rows] == ["w"]  # untouched
         assert admin.execute(f"SELECT * FROM {ks}.audit_events WHERE day = '2026-01-01'").all()
+    finally:
+        cluster.shutdown()
+
+
+def test_the_custodian_rewrites_copies_of_reads_and_nothing_else(settings: Settings) -> None:
+    # The API's hold routes act as it: a hold rewrites the TTLs of every copy of a read.
+    ks = settings.cassandra_keyspace
+    cluster, custodian = _session(settings, CUSTODIAN_ROLE)
+    try:
+        custodian.execute(
+            f"INSERT INTO {ks}.hits_by_id (hit_id, agency_ori) VALUES ('hc1', 'MN0000001') "
+            "USING TTL 5"
+        )
+        assert custodian.execute(f"SELECT * FROM {ks}.holds LIMIT 1") is not None
+        for refused in (
+            f"SELECT * FROM {ks}.audit_events WHERE day = '2026-01-02'",
+            f"INSERT INTO {ks}.audit_events (day, occurred_at, event_id, actor, action, outcome)"
+            " VALUES ('2026-01-02', toTimestamp(now()), 'c1', 'custodian', 'SEARCH', 'SUCCESS')",
+            f"SELECT * FROM {ks}.people LIMIT 1",
+            f"SELECT * FROM {ks}.usage_reads LIMIT 1",
+            f"DROP TABLE {ks}.holds",
+        ):
+            with pytest.raises(Unauthorized):
+                custodian.execute(refused)
     finally:
         cluster.shutdown()
 

@@ -191,11 +191,16 @@ def test_every_route_refuses_a_call_without_credentials(
 ) -> None:
     client, _, _ = api
     for path, methods in client.get("/openapi.json").json()["paths"].items():
-        if path in ("/health", "/v1/login"):
-            continue
+        if path in ("/health", "/v1/login") or path.startswith("/public/"):
+            continue  # the public log of use needs no login (13.824 subd. 5)
         for method in methods:
             url = path.replace("{", "").replace("}", "")
             assert client.request(method, url).status_code == 401, (method, path)
+    day = f"{utcnow():%Y-%m-%d}"
+    public = client.get("/public/transparency", params={"agency": A, "from": day, "to": day,
+                                                        "format": "csv"})  # fmt: skip
+    assert public.status_code == 200, public.text
+    assert any(row.startswith("total,reads,") for row in public.text.splitlines()), public.text
 
 
 def test_a_wrong_second_factor_is_refused(api: tuple[TestClient, People, Any]) -> None:

@@ -116,6 +116,13 @@ def test_no_free_strings_remain() -> None:
         help_text = CliRunner().invoke(cli.app, [*command, "--help"]).output
         for option in ("--user", "--actor", "--approved-by", "--owner "):
             assert option not in help_text, (command, option)
+    for command in (["holds", "place"], ["holds", "preserve"], ["holds", "list"],
+                    ["holds", "due"], ["holds", "review"], ["holds", "release"],
+                    ["audit", "verify"], ["audit", "checkpoint"]):  # fmt: skip
+        help_text = CliRunner().invoke(cli.app, [*command, "--help"]).output
+        assert "Usage" in help_text, command
+        for option in ("--user", "--agency", "--user-agency", "--purpose", "--actor"):
+            assert option not in help_text, (command, option)
 
 
 def test_the_store_worker_keeps_the_trail_and_reading_it_is_audited(

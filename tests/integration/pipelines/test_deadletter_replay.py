@@ -4,6 +4,7 @@ once; a second replay sends nothing."""
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from tests.conftest import Process, free_port, settings_env, wait_for
 from tests.factories import a_read
 
 CODEC = SingleObjectCodec()
-LOGIN = ["--user", "j.doe", "--agency", "MN9990001", "--purpose", "incident 26-77 store grant"]
+LOGIN = ["--purpose", "incident 26-77 store grant"]
 
 
 def invoke(*args: str) -> Any:
@@ -116,5 +117,5 @@ def test_a_refused_read_is_replayed_once_its_cause_is_fixed_and_stored_once(
     events = [AuditEvent.decode(CODEC, m.value()) for m in audit]
     replays = [e for e in events if e.target_kind == "deadletter-replay"]
     assert [(e.actor, e.details["letters"], e.details["stage"]) for e in replays] == [
-        ("j.doe", "1", "store")
+        (f"os:{getpass.getuser()}", "1", "store")
     ]

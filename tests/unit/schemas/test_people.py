@@ -10,10 +10,10 @@ P = Permission
 EXPECTED = {
     Role.INVESTIGATOR: {P.SEARCH_READS, P.READ_HITS, P.READ_CROPS, P.DISPOSE_HITS},
     Role.SUPERVISOR: {P.SEARCH_READS, P.READ_HITS, P.READ_CROPS, P.DISPOSE_HITS,
-                      P.REVIEW_SEARCHES},
+                      P.REVIEW_SEARCHES, P.HOLD_READS},
     Role.AGENCY_ADMIN: {P.LOAD_HOTLISTS, P.MANAGE_AGREEMENTS, P.MANAGE_CAMERAS,
                         P.MANAGE_AGENCY_PEOPLE},
-    Role.AUDITOR: {P.READ_AUDIT},
+    Role.AUDITOR: {P.READ_AUDIT, P.VERIFY_AUDIT},
     Role.OPERATOR: {P.MANAGE_AGENCIES, P.MANAGE_SERVICE_ACCOUNTS, P.READ_DEAD_LETTERS},
     Role.SERVICE: {P.READ_HITS},
 }  # fmt: skip
@@ -45,3 +45,8 @@ def test_roles_add_up() -> None:
 
 def test_an_agency_admin_cannot_make_admins_or_operators() -> None:
     assert {Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR} == AGENCY_GRANTABLE
+
+
+def test_only_a_supervisor_holds_reads_and_only_an_auditor_verifies_the_chain() -> None:
+    assert {r for r in Role if P.HOLD_READS in ROLE_PERMISSIONS[r]} == {Role.SUPERVISOR}
+    assert {r for r in Role if P.VERIFY_AUDIT in ROLE_PERMISSIONS[r]} == {Role.AUDITOR}

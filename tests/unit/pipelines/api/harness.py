@@ -83,9 +83,9 @@ class Api:
         self.trail = MemoryAuditTrail()
         self.book = AgreementBook()
         self.store = MemoryStore()
-        services = ApiServices(self.settings, Authenticator(self.identity), self.trail,
-                               self.book, self.store)  # fmt: skip
-        self.client = TestClient(create_api_app(services))
+        self.services = ApiServices(self.settings, Authenticator(self.identity), self.trail,
+                                    self.book, self.store)  # fmt: skip
+        self.client = TestClient(create_api_app(self.services))
         self.totp: dict[str, pyotp.TOTP] = {}
 
     def person(self, username: str, agency: str, *roles: Role) -> str:
