@@ -10,6 +10,7 @@ transport bound); ``delete_app_changelogs`` removes one for good.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from confluent_kafka.admin import AdminClient
 from connectors.kafka.config import KafkaConfig
 from connectors.kafka.topics import TopicSpec, admin_client, bounded_compacted_config, ensure_topics
 from schemas.errors import ConfigurationError
+
+GROUP_DESCRIBE_WAIT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,19 @@ def align_changelogs(settings: KafkaConfig, changelogs: Sequence[Changelog]) -> 
 
 
 def app_has_members(admin: AdminClient, app_id: str) -> bool:
-    """Whether a worker of this app (its consumer group) is running now."""
-    described = admin.describe_consumer_groups([app_id])[app_id].result()
-    return described.state not in (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
+    """Whether a worker of this app (its consumer group) is running now. A coordinator
+    still loading its groups (just after a broker start) is asked again, for up to
+    ``GROUP_DESCRIBE_WAIT_S``."""
+    deadline = time.monotonic() + GROUP_DESCRIBE_WAIT_S
+    while True:
+        try:
+            described = admin.describe_consumer_groups([app_id])[app_id].result()
+        except KafkaException as error:
+            if not error.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+            continue
+        return described.state not in (ConsumerGroupState.EMPTY, ConsumerGroupState.DEAD)
 
 
 def delete_app_changelogs(
