@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka import ConsumerGroupState, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from connectors.kafka.config import KafkaConfig
@@ -22,6 +22,15 @@ from connectors.kafka.topics import TopicSpec, admin_client, bounded_compacted_c
 from schemas.errors import ConfigurationError
 
 GROUP_DESCRIBE_WAIT_S = 30.0
+# librdkafka does not mark these retriable on a group describe, though each only means
+# "the coordinator is not ready yet" (a broker just started or moved its groups).
+COORDINATOR_NOT_READY = frozenset(
+    {
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,9 @@ def app_has_members(admin: AdminClient, app_id: str) -> bool:
         try:
             described = admin.describe_consumer_groups([app_id])[app_id].result()
         except KafkaException as error:
-            if not error.args[0].retriable() or time.monotonic() > deadline:
+            kafka_error = error.args[0]
+            not_ready = kafka_error.retriable() or kafka_error.code() in COORDINATOR_NOT_READY
+            if not not_ready or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
             continue
