@@ -18,6 +18,7 @@ from connectors.identity.config import OidcConfig
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
 from pipelines.identity.config import ApiConfig
+from schemas.hotlist_policy import JurisdictionPolicy
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
@@ -63,6 +64,14 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
         le=1,
         description="A hotlist snapshot may retract at most this share of the live list "
         "(a file that parsed to few entries, say a wrong --format); more needs --force.",
+    )
+    jurisdiction_policies: dict[str, JurisdictionPolicy] = Field(
+        default_factory=dict,
+        description="What a state's law (key: its two letters) or one agency's rule (key: "
+        "its ORI) excludes: NCIC files and purposes never matched, and receiving "
+        "jurisdictions (ORI prefixes) never shared with, e.g. "
+        '{"MN": {"excluded_ncic_files": ["immigration_violator"], '
+        '"barred_purposes": ["immigration_enforcement"]}} (schemas/hotlist_policy.py).',
     )
     hit_suppression_seconds: float = Field(
         default=600.0,

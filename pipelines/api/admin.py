@@ -29,7 +29,26 @@ MAX_HOTLIST_CHARACTERS = 20_000_000
 
 class HotlistLoadRequest(BaseModel):
     list_id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
-    source: Annotated[str, Field(min_length=1, max_length=200)]
+    source: Annotated[
+        str, Field(min_length=1, max_length=200, description="Its name, e.g. MN BCA hotlist.")
+    ]
+    source_kind: Annotated[
+        str,
+        Field(
+            max_length=40,
+            description="state_file, ncic or investigation (13.824 subd. 2(c)); anything "
+            "else is refused and audited.",
+        ),
+    ] = ""
+    ncic_file: Annotated[
+        str | None, Field(max_length=40, description="An NCIC extract's file, e.g. vehicle.")
+    ] = None
+    case_number: Annotated[
+        str | None, Field(max_length=40, description="An investigation's case number.")
+    ] = None
+    purpose: Annotated[
+        str | None, Field(max_length=40, description="What the list is for (ListPurpose).")
+    ] = None
     content: Annotated[
         str,
         Field(
@@ -49,18 +68,25 @@ class HotlistLoadAnswer(BaseModel):
     list_id: str
     summary: str
     refused: list[str]
+    excluded: dict[str, int] = Field(description="Entries dropped by policy, per reason.")
 
 
 @router.post("/v1/hotlists", tags=["administration"])
 def load_hotlist(
     body: HotlistLoadRequest, principal: HotlistAdmin, api: Services
 ) -> HotlistLoadAnswer:
-    """Loads a hotlist owned by the administrator's agency (audited)."""
+    """Loads a hotlist owned by the administrator's agency, from a source the law
+    allows (audited; a refused load too); entries its jurisdiction excludes are dropped
+    and counted."""
     from connectors.hotlist.files import HotlistSource
     from pipelines.services import hotlists
 
     source = HotlistSource(body.list_id, body.source, principal.agency_ori, body.category,
                            body.priority, body.covert)  # fmt: skip
+    declaration = hotlists.Declaration(body.source_kind, body.ncic_file, body.case_number,
+                                       body.purpose)  # fmt: skip
+    source = hotlists.declared_source(api.settings, source, declaration,
+                                      user=principal.username, trail=api.trail)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="lprx-hotlist-") as folder:
         path = Path(folder) / f"{body.list_id}.txt"
         path.write_text(body.content, encoding="utf-8")
@@ -68,7 +94,8 @@ def load_hotlist(
             api.settings, path, source, user=principal.username, file_format=body.format,
             snapshot=body.snapshot, force=body.force, trail=api.trail,
         )  # fmt: skip
-    return HotlistLoadAnswer(list_id=load.list_id, summary=load.summary, refused=load.refused)
+    return HotlistLoadAnswer(list_id=load.list_id, summary=load.summary, refused=load.refused,
+                             excluded=load.excluded)  # fmt: skip
 
 
 class AgreementRequest(BaseModel):

@@ -25,6 +25,7 @@ from pipelines.demo.processes import start_processes, wait_until_api_up, wait_un
 from pipelines.demo.scenario import CAMERAS, LAKESIDE, PINE, SAMPLES, demo_agreements
 from pipelines.demo.summary import print_login, print_summary, summarize
 from pipelines.settings import Settings
+from schemas.hotlist_policy import HotlistSourceKind
 from schemas.records import HotlistCategory
 
 __all__ = ["SAMPLES", "run_demo"]
@@ -82,8 +83,9 @@ def prepare(settings: Settings, console: Console) -> list[str]:
     codec = codec_for(settings.schema_registry_url)
     producer = make_producer(settings, "lprx-demo-admin")
     source = HotlistSource(
-        "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE
-    )
+        "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE,
+        kind=HotlistSourceKind.STATE_FILE,
+    )  # fmt: skip
     report = parse_csv_file(SAMPLES / "hotlist.csv", source)
     # A snapshot writes only what changed, so a second demo run raises no historical
     # hits for entries that were already listed.

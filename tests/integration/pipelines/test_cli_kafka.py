@@ -22,6 +22,7 @@ from schemas.people import Role
 from schemas.records import (
     AuditAction,
     AuditEvent,
+    AuditOutcome,
     HitDisposition,
     HotlistEntry,
     SharingAgreement,
@@ -163,13 +164,19 @@ def test_hotlist_load_publishes_the_entries_and_audits_the_load(
     path = tmp_path / "list.csv"
     path.write_text("plate,state\nLOD123,MN\nLOD456,\n,MN\n")
     cli.login("admin.h", person(cli_settings, "admin.h", OWNER, Role.AGENCY_ADMIN))
-    result = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC")
+    refused = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "Acme",
+                  "--source-kind", "commercial")  # fmt: skip
+    assert refused.exit_code == 1 and "13.824 subd. 2(c)" in refused.output
+    result = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC",
+                 "--source-kind", "ncic", "--ncic-file", "vehicle")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "hotlist mn-test: 2 loaded; 1 rows refused" in result.output
     entries = [HotlistEntry.decode(CODEC, m.value()) for m in messages(cli_settings, "hotlist", 2)]
     assert sorted(e.plate for e in entries) == ["LOD123", "LOD456"]
     assert {e.owning_agency_ori for e in entries} == {OWNER}  # the admin's own agency
-    (audit,) = changes(cli_settings, AuditAction.HOTLIST_LOAD, 1)
+    assert {(e.source_kind, e.ncic_file) for e in entries} == {("ncic", "vehicle")}
+    denied, audit = changes(cli_settings, AuditAction.HOTLIST_LOAD, 2)
+    assert AuditEvent.decode(CODEC, denied.value()).outcome is AuditOutcome.DENIED
     event = AuditEvent.decode(CODEC, audit.value())
     assert audit.key() == OWNER.encode()
     assert (event.actor, event.action, event.target_id, event.details["result"]) == (
