@@ -73,7 +73,7 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
     book = AgreementBook()
     follower = CompactedTopicFollower(
         settings, settings.topic("agreements"), lambda b: SharingAgreement.decode(codec, b),
-        lambda _key, agreement: book.put(agreement), book.revoke,
+        book.apply, book.remove,
     )  # fmt: skip
     follower.start()
     follower.wait_caught_up(30)

@@ -372,11 +372,14 @@ async def crop(request: Request, read_id: str) -> Response:
 def agreements_page(request: Request) -> Response:
     api = _api(request)
     principal = person(
-        request, api, Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS
-    )
-    return page(
-        request, "agreements.html", principal, agreements=admin.list_agreements(principal, api)
-    )
+        request, api, Permission.MANAGE_AGREEMENTS, Permission.APPROVE_AGREEMENTS,
+        Permission.SEARCH_READS, Permission.READ_HITS,
+    )  # fmt: skip
+    from pipelines.services.agreements import policy_lines
+
+    views = admin.agreements_of(api, principal.agency_ori)
+    policy = policy_lines(principal.agency_ori, [v.model_dump(mode="json") for v in views])
+    return page(request, "agreements.html", principal, agreements=views, policy=policy)
 
 
 @router.get("/audit")

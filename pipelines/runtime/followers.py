@@ -70,8 +70,8 @@ def follow_agreements(
 ) -> CompactedTopicFollower[SharingAgreement]:
     """A follower (not started) that keeps ``book`` equal to the agreements topic."""
 
-    def put(_key: str, agreement: SharingAgreement) -> None:
-        book.put(agreement)
+    def put(key: str, agreement: SharingAgreement) -> None:
+        book.apply(key, agreement)
         # Both ends may receive hits: their series start at 0, so rate() sees the first.
         metrics.declare_recipients(agreement.owner_agency_ori, agreement.partner_agency_ori)
 
@@ -80,7 +80,7 @@ def follow_agreements(
         settings.topic("agreements"),
         lambda b: SharingAgreement.decode(codec, b),
         put,
-        book.revoke,
+        book.remove,
     )
 
 

@@ -196,7 +196,9 @@ class ShareHandler(Handler):
         try:
             with metrics.timed(share.STAGE):
                 hit = Hit.decode(self.ctx.codec, record.value)
-                deliveries = share.deliveries(hit, self.ctx.agreements, now)
+                deliveries = share.deliveries(
+                    hit, self.ctx.agreements, now, self.ctx.settings.jurisdiction_policies
+                )
         except Exception as error:
             if not needs_letter(share.STAGE, error):
                 return "expired"
