@@ -185,26 +185,48 @@ def test_hotlist_load_publishes_the_entries_and_audits_the_load(
 
 
 def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings, cli: Cli) -> None:
+    """A new partner waits for a second approver of the owner; then it is in force, the
+    policy says who approved it, and a revocation ends it at once."""
     cli.login("chief.olson", person(cli_settings, "chief.olson", OWNER, Role.AGENCY_ADMIN))
     result = cli("agreements", "add", "--partner", PARTNER, "--categories",
                  "stolen_vehicle,amber_alert", "--share-reads", "--legal-basis", "JPA 2026-04")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (
-        f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT; reads shared" in result.output
-    )
+    said = " ".join(result.output.split())
+    assert f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT; reads shared" in said
+    assert f"pending: it widens (a new partner, {PARTNER})" in said
+    assert cli("agreements", "approve", "--partner", PARTNER).exit_code == 1  # not by its proposer
+    cli.login("sgt.berg", person(cli_settings, "sgt.berg", OWNER, Role.SUPERVISOR))
+    result = cli("agreements", "approve", "--partner", PARTNER)
+    assert result.exit_code == 0, result.output
+    assert "approved by sgt.berg (proposed by chief.olson)" in " ".join(result.output.split())
+    policy = " ".join(cli("agreements", "policy").output.split())
+    assert (f"{OWNER} shares with: {PARTNER}: hits of STOLEN_VEHICLE, AMBER_ALERT and searches "
+            "of the reads; since ") in policy  # fmt: skip
+    assert "under JPA 2026-04, approved by sgt.berg (proposed by chief.olson)" in policy
+    cli.login("chief.olson2", person(cli_settings, "chief.olson2", OWNER, Role.AGENCY_ADMIN))
     result = cli("agreements", "revoke", "--partner", PARTNER)
     assert result.exit_code == 0 and f"agreement {OWNER}->{PARTNER} revoked" in result.output
-    granted, revoked = messages(cli_settings, "agreements", 2)
-    agreement = SharingAgreement.decode(CODEC, granted.value())
-    assert (agreement.partner_agency_ori, agreement.share_reads, agreement.approved_by) == (
-        PARTNER, True, "chief.olson",
-    )  # fmt: skip
-    assert revoked.value() is None
-    audits = changes(cli_settings, AuditAction.AGREEMENT_CHANGE, 2)
+    records = messages(cli_settings, "agreements", 5)
+    keys = [m.key().decode() for m in records]
+    key = f"{OWNER}->{PARTNER}"
+    assert keys == [f"{key}#pending", key, f"{key}#pending", key, f"{key}#pending"]
+    agreement = SharingAgreement.decode(CODEC, records[1].value())
+    assert (agreement.partner_agency_ori, agreement.share_reads, agreement.approved_by,
+            agreement.proposed_by) == (PARTNER, True, "sgt.berg", "chief.olson")  # fmt: skip
+    assert [m.value() is None for m in records[2:]] == [True, True, True]
+    audits = changes(cli_settings, AuditAction.AGREEMENT_CHANGE, 4)
     assert {m.key() for m in audits} == {OWNER.encode()}
-    found = [AuditEvent.decode(CODEC, m.value()).details["change"] for m in audits]
-    assert found == ["granted hits STOLEN_VEHICLE,AMBER_ALERT, reads yes under JPA 2026-04",
-                     "revoked"]  # fmt: skip
+    events = [AuditEvent.decode(CODEC, m.value()) for m in audits]
+    assert [(e.actor, e.outcome.value) for e in events] == [
+        ("chief.olson", "SUCCESS"), ("chief.olson", "DENIED"), ("sgt.berg", "SUCCESS"),
+        ("chief.olson2", "SUCCESS"),
+    ]  # fmt: skip
+    assert events[0].details["change"] == (
+        "proposed hits STOLEN_VEHICLE,AMBER_ALERT, reads yes under JPA 2026-04; widens (a new "
+        f"partner, {PARTNER}), so it waits for a second approver"
+    )
+    assert events[2].details["change"].startswith("approved the widening proposed by chief.olson")
+    assert events[3].details["change"] == "revoked"
     refused = cli("agreements", "add", "--partner", PARTNER, "--categories", "stolen",
                   "--legal-basis", "xyz")  # fmt: skip
     assert refused.exit_code == 1 and "known: STOLEN_VEHICLE" in refused.output
