@@ -153,13 +153,17 @@ def grant_agreement(
         raise HTTPException(400, "an agency does not share with itself")
     if not body.hit_categories and not body.share_reads:
         raise HTTPException(400, "an agreement shares hits of some categories, reads, or both")
-    made = agreements.change(
-        api.settings, api.book, owner=principal.agency_ori, partner=body.partner_agency_ori,
-        categories=tuple(body.hit_categories), legal_basis=body.legal_basis,
-        actor=principal.username, share_covert=body.share_covert,
-        share_reads=body.share_reads,
-        excluded_purposes=agreements.parse_purposes(body.excluded_purposes),
-    )  # fmt: skip
+    try:
+        made = agreements.change(
+            api.settings, api.book, owner=principal.agency_ori, partner=body.partner_agency_ori,
+            categories=tuple(body.hit_categories), legal_basis=body.legal_basis,
+            actor=principal.username, share_covert=body.share_covert,
+            share_reads=body.share_reads,
+            excluded_purposes=agreements.parse_purposes(body.excluded_purposes),
+        )  # fmt: skip
+    except RequestRefused as refused:  # a barred receiver, an unknown purpose
+        _audit_denied(api, principal, body.partner_agency_ori, str(refused))
+        raise
     if made.pending is not None:
         return _agreement_view(made.pending, "pending", made.widens)
     assert made.in_force is not None  # a change without a widening is in force

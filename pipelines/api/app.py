@@ -14,6 +14,7 @@
     POST /v1/audit/verify           the agency's hash chain proven intact (auditor)
     GET  /public/transparency       the public log of use, HTML or CSV    (no login)
     POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
+    POST /v1/agreements/{partner}/approve, .../reject   a widening's second approver
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
 
 The API lives in ``pipelines/`` because it composes the application services

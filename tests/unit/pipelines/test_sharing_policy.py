@@ -17,9 +17,11 @@ from pipelines.stages.share import AgreementBook, deliveries
 from schemas.errors import AccessDenied, NotFound, RequestRefused
 from schemas.hotlist_policy import JurisdictionPolicy
 from schemas.keys import pending_agreement_key
-from schemas.records import HotlistCategory
+from schemas.people import Role
+from schemas.records import AuditAction, AuditOutcome, HotlistCategory
 from schemas.sharing import common_terms, widenings
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
+from tests.unit.pipelines.api.harness import Api, bearer
 
 OWNER, PARTNER = "MN9990001", "MN9990002"
 SV, AA = HotlistCategory.STOLEN_VEHICLE, HotlistCategory.AMBER_ALERT
@@ -167,3 +169,21 @@ def test_the_policy_in_words() -> None:
         f"  {OWNER} -> MN9990003: hits of AMBER_ALERT; adds a new partner, MN9990003; "
         "proposed by admin.a",
     ]
+
+
+def test_the_api_refuses_a_barred_receiver_and_audits_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("LPRX_JURISDICTION_POLICIES", '{"MN": {"excluded_recipients": ["DC"]}}')
+    api = Api(tmp_path)
+    admin = bearer(api.person("admin.a", OWNER, Role.AGENCY_ADMIN))
+    answer = api.client.post("/v1/agreements", headers=admin, json={
+        "partner_agency_ori": "DCICE0000", "hit_categories": ["STOLEN_VEHICLE"],
+        "legal_basis": "a federal request",
+    })  # fmt: skip
+    assert answer.status_code == 400 and "bars sharing with DCICE0000" in answer.json()["detail"]
+    event = api.trail.events[-1]
+    assert (event.action, event.outcome, event.recipient_agency_ori) == (
+        AuditAction.AGREEMENT_CHANGE, AuditOutcome.DENIED, "DCICE0000",
+    )  # fmt: skip
+    assert api.client.post(f"/v1/agreements/{PARTNER}/approve", headers=admin).status_code == 404
