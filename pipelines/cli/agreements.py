@@ -89,8 +89,10 @@ def agreements_list() -> None:
 
 @app.command("policy")
 def agreements_policy() -> None:
-    """Your agency's sharing policy in plain words: which partner receives what, since
-    when, by whose approval; what others share with you; what waits for approval."""
+    """Your agency's sharing policy in plain words.
+
+    Which partner receives what, since when, by whose approval; what others share with
+    you; what waits for a second approver."""
     me = call(common.settings(), "GET", "/v1/me")["agency_ori"]
     for line in agreements.policy_lines(me, call(common.settings(), "GET", "/v1/agreements")):
         console.print(line)
