@@ -33,7 +33,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipelines.api import admin, cameras, holds, people, reads
+from pipelines.api import admin, audit, cameras, holds, people, reads
 from pipelines.api.deps import ApiServices, authenticate
 from schemas.errors import (
     AccessDenied,
@@ -107,6 +107,7 @@ def create_api_app(services: ApiServices) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(cameras.router)
     app.include_router(holds.router)
+    app.include_router(audit.router)
     from pipelines.console import install_console
 
     install_console(app)  # its pages check the same credential themselves (a login page)
