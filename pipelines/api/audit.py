@@ -44,7 +44,7 @@ class AuditReportRequest(BaseModel):
             raise ValueError(f"from_day..to_day: up to {MAX_REPORT_DAYS} days, from first")
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # a folder name: IsADirectoryError
             raise ValueError(f"no time zone {self.timezone!r} (e.g. America/Chicago)") from None
         return self
 

@@ -179,6 +179,13 @@ def _flags(accesses: list[dict[str, Any]], rules: ReportRules) -> list[dict[str,
     return flags
 
 
+def _days_after(day: date, count: int) -> date:
+    try:
+        return day + timedelta(days=count)
+    except OverflowError:  # a period asked for at the end of the calendar
+        return date.max
+
+
 def _collection_days(
     usage: UsageSource, held: HeldSource | None, agency: str, period: list[str],
     retention_days: int, now: datetime,
@@ -193,8 +200,8 @@ def _collection_days(
                 held_ids[f"{_aware(read.collected_at):%Y-%m-%d}"].add(read.read_id)
     rows = []
     for day in period:
-        destroyed_on = date.fromisoformat(day) + timedelta(days=retention_days)
-        passed = datetime.combine(destroyed_on + timedelta(days=1), datetime.min.time(), UTC) <= now
+        destroyed_on = _days_after(date.fromisoformat(day), retention_days)
+        passed = datetime.combine(_days_after(destroyed_on, 1), datetime.min.time(), UTC) <= now
         rows.append({
             "day": day, "reads_kept": kept[day], "classification": Classification.NONPUBLIC.value,
             "retention_days": retention_days, "destroyed_on": destroyed_on.isoformat(),

@@ -113,3 +113,9 @@ def test_night_shift_hours_wrap_past_midnight() -> None:
     assert rules.working(datetime(2026, 11, 2, 23, tzinfo=UTC))
     assert rules.working(datetime(2026, 11, 2, 5, tzinfo=UTC))
     assert not rules.working(datetime(2026, 11, 2, 12, tzinfo=UTC))
+
+
+def test_a_period_at_the_end_of_the_calendar_is_answered() -> None:
+    report = build(Trail([]), Usage(), None, AGENCY, "9999-12-30", "9999-12-31", 60,
+                   ReportRules(), "aud.c")  # fmt: skip
+    assert [d["destroyed_on"] for d in report.days] == ["9999-12-31", "9999-12-31"]
