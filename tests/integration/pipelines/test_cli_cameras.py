@@ -85,3 +85,19 @@ def test_a_fixed_camera_registered_moved_and_notified(
         "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s AND "
         "table_name = %s", (ks, table))}  # fmt: skip
     assert columns and not {"plate", "read_id", "image_ref", "jpeg"} & columns
+
+
+def test_the_demo_registers_its_cameras_once(store: CassandraStore, settings: Settings) -> None:
+    from connectors.cassandra.cameras import CameraRegistry
+    from pipelines.demo import register_cameras
+    from pipelines.demo.scenario import CAMERAS, FRAME_CAMERA, LAKESIDE
+    from pipelines.services.cameras import fixed_locations
+
+    register_cameras(settings)
+    register_cameras(settings)  # every demo run: nothing registered twice
+    registry = CameraRegistry(store.session, store.keyspace)
+    lakeside = [c for c in (*CAMERAS, FRAME_CAMERA) if c.agency is LAKESIDE]
+    assert len(registry.cameras(LAKESIDE.ori)) == len(lakeside)
+    assert sorted(p.camera_id for p in fixed_locations(registry, LAKESIDE.ori)) == sorted(
+        c.camera_id for c in lakeside if c.kind.value == "FIXED"
+    )
