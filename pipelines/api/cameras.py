@@ -153,6 +153,44 @@ def add_camera(body: CameraRequest, principal: CameraAdmin, api: Services) -> di
             "notice_id": notice.notice_id, "notice_due_on": notice.due_on.isoformat()}  # fmt: skip
 
 
+class RegisterRequest(BaseModel):
+    installed_on: date
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    location: Place | None = None
+
+    @model_validator(mode="after")
+    def _whole_location(self) -> RegisterRequest:
+        given = [self.latitude is not None, self.longitude is not None, self.location is not None]
+        if any(given) and not all(given):
+            raise ValueError("a location is a latitude, a longitude and a description")
+        return self
+
+
+@router.post("/v1/cameras/{camera_id}/register", tags=["cameras"])
+def register_camera(
+    camera_id: CameraId, body: RegisterRequest, principal: CameraAdmin, api: Services
+) -> NoticeView:
+    """A camera with a credential from before the registry, registered with its kind (the
+    credential's), install date and, a fixed one, location; the BCA notice it makes."""
+    from connectors.ingest.credentials import CredentialFile
+    from pipelines.services import cameras
+
+    credentials = CredentialFile(api.settings.camera_credentials_path).load().values()
+    mine = [c for c in credentials if c.active and (c.agency_ori, c.camera_id) ==
+            (principal.agency_ori, camera_id)]  # fmt: skip
+    if not mine:
+        raise NotFound(f"no active credential for camera {camera_id} of {principal.agency_ori}")
+    place = None
+    if body.latitude is not None and body.longitude is not None and body.location is not None:
+        place = CameraLocation(body.latitude, body.longitude, body.location, body.installed_on)
+    registry = _registry(api)
+    planned = cameras.plan_registration(registry, principal, camera_id, mine[0].camera_kind,
+                                        body.installed_on, place, owner=mine[0].owner)  # fmt: skip
+    cameras.record_registration(registry, api.trail, principal, planned)
+    return _notice_view(planned.notice)
+
+
 @router.delete("/v1/cameras/{camera_id}", tags=["cameras"])
 def revoke_camera(camera_id: CameraId, principal: CameraAdmin, api: Services) -> dict[str, str]:
     """The camera's token stops working within seconds; in the registry, it is retired

@@ -1,4 +1,4 @@
-"""`lprx cameras add|move|rotate|revoke|list|notices`: the cameras of your agency, as its
+"""`lprx cameras add|register|move|rotate|revoke|list|notices`: the cameras of your agency, as its
 administrator.
 
 `add` registers the camera (kind, install date, a fixed one's latitude, longitude and
@@ -74,6 +74,26 @@ def add(
     _hand_over(answer, token_file, "camera")
     console.print(f"BCA notice {answer['notice_id']} due {answer['notice_due_on']} "
                   "(lprx cameras notices)")  # fmt: skip
+
+
+@app.command("register")
+def register(
+    camera: CameraArg,
+    installed: Annotated[str, typer.Option(help="Install day YYYY-MM-DD (UTC).")],
+    latitude: Annotated[float | None, typer.Option(help="A fixed camera's latitude.")] = None,
+    longitude: Annotated[float | None, typer.Option(help="A fixed camera's longitude.")] = None,
+    location: Annotated[
+        str | None, typer.Option(help="Where a resident finds a fixed camera (public).")
+    ] = None,
+) -> None:
+    """Register a camera whose credential was added before the registry existed (its kind
+    is the credential's); the BCA notice it makes."""
+    notice = call(common.settings(), "POST", f"/v1/cameras/{camera}/register", json={
+        "installed_on": installed, "latitude": latitude, "longitude": longitude,
+        "location": location,
+    })  # fmt: skip
+    console.print(f"camera {camera} registered: BCA notice {notice['notice_id']} due "
+                  f"{notice['due_on']}")  # fmt: skip
 
 
 @app.command("move")

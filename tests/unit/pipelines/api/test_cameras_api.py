@@ -101,3 +101,24 @@ def test_only_a_fixed_camera_moves_and_notices_are_the_admins(api: Api) -> None:
     assert future.status_code == 400
     assert api.client.delete("/v1/cameras/sq-12", headers=admin).status_code == 200
     assert api.trail.events[-1].details["retired_on"] == NOW.date().isoformat()
+
+
+def test_a_camera_from_before_the_registry_is_registered_with_its_credentials_kind(
+    api: Api,
+) -> None:
+    from connectors.ingest.credentials import CredentialFile
+    from schemas.records import CameraKind
+
+    admin = bearer(api.person("admin.u", C, Role.AGENCY_ADMIN))
+    CredentialFile(api.settings.camera_credentials_path).add(C, "old-7", CameraKind.FIXED)
+    day = (NOW - timedelta(days=400)).date().isoformat()
+    unplaced = api.client.post("/v1/cameras/old-7/register", headers=admin,
+                               json={"installed_on": day})  # fmt: skip
+    assert unplaced.status_code == 400  # a fixed camera needs its place
+    done = api.client.post("/v1/cameras/old-7/register", headers=admin,
+                           json={"installed_on": day, **HWY7})  # fmt: skip
+    assert done.status_code == 200 and done.json()["overdue"] is True
+    assert api.client.post("/v1/cameras/old-7/register", headers=admin,
+                           json={"installed_on": day, **HWY7}).status_code == 400  # fmt: skip
+    assert api.client.post("/v1/cameras/none/register", headers=admin,
+                           json={"installed_on": day}).status_code == 404  # fmt: skip
