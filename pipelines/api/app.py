@@ -15,6 +15,8 @@
     GET  /public/transparency       the public log of use, HTML or CSV    (no login)
     POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
     POST /v1/agreements/{partner}/approve, .../reject   a widening's second approver
+    POST /v1/cameras/{id}/move, GET /v1/camera-notices, POST .../filed  the camera registry
+    POST /v1/audit/report           the biennial audit's export (auditor)
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
 
 The API lives in ``pipelines/`` because it composes the application services
@@ -32,7 +34,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipelines.api import admin, holds, people, reads
+from pipelines.api import admin, audit, cameras, holds, people, reads
 from pipelines.api.deps import ApiServices, authenticate
 from schemas.errors import (
     AccessDenied,
@@ -104,7 +106,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     app.include_router(people.router)
     app.include_router(reads.router)
     app.include_router(admin.router)
+    app.include_router(cameras.router)
     app.include_router(holds.router)
+    app.include_router(audit.router)
     from pipelines.console import install_console
 
     install_console(app)  # its pages check the same credential themselves (a login page)
