@@ -15,6 +15,8 @@
     GET  /public/transparency       the public log of use, HTML or CSV    (no login)
     POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
+    POST /v1/people/{username}/reset   a one-time password and second factor (admin, operator)
+    POST /v1/me/password            one's own new password
 
 The API lives in ``pipelines/`` because it composes the application services
 (``pipelines.services``) with the identity service; connectors stay edge systems.

@@ -18,8 +18,8 @@ from pipelines.api.deps import Anyone, Services, allowed, bearer, token_of
 from pipelines.identity.accounts import LoginRefused
 from pipelines.identity.auth import SYSTEM_USE_BANNER
 from pipelines.services.scope import audit_refusal
-from schemas.errors import RequestRefused
-from schemas.people import AGENCY_GRANTABLE, Account, Permission, Principal, Role
+from schemas.errors import AccessDenied, NotFound, RequestRefused
+from schemas.people import AGENCY_GRANTABLE, Account, AccountKind, Permission, Principal, Role
 from schemas.records import AuditAction, AuditEvent, AuditOutcome, new_id, utcnow
 
 router = APIRouter()
@@ -82,6 +82,20 @@ class NewServiceAnswer(BaseModel):
     username: str
     agency_ori: str
     key: str = Field(description="The service's bearer key; shown once, kept hashed.")
+
+
+class ResetAnswer(BaseModel):
+    username: str
+    agency_ori: str
+    password: str = Field(description="A one-time password: shown once, changed at once "
+                          "by its holder (POST /v1/me/password).")  # fmt: skip
+    totp_uri: str = Field(description="The new second factor's enrolment URI; shown once.")
+    sessions_ended: bool = True
+
+
+class PasswordChange(BaseModel):
+    current_password: Annotated[SecretStr, Field(max_length=1024)]
+    new_password: Annotated[SecretStr, Field(max_length=1024)]
 
 
 class AccountView(BaseModel):
@@ -253,3 +267,52 @@ def disable_person(username: str, principal: PeopleAdmin, api: Services) -> Acco
     api.trail.record_acknowledged(_account_event(principal, username, account.agency_ori,
                                                  "disabled"))  # fmt: skip
     return _view(disabled)
+
+
+@router.post("/v1/people/{username}/reset", tags=["people"])
+def reset_person(
+    username: Annotated[str, Field(max_length=64)], principal: PeopleAdmin, api: Services
+) -> ResetAnswer:
+    """A new one-time password and second factor for a person (forgotten password, lost
+    phone), shown once; every session of theirs ends at once. An agency administrator
+    resets the people of its own agency it may add, the operator administrators and
+    operators; nobody resets themselves (audited, refusals too)."""
+    account = api.auth.identity.store.account(username)
+    if account is None or account.kind is not AccountKind.PERSON:
+        raise NotFound(f"no person {username}")
+    problem = _may_grant(principal, account.agency_ori, set(account.roles))
+    if username == principal.username:
+        problem = "a person's credentials are reset by an administrator, not by themselves"
+    if problem is not None:
+        audit_refusal(api.trail, _account_event(principal, username, account.agency_ori,
+                                                f"reset refused: {problem}",
+                                                AuditOutcome.DENIED))  # fmt: skip
+        raise HTTPException(403, problem)
+    password, new = api.auth.identity.reset_with_one_time_password(username, principal.username)
+    api.trail.record_acknowledged(_account_event(
+        principal, username, account.agency_ori,
+        "password and second factor reset; sessions ended",
+    ))  # fmt: skip
+    return ResetAnswer(username=username, agency_ori=account.agency_ori, password=password,
+                       totp_uri=new.totp_uri)  # fmt: skip
+
+
+@router.post("/v1/me/password", tags=["session"])
+def change_password(body: PasswordChange, principal: Anyone, api: Services) -> dict[str, str]:
+    """One's own new password (after a reset, say), the current one shown first."""
+    if principal.via != "session":
+        raise HTTPException(403, "a person changes their own password, in their session")
+    try:
+        api.auth.identity.change_password(principal.username,
+                                          body.current_password.get_secret_value(),
+                                          body.new_password.get_secret_value())  # fmt: skip
+    except AccessDenied as refused:
+        audit_refusal(api.trail, _account_event(principal, principal.username,
+                                                principal.agency_ori,
+                                                f"password change refused: {refused}",
+                                                AuditOutcome.DENIED))  # fmt: skip
+        raise HTTPException(403, str(refused)) from None
+    changed = _account_event(principal, principal.username, principal.agency_ori,
+                             "password changed")  # fmt: skip
+    api.trail.record_acknowledged(changed)
+    return {"status": "password changed"}
