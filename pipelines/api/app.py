@@ -34,7 +34,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from pipelines.api import admin, holds, people, reads
-from pipelines.api.deps import ApiServices, authenticate
+from pipelines.api.deps import ApiServices, authenticate, is_console
 from schemas.errors import (
     AccessDenied,
     ConfigurationError,
@@ -53,12 +53,6 @@ PUBLIC_PREFIX = "/public/"
 
 def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(PUBLIC_PREFIX)
-
-
-def _console(path: str) -> bool:
-    """A page of the web console: it authenticates with the API's own functions, and
-    answers a missing login with the login page rather than a 401."""
-    return path == "/console" or path.startswith("/console/")
 
 
 def _status(error: LprxError) -> int:
@@ -93,7 +87,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     ) -> Response:
         # The credential is checked before the body is even parsed, so a caller without
         # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
-        if not is_open(request.url.path) and not _console(request.url.path):
+        # A console page authenticates with the API's own functions (its cookie and CSRF
+        # token), and answers a missing login with the login page rather than a 401.
+        if not is_open(request.url.path) and not is_console(request.url.path):
             try:
                 principal = await run_in_threadpool(authenticate, request, services, None)
             except HTTPException as refused:
