@@ -119,7 +119,7 @@ def _view(a: Account) -> AccountView:
     )  # fmt: skip
 
 
-def _account_event(
+def account_event(
     actor: Principal | None, username: str, agency: str | None, change: str,
     outcome: AuditOutcome = AuditOutcome.SUCCESS,
 ) -> AuditEvent:  # fmt: skip
@@ -147,11 +147,11 @@ def login(body: LoginRequest, api: Services) -> LoginAnswer:
     try:
         token, session = identity.login(body.username, body.password.get_secret_value(), body.code)
     except LoginRefused as refused:
-        audit_refusal(api.trail, _account_event(None, body.username[:64], None,
+        audit_refusal(api.trail, account_event(None, body.username[:64], None,
                                                 f"login refused: {refused.reason}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(401, str(refused)) from None
-    api.trail.record_acknowledged(_account_event(None, session.username, session.agency_ori,
+    api.trail.record_acknowledged(account_event(None, session.username, session.agency_ori,
                                                  "login"))  # fmt: skip
     return LoginAnswer(
         token=token, expires_at=session.expires_at,
@@ -169,7 +169,7 @@ def logout(
     token = token_of(request, credentials)
     if token:
         api.auth.identity.logout(token)
-    api.trail.record(_account_event(principal, principal.username, principal.agency_ori, "logout"))
+    api.trail.record(account_event(principal, principal.username, principal.agency_ori, "logout"))
     return {"status": "logged out"}
 
 
@@ -212,7 +212,7 @@ def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) ->
     roles = set(body.roles)
     problem = _may_grant(principal, agency, roles)
     if problem is not None:
-        audit_refusal(api.trail, _account_event(principal, body.username, agency,
+        audit_refusal(api.trail, account_event(principal, body.username, agency,
                                                 f"add refused: {problem}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(403, problem)
@@ -220,7 +220,7 @@ def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) ->
                                        body.password.get_secret_value(),
                                        principal.username)  # fmt: skip
     api.trail.record_acknowledged(
-        _account_event(
+        account_event(
             principal, body.username, agency, f"added with roles {','.join(sorted(roles))}"
         )
     )
@@ -237,7 +237,7 @@ def add_service(
     """A service account of an agency (its tools read the agency's hits); key shown once."""
     account, key = api.auth.identity.add_service(body.username, body.agency_ori,
                                                  principal.username)  # fmt: skip
-    api.trail.record_acknowledged(_account_event(principal, account.username, body.agency_ori,
+    api.trail.record_acknowledged(account_event(principal, account.username, body.agency_ori,
                                                  "service account added"))  # fmt: skip
     return NewServiceAnswer(username=account.username, agency_ori=body.agency_ori, key=key)
 
@@ -264,7 +264,7 @@ def disable_person(username: str, principal: PeopleAdmin, api: Services) -> Acco
                                     and Role.SERVICE in account.roles):  # fmt: skip
         raise HTTPException(403, problem)
     disabled = api.auth.identity.disable(username, f"disabled by {principal.username}")
-    api.trail.record_acknowledged(_account_event(principal, username, account.agency_ori,
+    api.trail.record_acknowledged(account_event(principal, username, account.agency_ori,
                                                  "disabled"))  # fmt: skip
     return _view(disabled)
 
@@ -284,12 +284,12 @@ def reset_person(
     if username == principal.username:
         problem = "a person's credentials are reset by an administrator, not by themselves"
     if problem is not None:
-        audit_refusal(api.trail, _account_event(principal, username, account.agency_ori,
+        audit_refusal(api.trail, account_event(principal, username, account.agency_ori,
                                                 f"reset refused: {problem}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(403, problem)
     password, new = api.auth.identity.reset_with_one_time_password(username, principal.username)
-    api.trail.record_acknowledged(_account_event(
+    api.trail.record_acknowledged(account_event(
         principal, username, account.agency_ori,
         "password and second factor reset; sessions ended",
     ))  # fmt: skip
@@ -307,12 +307,12 @@ def change_password(body: PasswordChange, principal: Anyone, api: Services) -> d
                                           body.current_password.get_secret_value(),
                                           body.new_password.get_secret_value())  # fmt: skip
     except AccessDenied as refused:
-        audit_refusal(api.trail, _account_event(principal, principal.username,
+        audit_refusal(api.trail, account_event(principal, principal.username,
                                                 principal.agency_ori,
                                                 f"password change refused: {refused}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(403, str(refused)) from None
-    changed = _account_event(principal, principal.username, principal.agency_ori,
+    changed = account_event(principal, principal.username, principal.agency_ori,
                              "password changed")  # fmt: skip
     api.trail.record_acknowledged(changed)
     return {"status": "password changed"}
