@@ -1,6 +1,6 @@
 """An agency administrator's configuration of its own agency: hotlists, sharing
-agreements (what its agency shares, and with whom), cameras. Every change is audited
-with the administrator's login."""
+agreements (what its agency shares, and with whom); its cameras are in ``cameras.py``.
+Every change is audited with the administrator's login."""
 
 from __future__ import annotations
 
@@ -14,16 +14,14 @@ from pydantic import BaseModel, Field
 
 from pipelines.api.deps import Services, allowed
 from pipelines.services.hotlists import HotlistFormat
-from schemas.errors import ConfigurationError, NotFound, RequestRefused
 from schemas.people import Permission, Principal
-from schemas.records import AuditAction, AuditEvent, CameraKind, HotlistCategory, new_id, utcnow
+from schemas.records import HotlistCategory
 
 router = APIRouter()
 
 Ori = Annotated[str, Field(min_length=9, max_length=9, pattern=r"^[A-Z]{2}[A-Z0-9]{7}$")]
 HotlistAdmin = Annotated[Principal, Depends(allowed(Permission.LOAD_HOTLISTS))]
 AgreementAdmin = Annotated[Principal, Depends(allowed(Permission.MANAGE_AGREEMENTS))]
-CameraAdmin = Annotated[Principal, Depends(allowed(Permission.MANAGE_CAMERAS))]
 MAX_HOTLIST_CHARACTERS = 20_000_000
 
 
@@ -148,98 +146,3 @@ def revoke_agreement(
                       actor=principal.username)  # fmt: skip
     api.book.revoke(agreement_id(principal.agency_ori, partner_agency_ori))
     return {"revoked": agreement_id(principal.agency_ori, partner_agency_ori)}
-
-
-def _camera_event(principal: Principal, camera_id: str, change: str) -> AuditEvent:
-    return AuditEvent(
-        event_id=new_id(), occurred_at=utcnow(), actor=principal.username,
-        actor_agency_ori=principal.agency_ori, action=AuditAction.OTHER, target_kind="camera",
-        target_id=camera_id, details={"change": change},
-    )  # fmt: skip
-
-
-class CameraRequest(BaseModel):
-    camera_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-    kind: CameraKind = CameraKind.FIXED
-    rate_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 600
-    owner: Annotated[
-        str | None, Field(min_length=1, max_length=200, description="A partner uploader's owner.")
-    ] = None
-    consent_ref: Annotated[
-        str | None, Field(min_length=1, max_length=100, description="Its consent reference.")
-    ] = None
-
-
-class CameraView(BaseModel):
-    camera_id: str
-    kind: CameraKind
-    uploader: str | None
-    rate_per_minute: int
-    created_at: datetime
-    rotated_at: datetime | None
-    revoked_at: datetime | None
-
-
-@router.post("/v1/cameras", tags=["administration"])
-def add_camera(body: CameraRequest, principal: CameraAdmin, api: Services) -> dict[str, str]:
-    """A camera of the administrator's agency; its ingest token is returned once."""
-    from connectors.ingest.credentials import CredentialFile
-
-    try:
-        token = CredentialFile(api.settings.camera_credentials_path).add(
-            principal.agency_ori, body.camera_id, body.kind, rate_per_minute=body.rate_per_minute,
-            owner=body.owner, consent_ref=body.consent_ref,
-        )  # fmt: skip
-    except ConfigurationError as error:  # the camera exists, say
-        raise RequestRefused(str(error)) from error
-    api.trail.record_acknowledged(_camera_event(principal, body.camera_id, "credential added"))
-    return {"camera_id": body.camera_id, "agency_ori": principal.agency_ori, "token": token}
-
-
-@router.delete("/v1/cameras/{camera_id}", tags=["administration"])
-def revoke_camera(
-    camera_id: Annotated[str, Field(max_length=64)], principal: CameraAdmin, api: Services
-) -> dict[str, str]:
-    """The camera's token stops working within seconds."""
-    from connectors.ingest.credentials import CredentialFile
-
-    try:
-        CredentialFile(api.settings.camera_credentials_path).revoke(principal.agency_ori, camera_id)
-    except ConfigurationError as error:  # no such camera of this agency
-        raise NotFound(str(error)) from error
-    api.trail.record_acknowledged(_camera_event(principal, camera_id, "credential revoked"))
-    return {"revoked": camera_id}
-
-
-@router.post("/v1/cameras/{camera_id}/rotate", tags=["administration"])
-def rotate_camera(
-    camera_id: Annotated[str, Field(max_length=64)], principal: CameraAdmin, api: Services
-) -> dict[str, str]:
-    """A new token for the camera (returned once); the old one stops working in seconds."""
-    from connectors.ingest.credentials import CredentialFile
-
-    try:
-        token = CredentialFile(api.settings.camera_credentials_path).rotate(
-            principal.agency_ori, camera_id
-        )
-    except ConfigurationError as error:
-        raise NotFound(str(error)) from error
-    api.trail.record_acknowledged(_camera_event(principal, camera_id, "credential rotated"))
-    return {"camera_id": camera_id, "agency_ori": principal.agency_ori, "token": token}
-
-
-@router.get("/v1/cameras", tags=["administration"])
-def list_cameras(principal: CameraAdmin, api: Services) -> list[CameraView]:
-    """The camera credentials of the administrator's agency (never a secret)."""
-    from connectors.ingest.credentials import CredentialFile
-
-    credentials = CredentialFile(api.settings.camera_credentials_path).load().values()
-    mine = sorted((c for c in credentials if c.agency_ori == principal.agency_ori),
-                  key=lambda c: c.camera_id)  # fmt: skip
-    return [
-        CameraView(camera_id=c.camera_id, kind=c.camera_kind,
-                   uploader=f"{c.owner} ({c.consent_ref})" if c.uploader else None,
-                   rate_per_minute=c.rate_per_minute, created_at=c.created_at,
-                   rotated_at=c.rotated_at, revoked_at=c.revoked_at)
-        for c in mine
-    ]  # fmt: skip

@@ -14,6 +14,8 @@
     POST /v1/audit/verify           the agency's hash chain proven intact (auditor)
     GET  /public/transparency       the public log of use, HTML or CSV    (no login)
     POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
+    POST /v1/cameras/{id}/move, GET /v1/camera-notices, POST .../filed  the camera registry
+    POST /v1/audit/report           the biennial audit's export (auditor)
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
     POST /v1/people/{username}/reset   a one-time password and second factor (admin, operator)
     POST /v1/me/password            one's own new password
@@ -33,7 +35,7 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipelines.api import admin, holds, people, reads
+from pipelines.api import admin, audit, cameras, holds, people, reads
 from pipelines.api.deps import ApiServices, authenticate, is_console
 from schemas.errors import (
     AccessDenied,
@@ -101,7 +103,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     app.include_router(people.router)
     app.include_router(reads.router)
     app.include_router(admin.router)
+    app.include_router(cameras.router)
     app.include_router(holds.router)
+    app.include_router(audit.router)
     from pipelines.console import install_console
 
     install_console(app)  # its pages check the same credential themselves (a login page)

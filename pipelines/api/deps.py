@@ -30,6 +30,7 @@ from schemas.records import AuditAction, AuditEvent, AuditOutcome, PlateCrop, ne
 
 if TYPE_CHECKING:
     from pipelines.services.audit_chain import ChainStore
+    from pipelines.services.cameras import Registry
     from pipelines.services.holds import Holds
     from pipelines.services.transparency import UsageSource
 
@@ -62,6 +63,7 @@ class ApiServices:
     holds: Holds | None = None
     chain: ChainStore | None = None
     usage: UsageSource | None = None
+    cameras: Registry | None = None  # the camera registry (13.824 subd. 8)
 
 
 def services(request: Request) -> ApiServices:

@@ -61,6 +61,7 @@ def custodian_store(settings: Settings) -> Iterator[CassandraStore]:
 @contextmanager
 def running_services(settings: Settings) -> Iterator[ApiServices]:
     from connectors.cassandra.audit_queries import AuditChainQueries
+    from connectors.cassandra.cameras import CameraRegistry
     from connectors.cassandra.holds import HoldStore
     from connectors.kafka.audit import AuditTrail
     from connectors.kafka.follower import CompactedTopicFollower
@@ -85,6 +86,7 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
                 settings, auth, trail, book, store,
                 holds=HoldStore(kept.session, kept.keyspace),
                 chain=AuditChainQueries(store.session, store.keyspace), usage=store.usage,
+                cameras=CameraRegistry(store.session, store.keyspace),
             )  # fmt: skip
     finally:
         follower.stop()
