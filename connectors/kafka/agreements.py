@@ -1,8 +1,9 @@
 """Publish and revoke sharing agreements on the compacted agreements topic.
 
 Every change is audited through the ``AuditTrail`` (who approved it, under which legal
-basis), and the partner's hit topic is created with the agreement so the partner can
-subscribe at once. A widening waiting for its second approver is published under its
+basis). Publishing creates nothing: the partner's user, ACLs and hit topic are the
+operator's (``lprx partners add``), and the share stage creates a hit topic it lacks.
+A widening waiting for its second approver is published under its
 own key (``schemas.keys.pending_agreement_key``) and shares nothing until approved.
 """
 
@@ -12,7 +13,6 @@ from confluent_kafka import Producer
 
 from connectors.kafka.audit import AuditTrail
 from connectors.kafka.config import KafkaConfig
-from connectors.kafka.topics import ensure_topics, partner_topic
 from schemas import Codec
 from schemas.errors import TransientError
 from schemas.keys import pending_agreement_key
@@ -69,11 +69,6 @@ def publish_agreement(
 ) -> None:  # fmt: skip
     """The agreement in force now; audited as ``change`` by ``actor`` (default: granted
     by its approver)."""
-    ensure_topics(
-        settings,
-        [partner_topic(settings, agreement.owner_agency_ori),
-         partner_topic(settings, agreement.partner_agency_ori)],
-    )  # fmt: skip
     _produce_and_flush(
         producer, settings.topic("agreements"), agreement.agreement_id, agreement.encode(codec)
     )

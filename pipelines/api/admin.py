@@ -143,8 +143,9 @@ def grant_agreement(
     """What the administrator's agency shares with a partner: hits of some categories,
     its reads, or both, less excluded purposes. A narrowing is in force at once; a
     widening (a new partner, categories, reads or covert hits added, a purpose no
-    longer excluded) waits for a second approver of the agency (audited)."""
-    from pipelines.access import add_partner
+    longer excluded) waits for a second approver of the agency (audited). Only the
+    agreement is recorded: the partner's Kafka user for its hit topic is the
+    consortium operator's (``lprx partners add ORI``)."""
     from pipelines.services import agreements
 
     if body.partner_agency_ori == principal.agency_ori:
@@ -165,8 +166,6 @@ def grant_agreement(
     if made.pending is not None:
         return _agreement_view(made.pending, "pending", made.widens)
     assert made.in_force is not None  # a change without a widening is in force
-    if made.in_force.hit_categories:
-        add_partner(api.settings, body.partner_agency_ori)  # its Kafka user for its hit topic
     return _agreement_view(made.in_force)
 
 
@@ -216,7 +215,6 @@ def approve_agreement(
 ) -> AgreementView:  # fmt: skip
     """Puts the widening waiting in force: a second person of the agency (an
     administrator or a supervisor) approves what another proposed (audited)."""
-    from pipelines.access import add_partner
     from pipelines.services import agreements
 
     try:
@@ -227,8 +225,6 @@ def approve_agreement(
     except AccessDenied as denied:
         _audit_denied(api, principal, partner_agency_ori, str(denied))
         raise
-    if approved.hit_categories:
-        add_partner(api.settings, partner_agency_ori)
     return _agreement_view(approved)
 
 

@@ -50,6 +50,9 @@ def agreements_add(
         console.print(f"[yellow]pending:[/yellow] it widens ({'; '.join(answer['widens'])}), so "
                       "it is in force once a second administrator or supervisor of your agency "
                       f"approves it: lprx agreements approve --partner {partner}")  # fmt: skip
+    elif answer["hit_categories"]:
+        console.print(f"{partner} receives its hits on its own Kafka user, which the consortium "
+                      f"operator makes: lprx partners add {partner}")  # fmt: skip
 
 
 @app.command("approve")
@@ -58,6 +61,9 @@ def agreements_approve(partner: Annotated[str, typer.Option()]) -> None:
     answer = call(common.settings(), "POST", f"/v1/agreements/{partner}/approve")
     console.print(f"agreement {answer['agreement_id']} in force, approved by "
                   f"{answer['approved_by']} (proposed by {answer['proposed_by']})")  # fmt: skip
+    if answer["hit_categories"]:
+        console.print(f"{partner} receives its hits on its own Kafka user, which the consortium "
+                      f"operator makes: lprx partners add {partner}")  # fmt: skip
 
 
 @app.command("reject")

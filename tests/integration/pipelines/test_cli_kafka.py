@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from connectors.cassandra import CassandraStore
+from connectors.kafka import acls
 from connectors.kafka.audit import AuditTrail
 from connectors.kafka.reader import read_topic, read_values
-from connectors.kafka.topics import TopicSpec, ensure_topics, make_producer
+from connectors.kafka.topics import TopicSpec, admin_client, ensure_topics, make_producer
 from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
@@ -198,7 +199,14 @@ def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings, cli:
     cli.login("sgt.berg", person(cli_settings, "sgt.berg", OWNER, Role.SUPERVISOR))
     result = cli("agreements", "approve", "--partner", PARTNER)
     assert result.exit_code == 0, result.output
-    assert "approved by sgt.berg (proposed by chief.olson)" in " ".join(result.output.split())
+    approved = " ".join(result.output.split())
+    assert "approved by sgt.berg (proposed by chief.olson)" in approved
+    # Only the agreement is recorded: the partner's user, ACLs and topic are the operator's.
+    assert f"lprx partners add {PARTNER}" in approved
+    admin = admin_client(cli_settings)
+    assert cli_settings.partner_hits_topic(PARTNER) not in admin.list_topics(timeout=10).topics
+    prefix = cli_settings.topic_prefix
+    assert not [b for b in acls.acls_of(admin, acls.partner_principal(PARTNER)) if prefix in b.name]
     policy = " ".join(cli("agreements", "policy").output.split())
     assert (f"{OWNER} shares with: {PARTNER}: hits of STOLEN_VEHICLE, AMBER_ALERT and searches "
             "of the reads; since ") in policy  # fmt: skip
