@@ -55,6 +55,8 @@ class Pipeline:
         """Runs the worker until it is stopped (SIGTERM, SIGINT). A worker whose stages
         have no Faust agent (``share`` alone) runs without Faust, which will not start
         with no topic to subscribe to: its tasks, then its shutdown handlers."""
+        for prepare in self.wiring.preparations:
+            prepare()
         if self.app.agents:
             runner = faust.Worker(self.app, loglevel=loglevel)
             # Faust's startup spinner sets the root logger to DEBUG for good (to spin on

@@ -73,11 +73,16 @@ class Wiring:
         # Kept too for a worker without agents, which runs without Faust (app.py).
         self.tasks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown: list[Callable[[], None]] = []
+        self.preparations: list[Callable[[], None]] = []
 
     def agent(
         self, topic: str, name: str, consume: Callable[[StreamT[bytes]], Awaitable[None]]
     ) -> None:
         self.app.agent(self.outbox.topic(topic), name=name)(consume)
+
+    def before_run(self, prepare: Callable[[], None]) -> None:
+        """``prepare()`` once, before the worker starts consuming (Pipeline.run)."""
+        self.preparations.append(prepare)
 
     def task(self, start: Callable[[], Awaitable[None]]) -> None:
         """``start()`` once, when the worker is up (its tables recovered)."""
