@@ -124,6 +124,8 @@ class Account:
     last_totp_step: int = 0
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    # Sessions begun before this moment are ended (a reset of the credentials).
+    sessions_valid_from: datetime | None = None
 
     @property
     def active(self) -> bool:

@@ -181,6 +181,7 @@ ADDED_COLUMNS = {
         "disposition": "text", "disposition_by": "text", "disposition_agency": "text",
         "disposition_at": "timestamp", "disposition_note": "text",
     },
+    "people": {"sessions_valid_from": "timestamp"},
 }  # fmt: skip
 
 _COLUMNS_OF_TABLE = (

@@ -1,8 +1,8 @@
 """Publish and revoke sharing agreements on the compacted agreements topic.
 
 Every change is audited through the ``AuditTrail`` (who approved it, under which legal
-basis), and the partner's hit topic is created with the agreement so the partner can
-subscribe at once.
+basis). Publishing creates nothing: the partner's user, ACLs and hit topic are the
+operator's (``lprx partners add``), and the share stage creates a hit topic it lacks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from confluent_kafka import Producer
 
 from connectors.kafka.audit import AuditTrail
 from connectors.kafka.config import KafkaConfig
-from connectors.kafka.topics import ensure_topics, partner_topic
 from schemas import Codec
 from schemas.errors import TransientError
 from schemas.records import AuditAction, AuditEvent, SharingAgreement, new_id, utcnow
@@ -53,11 +52,6 @@ def _audited(settings: KafkaConfig, producer: Producer, codec: Codec, event: Aud
 def publish_agreement(
     settings: KafkaConfig, producer: Producer, codec: Codec, agreement: SharingAgreement
 ) -> None:
-    ensure_topics(
-        settings,
-        [partner_topic(settings, agreement.owner_agency_ori),
-         partner_topic(settings, agreement.partner_agency_ori)],
-    )  # fmt: skip
     _produce_and_flush(
         producer, settings.topic("agreements"), agreement.agreement_id, agreement.encode(codec)
     )

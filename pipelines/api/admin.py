@@ -94,8 +94,9 @@ def grant_agreement(
     body: AgreementRequest, principal: AgreementAdmin, api: Services
 ) -> AgreementView:
     """What the administrator's agency shares with a partner: hits of some categories,
-    its reads, or both; in force at once, approved by the administrator (audited)."""
-    from pipelines.access import add_partner
+    its reads, or both; in force at once, approved by the administrator (audited). Only
+    the agreement is recorded: the partner's Kafka user for its hit topic is the
+    consortium operator's (``lprx partners add ORI``)."""
     from pipelines.services import agreements
 
     if body.partner_agency_ori == principal.agency_ori:
@@ -108,8 +109,6 @@ def grant_agreement(
         approved_by=principal.username, share_covert=body.share_covert,
         share_reads=body.share_reads,
     )  # fmt: skip
-    if body.hit_categories:
-        add_partner(api.settings, body.partner_agency_ori)  # its Kafka user for its hit topic
     api.book.put(agreement)  # in force here at once; the follower confirms it
     return _agreement_view(agreement)
 

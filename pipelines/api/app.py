@@ -17,6 +17,8 @@
     POST /v1/cameras/{id}/move, GET /v1/camera-notices, POST .../filed  the camera registry
     POST /v1/audit/report           the biennial audit's export (auditor)
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
+    POST /v1/people/{username}/reset   a one-time password and second factor (admin, operator)
+    POST /v1/me/password            one's own new password
 
 The API lives in ``pipelines/`` because it composes the application services
 (``pipelines.services``) with the identity service; connectors stay edge systems.
@@ -34,7 +36,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from pipelines.api import admin, audit, cameras, holds, people, reads
-from pipelines.api.deps import ApiServices, authenticate
+from pipelines.api.deps import ApiServices, authenticate, is_console
 from schemas.errors import (
     AccessDenied,
     ConfigurationError,
@@ -53,12 +55,6 @@ PUBLIC_PREFIX = "/public/"
 
 def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(PUBLIC_PREFIX)
-
-
-def _console(path: str) -> bool:
-    """A page of the web console: it authenticates with the API's own functions, and
-    answers a missing login with the login page rather than a 401."""
-    return path == "/console" or path.startswith("/console/")
 
 
 def _status(error: LprxError) -> int:
@@ -93,7 +89,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     ) -> Response:
         # The credential is checked before the body is even parsed, so a caller without
         # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
-        if not is_open(request.url.path) and not _console(request.url.path):
+        # A console page authenticates with the API's own functions (its cookie and CSRF
+        # token), and answers a missing login with the login page rather than a 401.
+        if not is_open(request.url.path) and not is_console(request.url.path):
             try:
                 principal = await run_in_threadpool(authenticate, request, services, None)
             except HTTPException as refused:

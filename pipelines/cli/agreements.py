@@ -38,6 +38,9 @@ def agreements_add(
     shared = ", ".join(answer["hit_categories"]) or "no hits"
     console.print(f"agreement {answer['agreement_id']}: {shared}; "
                   f"reads {'shared' if answer['share_reads'] else 'not shared'}")  # fmt: skip
+    if answer["hit_categories"]:
+        console.print(f"{partner} receives its hits on its own Kafka user, which the consortium "
+                      f"operator makes: lprx partners add {partner}")  # fmt: skip
 
 
 @app.command("revoke")

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from connectors.cassandra import CassandraStore
+from connectors.kafka import acls
 from connectors.kafka.audit import AuditTrail
 from connectors.kafka.reader import read_topic, read_values
-from connectors.kafka.topics import TopicSpec, ensure_topics, make_producer
+from connectors.kafka.topics import TopicSpec, admin_client, ensure_topics, make_producer
 from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
@@ -185,6 +186,12 @@ def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings, cli:
     assert (
         f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT; reads shared" in result.output
     )
+    # Only the agreement is recorded: the partner's user, ACLs and topic are the operator's.
+    assert f"lprx partners add {PARTNER}" in result.output
+    admin = admin_client(cli_settings)
+    assert cli_settings.partner_hits_topic(PARTNER) not in admin.list_topics(timeout=10).topics
+    prefix = cli_settings.topic_prefix
+    assert not [b for b in acls.acls_of(admin, acls.partner_principal(PARTNER)) if prefix in b.name]
     result = cli("agreements", "revoke", "--partner", PARTNER)
     assert result.exit_code == 0 and f"agreement {OWNER}->{PARTNER} revoked" in result.output
     granted, revoked = messages(cli_settings, "agreements", 2)

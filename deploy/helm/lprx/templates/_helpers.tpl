@@ -99,6 +99,7 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 {{- $items = append $items (list "worker" "kafka-password" "kafka/lprx-worker.password") }}
 {{- $items = append $items (list "ocr" "kafka-password" "kafka/lprx-ocr.password") }}
 {{- $items = append $items (list "ingest" "kafka-password" "kafka/lprx-ingest.password") }}
+{{- $items = append $items (list "api" "kafka-password" "kafka/lprx-api.password") }}
 {{- end }}
 {{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
 {{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
