@@ -79,6 +79,15 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
         "counted but not re-alerted.",
     )
 
+    # --- audit trail --------------------------------------------------------------
+    audit_signing_key_required: bool = Field(
+        default=False,
+        description="`lprx audit checkpoint` fails when the checkpoint signing key "
+        "(<secrets>/audit/checkpoint-signing.key) is missing, instead of making one: set "
+        "where the key is mounted from a Secret (the Helm chart), so a lost mount never "
+        "signs with a key no verifier has.",
+    )
+
     # --- OCR --------------------------------------------------------------------
     ocr_min_confidence: float = 0.5
     ocr_backend: Literal["onnx", "paddle"] = Field(

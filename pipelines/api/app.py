@@ -123,10 +123,11 @@ def serve(settings: object) -> None:
     assert isinstance(settings, Settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    # Before any connection: a missing certificate must stop the start, not follow it.
+    cert, key = tls_files(settings) if settings.api_tls else (None, None)
     with running_services(settings) as services:
         app = create_api_app(services)
-        tls = tls_files(settings) if settings.api_tls else None
         uvicorn.run(
             app, host=settings.api_host, port=settings.api_port, log_level="warning",
-            ssl_certfile=str(tls) if tls else None,
+            ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
         )  # fmt: skip

@@ -139,7 +139,8 @@ def report(
 @app.command("checkpoint")
 def checkpoint() -> None:
     """Sign each agency chain's head (run daily by the custodian, on the host with the
-    secrets folder: the key never leaves it; the signing is audited as the OS user)."""
+    secrets folder: the key never leaves it; the signing is audited as the OS user).
+    A missing key is made, unless LPRX_AUDIT_SIGNING_KEY_REQUIRED (then: exit code 1)."""
     from connectors.cassandra import CassandraStore
     from connectors.cassandra.audit_queries import AuditChainQueries
     from connectors.kafka.audit import AuditTrail
@@ -147,11 +148,15 @@ def checkpoint() -> None:
     from pipelines.services.audit_chain import sign_checkpoints
 
     settings = common.settings_as(Role.SETUP)
+    with refusals():
+        # Before any connection: a missing key must fail the run, not half of it.
+        required = settings.audit_signing_key_required
+        key = ensure_signing_key(settings.secrets_dir, create=not required)
     with refusals(), CassandraStore(settings, create_schema=False) as store:
         made = sign_checkpoints(
             AuditChainQueries(store.session, store.keyspace),
             AuditTrail(settings, "lprx-cli"),
-            ensure_signing_key(settings.secrets_dir),
+            key,
             f"os:{getpass.getuser()}",
         )
     for signed in made:
@@ -161,10 +166,12 @@ def checkpoint() -> None:
 
 @app.command("public-key")
 def public_key() -> None:
-    """Print the checkpoint public key (PEM) for verifiers, made if missing."""
+    """Print the checkpoint public key (PEM) for verifiers, made if missing (unless
+    LPRX_AUDIT_SIGNING_KEY_REQUIRED)."""
     from connectors.security.signing import ensure_signing_key, public_pem
 
     settings = common.settings()
     with refusals():
-        key = ensure_signing_key(settings.secrets_dir)
+        required = settings.audit_signing_key_required
+        key = ensure_signing_key(settings.secrets_dir, create=not required)
     typer.echo(public_pem(key.public_key()).decode(), nl=False)
