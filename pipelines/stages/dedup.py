@@ -122,6 +122,18 @@ class CameraPasses:
     removed: set[str] = field(default_factory=set, compare=False)
     last_arrival: float = field(default=0.0, compare=False)
     """Worker time the camera's latest read arrived (or its passes were loaded)."""
+    newest: float | None = field(default=None, compare=False)
+    """Camera time of the newest read seen, once computed: no pass is ever newer, and
+    the newest pass is never the one the window leaves behind, so it only grows."""
+    oldest: float | None = field(default=None, compare=False)
+    """At most the camera time of the oldest pass's newest read, once computed: the
+    passes need no look for one the window left behind until it is."""
+
+    def newest_seen(self, at: float) -> float:
+        if self.newest is None:
+            self.newest = max((p.last_seen for p in self.passes.values()), default=at)
+        self.newest = max(self.newest, at)
+        return self.newest
 
     def __len__(self) -> int:
         return len(self.passes)
@@ -166,21 +178,33 @@ def _send(camera: CameraPasses, key: str) -> PlateRead:
     return read
 
 
-def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPolicy) -> Folded:
+def fold_read(
+    camera: CameraPasses,
+    read: PlateRead,
+    now: float,
+    policy: DedupPolicy,
+    encoded: str | None = None,
+) -> Folded:
     """Adds ``read`` to its camera's passes (in place) at worker time ``now``; returns
-    whether it repeats an open pass, and the reads of passes now due."""
+    whether it repeats an open pass, and the reads of passes now due. ``encoded``: the
+    read as the table holds it (``VehiclePass.held_encoded``), if the caller has it."""
     camera.last_arrival = max(camera.last_arrival, now)
     window = policy.window.total_seconds()
     at = read.collected_at.timestamp()
-    newest = max([at, *(p.last_seen for p in camera.passes.values())])
+    newest = camera.newest_seen(at)
     sent = []
     # Passes the window has left behind are forgotten; one still held is sent first.
-    for key, vehicle in list(camera.passes.items()):
-        if vehicle.last_seen < newest - window:
-            if vehicle.held is not None:
-                sent.append(_send(camera, key))
-            del camera.passes[key]
-            camera.removed.add(key)
+    if camera.oldest is None or camera.oldest < newest - window:
+        oldest = newest
+        for key, vehicle in list(camera.passes.items()):
+            if vehicle.last_seen < newest - window:
+                if vehicle.held is not None:
+                    sent.append(_send(camera, key))
+                del camera.passes[key]
+                camera.removed.add(key)
+            else:
+                oldest = min(oldest, vehicle.last_seen)
+        camera.oldest = oldest
     if at < newest - window:
         # Later than the window allows: every pass it could join is forgotten, so it
         # is a pass of its own, sent as it is.
@@ -199,9 +223,11 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         return Folded(True, [*sent, *_settle_at_once(camera, now, policy)], redelivered=True)
     score = read_score(read, policy.weights)
     if matched is None:
+        camera.oldest = at if camera.oldest is None else min(camera.oldest, at)
         camera.passes[key] = VehiclePass(
-            last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id]
-        )
+            last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id],
+            held_encoded=encoded,
+        )  # fmt: skip
         camera.changed.add(key)
     else:
         vehicle = camera.passes[matched]
@@ -209,7 +235,7 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         vehicle.last_seen = max(vehicle.last_seen, at)
         vehicle.recent_ids = [*vehicle.recent_ids[1 - RECENT_READ_IDS :], read.read_id]
         if vehicle.held is not None and score > vehicle.held_score:
-            vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, None
+            vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, encoded
         camera.changed.add(matched)
     return Folded(matched is not None, sent + _settle_at_once(camera, now, policy))
 
@@ -240,3 +266,4 @@ def forget(camera: CameraPasses) -> None:
     """Drops every pass (in place), to be deleted from the table with the changes."""
     camera.removed.update(camera.passes)
     camera.passes.clear()
+    camera.newest = camera.oldest = None
