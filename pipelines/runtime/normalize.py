@@ -1,19 +1,25 @@
 """Agents ``normalize`` (raw reads -> normalised reads for matching, and the best read of
 each pass for the store) and ``dedup-ticks``.
 
-A raw read is decoded and normalised (``stages/normalize.py``) and sent at once to
-``reads.normalized``, which the match stage consumes: no hit waits for dedup, and no
-spelling is dropped unmatched. Then it is folded into its camera's passes
-(``passes.PassBook``), which decide what is stored: the best read of each pass goes to
-``reads`` once its settle time is up. A held pass is due with no read to notice it: the
-``dedup-settle`` timer asks for the cameras due with one tick per partition of the ticks
-topic, since Faust writes a table only inside a stream event of the key's partition, and
-the ``dedup-ticks`` agent sends their passes from there. The same tick forgets a camera
-idle long enough.
+Raw reads come in batches (``normalize_batch_size``, waiting at most
+``normalize_batch_seconds``). A raw read is decoded and normalised
+(``stages/normalize.py``) and sent at once to ``reads.normalized``, which the match stage
+consumes (or, when this worker runs stage ``match`` too, the batch is matched here, one
+hop fewer): no hit waits for dedup, and no spelling is dropped unmatched. Then it is
+folded into its camera's passes (``passes.PassBook``), which decide what is stored: the
+best read of each pass goes to ``reads`` once its settle time is up. A held pass is due
+with no read to notice it: the ``dedup-settle`` timer asks for the cameras due with one
+tick per partition of the ticks topic, since Faust writes a table only inside a stream
+event of the key's partition, and the ``dedup-ticks`` agent sends their passes from
+there. The same tick forgets a camera idle long enough.
 
-A pass is recorded as sent (its table entry, so its changelog) only after Kafka has
-acknowledged its read on ``reads``: a worker killed in between sends it again after
-recovery (the store's upsert by read id absorbs the duplicate), never loses it.
+A batch is folded under one lock, its passes' reads sent with one acknowledged send and
+each camera written once (inside an event of its partition, ``wiring.within_event``); a
+batch that fails other than by an outage is folded again read by read, so a read that
+breaks dedup is its own dead letter. A pass is recorded as sent (its table entry, so its
+changelog) only after Kafka has acknowledged its read on ``reads``: a worker killed in
+between sends it again after recovery (the store's upsert by read id absorbs the
+duplicate), never loses it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from faust.types import EventT, StreamT
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
+from pipelines.runtime.match import Match
 from pipelines.runtime.passes import TABLE, PassBook
 from pipelines.runtime.wiring import Wiring, within_event
 from pipelines.stages import dedup, normalize
@@ -74,10 +81,17 @@ class Dedup:
     """The two agents and the timer, around one ``PassBook``."""
 
     def __init__(
-        self, ctx: Context, book: PassBook, clock: Callable[[], float] = time.time
+        self,
+        ctx: Context,
+        book: PassBook,
+        clock: Callable[[], float] = time.time,
+        matcher: Match | None = None,
     ) -> None:
         self.ctx = ctx
         self.book = book
+        self.matcher = matcher
+        """This worker's match stage, when it runs one: reads are matched here, in the
+        batch, instead of through ``reads.normalized``."""
         self.clock = clock
         """Worker time, epoch seconds: when reads arrive, and settle times."""
         self.normalize = Guard(ctx, normalize.STAGE)
@@ -89,6 +103,8 @@ class Dedup:
     # --- normalize ------------------------------------------------------------------
 
     async def consume_reads(self, stream: StreamT[bytes]) -> None:
+        if self.matcher is not None:
+            await self.ctx.wait_for_followers()  # matching needs the hotlist loaded
         settings = self.ctx.settings
         # Faust hands agents a Stream; its interface type lacks take_events.
         batches = cast(Stream[bytes], stream).take_events(
@@ -106,6 +122,8 @@ class Dedup:
         one acknowledged send and one table write per camera."""
         with metrics.timed_batch(normalize.STAGE, len(events)):
             forwarded = await self._normalize_all(events)
+        if self.matcher is not None:
+            await self.matcher.on_reads([i.event for i in forwarded], [i.read for i in forwarded])
         if forwarded:
             await self._fold_batch(forwarded)
 
@@ -117,7 +135,8 @@ class Dedup:
                 continue
             # Encoded once: the bytes matching gets are those the pass holds.
             value = read.encode(self.ctx.codec)
-            if not await self.normalize.run(event, partial(self._forward, read, value)):
+            forward = self.matcher is None
+            if forward and not await self.normalize.run(event, partial(self._forward, read, value)):
                 continue
             forwarded.append(Normalized(event, read, value))
         metrics.count(normalize.STAGE, "ok", len(forwarded))
@@ -239,12 +258,12 @@ def policy(ctx: Context) -> DedupPolicy:
     return DedupPolicy.from_settings(ctx.settings)
 
 
-def register(wiring: Wiring) -> Dedup:
+def register(wiring: Wiring, matcher: Match | None = None) -> Dedup:
     ctx = wiring.ctx
     table = wiring.table(TABLE)
     book = PassBook(table, ctx.codec, policy(ctx), ctx.settings.dedup_sites)
     wiring.keep_current(table, book.mirror)
-    agents = Dedup(ctx, book)
+    agents = Dedup(ctx, book, matcher=matcher)
     wiring.agent(ctx.topics.raw_reads, "normalize", agents.consume_reads)
     # A held pass is sent at most this long after its settle time is up.
     interval = max(0.1, book.policy.settle_seconds / 4)
