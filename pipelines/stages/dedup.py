@@ -129,6 +129,14 @@ class CameraPasses:
     """At most the camera time of the oldest pass's newest read, once computed: the
     passes need no look for one the window left behind until it is."""
 
+    near: dict[str, set[str]] | None = field(default=None, compare=False, repr=False)
+    """Each pass key and each of its one-deletion variants -> the pass keys it comes
+    from, once built: two plates one edit apart share one, so a read is compared with
+    the few passes it could join, not every pass of the camera."""
+    first_held: float | None = field(default=None, compare=False)
+    """When the earliest held pass was opened (worker time), if known to hold one."""
+    first_held_known: bool = field(default=False, compare=False)
+
     def newest_seen(self, at: float) -> float:
         if self.newest is None:
             self.newest = max((p.last_seen for p in self.passes.values()), default=at)
@@ -138,11 +146,51 @@ class CameraPasses:
     def __len__(self) -> int:
         return len(self.passes)
 
+    def candidates(self, key: str) -> list[str]:
+        """The pass keys that may be ``key`` or one edit from it, in the passes' order."""
+        if self.near is None:
+            self.near = {}
+            for known in self.passes:
+                self._index(known)
+        found: set[str] = set()
+        for variant in _variants(key):
+            found.update(self.near.get(variant, ()))
+        if len(found) <= 1:
+            return list(found)
+        return [known for known in self.passes if known in found]
+
+    def add(self, key: str, vehicle: VehiclePass) -> None:
+        self.passes[key] = vehicle
+        if self.near is not None:
+            self._index(key)
+        if vehicle.held is not None and self.first_held_known:
+            first = self.first_held
+            self.first_held = vehicle.opened if first is None else min(first, vehicle.opened)
+
+    def drop(self, key: str) -> None:
+        del self.passes[key]
+        if self.near is not None:
+            for variant in _variants(key):
+                keys = self.near.get(variant)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self.near[variant]
+
+    def _index(self, key: str) -> None:
+        assert self.near is not None
+        for variant in _variants(key):
+            self.near.setdefault(variant, set()).add(key)
+
     def next_due(self, policy: DedupPolicy) -> float:
         """Worker time the camera next needs the worker: its earliest held pass to be
         sent or, none held, the camera to be forgotten (unless a read comes first)."""
-        due = [p.opened + policy.settle_seconds for p in self.passes.values() if p.held]
-        return min(due, default=self.last_arrival + policy.forget_after_seconds)
+        if not self.first_held_known:
+            held = [p.opened for p in self.passes.values() if p.held]
+            self.first_held, self.first_held_known = min(held, default=None), True
+        if self.first_held is None:
+            return self.last_arrival + policy.forget_after_seconds
+        return self.first_held + policy.settle_seconds
 
     def take_changes(self) -> tuple[dict[str, VehiclePass], set[str]]:
         """The passes to write and the pass keys to delete; forgets them."""
@@ -162,6 +210,10 @@ class Folded:
     """The read was seen before (same id) and changed nothing."""
 
 
+def _variants(key: str) -> list[str]:
+    return [key, *(key[:i] + key[i + 1 :] for i in range(len(key)))]
+
+
 def _same_vehicle(remembered: str, key: str, fuzzy_min_length: int) -> bool:
     if remembered == key:
         return True
@@ -174,6 +226,7 @@ def _send(camera: CameraPasses, key: str) -> PlateRead:
     assert vehicle.held is not None
     read = dataclasses.replace(vehicle.held, duplicates=vehicle.reads - 1)
     vehicle.held = vehicle.held_encoded = None
+    camera.first_held_known = False
     camera.changed.add(key)
     return read
 
@@ -200,7 +253,7 @@ def fold_read(
             if vehicle.last_seen < newest - window:
                 if vehicle.held is not None:
                     sent.append(_send(camera, key))
-                del camera.passes[key]
+                camera.drop(key)
                 camera.removed.add(key)
             else:
                 oldest = min(oldest, vehicle.last_seen)
@@ -211,11 +264,13 @@ def fold_read(
         return Folded(False, [*sent, read, *_settle_at_once(camera, now, policy)])
     key = confusable_key(read.plate)
     fuzzy_min = policy.fuzzy_min_length
+    passes = camera.passes
     matched = next(
         (
             remembered
-            for remembered, vehicle in camera.passes.items()
-            if _same_vehicle(remembered, key, fuzzy_min) and abs(at - vehicle.last_seen) <= window
+            for remembered in camera.candidates(key)
+            if _same_vehicle(remembered, key, fuzzy_min)
+            and abs(at - passes[remembered].last_seen) <= window
         ),
         None,
     )
@@ -224,10 +279,10 @@ def fold_read(
     score = read_score(read, policy.weights)
     if matched is None:
         camera.oldest = at if camera.oldest is None else min(camera.oldest, at)
-        camera.passes[key] = VehiclePass(
+        camera.add(key, VehiclePass(
             last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id],
             held_encoded=encoded,
-        )  # fmt: skip
+        ))  # fmt: skip
         camera.changed.add(key)
     else:
         vehicle = camera.passes[matched]
@@ -266,4 +321,5 @@ def forget(camera: CameraPasses) -> None:
     """Drops every pass (in place), to be deleted from the table with the changes."""
     camera.removed.update(camera.passes)
     camera.passes.clear()
-    camera.newest = camera.oldest = None
+    camera.newest = camera.oldest = camera.near = None
+    camera.first_held_known = False
