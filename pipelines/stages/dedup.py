@@ -136,6 +136,9 @@ class CameraPasses:
     first_held: float | None = field(default=None, compare=False)
     """When the earliest held pass was opened (worker time), if known to hold one."""
     first_held_known: bool = field(default=False, compare=False)
+    held_keys: dict[str, None] | None = field(default=None, compare=False, repr=False)
+    """The keys of the passes still held, in the passes' order, once built: what a
+    settle looks at, not every pass the window keeps."""
 
     def newest_seen(self, at: float) -> float:
         if self.newest is None:
@@ -159,16 +162,26 @@ class CameraPasses:
             return list(found)
         return [known for known in self.passes if known in found]
 
+    def held(self) -> dict[str, None]:
+        if self.held_keys is None:
+            self.held_keys = {k: None for k, p in self.passes.items() if p.held is not None}
+        return self.held_keys
+
     def add(self, key: str, vehicle: VehiclePass) -> None:
         self.passes[key] = vehicle
         if self.near is not None:
             self._index(key)
-        if vehicle.held is not None and self.first_held_known:
-            first = self.first_held
-            self.first_held = vehicle.opened if first is None else min(first, vehicle.opened)
+        if vehicle.held is not None:
+            if self.held_keys is not None:
+                self.held_keys[key] = None
+            if self.first_held_known:
+                first = self.first_held
+                self.first_held = vehicle.opened if first is None else min(first, vehicle.opened)
 
     def drop(self, key: str) -> None:
         del self.passes[key]
+        if self.held_keys is not None:
+            self.held_keys.pop(key, None)
         if self.near is not None:
             for variant in _variants(key):
                 keys = self.near.get(variant)
@@ -227,6 +240,8 @@ def _send(camera: CameraPasses, key: str) -> PlateRead:
     read = dataclasses.replace(vehicle.held, duplicates=vehicle.reads - 1)
     vehicle.held = vehicle.held_encoded = None
     camera.first_held_known = False
+    if camera.held_keys is not None:
+        camera.held_keys.pop(key, None)
     camera.changed.add(key)
     return read
 
@@ -303,11 +318,8 @@ def _settle_at_once(camera: CameraPasses, now: float, policy: DedupPolicy) -> li
 
 def settle(camera: CameraPasses, now: float, policy: DedupPolicy) -> list[PlateRead]:
     """Sends (in place) every held pass whose settle time is up at worker time ``now``."""
-    due = [
-        key
-        for key, vehicle in camera.passes.items()
-        if vehicle.held is not None and now - vehicle.opened >= policy.settle_seconds
-    ]
+    passes = camera.passes
+    due = [key for key in camera.held() if now - passes[key].opened >= policy.settle_seconds]
     return [_send(camera, key) for key in due]
 
 
@@ -321,5 +333,5 @@ def forget(camera: CameraPasses) -> None:
     """Drops every pass (in place), to be deleted from the table with the changes."""
     camera.removed.update(camera.passes)
     camera.passes.clear()
-    camera.newest = camera.oldest = camera.near = None
+    camera.newest = camera.oldest = camera.near = camera.held_keys = None
     camera.first_held_known = False
