@@ -184,6 +184,28 @@ class TransactionalLoop:
         """``time.monotonic()`` of the last step whose transaction committed (or that
         had nothing to do): what readiness reads."""
         self.last_error: str | None = None
+        self.seeds: dict[int, int] | None = None
+        """The seed group's committed offsets as ``snapshot_seeds`` found them."""
+
+    def snapshot_seeds(self) -> None:
+        """Reads the seed group's committed offsets of the source now, for ``_seed`` to
+        use later. Call it before anything else of the process consumes the source as
+        that group (a Faust app of the same id runs the store's agent over the same
+        topic): its commits since are not this loop's progress, and starting there
+        would skip records this loop never handled."""
+        if self.config.seed_group is None:
+            return
+        seeds = make_consumer(self.settings, self.config.seed_group)
+        try:
+            topic = seeds.list_topics(self.config.source, timeout=self.config.timeout_s)
+            partitions = [
+                TopicPartition(self.config.source, p)
+                for p in topic.topics[self.config.source].partitions
+            ]
+            committed = seeds.committed(partitions, timeout=self.config.timeout_s)
+        finally:
+            seeds.close()
+        self.seeds = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
 
     def run(self, stop: threading.Event) -> None:
         delay = BACKOFF_FIRST_S
@@ -410,6 +432,14 @@ class _Session:
         """Where a partition this group never committed starts (see ``seed_group``)."""
         if self.config.seed_group is None:
             return OFFSET_BEGINNING
+        if self.loop.seeds is not None:
+            seeded_at = self.loop.seeds.get(partition.partition)
+            if seeded_at is None:
+                return OFFSET_BEGINNING
+            log.info("%s: %s starts at %s's offset %d (as the worker started)",
+                     self.config.group_id, partition.partition, self.config.seed_group,
+                     seeded_at)  # fmt: skip
+            return seeded_at
         seeds = make_consumer(self.loop.settings, self.config.seed_group)
         try:
             # Only asks for the group's offsets: joins nothing, commits nothing.

@@ -55,6 +55,9 @@ class Pipeline:
         """Runs the worker until it is stopped (SIGTERM, SIGINT). A worker whose stages
         have no Faust agent (``share`` alone) runs without Faust, which will not start
         with no topic to subscribe to: its tasks, then its shutdown handlers."""
+        share_service = self.agents.get("share")
+        if isinstance(share_service, share.ShareService):
+            share_service.snapshot_seeds()  # before the app's store-hits agent commits
         if self.app.agents:
             runner = faust.Worker(self.app, loglevel=loglevel)
             # Faust's startup spinner sets the root logger to DEBUG for good (to spin on

@@ -276,6 +276,12 @@ class ShareService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def snapshot_seeds(self) -> None:
+        """Before the worker's Faust app consumes anything: where a partition the share
+        group never committed starts is where the former Faust share agent stopped,
+        not where this worker's ``store-hits`` agent (same group) has since got to."""
+        self.loop.snapshot_seeds()
+
     async def start(self) -> None:
         """Once the agreements are loaded (a hit must not miss a partner)."""
         await self.ctx.wait_for_followers()

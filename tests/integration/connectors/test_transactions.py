@@ -162,3 +162,36 @@ def test_a_partition_never_committed_starts_where_the_former_group_stopped(
         stop.set()
         thread.join(30)
     assert len(out_values(settings, 40)) == 2 + ends[1]
+
+
+def test_the_former_group_is_read_as_it_stood_when_the_worker_started(
+    topics: tuple[Settings, LoopConfig],
+) -> None:
+    """The worker's Faust app is the former group, and its store agent goes on
+    committing the source after the worker starts: the loop must start where the group
+    stood before that (``snapshot_seeds``), or it skips what the store agent got to
+    first (a worker's first hit never reached the partner)."""
+    settings, config = topics
+    send(settings, config, 40)
+    group = f"{settings.topic_prefix}-former"
+    former = make_consumer(settings, group)
+    ends = [former.get_watermark_offsets(TopicPartition(config.source, p))[1] for p in (0, 1)]
+    former.commit(offsets=[TopicPartition(config.source, 0, ends[0] - 2)], asynchronous=False)
+    seeded = dataclasses.replace(config, seed_group=group)
+    loop = TransactionalLoop(settings, seeded, Counting(settings.topic("t-out")))
+    loop.snapshot_seeds()
+    # Then the store agent of the same group consumes everything, before the loop runs.
+    former.commit(offsets=[TopicPartition(config.source, p, ends[p]) for p in (0, 1)],
+                  asynchronous=False)  # fmt: skip
+    former.close()
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        want = 2 + ends[1]
+        wait_for(lambda: len(out_values(settings, want)) >= want, 60, f"{want} records out")
+    finally:
+        stop.set()
+        thread.join(30)
+    assert loop.seeds == {0: ends[0] - 2}
+    assert len(out_values(settings, 40)) == 2 + ends[1]
