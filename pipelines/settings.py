@@ -147,6 +147,10 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     )
     match_batch_size: int = Field(default=256, ge=1)
     match_batch_seconds: float = Field(default=0.01, gt=0)
+    # Raw reads are normalised and folded in batches too: one lock, one acknowledged
+    # send and one table write per camera for the batch. A lone read waits this long.
+    normalize_batch_size: int = Field(default=256, ge=1)
+    normalize_batch_seconds: float = Field(default=0.01, gt=0)
 
     @property
     def models_dir(self) -> Path:

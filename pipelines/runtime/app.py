@@ -157,11 +157,12 @@ def create_pipeline(settings: Settings) -> Pipeline:
     agents = pipeline.agents
     if "ocr" in stages:
         agents["ocr"] = ocr.register(wiring)
-    if "normalize" in stages:
-        agents["normalize"] = normalize.register(wiring)
     if "match" in stages:
         agents["match"] = match.register(wiring)
         agents["historical"] = historical.register(wiring)
+    if "normalize" in stages:
+        # With match here too, reads are matched in the normalize agent: a hop fewer.
+        agents["normalize"] = normalize.register(wiring, agents.get("match"))
     if "share" in stages:
         agents["share"] = share.register(wiring)
     if "store" in stages:
