@@ -13,7 +13,13 @@ ingest process, secured as deployed. Measured in one run, printed as one JSON ob
 - ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
   the store writes, as the writer role, once the worker has stopped;
 - ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
-- ``rss_mib``: the worker's and the ingest's resident memory at each phase's end.
+- ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
+  with ``--rss-every N`` also ``rss_samples`` (every N reads stored in the throughput
+  phase) and ``rss_slope_mib_per_100k_reads`` (least squares, whole phase and its
+  second half), so a long run shows whether a worker's memory stays flat:
+
+    .venv/bin/python benchmarks/pipeline.py --reads 1000000 --rss-every 50000 \
+        --timeout 7200 --latency-seconds 10 --ingest-reads 0
 
     .venv/bin/python benchmarks/pipeline.py --reads 10000 --rate 500 --latency-seconds 30
 
@@ -36,6 +42,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -184,8 +191,59 @@ def rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
     return {name: process_rss_mib(p.pid) for name, p in processes.items()}
 
 
+def sample_rss(processes: dict[str, subprocess.Popen[bytes]], stored: Callable[[], float],
+               want: int, every: int, timeout: float) -> list[dict[str, float]]:  # fmt: skip
+    """Waits for ``want`` reads stored, noting each process's resident memory at the
+    start and whenever another ``every`` reads are stored."""
+    start = time.perf_counter()
+    samples: list[dict[str, float]] = []
+    mark = 0.0
+    while True:
+        done = stored()
+        if done >= mark or done >= want:
+            elapsed = round(time.perf_counter() - start, 1)
+            samples.append({"reads_stored": done, "seconds": elapsed, **rss(processes)})
+            mark = (done // every + 1) * every
+        if done >= want:
+            return samples
+        if time.perf_counter() - start > timeout or any(p.poll() is not None
+                                                        for p in processes.values()):  # fmt: skip
+            raise RuntimeError(f"{want} reads stored: not in time, or a process exited")
+        time.sleep(0.5)
+
+
+def slope_per_100k(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (reads, MiB), in MiB per 100,000 reads."""
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return round(slope * 100_000, 2)
+
+
+def rss_slopes(samples: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    """Memory growth per process over the whole run and over its second half (after
+    the warm-up: caches, allocator arenas and the driver's pools filling once)."""
+    names = [k for k in samples[0] if k not in ("reads_stored", "seconds")]
+    half = samples[-1]["reads_stored"] / 2
+    later = [s for s in samples if s["reads_stored"] >= half]
+    return {
+        "rss_slope_mib_per_100k_reads": {
+            name: slope_per_100k([(s["reads_stored"], s[name]) for s in samples]) for name in names
+        },
+        "rss_slope_second_half_mib_per_100k_reads": {
+            name: slope_per_100k([(s["reads_stored"], s[name]) for s in later]) for name in names
+        },
+    }
+
+
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
-        profile: tuple[str, Path] | None = None) -> dict[str, object]:  # fmt: skip
+        profile: tuple[str, Path] | None = None,
+        rss_every: int = 0) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
     base = as_role(plain, Role.SETUP)
     up(base)
@@ -270,11 +328,12 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             producer.poll(0)
         producer.flush(60)
         produced_s = time.perf_counter() - start
-        wait_until(
-            lambda: metric(port, "lprx_records_total", stage="store", outcome="ok")
-            >= expected_stored,
-            [worker], f"{expected_stored} reads stored", timeout,
-        )  # fmt: skip
+        stored_now = partial(metric, port, "lprx_records_total", stage="store", outcome="ok")
+        if rss_every:
+            samples = sample_rss(processes, stored_now, expected_stored, rss_every, timeout)
+        else:
+            wait_until(lambda: stored_now() >= expected_stored, [worker],
+                       f"{expected_stored} reads stored", timeout)  # fmt: skip
         pipeline_s = time.perf_counter() - start
         counted = {
             "hits": metric(port, "lprx_records_total", stage="match", outcome="hit"),
@@ -322,6 +381,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         **latency,
         **burst,
         "rss_mib": memory,
+        **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),
         "conditions": {
             "worker": "1 process, stages normalize,match,share,store; 1 ingest process",
             "partitions": settings.topic_partitions,
@@ -348,13 +408,22 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--ingest-reads", type=int, default=20000,
                         help="reads of the ingest phase (0: skip it)")  # fmt: skip
+    parser.add_argument("--rss-every", type=int, default=0,
+                        help="sample each process's resident memory every N reads "
+                        "stored (throughput phase), and the slope; 0: start and end")  # fmt: skip
     parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
     args = parser.parse_args()
     load = round(os.getloadavg()[0], 2)
     profile = (args.py_spy, args.profile_out) if args.py_spy else None
     result = run(
-        args.reads, args.timeout, args.rate, args.latency_seconds, args.ingest_reads, profile
+        args.reads,
+        args.timeout,
+        args.rate,
+        args.latency_seconds,
+        args.ingest_reads,
+        profile,
+        args.rss_every,
     )
     conditions = result["conditions"]
     assert isinstance(conditions, dict)
