@@ -34,6 +34,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from confluent_kafka import ConsumerGroupState, KafkaException
 
 from benchmarks import fault_harness as harness
 from benchmarks.pipeline import metric
@@ -41,7 +42,7 @@ from connectors.cassandra import CassandraStore
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
 from connectors.kafka.agreements import publish_agreement
-from connectors.kafka.topics import make_producer
+from connectors.kafka.topics import admin_client, make_producer
 from pipelines.runtime.passes import PassBook
 from pipelines.settings import Settings
 from pipelines.stages.dedup import DedupPolicy
@@ -113,6 +114,17 @@ class Deployment:
 
     def metric(self, index: int, name: str, **labels: str) -> float:
         return metric(self.ports[index], name, **labels)
+
+    def members(self) -> int:
+        """Members of the worker group with partitions, once the group is stable."""
+        admin = admin_client(self.settings)
+        try:
+            group = admin.describe_consumer_groups([self.group])[self.group].result(10)
+        except KafkaException:
+            return 0
+        if group.state != ConsumerGroupState.STABLE:
+            return 0
+        return sum(1 for m in group.members if m.assignment.topic_partitions)
 
     def lag(self) -> dict[str, int | None]:
         """Records not yet committed, by group and topic (None: unknown)."""
@@ -209,7 +221,16 @@ def produce(deployments: tuple[Deployment, ...], reads: list[PlateRead], per_s: 
 def ready(deployment: Deployment, index: int) -> bool:
     worker = deployment.workers[index]
     assert worker.alive(), f"{deployment.name} worker {index} exited:\n{worker.output()}"
-    return deployment.metric(index, "lprx_hotlist_entries") >= len(HOT)
+    # Ready: the hotlist loaded, the group's partitions assigned and recovered, share
+    # started (pipelines/health.py).
+    return (
+        deployment.metric(index, "lprx_hotlist_entries") >= len(HOT)
+        and deployment.metric(index, "lprx_ready") == 1
+    )
+
+
+def group_complete(deployment: Deployment) -> bool:
+    return deployment.members() == len(deployment.workers)
 
 
 def drained(deployments: tuple[Deployment, ...], want: set[str]) -> bool:
@@ -242,6 +263,12 @@ def test_two_workers_store_and_deliver_what_one_does_also_when_one_is_killed(
     for deployment in both:
         for index in range(len(deployment.workers)):
             wait_for(partial(ready, deployment, index), 180, f"{deployment.name} {index} ready")
+
+    # Every worker in the group, and ready again after the rebalance its joining made.
+    for deployment in both:
+        wait_for(partial(group_complete, deployment), 120, "a stable group")
+        for index in range(len(deployment.workers)):
+            wait_for(partial(ready, deployment, index), 120, f"{deployment.name} {index} ready")
 
     # Round one: both of the pair hold partitions, so both store some of the reads.
     produce(both, first, per_s=600)
