@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.hit_latency import PartnerWatch, add_cameras, body, ingest_burst, steady_hits  # noqa: E402
-from benchmarks.stats import process_rss_mib  # noqa: E402
+from benchmarks.stats import process_rss_mib, rss_slopes  # noqa: E402
 from benchmarks.store_limit import store_limit  # noqa: E402
 from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
@@ -210,35 +210,6 @@ def sample_rss(processes: dict[str, subprocess.Popen[bytes]], stored: Callable[[
                                                         for p in processes.values()):  # fmt: skip
             raise RuntimeError(f"{want} reads stored: not in time, or a process exited")
         time.sleep(0.5)
-
-
-def slope_per_100k(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of (reads, MiB), in MiB per 100,000 reads."""
-    if len(points) < 2:
-        return None
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    spread = sum((x - mean_x) ** 2 for x, _ in points)
-    if spread == 0:
-        return None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
-    return round(slope * 100_000, 2)
-
-
-def rss_slopes(samples: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
-    """Memory growth per process over the whole run and over its second half (after
-    the warm-up: caches, allocator arenas and the driver's pools filling once)."""
-    names = [k for k in samples[0] if k not in ("reads_stored", "seconds")]
-    half = samples[-1]["reads_stored"] / 2
-    later = [s for s in samples if s["reads_stored"] >= half]
-    return {
-        "rss_slope_mib_per_100k_reads": {
-            name: slope_per_100k([(s["reads_stored"], s[name]) for s in samples]) for name in names
-        },
-        "rss_slope_second_half_mib_per_100k_reads": {
-            name: slope_per_100k([(s["reads_stored"], s[name]) for s in later]) for name in names
-        },
-    }
 
 
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
