@@ -19,7 +19,11 @@ ingest process, secured as deployed. Measured in one run, printed as one JSON ob
   second half), so a long run shows whether a worker's memory stays flat:
 
     .venv/bin/python benchmarks/pipeline.py --reads 1000000 --rss-every 50000 \
-        --timeout 7200 --latency-seconds 10 --ingest-reads 0
+        --camera-span 20000 --timeout 7200 --latency-seconds 10 --ingest-reads 0
+
+  (``--camera-span``: the reads spread over that much camera time, so passes close as
+  they do in service; by default they all fall in the last 5 s, so every camera's passes
+  stay open for the whole run and dedup's state, and each fold's scan, grow with it.)
 
     .venv/bin/python benchmarks/pipeline.py --reads 10000 --rate 500 --latency-seconds 30
 
@@ -90,8 +94,11 @@ def metric(port: int, name: str, **labels: str) -> float:
     return total
 
 
-def make_reads(n: int, hot: list[str], rng: random.Random) -> tuple[list[PlateRead], int]:
-    """N reads over 50 cameras; about 1% hotlist plates and 10% repeated passes."""
+def make_reads(n: int, hot: list[str], rng: random.Random,
+               span_s: float = 0.0) -> tuple[list[PlateRead], int]:  # fmt: skip
+    """N reads over 50 cameras; about 1% hotlist plates and 10% repeated passes. Camera
+    time: the last 5 s, or, with ``span_s``, spread evenly over the last ``span_s``
+    seconds (a camera's passes then close as its window moves on, as in service)."""
     now = utcnow()
     reads: list[PlateRead] = []
     duplicates = 0
@@ -103,7 +110,8 @@ def make_reads(n: int, hot: list[str], rng: random.Random) -> tuple[list[PlateRe
         else:
             plate = rng.choice(hot) if rng.random() < 0.01 else uuid.uuid4().hex[:7].upper()
             camera = f"cam-{rng.randrange(50)}"
-        collected = now - timedelta(seconds=rng.uniform(0, 5))
+        ago = span_s * (1 - len(reads) / n) + rng.uniform(0, 5)
+        collected = now - timedelta(seconds=ago)
         reads.append(
             PlateRead(
                 read_id=new_id(), agency_ori=OWNER, camera_id=camera,
@@ -214,7 +222,7 @@ def sample_rss(processes: dict[str, subprocess.Popen[bytes]], stored: Callable[[
 
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
         profile: tuple[str, Path] | None = None,
-        rss_every: int = 0) -> dict[str, object]:  # fmt: skip
+        rss_every: int = 0, camera_span_s: float = 0.0) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
     base = as_role(plain, Role.SETUP)
     up(base)
@@ -248,7 +256,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         SharingAgreement(f"{OWNER}->{PARTNER}", OWNER, PARTNER,
                          (HotlistCategory.STOLEN_VEHICLE,), utcnow(), "bench", "bench"),
     )  # fmt: skip
-    reads, repeats = make_reads(n, hot, rng)
+    reads, repeats = make_reads(n, hot, rng, camera_span_s)
     encoded = [(r.camera_id.encode(), r.encode(codec)) for r in reads]
     # Passes as the worker's dedup path counts them: random plates on one camera can also
     # be one edit apart (or confusable), and then they are one pass too.
@@ -357,6 +365,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             "worker": "1 process, stages normalize,match,share,store; 1 ingest process",
             "partitions": settings.topic_partitions,
             "hotlist_entries": len(listed),
+            "camera_time_span_s": camera_span_s or 5,
             "latency_rate_reads_per_s": rate,
             "latency_seconds": latency_seconds,
             "latency_cameras": len(tokens),
@@ -382,6 +391,9 @@ def main() -> None:
     parser.add_argument("--rss-every", type=int, default=0,
                         help="sample each process's resident memory every N reads "
                         "stored (throughput phase), and the slope; 0: start and end")  # fmt: skip
+    parser.add_argument("--camera-span", type=float, default=0.0,
+                        help="camera time the reads span, seconds (default: the last 5 s; "
+                        "reads/50 gives each camera a read a second)")  # fmt: skip
     parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
     args = parser.parse_args()
@@ -395,6 +407,7 @@ def main() -> None:
         args.ingest_reads,
         profile,
         args.rss_every,
+        args.camera_span,
     )
     conditions = result["conditions"]
     assert isinstance(conditions, dict)
