@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -48,6 +49,7 @@ from pipelines.runtime.passes import PassBook
 from pipelines.settings import Settings
 from pipelines.stages.dedup import DedupPolicy
 from schemas import SingleObjectCodec
+from schemas.errors import ConfigurationError
 from schemas.records import CameraKind, HotlistCategory, PlateRead, new_id, utcnow
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.e2e.harness import OWNER
@@ -129,13 +131,14 @@ class Deployment:
         return sum(1 for m in group.members if m.assignment.topic_partitions)
 
     def lag(self) -> dict[str, int | None]:
-        """Records not yet committed, by group and topic (None: unknown)."""
+        """Records not yet committed by the worker group and by share's (None: unknown)."""
         s = self.settings
-        faust = {t: [s.topic(t)] for t in ("reads.raw", "reads.normalized", "dedup-ticks",
-                                            "reads", "hits", "audit")}  # fmt: skip
-        lags = {f"worker {t}": harness.group_lag(s, self.group, ts) for t, ts in faust.items()}
-        lags["share hits"] = harness.group_lag(s, f"{s.topic_prefix}-share", [s.topic("hits")])
-        return lags
+        topics = [s.topic(t) for t in ("reads.raw", "reads.normalized", "dedup-ticks", "reads",
+                                       "hits", "audit")]  # fmt: skip
+        return {
+            "worker": harness.group_lag(s, self.group, topics),
+            "share": harness.group_lag(s, f"{s.topic_prefix}-share", [s.topic("hits")]),
+        }
 
     def stored_ids(self) -> list[str]:
         rows = self.store.session.execute(
@@ -155,7 +158,8 @@ class Deployment:
         ]
 
 
-def deploy(servers: Settings, name: str, workers: int, logs: Path) -> Deployment:
+def deploy(servers: Settings, name: str) -> Deployment:
+    """A deployment's topics, users, keyspace, hotlist and agreement: no worker yet."""
     settings = provision(
         unique_settings(
             servers,
@@ -170,7 +174,20 @@ def deploy(servers: Settings, name: str, workers: int, logs: Path) -> Deployment
     publish_entries(settings, producer, CODEC, parse_csv(csv, source).entries)
     publish_agreement(settings, producer, CODEC, an_agreement())  # owner -> partner, stolen
     producer.flush(30)
-    processes, ports = [], []
+    # A loaded box may not answer a first connection in the driver's 5 s: ask again.
+    store = wait_for(partial(connected, settings), 60, "a Cassandra session")
+    return Deployment(name, settings, [], [], store)
+
+
+def connected(settings: Settings) -> CassandraStore | None:
+    try:
+        return CassandraStore(settings, create_schema=False)  # provision made its tables
+    except ConfigurationError:
+        return None
+
+
+def start_workers(deployment: Deployment, workers: int, logs: Path) -> None:
+    settings = deployment.settings
     for index in range(workers):
         port = free_port()
         env = {
@@ -178,21 +195,22 @@ def deploy(servers: Settings, name: str, workers: int, logs: Path) -> Deployment
             # Two hosts' worth of identity on one machine: the share stage's transactional
             # id and the follower groups start with the worker id; RocksDB locks its folder.
             "LPRX_WORKER_ID": f"{settings.worker_id}-{index}",
-            "LPRX_TABLE_DATA_DIR": str(logs / f"{name}-{index}-tables"),
+            "LPRX_TABLE_DATA_DIR": str(logs / f"{deployment.name}-{index}-tables"),
             "BROKER_SESSION_TIMEOUT": "10",
         }
         args = ["worker", "--stages", STAGES, "--metrics-port", str(port), "--loglevel", "info"]
-        processes.append(Process(args, env, logs / f"{name}-{index}.log"))
-        ports.append(port)
-    store = CassandraStore(settings, create_schema=False)  # provision made its tables
-    return Deployment(name, settings, processes, ports, store)
+        deployment.ports.append(port)
+        deployment.workers.append(Process(args, env, logs / f"{deployment.name}-{index}.log"))
 
 
 @pytest.fixture
 def deployments(servers: Settings, tmp_path: Path) -> Iterator[tuple[Deployment, Deployment]]:
-    single = deploy(servers, "single", 1, tmp_path)
-    pair = deploy(servers, "pair", 2, tmp_path)
+    with ThreadPoolExecutor(2) as pool:  # provisioning is mostly waiting on the servers
+        made = [pool.submit(deploy, servers, name) for name in ("single", "pair")]
+        single, pair = (future.result() for future in made)
     try:
+        start_workers(single, 1, tmp_path)
+        start_workers(pair, 2, tmp_path)
         yield single, pair
     except BaseException:
         for deployment in (single, pair):
@@ -200,9 +218,13 @@ def deployments(servers: Settings, tmp_path: Path) -> Iterator[tuple[Deployment,
                 print(f"--- {deployment.name} worker {index} ---\n{worker.output()}")
         raise
     finally:
+        workers = [w for d in (single, pair) for w in d.workers]
+        for worker in workers:  # all asked at once, then each waited for
+            if worker.alive():
+                worker.popen.terminate()
+        for worker in workers:
+            worker.stop()
         for deployment in (single, pair):
-            for worker in deployment.workers:
-                worker.stop()
             store = deployment.store
             store.session.execute(f"DROP KEYSPACE IF EXISTS {store.keyspace}", timeout=180)
             store.close()
@@ -283,7 +305,7 @@ def test_two_workers_store_and_deliver_what_one_does_also_when_one_is_killed(
     # Round one: both of the pair hold partitions, so both store some of the reads.
     produce(both, first, per_s=600)
     want_first = stored_by_model(single.settings, first)
-    wait_for(lambda: drained(both, want_first), 90, "round one stored and drained")
+    wait_for(lambda: drained(both, want_first), 180, "round one stored and drained", every=2)
     for index in (0, 1):
         assert pair.metric(index, "lprx_records_total", stage="store", outcome="ok") > 0
 
@@ -294,7 +316,7 @@ def test_two_workers_store_and_deliver_what_one_does_also_when_one_is_killed(
     produce(both, second, per_s=100)
     killer.join()
     assert victim.wait(10) == -signal.SIGKILL
-    wait_for(lambda: drained(both, want), 240, "round two stored and drained")
+    wait_for(lambda: drained(both, want), 240, "round two stored and drained", every=2)
 
     for deployment in both:
         stored = deployment.stored_ids()
