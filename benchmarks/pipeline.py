@@ -14,9 +14,10 @@ ingest process, secured as deployed. Measured in one run, printed as one JSON ob
   the store writes, as the writer role, once the worker has stopped;
 - ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
 - ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
-  with ``--rss-every N`` also ``rss_samples`` (every N reads stored in the throughput
-  phase) and ``rss_slope_mib_per_100k_reads`` (least squares, whole phase and its
-  second half), so a long run shows whether a worker's memory stays flat:
+  with ``--rss-every N`` also ``rss_samples`` (every N reads the worker takes in, in
+  the throughput phase) and ``rss_slope_mib_per_100k_reads`` (least squares against
+  reads taken in, whole phase and its second half), so a long run shows whether a
+  worker's memory stays flat:
 
     .venv/bin/python benchmarks/pipeline.py --reads 1000000 --rss-every 50000 \
         --camera-span 20000 --timeout 7200 --latency-seconds 10 --ingest-reads 0
@@ -199,20 +200,23 @@ def rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
     return {name: process_rss_mib(p.pid) for name, p in processes.items()}
 
 
-def sample_rss(processes: dict[str, subprocess.Popen[bytes]], stored: Callable[[], float],
-               want: int, every: int, timeout: float) -> list[dict[str, float]]:  # fmt: skip
+def sample_rss(processes: dict[str, subprocess.Popen[bytes]], taken: Callable[[], float],
+               stored: Callable[[], float], want: int, every: int,
+               timeout: float) -> list[dict[str, float]]:  # fmt: skip
     """Waits for ``want`` reads stored, noting each process's resident memory at the
-    start and whenever another ``every`` reads are stored."""
+    start, whenever the worker has taken in (normalised) another ``every`` reads, and
+    at the end: memory against reads taken in, since the store may lag behind them."""
     start = time.perf_counter()
     samples: list[dict[str, float]] = []
     mark = 0.0
     while True:
-        done = stored()
-        if done >= mark or done >= want:
+        done, kept = taken(), stored()
+        if done >= mark or kept >= want:
             elapsed = round(time.perf_counter() - start, 1)
-            samples.append({"reads_stored": done, "seconds": elapsed, **rss(processes)})
+            samples.append({"reads_taken": done, "reads_stored": kept, "seconds": elapsed,
+                            **rss(processes)})  # fmt: skip
             mark = (done // every + 1) * every
-        if done >= want:
+        if kept >= want:
             return samples
         if time.perf_counter() - start > timeout or any(p.poll() is not None
                                                         for p in processes.values()):  # fmt: skip
@@ -309,7 +313,9 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         produced_s = time.perf_counter() - start
         stored_now = partial(metric, port, "lprx_records_total", stage="store", outcome="ok")
         if rss_every:
-            samples = sample_rss(processes, stored_now, expected_stored, rss_every, timeout)
+            taken = partial(metric, port, "lprx_records_total", stage="normalize", outcome="ok")
+            samples = sample_rss(processes, taken, stored_now, expected_stored, rss_every,
+                                 timeout)  # fmt: skip
         else:
             wait_until(lambda: stored_now() >= expected_stored, [worker],
                        f"{expected_stored} reads stored", timeout)  # fmt: skip

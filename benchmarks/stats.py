@@ -51,17 +51,20 @@ def slope_per_100k(points: list[tuple[float, float]]) -> float | None:
     return round(slope * 100_000, 2)
 
 
-def rss_slopes(samples: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
-    """Memory growth per process over the whole run and over its second half (after
-    the warm-up: caches, allocator arenas and the driver's pools filling once)."""
-    names = [k for k in samples[0] if k not in ("reads_stored", "seconds")]
-    half = samples[-1]["reads_stored"] / 2
-    later = [s for s in samples if s["reads_stored"] >= half]
+def rss_slopes(
+    samples: list[dict[str, float]], axis: str = "reads_taken"
+) -> dict[str, dict[str, float | None]]:
+    """Memory growth per process against ``axis`` (reads), over the whole run and over
+    its second half (after the warm-up: caches, allocator arenas and the driver's pools
+    filling once, dedup's passes filling their window)."""
+    names = [k for k in samples[0] if k not in (axis, "reads_stored", "seconds")]
+    half = samples[-1][axis] / 2
+    later = [s for s in samples if s[axis] >= half]
     return {
         "rss_slope_mib_per_100k_reads": {
-            name: slope_per_100k([(s["reads_stored"], s[name]) for s in samples]) for name in names
+            name: slope_per_100k([(s[axis], s[name]) for s in samples]) for name in names
         },
         "rss_slope_second_half_mib_per_100k_reads": {
-            name: slope_per_100k([(s["reads_stored"], s[name]) for s in later]) for name in names
+            name: slope_per_100k([(s[axis], s[name]) for s in later]) for name in names
         },
     }

@@ -55,10 +55,10 @@ def test_slope_is_mib_per_100k_reads_by_least_squares() -> None:
 
 def test_second_half_slope_leaves_the_warm_up_out() -> None:
     samples = [
-        {"reads_stored": 0.0, "seconds": 0.0, "worker": 150.0},
-        {"reads_stored": 10_000.0, "seconds": 30.0, "worker": 200.0},  # warm-up
-        {"reads_stored": 50_000.0, "seconds": 150.0, "worker": 210.0},
-        {"reads_stored": 100_000.0, "seconds": 300.0, "worker": 210.0},
+        {"reads_taken": 0.0, "seconds": 0.0, "worker": 150.0},
+        {"reads_taken": 10_000.0, "seconds": 30.0, "worker": 200.0},  # warm-up
+        {"reads_taken": 50_000.0, "seconds": 150.0, "worker": 210.0},
+        {"reads_taken": 100_000.0, "seconds": 300.0, "worker": 210.0},
     ]
     slopes = rss_slopes(samples)
     assert slopes["rss_slope_second_half_mib_per_100k_reads"] == {"worker": 0.0}
