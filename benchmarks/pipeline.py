@@ -13,7 +13,18 @@ ingest process, secured as deployed. Measured in one run, printed as one JSON ob
 - ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
   the store writes, as the writer role, once the worker has stopped;
 - ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
-- ``rss_mib``: the worker's and the ingest's resident memory at each phase's end.
+- ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
+  with ``--rss-every N`` also ``rss_samples`` (every N reads the worker takes in, in
+  the throughput phase) and ``rss_slope_mib_per_100k_reads`` (least squares against
+  reads taken in, whole phase and its second half), so a long run shows whether a
+  worker's memory stays flat:
+
+    .venv/bin/python benchmarks/pipeline.py --reads 1000000 --rss-every 50000 \
+        --camera-span 20000 --timeout 7200 --latency-seconds 10 --ingest-reads 0
+
+  (``--camera-span``: the reads spread over that much camera time, so passes close as
+  they do in service; by default they all fall in the last 5 s, so every camera's passes
+  stay open for the whole run and dedup's state, and each fold's scan, grow with it.)
 
     .venv/bin/python benchmarks/pipeline.py --reads 10000 --rate 500 --latency-seconds 30
 
@@ -36,6 +47,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -45,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.hit_latency import PartnerWatch, add_cameras, body, ingest_burst, steady_hits  # noqa: E402
-from benchmarks.stats import process_rss_mib  # noqa: E402
+from benchmarks.stats import process_rss_mib, rss_slopes  # noqa: E402
 from benchmarks.store_limit import store_limit  # noqa: E402
 from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
@@ -83,8 +95,11 @@ def metric(port: int, name: str, **labels: str) -> float:
     return total
 
 
-def make_reads(n: int, hot: list[str], rng: random.Random) -> tuple[list[PlateRead], int]:
-    """N reads over 50 cameras; about 1% hotlist plates and 10% repeated passes."""
+def make_reads(n: int, hot: list[str], rng: random.Random,
+               span_s: float = 0.0) -> tuple[list[PlateRead], int]:  # fmt: skip
+    """N reads over 50 cameras; about 1% hotlist plates and 10% repeated passes. Camera
+    time: the last 5 s, or, with ``span_s``, spread evenly over the last ``span_s``
+    seconds (a camera's passes then close as its window moves on, as in service)."""
     now = utcnow()
     reads: list[PlateRead] = []
     duplicates = 0
@@ -96,7 +111,8 @@ def make_reads(n: int, hot: list[str], rng: random.Random) -> tuple[list[PlateRe
         else:
             plate = rng.choice(hot) if rng.random() < 0.01 else uuid.uuid4().hex[:7].upper()
             camera = f"cam-{rng.randrange(50)}"
-        collected = now - timedelta(seconds=rng.uniform(0, 5))
+        ago = span_s * (1 - len(reads) / n) + rng.uniform(0, 5)
+        collected = now - timedelta(seconds=ago)
         reads.append(
             PlateRead(
                 read_id=new_id(), agency_ori=OWNER, camera_id=camera,
@@ -184,8 +200,33 @@ def rss(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
     return {name: process_rss_mib(p.pid) for name, p in processes.items()}
 
 
+def sample_rss(processes: dict[str, subprocess.Popen[bytes]], taken: Callable[[], float],
+               stored: Callable[[], float], want: int, every: int,
+               timeout: float) -> list[dict[str, float]]:  # fmt: skip
+    """Waits for ``want`` reads stored, noting each process's resident memory at the
+    start, whenever the worker has taken in (normalised) another ``every`` reads, and
+    at the end: memory against reads taken in, since the store may lag behind them."""
+    start = time.perf_counter()
+    samples: list[dict[str, float]] = []
+    mark = 0.0
+    while True:
+        done, kept = taken(), stored()
+        if done >= mark or kept >= want:
+            elapsed = round(time.perf_counter() - start, 1)
+            samples.append({"reads_taken": done, "reads_stored": kept, "seconds": elapsed,
+                            **rss(processes)})  # fmt: skip
+            mark = (done // every + 1) * every
+        if kept >= want:
+            return samples
+        if time.perf_counter() - start > timeout or any(p.poll() is not None
+                                                        for p in processes.values()):  # fmt: skip
+            raise RuntimeError(f"{want} reads stored: not in time, or a process exited")
+        time.sleep(0.5)
+
+
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
-        profile: tuple[str, Path] | None = None) -> dict[str, object]:  # fmt: skip
+        profile: tuple[str, Path] | None = None,
+        rss_every: int = 0, camera_span_s: float = 0.0) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
     base = as_role(plain, Role.SETUP)
     up(base)
@@ -219,7 +260,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         SharingAgreement(f"{OWNER}->{PARTNER}", OWNER, PARTNER,
                          (HotlistCategory.STOLEN_VEHICLE,), utcnow(), "bench", "bench"),
     )  # fmt: skip
-    reads, repeats = make_reads(n, hot, rng)
+    reads, repeats = make_reads(n, hot, rng, camera_span_s)
     encoded = [(r.camera_id.encode(), r.encode(codec)) for r in reads]
     # Passes as the worker's dedup path counts them: random plates on one camera can also
     # be one edit apart (or confusable), and then they are one pass too.
@@ -270,11 +311,14 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             producer.poll(0)
         producer.flush(60)
         produced_s = time.perf_counter() - start
-        wait_until(
-            lambda: metric(port, "lprx_records_total", stage="store", outcome="ok")
-            >= expected_stored,
-            [worker], f"{expected_stored} reads stored", timeout,
-        )  # fmt: skip
+        stored_now = partial(metric, port, "lprx_records_total", stage="store", outcome="ok")
+        if rss_every:
+            taken = partial(metric, port, "lprx_records_total", stage="normalize", outcome="ok")
+            samples = sample_rss(processes, taken, stored_now, expected_stored, rss_every,
+                                 timeout)  # fmt: skip
+        else:
+            wait_until(lambda: stored_now() >= expected_stored, [worker],
+                       f"{expected_stored} reads stored", timeout)  # fmt: skip
         pipeline_s = time.perf_counter() - start
         counted = {
             "hits": metric(port, "lprx_records_total", stage="match", outcome="hit"),
@@ -322,10 +366,12 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         **latency,
         **burst,
         "rss_mib": memory,
+        **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),
         "conditions": {
             "worker": "1 process, stages normalize,match,share,store; 1 ingest process",
             "partitions": settings.topic_partitions,
             "hotlist_entries": len(listed),
+            "camera_time_span_s": camera_span_s or 5,
             "latency_rate_reads_per_s": rate,
             "latency_seconds": latency_seconds,
             "latency_cameras": len(tokens),
@@ -348,13 +394,26 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--ingest-reads", type=int, default=20000,
                         help="reads of the ingest phase (0: skip it)")  # fmt: skip
+    parser.add_argument("--rss-every", type=int, default=0,
+                        help="sample each process's resident memory every N reads "
+                        "stored (throughput phase), and the slope; 0: start and end")  # fmt: skip
+    parser.add_argument("--camera-span", type=float, default=0.0,
+                        help="camera time the reads span, seconds (default: the last 5 s; "
+                        "reads/50 gives each camera a read a second)")  # fmt: skip
     parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
     args = parser.parse_args()
     load = round(os.getloadavg()[0], 2)
     profile = (args.py_spy, args.profile_out) if args.py_spy else None
     result = run(
-        args.reads, args.timeout, args.rate, args.latency_seconds, args.ingest_reads, profile
+        args.reads,
+        args.timeout,
+        args.rate,
+        args.latency_seconds,
+        args.ingest_reads,
+        profile,
+        args.rss_every,
+        args.camera_span,
     )
     conditions = result["conditions"]
     assert isinstance(conditions, dict)

@@ -1,4 +1,5 @@
-"""Small pure helpers of the benchmarks: percentiles and a process's resident memory."""
+"""Small pure helpers of the benchmarks: percentiles, a process's resident memory and its
+growth."""
 
 from __future__ import annotations
 
@@ -35,3 +36,35 @@ def rss_kib(status_text: str) -> int:
 def process_rss_mib(pid: int) -> float:
     """The resident memory of process ``pid`` now, MiB (one decimal)."""
     return round(rss_kib(Path(f"/proc/{pid}/status").read_text()) / 1024, 1)
+
+
+def slope_per_100k(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (reads, MiB), in MiB per 100,000 reads."""
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+    return round(slope * 100_000, 2)
+
+
+def rss_slopes(
+    samples: list[dict[str, float]], axis: str = "reads_taken"
+) -> dict[str, dict[str, float | None]]:
+    """Memory growth per process against ``axis`` (reads), over the whole run and over
+    its second half (after the warm-up: caches, allocator arenas and the driver's pools
+    filling once, dedup's passes filling their window)."""
+    names = [k for k in samples[0] if k not in (axis, "reads_stored", "seconds")]
+    half = samples[-1][axis] / 2
+    later = [s for s in samples if s[axis] >= half]
+    return {
+        "rss_slope_mib_per_100k_reads": {
+            name: slope_per_100k([(s[axis], s[name]) for s in samples]) for name in names
+        },
+        "rss_slope_second_half_mib_per_100k_reads": {
+            name: slope_per_100k([(s[axis], s[name]) for s in later]) for name in names
+        },
+    }

@@ -1,6 +1,6 @@
 import pytest
 
-from benchmarks.stats import percentile, rss_kib
+from benchmarks.stats import percentile, rss_kib, rss_slopes, slope_per_100k
 
 STATUS = """Name:\tpython
 State:\tS (sleeping)
@@ -43,3 +43,24 @@ def test_rss_of_this_process_is_positive() -> None:
     from pathlib import Path
 
     assert rss_kib(Path("/proc/self/status").read_text()) > 1000
+
+
+def test_slope_is_mib_per_100k_reads_by_least_squares() -> None:
+    points = [(0.0, 100.0), (50_000.0, 101.0), (100_000.0, 102.0), (150_000.0, 103.0)]
+    assert slope_per_100k(points) == 2.0
+    assert slope_per_100k([(0.0, 100.0), (10.0, 100.0)]) == 0.0
+    assert slope_per_100k([(5.0, 100.0)]) is None
+    assert slope_per_100k([(5.0, 100.0), (5.0, 120.0)]) is None
+
+
+def test_second_half_slope_leaves_the_warm_up_out() -> None:
+    samples = [
+        {"reads_taken": 0.0, "seconds": 0.0, "worker": 150.0},
+        {"reads_taken": 10_000.0, "seconds": 30.0, "worker": 200.0},  # warm-up
+        {"reads_taken": 50_000.0, "seconds": 150.0, "worker": 210.0},
+        {"reads_taken": 100_000.0, "seconds": 300.0, "worker": 210.0},
+    ]
+    slopes = rss_slopes(samples)
+    assert slopes["rss_slope_second_half_mib_per_100k_reads"] == {"worker": 0.0}
+    whole = slopes["rss_slope_mib_per_100k_reads"]["worker"]
+    assert whole is not None and whole > 30
