@@ -14,12 +14,12 @@ second write of a row and says whether the row it holds has the same values.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from cassandra.cluster import Session
-from cassandra.concurrent import execute_concurrent
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from connectors.cassandra.retention import disposition_timestamp, write_timestamp
@@ -36,6 +36,7 @@ from connectors.cassandra.rows import (
     hit_row,
     read_row,
     spelling_row,
+    utc,
 )
 from connectors.cassandra.session import map_exceptions, store_error
 from schemas.errors import TransientError
@@ -104,6 +105,9 @@ class Writes:
             self._insert_crop = prepare(insert_cql(ks, "plate_crops", CROP_COLUMNS, ttl=True))
             self._insert_hit = prepare(insert_cql(ks, "hits_by_agency", HIT_COLUMNS, ttl=True))
             self._insert_hit_id = prepare(insert_cql(ks, "hits_by_id", HIT_ID_COLUMNS, ttl=True))
+            self._hit_matched_at = prepare(
+                f"SELECT matched_at FROM {ks}.hits_by_id WHERE hit_id = ?"
+            )
             self._set_disposition = prepare(_SET_DISPOSITION.replace("{ks}", ks))
             self._hit_writetime = prepare(_HIT_WRITETIME.replace("{ks}", ks))
             self._insert_check = prepare(
@@ -138,7 +142,11 @@ class Writes:
         return self._write_retained(crops, now, _crop_expiry, jobs)
 
     def hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
-        """Each hit and its id row, with the read's TTL; a hit is ok when both are."""
+        """Each hit and its id row, with the read's TTL; a hit is ok when both are. A hit
+        already stored keeps the row of its first match: matched again (its worker died
+        before committing, another took the read), it has the same id but a later match
+        time, which would be a second row of ``hits_by_agency`` (keyed by the time)."""
+        hits = self._as_first_stored(hits)
         insert_hit, insert_hit_id = self._insert_hit, self._insert_hit_id
 
         def jobs(hit: Hit, ttl: int, stamp: int) -> tuple[Job, ...]:
@@ -148,6 +156,21 @@ class Writes:
             )  # fmt: skip
 
         return self._write_retained(hits, now, _hit_expiry, jobs)
+
+    def _as_first_stored(self, hits: Sequence[Hit]) -> Sequence[Hit]:
+        if not hits:
+            return hits
+        with map_exceptions("read"):
+            found = execute_concurrent_with_args(
+                self._session, self._hit_matched_at, [(hit.hit_id,) for hit in hits],
+                concurrency=self._concurrency,
+            )  # fmt: skip
+        first_stored = []
+        for hit, (_success, rows) in zip(hits, found, strict=True):
+            row = rows.one()
+            stored = row is not None and row[0] is not None
+            first_stored.append(replace(hit, matched_at=utc(row[0])) if stored else hit)
+        return first_stored
 
     def disposition(self, disposition: HitDisposition, ttl: int) -> None:
         """The disposition, on the hit's row, expiring with it, its timestamp just after

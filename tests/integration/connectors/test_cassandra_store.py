@@ -161,3 +161,18 @@ def test_a_read_written_again_is_stored_once(store: CassandraStore) -> None:
     again = dataclasses.replace(read, duplicates=3)  # more reads folded in meanwhile
     assert store.write_reads([again], now)[0].ok
     assert [r["read_id"] for r in store.reads_for_plate("TWC0001")] == [read.read_id]
+
+
+def test_a_hit_matched_again_keeps_the_row_of_its_first_match(store: CassandraStore) -> None:
+    """A read matched again (its worker killed before committing, another taking its
+    partition) gives the same hit id at a later time: still one row, the first match's."""
+    now = utcnow()
+    hit = a_hit(matched_at=now, read=a_read(agency_ori="MNAGAIN01", expires_at=now + DAY))
+    assert store.write_hits([hit], now)[0].ok
+    later = dataclasses.replace(hit, matched_at=now + timedelta(seconds=7))
+    other = a_hit(matched_at=now, read=a_read(agency_ori="MNAGAIN01", expires_at=now + DAY))
+    assert all(outcome.ok for outcome in store.write_hits([later, other], now))
+    rows = store.hits_for_agency("MNAGAIN01")
+    assert sorted(r["hit_id"] for r in rows) == sorted([hit.hit_id, other.hit_id])
+    first = next(r for r in rows if r["hit_id"] == hit.hit_id)
+    assert abs(first["matched_at"].replace(tzinfo=now.tzinfo) - now) < timedelta(seconds=1)
