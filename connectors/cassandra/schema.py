@@ -54,6 +54,7 @@ SCHEMA_CQL = [
         camera_id text, latitude double, longitude double, region text,
         entry_id text, list_id text, category text, priority int, covert boolean,
         match_kind text, state_mismatch boolean, historical boolean,
+        needs_verification boolean,
         disposition text, disposition_by text, disposition_agency text,
         disposition_at timestamp, disposition_note text,
         PRIMARY KEY ((agency_ori), matched_at, hit_id)
@@ -177,6 +178,7 @@ ADDED_COLUMNS = {
     "hits_by_agency": {
         "disposition": "text", "disposition_by": "text", "disposition_agency": "text",
         "disposition_at": "timestamp", "disposition_note": "text",
+        "needs_verification": "boolean",
     },
 }  # fmt: skip
 
