@@ -8,6 +8,11 @@ of each kind, and:
   plain value;
 - each pod mounts the Secrets of its own principal only (setup: every service's, since
   it sets their passwords), as files, copied by the ``secrets`` init container;
+- the API pods mount exactly the files of lprx-api and lprx_custodian (each Cassandra
+  role's password where lprx looks by role name, no single password file) and the TOTP
+  key, and probe /health on the API port with the scheme LPRX_API_TLS says;
+- the checkpoint signing key is mounted by the audit checkpoint CronJob only, which
+  runs ``audit checkpoint`` once at a time with LPRX_AUDIT_SIGNING_KEY_REQUIRED;
 - workers probe their own /livez and /readyz; every pod carries the part-of label the
   alerts select on; a ServiceMonitor copies it onto the targets;
 - a ScaledObject targets a rendered Deployment, asks for that worker's own consumer
@@ -39,27 +44,118 @@ PRINCIPAL_SECRETS = {
     "pipeline": {"worker"},
     "ocr": {"ocr", "worker"},
     "ingest": {"ingest"},
-    "setup": {"setup", "worker", "ocr", "ingest", "api"},
+    "api": {"api", "custodian", "apiTls"},
+    "audit-checkpoint": {"setup", "auditSigning"},
+    "setup": {"setup", "worker", "ocr", "ingest", "api", "custodian"},
 }
+SIGNING_KEY_PATH = "audit/checkpoint-signing.key"
+# The API's own secret files under /run/lprx/secrets (Kafka's only with SASL_SSL).
+API_FILES = {"cassandra/lprx_api.password", "cassandra/lprx_custodian.password", "api/totp.key"}
+API_TLS_FILES = {"api/tls.crt", "api/tls.key"}
 SECRET_WORDS = re.compile(r"PASSWORD|TOKEN|SECRET", re.IGNORECASE)
 
 
-def pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
+def pod_template(doc: dict[str, Any]) -> dict[str, Any] | None:
     if doc["kind"] in ("Deployment", "Job"):
-        return dict(doc["spec"]["template"]["spec"])
+        return dict(doc["spec"]["template"])
+    if doc["kind"] == "CronJob":
+        return dict(doc["spec"]["jobTemplate"]["spec"]["template"])
     return None
 
 
-def check_pod(  # noqa: PLR0912 (one check per rule the docstring lists)
-    doc: dict[str, Any], credentials: dict[str, str], problems: list[str]
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
+    template = pod_template(doc)
+    return None if template is None else dict(template["spec"])
+
+
+def secret_files(spec: dict[str, Any]) -> dict[str, str]:
+    """path under /run/lprx/secrets -> the Secret it comes from."""
+    files: dict[str, str] = {}
+    for volume in spec.get("volumes", []):
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                for item in source["secret"].get("items", []):
+                    files[item["path"]] = source["secret"]["name"]
+    return files
+
+
+def check_api(name: str, spec: dict[str, Any], config: dict[str, str], problems: list[str]) -> None:
+    files = set(secret_files(spec))
+    tls = config.get("LPRX_API_TLS") == "true"
+    wanted = API_FILES | (API_TLS_FILES if tls else set())
+    if config.get("LPRX_KAFKA_SECURITY_PROTOCOL") == "SASL_SSL":
+        wanted |= {"kafka/lprx-api.password"}
+    if files != wanted:
+        problems.append(f"{name}: secret files {sorted(files)} != {sorted(wanted)}")
+    (api,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in api.get("env", [])}
+    if "LPRX_CASSANDRA_PASSWORD_FILE" in env or env.get("LPRX_CACHE_DIR") != "/run/lprx":
+        # One password file would log the custodian's session in with lprx_api's password.
+        problems.append(f"{name}: Cassandra passwords must be found by role under /run/lprx")
+    scheme = "HTTPS" if tls else "HTTP"
+    ports = {p["name"]: p["containerPort"] for p in api.get("ports", [])}
+    if str(ports.get("api")) != config.get("LPRX_API_PORT"):
+        problems.append(f"{name}: container port {ports} is not LPRX_API_PORT")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        get = api.get(probe, {}).get("httpGet", {})
+        if (get.get("path"), get.get("port"), get.get("scheme")) != ("/health", "api", scheme):
+            problems.append(f"{name}: {probe} is {get}, not {scheme} /health on the API port")
+
+
+def check_checkpoint(
+    doc: dict[str, Any], spec: dict[str, Any], config: dict[str, str], problems: list[str]
 ) -> None:
-    spec = pod_spec(doc)
-    if spec is None:
-        return
     name = doc["metadata"]["name"]
-    labels = doc["spec"]["template"]["metadata"].get("labels", {})
+    if doc["spec"].get("concurrencyPolicy") != "Forbid":
+        problems.append(f"{name}: two checkpoint runs may overlap (concurrencyPolicy)")
+    if spec["containers"][0].get("args") != ["audit", "checkpoint"]:
+        problems.append(f"{name}: does not run `lprx audit checkpoint`")
+    if SIGNING_KEY_PATH not in secret_files(spec):
+        problems.append(f"{name}: does not mount the signing key at {SIGNING_KEY_PATH}")
+    if config.get("LPRX_AUDIT_SIGNING_KEY_REQUIRED") != "true":
+        problems.append(f"{name}: a missing signing key would be made anew")
+
+
+def mounted_secrets(spec: dict[str, Any]) -> set[str]:
+    """The Secrets a pod mounts, but the CA certificates'."""
+    mounted = set(secret_files(spec).values())
+    for volume in spec.get("volumes", []):
+        if "secret" in volume and not volume["name"].endswith("-ca"):
+            mounted.add(volume["secret"]["secretName"])
+    return mounted
+
+
+def check_workload(
+    doc: dict[str, Any], config: dict[str, str], credentials: dict[str, str], problems: list[str]
+) -> None:
+    """The API's and the audit checkpoint's own rules; the signing key in no other pod."""
+    template = pod_template(doc)
+    if template is None:
+        return
+    spec, name = dict(template["spec"]), doc["metadata"]["name"]
+    key_mounted = credentials.get("auditSigning") in mounted_secrets(
+        spec
+    ) or SIGNING_KEY_PATH in secret_files(spec)
+    if key_mounted and doc["kind"] != "CronJob":
+        problems.append(f"{name}: mounts the checkpoint signing key (the CronJob's only)")
+    if doc["kind"] == "CronJob":
+        check_checkpoint(doc, spec, config, problems)
+    elif template["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api":
+        check_api(name, spec, config, problems)
+
+
+def check_pod(doc: dict[str, Any], credentials: dict[str, str], problems: list[str]) -> None:
+    template = pod_template(doc)
+    if template is None:
+        return
+    spec = dict(template["spec"])
+    name = doc["metadata"]["name"]
+    labels = template["metadata"].get("labels", {})
     component = labels.get("app.kubernetes.io/component", "")
-    if doc["kind"] == "Deployment" and labels.get("app.kubernetes.io/part-of") != "lprx":
+    if (
+        doc["kind"] in ("Deployment", "CronJob")
+        and labels.get("app.kubernetes.io/part-of") != "lprx"
+    ):
         problems.append(f"{name}: pods lack app.kubernetes.io/part-of=lprx (alerts select it)")
     containers = spec["containers"] + spec.get("initContainers", [])
     for container in containers:
@@ -71,13 +167,7 @@ def check_pod(  # noqa: PLR0912 (one check per rule the docstring lists)
             ):
                 problems.append(f"{name}: {env['name']} has a plain value")
     allowed = {credentials[p] for p in PRINCIPAL_SECRETS.get(component, set())}
-    mounted: set[str] = set()
-    for volume in spec.get("volumes", []):
-        for source in volume.get("projected", {}).get("sources", []):
-            if "secret" in source:
-                mounted.add(source["secret"]["name"])
-        if "secret" in volume and not volume["name"].endswith("-ca"):
-            mounted.add(volume["secret"]["secretName"])
+    mounted = mounted_secrets(spec)
     if mounted - allowed:
         problems.append(f"{name}: mounts Secrets {sorted(mounted - allowed)} of other principals")
     if component in PRINCIPAL_SECRETS and not mounted:
@@ -139,8 +229,11 @@ def check_config(config: dict[str, str], problems: list[str]) -> None:
     os.environ.update(config)
     settings = Settings(_env_file=None)
     pod_address = "0.0.0.0"  # noqa: S104 (what the pods must listen on)
-    if settings.ingest_host != pod_address or settings.metrics_host != pod_address:
-        problems.append("ConfigMap: ingest or metrics not listening on the pod's address")
+    hosts = (settings.ingest_host, settings.metrics_host, settings.api_host)
+    if any(host != pod_address for host in hosts):
+        problems.append("ConfigMap: ingest, metrics or API not listening on the pod's address")
+    if not settings.audit_signing_key_required:
+        problems.append("ConfigMap: LPRX_AUDIT_SIGNING_KEY_REQUIRED does not load as true")
 
 
 def check(path: Path, expected: Counter[str], credentials: dict[str, str]) -> list[str]:
@@ -161,6 +254,8 @@ def check(path: Path, expected: Counter[str], credentials: dict[str, str]) -> li
         check_config(config, problems)
     for doc in docs:
         check_pod(doc, credentials, problems)
+        check_workload(doc, config, credentials, problems)
+    for doc in docs:
         kind = doc["kind"]
         if kind == "ScaledObject" and config:
             check_scaled_object(doc, docs, config, problems)
@@ -185,7 +280,9 @@ def main() -> int:
     parser.add_argument("--expect", action="append", default=[], help="Kind=count")
     parser.add_argument(
         "--credentials",
-        default="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,setup=lprx-admin",
+        default="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,"
+        "custodian=lprx-custodian,apiTls=lprx-api-tls,auditSigning=lprx-audit-signing,"
+        "setup=lprx-admin",
         help="principal=secretName,... as in the values",
     )
     args = parser.parse_args()

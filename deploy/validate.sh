@@ -27,16 +27,23 @@ done
 helm version --short
 
 # The values matrix: name, release, expected kinds, helm args.
-DEFAULT_KINDS="ConfigMap=1 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1"
-PROD_KINDS="ConfigMap=2 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1 Ingress=1 ServiceMonitor=1 PrometheusRule=1 ScaledObject=1"
-PLAIN_KINDS="ConfigMap=2 Deployment=3 Job=1 NetworkPolicy=3 PodDisruptionBudget=3 Service=2 ServiceAccount=1 Pod=1 PrometheusRule=1 ScaledObject=2"
+# Deployments: ocr, pipeline, ingest, api; Services: ingest, metrics, api; CronJob: the
+# audit checkpoint; Job: setup; Pod: the helm test.
+DEFAULT_KINDS="ConfigMap=1 CronJob=1 Deployment=4 Job=1 NetworkPolicy=4 PodDisruptionBudget=4 Service=3 ServiceAccount=1 Pod=1"
+PROD_KINDS="ConfigMap=2 CronJob=1 Deployment=4 Job=1 NetworkPolicy=4 PodDisruptionBudget=4 Service=3 ServiceAccount=1 Pod=1 Ingress=2 ServiceMonitor=1 PrometheusRule=1 ScaledObject=1"
+PLAIN_KINDS="ConfigMap=2 CronJob=1 Deployment=4 Job=1 NetworkPolicy=4 PodDisruptionBudget=4 Service=3 ServiceAccount=1 Pod=1 Ingress=1 PrometheusRule=1 ScaledObject=2"
 INGEST_KINDS="ConfigMap=1 Deployment=1 NetworkPolicy=2 PodDisruptionBudget=1 Service=1 ServiceAccount=1 Pod=1"
+# PLAINTEXT Kafka, no Cassandra TLS, and the API in plain HTTP behind an Ingress with TLS.
 PLAIN_ARGS=(--set kafka.securityProtocol=PLAINTEXT --set cassandra.tls=false
   --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true
   --set ocr.autoscaling.enabled=true --set pipeline.autoscaling.enabled=true
-  --set pipeline.autoscaling.maxReplicas=50)
-INGEST_ARGS=(--set ocr.enabled=false --set pipeline.enabled=false --set setup.enabled=false)
-PROD_CREDENTIALS="worker=lprx-prod-worker,ocr=lprx-prod-ocr,ingest=lprx-prod-ingest,api=lprx-prod-api,setup=lprx-prod-admin"
+  --set pipeline.autoscaling.maxReplicas=50
+  --set config.api.tls=false --set api.ingress.enabled=true
+  --set 'api.ingress.tls[0].secretName=lprx-api-ingress-tls'
+  --set 'api.ingress.tls[0].hosts[0]=lprx.example.org')
+INGEST_ARGS=(--set ocr.enabled=false --set pipeline.enabled=false --set setup.enabled=false
+  --set api.enabled=false --set auditCheckpoint.enabled=false)
+PROD_CREDENTIALS="worker=lprx-prod-worker,ocr=lprx-prod-ocr,ingest=lprx-prod-ingest,api=lprx-prod-api,custodian=lprx-prod-custodian,apiTls=lprx-prod-api-tls,auditSigning=lprx-prod-audit-signing,setup=lprx-prod-admin"
 
 step "helm lint --strict over the values matrix"
 check helm lint --strict "$CHART"
@@ -55,7 +62,7 @@ render() {  # name, release, credentials, kinds, helm args...
   for kind in $kinds; do expect+=(--expect "$kind"); done
   check "$PY" deploy/check_manifests.py "$OUT/$name.yaml" --credentials "$credentials" "${expect[@]}"
 }
-DEFAULT_CREDENTIALS="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,setup=lprx-admin"
+DEFAULT_CREDENTIALS="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,custodian=lprx-custodian,apiTls=lprx-api-tls,auditSigning=lprx-audit-signing,setup=lprx-admin"
 render default rel "$DEFAULT_CREDENTIALS" "$DEFAULT_KINDS"
 render production lprx "$PROD_CREDENTIALS" "$PROD_KINDS" -n lprx -f "$PROD"
 # A release name without "lprx" in it: names, labels and the alerts must not care.
@@ -66,6 +73,39 @@ if grep -q 'kafka-ca\|kafka-password' "$OUT/plaintext.yaml"; then
   fail "PLAINTEXT Kafka still mounts Kafka TLS or SCRAM files"
 fi
 grep -q 'maxReplicaCount: 3' "$OUT/plaintext.yaml" || fail "maxReplicas not capped at 3 partitions"
+grep -q 'name: alpr-prod-lprx-audit-checkpoint' "$OUT/plaintext.yaml" || fail "no checkpoint CronJob"
+grep -q 'scheme: HTTP$' "$OUT/plaintext.yaml" || fail "API behind the Ingress does not probe plain HTTP"
+if grep -q 'api/tls.key' "$OUT/plaintext.yaml"; then
+  fail "config.api.tls=false still mounts the API's TLS key"
+fi
+grep -q 'timeZone: "America/Chicago"' "$OUT/production.yaml" || fail "checkpoint timeZone not rendered"
+
+step "check_manifests.py must catch a pod that mounts a Secret not its own"
+catch() {  # what, message the check must print, credentials it is told, helm args...
+  local what=$1 message=$2 credentials=$3; shift 3
+  helm template rel "$CHART" "$@" >"$OUT/caught.yaml" 2>"$OUT/caught.err" \
+    || { fail "render for \"$what\": $(cat "$OUT/caught.err")"; return; }
+  local expect=()
+  for kind in $DEFAULT_KINDS; do expect+=(--expect "$kind"); done
+  if "$PY" deploy/check_manifests.py "$OUT/caught.yaml" --credentials "$credentials" \
+      "${expect[@]}" >"$OUT/caught.out" 2>&1; then
+    fail "check_manifests passed although $what"
+  elif ! grep -qF -- "$message" "$OUT/caught.out"; then
+    fail "check_manifests failed on $what, but not with \"$message\": $(cat "$OUT/caught.out")"
+  else
+    echo "caught: $what"
+  fi
+}
+# The signing key kept in the API's Secret: the API pods would hold it.
+catch "the API mounts the checkpoint signing key" "rel-lprx-api: mounts the checkpoint signing key" \
+  "${DEFAULT_CREDENTIALS/auditSigning=lprx-audit-signing/auditSigning=lprx-api}" \
+  --set credentials.auditSigning.secretName=lprx-api
+catch "the API mounts the workers' Secret" \
+  "rel-lprx-api: mounts Secrets ['lprx-worker'] of other principals" "$DEFAULT_CREDENTIALS" \
+  --set credentials.custodian.secretName=lprx-worker
+catch "the checkpoint runs with another principal's Secret" \
+  "rel-lprx-audit-checkpoint: mounts Secrets ['lprx-ingest'] of other principals" \
+  "$DEFAULT_CREDENTIALS" --set credentials.auditSigning.secretName=lprx-ingest
 
 step "helm template must refuse unsafe values, each for its own reason"
 refuse() {  # what, message helm must give, helm args...
@@ -87,6 +127,18 @@ refuse "a password is put in config.extra" "LPRX_KAFKA_PASSWORD is a secret" \
 refuse "an unknown top-level value (e.g. a password) is given" \
   "additional properties 'cassandraPassword' not allowed" --set cassandraPassword=x
 refuse "a stage is unknown" "/pipeline/stages/1" --set 'pipeline.stages={normalize,bogus}'
+refuse "the signing key's Secret is not named" "credentials.auditSigning.secretName must name a Secret" \
+  --set credentials.auditSigning.secretName=
+refuse "the custodian's Secret is not named" "credentials.custodian.secretName must name a Secret" \
+  --set credentials.custodian.secretName=
+refuse "the API's certificate Secret is not named" "credentials.apiTls.secretName must name a Secret" \
+  --set credentials.apiTls.secretName=
+refuse "the API serves plain HTTP without a TLS Ingress" \
+  "config.api.tls=false serves passwords and sessions in clear text" --set config.api.tls=false
+refuse "overlapping checkpoint runs are asked for" \
+  "additional properties 'concurrencyPolicy' not allowed" --set auditCheckpoint.concurrencyPolicy=Allow
+refuse "making a missing signing key is asked for in config.extra" \
+  "LPRX_AUDIT_SIGNING_KEY_REQUIRED is the chart's" --set config.extra.LPRX_AUDIT_SIGNING_KEY_REQUIRED=false
 refuse "the cluster is older than 1.25" "chart requires kubeVersion: >=1.25.0-0" \
   --kube-version 1.24.0
 refuse "SASL_SSL without the brokers' CA" "kafka.caSecret.name: the CA of the brokers" \

@@ -6,14 +6,15 @@ Every command logs in as its own role unless the settings name one
 ==========  ==================  ==================  ===================================
 role        Kafka principal     Cassandra role      used by
 ==========  ==================  ==================  ===================================
-setup       lprx-admin          lprx_admin          setup, hotlist load, agreements
+setup       lprx-admin          lprx_admin          setup, ``lprx partners add|revoke``
 worker      lprx-worker         lprx_writer         ``lprx worker`` (any stages)
 ocr         lprx-ocr            lprx_writer         ``lprx worker --stages ocr``
 ingest      lprx-ingest         -                   ``lprx ingest``, ``lprx frames``
 reader      lprx-admin          lprx_reader         audited look-ups (reads, audit,
                                                     dead letters)
-api         lprx-admin          lprx_api            ``lprx api`` (people, sessions,
-                                                    scoped look-ups)
+api         lprx-api            lprx_api            ``lprx api`` (people, sessions,
+                                                    scoped look-ups, agreements,
+                                                    hotlists; no topic, user or ACL)
 replay      lprx-replay         -                   ``lprx deadletters replay``
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
 custodian   lprx-admin          lprx_writer         ``lprx holds`` (rewrites held reads'
@@ -66,8 +67,9 @@ KAFKA_PRINCIPALS = {
     Role.READER: acls.ADMIN,
     Role.REPLAY: acls.REPLAY,
     Role.CUSTODIAN: acls.ADMIN,
-    # The API loads hotlists and changes agreements for administrators, as setup does.
-    Role.API: acls.ADMIN,
+    # Agreements, hotlists and dispositions only: a partner's Kafka user is the
+    # operator's (`lprx partners add`, as setup).
+    Role.API: acls.API,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -93,7 +95,12 @@ def _with(settings: Settings, principal: str, cassandra_role: str | None) -> Set
 def as_role(settings: Settings, role: Role) -> Settings:
     """``settings`` for a process of ``role``: its principal and Cassandra role, unless
     the settings name them."""
-    return _with(settings, KAFKA_PRINCIPALS[role], CASSANDRA_ROLES[role])
+    named = _with(settings, KAFKA_PRINCIPALS[role], CASSANDRA_ROLES[role])
+    if role is Role.API:
+        # Its client ids and followers' groups start with its principal, the only
+        # groups its ACLs allow (connectors/kafka/acls.py).
+        return named.model_copy(update={"worker_id": acls.API})
+    return named
 
 
 def worker_role(stages: list[str]) -> Role:

@@ -18,6 +18,7 @@ from connectors.identity.config import OidcConfig
 from connectors.ingest.config import IngestConfig
 from connectors.servers.config import REPO_ROOT, ServersConfig
 from pipelines.identity.config import ApiConfig
+from schemas.hotlist_policy import JurisdictionPolicy
 
 __all__ = ["REPO_ROOT", "Settings", "get_settings"]
 
@@ -64,10 +65,27 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
         description="A hotlist snapshot may retract at most this share of the live list "
         "(a file that parsed to few entries, say a wrong --format); more needs --force.",
     )
+    jurisdiction_policies: dict[str, JurisdictionPolicy] = Field(
+        default_factory=dict,
+        description="What a state's law (key: its two letters) or one agency's rule (key: "
+        "its ORI) excludes: NCIC files and purposes never matched, and receiving "
+        "jurisdictions (ORI prefixes) never shared with, e.g. "
+        '{"MN": {"excluded_ncic_files": ["immigration_violator"], '
+        '"barred_purposes": ["immigration_enforcement"]}} (schemas/hotlist_policy.py).',
+    )
     hit_suppression_seconds: float = Field(
         default=600.0,
         description="A repeat hit of one plate on one entry within this is stored and "
         "counted but not re-alerted.",
+    )
+
+    # --- audit trail --------------------------------------------------------------
+    audit_signing_key_required: bool = Field(
+        default=False,
+        description="`lprx audit checkpoint` fails when the checkpoint signing key "
+        "(<secrets>/audit/checkpoint-signing.key) is missing, instead of making one: set "
+        "where the key is mounted from a Secret (the Helm chart), so a lost mount never "
+        "signs with a key no verifier has.",
     )
 
     # --- OCR --------------------------------------------------------------------
@@ -134,6 +152,10 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     )
     match_batch_size: int = Field(default=256, ge=1)
     match_batch_seconds: float = Field(default=0.01, gt=0)
+    # Raw reads are normalised and folded in batches too: one lock, one acknowledged
+    # send and one table write per camera for the batch. A lone read waits this long.
+    normalize_batch_size: int = Field(default=256, ge=1)
+    normalize_batch_seconds: float = Field(default=0.01, gt=0)
 
     @property
     def models_dir(self) -> Path:

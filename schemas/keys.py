@@ -55,3 +55,12 @@ def audit_key(event: AuditEvent) -> bytes:
 def dead_letter_key(letter: DeadLetter) -> bytes:
     """``deadletter``: the original key (a camera's refusals together), else the stage."""
     return letter.original_key or letter.stage.encode()
+
+
+PENDING_SUFFIX = "#pending"
+
+
+def pending_agreement_key(agreement_id: str) -> str:
+    """``agreements``: a widening waiting for its second approver sits beside the
+    agreement in force, under its own key, so followers never take it for the terms."""
+    return f"{agreement_id}{PENDING_SUFFIX}"

@@ -7,9 +7,11 @@ on the consortium's configuration, never on its data).
 
 =====================  ==============================================================
 investigator           search reads; the hits of its agency, their crops, dispositions
-supervisor             what an investigator may, review the searches of its agency, and
-                       place, review and release holds (investigative and exculpatory)
-agency_admin           cameras, hotlists, agreements and people of its own agency
+supervisor             what an investigator may, review the searches of its agency,
+                       place, review and release holds (investigative and exculpatory),
+                       and be the second approver of a widened sharing agreement
+agency_admin           cameras, hotlists, agreements and people of its own agency (a
+                       widened agreement also needs a second approver)
 auditor                read the audit trail of its agency, verify its hash chain
 operator               agencies (their administrators) and service accounts; no reads
 service                the hits of its agency (a partner's tool); no person behind it
@@ -48,6 +50,7 @@ class Permission(StrEnum):
     READ_DEAD_LETTERS = "read_dead_letters"
     HOLD_READS = "hold_reads"
     VERIFY_AUDIT = "verify_audit"
+    APPROVE_AGREEMENTS = "approve_agreements"
 
 
 _INVESTIGATE = frozenset(
@@ -56,13 +59,15 @@ _INVESTIGATE = frozenset(
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.INVESTIGATOR: _INVESTIGATE,
-    Role.SUPERVISOR: _INVESTIGATE | {Permission.REVIEW_SEARCHES, Permission.HOLD_READS},
+    Role.SUPERVISOR: _INVESTIGATE
+    | {Permission.REVIEW_SEARCHES, Permission.HOLD_READS, Permission.APPROVE_AGREEMENTS},
     Role.AGENCY_ADMIN: frozenset(
         {
             Permission.LOAD_HOTLISTS,
             Permission.MANAGE_AGREEMENTS,
             Permission.MANAGE_CAMERAS,
             Permission.MANAGE_AGENCY_PEOPLE,
+            Permission.APPROVE_AGREEMENTS,
         }
     ),
     Role.AUDITOR: frozenset({Permission.READ_AUDIT, Permission.VERIFY_AUDIT}),
@@ -124,6 +129,8 @@ class Account:
     last_totp_step: int = 0
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    # Sessions begun before this moment are ended (a reset of the credentials).
+    sessions_valid_from: datetime | None = None
 
     @property
     def active(self) -> bool:

@@ -218,6 +218,11 @@ class HotlistEntry(_AvroRecord):
     effective_at: datetime | None = None
     expires_at: datetime | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    # Declared when loaded (schemas/hotlist_policy.py): the source's kind, the entry's
+    # NCIC file, and what the entry is for; None on entries loaded before they existed.
+    source_kind: str | None = None
+    ncic_file: str | None = None
+    purpose: str | None = None
 
     def is_live(self, at: datetime) -> bool:
         if self.effective_at is not None and at < self.effective_at:
@@ -254,6 +259,12 @@ class SharingAgreement(_AvroRecord):
     share_covert: bool = False
     share_reads: bool = False
     effective_until: datetime | None = None
+    # Purposes (schemas.people.Purpose of a search, hotlist_policy.ListPurpose of a
+    # hit's entry) for which nothing is shared under this agreement.
+    excluded_purposes: tuple[str, ...] = ()
+    # A widening asks two people of the owner: who proposed it, and (approved_by) who
+    # approved it; None when one person's change was enough (a narrowing, or older).
+    proposed_by: str | None = None
 
     def in_force(self, at: datetime) -> bool:
         if at < self.effective_from:

@@ -29,7 +29,7 @@ IDENTITY_CQL = [
         username text PRIMARY KEY, kind text, agency_ori text, roles set<text>,
         password_hash text, totp_secret text, created_at timestamp, created_by text,
         last_used_at timestamp, last_totp_step bigint,
-        disabled_at timestamp, disabled_reason text
+        disabled_at timestamp, disabled_reason text, sessions_valid_from timestamp
     )""",
     """CREATE TABLE IF NOT EXISTS {ks}.people_by_agency (
         agency_ori text, username text, PRIMARY KEY ((agency_ori), username)
@@ -47,6 +47,7 @@ IDENTITY_CQL = [
 _PEOPLE_COLUMNS = (
     "username", "kind", "agency_ori", "roles", "password_hash", "totp_secret", "created_at",
     "created_by", "last_used_at", "last_totp_step", "disabled_at", "disabled_reason",
+    "sessions_valid_from",
 )  # fmt: skip
 _SESSION_COLUMNS = (
     "token_hash", "username", "agency_ori", "roles", "created_at", "last_seen_at", "expires_at",
@@ -55,7 +56,7 @@ _SESSION_COLUMNS = (
 
 def _account(row: Any) -> Account:
     (username, kind, agency, roles, password_hash, totp, created_at, created_by, last_used,
-     step, disabled_at, reason) = row  # fmt: skip
+     step, disabled_at, reason, valid_from) = row  # fmt: skip
     return Account(
         username=username,
         kind=AccountKind(kind),
@@ -69,6 +70,7 @@ def _account(row: Any) -> Account:
         last_totp_step=int(step or 0),
         disabled_at=utc(disabled_at) if disabled_at else None,
         disabled_reason=reason,
+        sessions_valid_from=utc(valid_from) if valid_from else None,
     )
 
 
@@ -133,7 +135,7 @@ class CassandraAccounts:
         self._execute(self._put, (
             a.username, a.kind.value, a.agency_ori, {r.value for r in a.roles},
             a.password_hash, a.totp_secret, a.created_at, a.created_by, a.last_used_at,
-            a.last_totp_step, a.disabled_at, a.disabled_reason,
+            a.last_totp_step, a.disabled_at, a.disabled_reason, a.sessions_valid_from,
         ))  # fmt: skip
         self._execute(self._put_agency, (a.agency_ori, a.username))
 

@@ -13,7 +13,9 @@ lprx_reader    SELECT on the data and audit tables (audited look-ups); writes no
                the store
 lprx_api       SELECT on the data and audit tables; SELECT and MODIFY on the identity
                tables (people, sessions, failed logins: connectors/cassandra/identity.py),
-               which no other service role may read
+               which no other service role may read; MODIFY on the camera registry
+               (cameras, camera_locations, bca_notices: an administrator's change; no
+               worker writes them)
 lprx_custodian SELECT and MODIFY on the hold tables and on the tables holding a copy of
                a read (the read, its spelling row, crop and hits): a hold rewrites their
                TTLs (connectors/cassandra/holds.py). Nothing else: no audit, identity,
@@ -36,6 +38,7 @@ import re
 
 from cassandra.cluster import Session
 
+from connectors.cassandra.cameras import REGISTRY_TABLES
 from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.identity import IDENTITY_TABLES
 from connectors.cassandra.security import (
@@ -127,6 +130,9 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
             wanted += [(p, resource, API_ROLE) for p in ("SELECT", "MODIFY")]
             continue
         wanted += [("SELECT", resource, role) for role in (READER_ROLE, API_ROLE)]
+        if table in REGISTRY_TABLES:  # an administrator's change, through the API only
+            wanted.append(("MODIFY", resource, API_ROLE))
+            continue
         if table not in AUDIT_TABLES:
             wanted += [(p, resource, WRITER_ROLE) for p in ("SELECT", "MODIFY")]
         if table in CUSTODIAN_TABLES:

@@ -13,6 +13,7 @@ import re
 
 from cassandra.cluster import Session
 
+from connectors.cassandra.cameras import REGISTRY_CQL
 from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.identity import IDENTITY_CQL
 from connectors.cassandra.retention import (
@@ -168,6 +169,8 @@ SCHEMA_CQL = [
 ]
 
 SCHEMA_CQL += IDENTITY_CQL
+# The camera registry (13.824 subd. 8): cameras, never reads, so no TTL.
+SCHEMA_CQL += [statement + _FLUSH for statement in REGISTRY_CQL]
 
 TABLES = frozenset(statement.split(".", 1)[1].split(maxsplit=1)[0] for statement in SCHEMA_CQL)
 
@@ -180,6 +183,7 @@ ADDED_COLUMNS = {
         "disposition_at": "timestamp", "disposition_note": "text",
         "needs_verification": "boolean",
     },
+    "people": {"sessions_valid_from": "timestamp"},
 }  # fmt: skip
 
 _COLUMNS_OF_TABLE = (

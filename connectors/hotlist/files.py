@@ -2,12 +2,14 @@
 
 lprx's CSV layout (header row required, comma separated):
 
-    plate,state,category,case_number,effective_at,expires_at[,any other column...]
+    plate,state,category,case_number,effective_at,expires_at[,ncic_file][,any other...]
 
 ``plate`` is required; ``state`` is a two-letter code or empty (any state);
 ``category`` one of HotlistCategory (empty: the list's default); ``case_number`` is
-required for CUSTOM entries (Minnesota 13.824 subd. 2(c)); times are ISO-8601. Other
-columns are kept as annotations shown with a hit.
+required for CUSTOM entries and for every entry of an investigation's list (Minnesota
+13.824 subd. 2(c); the load's case number if the row has none); ``ncic_file`` names an
+NCIC extract's file per row (else the load's); times are ISO-8601. Other columns are
+kept as annotations shown with a hit.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.errors import InvalidRecord
+from schemas.hotlist_policy import HotlistSourceKind, ListPurpose, NcicFile
 from schemas.plates import normalize_plate, wildcard_problem
 from schemas.records import HotlistCategory, HotlistEntry
 from schemas.validation import checked_time
 
-KNOWN_COLUMNS = {"plate", "state", "category", "case_number", "effective_at", "expires_at"}
+KNOWN_COLUMNS = {
+    "plate", "state", "category", "case_number", "effective_at", "expires_at", "ncic_file",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,49 @@ class HotlistSource:
     default_category: HotlistCategory
     priority: int = 50
     covert: bool = False
+    kind: HotlistSourceKind | None = None
+    ncic_file: NcicFile | None = None  # an NCIC extract of one file
+    case_number: str | None = None  # an investigation's list
+    purpose: ListPurpose | None = None
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What an entry carries of its load's declaration."""
+
+    source_kind: str | None
+    ncic_file: str | None
+    case_number: str | None
+    purpose: str | None
+
+
+def declared(
+    source: HotlistSource, line: int, *, ncic_file: str, case_number: str | None
+) -> Declared:
+    """The entry's source kind, NCIC file, case number and purpose, from the row and
+    the load; raises InvalidRecord when the load's kind asks for what the row lacks."""
+    ncic: NcicFile | None = source.ncic_file
+    if ncic_file.strip():
+        try:
+            ncic = NcicFile(ncic_file.strip().lower())
+        except ValueError:
+            known = ", ".join(f.value for f in NcicFile)
+            raise InvalidRecord(
+                f"row {line}: unknown NCIC file {ncic_file.strip()!r} (known: {known})"
+            ) from None
+    case = case_number or source.case_number
+    if source.kind is HotlistSourceKind.NCIC and ncic is None:
+        raise InvalidRecord(f"row {line}: an NCIC extract's entry names its NCIC file")
+    if source.kind is HotlistSourceKind.INVESTIGATION and case is None:
+        raise InvalidRecord(
+            f"row {line}: an investigation's entry needs a case number (13.824 subd. 2(c))"
+        )
+    return Declared(
+        source_kind=source.kind.value if source.kind else None,
+        ncic_file=ncic.value if ncic else None,
+        case_number=case,
+        purpose=source.purpose.value if source.purpose else None,
+    )
 
 
 @dataclass
@@ -90,8 +138,9 @@ def parse_row(row: dict[str, str], line: int, source: HotlistSource) -> HotlistE
         category = HotlistCategory(category_text) if category_text else source.default_category
     except ValueError as error:
         raise InvalidRecord(f"row {line}: unknown category {category_text!r}") from error
-    case_number = (row.get("case_number") or "").strip() or None
-    if category is HotlistCategory.CUSTOM and case_number is None:
+    fields = declared(source, line, ncic_file=row.get("ncic_file") or "",
+                      case_number=(row.get("case_number") or "").strip() or None)  # fmt: skip
+    if category is HotlistCategory.CUSTOM and fields.case_number is None:
         raise InvalidRecord(
             f"row {line}: a custom entry needs a case number (Minn. Stat. 13.824 subd. 2(c))"
         )
@@ -105,10 +154,13 @@ def parse_row(row: dict[str, str], line: int, source: HotlistSource) -> HotlistE
         priority=source.priority,
         covert=source.covert,
         plate_state=state,
-        case_number=case_number,
         effective_at=_time(row.get("effective_at") or "", line, "effective_at"),
         expires_at=_time(row.get("expires_at") or "", line, "expires_at"),
         annotations={k: v for k, v in row.items() if k and k not in KNOWN_COLUMNS and v},
+        case_number=fields.case_number,
+        source_kind=fields.source_kind,
+        ncic_file=fields.ncic_file,
+        purpose=fields.purpose,
     )
 
 

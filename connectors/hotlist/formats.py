@@ -4,7 +4,8 @@
 ``Category; PlateState; PlateNumber; EffectiveDate; ExpiryDate`` and any extra fields,
 which become annotations shown with a hit. The delimiter is ``;``, ``,``, tab or ``:``
 (found from the first line). A first line naming ``PlateNumber`` is a header, and then
-extra fields are annotated by their header names. Dates are ``YYYY-MM-DD``, ISO-8601 or
+extra fields are annotated by their header names (a ``NcicFile`` column names an NCIC
+extract's file per entry). Dates are ``YYYY-MM-DD``, ISO-8601 or
 ``MM/DD/YYYY``. The category is free text mapped by keyword (stolen/plate, stolen/vehicle,
 wanted, missing, amber, protection); anything else takes the list's default category.
 
@@ -18,11 +19,13 @@ wanted, missing, amber, protection); anything else takes the list's default cate
     ORI  entering agency     29-37
     CAT  category code       38-39   SV stolen vehicle, SP stolen plate, WP wanted
                                      person, MP missing person, AA Amber alert,
-                                     PO protection order
+                                     PO protection order, IV immigration violator
     EXP  expiry YYYYMMDD     40-47   may be blank
     remarks                  48-     optional, kept as an annotation
 
-LIY, LIT, NIC and ORI are kept as annotations. Blank lines and lines starting with ``#``
+LIY, LIT, NIC and ORI are kept as annotations. The category code also names the entry's
+NCIC file (IV: the immigration violator file, category WANTED_PERSON), unless the load
+names one file for all. Blank lines and lines starting with ``#``
 are skipped. Every bad line is reported with its number; the others load.
 """
 
@@ -32,8 +35,15 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from connectors.hotlist.files import HotlistSource, ParseReport, entry_id, entry_plate
+from connectors.hotlist.files import (
+    HotlistSource,
+    ParseReport,
+    declared,
+    entry_id,
+    entry_plate,
+)
 from schemas.errors import InvalidRecord
+from schemas.hotlist_policy import NcicFile
 from schemas.records import HotlistCategory, HotlistEntry
 from schemas.validation import checked_time
 
@@ -46,6 +56,16 @@ NCIC_CATEGORIES = {
     "MP": HotlistCategory.MISSING_PERSON,
     "AA": HotlistCategory.AMBER_ALERT,
     "PO": HotlistCategory.PROTECTION_ORDER,
+    "IV": HotlistCategory.WANTED_PERSON,
+}
+NCIC_CODE_FILES = {
+    "SV": NcicFile.VEHICLE,
+    "SP": NcicFile.LICENSE_PLATE,
+    "WP": NcicFile.WANTED_PERSON,
+    "MP": NcicFile.MISSING_PERSON,
+    "AA": NcicFile.MISSING_PERSON,
+    "PO": NcicFile.PROTECTION_ORDER,
+    "IV": NcicFile.IMMIGRATION_VIOLATOR,
 }
 _KEYWORDS = (
     ("AMBER", HotlistCategory.AMBER_ALERT),
@@ -103,6 +123,7 @@ def _entry(
     effective: datetime | None,
     expires: datetime | None,
     annotations: dict[str, str],
+    ncic_file: str = "",
 ) -> HotlistEntry:
     try:
         plate = entry_plate(plate_text)
@@ -110,7 +131,9 @@ def _entry(
         raise InvalidRecord(f"line {line}: {error}") from None
     if not plate:
         raise InvalidRecord(f"line {line}: no plate number")
-    if category is HotlistCategory.CUSTOM and "case_number" not in annotations:
+    fields = declared(source, line, ncic_file=ncic_file,
+                      case_number=annotations.get("case_number"))  # fmt: skip
+    if category is HotlistCategory.CUSTOM and fields.case_number is None:
         raise InvalidRecord(
             f"line {line}: a custom entry needs a case number (Minn. Stat. 13.824 subd. 2(c))"
         )
@@ -124,10 +147,13 @@ def _entry(
         priority=source.priority,
         covert=source.covert,
         plate_state=state,
-        case_number=annotations.get("case_number"),
+        case_number=fields.case_number,
         effective_at=effective,
         expires_at=expires,
         annotations=annotations,
+        source_kind=fields.source_kind,
+        ncic_file=fields.ncic_file,
+        purpose=fields.purpose,
     )
 
 
@@ -153,7 +179,7 @@ def parse_genetec(text: str, source: HotlistSource) -> ParseReport:
             names = header or [*GENETEC_FIELDS, *(f"field{i}" for i in range(6, len(row) + 1))]
             values = dict(zip(names, cells, strict=False))
             extras = {name: value for name, value in values.items()
-                      if name not in GENETEC_FIELDS and value}  # fmt: skip
+                      if name not in (*GENETEC_FIELDS, "NcicFile") and value}  # fmt: skip
             report.entries.append(
                 _entry(
                     source,
@@ -164,6 +190,7 @@ def parse_genetec(text: str, source: HotlistSource) -> ParseReport:
                     effective=_date(values.get("EffectiveDate", ""), line, "EffectiveDate"),
                     expires=_date(values.get("ExpiryDate", ""), line, "ExpiryDate"),
                     annotations=extras,
+                    ncic_file=values.get("NcicFile", ""),
                 )
             )
         except InvalidRecord as error:
@@ -203,6 +230,7 @@ def parse_ncic(text: str, source: HotlistSource) -> ParseReport:
                     effective=None,
                     expires=_date(raw[39:47], line, "EXP"),
                     annotations=annotations,
+                    ncic_file="" if source.ncic_file else NCIC_CODE_FILES[code].value,
                 )
             )
         except InvalidRecord as error:

@@ -57,6 +57,21 @@ class OidcProviderConfig(BaseModel):
         description="CA certificate the provider's TLS certificate must chain to; unset, "
         "the system's trusted CAs.",
     )
+    oidc_console_client_id: str | None = Field(
+        default=None,
+        description="The web console's client at the provider, for the authorization code "
+        "flow with PKCE (its redirect URI: https://<api host>/console/oidc/callback); "
+        "unset, the console offers no login with this provider.",
+    )
+    oidc_console_client_secret_file: Path | None = Field(
+        default=None,
+        description="The console client's secret (0600 file) when the provider made it a "
+        "confidential client; unset, a public client (PKCE alone).",
+    )
+    oidc_console_label: str | None = Field(
+        default=None, max_length=100,
+        description="What the console's login button says (default: the issuer).",
+    )  # fmt: skip
     oidc_leeway_seconds: int = Field(
         default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
     )

@@ -174,6 +174,19 @@ class KeycloakAdmin:
         secret = self._call("GET", f"/admin/realms/{realm}/clients/{uuid}/client-secret").json()
         return SecretStr(secret["value"])
 
+    def ensure_console_client(self, realm: str, client_id: str, redirect_uri: str) -> None:
+        """A public client for lprx's web console: the authorization code flow only, PKCE
+        (S256) required, back to ``redirect_uri`` only; its tokens carry lprx's claims."""
+        representation = {
+            "clientId": client_id, "enabled": True, "protocol": "openid-connect",
+            "publicClient": True, "standardFlowEnabled": True,
+            "directAccessGrantsEnabled": False, "implicitFlowEnabled": False,
+            "redirectUris": [redirect_uri], "fullScopeAllowed": True,
+            "attributes": {"pkce.code.challenge.method": "S256"},
+            "protocolMappers": agency_mappers(),
+        }  # fmt: skip
+        self._call("POST", f"/admin/realms/{realm}/clients", json=representation, conflict_ok=True)
+
     def ensure_client_roles(self, realm: str, client_id: str, roles: Iterable[str]) -> None:
         uuid = self._client_uuid(realm, client_id)
         for role in roles:

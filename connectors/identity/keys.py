@@ -30,19 +30,23 @@ PublicKey = RSAKey | ECKey | OKPKey
 _KEY_TYPES: dict[str, type[PublicKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
 
 
-def http_client(
-    config: OidcProviderConfig, transport: httpx.BaseTransport | None = None
-) -> httpx.Client:
-    """An HTTPS client that trusts the configured CA (or the system's), no redirects."""
+def tls_context(config: OidcProviderConfig) -> ssl.SSLContext:
+    """Trusts the configured CA (or the system's) for the provider's certificate."""
     ca_file = config.oidc_ca_file
     try:
-        verify = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     except (OSError, ssl.SSLError) as error:
         raise ConfigurationError(
             f"LPRX_OIDC_CA_FILE {str(ca_file)!r} is not a readable PEM CA certificate: {error}"
         ) from None
+
+
+def http_client(
+    config: OidcProviderConfig, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """An HTTPS client that trusts the configured CA (or the system's), no redirects."""
     return httpx.Client(
-        verify=verify,
+        verify=tls_context(config),
         timeout=config.oidc_http_timeout_seconds,
         follow_redirects=False,
         transport=transport,

@@ -18,6 +18,10 @@ grants below, for one deployment's topic prefix ``P`` (topic ``P.<name>``):
 ``lprx-replay``    read ``deadletter`` and ``deadletter.replayed`` (its own groups,
                    prefix ``lprx-replay-``); write the pipeline's input topics,
                    ``deadletter.replayed`` and ``audit`` (``lprx deadletters replay``)
+``lprx-api``       ``lprx api``: write ``agreements``, ``hotlist``, ``dispositions``,
+                   ``audit``; read ``agreements`` and ``hotlist`` (it follows them) and
+                   ``deadletter`` (the operator's list), in its own groups (prefix
+                   ``lprx-api-``); never creates a topic, a user or an ACL
 ``partner-<ORI>``  read ``hits.<ORI>`` only, with its own groups (``partner-<ORI>``,
                    prefix ``partner-<ORI>-``); write ``dispositions`` only
 =================  ==============================================================
@@ -63,7 +67,8 @@ INGEST = "lprx-ingest"
 OCR = "lprx-ocr"
 WORKER = "lprx-worker"
 REPLAY = "lprx-replay"
-SERVICES = (INGEST, OCR, WORKER, REPLAY)
+API = "lprx-api"
+SERVICES = (INGEST, OCR, WORKER, REPLAY, API)
 # What a dead letter may be replayed to: the topics the pipeline's stages consume.
 REPLAY_TARGETS = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
                   "dispositions")  # fmt: skip
@@ -176,6 +181,20 @@ def replay_grants(config: KafkaConfig) -> list[Grant]:
     ]
 
 
+def api_grants(config: KafkaConfig) -> list[Grant]:
+    """``lprx api``: what people's calls publish (agreements, hotlists, dispositions and
+    the audit of every access), what it follows (agreements; a hotlist snapshot reads the
+    live list) and the dead letters an operator lists. A partner's user, its ACLs and its
+    hit topic are the operator's (``lprx partners add``), made as ``lprx-admin``."""
+    return [
+        *_topics(config, ("agreements", "hotlist", "dispositions", "audit"), _WRITE),
+        *_topics(config, ("agreements", "hotlist", "deadletter"), _READ),
+        # Its followers' and topic readers' never-committed groups (its worker id is
+        # its principal: pipelines/access.py).
+        Grant(_GROUP, f"{API}-", _READ, prefixed=True),
+    ]
+
+
 def partner_grants(config: KafkaConfig, agency_ori: str) -> list[Grant]:
     principal = partner_principal(agency_ori)
     return [
@@ -193,6 +212,7 @@ def service_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> dict[str
         OCR: ocr_grants(config, faust_tables),
         WORKER: worker_grants(config),
         REPLAY: replay_grants(config),
+        API: api_grants(config),
     }
 
 

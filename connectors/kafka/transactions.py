@@ -48,7 +48,12 @@ from confluent_kafka import (
 
 from connectors.kafka.changelog import CHECKPOINT_KEY, ChangelogReader, checkpoint_value
 from connectors.kafka.config import KafkaConfig
-from connectors.kafka.topics import make_consumer, make_transactional_producer
+from connectors.kafka.topics import (
+    admin_client,
+    make_consumer,
+    make_producer,
+    make_transactional_producer,
+)
 from schemas.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -135,10 +140,6 @@ class LoopConfig:
     timeout_s: float = 30.0
     session_timeout_ms: int = 10_000
     """How soon a member that died is replaced (its partitions resume elsewhere)."""
-    seed_group: str | None = None
-    """A group that consumed the source before this loop did (the stage's former,
-    non-transactional runtime): a partition this group never committed starts where
-    that one stopped, not at the start of the topic."""
 
 
 @dataclass
@@ -402,25 +403,9 @@ class _Session:
             self.assigned.add(tp.partition)
             if offset is not None:
                 self.positions[tp.partition] = offset
-            start = tp.offset if offset is not None else self._seed(tp)
+            start = tp.offset if offset is not None else OFFSET_BEGINNING
             starts.append(TopicPartition(tp.topic, tp.partition, start))
         return starts
-
-    def _seed(self, partition: TopicPartition) -> int:
-        """Where a partition this group never committed starts (see ``seed_group``)."""
-        if self.config.seed_group is None:
-            return OFFSET_BEGINNING
-        seeds = make_consumer(self.loop.settings, self.config.seed_group)
-        try:
-            # Only asks for the group's offsets: joins nothing, commits nothing.
-            (seeded,) = seeds.committed([partition], timeout=self.config.timeout_s)
-        finally:
-            seeds.close()
-        if seeded.offset < 0:
-            return OFFSET_BEGINNING
-        log.info("%s: %s starts at %s's offset %d", self.config.group_id,
-                 partition, self.config.seed_group, seeded.offset)  # fmt: skip
-        return int(seeded.offset)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer.assign(self._restore(partitions))
@@ -430,3 +415,45 @@ class _Session:
             self.handler.revoke(tp.partition)
             self.assigned.discard(tp.partition)
             self.positions.pop(tp.partition, None)
+
+
+def adopt_group_offsets(
+    settings: KafkaConfig, config: LoopConfig, former_group: str
+) -> list[TopicPartition]:
+    """Gives the loop's group the committed offsets of ``former_group`` on the source
+    partitions it never committed; returns those adopted. Each adopted partition's
+    checkpoint is written first (with no state: the former runtime's is not carried
+    over), so the loop restores at once rather than wait for one that never comes.
+
+    For a stage moving from one consumer group to another (share, from the worker's
+    Faust group to its transactional loop): run before either group consumes, so the
+    offsets taken are where the former runtime stopped, not where another agent of the
+    same Faust group has read to since (a partition started past a hit never delivered
+    would lose it). A partition neither group committed starts at the beginning."""
+    topic, group, timeout_s = config.source, config.group_id, config.timeout_s
+    metadata = admin_client(settings).list_topics(topic, timeout=timeout_s).topics[topic]
+    if metadata.error is not None:
+        return []
+    partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+    consumers = {name: make_consumer(settings, name) for name in (former_group, group)}
+    try:
+        ours = consumers[group].committed(partitions, timeout=timeout_s)
+        theirs = consumers[former_group].committed(partitions, timeout=timeout_s)
+        adopted = [
+            TopicPartition(topic, former.partition, former.offset)
+            for own, former in zip(ours, theirs, strict=True)
+            if own.offset < 0 <= former.offset
+        ]
+        if adopted:
+            producer = make_producer(settings, config.client_id)
+            for tp in adopted:
+                producer.produce(config.changelog, checkpoint_value(tp.offset),
+                                 CHECKPOINT_KEY, partition=tp.partition)  # fmt: skip
+            if producer.flush(timeout_s) > 0:
+                raise ConfigurationError(f"{config.changelog}: checkpoints not written")
+            # A commit outside any generation: accepted while the group has no members.
+            consumers[group].commit(offsets=adopted, asynchronous=False)
+    finally:
+        for consumer in consumers.values():
+            consumer.close()
+    return adopted

@@ -45,11 +45,18 @@ def public_pem(public_key: Ed25519PublicKey) -> bytes:
     )
 
 
-def ensure_signing_key(secrets_dir: Path) -> Ed25519PrivateKey:
-    """The checkpoint key, made once (private 0600, public 0644 beside it)."""
+def ensure_signing_key(secrets_dir: Path, *, create: bool = True) -> Ed25519PrivateKey:
+    """The checkpoint key, made once (private 0600, public 0644 beside it). With
+    ``create`` false a missing key is an error: where the key comes from a mounted
+    Secret (Kubernetes), a new key would sign checkpoints no published key verifies."""
     path = private_key_file(secrets_dir)
     if path.exists():
         return load_signing_key(secrets_dir)
+    if not create:
+        raise ConfigurationError(
+            f"no checkpoint signing key at {path}, and LPRX_AUDIT_SIGNING_KEY_REQUIRED "
+            "forbids making one: mount the key's Secret (deploy/README.md)"
+        )
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,

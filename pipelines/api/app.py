@@ -14,7 +14,12 @@
     POST /v1/audit/verify           the agency's hash chain proven intact (auditor)
     GET  /public/transparency       the public log of use, HTML or CSV    (no login)
     POST /v1/hotlists, /v1/agreements, /v1/cameras, DELETE ...   an agency's administrator
+    POST /v1/agreements/{partner}/approve, .../reject   a widening's second approver
+    POST /v1/cameras/{id}/move, GET /v1/camera-notices, POST .../filed  the camera registry
+    POST /v1/audit/report           the biennial audit's export (auditor)
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
+    POST /v1/people/{username}/reset   a one-time password and second factor (admin, operator)
+    POST /v1/me/password            one's own new password
 
 The API lives in ``pipelines/`` because it composes the application services
 (``pipelines.services``) with the identity service; connectors stay edge systems.
@@ -31,8 +36,8 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipelines.api import admin, holds, people, reads
-from pipelines.api.deps import ApiServices, authenticate
+from pipelines.api import admin, audit, cameras, holds, people, reads
+from pipelines.api.deps import ApiServices, authenticate, is_console
 from schemas.errors import (
     AccessDenied,
     ConfigurationError,
@@ -51,12 +56,6 @@ PUBLIC_PREFIX = "/public/"
 
 def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(PUBLIC_PREFIX)
-
-
-def _console(path: str) -> bool:
-    """A page of the web console: it authenticates with the API's own functions, and
-    answers a missing login with the login page rather than a 401."""
-    return path == "/console" or path.startswith("/console/")
 
 
 def _status(error: LprxError) -> int:
@@ -91,7 +90,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     ) -> Response:
         # The credential is checked before the body is even parsed, so a caller without
         # a valid one gets 401 (audited) whatever it sends, never a hint from a 4xx.
-        if not is_open(request.url.path) and not _console(request.url.path):
+        # A console page authenticates with the API's own functions (its cookie and CSRF
+        # token), and answers a missing login with the login page rather than a 401.
+        if not is_open(request.url.path) and not is_console(request.url.path):
             try:
                 principal = await run_in_threadpool(authenticate, request, services, None)
             except HTTPException as refused:
@@ -103,7 +104,9 @@ def create_api_app(services: ApiServices) -> FastAPI:
     app.include_router(people.router)
     app.include_router(reads.router)
     app.include_router(admin.router)
+    app.include_router(cameras.router)
     app.include_router(holds.router)
+    app.include_router(audit.router)
     from pipelines.console import install_console
 
     install_console(app)  # its pages check the same credential themselves (a login page)
@@ -120,10 +123,11 @@ def serve(settings: object) -> None:
     assert isinstance(settings, Settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    # Before any connection: a missing certificate must stop the start, not follow it.
+    cert, key = tls_files(settings) if settings.api_tls else (None, None)
     with running_services(settings) as services:
         app = create_api_app(services)
-        tls = tls_files(settings) if settings.api_tls else None
         uvicorn.run(
             app, host=settings.api_host, port=settings.api_port, log_level="warning",
-            ssl_certfile=str(tls) if tls else None,
+            ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
         )  # fmt: skip

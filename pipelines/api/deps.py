@@ -1,10 +1,13 @@
 """What every route of the API (and page of the web console) shares: the services it
 calls, and the one dependency that authenticates the caller and checks a permission.
 
-A credential is a bearer token (``Authorization: Bearer ...``) or the session cookie
-the console sets (``lprx_session``). A call without a valid one gets 401, a call whose
-roles lack the permission 403; both are audited as DENIED (action ACCESS_DENIED) with
-the route and the reason.
+A credential is a bearer token (``Authorization: Bearer ...``); the session cookie the
+console sets (``lprx_session``) counts on the console's own pages only, whose forms carry
+a CSRF token (pipelines/console/guard.py). A browser sends that cookie with any request
+to this host, a forged cross-site form too, so ``/v1/...`` never takes it: a script or a
+tool sends its token itself, which another site cannot make a browser do. A call without
+a valid credential gets 401, a call whose roles lack the permission 403; both are
+audited as DENIED (action ACCESS_DENIED) with the route and the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from schemas.records import AuditAction, AuditEvent, AuditOutcome, PlateCrop, ne
 
 if TYPE_CHECKING:
     from pipelines.services.audit_chain import ChainStore
+    from pipelines.services.cameras import Registry
     from pipelines.services.holds import Holds
     from pipelines.services.transparency import UsageSource
 
@@ -59,6 +63,7 @@ class ApiServices:
     holds: Holds | None = None
     chain: ChainStore | None = None
     usage: UsageSource | None = None
+    cameras: Registry | None = None  # the camera registry (13.824 subd. 8)
 
 
 def services(request: Request) -> ApiServices:
@@ -79,13 +84,21 @@ def refusal_event(request: Request, actor: str, agency: str | None, reason: str)
     )  # fmt: skip
 
 
+CONSOLE_PREFIX = "/console"
+
+
+def is_console(path: str) -> bool:
+    """A page of the web console: the only place the session cookie counts."""
+    return path == CONSOLE_PREFIX or path.startswith(f"{CONSOLE_PREFIX}/")
+
+
 def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
     if credentials is not None:
         return credentials.credentials
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
+    return request.cookies.get(SESSION_COOKIE) if is_console(request.url.path) else None
 
 
 def authenticate(

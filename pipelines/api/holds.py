@@ -310,8 +310,11 @@ def transparency(
         raise RequestRefused(f"from and to must be YYYY-MM-DD days: {error}") from None
     if not 0 <= (last - first).days < MAX_REPORT_DAYS:
         raise RequestRefused(f"from..to: up to {MAX_REPORT_DAYS} days, from first")
+    from pipelines.services.cameras import fixed_locations
+
+    places = fixed_locations(api.cameras, agency) if api.cameras is not None else []
     found = public.report(_usage(api), _chain(api), agency, from_, to,
-                          api.settings.retention_for(agency))  # fmt: skip
+                          api.settings.retention_for(agency), places)  # fmt: skip
     if format is ReportFormat.CSV:
         return PlainTextResponse(public.as_csv(found), media_type="text/csv")
     return HTMLResponse(public.as_html(found))

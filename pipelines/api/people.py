@@ -18,8 +18,8 @@ from pipelines.api.deps import Anyone, Services, allowed, bearer, token_of
 from pipelines.identity.accounts import LoginRefused
 from pipelines.identity.auth import SYSTEM_USE_BANNER
 from pipelines.services.scope import audit_refusal
-from schemas.errors import RequestRefused
-from schemas.people import AGENCY_GRANTABLE, Account, Permission, Principal, Role
+from schemas.errors import AccessDenied, NotFound, RequestRefused
+from schemas.people import AGENCY_GRANTABLE, Account, AccountKind, Permission, Principal, Role
 from schemas.records import AuditAction, AuditEvent, AuditOutcome, new_id, utcnow
 
 router = APIRouter()
@@ -84,6 +84,20 @@ class NewServiceAnswer(BaseModel):
     key: str = Field(description="The service's bearer key; shown once, kept hashed.")
 
 
+class ResetAnswer(BaseModel):
+    username: str
+    agency_ori: str
+    password: str = Field(description="A one-time password: shown once, changed at once "
+                          "by its holder (POST /v1/me/password).")  # fmt: skip
+    totp_uri: str = Field(description="The new second factor's enrolment URI; shown once.")
+    sessions_ended: bool = True
+
+
+class PasswordChange(BaseModel):
+    current_password: Annotated[SecretStr, Field(max_length=1024)]
+    new_password: Annotated[SecretStr, Field(max_length=1024)]
+
+
 class AccountView(BaseModel):
     username: str
     kind: str
@@ -105,7 +119,7 @@ def _view(a: Account) -> AccountView:
     )  # fmt: skip
 
 
-def _account_event(
+def account_event(
     actor: Principal | None, username: str, agency: str | None, change: str,
     outcome: AuditOutcome = AuditOutcome.SUCCESS,
 ) -> AuditEvent:  # fmt: skip
@@ -133,11 +147,11 @@ def login(body: LoginRequest, api: Services) -> LoginAnswer:
     try:
         token, session = identity.login(body.username, body.password.get_secret_value(), body.code)
     except LoginRefused as refused:
-        audit_refusal(api.trail, _account_event(None, body.username[:64], None,
+        audit_refusal(api.trail, account_event(None, body.username[:64], None,
                                                 f"login refused: {refused.reason}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(401, str(refused)) from None
-    api.trail.record_acknowledged(_account_event(None, session.username, session.agency_ori,
+    api.trail.record_acknowledged(account_event(None, session.username, session.agency_ori,
                                                  "login"))  # fmt: skip
     return LoginAnswer(
         token=token, expires_at=session.expires_at,
@@ -155,7 +169,7 @@ def logout(
     token = token_of(request, credentials)
     if token:
         api.auth.identity.logout(token)
-    api.trail.record(_account_event(principal, principal.username, principal.agency_ori, "logout"))
+    api.trail.record(account_event(principal, principal.username, principal.agency_ori, "logout"))
     return {"status": "logged out"}
 
 
@@ -198,7 +212,7 @@ def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) ->
     roles = set(body.roles)
     problem = _may_grant(principal, agency, roles)
     if problem is not None:
-        audit_refusal(api.trail, _account_event(principal, body.username, agency,
+        audit_refusal(api.trail, account_event(principal, body.username, agency,
                                                 f"add refused: {problem}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(403, problem)
@@ -206,7 +220,7 @@ def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) ->
                                        body.password.get_secret_value(),
                                        principal.username)  # fmt: skip
     api.trail.record_acknowledged(
-        _account_event(
+        account_event(
             principal, body.username, agency, f"added with roles {','.join(sorted(roles))}"
         )
     )
@@ -223,7 +237,7 @@ def add_service(
     """A service account of an agency (its tools read the agency's hits); key shown once."""
     account, key = api.auth.identity.add_service(body.username, body.agency_ori,
                                                  principal.username)  # fmt: skip
-    api.trail.record_acknowledged(_account_event(principal, account.username, body.agency_ori,
+    api.trail.record_acknowledged(account_event(principal, account.username, body.agency_ori,
                                                  "service account added"))  # fmt: skip
     return NewServiceAnswer(username=account.username, agency_ori=body.agency_ori, key=key)
 
@@ -250,6 +264,55 @@ def disable_person(username: str, principal: PeopleAdmin, api: Services) -> Acco
                                     and Role.SERVICE in account.roles):  # fmt: skip
         raise HTTPException(403, problem)
     disabled = api.auth.identity.disable(username, f"disabled by {principal.username}")
-    api.trail.record_acknowledged(_account_event(principal, username, account.agency_ori,
+    api.trail.record_acknowledged(account_event(principal, username, account.agency_ori,
                                                  "disabled"))  # fmt: skip
     return _view(disabled)
+
+
+@router.post("/v1/people/{username}/reset", tags=["people"])
+def reset_person(
+    username: Annotated[str, Field(max_length=64)], principal: PeopleAdmin, api: Services
+) -> ResetAnswer:
+    """A new one-time password and second factor for a person (forgotten password, lost
+    phone), shown once; every session of theirs ends at once. An agency administrator
+    resets the people of its own agency it may add, the operator administrators and
+    operators; nobody resets themselves (audited, refusals too)."""
+    account = api.auth.identity.store.account(username)
+    if account is None or account.kind is not AccountKind.PERSON:
+        raise NotFound(f"no person {username}")
+    problem = _may_grant(principal, account.agency_ori, set(account.roles))
+    if username == principal.username:
+        problem = "a person's credentials are reset by an administrator, not by themselves"
+    if problem is not None:
+        audit_refusal(api.trail, account_event(principal, username, account.agency_ori,
+                                                f"reset refused: {problem}",
+                                                AuditOutcome.DENIED))  # fmt: skip
+        raise HTTPException(403, problem)
+    password, new = api.auth.identity.reset_with_one_time_password(username, principal.username)
+    api.trail.record_acknowledged(account_event(
+        principal, username, account.agency_ori,
+        "password and second factor reset; sessions ended",
+    ))  # fmt: skip
+    return ResetAnswer(username=username, agency_ori=account.agency_ori, password=password,
+                       totp_uri=new.totp_uri)  # fmt: skip
+
+
+@router.post("/v1/me/password", tags=["session"])
+def change_password(body: PasswordChange, principal: Anyone, api: Services) -> dict[str, str]:
+    """One's own new password (after a reset, say), the current one shown first."""
+    if principal.via != "session":
+        raise HTTPException(403, "a person changes their own password, in their session")
+    try:
+        api.auth.identity.change_password(principal.username,
+                                          body.current_password.get_secret_value(),
+                                          body.new_password.get_secret_value())  # fmt: skip
+    except AccessDenied as refused:
+        audit_refusal(api.trail, account_event(principal, principal.username,
+                                                principal.agency_ori,
+                                                f"password change refused: {refused}",
+                                                AuditOutcome.DENIED))  # fmt: skip
+        raise HTTPException(403, str(refused)) from None
+    changed = account_event(principal, principal.username, principal.agency_ori,
+                             "password changed")  # fmt: skip
+    api.trail.record_acknowledged(changed)
+    return {"status": "password changed"}

@@ -97,7 +97,7 @@ def search(body: SearchRequest, principal: Investigator, api: Services) -> Searc
         agencies=tuple(body.agencies), limit=body.limit, cursor=body.cursor,
     )  # fmt: skip
     page = search_reads(api.store, api.trail, api.book, principal, query, body.justification(),
-                        api.settings)  # fmt: skip
+                        api.settings, policies=api.settings.jurisdiction_policies)  # fmt: skip
     return SearchAnswer(
         reads=[ReadOut.model_validate(r, from_attributes=True) for r in page.reads],
         agencies=page.agencies, next_cursor=page.next_cursor, scan_limited=page.scan_limited,

@@ -8,20 +8,34 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectors.security.files import read_secret
 from pipelines.api.deps import ApiServices
 from pipelines.settings import Settings
+from schemas.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from connectors.cassandra import CassandraStore
     from pipelines.identity.accounts import IdentityService
 
 
-def tls_files(settings: Settings) -> Path:
-    """The API's key and certificate chain (one PEM), signed by the lprx CA."""
+def tls_files(settings: Settings) -> tuple[Path, Path | None]:
+    """The certificate chain the API serves and its key file (None: in the same PEM):
+    the files the settings name (a certificate from your own CA, mounted from a Secret),
+    else a key and chain signed by the lprx CA, made on first use."""
     from connectors.security.pki import ensure_ca, ensure_keystore
 
+    cert, key = settings.api_tls_cert_file, settings.api_tls_key_file
+    if cert is not None or key is not None:
+        if cert is None or key is None:
+            raise ConfigurationError("set both LPRX_API_TLS_CERT_FILE and LPRX_API_TLS_KEY_FILE")
+        for path in (cert, key):
+            if not path.is_file():
+                raise ConfigurationError(f"API TLS file {path} is missing")
+        read_secret(key)  # refuses a private key that others can read
+        return cert, key
     ca = ensure_ca(settings.tls_dir)
-    return ensure_keystore(ca, settings.tls_dir / "api.pem", "lprx-api", [settings.api_host])
+    pem = ensure_keystore(ca, settings.tls_dir / "api.pem", "lprx-api", [settings.api_host])
+    return pem, None
 
 
 def totp_key_file(settings: Settings) -> Path:
@@ -61,6 +75,7 @@ def custodian_store(settings: Settings) -> Iterator[CassandraStore]:
 @contextmanager
 def running_services(settings: Settings) -> Iterator[ApiServices]:
     from connectors.cassandra.audit_queries import AuditChainQueries
+    from connectors.cassandra.cameras import CameraRegistry
     from connectors.cassandra.holds import HoldStore
     from connectors.kafka.audit import AuditTrail
     from connectors.kafka.follower import CompactedTopicFollower
@@ -73,7 +88,7 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
     book = AgreementBook()
     follower = CompactedTopicFollower(
         settings, settings.topic("agreements"), lambda b: SharingAgreement.decode(codec, b),
-        lambda _key, agreement: book.put(agreement), book.revoke,
+        book.apply, book.remove,
     )  # fmt: skip
     follower.start()
     follower.wait_caught_up(30)
@@ -85,6 +100,7 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
                 settings, auth, trail, book, store,
                 holds=HoldStore(kept.session, kept.keyspace),
                 chain=AuditChainQueries(store.session, store.keyspace), usage=store.usage,
+                cameras=CameraRegistry(store.session, store.keyspace),
             )  # fmt: skip
     finally:
         follower.stop()

@@ -1,16 +1,18 @@
-"""`lprx audit show|verify|checkpoint|public-key`: the audit trail, and its proof.
+"""`lprx audit show|verify|report|checkpoint|public-key`: the audit trail, and its proof.
 
 Every event is chained by hash to the one before it in its agency's chain (the store
 agent chains them, connectors/cassandra/audit_chain.py); `checkpoint` signs each chain's
 head with the Ed25519 key kept in the secrets folder (run it daily); `verify` (an auditor,
 through the API) proves an interval of its agency's chain intact or names the first
-event changed, inserted or removed. Reading the trail, verifying included, is audited
+event changed, inserted or removed; `report` (an auditor) exports the biennial audit's
+records and flags. Reading the trail, verifying included, is audited
 (CJIS).
 """
 
 from __future__ import annotations
 
 import getpass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -74,10 +76,71 @@ def verify(
     raise common.fail(f"first finding: {first_bad['kind']}: {first_bad['detail']}")
 
 
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+@app.command("report")
+def report(
+    agency: Annotated[str, typer.Option(help="The agency (ORI) audited: your own.")],
+    from_day: Annotated[str, typer.Option("--from", help="First UTC day, YYYY-MM-DD.")],
+    to_day: Annotated[str, typer.Option("--to", help="Last UTC day, YYYY-MM-DD.")],
+    export_format: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.CSV,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV: the folder for the files (default audit-ORI-FROM-TO); "
+            "JSON: the file (default stdout)."
+        ),
+    ] = None,
+    repeat_threshold: Annotated[
+        int, typer.Option(help="Flag one person searching one plate this often.")
+    ] = 5,
+    work_hours: Annotated[
+        str, typer.Option(help="Working hours, local, START-END (flag access outside).")
+    ] = "7-19",
+    timezone: Annotated[str, typer.Option(help="The agency's time zone.")] = "America/Chicago",
+) -> None:
+    """The biennial audit's export (13.824 subd. 6): collection, classification and
+    destruction per day, every access with its purpose, case number and factual basis,
+    the sharing log, agreement changes, and flags (an auditor of the agency, through the
+    API; audited)."""
+    import json
+
+    from pipelines.services.audit_report import csv_files
+
+    start, _, end = work_hours.partition("-")
+    if not (start.isdigit() and end.isdigit()):
+        raise common.fail(f"--work-hours {work_hours!r}: write START-END hours, e.g. 7-19")
+    body = {"agency_ori": agency, "from_day": from_day, "to_day": to_day,
+            "repeat_threshold": repeat_threshold, "work_start_hour": int(start),
+            "work_end_hour": int(end), "timezone": timezone}  # fmt: skip
+    found = call(common.settings(), "POST", "/v1/audit/report", json=body)
+    summary = found["summary"]
+    if export_format is ExportFormat.JSON:
+        text = json.dumps(found, indent=2)
+        if output is None:
+            typer.echo(text)
+            return
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        output = output or Path(f"audit-{agency}-{from_day}-{to_day}")
+        output.mkdir(parents=True, exist_ok=True)
+        for name, content in csv_files(found).items():
+            (output / name).write_text(content, encoding="utf-8")
+    console.print(
+        f"wrote {output}: {summary['accesses']} accesses, {summary['disseminations']} "
+        f"disseminations, {summary['agreement_changes']} agreement changes, "
+        f"{summary['flags']} flags"
+    )
+
+
 @app.command("checkpoint")
 def checkpoint() -> None:
     """Sign each agency chain's head (run daily by the custodian, on the host with the
-    secrets folder: the key never leaves it; the signing is audited as the OS user)."""
+    secrets folder: the key never leaves it; the signing is audited as the OS user).
+    A missing key is made, unless LPRX_AUDIT_SIGNING_KEY_REQUIRED (then: exit code 1)."""
     from connectors.cassandra import CassandraStore
     from connectors.cassandra.audit_queries import AuditChainQueries
     from connectors.kafka.audit import AuditTrail
@@ -85,11 +148,15 @@ def checkpoint() -> None:
     from pipelines.services.audit_chain import sign_checkpoints
 
     settings = common.settings_as(Role.SETUP)
+    with refusals():
+        # Before any connection: a missing key must fail the run, not half of it.
+        required = settings.audit_signing_key_required
+        key = ensure_signing_key(settings.secrets_dir, create=not required)
     with refusals(), CassandraStore(settings, create_schema=False) as store:
         made = sign_checkpoints(
             AuditChainQueries(store.session, store.keyspace),
             AuditTrail(settings, "lprx-cli"),
-            ensure_signing_key(settings.secrets_dir),
+            key,
             f"os:{getpass.getuser()}",
         )
     for signed in made:
@@ -99,10 +166,12 @@ def checkpoint() -> None:
 
 @app.command("public-key")
 def public_key() -> None:
-    """Print the checkpoint public key (PEM) for verifiers, made if missing."""
+    """Print the checkpoint public key (PEM) for verifiers, made if missing (unless
+    LPRX_AUDIT_SIGNING_KEY_REQUIRED)."""
     from connectors.security.signing import ensure_signing_key, public_pem
 
     settings = common.settings()
     with refusals():
-        key = ensure_signing_key(settings.secrets_dir)
+        required = settings.audit_signing_key_required
+        key = ensure_signing_key(settings.secrets_dir, create=not required)
     typer.echo(public_pem(key.public_key()).decode(), nl=False)

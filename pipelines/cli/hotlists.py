@@ -20,7 +20,23 @@ app = typer.Typer(help="Hotlists: load files into the hotlist topic.")
 def hotlist_load(
     path: Path,
     list_id: Annotated[str, typer.Option(help="Stable id of the list, e.g. mn-bca-stolen.")],
-    source: Annotated[str, typer.Option(help="Where the list comes from, e.g. NCIC.")],
+    source: Annotated[str, typer.Option(help="The list's name, e.g. 'MN BCA hotlist'.")],
+    source_kind: Annotated[
+        str,
+        typer.Option(
+            help="What the law allows (13.824 subd. 2(c)): state_file, ncic (with "
+            "--ncic-file, or a file per row) or investigation (with --case-number)."
+        ),
+    ],
+    ncic_file: Annotated[
+        str | None, typer.Option(help="An NCIC extract's file, e.g. vehicle, wanted_person.")
+    ] = None,
+    case_number: Annotated[
+        str | None, typer.Option(help="The active investigation a list is tied to.")
+    ] = None,
+    purpose: Annotated[
+        str | None, typer.Option(help="What the list is for, e.g. criminal_investigation.")
+    ] = None,
     file_format: Annotated[
         HotlistFormat, typer.Option("--format", help="lprx CSV, Genetec delimited, NCIC fixed.")
     ] = HotlistFormat.LPRX,
@@ -41,7 +57,9 @@ def hotlist_load(
     except OSError as error:
         raise fail(f"cannot read {path}: {error.strerror}") from error
     load = call(common.settings(), "POST", "/v1/hotlists", json={
-        "list_id": list_id, "source": source, "content": content, "format": file_format.value,
+        "list_id": list_id, "source": source, "source_kind": source_kind,
+        "ncic_file": ncic_file, "case_number": case_number, "purpose": purpose,
+        "content": content, "format": file_format.value,
         "category": category.value, "priority": priority, "covert": covert,
         "snapshot": snapshot, "force": force,
     })  # fmt: skip

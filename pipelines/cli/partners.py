@@ -1,4 +1,8 @@
-"""`lprx partners add|revoke|list`: partner agencies' own Kafka credentials and ACLs."""
+"""`lprx partners add|revoke|list`: partner agencies' own Kafka credentials and ACLs.
+
+The consortium operator's commands, run where the admin credential is (``lprx-admin``):
+an agreement made through the API only records what is shared, and ``lprx api``'s own
+principal may make no user, ACL or topic."""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ AgencyArg = Annotated[str, typer.Argument(help="ORI of the partner agency.")]
 
 @app.command("add")
 def add(agency: AgencyArg) -> None:
-    """Give a partner its own user: read its hit topic, write dispositions, nothing else."""
+    """Give a partner its own user: read its hit topic (made here), write dispositions,
+    nothing else. Run it once an agreement shares hits with the partner."""
     try:
         path = add_partner(get_settings(), agency)
     except ConfigurationError as error:

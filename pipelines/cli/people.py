@@ -1,4 +1,5 @@
-"""`lprx login | logout`, `lprx people bootstrap | add | list | disable | service`.
+"""`lprx login | logout | password`, `lprx people bootstrap | add | list | disable | reset |
+service`.
 
 Secrets never go through argv: a password is prompted for (or read from a file, ``-``
 for standard input), and a TOTP enrolment URI or a service key is written 0600 to a
@@ -30,11 +31,11 @@ SecretOut = Annotated[
 ]
 
 
-def read_password(file: Path | None, *, confirm: bool) -> str:
+def read_password(file: Path | None, *, confirm: bool, label: str = "Password") -> str:
     if file is not None:
         text = sys.stdin.readline() if str(file) == "-" else file.read_text("utf-8")
         return text.rstrip("\n")
-    value: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    value: str = typer.prompt(label, hide_input=True, confirmation_prompt=confirm)
     return value
 
 
@@ -149,4 +150,35 @@ def disable(username: str) -> None:
     console.print(f"{username}: disabled")
 
 
-__all__ = ["app", "fail", "login", "logout"]
+@app.command("reset")
+def reset(
+    username: str,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="Write the credentials here (0600) instead of the terminal.")
+    ] = None,
+) -> None:
+    """A person's new one-time password and second factor (an administrator: of its
+    agency; the operator: administrators), shown once; their sessions end at once."""
+    answer = call(common.settings(), "POST", f"/v1/people/{username}/reset")
+    credentials = (f"one-time password: {answer['password']}\n"
+                   f"TOTP enrolment URI: {answer['totp_uri']}")  # fmt: skip
+    console.print(f"{username} of {answer['agency_ori']}: credentials reset, every session ended")
+    if secret_file is not None:
+        hand_over(credentials, secret_file, secret_file, "the new credentials")
+        return
+    # Printed to this terminal only, once: lprx keeps no copy and logs none.
+    console.print(credentials, markup=False, highlight=False)
+    console.print("give them to the person only; they change the password at once "
+                  "(`lprx password`)")  # fmt: skip
+
+
+def password(current_file: PasswordFile = None, new_file: PasswordFile = None) -> None:
+    """Change your own password (after a reset, say)."""
+    current = read_password(current_file, confirm=False, label="Current password")
+    new = read_password(new_file, confirm=new_file is None, label="New password")
+    call(common.settings(), "POST", "/v1/me/password",
+         json={"current_password": current, "new_password": new})  # fmt: skip
+    console.print("password changed")
+
+
+__all__ = ["app", "fail", "login", "logout", "password"]

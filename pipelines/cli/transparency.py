@@ -28,11 +28,14 @@ def transparency_report(
     report_format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.HTML,
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
-    """Reads, when each camera collected, lists, hits by category, sharing, retention."""
+    """Reads, when each camera collected, lists, hits by category, sharing, retention,
+    fixed camera locations."""
     from connectors.cassandra import CassandraStore
     from connectors.cassandra.audit_queries import AuditChainQueries
+    from connectors.cassandra.cameras import CameraRegistry
     from pipelines.services import transparency
     from pipelines.services.audit_chain import days
+    from pipelines.services.cameras import fixed_locations
 
     settings = common.settings_as(Role.READER)
     with refusals():
@@ -44,6 +47,7 @@ def transparency_report(
             found = transparency.report(
                 store.usage, AuditChainQueries(store.session, store.keyspace), agency,
                 from_day, to_day, settings.retention_for(agency),
+                fixed_locations(CameraRegistry(store.session, store.keyspace), agency),
             )  # fmt: skip
     text = transparency.as_html(found) if report_format is ReportFormat.HTML else (
         transparency.as_csv(found)

@@ -44,6 +44,7 @@ from pipelines.console.guard import (
     safe_next,
     set_cookie,
 )
+from pipelines.console.oidc import provider_buttons
 from pipelines.console.render import page
 from pipelines.console.svgmap import MapPoint, reads_map
 from pipelines.identity.auth import SESSION_COOKIE
@@ -101,6 +102,9 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 
 def install_console(app: FastAPI) -> None:
     """Mounts the console's pages in the API's app (kept out of its OpenAPI)."""
+    from pipelines.console import oidc
+
+    app.include_router(oidc.router)  # before the pages' catch-all "no such page"
     app.include_router(router)
 
 
@@ -146,10 +150,10 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
-    return _login_form(request, safe_next(next), [], 200)
+    return login_form(request, safe_next(next), [], 200)
 
 
-def _login_form(request: Request, next_page: str, problems: list[str], status: int) -> Response:
+def login_form(request: Request, next_page: str, problems: list[str], status: int) -> Response:
     token = new_login_csrf()
     limits = _api(request).settings
     answer = page(
@@ -161,6 +165,7 @@ def _login_form(request: Request, next_page: str, problems: list[str], status: i
         next_page=next_page,
         problems=problems,
         limits=limits,
+        providers=provider_buttons(limits),
     )
     set_cookie(answer, LOGIN_CSRF_COOKIE, token, max_age=1800, path=f"{PREFIX}/login")
     return answer
@@ -172,18 +177,18 @@ async def login(request: Request) -> Response:
     next_page = safe_next(fields.get("next"))
     sent, kept = fields.get(CSRF_FIELD, ""), request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not sent or not kept or not hmac.compare_digest(sent, kept):
-        return _login_form(request, next_page, ["The login form expired: send it again."], 403)
+        return login_form(request, next_page, ["The login form expired: send it again."], 403)
     try:
         body = people.LoginRequest.model_validate(
             {k: fields.get(k, "") for k in ("username", "password", "code")}
         )
     except ValidationError:
-        return _login_form(request, next_page, ["Username, password or code is too long."], 400)
+        return login_form(request, next_page, ["Username, password or code is too long."], 400)
     api = _api(request)
     try:
         answer = await run_in_threadpool(people.login, body, api)
     except HTTPException as refused:
-        return _login_form(request, next_page, [str(refused.detail)], refused.status_code)
+        return login_form(request, next_page, [str(refused.detail)], refused.status_code)
     done = RedirectResponse(next_page, status_code=303)
     lifetime = int((answer.expires_at - utcnow()).total_seconds())
     set_cookie(done, SESSION_COOKIE, answer.token, max_age=max(lifetime, 1))
@@ -372,11 +377,14 @@ async def crop(request: Request, read_id: str) -> Response:
 def agreements_page(request: Request) -> Response:
     api = _api(request)
     principal = person(
-        request, api, Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS
-    )
-    return page(
-        request, "agreements.html", principal, agreements=admin.list_agreements(principal, api)
-    )
+        request, api, Permission.MANAGE_AGREEMENTS, Permission.APPROVE_AGREEMENTS,
+        Permission.SEARCH_READS, Permission.READ_HITS,
+    )  # fmt: skip
+    from pipelines.services.agreements import policy_lines
+
+    views = admin.agreements_of(api, principal.agency_ori)
+    policy = policy_lines(principal.agency_ori, [v.model_dump(mode="json") for v in views])
+    return page(request, "agreements.html", principal, agreements=views, policy=policy)
 
 
 @router.get("/audit")

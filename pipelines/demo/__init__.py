@@ -22,10 +22,18 @@ from pipelines.demo.cameras import run_cameras
 from pipelines.demo.observed import Observed, wait_drained
 from pipelines.demo.people import make_people
 from pipelines.demo.processes import start_processes, wait_until_api_up, wait_until_up
-from pipelines.demo.scenario import CAMERAS, LAKESIDE, PINE, SAMPLES, demo_agreements
+from pipelines.demo.scenario import (
+    CAMERAS,
+    FRAME_CAMERA,
+    LAKESIDE,
+    PINE,
+    SAMPLES,
+    demo_agreements,
+)
 from pipelines.demo.summary import print_login, print_summary, summarize
 from pipelines.settings import Settings
-from schemas.records import HotlistCategory
+from schemas.hotlist_policy import HotlistSourceKind
+from schemas.records import CameraKind, HotlistCategory
 
 __all__ = ["SAMPLES", "run_demo"]
 
@@ -82,8 +90,9 @@ def prepare(settings: Settings, console: Console) -> list[str]:
     codec = codec_for(settings.schema_registry_url)
     producer = make_producer(settings, "lprx-demo-admin")
     source = HotlistSource(
-        "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE
-    )
+        "demo-hotlist", "MN BCA (sample)", LAKESIDE.ori, HotlistCategory.STOLEN_VEHICLE,
+        kind=HotlistSourceKind.STATE_FILE,
+    )  # fmt: skip
     report = parse_csv_file(SAMPLES / "hotlist.csv", source)
     # A snapshot writes only what changed, so a second demo run raises no historical
     # hits for entries that were already listed.
@@ -97,4 +106,27 @@ def prepare(settings: Settings, console: Console) -> list[str]:
             f"    {agreement.owner_agency_ori} -> {agreement.partner_agency_ori}: {categories}"
         )
     console.print(f"    {PINE.ori} ({PINE.name}) has signed no agreement: it shares nothing")
+    register_cameras(settings)
     return [entry.plate for entry in report.entries]
+
+
+def register_cameras(settings: Settings) -> None:
+    """The demo's cameras in the camera registry (once), so the public log of use lists
+    its fixed locations; an agency does this with `lprx cameras add`."""
+    from connectors.cassandra import CassandraStore
+    from connectors.cassandra.cameras import CameraRegistry
+    from schemas.cameras import CameraLocation, RegisteredCamera
+    from schemas.records import utcnow
+
+    now = utcnow()
+    with CassandraStore(settings, create_schema=False) as store:
+        registry = CameraRegistry(store.session, store.keyspace)
+        for c in (*CAMERAS, FRAME_CAMERA):
+            if registry.camera(c.agency.ori, c.camera_id) is not None:
+                continue
+            registry.save_camera(RegisteredCamera(c.agency.ori, c.camera_id, c.kind, now.date(),
+                                                  "demo", now))  # fmt: skip
+            if c.kind is CameraKind.FIXED:
+                place = CameraLocation(c.latitude, c.longitude, f"{c.camera_id} (demo site)",
+                                       now.date())  # fmt: skip
+                registry.save_location(c.agency.ori, c.camera_id, place, "demo", now)

@@ -132,7 +132,8 @@ class IdentityService:
 
     def reset_person(self, username: str, password: str, by: str) -> NewPerson:
         """New password and TOTP secret for a person (lost phone, forgotten password),
-        enabled again; the old factor stops working at once."""
+        enabled again; the old factors and every session begun before stop working at
+        once (``by`` is the audit's, kept by the caller)."""
         account = self.store.account(username)
         if account is None or account.kind is not AccountKind.PERSON:
             raise RequestRefused(f"no person {username}")
@@ -144,12 +145,32 @@ class IdentityService:
         reset = replace(
             account, password_hash=_HASHER.hash(password), totp_secret=self._sealer.seal(secret),
             last_used_at=self._clock(), last_totp_step=0, disabled_at=None,
-            disabled_reason=None,
+            disabled_reason=None, sessions_valid_from=self._clock(),
         )  # fmt: skip
         self.store.put_account(reset)
         self.store.clear_failures(username)
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="lprx")
         return NewPerson(reset, uri)
+
+    def reset_with_one_time_password(self, username: str, by: str) -> tuple[str, NewPerson]:
+        """``reset_person`` with a generated password, for its holder to use once and
+        change (``POST /v1/me/password``); returned once, kept only as its hash."""
+        password = "-".join(secrets.token_urlsafe(6) for _ in range(4))
+        return password, self.reset_person(username, password, by)
+
+    def change_password(self, username: str, current: str, new: str) -> None:
+        """A person's own new password, after the current one is shown right."""
+        account = self.store.account(username)
+        if account is None or account.kind is not AccountKind.PERSON:
+            raise RequestRefused(f"no person {username}")
+        if not _verify(account.password_hash, current):
+            raise AccessDenied("the current password is wrong")
+        if len(new) < self._config.api_password_min_length or new == current:
+            raise RequestRefused(
+                f"a new password has at least {self._config.api_password_min_length} "
+                "characters and is not the current one"
+            )
+        self.store.put_account(replace(account, password_hash=_HASHER.hash(new)))
 
     def add_service(self, username: str, agency_ori: str, created_by: str) -> tuple[Account, str]:
         """A service account of an agency and its key (shown once, kept hashed)."""
@@ -274,6 +295,9 @@ class IdentityService:
         if account is None or not account.active:
             self.store.delete_session(hashed)
             raise AccessDenied("the account is disabled")
+        if account.sessions_valid_from and session.created_at < account.sessions_valid_from:
+            self.store.delete_session(hashed)
+            raise AccessDenied("the session was ended by a reset of the credentials")
         self.store.put_session(replace(session, last_seen_at=now),
                                _seconds_left(session.expires_at, now))  # fmt: skip
         # Roles as the account has them now: a role taken away takes effect at once.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -13,6 +15,14 @@ class ApiConfig(BaseModel):
     api_tls: bool = Field(
         default=True,
         description="Serve HTTPS with a certificate of the lprx CA (<cache>/secrets/tls).",
+    )
+    api_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate chain to serve instead of one of the lprx CA (with "
+        "api_tls_key_file; e.g. a Kubernetes TLS Secret); unset, the lprx CA makes one.",
+    )
+    api_tls_key_file: Path | None = Field(
+        default=None, description="The private key of api_tls_cert_file (PEM, 0600)."
     )
     api_url: str | None = Field(
         default=None,

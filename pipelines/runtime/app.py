@@ -55,6 +55,8 @@ class Pipeline:
         """Runs the worker until it is stopped (SIGTERM, SIGINT). A worker whose stages
         have no Faust agent (``share`` alone) runs without Faust, which will not start
         with no topic to subscribe to: its tasks, then its shutdown handlers."""
+        for prepare in self.wiring.preparations:
+            prepare()
         if self.app.agents:
             runner = faust.Worker(self.app, loglevel=loglevel)
             # Faust's startup spinner sets the root logger to DEBUG for good (to spin on
@@ -155,11 +157,12 @@ def create_pipeline(settings: Settings) -> Pipeline:
     agents = pipeline.agents
     if "ocr" in stages:
         agents["ocr"] = ocr.register(wiring)
-    if "normalize" in stages:
-        agents["normalize"] = normalize.register(wiring)
     if "match" in stages:
         agents["match"] = match.register(wiring)
         agents["historical"] = historical.register(wiring)
+    if "normalize" in stages:
+        # With match here too, reads are matched in the normalize agent: a hop fewer.
+        agents["normalize"] = normalize.register(wiring, agents.get("match"))
     if "share" in stages:
         agents["share"] = share.register(wiring)
     if "store" in stages:

@@ -153,9 +153,11 @@ class Context:
         key = raw_read_key(read, self.settings.dedup_sites)
         await self.out.send(self.topics.raw_reads, key, read.encode(self.codec))
 
-    async def send_normalized_read(self, read: PlateRead) -> None:
+    async def send_normalized_read(self, read: PlateRead, value: bytes | None = None) -> None:
+        """``value``: the read already encoded, if it is."""
         key = read_key(read)
-        await self.out.send(self.topics.normalized_reads, key, read.encode(self.codec))
+        value = read.encode(self.codec) if value is None else value
+        await self.out.send(self.topics.normalized_reads, key, value)
 
     async def send_reads_acknowledged(self, reads: Sequence[PlateRead]) -> None:
         """The reads to store, returning once Kafka has every one of them."""

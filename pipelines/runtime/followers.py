@@ -19,6 +19,7 @@ from pipelines.matching.index import HotlistIndex
 from pipelines.settings import Settings
 from pipelines.stages.share import AgreementBook
 from schemas import Codec
+from schemas.hotlist_policy import excluded_entry
 from schemas.records import HotlistEntry, SharingAgreement
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,16 @@ def hotlist_index(settings: Settings) -> HotlistIndex:
 def follow_hotlist(
     settings: Settings, codec: Codec, index: HotlistIndex
 ) -> CompactedTopicFollower[HotlistEntry]:
-    """A follower (not started) that keeps ``index`` equal to the hotlist topic."""
+    """A follower (not started) that keeps ``index`` equal to the hotlist topic, less
+    the entries the owning agency's jurisdiction excludes (13.824 subd. 2(c)): one
+    listed before its policy changed is never matched."""
     loading = True
 
-    def put_entry(_key: str, entry: HotlistEntry) -> None:
+    def put_entry(key: str, entry: HotlistEntry) -> None:
+        if excluded_entry(settings.jurisdiction_policies, entry) is not None:
+            metrics.count("match", "entry_excluded")  # counted, not logged: ids hold plates
+            index.retract(key)
+            return
         index.put(entry, defer_fuzzy=loading)
 
     def loaded() -> None:
@@ -63,8 +70,8 @@ def follow_agreements(
 ) -> CompactedTopicFollower[SharingAgreement]:
     """A follower (not started) that keeps ``book`` equal to the agreements topic."""
 
-    def put(_key: str, agreement: SharingAgreement) -> None:
-        book.put(agreement)
+    def put(key: str, agreement: SharingAgreement) -> None:
+        book.apply(key, agreement)
         # Both ends may receive hits: their series start at 0, so rate() sees the first.
         metrics.declare_recipients(agreement.owner_agency_ori, agreement.partner_agency_ori)
 
@@ -73,7 +80,7 @@ def follow_agreements(
         settings.topic("agreements"),
         lambda b: SharingAgreement.decode(codec, b),
         put,
-        book.revoke,
+        book.remove,
     )
 
 

@@ -149,6 +149,20 @@ class Guard:
                 await self.failed(sources, error)
                 return None
 
+    async def attempt(self, work: Callable[[], Awaitable[object]]) -> bool:
+        """``await work()``, tried again while the failure is transient; False if it
+        failed otherwise (logged), for the caller to try its records one by one."""
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                await work()
+                return True
+            except TransientError as error:
+                delay = await self._back_off(error, delay)
+            except Exception:
+                log.warning("%s: batch failed; its records one by one", self.stage, exc_info=True)
+                return False
+
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """``await call()``, timed as a store call, until the store takes it: an outage
         holds the agent (and so its partitions) instead of failing the records."""

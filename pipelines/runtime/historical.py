@@ -18,6 +18,7 @@ from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
 from pipelines.runtime.wiring import Wiring
 from pipelines.stages import match
+from schemas.hotlist_policy import excluded_entry
 from schemas.plates import confusable_key, is_wildcard
 from schemas.records import HotlistEntry, utcnow
 
@@ -46,6 +47,9 @@ class Historical:
         decode = partial(HotlistEntry.decode, self.ctx.codec, event.message.value)
         entry = await self.guard.step(event, decode)
         if entry is None or is_wildcard(entry.plate):
+            return
+        if excluded_entry(self.ctx.settings.jurisdiction_policies, entry) is not None:
+            metrics.count(STAGE, "excluded")  # its jurisdiction bars matching it
             return
         folded = confusable_key(entry.plate)
         if await store(lambda s: s.entry_checked(entry.entry_id, folded)):

@@ -1,19 +1,25 @@
 """Agents ``normalize`` (raw reads -> normalised reads for matching, and the best read of
 each pass for the store) and ``dedup-ticks``.
 
-A raw read is decoded and normalised (``stages/normalize.py``) and sent at once to
-``reads.normalized``, which the match stage consumes: no hit waits for dedup, and no
-spelling is dropped unmatched. Then it is folded into its camera's passes
-(``passes.PassBook``), which decide what is stored: the best read of each pass goes to
-``reads`` once its settle time is up. A held pass is due with no read to notice it: the
-``dedup-settle`` timer asks for the cameras due with one tick per partition of the ticks
-topic, since Faust writes a table only inside a stream event of the key's partition, and
-the ``dedup-ticks`` agent sends their passes from there. The same tick forgets a camera
-idle long enough.
+Raw reads come in batches (``normalize_batch_size``, waiting at most
+``normalize_batch_seconds``). A raw read is decoded and normalised
+(``stages/normalize.py``) and sent at once to ``reads.normalized``, which the match stage
+consumes (or, when this worker runs stage ``match`` too, the batch is matched here, one
+hop fewer): no hit waits for dedup, and no spelling is dropped unmatched. Then it is
+folded into its camera's passes (``passes.PassBook``), which decide what is stored: the
+best read of each pass goes to ``reads`` once its settle time is up. A held pass is due
+with no read to notice it: the ``dedup-settle`` timer asks for the cameras due with one
+tick per partition of the ticks topic, since Faust writes a table only inside a stream
+event of the key's partition, and the ``dedup-ticks`` agent sends their passes from
+there. The same tick forgets a camera idle long enough.
 
-A pass is recorded as sent (its table entry, so its changelog) only after Kafka has
-acknowledged its read on ``reads``: a worker killed in between sends it again after
-recovery (the store's upsert by read id absorbs the duplicate), never loses it.
+A batch is folded under one lock, its passes' reads sent with one acknowledged send and
+each camera written once (inside an event of its partition, ``wiring.within_event``); a
+batch that fails other than by an outage is folded again read by read, so a read that
+breaks dedup is its own dead letter. A pass is recorded as sent (its table entry, so its
+changelog) only after Kafka has acknowledged its read on ``reads``: a worker killed in
+between sends it again after recovery (the store's upsert by read id absorbs the
+duplicate), never loses it.
 """
 
 from __future__ import annotations
@@ -24,15 +30,19 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
+from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
+from pipelines.runtime.match import Match
 from pipelines.runtime.passes import TABLE, PassBook
-from pipelines.runtime.wiring import Wiring
+from pipelines.runtime.wiring import Wiring, within_event
 from pipelines.stages import dedup, normalize
 from pipelines.stages.dedup import DedupPolicy
 from schemas.records import PlateRead, utcnow
@@ -58,14 +68,30 @@ def tick_cameras(value: bytes | None) -> list[str]:
     return [text]
 
 
+@dataclass(frozen=True)
+class Normalized:
+    """A raw read's event, the read normalised, and its Avro bytes (sent to matching)."""
+
+    event: EventT[bytes]
+    read: PlateRead
+    value: bytes
+
+
 class Dedup:
     """The two agents and the timer, around one ``PassBook``."""
 
     def __init__(
-        self, ctx: Context, book: PassBook, clock: Callable[[], float] = time.time
+        self,
+        ctx: Context,
+        book: PassBook,
+        clock: Callable[[], float] = time.time,
+        matcher: Match | None = None,
     ) -> None:
         self.ctx = ctx
         self.book = book
+        self.matcher = matcher
+        """This worker's match stage, when it runs one: reads are matched here, in the
+        batch, instead of through ``reads.normalized``."""
         self.clock = clock
         """Worker time, epoch seconds: when reads arrive, and settle times."""
         self.normalize = Guard(ctx, normalize.STAGE)
@@ -77,18 +103,45 @@ class Dedup:
     # --- normalize ------------------------------------------------------------------
 
     async def consume_reads(self, stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await self.on_read(event)
+        if self.matcher is not None:
+            await self.ctx.wait_for_followers()  # matching needs the hotlist loaded
+        settings = self.ctx.settings
+        # Faust hands agents a Stream; its interface type lacks take_events.
+        batches = cast(Stream[bytes], stream).take_events(
+            settings.normalize_batch_size, within=settings.normalize_batch_seconds
+        )
+        async for events in batches:
+            await self.on_reads(events)
 
     async def on_read(self, event: EventT[bytes]) -> None:
-        read = await self.normalize.step(event, partial(self._normalized, event.message.value))
-        if read is None:
-            return
-        if not await self.normalize.run(event, partial(self._forward, read)):
-            return
-        metrics.count(normalize.STAGE, "ok")
-        metrics.observe_age(normalize.STAGE, [read.collected_at])
-        await self.dedup.run(event, partial(self._fold, read, event.message.partition))
+        await self.on_reads([event])
+
+    async def on_reads(self, events: Sequence[EventT[bytes]]) -> None:
+        """A batch of raw reads: each decoded, normalised and forwarded to matching on
+        its own (a bad one is its own dead letter), then all folded under one lock with
+        one acknowledged send and one table write per camera."""
+        with metrics.timed_batch(normalize.STAGE, len(events)):
+            forwarded = await self._normalize_all(events)
+        if self.matcher is not None:
+            await self.matcher.on_reads([i.event for i in forwarded], [i.read for i in forwarded])
+        if forwarded:
+            await self._fold_batch(forwarded)
+
+    async def _normalize_all(self, events: Sequence[EventT[bytes]]) -> list[Normalized]:
+        forwarded: list[Normalized] = []
+        for event in events:
+            read = await self.normalize.step(event, partial(self._normalized, event.message.value))
+            if read is None:
+                continue
+            # Encoded once: the bytes matching gets are those the pass holds.
+            value = read.encode(self.ctx.codec)
+            forward = self.matcher is None
+            if forward and not await self.normalize.run(event, partial(self._forward, read, value)):
+                continue
+            forwarded.append(Normalized(event, read, value))
+        metrics.count(normalize.STAGE, "ok", len(forwarded))
+        metrics.observe_age(normalize.STAGE, [item.read.collected_at for item in forwarded])
+        return forwarded
 
     def _normalized(self, value: bytes | None) -> PlateRead:
         read = PlateRead.decode(self.ctx.codec, value)
@@ -96,20 +149,51 @@ class Dedup:
             read, self.ctx.settings.retention_for(read.agency_ori), utcnow()
         )
 
-    async def _forward(self, read: PlateRead) -> bool:
+    async def _forward(self, read: PlateRead, value: bytes) -> bool:
         """To matching, before dedup: a hit waits for nothing."""
-        await self.ctx.send_normalized_read(read)
+        await self.ctx.send_normalized_read(read, value)
         return True
 
-    async def _fold(self, read: PlateRead, partition: int) -> None:
+    async def _fold_batch(self, items: Sequence[Normalized]) -> None:
+        """The batch folded as one; if that fails for good (not an outage, which holds
+        the batch), each read on its own, so a read that breaks dedup gets its dead
+        letter and the others their passes."""
+        if len(items) > 1 and await self.dedup.attempt(partial(self._fold_all, items)):
+            return
+        for item in items:
+            await self.dedup.run(item.event, partial(self._fold_all, [item]))
+
+    async def _fold_all(self, items: Sequence[Normalized]) -> None:
         async with self.lock:
-            group, folded = self.book.fold(read, partition, self.clock())
+            try:
+                await self._fold_locked(items)
+            except Exception:
+                # Memory may hold folds nothing records: the table is the truth.
+                self.book.mirror.reload()
+                raise
+
+    async def _fold_locked(self, items: Sequence[Normalized]) -> None:
+        now = self.clock()
+        sent: list[PlateRead] = []
+        touched: dict[str, EventT[bytes]] = {}
+        counts = {"redelivered": 0, "duplicate": 0}
+        for item in items:
+            partition = item.event.message.partition
+            group, folded = self.book.fold(item.read, partition, now, item.value)
+            touched[group] = item.event
             if folded.redelivered:
-                metrics.count(dedup.STAGE, "redelivered")
+                counts["redelivered"] += 1
             elif folded.duplicate:
-                metrics.count(dedup.STAGE, "duplicate")
-            await self._send(folded.sent)
-            self.book.commit(group)
+                counts["duplicate"] += 1
+            sent += folded.sent
+        await self._send(sent)
+        for group, event in touched.items():
+            # Faust writes a table key to the current event's partition: the group's.
+            with within_event(event):
+                self.book.commit(group)
+        for outcome, n in counts.items():
+            if n:
+                metrics.count(dedup.STAGE, outcome, n)
 
     async def _send(self, reads: Sequence[PlateRead]) -> None:
         """The passes' reads to the store, acknowledged before anything records them as
@@ -174,12 +258,12 @@ def policy(ctx: Context) -> DedupPolicy:
     return DedupPolicy.from_settings(ctx.settings)
 
 
-def register(wiring: Wiring) -> Dedup:
+def register(wiring: Wiring, matcher: Match | None = None) -> Dedup:
     ctx = wiring.ctx
     table = wiring.table(TABLE)
     book = PassBook(table, ctx.codec, policy(ctx), ctx.settings.dedup_sites)
     wiring.keep_current(table, book.mirror)
-    agents = Dedup(ctx, book)
+    agents = Dedup(ctx, book, matcher=matcher)
     wiring.agent(ctx.topics.raw_reads, "normalize", agents.consume_reads)
     # A held pass is sent at most this long after its settle time is up.
     interval = max(0.1, book.policy.settle_seconds / 4)

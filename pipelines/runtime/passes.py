@@ -142,14 +142,18 @@ class PassBook:
     def group(self, read: PlateRead) -> str:
         return dedup_group(read.camera_id, self.sites)
 
-    def fold(self, read: PlateRead, partition: int, now: float) -> tuple[str, Folded]:
+    def fold(
+        self, read: PlateRead, partition: int, now: float, encoded: bytes | None = None
+    ) -> tuple[str, Folded]:
         """Folds the read into its camera's passes at worker time ``now``; the camera
-        (its group) and what the fold gave."""
+        (its group) and what the fold gave. ``encoded``: the read's Avro bytes, if at
+        hand, so a pass holding it need not encode it again."""
         group = self.group(read)
         camera = self.mirror.setdefault(group, CameraPasses)
         # Raw reads are keyed by group, so its state goes to this partition's changelog.
         camera.partition = partition
-        return group, dedup.fold_read(camera, read, now, self.policy)
+        held = base64.b64encode(encoded).decode() if encoded is not None else None
+        return group, dedup.fold_read(camera, read, now, self.policy, held)
 
     def settle(self, camera_id: str, partition: int, now: float) -> Settled | None:
         """The passes of the camera now due; None for a stale tick (the camera is

@@ -42,8 +42,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from confluent_kafka import KafkaException
+
 from connectors.kafka.acls import share_transactional_prefix
-from connectors.kafka.topics import TopicSpec, ensure_topics, partner_topic
+from connectors.kafka.topics import TopicSpec, admin_client, ensure_topics, partner_topic
 from connectors.kafka.transactions import (
     Handler,
     LoopConfig,
@@ -51,6 +53,7 @@ from connectors.kafka.transactions import (
     Received,
     TransactionalLoop,
     Work,
+    adopt_group_offsets,
 )
 from pipelines import metrics
 from pipelines.runtime.context import Context
@@ -72,9 +75,8 @@ TICK_MAX_S = 60.0
 StateChange = tuple[int, bytes, bytes | None]
 
 
-def loop_config(settings: Settings, former_group: str | None = None) -> LoopConfig:
-    """The loop of the stage; ``former_group``: the Faust group (the worker's app id)
-    that ran ``share`` before, where a partition never committed here starts."""
+def loop_config(settings: Settings) -> LoopConfig:
+    """The loop of the stage: its own consumer group and transactional id."""
     window = settings.hit_suppression_seconds
     return LoopConfig(
         source=settings.topic("hits"),
@@ -84,7 +86,6 @@ def loop_config(settings: Settings, former_group: str | None = None) -> LoopConf
         f"{socket.gethostname()}",
         client_id=f"{settings.worker_id}-share",
         tick_s=min(TICK_MAX_S, max(window / 4, 1.0)),
-        seed_group=former_group,
     )
 
 
@@ -196,7 +197,9 @@ class ShareHandler(Handler):
         try:
             with metrics.timed(share.STAGE):
                 hit = Hit.decode(self.ctx.codec, record.value)
-                deliveries = share.deliveries(hit, self.ctx.agreements, now)
+                deliveries = share.deliveries(
+                    hit, self.ctx.agreements, now, self.ctx.settings.jurisdiction_policies
+                )
         except Exception as error:
             if not needs_letter(share.STAGE, error):
                 return "expired"
@@ -271,10 +274,29 @@ class ShareService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.handler = ShareHandler(ctx)
-        config = loop_config(ctx.settings, former_group=ctx.worker)
+        config = loop_config(ctx.settings)
         self.loop = TransactionalLoop(ctx.settings, config, self.handler)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def adopt_former_offsets(self) -> None:
+        """Before anything consumes: where this worker's Faust app shared hits before
+        the transactional loop existed (its retired ``hit-alerts`` table's changelog
+        still there), the loop's group starts where that share stopped. Taken later,
+        the app's offsets would be where its store agent has read the hits to."""
+        settings = self.ctx.settings
+        former_changelog = f"{self.ctx.worker}-{STATE_TOPIC}-changelog"
+        try:
+            if former_changelog not in admin_client(settings).list_topics(timeout=15).topics:
+                return
+            adopted = adopt_group_offsets(settings, self.loop.config, self.ctx.worker)
+        except KafkaException as error:
+            # A running member of the group (it has offsets already) refuses the commit.
+            log.warning("share: the former offsets were not adopted: %s", error)
+            return
+        for tp in adopted:
+            log.info("share: %s partition %d starts at %s's offset %d", tp.topic,
+                     tp.partition, self.ctx.worker, tp.offset)  # fmt: skip
 
     async def start(self) -> None:
         """Once the agreements are loaded (a hit must not miss a partner)."""
@@ -309,6 +331,7 @@ class ShareService:
 
 def register(wiring: Wiring) -> ShareService:
     service = ShareService(wiring.ctx)
+    wiring.before_run(service.adopt_former_offsets)
     wiring.task(service.start)
     wiring.on_shutdown(service.stop)
     metrics.SUPPRESSED_ALERTS.set_function(service.handler.suppression_entries)

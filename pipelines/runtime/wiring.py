@@ -4,12 +4,15 @@ timers, tables behind mirrors, and the app's rebalance and shutdown signals."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import faust
-from faust.types import StreamT, TableT, TopicT
+from faust import streams as faust_streams
+from faust.types import EventT, StreamT, TableT, TopicT
 
 from connectors.kafka.topics import TopicSpec, bounded_compacted_config, ensure_topics
 from pipelines.runtime.context import Context, Outgoing
@@ -26,6 +29,17 @@ def raw_topic(app: faust.App, name: str) -> TopicT:
     return app.topic(
         name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+
+
+@contextmanager
+def within_event(event: EventT[Any]) -> Iterator[None]:
+    """Code run as inside ``event``: Faust writes a table key to the changelog partition
+    of the current stream event, which an agent taking batches must name itself."""
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
 class FaustOutbox:
@@ -73,11 +87,16 @@ class Wiring:
         # Kept too for a worker without agents, which runs without Faust (app.py).
         self.tasks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown: list[Callable[[], None]] = []
+        self.preparations: list[Callable[[], None]] = []
 
     def agent(
         self, topic: str, name: str, consume: Callable[[StreamT[bytes]], Awaitable[None]]
     ) -> None:
         self.app.agent(self.outbox.topic(topic), name=name)(consume)
+
+    def before_run(self, prepare: Callable[[], None]) -> None:
+        """``prepare()`` once, before the worker starts consuming (Pipeline.run)."""
+        self.preparations.append(prepare)
 
     def task(self, start: Callable[[], Awaitable[None]]) -> None:
         """``start()`` once, when the worker is up (its tables recovered)."""

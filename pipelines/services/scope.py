@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.kafka.audit import AuditWriter
 from pipelines.stages.share import AgreementBook
 from schemas.errors import AccessDenied, TransientError
+from schemas.hotlist_policy import JurisdictionPolicy
 from schemas.people import Principal, Purpose
 from schemas.records import AuditAction, AuditEvent, AuditOutcome, SharingAgreement, new_id, utcnow
+from schemas.sharing import shares_for
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +51,30 @@ class Justification:
         return None
 
 
-def read_sharers(book: AgreementBook, agency_ori: str, now: datetime) -> list[SharingAgreement]:
-    return [a for a in book.to_partner(agency_ori) if a.share_reads and a.in_force(now)]
+def read_sharers(
+    book: AgreementBook, agency_ori: str, now: datetime, purpose: str | None = None,
+    policies: Mapping[str, JurisdictionPolicy] | None = None,
+) -> list[SharingAgreement]:  # fmt: skip
+    """The agreements in force sharing reads with ``agency_ori`` (for ``purpose``: not
+    excluding it, the owner's jurisdiction not barring the agency)."""
+    return [
+        a for a in book.to_partner(agency_ori)
+        if a.share_reads and a.in_force(now)
+        and (purpose is None or shares_for(a, purpose, policies or {}))
+    ]  # fmt: skip
 
 
 def hit_sharers(book: AgreementBook, agency_ori: str, now: datetime) -> list[SharingAgreement]:
     return [a for a in book.to_partner(agency_ori) if a.hit_categories and a.in_force(now)]
 
 
-def readable_agencies(book: AgreementBook, agency_ori: str, now: datetime) -> frozenset[str]:
-    """The agencies whose reads a person of ``agency_ori`` may search."""
-    return frozenset(
-        {agency_ori, *(a.owner_agency_ori for a in read_sharers(book, agency_ori, now))}
-    )
+def readable_agencies(
+    book: AgreementBook, agency_ori: str, now: datetime, purpose: str | None = None,
+    policies: Mapping[str, JurisdictionPolicy] | None = None,
+) -> frozenset[str]:  # fmt: skip
+    """The agencies whose reads a person of ``agency_ori`` may search (for ``purpose``)."""
+    sharers = read_sharers(book, agency_ori, now, purpose, policies)
+    return frozenset({agency_ori, *(a.owner_agency_ori for a in sharers)})
 
 
 def _event(

@@ -22,8 +22,9 @@ from pipelines.services.scope import (
 )
 from pipelines.stages.share import AgreementBook
 from schemas.errors import NotFound
+from schemas.hotlist_policy import CATEGORY_PURPOSE
 from schemas.people import Permission, Principal
-from schemas.records import PlateCrop, SharingAgreement, utcnow
+from schemas.records import HotlistCategory, PlateCrop, SharingAgreement, utcnow
 
 
 class HitStore(Protocol):
@@ -40,6 +41,9 @@ class AuditStore(Protocol):
 
 def _shared(row: dict[str, Any], agreement: SharingAgreement) -> bool:
     if row.get("category") not in {c.value for c in agreement.hit_categories}:
+        return False
+    # The stored hit keeps its category only: its purpose is the category's.
+    if CATEGORY_PURPOSE[HotlistCategory(row["category"])].value in agreement.excluded_purposes:
         return False
     if row.get("covert") and not agreement.share_covert:
         return False
@@ -85,7 +89,7 @@ def crop_of(
     if crop is None:
         access.shown([])
         raise NotFound(missing)
-    if crop.agency_ori not in readable_agencies(book, principal.agency_ori, now):
+    if crop.agency_ori not in readable_agencies(book, principal.agency_ori, now, why.purpose.value):
         access.deny(f"read {read_id} of {crop.agency_ori} is not shared with this agency")
         # Answered as "not held": a refusal must not confirm that the read exists.
         raise NotFound(missing)

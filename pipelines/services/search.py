@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -24,6 +25,7 @@ from pipelines.identity.config import ApiConfig
 from pipelines.services.scope import Justification, PersonAccess, readable_agencies
 from pipelines.stages.share import AgreementBook
 from schemas.errors import RequestRefused
+from schemas.hotlist_policy import JurisdictionPolicy
 from schemas.people import Principal
 from schemas.plates import WILDCARD_CHARACTERS, WildcardPattern, normalize_plate, wildcard_problem
 from schemas.records import utcnow
@@ -138,12 +140,14 @@ def _check(query: ReadQuery, config: ApiConfig, now: datetime) -> str | None:
 def search_reads(
     store: SearchStore, trail: AuditWriter, book: AgreementBook, principal: Principal,
     query: ReadQuery, why: Justification, config: ApiConfig, now: datetime | None = None,
+    policies: Mapping[str, JurisdictionPolicy] | None = None,
 ) -> ReadPage:  # fmt: skip
     """One page of the reads the person may see that the query asks for. The search is
     audited (query, justification, agencies searched) before anything is read, and the
     ids returned after; asking for an agency one may not see is refused and audited."""
     now = now or utcnow()
-    visible = readable_agencies(book, principal.agency_ori, now)
+    # An agreement excluding the search's purpose shares nothing for it.
+    visible = readable_agencies(book, principal.agency_ori, now, why.purpose.value, policies)
     details = {"query": json.dumps(asdict(query), default=str, sort_keys=True)}
     access = PersonAccess(trail, principal, "reads", f"plate={query.plate or '*'}", why, details)
     try:
@@ -154,7 +158,7 @@ def search_reads(
     outside = sorted(set(query.agencies) - visible)
     if outside:
         raise access.deny(f"no agreement in force shares the reads of {', '.join(outside)} "
-                          f"with {principal.agency_ori}")  # fmt: skip
+                          f"with {principal.agency_ori} for {why.purpose.value}")  # fmt: skip
     access.open()
     agencies = sorted(set(query.agencies) or visible)
     end = query.end

@@ -2,7 +2,9 @@
 
 Per agency and period: how many reads, when each camera collected, the lists reads were
 compared against, hits by category, how many hits were shared and with whom, and the
-retention in force. Figures come from the store's usage counters (no plate data, so
+retention in force, and the current and past locations of fixed cameras, with dates, from
+the camera registry (``pipelines.services.cameras.fixed_locations``). Figures come from
+the store's usage counters (no plate data, so
 they outlive the reads) and from the audit trail (dissemination and hotlist loads); no
 plate, read or person is named. ``report`` builds it; ``as_csv`` and ``as_html`` write
 it (the API serves the same at ``/public/transparency``, no login).
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 from connectors.cassandra.usage import CameraHour, HitCount
 from pipelines.services.audit_chain import days
+from schemas.cameras import LocationPeriod
 from schemas.records import AuditAction, utcnow
 
 # The categories in plain words, as the statute and residents say them.
@@ -67,6 +70,7 @@ class TransparencyReport:
     lists_with_hits: list[str] = field(default_factory=list)
     lists_loaded: list[str] = field(default_factory=list)
     shared_with: dict[str, int] = field(default_factory=dict)
+    fixed_locations: list[LocationPeriod] = field(default_factory=list)
 
     @property
     def reads(self) -> int:
@@ -88,9 +92,12 @@ def report(
     from_day: str,
     to_day: str,
     retention_days: int,
+    fixed_locations: Sequence[LocationPeriod] = (),
 ) -> TransparencyReport:
-    """The agency's figures for the UTC days ``from_day``..``to_day``."""
-    result = TransparencyReport(agency_ori, from_day, to_day, retention_days, utcnow())
+    """The agency's figures for the UTC days ``from_day``..``to_day``; the fixed
+    cameras' locations, current and past, whatever the period."""
+    result = TransparencyReport(agency_ori, from_day, to_day, retention_days, utcnow(),
+                                fixed_locations=list(fixed_locations))  # fmt: skip
     period = days(from_day, to_day)
     result.reads_by_day = dict.fromkeys(period, 0)
     result.hits_by_day = dict.fromkeys(period, 0)
@@ -153,7 +160,16 @@ def as_csv(report: TransparencyReport) -> str:
     writer.writerows(["list_compared", name, "hits"] for name in report.lists_with_hits)
     writer.writerows(["list_loaded", name, "loaded"] for name in report.lists_loaded)
     writer.writerows(["shared_with", ori, n] for ori, n in report.shared_with.items())
+    writer.writerows(["fixed_location", p.camera_id, _period_text(p)]
+                     for p in report.fixed_locations)  # fmt: skip
     return out.getvalue()
+
+
+def _period_text(period: LocationPeriod) -> str:
+    loc = period.location
+    until = period.until.isoformat() if period.until else "now"
+    return (f"{loc.description} ({loc.latitude:.5f}, {loc.longitude:.5f}), "
+            f"{loc.since.isoformat()} to {until}")  # fmt: skip
 
 
 def _chart(report: TransparencyReport) -> str:
@@ -196,6 +212,7 @@ def as_html(report: TransparencyReport) -> str:
     e = html.escape
     cameras = [(c.camera_id, f"{c.reads} reads; collected in {c.hours_collecting} clock hours "
                 f"({c.first_day} to {c.last_day})") for c in report.cameras]  # fmt: skip
+    places = [(p.camera_id, _period_text(p)) for p in report.fixed_locations]
     lists = [(name, "had hits") for name in report.lists_with_hits] + [
         (name, "loaded in this period") for name in report.lists_loaded
     ]
@@ -220,6 +237,9 @@ person facing a charge keeps them.</p>
 <h2>Hits, by what the list was for</h2><table>{_rows(list(report.hits_by_category.items()))}</table>
 <h2>Lists the reads were compared against</h2><table>{_rows(lists)}</table>
 <h2>Hits shared, by receiving agency</h2><table>{_rows(list(report.shared_with.items()))}</table>
+<h2>Where the fixed cameras are and were</h2>
+<p>From the agency's camera registry; the dates are when a camera was put at a place and
+when it left it ("now": it is still there).</p><table>{_rows(places)}</table>
 <p>Generated {report.generated_at:%Y-%m-%d %H:%M} UTC by lprx.</p>
 </body></html>
 """

@@ -122,15 +122,88 @@ class CameraPasses:
     removed: set[str] = field(default_factory=set, compare=False)
     last_arrival: float = field(default=0.0, compare=False)
     """Worker time the camera's latest read arrived (or its passes were loaded)."""
+    newest: float | None = field(default=None, compare=False)
+    """Camera time of the newest read seen, once computed: no pass is ever newer, and
+    the newest pass is never the one the window leaves behind, so it only grows."""
+    oldest: float | None = field(default=None, compare=False)
+    """At most the camera time of the oldest pass's newest read, once computed: the
+    passes need no look for one the window left behind until it is."""
+
+    near: dict[str, set[str]] | None = field(default=None, compare=False, repr=False)
+    """Each pass key and each of its one-deletion variants -> the pass keys it comes
+    from, once built: two plates one edit apart share one, so a read is compared with
+    the few passes it could join, not every pass of the camera."""
+    first_held: float | None = field(default=None, compare=False)
+    """When the earliest held pass was opened (worker time), if known to hold one."""
+    first_held_known: bool = field(default=False, compare=False)
+    held_keys: dict[str, None] | None = field(default=None, compare=False, repr=False)
+    """The keys of the passes still held, in the passes' order, once built: what a
+    settle looks at, not every pass the window keeps."""
+
+    def newest_seen(self, at: float) -> float:
+        if self.newest is None:
+            self.newest = max((p.last_seen for p in self.passes.values()), default=at)
+        self.newest = max(self.newest, at)
+        return self.newest
 
     def __len__(self) -> int:
         return len(self.passes)
 
+    def candidates(self, key: str) -> list[str]:
+        """The pass keys that may be ``key`` or one edit from it, in the passes' order."""
+        if self.near is None:
+            self.near = {}
+            for known in self.passes:
+                self._index(known)
+        found: set[str] = set()
+        for variant in _variants(key):
+            found.update(self.near.get(variant, ()))
+        if len(found) <= 1:
+            return list(found)
+        return [known for known in self.passes if known in found]
+
+    def held(self) -> dict[str, None]:
+        if self.held_keys is None:
+            self.held_keys = {k: None for k, p in self.passes.items() if p.held is not None}
+        return self.held_keys
+
+    def add(self, key: str, vehicle: VehiclePass) -> None:
+        self.passes[key] = vehicle
+        if self.near is not None:
+            self._index(key)
+        if vehicle.held is not None:
+            if self.held_keys is not None:
+                self.held_keys[key] = None
+            if self.first_held_known:
+                first = self.first_held
+                self.first_held = vehicle.opened if first is None else min(first, vehicle.opened)
+
+    def drop(self, key: str) -> None:
+        del self.passes[key]
+        if self.held_keys is not None:
+            self.held_keys.pop(key, None)
+        if self.near is not None:
+            for variant in _variants(key):
+                keys = self.near.get(variant)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self.near[variant]
+
+    def _index(self, key: str) -> None:
+        assert self.near is not None
+        for variant in _variants(key):
+            self.near.setdefault(variant, set()).add(key)
+
     def next_due(self, policy: DedupPolicy) -> float:
         """Worker time the camera next needs the worker: its earliest held pass to be
         sent or, none held, the camera to be forgotten (unless a read comes first)."""
-        due = [p.opened + policy.settle_seconds for p in self.passes.values() if p.held]
-        return min(due, default=self.last_arrival + policy.forget_after_seconds)
+        if not self.first_held_known:
+            held = [p.opened for p in self.passes.values() if p.held]
+            self.first_held, self.first_held_known = min(held, default=None), True
+        if self.first_held is None:
+            return self.last_arrival + policy.forget_after_seconds
+        return self.first_held + policy.settle_seconds
 
     def take_changes(self) -> tuple[dict[str, VehiclePass], set[str]]:
         """The passes to write and the pass keys to delete; forgets them."""
@@ -150,6 +223,10 @@ class Folded:
     """The read was seen before (same id) and changed nothing."""
 
 
+def _variants(key: str) -> list[str]:
+    return [key, *(key[:i] + key[i + 1 :] for i in range(len(key)))]
+
+
 def _same_vehicle(remembered: str, key: str, fuzzy_min_length: int) -> bool:
     if remembered == key:
         return True
@@ -162,36 +239,53 @@ def _send(camera: CameraPasses, key: str) -> PlateRead:
     assert vehicle.held is not None
     read = dataclasses.replace(vehicle.held, duplicates=vehicle.reads - 1)
     vehicle.held = vehicle.held_encoded = None
+    camera.first_held_known = False
+    if camera.held_keys is not None:
+        camera.held_keys.pop(key, None)
     camera.changed.add(key)
     return read
 
 
-def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPolicy) -> Folded:
+def fold_read(
+    camera: CameraPasses,
+    read: PlateRead,
+    now: float,
+    policy: DedupPolicy,
+    encoded: str | None = None,
+) -> Folded:
     """Adds ``read`` to its camera's passes (in place) at worker time ``now``; returns
-    whether it repeats an open pass, and the reads of passes now due."""
+    whether it repeats an open pass, and the reads of passes now due. ``encoded``: the
+    read as the table holds it (``VehiclePass.held_encoded``), if the caller has it."""
     camera.last_arrival = max(camera.last_arrival, now)
     window = policy.window.total_seconds()
     at = read.collected_at.timestamp()
-    newest = max([at, *(p.last_seen for p in camera.passes.values())])
+    newest = camera.newest_seen(at)
     sent = []
     # Passes the window has left behind are forgotten; one still held is sent first.
-    for key, vehicle in list(camera.passes.items()):
-        if vehicle.last_seen < newest - window:
-            if vehicle.held is not None:
-                sent.append(_send(camera, key))
-            del camera.passes[key]
-            camera.removed.add(key)
+    if camera.oldest is None or camera.oldest < newest - window:
+        oldest = newest
+        for key, vehicle in list(camera.passes.items()):
+            if vehicle.last_seen < newest - window:
+                if vehicle.held is not None:
+                    sent.append(_send(camera, key))
+                camera.drop(key)
+                camera.removed.add(key)
+            else:
+                oldest = min(oldest, vehicle.last_seen)
+        camera.oldest = oldest
     if at < newest - window:
         # Later than the window allows: every pass it could join is forgotten, so it
         # is a pass of its own, sent as it is.
         return Folded(False, [*sent, read, *_settle_at_once(camera, now, policy)])
     key = confusable_key(read.plate)
     fuzzy_min = policy.fuzzy_min_length
+    passes = camera.passes
     matched = next(
         (
             remembered
-            for remembered, vehicle in camera.passes.items()
-            if _same_vehicle(remembered, key, fuzzy_min) and abs(at - vehicle.last_seen) <= window
+            for remembered in camera.candidates(key)
+            if _same_vehicle(remembered, key, fuzzy_min)
+            and abs(at - passes[remembered].last_seen) <= window
         ),
         None,
     )
@@ -199,9 +293,11 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         return Folded(True, [*sent, *_settle_at_once(camera, now, policy)], redelivered=True)
     score = read_score(read, policy.weights)
     if matched is None:
-        camera.passes[key] = VehiclePass(
-            last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id]
-        )
+        camera.oldest = at if camera.oldest is None else min(camera.oldest, at)
+        camera.add(key, VehiclePass(
+            last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id],
+            held_encoded=encoded,
+        ))  # fmt: skip
         camera.changed.add(key)
     else:
         vehicle = camera.passes[matched]
@@ -209,7 +305,7 @@ def fold_read(camera: CameraPasses, read: PlateRead, now: float, policy: DedupPo
         vehicle.last_seen = max(vehicle.last_seen, at)
         vehicle.recent_ids = [*vehicle.recent_ids[1 - RECENT_READ_IDS :], read.read_id]
         if vehicle.held is not None and score > vehicle.held_score:
-            vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, None
+            vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, encoded
         camera.changed.add(matched)
     return Folded(matched is not None, sent + _settle_at_once(camera, now, policy))
 
@@ -222,11 +318,8 @@ def _settle_at_once(camera: CameraPasses, now: float, policy: DedupPolicy) -> li
 
 def settle(camera: CameraPasses, now: float, policy: DedupPolicy) -> list[PlateRead]:
     """Sends (in place) every held pass whose settle time is up at worker time ``now``."""
-    due = [
-        key
-        for key, vehicle in camera.passes.items()
-        if vehicle.held is not None and now - vehicle.opened >= policy.settle_seconds
-    ]
+    passes = camera.passes
+    due = [key for key in camera.held() if now - passes[key].opened >= policy.settle_seconds]
     return [_send(camera, key) for key in due]
 
 
@@ -240,3 +333,5 @@ def forget(camera: CameraPasses) -> None:
     """Drops every pass (in place), to be deleted from the table with the changes."""
     camera.removed.update(camera.passes)
     camera.passes.clear()
+    camera.newest = camera.oldest = camera.near = camera.held_keys = None
+    camera.first_held_known = False

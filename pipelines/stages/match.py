@@ -111,8 +111,8 @@ def best_hit(read: PlateRead, matches: list[Match], now: datetime) -> Hit | None
 def historical_hits(entry: HotlistEntry, stored: list[PlateRead], now: datetime) -> list[Hit]:
     """A new entry checked against reads already stored for its plate: each becomes a
     hit flagged ``historical`` (reads stored are within retention by construction)."""
-    if entry.expires_at is not None and now >= entry.expires_at:
-        return []
+    if not stored or (entry.expires_at is not None and now >= entry.expires_at):
+        return []  # most new entries: no read stored, and no index to build for none
     index = HotlistIndex([entry], max_distance=0)
     hits = []
     for read in stored:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
 
+from schemas.hotlist_policy import JurisdictionPolicy, entry_purpose
+from schemas.keys import PENDING_SUFFIX
 from schemas.plates import confusable_key
 from schemas.records import (
     AuditAction,
@@ -16,19 +18,58 @@ from schemas.records import (
     SharingAgreement,
     dissemination_id_for,
 )
+from schemas.sharing import shares_for
 
 STAGE = "share"
 SERVICE_ACTOR = "svc:share"
 
 
 class AgreementBook:
-    """Agreements in force, kept current from the compacted agreements topic."""
+    """Agreements in force, kept current from the compacted agreements topic, and the
+    widenings waiting for a second approver (in force only once approved)."""
 
     def __init__(self, agreements: Iterable[SharingAgreement] = ()) -> None:
         self._by_id: dict[str, SharingAgreement] = {}
+        self._pending: dict[str, SharingAgreement] = {}
         self._lock = Lock()
         for agreement in agreements:
             self.put(agreement)
+
+    def apply(self, key: str, agreement: SharingAgreement) -> None:
+        """A record of the agreements topic: the terms in force, or a pending widening."""
+        if key.endswith(PENDING_SUFFIX):
+            self.put_pending(agreement)
+        else:
+            self.put(agreement)
+
+    def remove(self, key: str) -> None:
+        """A tombstone of the agreements topic."""
+        if key.endswith(PENDING_SUFFIX):
+            self.drop_pending(key.removesuffix(PENDING_SUFFIX))
+        else:
+            self.revoke(key)
+
+    def put_pending(self, agreement: SharingAgreement) -> None:
+        with self._lock:
+            self._pending[agreement.agreement_id] = agreement
+
+    def drop_pending(self, agreement_id: str) -> None:
+        with self._lock:
+            self._pending.pop(agreement_id, None)
+
+    def agreement(self, agreement_id: str) -> SharingAgreement | None:
+        with self._lock:
+            return self._by_id.get(agreement_id)
+
+    def pending(self, agreement_id: str) -> SharingAgreement | None:
+        with self._lock:
+            return self._pending.get(agreement_id)
+
+    def pending_of(self, agency_ori: str) -> list[SharingAgreement]:
+        """The widenings waiting, of which the agency is owner or partner."""
+        with self._lock:
+            return [a for a in self._pending.values()
+                    if agency_ori in (a.owner_agency_ori, a.partner_agency_ori)]  # fmt: skip
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -197,21 +238,30 @@ class Delivery:
     agreement_id: str | None  # None: the owning agency's own hit
 
 
-def covers(agreement: SharingAgreement, hit: Hit, now: datetime) -> bool:
+def covers(
+    agreement: SharingAgreement, hit: Hit, now: datetime,
+    policies: Mapping[str, JurisdictionPolicy] | None = None,
+) -> bool:  # fmt: skip
     return (
         agreement.in_force(now)
         and hit.entry.category in agreement.hit_categories
         and (agreement.share_covert or not hit.entry.covert)
+        and shares_for(agreement, entry_purpose(hit.entry).value, policies or {})
     )
 
 
-def deliveries(hit: Hit, book: AgreementBook, now: datetime) -> list[Delivery]:
+def deliveries(
+    hit: Hit, book: AgreementBook, now: datetime,
+    policies: Mapping[str, JurisdictionPolicy] | None = None,
+) -> list[Delivery]:  # fmt: skip
     """The owning agency always gets its own hit; a partner only when an agreement in
-    force covers the hit's category (and covert entries only when it says so)."""
+    force covers the hit's category (and covert entries only when it says so), does not
+    exclude the purpose of the hit's entry, and the owner's jurisdiction does not bar
+    the partner. A widening waiting for its second approver is not in force."""
     owner = hit.read.agency_ori
     result = [Delivery(owner, None)]
     for agreement in book.from_owner(owner):
-        if agreement.partner_agency_ori != owner and covers(agreement, hit, now):
+        if agreement.partner_agency_ori != owner and covers(agreement, hit, now, policies):
             result.append(Delivery(agreement.partner_agency_ori, agreement.agreement_id))
     return result
 

@@ -13,6 +13,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclOperation,
     AclPermissionType,
     AdminClient,
+    NewTopic,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
@@ -209,6 +211,63 @@ def test_a_worker_cannot_drop_topics_or_change_acls_or_users(settings: Settings)
     assert user.value.args[0].code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
     # Still there.
     assert settings.topic("reads") in admin_client(settings).list_topics(timeout=10).topics
+
+
+def _refusal(future: Future[Any]) -> Any:
+    with pytest.raises(KafkaException) as refused:
+        future.result()
+    return refused.value.args[0].code()
+
+
+def test_the_api_writes_what_people_change_and_makes_no_topic_user_or_acl(
+    settings: Settings,
+) -> None:
+    api_settings = as_principal(settings, acls.API)
+    # What people's calls publish, and what the API follows (positive controls).
+    for topic in ("agreements", "hotlist", "dispositions", "audit"):
+        assert produce_outcome(api_settings, settings.topic(topic)) is None, topic
+    group = f"{acls.API}-test-{uuid.uuid4().hex[:6]}"
+    assert first_outcome(api_settings, settings.topic("agreements"), group) == b"v"
+    # The reads, the hits and every partner's hits are the store's and the workers'.
+    ori = new_ori()
+    for topic in ("reads", "reads.raw", "reads.normalized", "hits", "frames", "audit",
+                  f"hits.{ori}"):  # fmt: skip
+        assert (
+            first_outcome(api_settings, settings.topic(topic), group)
+            == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        ), topic
+    for topic in ("reads", "reads.raw", "hits", "frames", "deadletter", f"hits.{ori}"):
+        assert (
+            produce_outcome(api_settings, settings.topic(topic))
+            == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        ), topic
+    # Its own topic, in a group that is the workers'.
+    assert (
+        first_outcome(api_settings, settings.topic("agreements"), f"{settings.worker_id}-x")
+        == KafkaError.GROUP_AUTHORIZATION_FAILED
+    )
+    api = admin_client(api_settings)
+    partner_topic = NewTopic(settings.topic(f"hits.{ori}"), 1, 1)
+    assert _refusal(api.create_topics([partner_topic])[partner_topic.topic]) in {
+        KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    }  # fmt: skip
+    binding = acls.partner_grants(settings, ori)[0].binding(acls.partner_principal(ori))
+    assert (
+        _refusal(next(iter(api.create_acls([binding]).values())))
+        == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    )
+    upsert = UserScramCredentialUpsertion(
+        acls.partner_principal(ori), ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+        b"x" * 20,
+    )  # fmt: skip
+    assert (
+        _refusal(next(iter(api.alter_user_scram_credentials([upsert]).values())))
+        == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+    )
+    # None of it happened.
+    admin = admin_client(settings)
+    assert partner_topic.topic not in admin.list_topics(timeout=10).topics
+    assert acls.partner_principal(ori) not in acls.users(admin)
 
 
 def _kafka_refuses(config: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ from the committed state; the next member of the group goes on from where it sto
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from connectors.kafka.transactions import (
     Received,
     TransactionalLoop,
     Work,
+    adopt_group_offsets,
 )
 from pipelines.settings import Settings
 from tests.conftest import unique_settings, wait_for
@@ -148,13 +148,14 @@ def test_a_partition_never_committed_starts_where_the_former_group_stopped(
 ) -> None:
     settings, config = topics
     send(settings, config, 40)
-    former = make_consumer(settings, f"{settings.topic_prefix}-former")
+    former_group = f"{settings.topic_prefix}-former"
+    former = make_consumer(settings, former_group)
     ends = [former.get_watermark_offsets(TopicPartition(config.source, p))[1] for p in (0, 1)]
     # The former runtime had got through all of partition 0 but the last 2 records.
     former.commit(offsets=[TopicPartition(config.source, 0, ends[0] - 2)], asynchronous=False)
-    former.close()
-    seeded = dataclasses.replace(config, seed_group=f"{settings.topic_prefix}-former")
-    _loop, stop, thread = running(settings, seeded, Counting(settings.topic("t-out")))
+    adopted = adopt_group_offsets(settings, config, former_group)
+    assert [(tp.partition, tp.offset) for tp in adopted] == [(0, ends[0] - 2)]
+    _loop, stop, thread = running(settings, config, Counting(settings.topic("t-out")))
     try:
         want = 2 + ends[1]  # partition 1 was never committed by anyone: all of it
         wait_for(lambda: len(out_values(settings, want)) >= want, 60, f"{want} records out")
@@ -162,3 +163,8 @@ def test_a_partition_never_committed_starts_where_the_former_group_stopped(
         stop.set()
         thread.join(30)
     assert len(out_values(settings, 40)) == 2 + ends[1]
+    # The former group reading on (as another agent of a Faust app does) moves nothing:
+    # the loop's group has its own offsets now.
+    former.commit(offsets=[TopicPartition(config.source, 1, ends[1])], asynchronous=False)
+    former.close()
+    assert adopt_group_offsets(settings, config, former_group) == []

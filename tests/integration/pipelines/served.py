@@ -39,7 +39,7 @@ def served_api(settings: Settings) -> Iterator[str]:
     served = api_settings(settings).model_copy(update={"api_port": port})
     with running_services(served) as services:
         config = uvicorn.Config(create_api_app(services), host="127.0.0.1", port=port,
-                                log_level="warning", ssl_certfile=str(tls_files(served)))  # fmt: skip
+                                log_level="warning", ssl_certfile=str(tls_files(served)[0]))  # fmt: skip
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

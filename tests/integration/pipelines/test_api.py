@@ -26,7 +26,7 @@ from pipelines.identity.bootstrap import bootstrap_operator
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.people import Role
-from schemas.records import AuditAction, AuditEvent, AuditOutcome, utcnow
+from schemas.records import AuditAction, AuditEvent, AuditOutcome, SharingAgreement, utcnow
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.factories import a_read
 
@@ -151,11 +151,41 @@ def test_c_sees_no_read_of_a_without_an_agreement_and_sees_them_with_one(
     assert denied[0].action is AuditAction.ACCESS_DENIED and A in denied[0].details["reason"]
     assert denied[0].details["case_number"] == "26-000777"
 
-    # A's administrator shares A's reads with C; the API follows the agreements topic.
+    # A's administrator proposes sharing A's reads with C: a widening (a new partner),
+    # so it waits for a second approver of A and shares nothing meanwhile.
     shared = client.post("/v1/agreements", headers=people.login("admin.a"), json={
         "partner_agency_ori": C, "share_reads": True, "legal_basis": "JPA 2026-11",
     })  # fmt: skip
     assert shared.status_code == 200, shared.text
+    assert (shared.json()["status"], shared.json()["widens"]) == (
+        "pending",
+        [f"a new partner, {C}"],
+    )
+    # Waited for: the proposal is on the agreements topic, and the API's follower took it.
+    proposal = wait_for(lambda: read_values(settings, settings.topic("agreements"), 10, 5),
+                        30, "the proposal on its topic")  # fmt: skip
+    assert SharingAgreement.decode(CODEC, proposal[-1]).proposed_by == "admin.a"
+    wait_for(lambda: services.book.pending(f"{A}->{C}"), 10, "the proposal followed")
+    assert [r["read_id"] for r in search(client, inv_c, plate="INT417").json()["reads"]] == [
+        reads[2].read_id
+    ]
+    assert search(client, inv_c, plate="INT417", agencies=[A]).status_code == 403
+    # The proposer cannot approve it (refused, audited); a supervisor of A can.
+    own = client.post(f"/v1/agreements/{C}/approve", headers=people.login("admin.a"))
+    assert own.status_code == 403
+    made = client.post("/v1/people", headers=people.login("admin.a"), json={
+        "username": "sup.a", "roles": [Role.SUPERVISOR.value], "password": PASSWORD,
+    })  # fmt: skip
+    people.enrol(made.json()["totp_uri"], "sup.a")
+    approved = client.post(f"/v1/agreements/{C}/approve", headers=people.login("sup.a"))
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["approved_by"], approved.json()["proposed_by"]) == ("sup.a", "admin.a")
+    steps = audit_events(settings, lambda e: e.action is AuditAction.AGREEMENT_CHANGE
+                         and e.target_id == f"{A}->{C}" and e.actor == "sup.a")  # fmt: skip
+    assert "approved the widening proposed by admin.a" in steps[0].details["change"]
+    refused = audit_events(settings, lambda e: e.action is AuditAction.AGREEMENT_CHANGE
+                           and e.outcome is AuditOutcome.DENIED)  # fmt: skip
+    assert refused[0].actor == "admin.a" and "second person" in refused[0].details["reason"]
     wait_for(lambda: services.book.to_partner(C), 10, "the agreement followed")
     both = search(client, inv_c, plate="INT417").json()["reads"]
     assert [r["read_id"] for r in both] == [reads[2].read_id, reads[0].read_id]
@@ -168,6 +198,17 @@ def test_c_sees_no_read_of_a_without_an_agreement_and_sees_them_with_one(
     shown = audit_events(settings, lambda e: e.actor == "inv.c" and e.details.get("ids")
                          == f"{reads[2].read_id},{reads[0].read_id}")  # fmt: skip
     assert shown[0].purpose == "criminal_investigation"
+
+    # Excluding a purpose narrows the agreement: in force at once, no approver needed.
+    narrowed = client.post("/v1/agreements", headers=people.login("admin.a"), json={
+        "partner_agency_ori": C, "share_reads": True, "legal_basis": "JPA 2026-11",
+        "excluded_purposes": ["criminal_investigation"],
+    })  # fmt: skip
+    assert narrowed.json()["status"] == "in_force", narrowed.text
+    assert [r["read_id"] for r in search(client, inv_c, plate="INT417").json()["reads"]] == [
+        reads[2].read_id
+    ]
+    assert len(search(client, inv_c, plate="INT417", purpose="stolen_vehicle").json()["reads"]) == 2
 
     revoked = client.delete(f"/v1/agreements/{C}", headers=people.login("admin.a"))
     assert revoked.status_code == 200

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from connectors.cassandra import CassandraStore
+from connectors.kafka import acls
 from connectors.kafka.audit import AuditTrail
 from connectors.kafka.reader import read_topic, read_values
-from connectors.kafka.topics import TopicSpec, ensure_topics, make_producer
+from connectors.kafka.topics import TopicSpec, admin_client, ensure_topics, make_producer
 from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
@@ -22,6 +23,7 @@ from schemas.people import Role
 from schemas.records import (
     AuditAction,
     AuditEvent,
+    AuditOutcome,
     HitDisposition,
     HotlistEntry,
     SharingAgreement,
@@ -163,13 +165,19 @@ def test_hotlist_load_publishes_the_entries_and_audits_the_load(
     path = tmp_path / "list.csv"
     path.write_text("plate,state\nLOD123,MN\nLOD456,\n,MN\n")
     cli.login("admin.h", person(cli_settings, "admin.h", OWNER, Role.AGENCY_ADMIN))
-    result = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC")
+    refused = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "Acme",
+                  "--source-kind", "commercial")  # fmt: skip
+    assert refused.exit_code == 1 and "13.824 subd. 2(c)" in refused.output
+    result = cli("hotlist", "load", str(path), "--list-id", "mn-test", "--source", "NCIC",
+                 "--source-kind", "ncic", "--ncic-file", "vehicle")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "hotlist mn-test: 2 loaded; 1 rows refused" in result.output
     entries = [HotlistEntry.decode(CODEC, m.value()) for m in messages(cli_settings, "hotlist", 2)]
     assert sorted(e.plate for e in entries) == ["LOD123", "LOD456"]
     assert {e.owning_agency_ori for e in entries} == {OWNER}  # the admin's own agency
-    (audit,) = changes(cli_settings, AuditAction.HOTLIST_LOAD, 1)
+    assert {(e.source_kind, e.ncic_file) for e in entries} == {("ncic", "vehicle")}
+    denied, audit = changes(cli_settings, AuditAction.HOTLIST_LOAD, 2)
+    assert AuditEvent.decode(CODEC, denied.value()).outcome is AuditOutcome.DENIED
     event = AuditEvent.decode(CODEC, audit.value())
     assert audit.key() == OWNER.encode()
     assert (event.actor, event.action, event.target_id, event.details["result"]) == (
@@ -178,26 +186,55 @@ def test_hotlist_load_publishes_the_entries_and_audits_the_load(
 
 
 def test_agreement_changes_are_audited_by_the_owner(cli_settings: Settings, cli: Cli) -> None:
+    """A new partner waits for a second approver of the owner; then it is in force, the
+    policy says who approved it, and a revocation ends it at once."""
     cli.login("chief.olson", person(cli_settings, "chief.olson", OWNER, Role.AGENCY_ADMIN))
     result = cli("agreements", "add", "--partner", PARTNER, "--categories",
                  "stolen_vehicle,amber_alert", "--share-reads", "--legal-basis", "JPA 2026-04")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (
-        f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT; reads shared" in result.output
-    )
+    said = " ".join(result.output.split())
+    assert f"agreement {OWNER}->{PARTNER}: STOLEN_VEHICLE, AMBER_ALERT; reads shared" in said
+    assert f"pending: it widens (a new partner, {PARTNER})" in said
+    assert cli("agreements", "approve", "--partner", PARTNER).exit_code == 1  # not by its proposer
+    cli.login("sgt.berg", person(cli_settings, "sgt.berg", OWNER, Role.SUPERVISOR))
+    result = cli("agreements", "approve", "--partner", PARTNER)
+    assert result.exit_code == 0, result.output
+    approved = " ".join(result.output.split())
+    assert "approved by sgt.berg (proposed by chief.olson)" in approved
+    # Only the agreement is recorded: the partner's user, ACLs and topic are the operator's.
+    assert f"lprx partners add {PARTNER}" in approved
+    admin = admin_client(cli_settings)
+    assert cli_settings.partner_hits_topic(PARTNER) not in admin.list_topics(timeout=10).topics
+    prefix = cli_settings.topic_prefix
+    assert not [b for b in acls.acls_of(admin, acls.partner_principal(PARTNER)) if prefix in b.name]
+    policy = " ".join(cli("agreements", "policy").output.split())
+    assert (f"{OWNER} shares with: {PARTNER}: hits of STOLEN_VEHICLE, AMBER_ALERT and searches "
+            "of the reads; since ") in policy  # fmt: skip
+    assert "under JPA 2026-04, approved by sgt.berg (proposed by chief.olson)" in policy
+    cli.login("chief.olson2", person(cli_settings, "chief.olson2", OWNER, Role.AGENCY_ADMIN))
     result = cli("agreements", "revoke", "--partner", PARTNER)
     assert result.exit_code == 0 and f"agreement {OWNER}->{PARTNER} revoked" in result.output
-    granted, revoked = messages(cli_settings, "agreements", 2)
-    agreement = SharingAgreement.decode(CODEC, granted.value())
-    assert (agreement.partner_agency_ori, agreement.share_reads, agreement.approved_by) == (
-        PARTNER, True, "chief.olson",
-    )  # fmt: skip
-    assert revoked.value() is None
-    audits = changes(cli_settings, AuditAction.AGREEMENT_CHANGE, 2)
+    records = messages(cli_settings, "agreements", 5)
+    keys = [m.key().decode() for m in records]
+    key = f"{OWNER}->{PARTNER}"
+    assert keys == [f"{key}#pending", key, f"{key}#pending", key, f"{key}#pending"]
+    agreement = SharingAgreement.decode(CODEC, records[1].value())
+    assert (agreement.partner_agency_ori, agreement.share_reads, agreement.approved_by,
+            agreement.proposed_by) == (PARTNER, True, "sgt.berg", "chief.olson")  # fmt: skip
+    assert [m.value() is None for m in records[2:]] == [True, True, True]
+    audits = changes(cli_settings, AuditAction.AGREEMENT_CHANGE, 4)
     assert {m.key() for m in audits} == {OWNER.encode()}
-    found = [AuditEvent.decode(CODEC, m.value()).details["change"] for m in audits]
-    assert found == ["granted hits STOLEN_VEHICLE,AMBER_ALERT, reads yes under JPA 2026-04",
-                     "revoked"]  # fmt: skip
+    events = [AuditEvent.decode(CODEC, m.value()) for m in audits]
+    assert [(e.actor, e.outcome.value) for e in events] == [
+        ("chief.olson", "SUCCESS"), ("chief.olson", "DENIED"), ("sgt.berg", "SUCCESS"),
+        ("chief.olson2", "SUCCESS"),
+    ]  # fmt: skip
+    assert events[0].details["change"] == (
+        "proposed hits STOLEN_VEHICLE,AMBER_ALERT, reads yes under JPA 2026-04; widens (a new "
+        f"partner, {PARTNER}), so it waits for a second approver"
+    )
+    assert events[2].details["change"].startswith("approved the widening proposed by chief.olson")
+    assert events[3].details["change"] == "revoked"
     refused = cli("agreements", "add", "--partner", PARTNER, "--categories", "stolen",
                   "--legal-basis", "xyz")  # fmt: skip
     assert refused.exit_code == 1 and "known: STOLEN_VEHICLE" in refused.output

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,13 +20,21 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from connectors.kafka.agreements import publish_agreement
+from connectors.kafka.agreements import publish_agreement, publish_pending
 from connectors.kafka.reader import read_topic
 from connectors.kafka.topics import base_config, make_producer
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.keys import hit_key
-from schemas.records import AuditAction, AuditEvent, DeadLetter, Hit, HotlistCategory, utcnow
+from schemas.records import (
+    AuditAction,
+    AuditEvent,
+    DeadLetter,
+    Hit,
+    HotlistCategory,
+    SharingAgreement,
+    utcnow,
+)
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.factories import a_hit, a_read, an_agreement, an_entry
 
@@ -70,21 +79,33 @@ def a_stolen_car_hit(plate: str, **overrides: object) -> Hit:
     )
 
 
+def other_agreement() -> SharingAgreement:
+    return an_agreement(
+        agreement_id="agr-missing-only",
+        partner_agency_ori=UNENTITLED,
+        hit_categories=(HotlistCategory.MISSING_PERSON,),
+        effective_from=utcnow() - timedelta(days=1),
+    )
+
+
+def pending_widening(agreement: SharingAgreement) -> SharingAgreement:
+    return replace(agreement, hit_categories=(*agreement.hit_categories,
+                   HotlistCategory.STOLEN_VEHICLE), approved_by="", proposed_by="admin")  # fmt: skip
+
+
 @pytest.fixture
 def shared(servers: Settings) -> Iterator[tuple[Settings, Producer]]:
     """Three partitions, set up as ``lprx setup`` does (topics, the worker's ACLs); the
-    owner shares stolen cars with the partner, and only missing persons with another."""
+    owner shares stolen cars with the partner, and only missing persons with another (a
+    widening to stolen cars waits for its second approver)."""
     settings = provision(unique_settings(servers, topic_partitions=3))
     producer = make_producer(settings, "test-share-eos")
     since = utcnow() - timedelta(days=1)
     publish_agreement(settings, producer, CODEC, an_agreement(effective_from=since))
-    other = an_agreement(
-        agreement_id="agr-missing-only",
-        partner_agency_ori=UNENTITLED,
-        hit_categories=(HotlistCategory.MISSING_PERSON,),
-        effective_from=since,
-    )
+    other = other_agreement()
     publish_agreement(settings, producer, CODEC, other)
+    # A widening waiting for its second approver: stolen cars too. Not in force.
+    publish_pending(settings, producer, CODEC, pending_widening(other), ["hits of STOLEN_VEHICLE"])
     yield settings, producer
     producer.flush(10)
 
@@ -214,3 +235,18 @@ def test_the_same_hit_twice_is_delivered_once_also_by_the_next_worker(
         assert (counts[live.hit_id], counts[past.hit_id]) == (1, 1), ori
     letters = [DeadLetter.decode(CODEC, v) for v in values(settings, settings.topic("deadletter"))]
     assert [(d.stage, d.original_value) for d in letters] == [("share", b"not a hit")]
+
+    # The widening waiting gave the other partner nothing; approved, it shares from then.
+    assert delivered(settings, UNENTITLED) == Counter()
+    approved = replace(
+        pending_widening(other_agreement()), approved_by="sup", effective_from=utcnow()
+    )
+    publish_agreement(settings, producer, CODEC, approved)
+    markers: list[Hit] = []
+
+    def reached_other() -> bool:
+        markers.append(a_stolen_car_hit(f"APR{len(markers):04d}"))
+        send(markers[-1])  # until the worker follows the approval
+        return bool(set(delivered(settings, UNENTITLED)) & {m.hit_id for m in markers})
+
+    wait_for(reached_other, 60, "a hit shared by the approved widening", every=2)

@@ -228,7 +228,8 @@ def test_the_tables_are_those_the_schema_makes() -> None:
         "plates_by_folded_plate", "hotlist_checks", "plate_crops", "audit_chain",
         "audit_chain_events", "audit_chain_heads", "audit_checkpoints", "holds",
         "held_reads", "read_holds", "usage_reads", "usage_hits", "reads_by_agency_day",
-        "people", "people_by_agency", "sessions", "login_failures",
+        "people", "people_by_agency", "sessions", "login_failures", "cameras",
+        "camera_locations", "bca_notices",
     }  # fmt: skip
 
 

@@ -221,6 +221,7 @@ class TestLoadersAndAgreements:
         )  # fmt: skip
         assert event.details == {
             "file": "list.csv", "format": "lprx", "result": "1 loaded", "refused_rows": "1",
+            "excluded_by_policy": "0", "source": "MN BCA",
         }  # fmt: skip
 
 

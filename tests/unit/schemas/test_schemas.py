@@ -170,12 +170,13 @@ class TestEarlierSchemas:
         return buffer.getvalue()
 
     def test_a_hit_written_before_needs_verification_existed_decodes_unmarked(self) -> None:
+        # Hit.2: the Hit just before needs_verification (Hit.1 is older still).
         first_hit = fastavro.parse_schema(
-            json.loads((PREVIOUS_DIR / "Hit.1.avsc").read_text()), _write_hint=False
+            json.loads((PREVIOUS_DIR / "Hit.2.avsc").read_text()), _write_hint=False
         )
         hit = a_hit(needs_verification=True)
         record = hit.to_avro()
-        del record["needs_verification"]  # the field the second version added
+        del record["needs_verification"]  # the field the third version added
         buffer = io.BytesIO()
         fastavro.schemaless_writer(buffer, first_hit, record)
         canonical = fastavro.schema.to_parsing_canonical_form(first_hit)
@@ -225,3 +226,31 @@ def test_retention_fields_travel_with_a_shared_hit() -> None:
     decoded = Hit.decode(SingleObjectCodec(), hit.encode(SingleObjectCodec()))
     assert decoded.read.collected_at == hit.read.collected_at
     assert decoded.read.expires_at == hit.read.expires_at
+
+
+@pytest.mark.parametrize(
+    ("record", "added"),
+    [
+        (an_entry(), ("source_kind", "ncic_file", "purpose")),
+        (an_agreement(), ("excluded_purposes", "proposed_by")),
+    ],
+)
+def test_an_entry_or_agreement_written_before_its_policy_fields_decodes(
+    record: HotlistEntry | SharingAgreement, added: tuple[str, ...]
+) -> None:
+    """Entries and agreements on their compacted topics from before the declared source
+    and the second approver existed still decode, with the fields' defaults."""
+    name = record.SCHEMA.value
+    first = fastavro.parse_schema(
+        json.loads((PREVIOUS_DIR / f"{name}.1.avsc").read_text()), _write_hint=False
+    )
+    body = record.to_avro()
+    for field in added:
+        del body[field]
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, first, body)
+    canonical = fastavro.schema.to_parsing_canonical_form(first)
+    old_print = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+    decoded = type(record).decode(SingleObjectCodec(), SINGLE_OBJECT_MARKER + old_print
+                                  + buffer.getvalue())  # fmt: skip
+    assert decoded == record

@@ -99,10 +99,28 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 {{- $items = append $items (list "worker" "kafka-password" "kafka/lprx-worker.password") }}
 {{- $items = append $items (list "ocr" "kafka-password" "kafka/lprx-ocr.password") }}
 {{- $items = append $items (list "ingest" "kafka-password" "kafka/lprx-ingest.password") }}
+{{- $items = append $items (list "api" "kafka-password" "kafka/lprx-api.password") }}
 {{- end }}
 {{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
 {{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
-{{- $items = append $items (list "api" "cassandra-password" "cassandra/lprx_reader.password") }}
+{{- $items = append $items (list "api" "cassandra-password" "cassandra/lprx_api.password") }}
+{{- $items = append $items (list "custodian" "cassandra-password" "cassandra/lprx_custodian.password") }}
+{{- else if eq .component "api" }}
+{{- /* Two Cassandra roles (lprx_api; lprx_custodian for the holds), so the files sit
+where lprx looks by role name (LPRX_CACHE_DIR), not in one LPRX_CASSANDRA_PASSWORD_FILE. */}}
+{{- if $sasl }}{{ $items = append $items (list "api" "kafka-password" "kafka/lprx-api.password") }}{{ end }}
+{{- $items = append $items (list "api" "cassandra-password" "cassandra/lprx_api.password") }}
+{{- $items = append $items (list "custodian" "cassandra-password" "cassandra/lprx_custodian.password") }}
+{{- $items = append $items (list "api" "totp-key" "api/totp.key") }}
+{{- if $root.Values.config.api.tls }}
+{{- $items = append $items (list "apiTls" "tls.crt" "api/tls.crt") }}
+{{- $items = append $items (list "apiTls" "tls.key" "api/tls.key") }}
+{{- end }}
+{{- else if eq .component "audit-checkpoint" }}
+{{- /* `lprx audit checkpoint` runs as the setup principal; the signing key is its own. */}}
+{{- if $sasl }}{{ $items = append $items (list "setup" "kafka-password" "kafka/lprx-admin.password") }}{{ end }}
+{{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
+{{- $items = append $items (list "auditSigning" "checkpoint-signing.key" "audit/checkpoint-signing.key") }}
 {{- end }}
 {{- toJson $items }}
 {{- end }}
@@ -110,9 +128,15 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 {{/* Env of a component: where its secret files and CA files are. dict root component */}}
 {{- define "lprx.env.secretFiles" -}}
 {{- $root := .root }}
-{{- if eq .component "setup" }}
+{{- if has .component (list "setup" "api" "audit-checkpoint") }}
 - name: LPRX_CACHE_DIR
   value: /run/lprx
+{{- if and (eq .component "api") $root.Values.config.api.tls }}
+- name: LPRX_API_TLS_CERT_FILE
+  value: /run/lprx/secrets/api/tls.crt
+- name: LPRX_API_TLS_KEY_FILE
+  value: /run/lprx/secrets/api/tls.key
+{{- end }}
 {{- else }}
 {{- range (include "lprx.secretItems" . | fromJsonArray) }}
 {{- $path := index . 2 }}
@@ -185,6 +209,16 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
           items:
             - key: {{ index . 1 | quote }}
               path: {{ index . 2 | quote }}
+      {{- end }}
+      {{- with $root.Values.auditCheckpoint.publicKeyConfigMap }}
+      {{- if and (eq $.component "api") .name }}
+      {{- /* Public: lets `lprx audit verify` check the checkpoints' signatures. */}}
+      - configMap:
+          name: {{ .name | quote }}
+          items:
+            - key: {{ .key | quote }}
+              path: audit/checkpoint-signing.pub
+      {{- end }}
       {{- end }}
 - name: run
   emptyDir:

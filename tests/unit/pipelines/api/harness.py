@@ -20,6 +20,7 @@ from pipelines.identity.auth import Authenticator
 from pipelines.identity.memory import MemoryAccounts
 from pipelines.settings import Settings
 from pipelines.stages.share import AgreementBook
+from schemas.cameras import BcaNotice, CameraLocation, RegisteredCamera
 from schemas.people import Role
 from schemas.records import HotlistCategory, PlateCrop, SharingAgreement
 
@@ -64,6 +65,44 @@ class MemoryStore:
         return None
 
 
+@dataclass
+class MemoryRegistry:
+    """The camera registry in memory (``connectors.cassandra.cameras.CameraRegistry``)."""
+
+    cameras_: dict[tuple[str, str], RegisteredCamera] = field(default_factory=dict)
+    places: dict[tuple[str, str, object], CameraLocation] = field(default_factory=dict)
+    notices_: dict[tuple[str, str], BcaNotice] = field(default_factory=dict)
+
+    def save_camera(self, camera: RegisteredCamera) -> None:
+        self.cameras_[(camera.agency_ori, camera.camera_id)] = camera
+
+    def save_location(self, agency_ori: str, camera_id: str, location: CameraLocation,
+                      by: str, at: datetime) -> None:  # fmt: skip
+        self.places[(agency_ori, camera_id, location.since)] = location
+
+    def save_notice(self, notice: BcaNotice) -> None:
+        self.notices_[(notice.agency_ori, notice.notice_id)] = notice
+
+    def camera(self, agency_ori: str, camera_id: str) -> RegisteredCamera | None:
+        return self.cameras_.get((agency_ori, camera_id))
+
+    def cameras(self, agency_ori: str) -> list[RegisteredCamera]:
+        return [c for (a, _), c in self.cameras_.items() if a == agency_ori]
+
+    def locations(self, agency_ori: str) -> dict[str, list[CameraLocation]]:
+        found: dict[str, list[CameraLocation]] = {}
+        for (a, camera_id, _), loc in sorted(self.places.items(), key=lambda i: str(i[0])):
+            if a == agency_ori:
+                found.setdefault(camera_id, []).append(loc)
+        return found
+
+    def notices(self, agency_ori: str) -> list[BcaNotice]:
+        return [n for (a, _), n in self.notices_.items() if a == agency_ori]
+
+    def notice(self, agency_ori: str, notice_id: str) -> BcaNotice | None:
+        return self.notices_.get((agency_ori, notice_id))
+
+
 def agreement(owner: str, partner: str, *, reads: bool, hits: bool) -> SharingAgreement:
     return SharingAgreement(
         agreement_id=f"{owner}->{partner}", owner_agency_ori=owner, partner_agency_ori=partner,
@@ -83,8 +122,9 @@ class Api:
         self.trail = MemoryAuditTrail()
         self.book = AgreementBook()
         self.store = MemoryStore()
+        self.registry = MemoryRegistry()
         self.services = ApiServices(self.settings, Authenticator(self.identity), self.trail,
-                                    self.book, self.store)  # fmt: skip
+                                    self.book, self.store, cameras=self.registry)  # fmt: skip
         self.client = TestClient(create_api_app(self.services))
         self.totp: dict[str, pyotp.TOTP] = {}
 

@@ -338,11 +338,13 @@ def test_an_admin_cannot_disable_a_person_of_another_agency(api: Api) -> None:
 
 def test_an_admin_manages_the_cameras_of_its_agency(api: Api) -> None:
     headers = token(api, "admin_c")
-    added = api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-hwy7"})
+    body = {"camera_id": "c-hwy7", "kind": "SQUAD_CAR"}
+    added = api.client.post("/v1/cameras", headers=headers, json=body)
     assert added.status_code == 200 and added.json()["token"].startswith("lprxc.")
     assert added.json()["agency_ori"] == C
-    assert api.trail.events[-1].details == {"change": "credential added"}
-    again = api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-hwy7"})
+    assert api.trail.events[-2].details == {"change": "credential added"}
+    assert api.trail.events[-1].details["change"] == "registered"
+    again = api.client.post("/v1/cameras", headers=headers, json=body)
     assert again.status_code == 400
     assert api.client.delete("/v1/cameras/no-such", headers=headers).status_code == 404
     assert api.client.delete("/v1/cameras/c-hwy7", headers=headers).status_code == 200
@@ -350,7 +352,7 @@ def test_an_admin_manages_the_cameras_of_its_agency(api: Api) -> None:
 
 def test_camera_rotation_and_listing_stay_within_the_agency(api: Api) -> None:
     headers = token(api, "admin_c")
-    api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-rot"})
+    api.client.post("/v1/cameras", headers=headers, json={"camera_id": "c-rot", "kind": "TRAILER"})
     rotated = api.client.post("/v1/cameras/c-rot/rotate", headers=headers)
     assert rotated.status_code == 200 and rotated.json()["token"].startswith("lprxc.")
     listed = api.client.get("/v1/cameras", headers=headers).json()

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pipelines.console.guard import csrf_token
 from schemas.people import Role
 from schemas.records import AuditAction, AuditOutcome, PlateCrop
-from tests.unit.pipelines.api.harness import NOW, PASSWORD, A, Api, C, agreement, read
+from tests.unit.pipelines.api.harness import NOW, PASSWORD, A, Api, B, C, agreement, read
 from tests.unit.pipelines.console.forms import hidden
 
 FORM = {
@@ -362,6 +362,22 @@ def test_a_crop_is_shown_with_its_justification_audited(api: Api) -> None:
 def test_the_agreements_of_ones_agency_are_listed(api: Api) -> None:
     page = logged_in(api, "inv.c").get("/console/agreements")
     assert page.status_code == 200 and f"<td>{C}</td><td>{A}</td>" in page.text
+    # The policy in words: what C shares with A, since when, approved by whom.
+    assert f"<li>{A}: hits of STOLEN_VEHICLE; since " in page.text
+    assert "approved by chief</li>" in page.text
+
+
+def test_a_widening_waiting_is_shown_as_not_in_force(api: Api) -> None:
+    pending = replace(agreement(C, B, reads=True, hits=False), approved_by="",
+                      proposed_by="admin.c")  # fmt: skip
+    api.book.put_pending(pending)
+    try:
+        page = logged_in(api, "inv.c").get("/console/agreements")
+        assert "Waiting for a second approver (not in force):" in page.text
+        assert f"<li>{C} -&gt; {B}: searches of the reads; adds a new partner, {B}; " in page.text
+        assert "waiting for a second approver: adds a new partner" in page.text
+    finally:
+        api.book.drop_pending(pending.agreement_id)
 
 
 def test_the_audit_trail_is_shown_to_an_auditor_and_reading_it_is_audited(api: Api) -> None:
