@@ -24,7 +24,7 @@ install: $(STAMP) ## Create .venv and install lprx with its pinned dependencies
 services: install ## Fetch (first time) and start Kafka and Cassandra
 	$(LPRX) services up
 
-models: install ## Provision the PaddleOCR weights offline (first time)
+models: install ## Provision the OCR weights offline (first time; LPRX_OCR_BACKEND's)
 	$(LPRX) models
 
 setup: services ## Create topics, keyspace and tables

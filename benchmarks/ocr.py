@@ -23,10 +23,12 @@ re-reads only what it changes; the first (shipped) setting runs on an empty cach
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import json
 import os
+import pickle
 import random
 import statistics
 import sys
@@ -89,6 +91,8 @@ class Outcome:
     score: float
     """The best candidate's ranking score (0 when no plate was read)."""
     confidence: float
+    read: str = ""
+    candidates: tuple[str, ...] = ()
 
 
 def rss_mib() -> float:
@@ -102,9 +106,13 @@ def _key(array: Image) -> tuple[str, tuple[int, ...]]:
     return hashlib.md5(np.ascontiguousarray(array).tobytes()).hexdigest(), array.shape
 
 
-def cache_recognition(recognizer: OnnxTextRecognizer) -> OnnxTextRecognizer:
-    """The same recogniser with detection and line recognition memoised by content."""
-    detected: dict[Any, Any] = {}
+def cache_recognition(
+    recognizer: OnnxTextRecognizer, memo: dict[str, dict[Any, Any]] | None = None
+) -> OnnxTextRecognizer:
+    """The same recogniser with detection and line recognition memoised by content
+    (in ``memo``, which ``--memo`` keeps on disk between runs of the same models)."""
+    memo = {} if memo is None else memo
+    detected = memo.setdefault("detect", {})
     real_detect = recognizer.detect
 
     def detect(image: Image, limit_side_len: int | None = None) -> Any:
@@ -114,13 +122,17 @@ def cache_recognition(recognizer: OnnxTextRecognizer) -> OnnxTextRecognizer:
         return [quad.copy() for quad in detected[key]]
 
     recognizer.detect = detect  # type: ignore[method-assign]
-    for model in filter(None, (recognizer.model, recognizer.voter)):
-        model.recognize_crops = _memoised(model.recognize_crops)  # type: ignore[method-assign]
+    for name, model in (("model", recognizer.model), ("voter", recognizer.voter)):
+        if model is not None:
+            model.recognize_crops = _memoised(  # type: ignore[method-assign]
+                model.recognize_crops, memo.setdefault(name, {})
+            )
     return recognizer
 
 
-def _memoised(read: Callable[[Sequence[Image]], list[Any]]) -> Callable[..., list[Any]]:
-    cache: dict[Any, Any] = {}
+def _memoised(
+    read: Callable[[Sequence[Image]], list[Any]], cache: dict[Any, Any]
+) -> Callable[..., list[Any]]:
 
     def recognize_crops(crops: Sequence[Image]) -> list[Any]:
         keys = [_key(crop) for crop in crops]
@@ -168,6 +180,8 @@ def read_all(
                 any(candidate.plate == plate for candidate in result.candidates),
                 result.candidates[0].score,
                 result.confidence,
+                result.plate,
+                tuple(candidate.plate for candidate in result.candidates),
             )
         )
     return outcomes
@@ -237,18 +251,15 @@ def calibrate(outcomes: Sequence[Outcome]) -> tuple[tuple[float, float], float]:
 
 def recalibrated(outcomes: Sequence[Outcome], curve: tuple[float, float]) -> list[Outcome]:
     return [
-        Outcome(
-            o.exact,
-            o.in_candidates,
-            o.score,
-            confidence.calibrated(o.score, curve) if o.score > 0 else 0.0,
+        dataclasses.replace(
+            o, confidence=confidence.calibrated(o.score, curve) if o.score > 0 else 0.0
         )
         for o in outcomes
     ]
 
 
 def cross_validate(
-    recognizer: OnnxTextRecognizer, photos: Sequence[Photo], folds: int
+    recognizer: OnnxTextRecognizer, photos: Sequence[Photo], folds: int, misses: bool = False
 ) -> dict[str, Any]:
     points = list(itertools.product(*GRID.values()))
     started = time.perf_counter()
@@ -283,6 +294,7 @@ def cross_validate(
         )
     outcomes = [outcome for outcome in held_out if outcome is not None]
     best = choose(results, range(len(photos)))
+    extra = {"misses": _misses(photos, outcomes)} if misses else {}
     curve, threshold = calibrate(results[best])
     everything = recalibrated(results[best], curve)
     return {
@@ -311,7 +323,43 @@ def cross_validate(
             **at_alert_threshold(everything, threshold),
         },
         "shipped_on_all": summary(results[tuple(SHIPPED[name] for name in GRID)]),
+        **extra,
     }
+
+
+def _misses(photos: Sequence[Photo], outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """Each held-out photo read wrong: its label, what was read, the top candidates."""
+    return [
+        {
+            "set": photo.set_name,
+            "image": photo.label.image.name,
+            "plate": photo.label.plate,
+            "read": outcome.read,
+            "confidence": round(outcome.confidence, 3),
+            "candidates": list(outcome.candidates[:4]),
+        }
+        for photo, outcome in zip(photos, outcomes, strict=True)
+        if not outcome.exact
+    ]
+
+
+def _memo_path(folder: Path | None, *models: Any) -> Path | None:
+    if folder is None:
+        return None
+    digest = hashlib.sha256()
+    for files in filter(None, models):
+        for path in sorted(str(value) for value in dataclasses.astuple(files)):
+            digest.update(Path(path).read_bytes())
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"ocr-memo-{digest.hexdigest()[:16]}.pickle"
+
+
+def _load_memo(path: Path | None) -> dict[str, dict[Any, Any]]:
+    # Only a file this benchmark wrote on this machine (--memo) is ever loaded.
+    if path is None or not path.is_file():
+        return {}
+    loaded: dict[str, dict[Any, Any]] = pickle.loads(path.read_bytes())
+    return loaded
 
 
 def _pooled_precision(
@@ -403,6 +451,12 @@ def main() -> None:
     parser.add_argument("--no-speed", action="store_true", help="skip frames/s and crops/s")
     parser.add_argument("--frames", type=int, default=200, help="frames for the RSS run")
     parser.add_argument("--paddle", action="store_true", help="also the Paddle backend's speed")
+    parser.add_argument(
+        "--memo", type=Path, default=None,
+        help="pickle of detection/recognition results by crop content, kept between runs "
+        "(same models only: the file is keyed by the model files' digests)",
+    )  # fmt: skip
+    parser.add_argument("--misses", action="store_true", help="list each held-out miss")
     args = parser.parse_args()
     settings = get_settings()
     report: dict[str, Any] = {
@@ -413,9 +467,10 @@ def main() -> None:
     photos = load_photos([name for name in args.sets if dataset(name).is_dir()], args.limit)
     report["datasets"] = sorted({photo.set_name for photo in photos})
     if photos:
-        cached = cache_recognition(
-            OnnxTextRecognizer(ensure_onnx_models(settings), ensure_voter_models(settings))
-        )
+        files, voter = ensure_onnx_models(settings), ensure_voter_models(settings)
+        memo_path = _memo_path(args.memo, files, voter)
+        memo = _load_memo(memo_path)
+        cached = cache_recognition(OnnxTextRecognizer(files, voter), memo)
         shipped = read_all(cached, photos, SHIPPED)
         report["accuracy"] = {
             name: {
@@ -433,7 +488,11 @@ def main() -> None:
         }
         report["naive_baseline_accuracy"] = naive_baseline(photos, cached)
         if not args.no_cv:
-            report["cross_validation"] = cross_validate(cached, photos, args.folds)
+            report["cross_validation"] = cross_validate(
+                cached, photos, args.folds, misses=args.misses
+            )
+        if memo_path is not None:
+            memo_path.write_bytes(pickle.dumps(memo))
     if not args.no_speed:
         frames = [frame.path.read_bytes() for frame in sample_frames()]
         onnx = build_recognizer(settings, "onnx")

@@ -242,6 +242,7 @@ class Hit(_AvroRecord):
     state_mismatch: bool = False
     historical: bool = False
     other_entry_ids: tuple[str, ...] = ()
+    needs_verification: bool = False
 
 
 @dataclass(frozen=True, slots=True)

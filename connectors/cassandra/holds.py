@@ -40,7 +40,7 @@ from schemas.plates import confusable_key
 # The write timestamps selected with each copy (not columns: never written back).
 _STAMPS = ("lprx_stamp", "lprx_stamp_2")
 # A hit row's columns, its disposition's included.
-_HIT_ROW = (*HIT_COLUMNS, *ADDED_COLUMNS["hits_by_agency"])
+_HIT_ROW = tuple(dict.fromkeys((*HIT_COLUMNS, *ADDED_COLUMNS["hits_by_agency"])))
 
 
 def _cols(columns: Iterable[str]) -> str:

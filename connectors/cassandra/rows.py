@@ -41,7 +41,7 @@ CROP_COLUMNS = ("read_id", "agency_ori", "camera_id", "collected_at", "expires_a
 HIT_COLUMNS = (
     "agency_ori", "matched_at", "hit_id", "plate", "read_id", "collected_at", "expires_at",
     "camera_id", "latitude", "longitude", "region", "entry_id", "list_id", "category",
-    "priority", "covert", "match_kind", "state_mismatch", "historical",
+    "priority", "covert", "match_kind", "state_mismatch", "historical", "needs_verification",
 )  # fmt: skip
 HIT_ID_COLUMNS = ("hit_id", "agency_ori", "matched_at")
 AUDIT_COLUMNS = (
@@ -146,7 +146,8 @@ def hit_row(hit: Hit, ttl: int) -> tuple[Any, ...]:
         read.agency_ori, hit.matched_at, hit.hit_id, read.plate, read.read_id,
         read.collected_at, read.expires_at, read.camera_id, read.latitude, read.longitude,
         read.region, entry.entry_id, entry.list_id, entry.category.value, entry.priority,
-        entry.covert, hit.match_kind.value, hit.state_mismatch, hit.historical, ttl,
+        entry.covert, hit.match_kind.value, hit.state_mismatch, hit.historical,
+        hit.needs_verification, ttl,
     )  # fmt: skip
 
 

@@ -55,6 +55,7 @@ SCHEMA_CQL = [
         camera_id text, latitude double, longitude double, region text,
         entry_id text, list_id text, category text, priority int, covert boolean,
         match_kind text, state_mismatch boolean, historical boolean,
+        needs_verification boolean,
         disposition text, disposition_by text, disposition_agency text,
         disposition_at timestamp, disposition_note text,
         PRIMARY KEY ((agency_ori), matched_at, hit_id)
@@ -180,6 +181,7 @@ ADDED_COLUMNS = {
     "hits_by_agency": {
         "disposition": "text", "disposition_by": "text", "disposition_agency": "text",
         "disposition_at": "timestamp", "disposition_note": "text",
+        "needs_verification": "boolean",
     },
     "people": {"sessions_valid_from": "timestamp"},
 }  # fmt: skip

@@ -21,11 +21,13 @@ def partner_hits(limit: int = 50) -> None:
     """The hits of your agency and those shared with it by agreement (audited)."""
     hits = call(common.settings(), "GET", "/v1/hits", params={"limit": limit})
     table = Table("matched at", "hit", "plate", "category", "of agency", "camera", "expires",
-                  "disposition")  # fmt: skip
+                  "disposition", "verify")  # fmt: skip
     for h in hits:
+        # A possible misread: confirm the plate visually and with NCIC before acting.
+        verify = "VERIFY" if h.get("needs_verification") else ""
         table.add_row(h["matched_at"][:19], h["hit_id"][:8], h["plate"], h["category"],
                       h["agency_ori"], h["camera_id"], (h["expires_at"] or "")[:10],
-                      h.get("disposition") or "")  # fmt: skip
+                      h.get("disposition") or "", verify)  # fmt: skip
     console.print(table)
 
 

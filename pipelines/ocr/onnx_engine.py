@@ -116,7 +116,13 @@ class OnnxTextRecognizer:
     def recognize(self, image: Image) -> list[TextLine]:
         """Lines that could hold a plate, read; longer lines (slogans, timestamp overlays,
         signs) are not worth the recogniser's time."""
-        quads = [quad for quad in self.detect(image) if aspect(quad) <= MAX_LINE_ASPECT]
+        return self.recognize_at(image, self.det_limit_side_len)
+
+    def recognize_at(self, image: Image, limit_side_len: int) -> list[TextLine]:
+        """``recognize`` with the detector working at ``limit_side_len`` (``Looker``)."""
+        quads = [
+            quad for quad in self.detect(image, limit_side_len) if aspect(quad) <= MAX_LINE_ASPECT
+        ]
         crops = [crop_quad(image, quad) for quad in quads]
         lines = []
         for quad, crop, read in zip(quads, crops, self.recognize_crops(crops), strict=True):

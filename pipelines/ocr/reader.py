@@ -5,6 +5,8 @@ frame with no readable plate returns ``NoPlate``. The text recogniser is injecte
 everything here is tested with a fake; ``from_settings`` builds the real one. A
 recogniser that can also read one line again (``LineRereader``, the ONNX one) is asked
 to, for the lines of the best candidates, and the plate is chosen from those readings.
+A frame whose best read is under the alert threshold gets a second look first: the
+detector run again at a larger size (``Looker``), its lines competing with the first's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 
 from pipelines.ocr import images
-from pipelines.ocr.confidence import calibrated
+from pipelines.ocr.confidence import alert_threshold, calibrated
 from pipelines.ocr.engine import Box, Image, TextLine, TextRecognizer
 from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior
 from pipelines.ocr.plates import DEFAULT_TOP_N, Candidate, plate_box, plate_candidates
@@ -33,6 +35,20 @@ REREAD_LINES = 2
 # ... the second only when its best reading scores at least this share of the first's: a
 # line far behind is rarely the plate after a second reading either.
 REREAD_SHARE = 0.5
+
+
+# A frame whose best first-pass read is under the alert threshold is looked at again with
+# the detector working on this long side (the full resolution of a 720p frame, and a
+# little more): plates 25-35 px tall, low contrast or on a busy background, that the
+# detector misses at its usual size, it often finds there. Sure reads never pay for it.
+SECOND_LOOK_SIDE_LEN = 1600
+
+
+@runtime_checkable
+class Looker(Protocol):
+    """A recogniser whose detector can work at another size (``OnnxTextRecognizer``)."""
+
+    def recognize_at(self, image: Image, limit_side_len: int) -> list[TextLine]: ...
 
 
 @runtime_checkable
@@ -80,11 +96,13 @@ class PlateReader:
         max_pixels: int,
         top_n: int = DEFAULT_TOP_N,
         prior: FormatPrior = DEFAULT_PRIOR,
+        second_look: bool = True,
     ) -> None:
         self.recognizer = recognizer
         self.max_pixels = max_pixels
         self.top_n = top_n
         self.prior = prior
+        self.second_look = second_look
 
     @classmethod
     def from_settings(
@@ -101,6 +119,7 @@ class PlateReader:
             shared_recognizer(settings, chosen),
             max_pixels=settings.ocr_max_pixels,
             prior=FormatPrior.for_regions(regions),
+            second_look=settings.ocr_second_look,
         )
 
     def read(self, image_bytes: bytes) -> PlateReadResult | NoPlate:
@@ -117,6 +136,10 @@ class PlateReader:
         lines = self.recognizer.recognize(model_input)
         input_size = (model_input.shape[1], model_input.shape[0])
         candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
+        unsure = not candidates or calibrated(candidates[0].score) < alert_threshold()
+        if unsure and self.second_look and isinstance(self.recognizer, Looker):
+            lines = [*lines, *self.recognizer.recognize_at(model_input, SECOND_LOOK_SIDE_LEN)]
+            candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
         if candidates and isinstance(self.recognizer, LineRereader):
             lines = reread_best_lines(self.recognizer, model_input, lines, candidates)
             candidates = plate_candidates(lines, input_size, self.top_n, self.prior)

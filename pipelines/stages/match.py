@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pipelines.matching.index import HotlistIndex, Match
-from schemas.records import Hit, HotlistEntry, PlateRead, hit_id_for
+from pipelines.ocr.confidence import alert_threshold
+from schemas.records import Hit, HotlistEntry, MatchKind, PlateRead, ReadSource, hit_id_for
 
 __all__ = [
     "HotlistIndex",
@@ -16,6 +17,7 @@ __all__ = [
     "match_read",
     "match_reads",
     "match_reads_guarded",
+    "needs_verification",
     "region_state",
 ]
 
@@ -29,6 +31,17 @@ def region_state(region: str | None) -> str | None:
     if not region:
         return None
     return region.rsplit("-", 1)[-1].upper()
+
+
+def needs_verification(read: PlateRead, kind: MatchKind) -> bool:
+    """Whether a hit on ``read`` may be a misread: the match is not exact (a confusable,
+    one edit, a wildcard), or lprx's own OCR read the plate with a confidence under the
+    alert threshold. A camera's own confidence is not on lprx's calibrated scale, so
+    only its fuzzy matches are marked."""
+    if kind is not MatchKind.EXACT:
+        return True
+    # PlateRead.confidence is 0-100 (OpenALPR style); the threshold is a probability.
+    return read.source is ReadSource.SERVER_OCR and read.confidence < 100.0 * alert_threshold()
 
 
 def _same_state(match: Match, read_state: str | None) -> bool:
@@ -91,6 +104,7 @@ def best_hit(read: PlateRead, matches: list[Match], now: datetime) -> Hit | None
         match_kind=best.kind,
         state_mismatch=not same_state(best),
         other_entry_ids=tuple(m.entry.entry_id for m in live[1:]),
+        needs_verification=needs_verification(read, best.kind),
     )
 
 
@@ -114,6 +128,7 @@ def historical_hits(entry: HotlistEntry, stored: list[PlateRead], now: datetime)
                     match_kind=found.kind,
                     state_mismatch=not _same_state(found, region_state(read.region)),
                     historical=True,
+                    needs_verification=needs_verification(read, found.kind),
                 )
             )
     return hits

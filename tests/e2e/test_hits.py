@@ -10,6 +10,7 @@ from typing import Any
 
 from connectors.hotlist.files import HotlistSource, parse_csv
 from connectors.hotlist.topic import publish_entries
+from pipelines.ocr.confidence import alert_threshold
 from schemas.records import Hit, HotlistCategory, MatchKind, utcnow
 from tests.conftest import wait_for
 from tests.e2e.harness import (
@@ -34,6 +35,8 @@ def test_hit_reaches_the_agreed_partner_and_no_other(running: Running) -> None:
     partner = wait_for(lambda: partner_hits(running, PARTNER, "HOT1234"), 120, "partner hit")
     assert partner[0].entry.category is HotlistCategory.STOLEN_VEHICLE
     assert partner[0].read.agency_ori == OWNER
+    # A camera's exact read: the partner's record does not ask for verification.
+    assert not partner[0].needs_verification
     wait_for(lambda: partner_hits(running, OWNER, "HOT1234"), 60, "the owner's own hit")
     # The other agency's agreement covers Amber alerts only: nothing for it, once the
     # marker (an Amber alert, posted after this hit) has reached it.
@@ -55,6 +58,9 @@ def test_ocr_read_of_a_hotlist_plate_is_a_hit_too(running: Running) -> None:
     hits = wait_for(lambda: partner_hits(running, PARTNER, plate), 120, "OCR hit")
     assert hits[0].read.camera_id == "legacy-cam-hit"
     assert hits[0].read.source.value == "SERVER_OCR"
+    # The partner's record says whether the OCR was sure enough to act on unverified.
+    unsure = hits[0].read.confidence < 100.0 * alert_threshold()
+    assert hits[0].needs_verification is (unsure or hits[0].match_kind is not MatchKind.EXACT)
 
 
 def test_a_repeated_hit_is_stored_but_not_re_alerted(running: Running) -> None:

@@ -55,10 +55,13 @@ def test_read_past_retention_is_refused_and_not_stored(store: CassandraStore) ->
 
 def test_hits_and_audit_are_stored(store: CassandraStore) -> None:
     now = utcnow()
-    hit = a_hit(matched_at=now, read=a_read(agency_ori="MNHITS001", expires_at=now + DAY))
+    hit = a_hit(
+        matched_at=now, read=a_read(agency_ori="MNHITS001", expires_at=now + DAY),
+        needs_verification=True,
+    )  # fmt: skip
     assert store.write_hits([hit], now)[0].ok
     rows = store.hits_for_agency("MNHITS001")
-    assert [r["hit_id"] for r in rows] == [hit.hit_id]
+    assert [(r["hit_id"], r["needs_verification"]) for r in rows] == [(hit.hit_id, True)]
     # A hit is found by its id alone (dispositions name hits by id).
     found_hit = store.find_hit(hit.hit_id)
     assert found_hit is not None

@@ -170,7 +170,10 @@ def test_a_crop_round_trips_through_its_row(
 def test_a_hit_row_holds_the_read_the_entry_and_the_match() -> None:
     read = a_read(agency_ori="MN9990002", latitude=45.0, longitude=-93.0)
     entry = an_entry(priority=80, covert=True)
-    hit = a_hit(read=read, entry=entry, match_kind=MatchKind.CONFUSABLE, historical=True)
+    hit = a_hit(
+        read=read, entry=entry, match_kind=MatchKind.CONFUSABLE, historical=True,
+        needs_verification=True,
+    )  # fmt: skip
     row = hit_row(hit, TTL)
     assert len(row) == len(HIT_COLUMNS) + 1 and row[-1] == TTL
     assert dict(zip(HIT_COLUMNS, row, strict=False)) == {
@@ -180,7 +183,7 @@ def test_a_hit_row_holds_the_read_the_entry_and_the_match() -> None:
         "longitude": -93.0, "region": read.region, "entry_id": entry.entry_id,
         "list_id": entry.list_id, "category": entry.category.value, "priority": 80,
         "covert": True, "match_kind": MatchKind.CONFUSABLE.value, "state_mismatch": False,
-        "historical": True,
+        "historical": True, "needs_verification": True,
     }  # fmt: skip
     assert hit_id_row(hit, TTL) == (hit.hit_id, "MN9990002", hit.matched_at, TTL)
     assert len(HIT_ID_COLUMNS) == 3

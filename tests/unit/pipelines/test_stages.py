@@ -9,17 +9,19 @@ from datetime import timedelta
 import pytest
 
 from pipelines.matching.index import Match
+from pipelines.ocr.confidence import alert_threshold
 from pipelines.stages.match import (
     HotlistIndex,
     historical_hits,
     match_read,
     match_reads,
     match_reads_guarded,
+    needs_verification,
 )
 from pipelines.stages.share import AgreementBook, deliveries, dissemination_audit
 from schemas.errors import InvalidRecord
 from schemas.plates import normalize_plate, normalize_region
-from schemas.records import Hit, HotlistCategory, MatchKind, PlateCandidate
+from schemas.records import Hit, HotlistCategory, MatchKind, PlateCandidate, ReadSource
 from schemas.retention import RetentionExpired, expires_at, ttl_seconds
 from schemas.validation import normalize_read
 from tests.factories import NOW, a_hit, a_read, an_agreement, an_entry
@@ -131,6 +133,51 @@ class TestMatch:
             ("A8C123", MatchKind.CONFUSABLE),
         ]
         assert all(h.historical for h in hits)
+
+    def test_a_hit_on_an_ocr_read_under_the_alert_threshold_needs_verification(self) -> None:
+        threshold = 100.0 * alert_threshold()
+        index = HotlistIndex([an_entry()])
+        unsure = a_read(source=ReadSource.SERVER_OCR, confidence=threshold - 0.01)
+        sure = a_read(source=ReadSource.SERVER_OCR, confidence=threshold)
+        unsure_hit, sure_hit = match_reads([unsure, sure], index, NOW)
+        assert unsure_hit is not None and unsure_hit.needs_verification
+        assert sure_hit is not None and not sure_hit.needs_verification
+
+    def test_a_fuzzy_match_needs_verification_whatever_the_confidence(self) -> None:
+        index = HotlistIndex([an_entry(plate="ABC123")], max_distance=1)
+        confident = {"source": ReadSource.SERVER_OCR, "confidence": 99.9}
+        exact, confusable, one_edit = match_reads(
+            [a_read(plate="ABC123", **confident), a_read(plate="A8C123", **confident),
+             a_read(plate="ABC124", **confident)],
+            index, NOW,
+        )  # fmt: skip
+        assert exact is not None and confusable is not None and one_edit is not None
+        assert (exact.match_kind, exact.needs_verification) == (MatchKind.EXACT, False)
+        assert (confusable.match_kind, confusable.needs_verification) == (
+            MatchKind.CONFUSABLE,
+            True,
+        )
+        assert (one_edit.match_kind, one_edit.needs_verification) == (
+            MatchKind.EDIT_DISTANCE,
+            True,
+        )
+
+    def test_a_cameras_own_confidence_alone_does_not_mark_a_hit(self) -> None:
+        # A camera's score is not on lprx's calibrated scale (needs_verification's doc).
+        read = a_read(source=ReadSource.CAMERA_ALPR, confidence=60.0)
+        hit = match_read(read, HotlistIndex([an_entry()]), NOW)
+        assert hit is not None and not hit.needs_verification
+        assert needs_verification(read, MatchKind.WILDCARD)
+
+    def test_historical_hits_carry_the_mark_too(self) -> None:
+        entry = an_entry(plate="ABC123")
+        stored = [
+            a_read(plate="ABC123", source=ReadSource.SERVER_OCR, confidence=99.0),
+            a_read(plate="ABC123", source=ReadSource.SERVER_OCR, confidence=40.0),
+            a_read(plate="A8C123", source=ReadSource.SERVER_OCR, confidence=99.0),
+        ]
+        hits = historical_hits(entry, stored, NOW)
+        assert [h.needs_verification for h in hits] == [False, True, True]
 
     def test_guarded_batch_equals_the_batch_when_nothing_fails(self) -> None:
         reads = [a_read(), a_read(plate="ZZZ999")]

@@ -169,6 +169,23 @@ class TestEarlierSchemas:
         fastavro.schemaless_writer(buffer, self.first_plate_read, record)
         return buffer.getvalue()
 
+    def test_a_hit_written_before_needs_verification_existed_decodes_unmarked(self) -> None:
+        # Hit.2: the Hit just before needs_verification (Hit.1 is older still).
+        first_hit = fastavro.parse_schema(
+            json.loads((PREVIOUS_DIR / "Hit.2.avsc").read_text()), _write_hint=False
+        )
+        hit = a_hit(needs_verification=True)
+        record = hit.to_avro()
+        del record["needs_verification"]  # the field the third version added
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, first_hit, record)
+        canonical = fastavro.schema.to_parsing_canonical_form(first_hit)
+        old_print = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+        data = SINGLE_OBJECT_MARKER + old_print + buffer.getvalue()
+        decoded = Hit.decode(SingleObjectCodec(), data)
+        assert decoded == dataclasses.replace(hit, needs_verification=False)
+        assert old_print in writer_schemas(SchemaName.HIT)
+
     def test_every_kept_version_has_its_own_fingerprint(self) -> None:
         for name in SchemaName:
             kept = writer_schemas(name)

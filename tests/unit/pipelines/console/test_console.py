@@ -52,6 +52,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             "covert": False,
             "camera_id": "cam-1",
             "collected_at": NOW.replace(tzinfo=None),
+            "match_kind": "CONFUSABLE",
+            "needs_verification": True,
         }
     )
     api.store.crops["c1"] = PlateCrop(
@@ -314,6 +316,8 @@ def test_the_hits_inbox_shows_the_agencys_hits_with_disposition_and_crop_forms(
     assert page.status_code == 200 and 'id="hit-hit-c1"' in page.text
     assert 'action="/console/hits/hit-c1/disposition"' in page.text
     assert 'action="/console/crops/c1"' in page.text and "MISREAD" in page.text
+    row = page.text.split('id="hit-hit-c1"', 1)[1].split("</tr>", 1)[0]
+    assert "needs-verification" in row and "confusable match" in row
 
 
 def test_a_disposition_of_a_hit_the_store_does_not_hold_is_a_404_page(api: Api) -> None:

