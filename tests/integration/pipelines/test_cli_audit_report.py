@@ -5,38 +5,21 @@ kept show in the collection and destruction records, and the export is itself au
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from connectors.cassandra import CassandraStore
-from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas.people import Role
 from schemas.records import AuditAction, AuditEvent, new_id, utcnow
-from tests.conftest import provision, unique_settings
 from tests.factories import a_read
 from tests.integration.pipelines.served import Cli, person, served_api
 from tests.integration.pipelines.test_cli_transparency import audit_events
 
 AGENCY, PARTNER = "MN9990100", "MN9990200"
 WHY = {"case_number": "26-001234", "factual_basis": "Stolen overnight, owner statement on file"}
-
-
-@pytest.fixture
-def settings(servers: Settings) -> Settings:
-    return provision(unique_settings(servers, topic_partitions=1))
-
-
-@pytest.fixture
-def store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CassandraStore]:
-    unnamed = settings.model_copy(update={"kafka_principal": None, "cassandra_username": None})
-    monkeypatch.setattr(common, "settings", lambda: unnamed)
-    with CassandraStore(settings, create_schema=False) as store:
-        yield store
-        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 
 
 def search(at: datetime, actor: str, plate: str, **details: str) -> AuditEvent:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,29 +15,13 @@ import pytest
 
 from connectors.cassandra import CassandraStore
 from connectors.cassandra.cameras import REGISTRY_TABLES
-from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas.people import Role
 from schemas.records import utcnow
-from tests.conftest import provision, unique_settings
 from tests.integration.pipelines.served import Cli, invoke, person, served_api
 from tests.integration.pipelines.test_cli_transparency import audit_events
 
 AGENCY = "MN9990100"
-
-
-@pytest.fixture
-def settings(servers: Settings) -> Settings:
-    return provision(unique_settings(servers, topic_partitions=1))
-
-
-@pytest.fixture
-def store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CassandraStore]:
-    unnamed = settings.model_copy(update={"kafka_principal": None, "cassandra_username": None})
-    monkeypatch.setattr(common, "settings", lambda: unnamed)
-    with CassandraStore(settings, create_schema=False) as store:
-        yield store
-        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 
 
 def test_a_fixed_camera_registered_moved_and_notified(

@@ -13,30 +13,15 @@ import pytest
 
 from connectors.cassandra import CassandraStore
 from connectors.kafka.reader import read_values
-from pipelines.cli import common
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.people import Role
 from schemas.records import AuditAction, AuditEvent, new_id, utcnow
-from tests.conftest import provision, unique_settings, wait_for
+from tests.conftest import wait_for
 from tests.factories import a_hit, a_read
 from tests.integration.pipelines.served import Cli, invoke, person, served_api
 
 AGENCY = "MN9990100"
-
-
-@pytest.fixture
-def settings(servers: Settings) -> Settings:
-    return provision(unique_settings(servers, topic_partitions=1))
-
-
-@pytest.fixture
-def store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CassandraStore]:
-    unnamed = settings.model_copy(update={"kafka_principal": None, "cassandra_username": None})
-    monkeypatch.setattr(common, "settings", lambda: unnamed)
-    with CassandraStore(settings, create_schema=False) as store:
-        yield store
-        store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}")
 
 
 def audit_events(settings: Settings, want: Callable[[AuditEvent], bool]) -> list[AuditEvent]:
