@@ -4,10 +4,11 @@ the guard, the context and the mirrors under test are the worker's own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.cassandra import RowOutcome
 from connectors.kafka.topics import TopicSpec
@@ -204,3 +205,14 @@ OUTCOMES = (
     "redelivered", "hit", "no_hit", "suppressed", "frame_read", "no_plate",
     "already_checked", "already_stored", "fused_frames", "too_few_agreeing", "forgotten", "failed",
 )  # fmt: skip
+
+T = TypeVar("T")
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    """Runs one coroutine to its end on a new event loop."""
+
+    async def main() -> T:
+        return await coroutine
+
+    return asyncio.run(main())

@@ -5,8 +5,7 @@ duplicate, suppressed) or dead-lettered with its offset."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -14,7 +13,6 @@ import pytest
 
 from connectors.cassandra import RowOutcome
 from connectors.kafka.transactions import Received
-from pipelines.runtime import guard as guard_module
 from pipelines.runtime import passes
 from pipelines.runtime.match import Match
 from pipelines.runtime.normalize import Dedup
@@ -33,6 +31,7 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     context,
     event,
     fresh_read,
+    run,
 )
 
 T = TypeVar("T")
@@ -40,18 +39,6 @@ T = TypeVar("T")
 
 class Injected(RuntimeError):
     """The failure injected into a stage function."""
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
 
 
 def failing_for(plate: str, real: Callable[..., T]) -> Callable[..., T]:

@@ -7,21 +7,18 @@ tests (integration, e2e) prove the Faust wiring around them.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import cv2
 import numpy as np
-import pytest
 
 from connectors.cassandra import RowOutcome
 from connectors.kafka.transactions import Received
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.reader import PlateReader
-from pipelines.runtime import guard as guard_module
 from pipelines.runtime.dispositions import Dispositions
 from pipelines.runtime.historical import Historical
 from pipelines.runtime.match import Match
@@ -60,22 +57,11 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     context,
     event,
     fresh_read,
+    run,
 )
 
 T = TypeVar("T")
 OWNER, PARTNER = "MN9990001", "MN9990002"
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
 
 
 def reads_in(out: RecordingOutbox, topic: str = "reads") -> list[PlateRead]:

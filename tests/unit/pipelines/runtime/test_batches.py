@@ -4,15 +4,12 @@ when the worker runs stage ``match`` too."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
 from faust.streams import current_event
 
-from pipelines.runtime import guard as guard_module
 from pipelines.runtime import passes
 from pipelines.runtime.match import Match
 from pipelines.runtime.normalize import Dedup
@@ -28,21 +25,10 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     context,
     event,
     fresh_read,
+    run,
 )
 
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
 
 
 class PartitionedTable(dict[str, Any]):

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import pytest
 
-from pipelines.runtime import guard as guard_module
 from pipelines.runtime.guard import Guard, Origin
 from schemas import DecodeError
 from schemas.errors import ConfigurationError, InvalidRecord, StoreUnavailable
@@ -23,21 +22,10 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     context,
     event,
     fresh_read,
+    run,
 )
 
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coroutine
-
-    return asyncio.run(main())
 
 
 def raising(error: BaseException) -> Callable[[], Any]:

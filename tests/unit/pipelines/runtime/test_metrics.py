@@ -3,18 +3,15 @@ batch's time once per batch, dead letters by stage and reason, retries by stage.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
 from pipelines.metrics import REGISTRY, CertificatesCollector, FollowersCollector
-from pipelines.runtime import guard as guard_module
 from pipelines.runtime.match import Match
 from pipelines.runtime.store import reads_sink
 from schemas.records import HotlistEntry
@@ -25,23 +22,10 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     context,
     event,
     fresh_read,
+    run,
 )
 
 T = TypeVar("T")
-
-
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(guard_module, "BACKOFF_FIRST_S", 0.001)
-
-
-def run(coroutine: Awaitable[T]) -> T:
-    import asyncio
-
-    async def wrapped() -> T:
-        return await coroutine
-
-    return asyncio.run(wrapped())
 
 
 def sample(name: str, **labels: str) -> float:
