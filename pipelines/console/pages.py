@@ -113,6 +113,24 @@ def _api(request: Request) -> ApiServices:
     return found
 
 
+async def _posted(
+    request: Request, *permissions: Permission
+) -> tuple[dict[str, str], ApiServices, Principal]:
+    """A posted form of a logged-in person holding one of ``permissions``, its CSRF
+    token checked: the fields, the API's services and the person."""
+    fields = await _form(request)
+    api = _api(request)
+    principal = await run_in_threadpool(person, request, api, *permissions)
+    check_csrf(request, api, principal, fields.get(CSRF_FIELD))
+    return fields, api, principal
+
+
+def _error(
+    request: Request, principal: Principal, status: int, title: str, message: str
+) -> Response:
+    return page(request, "error.html", principal, status=status, title=title, message=message)
+
+
 async def _form(request: Request) -> dict[str, str]:
     """The form's fields as text (a file or an over-long value refused as a bad form)."""
     try:
@@ -200,10 +218,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    fields = await _form(request)
-    api = _api(request)
-    principal = await run_in_threadpool(person, request, api)
-    check_csrf(request, api, principal, fields.get(CSRF_FIELD))
+    _fields, api, principal = await _posted(request)
     await run_in_threadpool(people.logout, request, principal, api, None)
     done = RedirectResponse(f"{PREFIX}/login", status_code=303)
     done.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
@@ -266,10 +281,7 @@ def _search(
 
 @router.post("/search")
 async def search(request: Request) -> Response:
-    fields = await _form(request)
-    api = _api(request)
-    principal = await run_in_threadpool(person, request, api, Permission.SEARCH_READS)
-    check_csrf(request, api, principal, fields.get(CSRF_FIELD))
+    fields, api, principal = await _posted(request, Permission.SEARCH_READS)
     try:
         body = search_request(fields)
     except ValueError as problem:
@@ -308,64 +320,31 @@ def hits_page(request: Request, disposed: str | None = None) -> Response:
 
 @router.post("/hits/{hit_id}/disposition")
 async def dispose(request: Request, hit_id: str) -> Response:
-    fields = await _form(request)
-    api = _api(request)
-    principal = await run_in_threadpool(person, request, api, Permission.DISPOSE_HITS)
-    check_csrf(request, api, principal, fields.get(CSRF_FIELD))
+    fields, api, principal = await _posted(request, Permission.DISPOSE_HITS)
     if not _ID.fullmatch(hit_id):
-        return page(
-            request,
-            "error.html",
-            principal,
-            status=404,
-            title="No such hit",
-            message="That is not a hit id.",
-        )
+        return _error(request, principal, 404, "No such hit", "That is not a hit id.")
     try:
         body = reads.DispositionRequest.model_validate(
             {"disposition": fields.get("disposition", ""), "note": fields.get("note") or None}
         )
     except ValidationError as error:
-        return page(
-            request,
-            "error.html",
-            principal,
-            status=400,
-            title="Bad disposition",
-            message="; ".join(problems_of(error)),
-        )
+        return _error(request, principal, 400, "Bad disposition", "; ".join(problems_of(error)))
     await run_in_threadpool(reads.dispose, hit_id, body, principal, api)
     return RedirectResponse(f"{PREFIX}/hits?disposed={hit_id}", status_code=303)
 
 
 @router.post("/crops/{read_id}")
 async def crop(request: Request, read_id: str) -> Response:
-    fields = await _form(request)
-    api = _api(request)
-    principal = await run_in_threadpool(person, request, api, Permission.READ_CROPS)
-    check_csrf(request, api, principal, fields.get(CSRF_FIELD))
+    fields, api, principal = await _posted(request, Permission.READ_CROPS)
     if not _ID.fullmatch(read_id):
-        return page(
-            request,
-            "error.html",
-            principal,
-            status=404,
-            title="No such read",
-            message="That is not a read id.",
-        )
+        return _error(request, principal, 404, "No such read", "That is not a read id.")
     try:
         why = reads.Why.model_validate(
             {k: fields.get(k, "") for k in ("purpose", "case_number", "factual_basis")}
         )
     except ValidationError as error:
-        return page(
-            request,
-            "error.html",
-            principal,
-            status=400,
-            title="Justification needed",
-            message="; ".join(problems_of(error)),
-        )
+        problems = "; ".join(problems_of(error))
+        return _error(request, principal, 400, "Justification needed", problems)
     found = await run_in_threadpool(reads.crop, read_id, why, principal, api)
     return page(request, "crop.html", principal, crop=found)
 
@@ -394,14 +373,7 @@ def audit_page(request: Request, day: str | None = None, limit: str | None = Non
     wanted = (day or "").strip() or utcnow().date().isoformat()
     count = int(limit) if limit and _COUNT.fullmatch(limit) and 1 <= int(limit) <= 1000 else 100
     if not _DAY.fullmatch(wanted):
-        return page(
-            request,
-            "error.html",
-            principal,
-            status=400,
-            title="Bad day",
-            message="The day is YYYY-MM-DD (UTC).",
-        )
+        return _error(request, principal, 400, "Bad day", "The day is YYYY-MM-DD (UTC).")
     rows = reads.audit(principal, api, day=wanted, limit=count)
     return page(
         request,
