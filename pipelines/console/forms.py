@@ -16,7 +16,8 @@ def problems_of(error: ValidationError) -> list[str]:
     return [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in error.errors()]
 
 
-_CARRIED = (
+# The search form's fields, carried from one page of results to the next.
+SEARCH_FIELDS = (
     "plate",
     "start",
     "end",
@@ -37,7 +38,7 @@ _CARRIED = (
 
 def carried(fields: Mapping[str, str]) -> dict[str, str]:
     """The query's fields, carried in the next page's form."""
-    return {k: fields[k] for k in _CARRIED if k in fields}
+    return {k: fields[k] for k in SEARCH_FIELDS if k in fields}
 
 
 def _utc(value: str, name: str) -> datetime:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.console.forms import SEARCH_FIELDS
 from pipelines.console.guard import csrf_token
 from schemas.people import Role
 from tests.fuzz import EXAMPLES
@@ -21,27 +22,7 @@ TOKEN = API.person("fuzz.console", A, Role.INVESTIGATOR, Role.SUPERVISOR, Role.A
 CLIENT = TestClient(API.client.app, base_url="https://testserver", follow_redirects=False)
 CLIENT.cookies.set("lprx_session", TOKEN)
 CSRF = csrf_token(TOKEN)
-FIELDS = [
-    "plate",
-    "start",
-    "end",
-    "area",
-    "south",
-    "west",
-    "north",
-    "east",
-    "latitude",
-    "longitude",
-    "radius_m",
-    "purpose",
-    "case_number",
-    "factual_basis",
-    "limit",
-    "cursor",
-    "disposition",
-    "note",
-    "day",
-]
+FIELDS = [*SEARCH_FIELDS, "cursor", "disposition", "note", "day"]
 TEXT = st.one_of(
     st.text(max_size=60),
     st.sampled_from(
