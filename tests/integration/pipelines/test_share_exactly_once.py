@@ -16,10 +16,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from benchmarks.share import shared as shared_count
 from connectors.kafka.agreements import publish_agreement, publish_pending
 from connectors.kafka.reader import read_topic
 from connectors.kafka.topics import base_config, make_producer
@@ -145,20 +145,6 @@ class Watermarks:
             reader.close()
 
 
-def shared_ok(port: int) -> float:
-    """The worker's count of hits shared (0 until it serves its metrics)."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    except httpx.HTTPError:
-        return 0.0
-    wanted = ('stage="share"', 'outcome="ok"')
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith("lprx_records_total{") and all(w in line for w in wanted)
-    )
-
-
 def test_a_worker_killed_mid_stream_delivers_every_hit_exactly_once(
     shared: tuple[Settings, Producer], spawn: Spawn
 ) -> None:
@@ -176,7 +162,7 @@ def test_a_worker_killed_mid_stream_delivers_every_hit_exactly_once(
     for kill in range(2):
         port = free_port()
         worker = share_worker(spawn, settings, port)
-        wait_for(lambda: shared_ok(port) >= 100, 120, f"worker {kill} sharing")  # noqa: B023
+        wait_for(lambda: shared_count(port) >= 100, 120, f"worker {kill} sharing")  # noqa: B023
         wait_for(partner.open_transaction, 30, "a transaction open", every=0)
         worker.popen.send_signal(signal.SIGKILL)
         worker.popen.wait(10)
