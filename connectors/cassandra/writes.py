@@ -165,12 +165,19 @@ class Writes:
                 self._session, self._hit_matched_at, [(hit.hit_id,) for hit in hits],
                 concurrency=self._concurrency,
             )  # fmt: skip
-        first_stored = []
+        stored: dict[str, datetime] = {}
         for hit, (_success, rows) in zip(hits, found, strict=True):
             row = rows.one()
-            stored = row is not None and row[0] is not None
-            first_stored.append(replace(hit, matched_at=utc(row[0])) if stored else hit)
-        return first_stored
+            if row is not None and row[0] is not None:
+                stored[hit.hit_id] = utc(row[0])
+        # Not stored yet, the earliest match in this call: a hit matched by the killed
+        # worker and again by its successor can come twice in one batch.
+        earliest: dict[str, datetime] = {}
+        for hit in hits:
+            if hit.hit_id not in earliest or hit.matched_at < earliest[hit.hit_id]:
+                earliest[hit.hit_id] = hit.matched_at
+        first = earliest | stored
+        return [replace(hit, matched_at=first[hit.hit_id]) for hit in hits]
 
     def disposition(self, disposition: HitDisposition, ttl: int) -> None:
         """The disposition, on the hit's row, expiring with it, its timestamp just after

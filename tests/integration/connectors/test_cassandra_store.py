@@ -179,3 +179,15 @@ def test_a_hit_matched_again_keeps_the_row_of_its_first_match(store: CassandraSt
     assert sorted(r["hit_id"] for r in rows) == sorted([hit.hit_id, other.hit_id])
     first = next(r for r in rows if r["hit_id"] == hit.hit_id)
     assert abs(first["matched_at"].replace(tzinfo=now.tzinfo) - now) < timedelta(seconds=1)
+
+
+def test_a_hit_matched_twice_in_one_batch_is_one_row(store: CassandraStore) -> None:
+    """Both matches of a read (the killed worker's, sent but not committed, and its
+    successor's) in one batch, neither stored yet: one row, the earlier match's."""
+    now = utcnow()
+    hit = a_hit(matched_at=now, read=a_read(agency_ori="MNTWICE01", expires_at=now + DAY))
+    later = dataclasses.replace(hit, matched_at=now + timedelta(seconds=5))
+    assert all(outcome.ok for outcome in store.write_hits([later, hit], now))
+    rows = store.hits_for_agency("MNTWICE01")
+    assert [r["hit_id"] for r in rows] == [hit.hit_id]
+    assert abs(rows[0]["matched_at"].replace(tzinfo=now.tzinfo) - now) < timedelta(seconds=1)
