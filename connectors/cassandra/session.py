@@ -117,6 +117,16 @@ def map_exceptions(doing: str) -> Iterator[None]:
         raise mapped from error
 
 
+def answers(session: Session, timeout: float) -> str | None:
+    """None when Cassandra answers a trivial query within ``timeout``; else why not (one
+    line, for a readiness probe)."""
+    try:
+        session.execute("SELECT release_version FROM system.local", timeout=timeout)
+    except Exception as error:  # whatever the driver raises, the answer is "not ready"
+        return f"does not answer: {type(error).__name__}"
+    return None
+
+
 def _profile(row_factory: Callable[..., Any]) -> ExecutionProfile:
     return ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), row_factory=row_factory

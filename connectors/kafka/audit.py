@@ -104,6 +104,14 @@ class AuditTrail:
         if outcome[0] is not None:
             raise TransientError(f"Kafka refused the audit event: {outcome[0].str()}")
 
+    def reachable(self, timeout: float) -> str | None:
+        """None when Kafka answers for the audit topic within ``timeout``; else why not."""
+        try:
+            self._producer.list_topics(self._topic, timeout=timeout)
+        except KafkaException as error:
+            return f"Kafka does not answer: {error.args[0].name()}"
+        return None
+
     def flush(self, timeout: float = ACK_TIMEOUT_S) -> int:
         """Waits for queued events; returns how many are still not acknowledged."""
         return int(self._producer.flush(timeout))

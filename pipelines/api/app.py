@@ -1,6 +1,8 @@
 """`lprx api`: the HTTP API for people and their tools (OpenAPI at ``/openapi.json``).
 
     GET  /health                    liveness and the system-use banner   (no login)
+    GET  /readyz                    200 while Kafka, Cassandra and the agreements are
+                                    there, else 503 and what is missing   (no login)
     POST /v1/login                  password + TOTP code -> session      (no login)
     POST /v1/logout, GET /v1/me     the session
     POST /v1/reads/search           scoped, justified, audited search
@@ -49,7 +51,7 @@ from schemas.errors import (
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = frozenset({"/health", "/v1/login", "/openapi.json", "/docs", "/redoc"})
+OPEN_PATHS = frozenset({"/health", "/readyz", "/v1/login", "/openapi.json", "/docs", "/redoc"})
 # Public by law (13.824 subd. 5: the log of use); nothing under it names a plate.
 PUBLIC_PREFIX = "/public/"
 
@@ -100,6 +102,15 @@ def create_api_app(services: ApiServices) -> FastAPI:
                                     headers=refused.headers)  # fmt: skip
             request.state.principal = principal
         return await call_next(request)
+
+    @app.get("/readyz", tags=["public"])
+    def readyz() -> JSONResponse:
+        """Ready while the agreements are read and Kafka and Cassandra answer, so a
+        load balancer sends no one to an API that could only answer 503."""
+        problems = services.readiness() if services.readiness is not None else []
+        if problems:
+            return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     app.include_router(people.router)
     app.include_router(reads.router)

@@ -64,6 +64,8 @@ class ApiServices:
     chain: ChainStore | None = None
     usage: UsageSource | None = None
     cameras: Registry | None = None  # the camera registry (13.824 subd. 8)
+    # What keeps the API from serving now (``/readyz``): one line per problem.
+    readiness: Callable[[], list[str]] | None = None
 
 
 def services(request: Request) -> ApiServices:

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from pipelines.identity.accounts import IdentityService
 
 
+READY_TIMEOUT_S = 2.0
+"""How long ``/readyz`` waits for Kafka and for Cassandra (under the probe's timeout)."""
+
+
 def tls_files(settings: Settings) -> tuple[Path, Path | None]:
     """The certificate chain the API serves and its key file (None: in the same PEM):
     the files the settings name (a certificate from your own CA, mounted from a Secret),
@@ -77,6 +81,7 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
     from connectors.cassandra.audit_queries import AuditChainQueries
     from connectors.cassandra.cameras import CameraRegistry
     from connectors.cassandra.holds import HoldStore
+    from connectors.cassandra.session import answers
     from connectors.kafka.audit import AuditTrail
     from connectors.kafka.follower import CompactedTopicFollower
     from pipelines.identity.auth import Authenticator, external_verifier
@@ -96,11 +101,20 @@ def running_services(settings: Settings) -> Iterator[ApiServices]:
     try:
         with identity_service(settings) as (store, identity), custodian_store(settings) as kept:
             auth = Authenticator(identity, external_verifier(settings))
+
+            def readiness() -> list[str]:
+                problems = [] if follower.caught_up else ["agreements: not caught up"]
+                if (kafka := trail.reachable(READY_TIMEOUT_S)) is not None:
+                    problems.append(f"kafka: {kafka}")
+                if (cassandra := answers(store.session, READY_TIMEOUT_S)) is not None:
+                    problems.append(f"cassandra: {cassandra}")
+                return problems
+
             yield ApiServices(
                 settings, auth, trail, book, store,
                 holds=HoldStore(kept.session, kept.keyspace),
                 chain=AuditChainQueries(store.session, store.keyspace), usage=store.usage,
-                cameras=CameraRegistry(store.session, store.keyspace),
+                cameras=CameraRegistry(store.session, store.keyspace), readiness=readiness,
             )  # fmt: skip
     finally:
         follower.stop()

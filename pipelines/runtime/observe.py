@@ -57,13 +57,9 @@ def cassandra_check(ctx: Context) -> str | None:
     store = ctx.open_store
     if store is None:
         return "no session yet"
-    try:
-        store.session.execute(
-            "SELECT release_version FROM system.local", timeout=CASSANDRA_PING_TIMEOUT_S
-        )
-    except Exception as error:
-        return f"does not answer: {type(error).__name__}"
-    return None
+    from connectors.cassandra.session import answers
+
+    return answers(store.session, CASSANDRA_PING_TIMEOUT_S)
 
 
 async def open_store(ctx: Context) -> None:

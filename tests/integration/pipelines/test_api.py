@@ -232,7 +232,7 @@ def test_every_route_refuses_a_call_without_credentials(
 ) -> None:
     client, _, _ = api
     for path, methods in client.get("/openapi.json").json()["paths"].items():
-        if path in ("/health", "/v1/login") or path.startswith("/public/"):
+        if path in ("/health", "/readyz", "/v1/login") or path.startswith("/public/"):
             continue  # the public log of use needs no login (13.824 subd. 5)
         for method in methods:
             url = path.replace("{", "").replace("}", "")
@@ -288,6 +288,9 @@ def test_lprx_api_serves_https_with_the_lprx_ca(
 
     body = wait_for(health, 60, "lprx api over HTTPS")
     assert body.get("status") == "ok", body
+    # Ready: the agreements read, and Kafka and Cassandra answering the API's principals.
+    ready = httpx.get(f"https://127.0.0.1:{port}/readyz", verify=ca, timeout=10)
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}, ready.text
     # Plain HTTP is not served.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)

@@ -65,9 +65,21 @@ def test_health_shows_the_system_use_banner(api: Api) -> None:
     assert body["status"] == "ok" and "monitored" in body["banner"]
 
 
+def test_readiness_says_what_keeps_the_api_from_serving(api: Api) -> None:
+    """No login needed (a load balancer asks); 503 and each problem while one is there."""
+    assert api.client.get("/readyz").json() == {"status": "ready"}  # nothing to check
+    problems = ["kafka: Kafka does not answer: _TRANSPORT", "cassandra: does not answer"]
+    api.services.readiness = lambda: problems
+    answer = api.client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "not ready", "problems": problems}
+    api.services.readiness = list
+    assert api.client.get("/readyz").status_code == 200
+
+
 def test_every_route_refuses_a_call_without_credentials(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
-    open_routes = {"/health", "/v1/login"}
+    open_routes = {"/health", "/readyz", "/v1/login"}
     checked = 0
     for path, methods in spec["paths"].items():
         if path in open_routes or path.startswith("/public/"):
