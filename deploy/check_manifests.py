@@ -10,7 +10,8 @@ of each kind, and:
   it sets their passwords), as files, copied by the ``secrets`` init container;
 - the API pods mount exactly the files of lprx-api and lprx_custodian (each Cassandra
   role's password where lprx looks by role name, no single password file) and the TOTP
-  key, and probe /health on the API port with the scheme LPRX_API_TLS says;
+  key, and probe /health (live, started) and /readyz (ready) on the API port with the
+  scheme LPRX_API_TLS says;
 - the checkpoint signing key is mounted by the audit checkpoint CronJob only, which
   runs ``audit checkpoint`` once at a time with LPRX_AUDIT_SIGNING_KEY_REQUIRED;
 - workers probe their own /livez and /readyz; every pod carries the part-of label the
@@ -96,10 +97,11 @@ def check_api(name: str, spec: dict[str, Any], config: dict[str, str], problems:
     ports = {p["name"]: p["containerPort"] for p in api.get("ports", [])}
     if str(ports.get("api")) != config.get("LPRX_API_PORT"):
         problems.append(f"{name}: container port {ports} is not LPRX_API_PORT")
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    api_paths = {"livenessProbe": "/health", "readinessProbe": "/readyz", "startupProbe": "/health"}
+    for probe, path in api_paths.items():
         get = api.get(probe, {}).get("httpGet", {})
-        if (get.get("path"), get.get("port"), get.get("scheme")) != ("/health", "api", scheme):
-            problems.append(f"{name}: {probe} is {get}, not {scheme} /health on the API port")
+        if (get.get("path"), get.get("port"), get.get("scheme")) != (path, "api", scheme):
+            problems.append(f"{name}: {probe} is {get}, not {scheme} {path} on the API port")
 
 
 def check_checkpoint(
