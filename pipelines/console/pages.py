@@ -11,6 +11,7 @@ makes; a page only turns a form into the API's request model and its answer into
     POST /console/crops/{read_id}               a read's plate crop (justified)
     GET  /console/agreements                    the agreements of one's agency
     GET  /console/audit                         the audit trail (auditor, supervisor)
+    GET  /console/password, POST ...            one's own password (console/account.py)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pipelines.console.guard import (
     PageAnswer,
     check_csrf,
     new_login_csrf,
+    password_redirect,
     person,
     safe_next,
     set_cookie,
@@ -102,9 +104,11 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 
 def install_console(app: FastAPI) -> None:
     """Mounts the console's pages in the API's app (kept out of its OpenAPI)."""
-    from pipelines.console import oidc
+    from pipelines.console import account, oidc
 
-    app.include_router(oidc.router)  # before the pages' catch-all "no such page"
+    # Before the pages' catch-all "no such page".
+    app.include_router(oidc.router)
+    app.include_router(account.router)
     app.include_router(router)
 
 
@@ -207,7 +211,9 @@ async def login(request: Request) -> Response:
         answer = await run_in_threadpool(people.login, body, api)
     except HTTPException as refused:
         return login_form(request, next_page, [str(refused.detail)], refused.status_code)
-    done = RedirectResponse(next_page, status_code=303)
+    # A password someone else set is changed before anything else (CJIS IA-5).
+    done = password_redirect(next_page) if answer.password_change_required else None
+    done = done or RedirectResponse(next_page, status_code=303)
     lifetime = int((answer.expires_at - utcnow()).total_seconds())
     set_cookie(done, SESSION_COOKIE, answer.token, max_age=max(lifetime, 1))
     done.delete_cookie(

@@ -67,7 +67,9 @@ def page(
     links = [
         (f"{PREFIX}/{slug}", label)
         for slug, label, needs in NAVIGATION
-        if principal is not None and any(principal.can(p) for p in needs)
+        if principal is not None
+        and not principal.must_change_password  # those pages send it to the password page
+        and any(principal.can(p) for p in needs)
     ]
     values = {
         "prefix": PREFIX,
