@@ -49,7 +49,12 @@ NAVIGATION = (
     (
         "agreements",
         "Agreements",
-        (Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS),
+        (
+            Permission.MANAGE_AGREEMENTS,
+            Permission.APPROVE_AGREEMENTS,
+            Permission.SEARCH_READS,
+            Permission.READ_HITS,
+        ),
     ),
     ("audit", "Audit trail", (Permission.READ_AUDIT, Permission.REVIEW_SEARCHES)),
 )
