@@ -100,13 +100,15 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 {{- $items = append $items (list "ocr" "kafka-password" "kafka/lprx-ocr.password") }}
 {{- $items = append $items (list "ingest" "kafka-password" "kafka/lprx-ingest.password") }}
 {{- $items = append $items (list "api" "kafka-password" "kafka/lprx-api.password") }}
-{{- $items = append $items (list "auditCheckpoint" "kafka-password" "kafka/lprx-checkpoint.password") }}
+{{- if $root.Values.auditCheckpoint.enabled }}{{ $items = append $items (list "auditCheckpoint" "kafka-password" "kafka/lprx-checkpoint.password") }}{{ end }}
 {{- end }}
 {{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
 {{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
 {{- $items = append $items (list "api" "cassandra-password" "cassandra/lprx_api.password") }}
 {{- $items = append $items (list "custodian" "cassandra-password" "cassandra/lprx_custodian.password") }}
-{{- $items = append $items (list "auditCheckpoint" "cassandra-password" "cassandra/lprx_checkpoint.password") }}
+{{- /* The checkpoint's passwords only with its CronJob: without one, setup gives its
+principal a fresh random password that nothing keeps (as lprx_reader's). */}}
+{{- if $root.Values.auditCheckpoint.enabled }}{{ $items = append $items (list "auditCheckpoint" "cassandra-password" "cassandra/lprx_checkpoint.password") }}{{ end }}
 {{- else if eq .component "api" }}
 {{- /* Two Cassandra roles (lprx_api; lprx_custodian for the holds), so the files sit
 where lprx looks by role name (LPRX_CACHE_DIR), not in one LPRX_CASSANDRA_PASSWORD_FILE. */}}
