@@ -13,7 +13,8 @@ of each kind, and:
   key, and probe /health (live, started) and /readyz (ready) on the API port with the
   scheme LPRX_API_TLS says;
 - the checkpoint signing key is mounted by the audit checkpoint CronJob only, which
-  runs ``audit checkpoint`` once at a time with LPRX_AUDIT_SIGNING_KEY_REQUIRED;
+  runs ``audit checkpoint`` once at a time with LPRX_AUDIT_SIGNING_KEY_REQUIRED and
+  mounts the files of its own principal (lprx-checkpoint, lprx_checkpoint) and no other;
 - workers probe their own /livez and /readyz; every pod carries the part-of label the
   alerts select on; a ServiceMonitor copies it onto the targets;
 - a ScaledObject targets a rendered Deployment, asks for that worker's own consumer
@@ -46,10 +47,13 @@ PRINCIPAL_SECRETS = {
     "ocr": {"ocr", "worker"},
     "ingest": {"ingest"},
     "api": {"api", "custodian", "apiTls"},
-    "audit-checkpoint": {"setup", "auditSigning"},
-    "setup": {"setup", "worker", "ocr", "ingest", "api", "custodian"},
+    "audit-checkpoint": {"auditCheckpoint", "auditSigning"},
+    "setup": {"setup", "worker", "ocr", "ingest", "api", "custodian", "auditCheckpoint"},
 }
 SIGNING_KEY_PATH = "audit/checkpoint-signing.key"
+# The checkpoint's own secret files (Kafka's only with SASL_SSL): never the admin's.
+CHECKPOINT_FILES = {"cassandra/lprx_checkpoint.password", SIGNING_KEY_PATH}
+CHECKPOINT_KAFKA_FILE = "kafka/lprx-checkpoint.password"
 # The API's own secret files under /run/lprx/secrets (Kafka's only with SASL_SSL).
 API_FILES = {"cassandra/lprx_api.password", "cassandra/lprx_custodian.password", "api/totp.key"}
 API_TLS_FILES = {"api/tls.crt", "api/tls.key"}
@@ -112,8 +116,12 @@ def check_checkpoint(
         problems.append(f"{name}: two checkpoint runs may overlap (concurrencyPolicy)")
     if spec["containers"][0].get("args") != ["audit", "checkpoint"]:
         problems.append(f"{name}: does not run `lprx audit checkpoint`")
-    if SIGNING_KEY_PATH not in secret_files(spec):
+    files = set(secret_files(spec))
+    if SIGNING_KEY_PATH not in files:
         problems.append(f"{name}: does not mount the signing key at {SIGNING_KEY_PATH}")
+    if files - {CHECKPOINT_KAFKA_FILE} != CHECKPOINT_FILES:
+        problems.append(f"{name}: secret files {sorted(files)}, not its own principal's "
+                        f"{sorted(CHECKPOINT_FILES | {CHECKPOINT_KAFKA_FILE})}")  # fmt: skip
     if config.get("LPRX_AUDIT_SIGNING_KEY_REQUIRED") != "true":
         problems.append(f"{name}: a missing signing key would be made anew")
 

@@ -43,7 +43,7 @@ PLAIN_ARGS=(--set kafka.securityProtocol=PLAINTEXT --set cassandra.tls=false
   --set 'api.ingress.tls[0].hosts[0]=lprx.example.org')
 INGEST_ARGS=(--set ocr.enabled=false --set pipeline.enabled=false --set setup.enabled=false
   --set api.enabled=false --set auditCheckpoint.enabled=false)
-PROD_CREDENTIALS="worker=lprx-prod-worker,ocr=lprx-prod-ocr,ingest=lprx-prod-ingest,api=lprx-prod-api,custodian=lprx-prod-custodian,apiTls=lprx-prod-api-tls,auditSigning=lprx-prod-audit-signing,setup=lprx-prod-admin"
+PROD_CREDENTIALS="worker=lprx-prod-worker,ocr=lprx-prod-ocr,ingest=lprx-prod-ingest,api=lprx-prod-api,custodian=lprx-prod-custodian,apiTls=lprx-prod-api-tls,auditSigning=lprx-prod-audit-signing,auditCheckpoint=lprx-prod-audit-checkpoint,setup=lprx-prod-admin"
 
 step "helm lint --strict over the values matrix"
 check helm lint --strict "$CHART"
@@ -62,7 +62,7 @@ render() {  # name, release, credentials, kinds, helm args...
   for kind in $kinds; do expect+=(--expect "$kind"); done
   check "$PY" deploy/check_manifests.py "$OUT/$name.yaml" --credentials "$credentials" "${expect[@]}"
 }
-DEFAULT_CREDENTIALS="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,custodian=lprx-custodian,apiTls=lprx-api-tls,auditSigning=lprx-audit-signing,setup=lprx-admin"
+DEFAULT_CREDENTIALS="worker=lprx-worker,ocr=lprx-ocr,ingest=lprx-ingest,api=lprx-api,custodian=lprx-custodian,apiTls=lprx-api-tls,auditSigning=lprx-audit-signing,auditCheckpoint=lprx-audit-checkpoint,setup=lprx-admin"
 render default rel "$DEFAULT_CREDENTIALS" "$DEFAULT_KINDS"
 render production lprx "$PROD_CREDENTIALS" "$PROD_KINDS" -n lprx -f "$PROD"
 # A release name without "lprx" in it: names, labels and the alerts must not care.
@@ -106,6 +106,9 @@ catch "the API mounts the workers' Secret" \
 catch "the checkpoint runs with another principal's Secret" \
   "rel-lprx-audit-checkpoint: mounts Secrets ['lprx-ingest'] of other principals" \
   "$DEFAULT_CREDENTIALS" --set credentials.auditSigning.secretName=lprx-ingest
+catch "the checkpoint runs with the admin's Secret" \
+  "rel-lprx-audit-checkpoint: mounts Secrets ['lprx-admin'] of other principals" \
+  "$DEFAULT_CREDENTIALS" --set credentials.auditCheckpoint.secretName=lprx-admin
 
 step "helm template must refuse unsafe values, each for its own reason"
 refuse() {  # what, message helm must give, helm args...
@@ -129,6 +132,8 @@ refuse "an unknown top-level value (e.g. a password) is given" \
 refuse "a stage is unknown" "/pipeline/stages/1" --set 'pipeline.stages={normalize,bogus}'
 refuse "the signing key's Secret is not named" "credentials.auditSigning.secretName must name a Secret" \
   --set credentials.auditSigning.secretName=
+refuse "the checkpoint's Secret is not named" "credentials.auditCheckpoint.secretName must name a Secret" \
+  --set credentials.auditCheckpoint.secretName=
 refuse "the custodian's Secret is not named" "credentials.custodian.secretName must name a Secret" \
   --set credentials.custodian.secretName=
 refuse "the API's certificate Secret is not named" "credentials.apiTls.secretName must name a Secret" \

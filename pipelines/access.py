@@ -17,8 +17,11 @@ api         lprx-api            lprx_api            ``lprx api`` (people, sessio
                                                     hotlists; no topic, user or ACL)
 replay      lprx-replay         -                   ``lprx deadletters replay``
 partner     partner-<ORI>       lprx_reader         ``lprx partner hits|dispose``
-custodian   lprx-admin          lprx_writer         ``lprx holds`` (rewrites held reads'
+custodian   lprx-admin          lprx_custodian      ``lprx holds`` (rewrites held reads'
                                                     TTLs; audited through the topic)
+checkpoint  lprx-checkpoint     lprx_checkpoint     ``lprx audit checkpoint`` (chain
+                                                    heads in, checkpoints and their
+                                                    audit events out)
 ==========  ==================  ==================  ===================================
 """
 
@@ -57,6 +60,7 @@ class Role(StrEnum):
     REPLAY = "replay"
     CUSTODIAN = "custodian"
     API = "api"
+    CHECKPOINT = "checkpoint"
 
 
 KAFKA_PRINCIPALS = {
@@ -70,6 +74,7 @@ KAFKA_PRINCIPALS = {
     # Agreements, hotlists and dispositions only: a partner's Kafka user is the
     # operator's (`lprx partners add`, as setup).
     Role.API: acls.API,
+    Role.CHECKPOINT: acls.CHECKPOINT,
 }
 CASSANDRA_ROLES = {
     Role.SETUP: cassandra.ADMIN_ROLE,
@@ -80,6 +85,7 @@ CASSANDRA_ROLES = {
     Role.REPLAY: None,
     Role.CUSTODIAN: cassandra.CUSTODIAN_ROLE,
     Role.API: cassandra.API_ROLE,
+    Role.CHECKPOINT: cassandra.CHECKPOINT_ROLE,
 }
 
 

@@ -131,6 +131,9 @@ class Account:
     disabled_reason: str | None = None
     # Sessions begun before this moment are ended (a reset of the credentials).
     sessions_valid_from: datetime | None = None
+    # The password was set by someone else (an administrator, a reset, a generated
+    # bootstrap password): CJIS IA-5 has its holder change it at first use.
+    must_change_password: bool = False
 
     @property
     def active(self) -> bool:
@@ -145,6 +148,9 @@ class Principal:
     agency_ori: str
     roles: frozenset[Role]
     via: str  # "session", "service", "oidc"
+    # A session begun with a password someone else set: it may only change the password
+    # and log out (pipelines/api/deps.py) until the password is its holder's own.
+    must_change_password: bool = False
     permissions: frozenset[Permission] = field(init=False)
 
     def __post_init__(self) -> None:

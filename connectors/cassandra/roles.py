@@ -1,8 +1,7 @@
 """Cassandra roles of lprx and what each may do, per keyspace (``lprx setup``).
 
 =============  =======================================================================
-lprx_admin     superuser, owns the schema (created at the server's first start); signs
-               the audit checkpoints (``lprx audit checkpoint``)
+lprx_admin     superuser, owns the schema (created at the server's first start)
 lprx_writer    SELECT and MODIFY on the data tables; MODIFY on the audit tables
                (audit_events, audit_chain, audit_chain_events), where the append-only
                trigger lets it insert new rows and nothing else; SELECT and MODIFY on
@@ -21,6 +20,10 @@ lprx_custodian SELECT and MODIFY on the hold tables and on the tables holding a 
                TTLs (connectors/cassandra/holds.py). Nothing else: no audit, identity,
                hotlist or agreement table. The API's hold routes use it, on their own
                session, once the supervisor's role is checked
+lprx_checkpoint ``lprx audit checkpoint`` (the daily CronJob): SELECT on
+               audit_chain_heads, SELECT and MODIFY on audit_checkpoints (append-only by
+               the trigger: it adds a checkpoint, never changes one). No audit event,
+               link, read, identity or any other table
 =============  =======================================================================
 
 Cassandra's MODIFY covers INSERT, UPDATE, DELETE and TRUNCATE alike, so the audit tables
@@ -43,6 +46,7 @@ from connectors.cassandra.config import CassandraConfig
 from connectors.cassandra.identity import IDENTITY_TABLES
 from connectors.cassandra.security import (
     API_ROLE,
+    CHECKPOINT_ROLE,
     CUSTODIAN_ROLE,
     READER_ROLE,
     WRITER_ROLE,
@@ -62,9 +66,15 @@ WRITER_AUDIT_GRANTS = (
     ("audit_chain_heads", ("SELECT", "MODIFY")),
 )
 AUDIT_TABLES = frozenset(APPEND_ONLY_TABLES) | {"audit_chain_heads"}
+# The checkpoint signer's: the heads it signs, the checkpoints it adds (and reads, so a
+# head already signed is not signed twice).
+CHECKPOINT_GRANTS = (
+    ("audit_chain_heads", ("SELECT",)),
+    ("audit_checkpoints", ("SELECT", "MODIFY")),
+)
 TRIGGER_CLASS = "lprx.cassandra.AppendOnly"
 TRIGGER_NAME = "audit_append_only"
-SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE, CUSTODIAN_ROLE)
+SERVICE_ROLES = (WRITER_ROLE, READER_ROLE, API_ROLE, CUSTODIAN_ROLE, CHECKPOINT_ROLE)
 # What a hold rewrites (holds.py): its own tables, and every table with a copy of a read.
 CUSTODIAN_TABLES = frozenset({
     "holds", "held_reads", "read_holds", "reads_by_plate", "reads_by_agency_day",
@@ -139,6 +149,8 @@ def secure_keyspace(session: Session, keyspace: str) -> None:
             wanted += [(p, resource, CUSTODIAN_ROLE) for p in ("SELECT", "MODIFY")]
     for table, permissions in WRITER_AUDIT_GRANTS:
         wanted += [(p, f"data/{ks}/{table}", WRITER_ROLE) for p in permissions]
+    for table, permissions in CHECKPOINT_GRANTS:
+        wanted += [(p, f"data/{ks}/{table}", CHECKPOINT_ROLE) for p in permissions]
     # Earlier setups granted the reader the whole keyspace, identity tables included.
     if "SELECT" in _granted(session, READER_ROLE, f"data/{ks}"):
         session.execute(f"REVOKE SELECT ON KEYSPACE {ks} FROM {READER_ROLE}")

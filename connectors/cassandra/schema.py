@@ -183,7 +183,7 @@ ADDED_COLUMNS = {
         "disposition_at": "timestamp", "disposition_note": "text",
         "needs_verification": "boolean",
     },
-    "people": {"sessions_valid_from": "timestamp"},
+    "people": {"sessions_valid_from": "timestamp", "must_change_password": "boolean"},
 }  # fmt: skip
 
 _COLUMNS_OF_TABLE = (

@@ -5,7 +5,8 @@ Roles (created by the server bootstrap and ``lprx setup``, connectors/cassandra/
 ``lprx_admin`` owns the schema (a superuser: only superusers may create the audit
 table's trigger); ``lprx_writer`` is the workers' (rows in, no schema changes, audit rows
 only inserted); ``lprx_reader`` is the look-ups' (reads, plus inserting the audit rows of
-its own accesses); ``lprx_custodian`` the holds' (it rewrites the TTLs of held reads).
+its own accesses); ``lprx_custodian`` the holds' (it rewrites the TTLs of held reads);
+``lprx_checkpoint`` the audit checkpoint signer's (chain heads in, checkpoints out).
 The default ``cassandra`` superuser gets a generated password at the
 first start and no lprx process uses it afterwards.
 """
@@ -30,6 +31,7 @@ WRITER_ROLE = "lprx_writer"
 READER_ROLE = "lprx_reader"
 API_ROLE = "lprx_api"
 CUSTODIAN_ROLE = "lprx_custodian"
+CHECKPOINT_ROLE = "lprx_checkpoint"
 DEFAULT_SUPERUSER = "cassandra"  # Cassandra's own, password "cassandra" until bootstrap
 
 

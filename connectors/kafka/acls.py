@@ -22,6 +22,8 @@ grants below, for one deployment's topic prefix ``P`` (topic ``P.<name>``):
                    ``audit``; read ``agreements`` and ``hotlist`` (it follows them) and
                    ``deadletter`` (the operator's list), in its own groups (prefix
                    ``lprx-api-``); never creates a topic, a user or an ACL
+``lprx-checkpoint`` ``lprx audit checkpoint``: write ``audit`` only (each signing
+                   is audited); reads nothing
 ``partner-<ORI>``  read ``hits.<ORI>`` only, with its own groups (``partner-<ORI>``,
                    prefix ``partner-<ORI>-``); write ``dispositions`` only
 =================  ==============================================================
@@ -68,7 +70,8 @@ OCR = "lprx-ocr"
 WORKER = "lprx-worker"
 REPLAY = "lprx-replay"
 API = "lprx-api"
-SERVICES = (INGEST, OCR, WORKER, REPLAY, API)
+CHECKPOINT = "lprx-checkpoint"
+SERVICES = (INGEST, OCR, WORKER, REPLAY, API, CHECKPOINT)
 # What a dead letter may be replayed to: the topics the pipeline's stages consume.
 REPLAY_TARGETS = ("frames", "reads.raw", "reads.normalized", "reads", "hits", "audit",
                   "dispositions")  # fmt: skip
@@ -195,6 +198,11 @@ def api_grants(config: KafkaConfig) -> list[Grant]:
     ]
 
 
+def checkpoint_grants(config: KafkaConfig) -> list[Grant]:
+    """``lprx audit checkpoint``: the audit event of each checkpoint it signs."""
+    return _topics(config, ["audit"], _WRITE)
+
+
 def partner_grants(config: KafkaConfig, agency_ori: str) -> list[Grant]:
     principal = partner_principal(agency_ori)
     return [
@@ -213,6 +221,7 @@ def service_grants(config: KafkaConfig, faust_tables: Sequence[str]) -> dict[str
         WORKER: worker_grants(config),
         REPLAY: replay_grants(config),
         API: api_grants(config),
+        CHECKPOINT: checkpoint_grants(config),
     }
 
 

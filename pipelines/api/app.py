@@ -21,7 +21,8 @@
     POST /v1/audit/report           the biennial audit's export (auditor)
     POST /v1/people, /v1/service-accounts, GET /v1/people        people (admin, operator)
     POST /v1/people/{username}/reset   a one-time password and second factor (admin, operator)
-    POST /v1/me/password            one's own new password
+    POST /v1/me/password            one's own new password (the only route, with logout,
+                                    of a session whose password someone else set)
 
 The API lives in ``pipelines/`` because it composes the application services
 (``pipelines.services``) with the identity service; connectors stay edge systems.

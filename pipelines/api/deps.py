@@ -8,6 +8,11 @@ to this host, a forged cross-site form too, so ``/v1/...`` never takes it: a scr
 tool sends its token itself, which another site cannot make a browser do. A call without
 a valid credential gets 401, a call whose roles lack the permission 403; both are
 audited as DENIED (action ACCESS_DENIED) with the route and the reason.
+
+A session begun with a password someone else set (an administrator's choice, a reset's
+one-time password: ``Account.must_change_password``) may change that password and log
+out, nothing else (CJIS IA-5): any other route answers 403 (``PasswordChangeDue``,
+audited the same way) and the console sends the person to its password page.
 """
 
 from __future__ import annotations
@@ -103,14 +108,43 @@ def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None)
     return request.cookies.get(SESSION_COOKIE) if is_console(request.url.path) else None
 
 
+# What a session whose password change is due may still do.
+PASSWORD_CHANGE_ROUTES = frozenset({
+    ("POST", "/v1/me/password"), ("POST", "/v1/logout"),
+    ("GET", f"{CONSOLE_PREFIX}/password"), ("POST", f"{CONSOLE_PREFIX}/password"),
+    ("POST", f"{CONSOLE_PREFIX}/logout"),
+})  # fmt: skip
+CHANGE_DUE_MESSAGE = (
+    "your password was set by an administrator (or is a one-time password) and must be "
+    "changed before anything else: POST /v1/me/password (`lprx password`, or the "
+    "console's password page); until then only that and logging out work"
+)
+
+
+class PasswordChangeDue(HTTPException):
+    """403: this session may only change its password (or log out)."""
+
+    def __init__(self) -> None:
+        super().__init__(403, CHANGE_DUE_MESSAGE)
+
+
 def authenticate(
     request: Request, api: ApiServices, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     try:
-        return api.auth.principal(token_of(request, credentials))
+        principal = api.auth.principal(token_of(request, credentials))
     except AccessDenied as error:
         audit_refusal(api.trail, refusal_event(request, "anonymous", None, str(error)))
         raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from None
+    if principal.must_change_password and (
+        (request.method, request.url.path) not in PASSWORD_CHANGE_ROUTES
+    ):
+        reason = f"password change due for {principal.username}: {CHANGE_DUE_MESSAGE}"
+        audit_refusal(
+            api.trail, refusal_event(request, principal.username, principal.agency_ori, reason)
+        )
+        raise PasswordChangeDue
+    return principal
 
 
 def allowed(*permissions: Permission) -> Callable[..., Principal]:

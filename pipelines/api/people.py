@@ -47,6 +47,11 @@ class LoginAnswer(BaseModel):
     agency_ori: str
     roles: list[Role]
     banner: str
+    password_change_required: bool = Field(
+        default=False,
+        description="The password was set by an administrator (or is a one-time "
+        "password): this session may only change it (POST /v1/me/password) or log out.",
+    )
 
 
 class Me(BaseModel):
@@ -108,6 +113,7 @@ class AccountView(BaseModel):
     last_used_at: datetime | None
     disabled_at: datetime | None
     disabled_reason: str | None
+    must_change_password: bool = False
 
 
 def _view(a: Account) -> AccountView:
@@ -115,7 +121,7 @@ def _view(a: Account) -> AccountView:
         username=a.username, kind=a.kind.value, agency_ori=a.agency_ori,
         roles=sorted(a.roles), created_at=a.created_at, created_by=a.created_by,
         last_used_at=a.last_used_at, disabled_at=a.disabled_at,
-        disabled_reason=a.disabled_reason,
+        disabled_reason=a.disabled_reason, must_change_password=a.must_change_password,
     )  # fmt: skip
 
 
@@ -157,6 +163,7 @@ def login(body: LoginRequest, api: Services) -> LoginAnswer:
         token=token, expires_at=session.expires_at,
         idle_minutes=api.settings.api_session_idle_minutes, username=session.username,
         agency_ori=session.agency_ori, roles=sorted(session.roles), banner=SYSTEM_USE_BANNER,
+        password_change_required=identity.password_change_due(session.username),
     )  # fmt: skip
 
 
@@ -207,7 +214,8 @@ def _may_grant(principal: Principal, agency: str, roles: set[Role]) -> str | Non
 
 @router.post("/v1/people", tags=["people"])
 def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) -> NewPersonAnswer:
-    """A new person with roles; their TOTP enrolment URI is returned once."""
+    """A new person with roles; their TOTP enrolment URI is returned once. The password
+    is the administrator's choice, so its holder must change it at first login."""
     agency = body.agency_ori or principal.agency_ori
     roles = set(body.roles)
     problem = _may_grant(principal, agency, roles)
@@ -218,7 +226,7 @@ def add_person(body: NewPersonRequest, principal: PeopleAdmin, api: Services) ->
         raise HTTPException(403, problem)
     new = api.auth.identity.add_person(body.username, agency, frozenset(roles),
                                        body.password.get_secret_value(),
-                                       principal.username)  # fmt: skip
+                                       principal.username, must_change_password=True)  # fmt: skip
     api.trail.record_acknowledged(
         account_event(
             principal, body.username, agency, f"added with roles {','.join(sorted(roles))}"
@@ -299,7 +307,8 @@ def reset_person(
 
 @router.post("/v1/me/password", tags=["session"])
 def change_password(body: PasswordChange, principal: Anyone, api: Services) -> dict[str, str]:
-    """One's own new password (after a reset, say), the current one shown first."""
+    """One's own new password, the current one shown first: the one thing (with logout)
+    a session may do while its password, set by someone else, is due for a change."""
     if principal.via != "session":
         raise HTTPException(403, "a person changes their own password, in their session")
     try:

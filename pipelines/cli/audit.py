@@ -140,25 +140,33 @@ def report(
 def checkpoint() -> None:
     """Sign each agency chain's head (run daily by the custodian, on the host with the
     secrets folder: the key never leaves it; the signing is audited as the OS user).
-    A missing key is made, unless LPRX_AUDIT_SIGNING_KEY_REQUIRED (then: exit code 1)."""
-    from connectors.cassandra import CassandraStore
+    A missing key is made, unless LPRX_AUDIT_SIGNING_KEY_REQUIRED (then: exit code 1).
+    Runs as its own principal (Kafka lprx-checkpoint, Cassandra lprx_checkpoint): the
+    chain heads in, the checkpoints and their audit events out, nothing else."""
+    from connectors.cassandra import connect
     from connectors.cassandra.audit_queries import AuditChainQueries
+    from connectors.cassandra.schema import keyspace_name
     from connectors.kafka.audit import AuditTrail
     from connectors.security.signing import ensure_signing_key
     from pipelines.services.audit_chain import sign_checkpoints
 
-    settings = common.settings_as(Role.SETUP)
+    settings = common.settings_as(Role.CHECKPOINT)
     with refusals():
         # Before any connection: a missing key must fail the run, not half of it.
         required = settings.audit_signing_key_required
         key = ensure_signing_key(settings.secrets_dir, create=not required)
-    with refusals(), CassandraStore(settings, create_schema=False) as store:
-        made = sign_checkpoints(
-            AuditChainQueries(store.session, store.keyspace),
-            AuditTrail(settings, "lprx-cli"),
-            key,
-            f"os:{getpass.getuser()}",
-        )
+    with refusals():
+        # A bare session, not the store's: the role may prepare its own statements only.
+        cluster, session = connect(settings)
+        try:
+            made = sign_checkpoints(
+                AuditChainQueries(session, keyspace_name(settings.cassandra_keyspace)),
+                AuditTrail(settings, "lprx-checkpoint"),
+                key,
+                f"os:{getpass.getuser()}",
+            )
+        finally:
+            cluster.shutdown()
     for signed in made:
         console.print(f"signed {signed.chain} seq {signed.seq} ({signed.chain_day})")
     console.print(f"{len(made)} checkpoints signed")

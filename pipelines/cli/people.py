@@ -68,6 +68,11 @@ def login(
     console.print(f"logged in as {answer['username']} of {answer['agency_ori']} "
                   f"({', '.join(answer['roles'])}) until {answer['expires_at']} at the latest, "
                   f"{answer['idle_minutes']:g} minutes idle; session in {path}")  # fmt: skip
+    if answer.get("password_change_required"):
+        console.print(
+            "[bold]your password was set by an administrator: change it now "
+            "(`lprx password`); until then this session can do nothing else[/bold]"
+        )
 
 
 def logout() -> None:
@@ -85,16 +90,27 @@ def bootstrap(
     username: Annotated[str, typer.Option(help="The first operator's login.")],
     password_file: PasswordFile = None,
     totp_file: SecretOut = None,
-) -> None:
+    generate_password: Annotated[bool, typer.Option(
+        "--generate-password", help="Generate a one-time password (written to the TOTP "
+        "file with the enrolment URI) that the operator must change at first login.",
+    )] = False,
+) -> None:  # fmt: skip
     """Make the first consortium operator, locally, with the setup credentials."""
+    from pipelines.identity.accounts import one_time_password
     from pipelines.identity.bootstrap import bootstrap_operator
 
     settings = common.settings_as(ProcessRole.SETUP)
-    password = read_password(password_file, confirm=password_file is None)
+    if generate_password:
+        password = one_time_password()
+    else:
+        password = read_password(password_file, confirm=password_file is None)
     with refusals():
-        new = bootstrap_operator(settings, username, password)
-    hand_over(new.totp_uri, totp_file, settings.secrets_dir / "people" / f"{username}.totp",
-              f"operator {username} made; TOTP enrolment URI")  # fmt: skip
+        new = bootstrap_operator(settings, username, password, one_time=generate_password)
+    secret, what = new.totp_uri, f"operator {username} made; TOTP enrolment URI"
+    if generate_password:
+        secret = f"one-time password: {password}\nTOTP enrolment URI: {new.totp_uri}"
+        what += " and one-time password (changed at first login: `lprx password`)"
+    hand_over(secret, totp_file, settings.secrets_dir / "people" / f"{username}.totp", what)
 
 
 @app.command("add")
@@ -114,6 +130,7 @@ def add(
     hand_over(answer["totp_uri"], totp_file, settings.secrets_dir / "people" / f"{username}.totp",
               f"{username} of {answer['agency_ori']} ({', '.join(answer['roles'])}); "
               "TOTP enrolment URI")  # fmt: skip
+    console.print("they change the password you chose at their first login (`lprx password`)")
 
 
 @app.command("service")
@@ -138,6 +155,8 @@ def list_people(agency: Annotated[str | None, typer.Option()] = None) -> None:
     table = Table("username", "kind", "agency", "roles", "last used", "state")
     for p in rows:
         state = f"disabled: {p['disabled_reason']}" if p["disabled_at"] else "active"
+        if p.get("must_change_password") and not p["disabled_at"]:
+            state = "active, password change due"
         table.add_row(p["username"], p["kind"], p["agency_ori"], ", ".join(p["roles"]),
                       p["last_used_at"] or "never", state)  # fmt: skip
     console.print(table)
@@ -168,8 +187,8 @@ def reset(
         return
     # Printed to this terminal only, once: lprx keeps no copy and logs none.
     console.print(credentials, markup=False, highlight=False)
-    console.print("give them to the person only; they change the password at once "
-                  "(`lprx password`)")  # fmt: skip
+    console.print("give them to the person only; at their first login they must change the "
+                  "password (`lprx password`) before anything else")  # fmt: skip
 
 
 def password(current_file: PasswordFile = None, new_file: PasswordFile = None) -> None:

@@ -7,8 +7,9 @@
   another site can neither read nor compute it. The login form, before any session, is
   a double-submit: a random cookie and the same value in the form.
 - A page without a valid session redirects to the login page; a role lacking the
-  permission gets a 403 page. Both go through the API's ``allowed``, so each refusal is
-  audited exactly as the API audits it.
+  permission gets a 403 page; a session whose password change is due goes to the
+  password page. All go through the API's ``allowed``, so each refusal is audited
+  exactly as the API audits it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pipelines.api.deps import ApiServices, allowed, refusal_event
+from pipelines.api.deps import ApiServices, PasswordChangeDue, allowed, refusal_event
 from pipelines.identity.auth import SESSION_COOKIE
 from pipelines.services.scope import audit_refusal
 from schemas.people import Permission, Principal
@@ -53,9 +54,17 @@ def set_cookie(response: Response, name: str, value: str, max_age: int, path: st
     )
 
 
+def _wanted(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def password_redirect(next_page: str) -> RedirectResponse:
+    """To the page where a person whose password change is due makes it."""
+    return RedirectResponse(f"{PREFIX}/password?next={_quote(next_page)}", status_code=303)
+
+
 def login_redirect(request: Request) -> RedirectResponse:
-    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    answer = RedirectResponse(f"{PREFIX}/login?next={_quote(wanted)}", status_code=303)
+    answer = RedirectResponse(f"{PREFIX}/login?next={_quote(_wanted(request))}", status_code=303)
     answer.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return answer
 
@@ -86,6 +95,9 @@ def person(request: Request, api: ApiServices, *permissions: Permission) -> Prin
 
     try:
         return allowed(*permissions)(request, api, None)
+    except PasswordChangeDue:
+        wanted = _wanted(request) if request.method == "GET" else f"{PREFIX}/"
+        raise PageAnswer(password_redirect(safe_next(wanted))) from None
     except HTTPException as refused:
         if refused.status_code == 401:
             raise PageAnswer(login_redirect(request)) from None

@@ -10,7 +10,10 @@ makes; a page only turns a form into the API's request model and its answer into
     POST /console/hits/{hit_id}/disposition     what one's agency decided
     POST /console/crops/{read_id}               a read's plate crop (justified)
     GET  /console/agreements                    the agreements of one's agency
+    POST /console/agreements/{partner}/approve|reject   a widening's second approver
+                                                (console/approvals.py)
     GET  /console/audit                         the audit trail (auditor, supervisor)
+    GET  /console/password, POST ...            one's own password (console/account.py)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pipelines.console.guard import (
     PageAnswer,
     check_csrf,
     new_login_csrf,
+    password_redirect,
     person,
     safe_next,
     set_cookie,
@@ -102,9 +106,12 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 
 def install_console(app: FastAPI) -> None:
     """Mounts the console's pages in the API's app (kept out of its OpenAPI)."""
-    from pipelines.console import oidc
+    from pipelines.console import account, approvals, oidc
 
-    app.include_router(oidc.router)  # before the pages' catch-all "no such page"
+    # Before the pages' catch-all "no such page".
+    app.include_router(oidc.router)
+    app.include_router(account.router)
+    app.include_router(approvals.router)
     app.include_router(router)
 
 
@@ -207,7 +214,9 @@ async def login(request: Request) -> Response:
         answer = await run_in_threadpool(people.login, body, api)
     except HTTPException as refused:
         return login_form(request, next_page, [str(refused.detail)], refused.status_code)
-    done = RedirectResponse(next_page, status_code=303)
+    # A password someone else set is changed before anything else (CJIS IA-5).
+    done = password_redirect(next_page) if answer.password_change_required else None
+    done = done or RedirectResponse(next_page, status_code=303)
     lifetime = int((answer.expires_at - utcnow()).total_seconds())
     set_cookie(done, SESSION_COOKIE, answer.token, max_age=max(lifetime, 1))
     done.delete_cookie(
@@ -353,7 +362,9 @@ async def crop(request: Request, read_id: str) -> Response:
 
 
 @router.get("/agreements")
-def agreements_page(request: Request) -> Response:
+def agreements_page(
+    request: Request, approved: str | None = None, rejected: str | None = None
+) -> Response:
     api = _api(request)
     principal = person(
         request, api, Permission.MANAGE_AGREEMENTS, Permission.APPROVE_AGREEMENTS,
@@ -363,7 +374,15 @@ def agreements_page(request: Request) -> Response:
 
     views = admin.agreements_of(api, principal.agency_ori)
     policy = policy_lines(principal.agency_ori, [v.model_dump(mode="json") for v in views])
-    return page(request, "agreements.html", principal, agreements=views, policy=policy)
+    done = None
+    if approved and _ID.fullmatch(approved):
+        done = f"The widening of the agreement with {approved} is approved and in force."
+    elif rejected and _ID.fullmatch(rejected):
+        done = f"The widening of the agreement with {rejected} is rejected; its terms stay."
+    return page(
+        request, "agreements.html", principal, agreements=views, policy=policy, done=done,
+        may_approve=principal.can(Permission.APPROVE_AGREEMENTS),
+    )  # fmt: skip
 
 
 @router.get("/audit")

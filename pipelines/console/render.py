@@ -49,7 +49,12 @@ NAVIGATION = (
     (
         "agreements",
         "Agreements",
-        (Permission.MANAGE_AGREEMENTS, Permission.SEARCH_READS, Permission.READ_HITS),
+        (
+            Permission.MANAGE_AGREEMENTS,
+            Permission.APPROVE_AGREEMENTS,
+            Permission.SEARCH_READS,
+            Permission.READ_HITS,
+        ),
     ),
     ("audit", "Audit trail", (Permission.READ_AUDIT, Permission.REVIEW_SEARCHES)),
 )
@@ -67,7 +72,9 @@ def page(
     links = [
         (f"{PREFIX}/{slug}", label)
         for slug, label, needs in NAVIGATION
-        if principal is not None and any(principal.can(p) for p in needs)
+        if principal is not None
+        and not principal.must_change_password  # those pages send it to the password page
+        and any(principal.can(p) for p in needs)
     ]
     values = {
         "prefix": PREFIX,

@@ -73,6 +73,11 @@ class NewPerson:
     totp_uri: str  # otpauth:// URI for an authenticator app; holds the secret
 
 
+def one_time_password() -> str:
+    """A generated password (about 144 bits), for its holder to use once and change."""
+    return "-".join(secrets.token_urlsafe(6) for _ in range(4))
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -116,15 +121,18 @@ class IdentityService:
 
     def add_person(
         self, username: str, agency_ori: str, roles: frozenset[Role], password: str,
-        created_by: str,
+        created_by: str, *, must_change_password: bool = False,
     ) -> NewPerson:  # fmt: skip
-        """A new person's account with its TOTP secret (returned once, as a URI)."""
+        """A new person's account with its TOTP secret (returned once, as a URI).
+        ``must_change_password``: the password is someone else's choice (an
+        administrator's, a generated one), to be changed at first use (CJIS IA-5)."""
         self._check_new(username, password)
         secret = pyotp.random_base32()
         account = Account(
             username=username, kind=AccountKind.PERSON, agency_ori=agency_ori, roles=roles,
             password_hash=_HASHER.hash(password), created_at=self._clock(),
             created_by=created_by, totp_secret=self._sealer.seal(secret),
+            must_change_password=must_change_password,
         )  # fmt: skip
         self.store.put_account(account)
         uri = pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="lprx")
@@ -133,7 +141,8 @@ class IdentityService:
     def reset_person(self, username: str, password: str, by: str) -> NewPerson:
         """New password and TOTP secret for a person (lost phone, forgotten password),
         enabled again; the old factors and every session begun before stop working at
-        once (``by`` is the audit's, kept by the caller)."""
+        once (``by`` is the audit's, kept by the caller). The password is someone
+        else's: its holder must change it before doing anything else."""
         account = self.store.account(username)
         if account is None or account.kind is not AccountKind.PERSON:
             raise RequestRefused(f"no person {username}")
@@ -145,7 +154,7 @@ class IdentityService:
         reset = replace(
             account, password_hash=_HASHER.hash(password), totp_secret=self._sealer.seal(secret),
             last_used_at=self._clock(), last_totp_step=0, disabled_at=None,
-            disabled_reason=None, sessions_valid_from=self._clock(),
+            disabled_reason=None, sessions_valid_from=self._clock(), must_change_password=True,
         )  # fmt: skip
         self.store.put_account(reset)
         self.store.clear_failures(username)
@@ -155,11 +164,12 @@ class IdentityService:
     def reset_with_one_time_password(self, username: str, by: str) -> tuple[str, NewPerson]:
         """``reset_person`` with a generated password, for its holder to use once and
         change (``POST /v1/me/password``); returned once, kept only as its hash."""
-        password = "-".join(secrets.token_urlsafe(6) for _ in range(4))
+        password = one_time_password()
         return password, self.reset_person(username, password, by)
 
     def change_password(self, username: str, current: str, new: str) -> None:
-        """A person's own new password, after the current one is shown right."""
+        """A person's own new password, after the current one is shown right; from now
+        on the password is theirs (a change no longer due)."""
         account = self.store.account(username)
         if account is None or account.kind is not AccountKind.PERSON:
             raise RequestRefused(f"no person {username}")
@@ -170,7 +180,12 @@ class IdentityService:
                 f"a new password has at least {self._config.api_password_min_length} "
                 "characters and is not the current one"
             )
-        self.store.put_account(replace(account, password_hash=_HASHER.hash(new)))
+        changed = replace(account, password_hash=_HASHER.hash(new), must_change_password=False)
+        self.store.put_account(changed)
+
+    def password_change_due(self, username: str) -> bool:
+        account = self.store.account(username)
+        return account is not None and account.must_change_password
 
     def add_service(self, username: str, agency_ori: str, created_by: str) -> tuple[Account, str]:
         """A service account of an agency and its key (shown once, kept hashed)."""
@@ -301,7 +316,8 @@ class IdentityService:
         self.store.put_session(replace(session, last_seen_at=now),
                                _seconds_left(session.expires_at, now))  # fmt: skip
         # Roles as the account has them now: a role taken away takes effect at once.
-        return Principal(account.username, account.agency_ori, account.roles, "session")
+        return Principal(account.username, account.agency_ori, account.roles, "session",
+                         must_change_password=account.must_change_password)  # fmt: skip
 
     def _service(self, key: str) -> Principal:
         username = key.removeprefix(SERVICE_PREFIX).split(".", 1)[0]

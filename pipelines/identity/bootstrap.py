@@ -9,11 +9,14 @@ from pipelines.settings import Settings
 from schemas.people import Role
 
 
-def bootstrap_operator(settings: Settings, username: str, password: str) -> NewPerson:
+def bootstrap_operator(
+    settings: Settings, username: str, password: str, *, one_time: bool = False
+) -> NewPerson:
     """An operator of the consortium (``api_consortium_ori``); ``settings`` log in as the
-    schema owner. Refused if the username is taken."""
+    schema owner. Refused if the username is taken. ``one_time``: the password was
+    generated, not chosen by the operator, who must change it at first login."""
     with identity_service(settings) as (_store, identity):
         return identity.add_person(
             username, settings.api_consortium_ori, frozenset({Role.OPERATOR}), password,
-            created_by="bootstrap",
+            created_by="bootstrap", must_change_password=one_time,
         )  # fmt: skip

@@ -36,6 +36,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from connectors.cassandra import connect
 from connectors.cassandra.security import (
     ADMIN_ROLE,
+    CHECKPOINT_ROLE,
     CUSTODIAN_ROLE,
     DEFAULT_SUPERUSER,
     READER_ROLE,
@@ -419,6 +420,41 @@ def test_the_custodian_rewrites_copies_of_reads_and_nothing_else(settings: Setti
                 custodian.execute(refused)
     finally:
         cluster.shutdown()
+
+
+def test_the_checkpoint_signer_reads_chain_heads_and_adds_checkpoints_only(
+    settings: Settings,
+) -> None:
+    ks = settings.cassandra_keyspace
+    cluster, signer = _session(settings, CHECKPOINT_ROLE)
+    try:
+        assert signer.execute(f"SELECT * FROM {ks}.audit_chain_heads LIMIT 1") is not None
+        signer.execute(
+            f"INSERT INTO {ks}.audit_checkpoints (chain, chain_day, seq, link_hash) "
+            "VALUES ('MN0000001', '2026-01-02', 1, 0x00)"
+        )
+        assert signer.execute(f"SELECT seq FROM {ks}.audit_checkpoints").one().seq == 1
+        for refused in (
+            f"SELECT * FROM {ks}.audit_events WHERE day = '2026-01-02'",
+            f"SELECT * FROM {ks}.audit_chain LIMIT 1",
+            f"UPDATE {ks}.audit_chain_heads SET seq = 9 WHERE chain = 'MN0000001'",
+            f"SELECT * FROM {ks}.people LIMIT 1",
+            f"SELECT * FROM {ks}.reads_by_plate LIMIT 1",
+            f"DROP TABLE {ks}.audit_checkpoints",
+        ):
+            with pytest.raises(Unauthorized):
+                signer.execute(refused)
+    finally:
+        cluster.shutdown()
+    # On Kafka it writes the audit of each signing and nothing else.
+    kafka = as_principal(settings, acls.CHECKPOINT)
+    assert produce_outcome(kafka, settings.topic("audit")) is None
+    for topic in ("reads", "hits", "agreements"):
+        assert (
+            produce_outcome(kafka, settings.topic(topic)) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        ), topic
+    group = f"{acls.CHECKPOINT}-test-{uuid.uuid4().hex[:6]}"
+    assert first_outcome(kafka, settings.topic("audit"), group) in AUTHZ  # reads nothing
 
 
 def test_the_reader_reads_and_writes_nothing_not_even_audit_rows(settings: Settings) -> None:

@@ -32,6 +32,7 @@ from tests.factories import a_read
 
 A, C = "MN9990101", "MN9990303"
 PASSWORD = "integration password 1"
+OWN_PASSWORD = "a password of my own 2"
 CODEC = SingleObjectCodec()
 WHY = {"purpose": "criminal_investigation", "case_number": "26-000777",
        "factual_basis": "Burglary suspect vehicle seen near the scene by a witness."}  # fmt: skip
@@ -58,17 +59,29 @@ class People:
         self.client = client
         self.totp: dict[str, pyotp.TOTP] = {}
         self.sessions: dict[str, dict[str, str]] = {}
+        self.passwords: dict[str, str] = {}
 
     def login(self, username: str) -> dict[str, str]:
-        """A session of ``username`` (one login each: a TOTP code logs in once)."""
+        """A session of ``username`` (one login each: a TOTP code logs in once). A person
+        an administrator added changes the password first, as the API insists."""
         if username in self.sessions:
             return self.sessions[username]
+        password = self.passwords.get(username, PASSWORD)
         answer = self.client.post("/v1/login", json={
-            "username": username, "password": PASSWORD, "code": self.totp[username].now(),
+            "username": username, "password": password, "code": self.totp[username].now(),
         })  # fmt: skip
         assert answer.status_code == 200, answer.text
-        self.sessions[username] = {"Authorization": f"Bearer {answer.json()['token']}"}
-        return self.sessions[username]
+        headers = {"Authorization": f"Bearer {answer.json()['token']}"}
+        if answer.json()["password_change_required"]:
+            refused = self.client.get("/v1/me", headers=headers)
+            assert refused.status_code == 403, refused.text
+            self.passwords[username] = OWN_PASSWORD
+            changed = self.client.post("/v1/me/password", headers=headers, json={
+                "current_password": password, "new_password": OWN_PASSWORD,
+            })  # fmt: skip
+            assert changed.status_code == 200, changed.text
+        self.sessions[username] = headers
+        return headers
 
     def enrol(self, uri: str, username: str) -> None:
         totp = pyotp.parse_uri(uri)
@@ -147,7 +160,8 @@ def test_c_sees_no_read_of_a_without_an_agreement_and_sees_them_with_one(
     refused = search(client, inv_c, plate="INT417", agencies=[A])
     assert refused.status_code == 403
     denied = audit_events(settings, lambda e: e.actor == "inv.c"
-                          and e.outcome is AuditOutcome.DENIED)  # fmt: skip
+                          and e.outcome is AuditOutcome.DENIED
+                          and "case_number" in e.details)  # fmt: skip
     assert denied[0].action is AuditAction.ACCESS_DENIED and A in denied[0].details["reason"]
     assert denied[0].details["case_number"] == "26-000777"
 
@@ -244,11 +258,41 @@ def test_every_route_refuses_a_call_without_credentials(
     assert any(row.startswith("total,reads,") for row in public.text.splitlines()), public.text
 
 
+def test_a_password_someone_else_set_is_changed_before_anything_else(
+    settings: Settings, api: tuple[TestClient, People, Any]
+) -> None:
+    client, people, _ = api
+    people.login("inv.c")  # added by admin.c: its first login changed the password first
+    refused = audit_events(settings, lambda e: e.actor == "inv.c"
+                           and e.action is AuditAction.ACCESS_DENIED
+                           and "password change due" in e.details.get("reason", ""))  # fmt: skip
+    assert (refused[0].target_id, refused[0].outcome) == ("GET /v1/me", AuditOutcome.DENIED)
+    ks = settings.cassandra_keyspace
+
+    def due(username: str) -> bool:
+        with CassandraStore(settings, create_schema=False) as store:
+            row = store.session.execute(
+                f"SELECT must_change_password FROM {ks}.people WHERE username = %s", (username,)
+            ).one()
+        return bool(row[0])
+
+    assert not due("inv.c")
+    made = client.post("/v1/people", headers=people.login("admin.c"), json={
+        "username": "due.c", "roles": [Role.AUDITOR.value], "password": PASSWORD,
+    })  # fmt: skip
+    assert made.status_code == 200, made.text
+    assert due("due.c")
+    # A generated bootstrap password is due too; a chosen one (op.int's) is not.
+    bootstrap_operator(settings, "op.once", "a generated one 123456", one_time=True)
+    assert due("op.once") and not due("op.int")
+
+
 def test_a_wrong_second_factor_is_refused(api: tuple[TestClient, People, Any]) -> None:
     client, people, _ = api
     right = people.totp["inv.a"].now()
     wrong = f"{(int(right) + 7) % 1_000_000:06d}"
-    answer = client.post("/v1/login", json={"username": "inv.a", "password": PASSWORD,
+    password = people.passwords.get("inv.a", PASSWORD)
+    answer = client.post("/v1/login", json={"username": "inv.a", "password": password,
                                             "code": wrong})  # fmt: skip
     assert answer.status_code == 401
 

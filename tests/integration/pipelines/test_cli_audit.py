@@ -176,3 +176,28 @@ def test_people_bootstrap_makes_an_operator_who_can_log_in_but_not_search(
     assert "op.boot" in cli("people", "list").output
     refused = cli("reads", "search", "AUD123", *CASE)
     assert refused.exit_code == 1 and "403" in refused.output
+
+
+def test_a_bootstrap_with_a_generated_password_is_changed_at_first_login(
+    settings: Settings, cli: Cli, tmp_path: Path
+) -> None:
+    import pyotp
+
+    secret_file = tmp_path / "op.gen"
+    result = cli("people", "bootstrap", "--username", "op.gen", "--generate-password",
+                 "--totp-file", str(secret_file))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "one-time password" in result.output and secret_file.stat().st_mode & 0o077 == 0
+    lines = dict(line.split(": ", 1) for line in secret_file.read_text().splitlines())
+    assert lines["one-time password"] not in result.output
+    totp = pyotp.parse_uri(lines["TOTP enrolment URI"])
+    assert isinstance(totp, pyotp.TOTP)
+    cli.password_file.write_text(lines["one-time password"])
+    cli.login("op.gen", totp)
+    due = cli("people", "list")
+    assert due.exit_code == 1 and "must be changed before anything else" in due.output
+    own = tmp_path / "own"
+    own.write_text("the operator's own password")
+    changed = cli("password", "--current-file", str(cli.password_file), "--new-file", str(own))
+    assert changed.exit_code == 0, changed.output
+    assert "op.gen" in cli("people", "list").output

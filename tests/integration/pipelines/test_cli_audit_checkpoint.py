@@ -1,5 +1,6 @@
 """`lprx audit checkpoint` as the chart's CronJob runs it: secrets under LPRX_CACHE_DIR
-(the admin's passwords, the signing key mounted from its Secret), a missing key an error."""
+(its own principal's passwords, the signing key mounted from its Secret), a missing key
+an error; the principal can do nothing else."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from connectors.cassandra import CassandraStore, connect
 from connectors.cassandra import security as cassandra_security
 from connectors.cassandra.audit_queries import AuditChainQueries
 from connectors.cassandra.rows import audit_day
-from connectors.cassandra.security import WRITER_ROLE
+from connectors.cassandra.security import CHECKPOINT_ROLE, WRITER_ROLE
+from connectors.kafka import acls
 from connectors.kafka import security as kafka_security
-from connectors.security.files import write_secret
+from connectors.security.files import read_secret, write_secret
 from connectors.security.signing import key_id, private_key_file
 from pipelines import cli
 from pipelines.cli import common
@@ -40,14 +42,17 @@ def settings(servers: Settings) -> Iterator[Settings]:
 
 
 def pod_settings(settings: Settings, cache_dir: Path) -> Settings:
-    """The CronJob's layout: the admin's passwords copied under <cache>/secrets by role."""
+    """The CronJob's layout: its own principal's passwords (and nobody else's) under
+    <cache>/secrets by role, as the chart's Secret credentials.auditCheckpoint mounts them."""
     secrets = cache_dir / "secrets"
-    write_secret(secrets / "kafka" / "lprx-admin.password",
-                 kafka_security.password(settings).get_secret_value())  # fmt: skip
-    write_secret(secrets / "cassandra" / "lprx_admin.password",
-                 cassandra_security.password(settings).get_secret_value())  # fmt: skip
+    kafka = kafka_security.password_file(settings, acls.CHECKPOINT)
+    cassandra = cassandra_security.password_file(settings, CHECKPOINT_ROLE)
+    write_secret(secrets / "kafka" / kafka.name, read_secret(kafka).get_secret_value())
+    write_secret(secrets / "cassandra" / cassandra.name,
+                 read_secret(cassandra).get_secret_value())  # fmt: skip
     return settings.model_copy(update={
-        "cache_dir": cache_dir, "kafka_password": None, "kafka_password_file": None,
+        "cache_dir": cache_dir, "kafka_principal": None, "cassandra_username": None,
+        "kafka_password": None, "kafka_password_file": None,
         "cassandra_password": None, "cassandra_password_file": None,
         "kafka_ca_file": kafka_security.ca_file(settings),
         "cassandra_ca_file": settings.cassandra_ca_file or settings.default_ca_file,

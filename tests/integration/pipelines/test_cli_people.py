@@ -1,5 +1,6 @@
 """`lprx people reset` and `lprx password` through the API, on the real Cassandra: the
-one-time credentials shown once, the person's sessions ended, the reset audited."""
+one-time credentials shown once, the person's sessions ended, the session of the
+one-time password good for changing it only, the reset audited."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from schemas import SingleObjectCodec
 from schemas.people import Role
 from schemas.records import AuditEvent
 from tests.conftest import wait_for
-from tests.integration.pipelines.served import Cli, person, served_api
+from tests.integration.pipelines.served import Cli, invoke, person, served_api
 
 AGENCY = "MN9990031"
 
@@ -61,12 +62,19 @@ def test_a_reset_shows_one_time_credentials_once_and_ends_the_persons_sessions(
     cli.password_file.write_text(password)
     new_totp = pyotp.parse_uri(uri)
     assert isinstance(new_totp, pyotp.TOTP)
-    cli.login("inv.reset", new_totp)
+    login = invoke("login", "--username", "inv.reset", "--password-file",
+                   str(cli.password_file), "--code", new_totp.now(), "--url", cli.url)  # fmt: skip
+    assert login.exit_code == 0 and "change it now" in login.output, login.output
+    # Until the person sets their own password, the session does nothing else (CJIS IA-5).
+    due = cli("partner", "hits")
+    assert due.exit_code == 1 and "must be changed before anything else" in due.output, due.output
     new_password = tmp_path / "new"
     new_password.write_text("my own password 12")
     changed = cli("password", "--current-file", str(cli.password_file),
                   "--new-file", str(new_password))  # fmt: skip
     assert changed.exit_code == 0 and "password changed" in changed.output, changed.output
+    after = cli("partner", "hits")
+    assert after.exit_code == 0, after.output
 
     events = wait_for(
         lambda: [

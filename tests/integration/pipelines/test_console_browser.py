@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from connectors.cassandra import CassandraStore, connect
 from connectors.kafka.reader import read_values
+from pipelines.api.wiring import identity_service
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.people import Role
@@ -185,3 +186,34 @@ def test_login_search_with_map_crop_and_a_disposition(world: dict[str, object]) 
     disposition = wait_for(sent, 30, "the disposition on its topic")[0]
     assert disposition.decided_by == "inv.lake" and disposition.decided_by_agency_ori == LAKESIDE
     assert disposition.disposition.value == "CORRECT"
+
+
+def test_a_password_an_administrator_set_is_changed_first(world: dict[str, object]) -> None:
+    settings = world["settings"]
+    assert isinstance(settings, Settings)
+    url = str(world["url"])
+    with identity_service(settings) as (_store, identity):
+        new = identity.add_person("new.lake", LAKESIDE, frozenset({Role.INVESTIGATOR}), PASSWORD,
+                                  "admin.lake", must_change_password=True)  # fmt: skip
+    totp = pyotp.parse_uri(new.totp_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    context, page = new_page(world)
+    try:
+        page.goto(f"{url}/console/login?next=/console/search")
+        page.fill("#username", "new.lake")
+        page.fill("#password", PASSWORD)
+        page.fill("#code", totp.now())
+        page.click("#login")
+        expect(page).to_have_url(f"{url}/console/password?next=/console/search")
+        expect(page.locator("#due")).to_contain_text("set by an administrator")
+        page.goto(f"{url}/console/hits")  # any other page sends the person back
+        expect(page).to_have_url(f"{url}/console/password?next=/console/hits")
+        page.fill("#current_password", PASSWORD)
+        page.fill("#new_password", "new lake password 42")
+        page.fill("#confirm_password", "new lake password 42")
+        page.screenshot(path=screenshot_path("06-password-change-due"), full_page=True)
+        page.click("#change")
+        expect(page).to_have_url(f"{url}/console/hits")
+        expect(page.locator("h1")).to_contain_text("Hits")
+    finally:
+        context.close()

@@ -238,3 +238,38 @@ def test_without_a_provider_only_lprx_tokens_count(identity: IdentityService) ->
     with pytest.raises(AccessDenied):
         Authenticator(identity).principal(None)
     assert known_roles(frozenset({"auditor"})) == {Role.AUDITOR}
+
+
+def test_a_password_someone_else_set_is_due_for_change_until_its_holder_changes_it(
+    identity: IdentityService, clock: Clock
+) -> None:
+    new = identity.add_person("j.new", AGENCY, frozenset({Role.INVESTIGATOR}), PASSWORD,
+                              "admin", must_change_password=True)  # fmt: skip
+    totp = pyotp.parse_uri(new.totp_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    token, _ = identity.login("j.new", PASSWORD, code(totp, clock))
+    assert identity.principal(token).must_change_password
+    assert identity.password_change_due("j.new")
+    with pytest.raises(AccessDenied):
+        identity.change_password("j.new", "not the password", "my very own password")
+    assert identity.principal(token).must_change_password
+    identity.change_password("j.new", PASSWORD, "my very own password")
+    assert not identity.principal(token).must_change_password  # the same session, at once
+    password, _ = identity.reset_with_one_time_password("j.new", "admin")
+    assert identity.password_change_due("j.new") and len(password) >= 24
+    # A password its holder chose (the bootstrap, prompted) is not due.
+    enrol(identity, "j.own")
+    assert not identity.password_change_due("j.own")
+
+
+def test_a_provider_login_is_never_due_for_an_lprx_password_change(
+    identity: IdentityService, clock: Clock
+) -> None:
+    # Even if an lprx account of the same name has a change due: the IdP owns the password.
+    identity.add_person(Claims.username, AGENCY, frozenset({Role.INVESTIGATOR}), PASSWORD,
+                        "admin", must_change_password=True)  # fmt: skip
+    assert (
+        not Authenticator(identity, Verifier(), clock)
+        .principal("provider-token")
+        .must_change_password
+    )

@@ -100,11 +100,15 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 {{- $items = append $items (list "ocr" "kafka-password" "kafka/lprx-ocr.password") }}
 {{- $items = append $items (list "ingest" "kafka-password" "kafka/lprx-ingest.password") }}
 {{- $items = append $items (list "api" "kafka-password" "kafka/lprx-api.password") }}
+{{- if $root.Values.auditCheckpoint.enabled }}{{ $items = append $items (list "auditCheckpoint" "kafka-password" "kafka/lprx-checkpoint.password") }}{{ end }}
 {{- end }}
 {{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
 {{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
 {{- $items = append $items (list "api" "cassandra-password" "cassandra/lprx_api.password") }}
 {{- $items = append $items (list "custodian" "cassandra-password" "cassandra/lprx_custodian.password") }}
+{{- /* The checkpoint's passwords only with its CronJob: without one, setup gives its
+principal a fresh random password that nothing keeps (as lprx_reader's). */}}
+{{- if $root.Values.auditCheckpoint.enabled }}{{ $items = append $items (list "auditCheckpoint" "cassandra-password" "cassandra/lprx_checkpoint.password") }}{{ end }}
 {{- else if eq .component "api" }}
 {{- /* Two Cassandra roles (lprx_api; lprx_custodian for the holds), so the files sit
 where lprx looks by role name (LPRX_CACHE_DIR), not in one LPRX_CASSANDRA_PASSWORD_FILE. */}}
@@ -117,9 +121,10 @@ where lprx looks by role name (LPRX_CACHE_DIR), not in one LPRX_CASSANDRA_PASSWO
 {{- $items = append $items (list "apiTls" "tls.key" "api/tls.key") }}
 {{- end }}
 {{- else if eq .component "audit-checkpoint" }}
-{{- /* `lprx audit checkpoint` runs as the setup principal; the signing key is its own. */}}
-{{- if $sasl }}{{ $items = append $items (list "setup" "kafka-password" "kafka/lprx-admin.password") }}{{ end }}
-{{- $items = append $items (list "setup" "cassandra-password" "cassandra/lprx_admin.password") }}
+{{- /* `lprx audit checkpoint` runs as its own principal (lprx-checkpoint, lprx_checkpoint:
+chain heads in, checkpoints and their audit events out); the signing key is its own. */}}
+{{- if $sasl }}{{ $items = append $items (list "auditCheckpoint" "kafka-password" "kafka/lprx-checkpoint.password") }}{{ end }}
+{{- $items = append $items (list "auditCheckpoint" "cassandra-password" "cassandra/lprx_checkpoint.password") }}
 {{- $items = append $items (list "auditSigning" "checkpoint-signing.key" "audit/checkpoint-signing.key") }}
 {{- end }}
 {{- toJson $items }}
