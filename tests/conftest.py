@@ -19,9 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from pipelines.access import Role, as_role
 from pipelines.settings import REPO_ROOT, Settings, get_settings
+
+# No deadline on a property test's examples: speed is measured by benchmarks/, and a
+# loaded 2-core CI machine can take a few hundred ms for an example that takes 5 here.
+hypothesis_settings.register_profile("lprx", deadline=None)
+hypothesis_settings.load_profile("lprx")
 
 if TYPE_CHECKING:
     from confluent_kafka import Message
