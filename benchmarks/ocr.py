@@ -56,6 +56,7 @@ from pipelines.ocr.backends import build_recognizer  # noqa: E402
 from pipelines.ocr.datasets import DEV_SETS, dataset  # noqa: E402
 from pipelines.ocr.engine import Image, TextRecognizer  # noqa: E402
 from pipelines.ocr.evaluate import load_labels  # noqa: E402
+from pipelines.ocr.evidence import FEATURES, MODEL_FEATURES  # noqa: E402
 from pipelines.ocr.formats import FormatPrior  # noqa: E402
 from pipelines.ocr.onnx_engine import OnnxTextRecognizer, crop_quad  # noqa: E402
 from pipelines.ocr.onnx_models import ensure_onnx_models, ensure_voter_models  # noqa: E402
@@ -257,6 +258,10 @@ def main() -> None:
         "(same models only: the file is keyed by the model files' digests)",
     )  # fmt: skip
     parser.add_argument("--misses", action="store_true", help="list each held-out miss")
+    parser.add_argument(
+        "--features", nargs="*", default=list(MODEL_FEATURES), choices=FEATURES,
+        help="the evidence the confidence model is fit on (cross-validation)",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = get_settings()
     report: dict[str, Any] = {
@@ -289,7 +294,11 @@ def main() -> None:
         report["naive_baseline_accuracy"] = naive_baseline(photos, cached)
         if not args.no_cv:
             report["cross_validation"] = cross_validate(
-                lambda knobs: read_all(cached, photos, knobs), photos, args.folds, args.misses
+                lambda knobs: read_all(cached, photos, knobs),
+                photos,
+                args.folds,
+                args.misses,
+                args.features,
             )
         if memo_path is not None:
             memo_path.write_bytes(pickle.dumps(memo))

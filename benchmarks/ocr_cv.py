@@ -4,9 +4,8 @@ folds, and so are the confidence model (``pipelines.ocr.evidence``) and the aler
 threshold; then the held-out fold is scored with them.
 
 Two confidences are compared on the same held-out reads: ``evidence`` (the shipped
-model: the score plus the read's other evidence, its threshold chosen on out-of-fold
-confidences within the training folds) and ``score_only`` (the earlier calibration of
-the score alone, its threshold chosen on the training folds' own fit).
+model: the score and the read's other evidence) and ``score_only`` (the earlier
+calibration of the score alone); each threshold is chosen on the training folds' own fit.
 """
 
 from __future__ import annotations
@@ -73,17 +72,22 @@ class Fit:
 Calibrator = Callable[[Sequence[Outcome]], Fit]
 
 
-def by_evidence(outcomes: Sequence[Outcome]) -> Fit:
-    weights, threshold = evidence.fit_with_threshold(
-        [(outcome.evidence, outcome.exact) for outcome in outcomes], seed=SEED
-    )
+def by_evidence(names: Sequence[str] = evidence.MODEL_FEATURES) -> Calibrator:
+    """The shipped confidence model on the features ``names``."""
 
-    def predict(outcome: Outcome) -> float:
-        if outcome.evidence is None:
-            return 0.0
-        return evidence.probability_exact(outcome.evidence, weights)
+    def calibrate(outcomes: Sequence[Outcome]) -> Fit:
+        weights, threshold = evidence.fit_with_threshold(
+            [(outcome.evidence, outcome.exact) for outcome in outcomes], names
+        )
 
-    return Fit(predict, threshold, weights)
+        def predict(outcome: Outcome) -> float:
+            if outcome.evidence is None:
+                return 0.0
+            return evidence.probability_exact(outcome.evidence, weights, names)
+
+        return Fit(predict, threshold, weights)
+
+    return calibrate
 
 
 def by_score_only(outcomes: Sequence[Outcome]) -> Fit:
@@ -95,9 +99,6 @@ def by_score_only(outcomes: Sequence[Outcome]) -> Fit:
 
     threshold = confidence.choose_threshold([(predict(o), o.exact) for o in outcomes])
     return Fit(predict, threshold, curve)
-
-
-CALIBRATORS: dict[str, Calibrator] = {"evidence": by_evidence, "score_only": by_score_only}
 
 
 def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -156,8 +157,11 @@ def cross_validate(
     photos: Sequence[Photo],
     folds: int,
     misses: bool = False,
+    features: Sequence[str] = evidence.MODEL_FEATURES,
 ) -> dict[str, Any]:
-    """``read_all`` reads every photo with the given knobs."""
+    """``read_all`` reads every photo with the given knobs; ``features`` are those the
+    evidence model is fit on."""
+    calibrators = {"evidence": by_evidence(features), "score_only": by_score_only}
     points = list(itertools.product(*GRID.values()))
     started = time.perf_counter()
     results = {point: read_all(dict(zip(GRID, point, strict=True))) for point in points}
@@ -167,9 +171,10 @@ def cross_validate(
         "folds": folds,
         "grid_points": len(points),
         "seconds": round(time.perf_counter() - started, 1),
+        "features": list(features),
     }
     best = choose(results, range(len(photos)))
-    for name, calibrator in CALIBRATORS.items():
+    for name, calibrator in calibrators.items():
         held_out, per_fold = _held_out(results, photos, assignment, folds, calibrator, sets)
         fit = calibrator(results[best])
         everything = _recalibrated(results[best], fit.predict)

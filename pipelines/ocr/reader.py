@@ -23,7 +23,14 @@ from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Box, Image, TextLine, TextRecognizer
 from pipelines.ocr.evidence import ReadEvidence, probability_exact
 from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior, fits_any
-from pipelines.ocr.plates import DEFAULT_TOP_N, Candidate, plate_box, plate_candidates
+from pipelines.ocr.plates import (
+    DEFAULT_TOP_N,
+    Candidate,
+    canonical_plate,
+    normalize_plate_text,
+    plate_box,
+    plate_candidates,
+)
 from pipelines.settings import Settings
 
 # Text the detector can find is at least ~10 px tall; a frame this small holds no plate
@@ -60,6 +67,14 @@ class LineRereader(Protocol):
     the line's plate strings with their probabilities."""
 
     def reread(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]: ...
+
+
+@runtime_checkable
+class SecondOpinion(Protocol):
+    """A recogniser with a second, independently trained model (``OnnxTextRecognizer``):
+    that model's own plate strings for one line, best first (empty without one)."""
+
+    def second_opinion(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]: ...
 
 
 @dataclass(frozen=True)
@@ -150,11 +165,17 @@ class PlateReader:
             candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
         if not candidates:
             return NoPlate(frame_size=(width, height), text_lines=len(lines))
+        evidence = read_evidence(
+            candidates,
+            self.prior,
+            unsure,
+            candidates[0].plate != first_plate,
+            second_opinion_disagrees(self.recognizer, model_input, lines, candidates[0]),
+        )
         if scale != 1.0:
             candidates = [_rescaled(candidate, 1.0 / scale) for candidate in candidates]
         best = candidates[0]
         box = plate_box(best.line_box, (width, height))
-        evidence = read_evidence(candidates, self.prior, unsure, best.plate != first_plate)
         return PlateReadResult(
             plate=best.plate,
             confidence=round(probability_exact(evidence), 4),
@@ -166,8 +187,32 @@ class PlateReader:
         )
 
 
+def second_opinion_disagrees(
+    recognizer: TextRecognizer, image: Image, lines: Sequence[TextLine], best: Candidate
+) -> bool:
+    """Whether the second recogniser's likeliest plate for the best read's line differs
+    from the read (False when there is no second recogniser to ask)."""
+    if not isinstance(recognizer, SecondOpinion):
+        return False
+    line = next((line for line in lines if line.bounds() == best.line_box), None)
+    if line is None:  # pieces joined into one line: their common box
+        x, y, w, h = best.line_box
+        line = TextLine(
+            best.plate, best.confidence, ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+        )
+    opinion = recognizer.second_opinion(image, line)
+    if not opinion:
+        return False
+    plate, _ = normalize_plate_text(opinion[0][0])
+    return canonical_plate(plate) != best.plate
+
+
 def read_evidence(
-    candidates: Sequence[Candidate], prior: FormatPrior, first_unsure: bool, changed: bool
+    candidates: Sequence[Candidate],
+    prior: FormatPrior,
+    first_unsure: bool,
+    changed: bool,
+    second_opinion_differs: bool = False,
 ) -> ReadEvidence:
     """What the confidence of the best of ``candidates`` (non-empty) is computed from."""
     best = candidates[0]
@@ -179,6 +224,7 @@ def read_evidence(
         length=len(best.plate),
         first_unsure=first_unsure,
         changed=changed,
+        second_opinion_differs=second_opinion_differs,
     )
 
 
