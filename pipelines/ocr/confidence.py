@@ -30,7 +30,7 @@ CALIBRATION: Final = (0.174, 1.995)
 # ALERT_PRECISION of the time on the development photos (benchmarks/ocr.py,
 # "chosen_on_all" of the evidence model).
 ALERT_PRECISION: Final = 0.99
-ALERT_THRESHOLD: Final = 0.7688
+ALERT_THRESHOLD: Final = 0.7717
 
 Outcome = tuple[float, bool]
 """A read's confidence (or score) and whether it was exact."""

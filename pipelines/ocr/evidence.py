@@ -46,7 +46,7 @@ FEATURES: Final = (
 )
 MODEL_FEATURES: Final = ("score", "second_opinion_differs")
 # Fit by benchmarks/ocr.py on the three development sets (intercept, then MODEL_FEATURES).
-READ_WEIGHTS: Final = (2.082, 1.781, -1.997)
+READ_WEIGHTS: Final = (2.105, 1.778, -2.002)
 # Plates have at least this many characters, nearly everywhere; fewer is often a cut.
 TYPICAL_MIN_LENGTH = 5
 # Pulls weights towards 0 so a feature no misread of the sample shows (a separable
