@@ -3,12 +3,15 @@
 - ``accuracy``: the shipped reader, as configured, on each development set (US, Europe,
   Brazil; found in ``<repo>/../shared/datasets`` or ``$LPRX_DATASETS_DIR``): top-1 and
   top-N exact, and the alert threshold's precision and recall;
-- ``cross_validation``: the photos split into ``--folds`` folds, stratified by set; for
-  each fold the few tunable knobs (``GRID``: format prior weights, the font-family pitch,
-  the second recogniser's vote) are chosen on the other folds, then the held-out fold is
-  scored with them; the confidence calibration and the alert threshold (precision >=
-  0.99) are fit on the other folds too, and their held-out precision and recall given.
-  ``chosen_on_all`` is what the same choice makes on every photo (the shipped constants);
+- ``cross_validation`` (``ocr_cv``): the photos split into ``--folds`` folds, stratified
+  by set; for each fold the few tunable knobs (``GRID``: format prior weights, the
+  font-family pitch, the second recogniser's vote) are chosen on the other folds, then
+  the held-out fold is scored with them; the confidence model (``evidence``: the
+  ``--features`` of each read, fit by logistic regression) and the alert threshold
+  (precision >= 0.99) are fit on the other folds too, and their held-out precision,
+  recall and Brier score given, beside those of the score-only calibration
+  (``score_only``). ``chosen_on_all`` is what the same choice makes on every photo (the
+  shipped constants);
 - ``naive_baseline_accuracy``: whole-frame PP-OCR, the first plate-shaped line taken;
 - ``onnx_frames``: frames/s of the shipped 1280x720 sample frames; ``onnx_recognition_
   alone``: crops/s of recognition alone on plate-line crops; ``memory``: RSS over N frames.
