@@ -3,12 +3,15 @@
 - ``accuracy``: the shipped reader, as configured, on each development set (US, Europe,
   Brazil; found in ``<repo>/../shared/datasets`` or ``$LPRX_DATASETS_DIR``): top-1 and
   top-N exact, and the alert threshold's precision and recall;
-- ``cross_validation``: the photos split into ``--folds`` folds, stratified by set; for
-  each fold the few tunable knobs (``GRID``: format prior weights, the font-family pitch,
-  the second recogniser's vote) are chosen on the other folds, then the held-out fold is
-  scored with them; the confidence calibration and the alert threshold (precision >=
-  0.99) are fit on the other folds too, and their held-out precision and recall given.
-  ``chosen_on_all`` is what the same choice makes on every photo (the shipped constants);
+- ``cross_validation`` (``ocr_cv``): the photos split into ``--folds`` folds, stratified
+  by set; for each fold the few tunable knobs (``GRID``: format prior weights, the
+  font-family pitch, the second recogniser's vote) are chosen on the other folds, then
+  the held-out fold is scored with them; the confidence model (``evidence``: the
+  ``--features`` of each read, fit by logistic regression) and the alert threshold
+  (precision >= 0.99) are fit on the other folds too, and their held-out precision,
+  recall and Brier score given, beside those of the score-only calibration
+  (``score_only``). ``chosen_on_all`` is what the same choice makes on every photo (the
+  shipped constants);
 - ``naive_baseline_accuracy``: whole-frame PP-OCR, the first plate-shaped line taken;
 - ``onnx_frames``: frames/s of the shipped 1280x720 sample frames; ``onnx_recognition_
   alone``: crops/s of recognition alone on plate-line crops; ``memory``: RSS over N frames.
@@ -25,16 +28,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import itertools
 import json
 import os
 import pickle
-import random
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,22 @@ sys.path.insert(0, str(REPO))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.ocr_cv import (  # noqa: E402
+    SHIPPED,
+    Outcome,
+    Photo,
+    at_alert_threshold,
+    cross_validate,
+    rate,
+    summary,
+)
 from connectors.samples import sample_frames  # noqa: E402
-from pipelines.ocr import confidence, formats, onnx_engine  # noqa: E402
+from pipelines.ocr import confidence  # noqa: E402
 from pipelines.ocr.backends import build_recognizer  # noqa: E402
 from pipelines.ocr.datasets import DEV_SETS, dataset  # noqa: E402
 from pipelines.ocr.engine import Image, TextRecognizer  # noqa: E402
-from pipelines.ocr.evaluate import Label, load_labels  # noqa: E402
+from pipelines.ocr.evaluate import load_labels  # noqa: E402
+from pipelines.ocr.evidence import FEATURES, MODEL_FEATURES  # noqa: E402
 from pipelines.ocr.formats import FormatPrior  # noqa: E402
 from pipelines.ocr.onnx_engine import OnnxTextRecognizer, crop_quad  # noqa: E402
 from pipelines.ocr.onnx_models import ensure_onnx_models, ensure_voter_models  # noqa: E402
@@ -60,39 +70,6 @@ from pipelines.ocr.plates import (  # noqa: E402
 )
 from pipelines.ocr.reader import PlateReader, PlateReadResult  # noqa: E402
 from pipelines.settings import get_settings  # noqa: E402
-
-# The knobs cross-validation chooses, and the values tried (the shipped value included).
-GRID: dict[str, tuple[float, ...]] = {
-    "off_format": (0.2, formats.OFF_FORMAT_WEIGHT, 0.45),
-    "swap": (0.25, formats.CONFUSABLE_SWAP_WEIGHT, 0.5),
-    "narrow_pitch": (0.48, formats.NARROW_PITCH, 0.56),
-    "voter_weight": (0.15, onnx_engine.VOTER_WEIGHT, 0.45),
-}
-SHIPPED = {
-    "off_format": formats.OFF_FORMAT_WEIGHT,
-    "swap": formats.CONFUSABLE_SWAP_WEIGHT,
-    "narrow_pitch": formats.NARROW_PITCH,
-    "voter_weight": onnx_engine.VOTER_WEIGHT,
-}
-SEED = 20240501
-
-
-@dataclass(frozen=True)
-class Photo:
-    set_name: str
-    label: Label
-    frame: Image
-
-
-@dataclass(frozen=True)
-class Outcome:
-    exact: bool
-    in_candidates: bool
-    score: float
-    """The best candidate's ranking score (0 when no plate was read)."""
-    confidence: float
-    read: str = ""
-    candidates: tuple[str, ...] = ()
 
 
 def rss_mib() -> float:
@@ -182,165 +159,10 @@ def read_all(
                 result.confidence,
                 result.plate,
                 tuple(candidate.plate for candidate in result.candidates),
+                result.evidence,
             )
         )
     return outcomes
-
-
-def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    count = len(outcomes)
-    top1 = sum(outcome.exact for outcome in outcomes)
-    topn = sum(outcome.in_candidates for outcome in outcomes)
-    return {
-        "images": count,
-        "top1_exact": top1,
-        "top1_rate": _rate(top1, count),
-        "topn_exact": topn,
-        "topn_rate": _rate(topn, count),
-    }
-
-
-def at_alert_threshold(outcomes: Sequence[Outcome], threshold: float) -> dict[str, float]:
-    precision, recall = confidence.at_threshold(
-        [(outcome.confidence, outcome.exact) for outcome in outcomes], threshold
-    )
-    return {
-        "alert_threshold": threshold,
-        "precision_at_alert_threshold": round(precision, 4),
-        "recall_at_alert_threshold": round(recall, 4),
-    }
-
-
-def folds_of(photos: Sequence[Photo], folds: int) -> list[int]:
-    """A fold per photo: within each set, shuffled with a fixed seed, dealt in turn."""
-    assignment = [0] * len(photos)
-    rng = random.Random(SEED)
-    for name in dict.fromkeys(photo.set_name for photo in photos):
-        members = [i for i, photo in enumerate(photos) if photo.set_name == name]
-        rng.shuffle(members)
-        for position, index in enumerate(members):
-            assignment[index] = position % folds
-    return assignment
-
-
-def choose(
-    results: dict[tuple[float, ...], list[Outcome]], indices: Sequence[int]
-) -> tuple[float, ...]:
-    """The grid point with most exact reads on ``indices``; ties go to the one nearest
-    the shipped values (fewest knobs changed), so a choice needs evidence to move."""
-    shipped = tuple(SHIPPED[name] for name in GRID)
-
-    def merit(point: tuple[float, ...]) -> tuple[int, int]:
-        exact = sum(results[point][i].exact for i in indices)
-        changed = sum(a != b for a, b in zip(point, shipped, strict=True))
-        return exact, -changed
-
-    return max(results, key=merit)
-
-
-def calibrate(outcomes: Sequence[Outcome]) -> tuple[tuple[float, float], float]:
-    """The calibration fit on ``outcomes`` and the alert threshold it gives there."""
-    read = [(outcome.score, outcome.exact) for outcome in outcomes if outcome.score > 0]
-    curve = confidence.fit_calibration(read)
-    calibrated = [
-        (confidence.calibrated(outcome.score, curve) if outcome.score > 0 else 0.0, outcome.exact)
-        for outcome in outcomes
-    ]
-    return curve, confidence.choose_threshold(calibrated)
-
-
-def recalibrated(outcomes: Sequence[Outcome], curve: tuple[float, float]) -> list[Outcome]:
-    return [
-        dataclasses.replace(
-            o, confidence=confidence.calibrated(o.score, curve) if o.score > 0 else 0.0
-        )
-        for o in outcomes
-    ]
-
-
-def cross_validate(
-    recognizer: OnnxTextRecognizer, photos: Sequence[Photo], folds: int, misses: bool = False
-) -> dict[str, Any]:
-    points = list(itertools.product(*GRID.values()))
-    started = time.perf_counter()
-    results = {
-        point: read_all(recognizer, photos, dict(zip(GRID, point, strict=True))) for point in points
-    }
-    assignment = folds_of(photos, folds)
-    held_out: list[Outcome | None] = [None] * len(photos)
-    per_fold = []
-    for fold in range(folds):
-        train = [i for i in range(len(photos)) if assignment[i] != fold]
-        test = [i for i in range(len(photos)) if assignment[i] == fold]
-        point = choose(results, train)
-        curve, threshold = calibrate([results[point][i] for i in train])
-        scored = recalibrated([results[point][i] for i in test], curve)
-        for index, outcome in zip(test, scored, strict=True):
-            held_out[index] = outcome
-        per_fold.append(
-            {
-                "fold": fold,
-                "knobs": dict(zip(GRID, point, strict=True)),
-                "calibration": curve,
-                **summary(scored),
-                "per_set": {
-                    name: summary(
-                        [o for i, o in zip(test, scored, strict=True) if photos[i].set_name == name]
-                    )
-                    for name in dict.fromkeys(photo.set_name for photo in photos)
-                },
-                **at_alert_threshold(scored, threshold),
-            }
-        )
-    outcomes = [outcome for outcome in held_out if outcome is not None]
-    best = choose(results, range(len(photos)))
-    extra = {"misses": _misses(photos, outcomes)} if misses else {}
-    curve, threshold = calibrate(results[best])
-    everything = recalibrated(results[best], curve)
-    return {
-        "folds": folds,
-        "grid_points": len(points),
-        "seconds": round(time.perf_counter() - started, 1),
-        "held_out": {
-            **summary(outcomes),
-            "per_set": {
-                name: summary(
-                    [o for photo, o in zip(photos, outcomes, strict=True) if photo.set_name == name]
-                )
-                for name in dict.fromkeys(photo.set_name for photo in photos)
-            },
-            "precision_at_alert_threshold": _pooled_precision(per_fold, held_out, assignment),
-            "recall_at_alert_threshold": round(
-                sum(f["recall_at_alert_threshold"] * f["images"] for f in per_fold) / len(photos), 4
-            ),
-            "brier": round(statistics.fmean((o.confidence - o.exact) ** 2 for o in outcomes), 4),
-        },
-        "per_fold": per_fold,
-        "chosen_on_all": {
-            "knobs": dict(zip(GRID, best, strict=True)),
-            "calibration": curve,
-            **summary(results[best]),
-            **at_alert_threshold(everything, threshold),
-        },
-        "shipped_on_all": summary(results[tuple(SHIPPED[name] for name in GRID)]),
-        **extra,
-    }
-
-
-def _misses(photos: Sequence[Photo], outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    """Each held-out photo read wrong: its label, what was read, the top candidates."""
-    return [
-        {
-            "set": photo.set_name,
-            "image": photo.label.image.name,
-            "plate": photo.label.plate,
-            "read": outcome.read,
-            "confidence": round(outcome.confidence, 3),
-            "candidates": list(outcome.candidates[:4]),
-        }
-        for photo, outcome in zip(photos, outcomes, strict=True)
-        if not outcome.exact
-    ]
 
 
 def _memo_path(folder: Path | None, *models: Any) -> Path | None:
@@ -362,20 +184,6 @@ def _load_memo(path: Path | None) -> dict[str, dict[Any, Any]]:
     return loaded
 
 
-def _pooled_precision(
-    per_fold: list[dict[str, Any]], held_out: list[Outcome | None], assignment: list[int]
-) -> float:
-    """Precision over every held-out read at or above its own fold's threshold."""
-    accepted = exact = 0
-    for index, outcome in enumerate(held_out):
-        if outcome is None:
-            continue
-        if outcome.confidence >= per_fold[assignment[index]]["alert_threshold"]:
-            accepted += 1
-            exact += outcome.exact
-    return round(exact / accepted, 4) if accepted else 1.0
-
-
 def naive_baseline(photos: Sequence[Photo], recognizer: TextRecognizer) -> dict[str, Any]:
     """Whole-frame OCR, first plate-shaped line (top to bottom) taken as the plate."""
     per_set: dict[str, list[bool]] = {}
@@ -391,7 +199,7 @@ def naive_baseline(photos: Sequence[Photo], recognizer: TextRecognizer) -> dict[
         name: {
             "images": len(hits),
             "top1_exact": sum(hits),
-            "top1_rate": _rate(sum(hits), len(hits)),
+            "top1_rate": rate(sum(hits), len(hits)),
         }
         for name, hits in per_set.items()
     }
@@ -419,7 +227,7 @@ def crops_per_second(
     recognizer: OnnxTextRecognizer, photos: Sequence[Photo], count: int
 ) -> dict[str, Any]:
     """Recognition alone, one crop per call (the latency a single plate sees)."""
-    crops = []
+    crops: list[Image] = []
     for photo in photos[:count]:
         quads = recognizer.detect(photo.frame)
         crops.extend(crop_quad(photo.frame, quad) for quad in quads[:1])
@@ -438,10 +246,6 @@ def crops_per_second(
     return figures
 
 
-def _rate(count: int, total: int) -> float:
-    return round(count / total, 4) if total else 0.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sets", nargs="*", default=list(DEV_SETS), help="dataset folder names")
@@ -457,6 +261,10 @@ def main() -> None:
         "(same models only: the file is keyed by the model files' digests)",
     )  # fmt: skip
     parser.add_argument("--misses", action="store_true", help="list each held-out miss")
+    parser.add_argument(
+        "--features", nargs="*", default=list(MODEL_FEATURES), choices=FEATURES,
+        help="the evidence the confidence model is fit on (cross-validation)",
+    )  # fmt: skip
     args = parser.parse_args()
     settings = get_settings()
     report: dict[str, Any] = {
@@ -489,7 +297,11 @@ def main() -> None:
         report["naive_baseline_accuracy"] = naive_baseline(photos, cached)
         if not args.no_cv:
             report["cross_validation"] = cross_validate(
-                cached, photos, args.folds, misses=args.misses
+                lambda knobs: read_all(cached, photos, knobs),
+                photos,
+                args.folds,
+                args.misses,
+                args.features,
             )
         if memo_path is not None:
             memo_path.write_bytes(pickle.dumps(memo))

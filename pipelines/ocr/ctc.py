@@ -29,6 +29,9 @@ _SEPARATORS = frozenset(" -_.,·•:;'\"`~|/\\()[]{}*+=\u2010\u2011\u2012\u2013\
 ALTERNATIVES_PER_SEGMENT = 3
 # Alternatives below this share of a segment are not worth a candidate.
 MIN_ALTERNATIVE = 0.02
+# The chance that a glyph read as no plate character (CJK, a symbol) is a plate character
+# after all: as likely as not (a bolt or an emblem is the other case).
+OTHER_AS_CHARACTER = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,21 @@ def _segment(run: npt.NDArray[np.float32], start: int, stop: int) -> Segment:
     # peak with the blank-heavy steps at the run's edges.
     peak = run[int(run[:, _NONE].argmin())]
     characters = peak[_FIRST_CHARACTER:]
+    present = float(characters.sum())
+    if int(peak.argmax()) == _OTHER and present > 0.0:
+        # A glyph that is no plate character (a CJK glyph for a worn "F") is, on a plate
+        # line, most often a plate character a general recogniser misread: what it
+        # half-saw there are the alternatives, at OTHER_AS_CHARACTER of the glyph's chance.
+        glyph = OTHER_AS_CHARACTER * float(1.0 - peak[_NONE])
+        characters = characters * (glyph / present)
+        present = glyph
     order = np.argsort(-characters)[:ALTERNATIVES_PER_SEGMENT]
     alternatives = tuple(
         (PLATE_ALPHABET[index], float(characters[index]))
         for index in order
         if characters[index] >= MIN_ALTERNATIVE
     )
-    return Segment(alternatives, float(characters.sum()), start, stop)
+    return Segment(alternatives, present, start, stop)
 
 
 def best_strings(found: Sequence[Segment], count: int) -> list[tuple[str, float]]:

@@ -5,7 +5,7 @@ frame with no readable plate returns ``NoPlate``. The text recogniser is injecte
 everything here is tested with a fake; ``from_settings`` builds the real one. A
 recogniser that can also read one line again (``LineRereader``, the ONNX one) is asked
 to, for the lines of the best candidates, and the plate is chosen from those readings.
-A frame whose best read is under the alert threshold gets a second look first: the
+A frame whose best first read is unsure gets a second look first: the
 detector run again at a larger size (``Looker``), its lines competing with the first's.
 """
 
@@ -19,10 +19,18 @@ import cv2
 import numpy as np
 
 from pipelines.ocr import images
-from pipelines.ocr.confidence import alert_threshold, calibrated
+from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Box, Image, TextLine, TextRecognizer
-from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior
-from pipelines.ocr.plates import DEFAULT_TOP_N, Candidate, plate_box, plate_candidates
+from pipelines.ocr.evidence import ReadEvidence, probability_exact
+from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior, fits_any
+from pipelines.ocr.plates import (
+    DEFAULT_TOP_N,
+    Candidate,
+    canonical_plate,
+    normalize_plate_text,
+    plate_box,
+    plate_candidates,
+)
 from pipelines.settings import Settings
 
 # Text the detector can find is at least ~10 px tall; a frame this small holds no plate
@@ -37,10 +45,12 @@ REREAD_LINES = 2
 REREAD_SHARE = 0.5
 
 
-# A frame whose best first-pass read is under the alert threshold is looked at again with
-# the detector working on this long side (the full resolution of a 720p frame, and a
-# little more): plates 25-35 px tall, low contrast or on a busy background, that the
-# detector misses at its usual size, it often finds there. Sure reads never pay for it.
+# A frame whose best first-pass read is unsure (its score, calibrated alone, under this)
+# is looked at again with the detector working on this long side (the full resolution
+# of a 720p frame, and a little more): plates 25-35 px tall, low contrast or on a busy
+# background, that the detector misses at its usual size, it often finds there. Sure
+# reads never pay for it.
+SECOND_LOOK_BELOW = 0.97
 SECOND_LOOK_SIDE_LEN = 1600
 
 
@@ -59,15 +69,23 @@ class LineRereader(Protocol):
     def reread(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]: ...
 
 
+@runtime_checkable
+class SecondOpinion(Protocol):
+    """A recogniser with a second, independently trained model (``OnnxTextRecognizer``):
+    that model's own plate strings for one line, best first (empty without one)."""
+
+    def second_opinion(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]: ...
+
+
 @dataclass(frozen=True)
 class PlateReadResult:
     """The best plate read in a frame.
 
-    ``confidence`` is the probability (0-1) that ``plate`` is exact, calibrated on
-    labelled photos (``confidence``); ``candidates`` are the top-N distinct plates, best
-    first (the first is ``plate``), each with the recogniser's own confidence; ``box``
-    is the estimated plate (x, y, w, h) in frame pixels and ``crop_jpeg`` that region as
-    JPEG.
+    ``confidence`` is the probability (0-1) that ``plate`` is exact, from ``evidence``
+    by a model fit on labelled photos (``evidence``); ``candidates`` are the top-N
+    distinct plates, best first (the first is ``plate``), each with the recogniser's own
+    confidence; ``box`` is the estimated plate (x, y, w, h) in frame pixels and
+    ``crop_jpeg`` that region as JPEG.
     """
 
     plate: str
@@ -76,6 +94,7 @@ class PlateReadResult:
     box: Box
     crop_jpeg: bytes
     frame_size: tuple[int, int]
+    evidence: ReadEvidence | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +155,8 @@ class PlateReader:
         lines = self.recognizer.recognize(model_input)
         input_size = (model_input.shape[1], model_input.shape[0])
         candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
-        unsure = not candidates or calibrated(candidates[0].score) < alert_threshold()
+        first_plate = candidates[0].plate if candidates else None
+        unsure = not candidates or calibrated(candidates[0].score) < SECOND_LOOK_BELOW
         if unsure and self.second_look and isinstance(self.recognizer, Looker):
             lines = [*lines, *self.recognizer.recognize_at(model_input, SECOND_LOOK_SIDE_LEN)]
             candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
@@ -145,18 +165,67 @@ class PlateReader:
             candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
         if not candidates:
             return NoPlate(frame_size=(width, height), text_lines=len(lines))
+        evidence = read_evidence(
+            candidates,
+            self.prior,
+            unsure,
+            candidates[0].plate != first_plate,
+            second_opinion_disagrees(self.recognizer, model_input, lines, candidates[0]),
+        )
         if scale != 1.0:
             candidates = [_rescaled(candidate, 1.0 / scale) for candidate in candidates]
         best = candidates[0]
         box = plate_box(best.line_box, (width, height))
         return PlateReadResult(
             plate=best.plate,
-            confidence=round(calibrated(best.score), 4),
+            confidence=round(probability_exact(evidence), 4),
             candidates=tuple(candidates),
             box=box,
             crop_jpeg=_jpeg_crop(frame, box),
             frame_size=(width, height),
+            evidence=evidence,
         )
+
+
+def second_opinion_disagrees(
+    recognizer: TextRecognizer, image: Image, lines: Sequence[TextLine], best: Candidate
+) -> bool:
+    """Whether the second recogniser's likeliest plate for the best read's line differs
+    from the read (False when there is no second recogniser to ask)."""
+    if not isinstance(recognizer, SecondOpinion):
+        return False
+    line = next((line for line in lines if line.bounds() == best.line_box), None)
+    if line is None:  # pieces joined into one line: their common box
+        x, y, w, h = best.line_box
+        line = TextLine(
+            best.plate, best.confidence, ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+        )
+    opinion = recognizer.second_opinion(image, line)
+    if not opinion:
+        return False
+    plate, _ = normalize_plate_text(opinion[0][0])
+    return canonical_plate(plate) != best.plate
+
+
+def read_evidence(
+    candidates: Sequence[Candidate],
+    prior: FormatPrior,
+    first_unsure: bool,
+    changed: bool,
+    second_opinion_differs: bool = False,
+) -> ReadEvidence:
+    """What the confidence of the best of ``candidates`` (non-empty) is computed from."""
+    best = candidates[0]
+    runner_up = candidates[1].score / best.score if len(candidates) > 1 and best.score else 0.0
+    return ReadEvidence(
+        score=best.score,
+        runner_up=runner_up,
+        fits_format=fits_any(best.plate, prior.narrow | prior.wide),
+        length=len(best.plate),
+        first_unsure=first_unsure,
+        changed=changed,
+        second_opinion_differs=second_opinion_differs,
+    )
 
 
 def reread_best_lines(

@@ -87,6 +87,19 @@ def test_alternatives_carry_the_confusable_character() -> None:
     assert strings["8DJ"] > strings["BDJ"]
 
 
+def test_a_glyph_no_plate_has_is_read_as_what_it_half_resembles() -> None:
+    # A worn "F" read as a CJK glyph: the recogniser half-saw an "F" (or an "E") there.
+    glyph = {"皖": 0.9, "F": 0.03, "E": 0.01}
+    probabilities = steps(glyph, blank(), {"K": 0.95}, blank(), {"4": 0.95})
+    strings = dict(ctc.plate_strings(probabilities, MATRIX, 5))
+    assert strings["FK4"] > strings["EK4"]
+    # The glyph (not blank: 0.94) is a character OTHER_AS_CHARACTER of the time, an "F"
+    # 3/4 of that (0.03 of the 0.04 it half-saw as plate characters).
+    there = ctc.OTHER_AS_CHARACTER * 0.94
+    assert strings["FK4"] == pytest.approx(there * 0.75 * 0.95 * 0.95, rel=1e-3)
+    assert strings["K4"] == pytest.approx((1 - there) * 0.95 * 0.95, rel=1e-3)
+
+
 def test_an_unsure_character_may_be_absent() -> None:
     probabilities = steps({"A": 0.95}, blank(), {"L": 0.5, "4": 0.1}, blank(), {"B": 0.95})
     strings = [text for text, _ in ctc.plate_strings(probabilities, MATRIX, 5)]

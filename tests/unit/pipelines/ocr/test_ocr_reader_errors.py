@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.errors import (
     EmptyImage,
@@ -17,6 +16,7 @@ from pipelines.ocr.errors import (
     RecognizerFailed,
     UndecodableImage,
 )
+from pipelines.ocr.evidence import probability_exact
 from pipelines.ocr.images import read_header
 from pipelines.ocr.reader import NoPlate, PlateReader, PlateReadResult
 from schemas.errors import PermanentError
@@ -175,8 +175,9 @@ def test_a_plate_is_read_with_box_and_crop(fake: FakeRecognizer, ext: str) -> No
     assert result.plate == "KRT417"
     assert [c.plate for c in result.candidates] == ["KRT417"]
     assert result.candidates[0].confidence == pytest.approx(0.93)  # the recogniser's
-    # The read's own confidence is the calibrated chance that it is exact.
-    assert result.confidence == pytest.approx(calibrated(result.candidates[0].score), abs=1e-4)
+    # The read's own confidence is the modelled chance that it is exact, from its evidence.
+    assert result.evidence is not None and result.evidence.score == result.candidates[0].score
+    assert result.confidence == pytest.approx(probability_exact(result.evidence), abs=1e-4)
     x, y, w, h = result.box
     assert x <= 500 and y <= 400 and x + w >= 650 and y + h >= 434
     crop = cv2.imdecode(np.frombuffer(result.crop_jpeg, np.uint8), cv2.IMREAD_COLOR)

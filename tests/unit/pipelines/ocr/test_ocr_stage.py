@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from pipelines.ocr.confidence import calibrated
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.errors import RecognizerFailed
+from pipelines.ocr.evidence import probability_exact
 from pipelines.ocr.plates import plate_candidates
-from pipelines.ocr.reader import PlateReader
+from pipelines.ocr.reader import PlateReader, PlateReadResult
 from pipelines.settings import Settings
 from pipelines.stages.ocr import NoPlateFound, frame_to_read, try_frame_to_read
 from schemas.errors import InvalidRecord, PermanentError
@@ -65,7 +65,10 @@ def test_a_plate_becomes_a_server_ocr_read() -> None:
     assert read.plate == "ABC1234" and read.source is ReadSource.SERVER_OCR
     # OpenALPR's 0-100 scale: the calibrated chance that the plate is exact, and each
     # candidate with the recogniser's own confidence.
-    assert read.confidence == pytest.approx(100 * calibrated(read_score(lines)), abs=0.01)
+    direct = reader(lines).read(jpeg())
+    assert isinstance(direct, PlateReadResult) and direct.evidence is not None
+    assert direct.evidence.score == read_score(lines)
+    assert read.confidence == pytest.approx(100 * probability_exact(direct.evidence), abs=0.01)
     assert read.candidates[0].confidence == pytest.approx(93.0)
     assert read.collected_at == NOW - timedelta(seconds=3), "the camera's time, not ours"
     assert read.expires_at == read.collected_at + timedelta(days=60)
