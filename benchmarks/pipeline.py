@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.hit_latency import PartnerWatch, add_cameras, body, ingest_burst, steady_hits  # noqa: E402
-from benchmarks.stats import process_rss_mib, rss_slopes  # noqa: E402
+from benchmarks.stats import process_cpu_s, process_rss_mib, rss_slopes  # noqa: E402
 from benchmarks.store_limit import store_limit  # noqa: E402
 from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
@@ -326,6 +326,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                                          outcome="duplicate"),
         }  # fmt: skip
         memory["after_throughput"] = rss(processes)
+        cpu = {"after_throughput": process_cpu_s(worker.pid)}
         with PartnerWatch(partner, PARTNER) as watch:
             camera, token = next(iter(tokens.items()))
             httpx.post(f"{url}/v1/reads", json=[body(warm_up, camera, datetime.now(UTC))],
@@ -335,6 +336,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         memory["after_latency"] = rss(processes)
         burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
         memory["end"] = rss(processes)
+        cpu["end"] = process_cpu_s(worker.pid)
         dead_letters = metric(port, "lprx_records_total", outcome="dead_letter")
     finally:
         for process in processes.values():
@@ -366,6 +368,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         **latency,
         **burst,
         "rss_mib": memory,
+        "worker_cpu_s": cpu,
         **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),
         "conditions": {
             "worker": "1 process, stages normalize,match,share,store; 1 ingest process",

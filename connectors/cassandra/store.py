@@ -37,11 +37,11 @@ class CassandraStore:
             if create_schema:
                 ensure_schema(self.session, settings)
             concurrency = settings.cassandra_write_concurrency
-            self._writes = Writes(self.session, ks, concurrency)
+            self.usage = UsageCounters(self.session, ks)
+            self._writes = Writes(self.session, ks, concurrency, self.usage)
             self._audit = AuditChains(self.session, ks, concurrency)
             self.holds = HoldStore(self.session, ks)
             self._active_holds = ActiveHolds(self.holds, self._keep_all)
-            self.usage = UsageCounters(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
             self._search = SearchQueries(self.session, ks)
         except BaseException:
@@ -60,12 +60,11 @@ class CassandraStore:
     # --- writes ------------------------------------------------------------------------
 
     def write_reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
-        """Each read and its spelling row, with one TTL; a read is ok when both are. A
-        read an active hold covers (one placed before it arrived) is kept as it says."""
+        """Each read and its spelling row, with one TTL, and the usage counters; a read is
+        ok when both rows are. A read an active hold covers (one placed before it
+        arrived) is kept as it says."""
         outcomes = self._writes.reads(reads, now)
-        stored = [r for r, o in zip(reads, outcomes, strict=True) if o.ok]
-        self._keep_held(stored, now)
-        self.usage.count_reads(stored)
+        self._keep_held([r for r, o in zip(reads, outcomes, strict=True) if o.ok], now)
         return outcomes
 
     def write_crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
@@ -73,12 +72,10 @@ class CassandraStore:
         return self._writes.crops(crops, now)
 
     def write_hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
-        """Each hit and its id row, with the read's TTL; a hit is ok when both are. The
-        hit of a held read is kept with it."""
+        """Each hit and its id row, with the read's TTL, and the usage counters; a hit is
+        ok when both rows are. The hit of a held read is kept with it."""
         outcomes = self._writes.hits(hits, now)
-        stored = [h for h, o in zip(hits, outcomes, strict=True) if o.ok]
-        self._keep_held([h.read for h in stored], now)
-        self.usage.count_hits(stored)
+        self._keep_held([h.read for h, o in zip(hits, outcomes, strict=True) if o.ok], now)
         return outcomes
 
     def _keep_held(self, reads: Sequence[PlateRead], now: datetime) -> None:

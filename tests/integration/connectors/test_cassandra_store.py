@@ -191,3 +191,24 @@ def test_a_hit_matched_twice_in_one_batch_is_one_row(store: CassandraStore) -> N
     rows = store.hits_for_agency("MNTWICE01")
     assert [r["hit_id"] for r in rows] == [hit.hit_id]
     assert abs(rows[0]["matched_at"].replace(tzinfo=now.tzinfo) - now) < timedelta(seconds=1)
+
+
+def test_usage_counters_count_the_reads_and_hits_kept_in_the_same_call(
+    store: CassandraStore,
+) -> None:
+    """The counters go out with the rows (one ``execute_concurrent``): each read and hit
+    kept is counted once, one refused as expired is not."""
+    now = utcnow()
+    day = f"{now:%Y-%m-%d}"
+    kept = [a_read(agency_ori="MNUSAGE01", camera_id="cam-u", collected_at=now) for _ in range(3)]
+    stale = a_read(
+        agency_ori="MNUSAGE01", camera_id="cam-u", collected_at=now - 61 * DAY, expires_at=now - DAY
+    )
+    outcomes = store.write_reads([*kept, stale], now)
+    assert [o.ok for o in outcomes] == [True, True, True, False]
+    hours = store.usage.camera_hours("MNUSAGE01", day, day)
+    assert [(h.camera_id, h.hour, h.reads) for h in hours] == [("cam-u", now.hour, 3)]
+    hits = [a_hit(matched_at=now, read=read) for read in kept[:2]]
+    assert all(o.ok for o in store.write_hits(hits, now))
+    counts = store.usage.hit_counts("MNUSAGE01", day, day)
+    assert [c.hits for c in counts] == [2]
