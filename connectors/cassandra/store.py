@@ -108,6 +108,14 @@ class CassandraStore:
         """The entry was retracted: if it is listed again, it is checked again."""
         self._writes.forget_entry_check(entry_id)
 
+    def mark_entries_checked(self, entries: Sequence[tuple[str, str]], now: datetime) -> None:
+        """``mark_entry_checked`` of each (entry id, folded plate), at once."""
+        self._writes.mark_entries_checked(entries, now)
+
+    def forget_entry_checks(self, entry_ids: Sequence[str]) -> None:
+        """``forget_entry_check`` of each entry, at once."""
+        self._writes.forget_entry_checks(entry_ids)
+
     # --- look-ups ----------------------------------------------------------------------
 
     def plate_crop(self, read_id: str) -> PlateCrop | None:
@@ -138,6 +146,14 @@ class CassandraStore:
     def entry_checked(self, entry_id: str, folded_plate: str) -> bool:
         """Whether reads were already checked for this entry with this folded plate."""
         return self._queries.entry_checked(entry_id, folded_plate)
+
+    def entries_checked(self, entries: Sequence[tuple[str, str]]) -> list[bool]:
+        """``entry_checked`` of each (entry id, folded plate), at once."""
+        return self._queries.entries_checked(entries)
+
+    def stored_reads_like_each(self, plates: Sequence[str]) -> list[list[PlateRead]]:
+        """``stored_reads_like`` of each plate, all plates' partitions queried at once."""
+        return self._queries.stored_reads_like_each(plates)
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._queries.hits_for_agency(agency_ori, limit)

@@ -216,6 +216,19 @@ class Writes:
         with map_exceptions("write"):
             self._session.execute(self._delete_check, (entry_id,))
 
+    def mark_entries_checked(self, entries: Sequence[tuple[str, str]], now: datetime) -> None:
+        """``mark_entry_checked`` of each (entry id, folded plate), in one round trip."""
+        self._all([(self._insert_check, (entry_id, folded, now)) for entry_id, folded in entries])
+
+    def forget_entry_checks(self, entry_ids: Sequence[str]) -> None:
+        self._all([(self._delete_check, (entry_id,)) for entry_id in entry_ids])
+
+    def _all(self, jobs: list[Job]) -> None:
+        """Every job, concurrently; the first failure raises."""
+        if jobs:
+            with map_exceptions("write"):
+                execute_concurrent(self._session, jobs, concurrency=self._concurrency)
+
     def _write_retained(
         self,
         records: Sequence[T],

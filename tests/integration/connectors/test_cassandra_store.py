@@ -212,3 +212,26 @@ def test_usage_counters_count_the_reads_and_hits_kept_in_the_same_call(
     assert all(o.ok for o in store.write_hits(hits, now))
     counts = store.usage.hit_counts("MNUSAGE01", day, day)
     assert [c.hits for c in counts] == [2]
+
+
+def test_entries_are_checked_and_their_reads_found_in_one_call_each(
+    store: CassandraStore,
+) -> None:
+    """The historical check's batched calls answer as the one-entry calls do."""
+    now = utcnow()
+    later = now + DAY
+    exact = a_read(plate="BTC1234", collected_at=now, expires_at=later)
+    confusable = a_read(plate="BTCI234", collected_at=now, expires_at=later)  # I for 1
+    alone = a_read(plate="BTD5678", collected_at=now, expires_at=later)
+    assert all(o.ok for o in store.write_reads([exact, confusable, alone], now))
+    found = store.stored_reads_like_each(["BTC1234", "BTD5678", "BTE0000", "BTCI234"])
+    assert [{r.read_id for r in each} for each in found] == [
+        {exact.read_id, confusable.read_id}, {alone.read_id}, set(),
+        {exact.read_id, confusable.read_id},
+    ]  # fmt: skip
+    keys = [("ncic:MN:BTC1", "BTC1"), ("ncic:MN:BTC2", "BTC2")]
+    assert store.entries_checked(keys) == [False, False]
+    store.mark_entries_checked(keys, now)
+    assert store.entries_checked([*keys, ("ncic:MN:BTC1", "BTC9")]) == [True, True, False]
+    store.forget_entry_checks(["ncic:MN:BTC2"])
+    assert store.entries_checked(keys) == [True, False]
