@@ -56,7 +56,7 @@ def run(n: int, timeout: float) -> dict[str, object]:
     provision(settings)
     writer = as_role(plain.model_copy(update=names), Role.WORKER)
     codec = SingleObjectCodec()
-    reads, _ = make_reads(n, [], random.Random(7))
+    reads, _ = make_reads(n, ["HOT0001"], random.Random(7))
     producer = make_producer(settings, "bench")
     for read in reads:
         producer.produce(settings.topic("reads"), key=read_key(read), value=read.encode(codec))
