@@ -27,34 +27,43 @@ class InOrder:
         if limit < 1:
             raise ValueError(f"at least one batch in flight, not {limit}")
         self._limit = limit
-        self._pending: deque[tuple[asyncio.Task[None], Acknowledge]] = deque()
+        # A batch's task ends once it is acknowledged, so the tasks end in their order.
+        self._pending: deque[asyncio.Task[None]] = deque()
 
     def __len__(self) -> int:
         return len(self._pending)
 
     async def add(self, write: Coroutine[Any, Any, None], acknowledge: Acknowledge) -> None:
-        """Starts ``write``; returns once fewer than ``limit`` batches are in flight, each
-        batch done at the head acknowledged (with ``limit`` 1, once ``write`` is)."""
-        self._pending.append((asyncio.ensure_future(write), acknowledge))
-        while self._pending and (len(self._pending) >= self._limit or self._pending[0][0].done()):
-            await self._finish_first()
+        """Starts ``write``, acknowledged as soon as it and the batches before it are
+        (not when the next batch comes: the last one of a burst would wait for it);
+        returns once fewer than ``limit`` batches are in flight."""
+        previous = self._pending[-1] if self._pending else None
+        self._pending.append(asyncio.ensure_future(_in_turn(write, previous, acknowledge)))
+        while self._pending and self._pending[0].done():
+            self._pending.popleft().result()  # a batch's error, if it raised
+        while len(self._pending) >= self._limit:
+            await self._pending.popleft()
 
     async def drain(self) -> None:
         """Until every batch is done and acknowledged."""
         while self._pending:
-            await self._finish_first()
-
-    async def _finish_first(self) -> None:
-        write, acknowledge = self._pending[0]
-        # A write that raised (a bug: the guard handles every failure of a record) is
-        # not acknowledged, nor is anything after it; the agent stops with the error.
-        await write
-        self._pending.popleft()
-        await acknowledge()
+            await self._pending.popleft()
 
     def cancel(self) -> None:
         """Stops every batch not acknowledged (the agent stopping or failing): Kafka
         delivers their records again."""
-        for write, _ in self._pending:
-            write.cancel()
+        for batch in self._pending:
+            batch.cancel()
         self._pending.clear()
+
+
+async def _in_turn(
+    write: Coroutine[Any, Any, None], previous: asyncio.Task[None] | None, acknowledge: Acknowledge
+) -> None:
+    """``write``, then, once the batch before is acknowledged, ``acknowledge``. A write
+    that raised (a bug: the guard handles every failure of a record) is not acknowledged,
+    nor is any batch after it; the agent stops with the error."""
+    await write
+    if previous is not None:
+        await previous
+    await acknowledge()

@@ -56,6 +56,7 @@ def test_batches_done_out_of_order_are_acknowledged_in_order() -> None:
         assert not adding.done()  # three in flight: the taking of a fourth waits
         gates[0].set()
         await adding
+        await asyncio.sleep(0.01)
         assert acknowledged == [0, 1]
         gates[2].set()
         await batches.drain()
@@ -80,6 +81,34 @@ def test_one_in_flight_acknowledges_each_batch_before_the_next_is_taken() -> Non
         return log
 
     assert run(scenario()) == ["written", "acknowledged", "next taken"]
+
+
+def test_the_last_batch_of_a_burst_is_acknowledged_without_another_batch_taken() -> None:
+    """Faust's take waits for the next event without yielding: the acknowledgement of a
+    batch written cannot wait for the next ``add``."""
+
+    async def scenario() -> list[int]:
+        acknowledged: list[int] = []
+
+        async def write() -> None:
+            await asyncio.sleep(0.01)
+
+        def ack(i: int) -> Any:
+            async def done() -> None:
+                acknowledged.append(i)
+
+            return done
+
+        batches = InOrder(3)
+        await batches.add(write(), ack(0))
+        await batches.add(write(), ack(1))
+        for _ in range(100):  # no add, no drain: the batches acknowledge themselves
+            if len(acknowledged) == 2:
+                break
+            await asyncio.sleep(0.01)
+        return acknowledged
+
+    assert run(scenario()) == [0, 1]
 
 
 def test_a_write_that_raises_is_not_acknowledged_nor_anything_after_it() -> None:
@@ -110,7 +139,8 @@ def test_a_write_that_raises_is_not_acknowledged_nor_anything_after_it() -> None
 
 class TakenStream:
     """What a sink uses of a Faust stream: batches taken without acknowledgement, and
-    ``ack``; the sink's ``consume`` ends when the batches run out."""
+    ``ack``. Once the batches run out it waits for more, yielding nothing, as Faust's
+    take does."""
 
     def __init__(self, batches: Sequence[Sequence[Event]]) -> None:
         self.batches = batches
@@ -119,6 +149,7 @@ class TakenStream:
     async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Event]]:
         for batch in self.batches:
             yield list(batch)
+        await asyncio.Event().wait()
 
     async def ack(self, event: Event) -> bool:
         self.acked.append(event.message.offset)
@@ -170,7 +201,11 @@ def test_a_batch_held_by_an_outage_holds_the_commits_after_it_until_stored() -> 
         assert sorted(store.written) == [["BBB2222"], ["CCC3333", "DDD4444"]]
         assert stream.acked == []  # stored, but behind a batch not stored: not committed
         store.up.set()
-        await asyncio.wait_for(consuming, 10)
+        for _ in range(1000):  # the stream waits for more: nothing else comes
+            if len(stream.acked) == 5:
+                break
+            await asyncio.sleep(0.01)
+        consuming.cancel()
 
     run(scenario())
     assert store.written[-1] == ["DOWN", "AAA1111"]
