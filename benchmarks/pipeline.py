@@ -13,6 +13,11 @@ ingest process, secured as deployed. Measured in one run, printed as one JSON ob
 - ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
   the store writes, as the writer role, once the worker has stopped;
 - ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
+- ``worker_hotlist_loaded_s`` / ``worker_historical_checked_s``: from the worker's
+  start to its whole hotlist loaded, and to every entry checked against the stored
+  reads (the historical agent; the throughput phase starts after it);
+- ``worker_cpu_s``: the worker's CPU time (user and system) at the end of the
+  throughput phase and of the run;
 - ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
   with ``--rss-every N`` also ``rss_samples`` (every N reads the worker takes in, in
   the throughput phase) and ``rss_slope_mib_per_100k_reads`` (least squares against
@@ -57,7 +62,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.hit_latency import PartnerWatch, add_cameras, body, ingest_burst, steady_hits  # noqa: E402
-from benchmarks.stats import process_rss_mib, rss_slopes  # noqa: E402
+from benchmarks.stats import process_cpu_s, process_rss_mib, rss_slopes  # noqa: E402
 from benchmarks.store_limit import store_limit  # noqa: E402
 from connectors.cassandra import CassandraStore  # noqa: E402
 from connectors.hotlist.files import HotlistSource, parse_csv  # noqa: E402
@@ -285,6 +290,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
     port = settings.metrics_port
     url = f"http://127.0.0.1:{settings.ingest_port}"
     logs = settings.cache_dir
+    started = time.perf_counter()
     worker = start_process(
         ["worker", "--stages", "normalize,match,share,store", "--metrics-port", str(port)],
         env, logs / f"bench-worker-{uid}.log",
@@ -296,6 +302,12 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         # Ready when the match agent has loaded the whole hotlist.
         wait_until(lambda: metric(port, "lprx_hotlist_entries") >= len(listed),
                    [worker], "the worker's hotlist")  # fmt: skip
+        hotlist_s = time.perf_counter() - started
+        # And when the historical agent has checked every entry against the (empty)
+        # store: before the throughput phase, so that phase is the same for every run.
+        checked = partial(metric, port, "lprx_records_total", stage="historical", outcome="ok")
+        wait_until(lambda: checked() >= len(listed), [worker], "the historical check")
+        historical_s = time.perf_counter() - started
         wait_until(lambda: healthy(url), [ingest], "the ingest")
         memory["start"] = rss(processes)
         if profile:  # py-spy on the worker for the throughput phase's first 30 s
@@ -326,6 +338,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                                          outcome="duplicate"),
         }  # fmt: skip
         memory["after_throughput"] = rss(processes)
+        cpu = {"after_throughput": process_cpu_s(worker.pid)}
         with PartnerWatch(partner, PARTNER) as watch:
             camera, token = next(iter(tokens.items()))
             httpx.post(f"{url}/v1/reads", json=[body(warm_up, camera, datetime.now(UTC))],
@@ -335,6 +348,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         memory["after_latency"] = rss(processes)
         burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
         memory["end"] = rss(processes)
+        cpu["end"] = process_cpu_s(worker.pid)
         dead_letters = metric(port, "lprx_records_total", outcome="dead_letter")
     finally:
         for process in processes.values():
@@ -360,12 +374,15 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         "produce_reads_per_s": round(n / produced_s, 1),
         "store_limit_reads_per_s": round(store_rate, 1),
         "pipeline_to_store_limit": round(pipeline_rate / store_rate, 3),
+        "worker_hotlist_loaded_s": round(hotlist_s, 2),
+        "worker_historical_checked_s": round(historical_s, 2),
         "baseline_consume_produce_reads_per_s": round(baseline_rate, 1),
         **{k: int(v) for k, v in counted.items()},
         "dead_letters": int(dead_letters),
         **latency,
         **burst,
         "rss_mib": memory,
+        "worker_cpu_s": cpu,
         **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),
         "conditions": {
             "worker": "1 process, stages normalize,match,share,store; 1 ingest process",

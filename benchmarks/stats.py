@@ -1,9 +1,10 @@
-"""Small pure helpers of the benchmarks: percentiles, a process's resident memory and its
-growth."""
+"""Small pure helpers of the benchmarks: percentiles, a process's resident memory and
+its growth, its CPU time."""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +37,14 @@ def rss_kib(status_text: str) -> int:
 def process_rss_mib(pid: int) -> float:
     """The resident memory of process ``pid`` now, MiB (one decimal)."""
     return round(rss_kib(Path(f"/proc/{pid}/status").read_text()) / 1024, 1)
+
+
+def process_cpu_s(pid: int) -> float:
+    """The CPU time (user and system) process ``pid`` has used so far, seconds."""
+    # /proc/PID/stat: fields 14 and 15 (utime, stime), in clock ticks; the command
+    # name (field 2) may hold spaces, so count from its closing parenthesis.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
 
 
 def slope_per_100k(points: list[tuple[float, float]]) -> float | None:

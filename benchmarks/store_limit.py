@@ -1,6 +1,6 @@
 """The store's own limit: a plain cassandra-driver loop writing the rows the store writes
 for each read (``connectors/cassandra/writes.py`` ``Writes.reads`` and the usage counters
-of ``CassandraStore.write_reads``), on the same servers, as the writer role, into the
+sent with them), on the same servers, as the writer role, into the
 benchmark's keyspace. What the pipeline could store if its own code cost nothing."""
 
 from __future__ import annotations

@@ -137,6 +137,12 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     )
     store_batch_size: int = 500
     store_batch_seconds: float = 0.5
+    store_batches_in_flight: int = Field(
+        default=3,
+        ge=1,
+        description="Batches of reads the store stage writes at once, each committed in "
+        "order once stored; hits and audit events go one batch at a time.",
+    )
     # The match stage looks reads up in batches (one vectorised hotlist probe each);
     # a batch waits at most this long, so a lone read is matched within it.
     match_max_edit_distance: Literal[0, 1] = Field(

@@ -6,6 +6,7 @@ reach the server again for its next page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,6 +106,33 @@ class Queries:
             )
             return [read_from_row(row) for result in results for row in result.result_or_exc]
 
+    def stored_reads_like_each(
+        self, plates: Sequence[str], limit: int = 1000
+    ) -> list[list[PlateRead]]:
+        """``stored_reads_like`` of each plate, in two round trips for them all: every
+        folded plate's spellings at once, then every spelling's partition at once."""
+        folded = sorted({confusable_key(plate) for plate in plates})
+        with map_exceptions("read"):
+            found = execute_concurrent(
+                self._session, [(self._spellings, (key,)) for key in folded],
+                concurrency=self._concurrency, execution_profile=TUPLE_ROWS,
+            )  # fmt: skip
+            spellings = {
+                key: {row[0] for row in result.result_or_exc}
+                for key, result in zip(folded, found, strict=True)
+            }
+            like = [sorted({plate} | spellings[confusable_key(plate)]) for plate in plates]
+            partitions = sorted({spelling for each in like for spelling in each})
+            results = execute_concurrent(
+                self._session, [(self._reads, (spelling, limit)) for spelling in partitions],
+                concurrency=self._concurrency, execution_profile=TUPLE_ROWS,
+            )  # fmt: skip
+            reads = {
+                spelling: [read_from_row(row) for row in result.result_or_exc]
+                for spelling, result in zip(partitions, results, strict=True)
+            }
+        return [[read for spelling in each for read in reads[spelling]] for each in like]
+
     def plate_crop(self, read_id: str) -> PlateCrop | None:
         """The stored crop of a read, if still retained."""
         row = self._one(self._crop, (read_id,))
@@ -128,6 +156,19 @@ class Queries:
         """Whether reads were already checked for this entry with this folded plate."""
         row = self._one(self._check, (entry_id,))
         return row is not None and row[0] == folded_plate
+
+    def entries_checked(self, entries: Sequence[tuple[str, str]]) -> list[bool]:
+        """``entry_checked`` of each (entry id, folded plate), in one round trip."""
+        with map_exceptions("read"):
+            results = execute_concurrent(
+                self._session, [(self._check, (entry_id,)) for entry_id, _ in entries],
+                concurrency=self._concurrency, execution_profile=TUPLE_ROWS,
+            )  # fmt: skip
+            rows = [result.result_or_exc.one() for result in results]
+        return [
+            row is not None and row[0] == folded
+            for (_, folded), row in zip(entries, rows, strict=True)
+        ]
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         """An agency's hits, newest first, every column."""

@@ -37,11 +37,11 @@ class CassandraStore:
             if create_schema:
                 ensure_schema(self.session, settings)
             concurrency = settings.cassandra_write_concurrency
-            self._writes = Writes(self.session, ks, concurrency)
+            self.usage = UsageCounters(self.session, ks)
+            self._writes = Writes(self.session, ks, concurrency, self.usage)
             self._audit = AuditChains(self.session, ks, concurrency)
             self.holds = HoldStore(self.session, ks)
             self._active_holds = ActiveHolds(self.holds, self._keep_all)
-            self.usage = UsageCounters(self.session, ks, concurrency)
             self._queries = Queries(self.session, ks, concurrency)
             self._search = SearchQueries(self.session, ks)
         except BaseException:
@@ -60,12 +60,11 @@ class CassandraStore:
     # --- writes ------------------------------------------------------------------------
 
     def write_reads(self, reads: Sequence[PlateRead], now: datetime) -> list[RowOutcome]:
-        """Each read and its spelling row, with one TTL; a read is ok when both are. A
-        read an active hold covers (one placed before it arrived) is kept as it says."""
+        """Each read and its spelling row, with one TTL, and the usage counters; a read is
+        ok when both rows are. A read an active hold covers (one placed before it
+        arrived) is kept as it says."""
         outcomes = self._writes.reads(reads, now)
-        stored = [r for r, o in zip(reads, outcomes, strict=True) if o.ok]
-        self._keep_held(stored, now)
-        self.usage.count_reads(stored)
+        self._keep_held([r for r, o in zip(reads, outcomes, strict=True) if o.ok], now)
         return outcomes
 
     def write_crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
@@ -73,12 +72,10 @@ class CassandraStore:
         return self._writes.crops(crops, now)
 
     def write_hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
-        """Each hit and its id row, with the read's TTL; a hit is ok when both are. The
-        hit of a held read is kept with it."""
+        """Each hit and its id row, with the read's TTL, and the usage counters; a hit is
+        ok when both rows are. The hit of a held read is kept with it."""
         outcomes = self._writes.hits(hits, now)
-        stored = [h for h, o in zip(hits, outcomes, strict=True) if o.ok]
-        self._keep_held([h.read for h in stored], now)
-        self.usage.count_hits(stored)
+        self._keep_held([h.read for h, o in zip(hits, outcomes, strict=True) if o.ok], now)
         return outcomes
 
     def _keep_held(self, reads: Sequence[PlateRead], now: datetime) -> None:
@@ -111,6 +108,14 @@ class CassandraStore:
         """The entry was retracted: if it is listed again, it is checked again."""
         self._writes.forget_entry_check(entry_id)
 
+    def mark_entries_checked(self, entries: Sequence[tuple[str, str]], now: datetime) -> None:
+        """``mark_entry_checked`` of each (entry id, folded plate), at once."""
+        self._writes.mark_entries_checked(entries, now)
+
+    def forget_entry_checks(self, entry_ids: Sequence[str]) -> None:
+        """``forget_entry_check`` of each entry, at once."""
+        self._writes.forget_entry_checks(entry_ids)
+
     # --- look-ups ----------------------------------------------------------------------
 
     def plate_crop(self, read_id: str) -> PlateCrop | None:
@@ -141,6 +146,14 @@ class CassandraStore:
     def entry_checked(self, entry_id: str, folded_plate: str) -> bool:
         """Whether reads were already checked for this entry with this folded plate."""
         return self._queries.entry_checked(entry_id, folded_plate)
+
+    def entries_checked(self, entries: Sequence[tuple[str, str]]) -> list[bool]:
+        """``entry_checked`` of each (entry id, folded plate), at once."""
+        return self._queries.entries_checked(entries)
+
+    def stored_reads_like_each(self, plates: Sequence[str]) -> list[list[PlateRead]]:
+        """``stored_reads_like`` of each plate, all plates' partitions queried at once."""
+        return self._queries.stored_reads_like_each(plates)
 
     def hits_for_agency(self, agency_ori: str, limit: int = 100) -> list[dict[str, Any]]:
         return self._queries.hits_for_agency(agency_ori, limit)

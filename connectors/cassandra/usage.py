@@ -2,27 +2,31 @@
 
 The store counts each read it keeps by agency, UTC day, camera and hour of collection,
 and each hit by agency, day, category and list. Rows hold no plate and no read id, so
-they may outlive the reads. Counters are not idempotent: a batch written twice (a worker
-killed between the write and its commit) is counted twice, so the figures can run over
-by at most one store batch per such crash; a counter write that fails is logged and
-skipped (the reads are already stored), so they can run under during an outage.
+they may outlive the reads. The store sends a batch's counter updates in the same
+``execute_concurrent`` as its rows (``writes.py``), so they cost no round trip of their
+own; they count every record of the batch not refused as expired. Counters are not
+idempotent, so the figures can run over: a batch written again (a worker killed between
+the write and its commit, or a batch retried after a transient failure of some of its
+rows) is counted again, and a record whose own rows Cassandra refuses (a dead letter) is
+counted. A counter update that fails is logged and skipped (the rows do not wait on it),
+so they can run under during an outage.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.concurrent import execute_concurrent
+from cassandra.query import PreparedStatement
 
 from connectors.cassandra.session import TUPLE_ROWS, map_exceptions
-from schemas.errors import LprxError
 from schemas.records import Hit, PlateRead
 
-log = logging.getLogger(__name__)
+CounterUpdate = tuple[PreparedStatement, tuple[Any, ...]]
+"""One counter's update: its statement and values, for ``execute_concurrent``."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,8 @@ class HitCount:
 
 
 class UsageCounters:
-    def __init__(self, session: Session, ks: str, concurrency: int) -> None:
+    def __init__(self, session: Session, ks: str) -> None:
         self._session = session
-        self._concurrency = concurrency
         with map_exceptions("statement preparation"):
             prepare = session.prepare
             self._add_reads = prepare(
@@ -64,31 +67,21 @@ class UsageCounters:
                 "AND day >= ? AND day <= ?"
             )
 
-    def count_reads(self, reads: Sequence[PlateRead]) -> None:
+    def reads_counted(self, reads: Sequence[PlateRead]) -> list[CounterUpdate]:
+        """The updates that count ``reads``: one per agency, day, camera and hour."""
         tally = Counter(
             (r.agency_ori, f"{r.collected_at:%Y-%m-%d}", r.camera_id, r.collected_at.hour)
             for r in reads
         )
-        self._add(self._add_reads, [(n, *key) for key, n in tally.items()])
+        return [(self._add_reads, (n, *key)) for key, n in tally.items()]
 
-    def count_hits(self, hits: Sequence[Hit]) -> None:
+    def hits_counted(self, hits: Sequence[Hit]) -> list[CounterUpdate]:
+        """The updates that count ``hits``: one per agency, day, category and list."""
         tally = Counter(
             (h.read.agency_ori, f"{h.matched_at:%Y-%m-%d}", h.entry.category.value, h.entry.list_id)
             for h in hits
         )
-        self._add(self._add_hits, [(n, *key) for key, n in tally.items()])
-
-    def _add(self, statement: object, rows: list[tuple[object, ...]]) -> None:
-        if not rows:
-            return
-        try:
-            with map_exceptions("usage count"):
-                execute_concurrent(
-                    self._session, [(statement, row) for row in rows],
-                    concurrency=self._concurrency, raise_on_first_error=True,
-                )  # fmt: skip
-        except LprxError as error:
-            log.warning("usage counters not updated (the public figures run under): %s", error)
+        return [(self._add_hits, (n, *key)) for key, n in tally.items()]
 
     def camera_hours(self, agency_ori: str, first_day: str, last_day: str) -> list[CameraHour]:
         with map_exceptions("read"):

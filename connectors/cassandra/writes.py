@@ -3,16 +3,19 @@
 A record past its retention is refused before anything is sent. A record of two rows (a
 read and its spelling, a hit and its id) goes as one unlogged batch, so one request,
 unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in one
-``execute_concurrent`` with ``raise_on_first_error=False``: a record Cassandra refuses
-fails on its own, while one that failed for a transient reason (Cassandra down, a
-timeout) raises ``StoreUnavailable`` for the whole call, so the caller holds the batch
-and retries. Every write is an idempotent upsert, so writing a record again is safe,
+``execute_concurrent`` with ``raise_on_first_error=False``, the usage counters of the
+records with them (``usage.py``), so a call costs one round trip at the driver's
+concurrency: a record Cassandra refuses fails on its own, while one that failed for a
+transient reason (Cassandra down, a timeout) raises ``StoreUnavailable`` for the whole
+call, so the caller holds the batch and retries; a counter update that fails is logged
+and skipped. Every write is an idempotent upsert, so writing a record again is safe,
 except into the append-only audit tables (``audit_chain.py``), whose trigger refuses a
 second write of a row and says whether the row it holds has the same values.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -39,9 +42,12 @@ from connectors.cassandra.rows import (
     utc,
 )
 from connectors.cassandra.session import map_exceptions, store_error
+from connectors.cassandra.usage import CounterUpdate, UsageCounters
 from schemas.errors import TransientError
 from schemas.records import Hit, HitDisposition, PlateCrop, PlateRead, utcnow
 from schemas.retention import RetentionExpired, ttl_seconds
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # A statement (prepared, or a batch of bound ones) and its values.
@@ -52,6 +58,8 @@ Job = tuple[PreparedStatement | BatchStatement, tuple[Any, ...]]
 # characters of text (4 bytes each at most in UTF-8), the two rows and their fixed-size
 # columns stay under the warning.
 _BATCH_TEXT_LIMIT = 1000
+# The owner of a job that is no record's: a usage counter's update.
+_COUNTER = -1
 
 
 @dataclass(frozen=True)
@@ -92,9 +100,10 @@ _SET_DISPOSITION = """UPDATE {ks}.hits_by_agency USING TTL ? AND TIMESTAMP ? SET
 class Writes:
     """The writes of one keyspace, prepared on ``session`` when made."""
 
-    def __init__(self, session: Session, ks: str, concurrency: int) -> None:
+    def __init__(self, session: Session, ks: str, concurrency: int, usage: UsageCounters) -> None:
         self._session = session
         self._concurrency = concurrency
+        self._usage = usage
         with map_exceptions("statement preparation"):
             prepare = session.prepare
             self._insert_read = prepare(insert_cql(ks, "reads_by_plate", READ_COLUMNS, ttl=True))
@@ -130,7 +139,7 @@ class Writes:
             )  # fmt: skip
             return (*pair, (insert_day, (*day_row(read, ttl), stamp)))
 
-        return self._write_retained(reads, now, _read_expiry, jobs)
+        return self._write_retained(reads, now, _read_expiry, jobs, self._usage.reads_counted)
 
     def crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
         """Plate crops, with the TTL of their reads (counted from collection)."""
@@ -155,7 +164,7 @@ class Writes:
                 insert_hit_id, (*hit_id_row(hit, ttl), stamp),
             )  # fmt: skip
 
-        return self._write_retained(hits, now, _hit_expiry, jobs)
+        return self._write_retained(hits, now, _hit_expiry, jobs, self._usage.hits_counted)
 
     def _as_first_stored(self, hits: Sequence[Hit]) -> Sequence[Hit]:
         if not hits:
@@ -207,19 +216,34 @@ class Writes:
         with map_exceptions("write"):
             self._session.execute(self._delete_check, (entry_id,))
 
+    def mark_entries_checked(self, entries: Sequence[tuple[str, str]], now: datetime) -> None:
+        """``mark_entry_checked`` of each (entry id, folded plate), in one round trip."""
+        self._all([(self._insert_check, (entry_id, folded, now)) for entry_id, folded in entries])
+
+    def forget_entry_checks(self, entry_ids: Sequence[str]) -> None:
+        self._all([(self._delete_check, (entry_id,)) for entry_id in entry_ids])
+
+    def _all(self, jobs: list[Job]) -> None:
+        """Every job, concurrently; the first failure raises."""
+        if jobs:
+            with map_exceptions("write"):
+                execute_concurrent(self._session, jobs, concurrency=self._concurrency)
+
     def _write_retained(
         self,
         records: Sequence[T],
         now: datetime,
         expiry: Callable[[T], datetime],
         jobs_of: Callable[[T, int, int], tuple[Job, ...]],
+        counted: Callable[[Sequence[T]], list[CounterUpdate]] | None = None,
     ) -> list[RowOutcome]:
         """The jobs of each record still retained, with what is left of its retention as
-        their TTL and its destruction date's write timestamp; a record past it is
-        refused, and nothing of it sent."""
+        their TTL and its destruction date's write timestamp, and ``counted``'s counter
+        updates of those records; a record past it is refused, and nothing of it sent."""
         outcomes = [STORED] * len(records)
         jobs: list[Job] = []
         owners: list[int] = []
+        retained: list[T] = []
         for i, record in enumerate(records):
             expires = expiry(record)
             try:
@@ -227,9 +251,14 @@ class Writes:
             except RetentionExpired as error:
                 outcomes[i] = RowOutcome(False, str(error), expired=True)
                 continue
+            retained.append(record)
             for job in jobs_of(record, ttl, write_timestamp(expires)):
                 jobs.append(job)
                 owners.append(i)
+        if counted is not None and retained:
+            updates = counted(retained)
+            jobs.extend(updates)
+            owners.extend([_COUNTER] * len(updates))
         return self._run(jobs, owners, outcomes)
 
     def _run(
@@ -238,17 +267,28 @@ class Writes:
         owners: Sequence[int],
         outcomes: list[RowOutcome],
     ) -> list[RowOutcome]:
-        """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s; a record's first
-        failed job is its outcome. A transient failure raises for the whole call."""
+        """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s (or a counter's,
+        ``_COUNTER``); a record's first failed job is its outcome. A transient failure of
+        a record's job raises for the whole call; a counter's is only logged."""
         if not jobs:
             return outcomes
         with map_exceptions("write"):
             results = execute_concurrent(
                 self._session, jobs, concurrency=self._concurrency, raise_on_first_error=False
             )
+        counters_failed: list[BaseException] = []
         for owner, (success, result) in zip(owners, results, strict=True):
-            if not success and outcomes[owner].ok:
+            if success:
+                continue
+            if owner == _COUNTER:
+                counters_failed.append(result)
+            elif outcomes[owner].ok:
                 outcomes[owner] = _failed(result)
+        if counters_failed:
+            log.warning(
+                "%d usage counters not updated (the public figures run under): %s",
+                len(counters_failed), counters_failed[0],
+            )  # fmt: skip
         return outcomes
 
 

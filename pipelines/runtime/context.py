@@ -112,7 +112,10 @@ class Context:
         self.codec = codec or codec_for(settings.schema_registry_url)
         self.topics = TopicNames.of(settings)
         # OCR has its own thread, so a slow frame never holds up Cassandra or admin calls.
-        self.blocking = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lprx-io")
+        # A store batch holds a thread while in flight: the reads' batches, the hits' and
+        # the audit's, and one for the other calls.
+        threads = settings.store_batches_in_flight + 3
+        self.blocking = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lprx-io")
         self.ocr_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lprx-ocr")
         self.hotlist = hotlist_index(settings)
         self.agreements = AgreementBook()

@@ -7,6 +7,12 @@ record: stored (``ok``), stored before with the same values (``already_stored``:
 audit event delivered again), refused as past retention (``expired``), or failed (a dead
 letter with the row's error). While Cassandra is down the write is retried and the batch
 (so the partition) held; a record kind only brings its ``decode`` and ``write``.
+
+The events are taken without Faust's acknowledgement (``noack_take``: ``take_events``
+acknowledges a batch as soon as the next one is asked for). A sink writes up to
+``in_flight`` batches at once and acknowledges each once it is written, in the order
+taken (``in_flight.InOrder``); only a sink whose writes are upserts that need nothing
+of the batch before may write more than one at once.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from connectors.cassandra import CassandraStore, RowOutcome
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
+from pipelines.runtime.in_flight import InOrder
 from schemas import Codec
 from schemas.errors import PermanentError
 
@@ -39,10 +46,13 @@ class BatchedSink(Generic[R]):
         decode: Decode[R],
         write: Write[R],
         written: Callable[[Sequence[R]], None] = lambda _records: None,
+        *,
+        in_flight: int = 1,
     ) -> None:
         """``write(store, records)`` runs on the blocking executor; ``written(records)``
-        after each batch is written."""
+        after each batch is written; ``in_flight``: batches written at once."""
         self.ctx = ctx
+        self.in_flight = in_flight
         # A record's latency is its share of the batch's (decode, write, outcomes).
         self.guard = Guard(ctx, stage, times_steps=False)
         self._decode = decode
@@ -55,11 +65,19 @@ class BatchedSink(Generic[R]):
 
     async def consume(self, stream: StreamT[bytes]) -> None:
         settings = self.ctx.settings
-        # Faust hands agents a Stream; its interface type lacks take_events.
-        async for events in cast(Stream[bytes], stream).take_events(
-            settings.store_batch_size, within=settings.store_batch_seconds
-        ):
-            await self.on_batch(events)
+        # Faust hands agents a Stream; its interface type lacks noack_take, which yields
+        # the events themselves (typed as values).
+        taking = cast(Stream[bytes], stream)
+        batches = InOrder(self.in_flight)
+        try:
+            async for taken in taking.noack_take(
+                settings.store_batch_size, within=settings.store_batch_seconds
+            ):
+                events = cast(list[EventT[bytes]], taken)
+                await batches.add(self.on_batch(events), partial(acknowledge, taking, events))
+            await batches.drain()
+        finally:
+            batches.cancel()
 
     async def on_batch(self, events: Sequence[EventT[bytes]]) -> None:
         with metrics.timed_batch(self.stage, len(events)):
@@ -97,3 +115,9 @@ class BatchedSink(Generic[R]):
             raise RuntimeError(f"{len(outcomes)} outcomes for {len(records)} records")
         self._written(records)
         return outcomes
+
+
+async def acknowledge(stream: StreamT[bytes], events: Sequence[EventT[bytes]]) -> None:
+    """The events' offsets made safe to commit (Faust commits up to the first not)."""
+    for event in events:
+        await stream.ack(event)

@@ -46,14 +46,22 @@ def write_audit(store: CassandraStore, events: Sequence[AuditEvent]) -> list[Row
 
 
 def reads_sink(ctx: Context) -> BatchedSink[PlateRead]:
-    return BatchedSink(ctx, READS_STAGE, PlateRead.decode, write_reads, reads_written)
+    """Several batches at once: a read's rows are upserts by read id, whichever batch
+    (or redelivery) writes them first."""
+    return BatchedSink(
+        ctx, READS_STAGE, PlateRead.decode, write_reads, reads_written,
+        in_flight=ctx.settings.store_batches_in_flight,
+    )  # fmt: skip
 
 
 def hits_sink(ctx: Context) -> BatchedSink[Hit]:
+    """One batch at a time: a hit matched again keeps its first stored match time, which
+    a batch written beside the one storing it would not see."""
     return BatchedSink(ctx, HITS_STAGE, Hit.decode, write_hits)
 
 
 def audit_sink(ctx: Context) -> BatchedSink[AuditEvent]:
+    """One batch at a time: each event is chained to the one stored before it."""
     return BatchedSink(ctx, AUDIT_STAGE, AuditEvent.decode, write_audit)
 
 

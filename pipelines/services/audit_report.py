@@ -52,8 +52,9 @@ NOTES = (
     GONE_OFF_DISK,
     "Reads kept counts what the store kept, by the day each was collected; a read refused "
     "because it arrived past its destruction date is destroyed on arrival and counted only "
-    'in the metrics (lprx_records_total{outcome="expired"}). Counters may run over by one '
-    "store batch per worker crash, and under during a store outage "
+    'in the metrics (lprx_records_total{outcome="expired"}). Counters may run over by the '
+    "store batches in flight at a worker crash (LPRX_STORE_BATCHES_IN_FLIGHT), by a batch "
+    "retried after a store timeout, and under during a store outage "
     "(connectors/cassandra/usage.py).",
     "Every read is classified NONPUBLIC when collected (13.824 subd. 2(b)); a read under an "
     "investigative or exculpatory hold is kept as active criminal investigative data until "

@@ -213,3 +213,47 @@ def test_a_people_table_of_an_older_schema_gets_the_password_change_column(
     accounts.put_account(dataclasses.replace(old, must_change_password=True))
     again = accounts.account("old.row")
     assert again is not None and again.must_change_password is True
+
+
+def test_usage_counters_count_the_reads_and_hits_kept_in_the_same_call(
+    store: CassandraStore,
+) -> None:
+    """The counters go out with the rows (one ``execute_concurrent``): each read and hit
+    kept is counted once, one refused as expired is not."""
+    now = utcnow()
+    day = f"{now:%Y-%m-%d}"
+    kept = [a_read(agency_ori="MNUSAGE01", camera_id="cam-u", collected_at=now) for _ in range(3)]
+    stale = a_read(
+        agency_ori="MNUSAGE01", camera_id="cam-u", collected_at=now - 61 * DAY, expires_at=now - DAY
+    )
+    outcomes = store.write_reads([*kept, stale], now)
+    assert [o.ok for o in outcomes] == [True, True, True, False]
+    hours = store.usage.camera_hours("MNUSAGE01", day, day)
+    assert [(h.camera_id, h.hour, h.reads) for h in hours] == [("cam-u", now.hour, 3)]
+    hits = [a_hit(matched_at=now, read=read) for read in kept[:2]]
+    assert all(o.ok for o in store.write_hits(hits, now))
+    counts = store.usage.hit_counts("MNUSAGE01", day, day)
+    assert [c.hits for c in counts] == [2]
+
+
+def test_entries_are_checked_and_their_reads_found_in_one_call_each(
+    store: CassandraStore,
+) -> None:
+    """The historical check's batched calls answer as the one-entry calls do."""
+    now = utcnow()
+    later = now + DAY
+    exact = a_read(plate="BTC1234", collected_at=now, expires_at=later)
+    confusable = a_read(plate="BTCI234", collected_at=now, expires_at=later)  # I for 1
+    alone = a_read(plate="BTD5678", collected_at=now, expires_at=later)
+    assert all(o.ok for o in store.write_reads([exact, confusable, alone], now))
+    found = store.stored_reads_like_each(["BTC1234", "BTD5678", "BTE0000", "BTCI234"])
+    assert [{r.read_id for r in each} for each in found] == [
+        {exact.read_id, confusable.read_id}, {alone.read_id}, set(),
+        {exact.read_id, confusable.read_id},
+    ]  # fmt: skip
+    keys = [("ncic:MN:BTC1", "BTC1"), ("ncic:MN:BTC2", "BTC2")]
+    assert store.entries_checked(keys) == [False, False]
+    store.mark_entries_checked(keys, now)
+    assert store.entries_checked([*keys, ("ncic:MN:BTC1", "BTC9")]) == [True, True, False]
+    store.forget_entry_checks(["ncic:MN:BTC2"])
+    assert store.entries_checked(keys) == [True, False]

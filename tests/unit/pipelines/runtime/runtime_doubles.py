@@ -18,6 +18,7 @@ from pipelines.runtime.context import Context, Outgoing
 from pipelines.settings import Settings
 from schemas import Codec, SingleObjectCodec
 from schemas.errors import StoreUnavailable
+from schemas.plates import confusable_key
 from schemas.records import DeadLetter, PlateRead, utcnow
 from tests.factories import a_read
 
@@ -142,6 +143,22 @@ class FakeStore:
 
     def forget_entry_check(self, entry_id: str) -> None:
         self._call("forget_entry_check", entry_id)
+
+    def entries_checked(self, entries: Sequence[tuple[str, str]]) -> list[bool]:
+        self._call("entries_checked", [entry_id for entry_id, _ in entries])
+        return [self.checked for _ in entries]
+
+    def stored_reads_like_each(self, plates: Sequence[str]) -> list[list[PlateRead]]:
+        """The stored reads of each plate's spellings."""
+        self._call("stored_reads_like_each", list(plates))
+        like = [confusable_key(plate) for plate in plates]
+        return [[r for r in self.stored if confusable_key(r.plate) == key] for key in like]
+
+    def mark_entries_checked(self, entries: Sequence[tuple[str, str]], now: Any) -> None:
+        self._call("mark_entries_checked", [entry_id for entry_id, _ in entries])
+
+    def forget_entry_checks(self, entry_ids: Sequence[str]) -> None:
+        self._call("forget_entry_checks", list(entry_ids))
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
