@@ -10,15 +10,17 @@ the checks (not the proposer, the permission) and the audit are the API's.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from pipelines.api import admin
+from pipelines.api.deps import ApiServices
 from pipelines.console.guard import PREFIX
 from pipelines.console.pages import ConsoleRoute, _error, _posted
-from schemas.people import Permission
+from schemas.people import Permission, Principal
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 _ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
@@ -26,17 +28,23 @@ _ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 
 @router.post("/agreements/{partner}/approve")
 async def approve(request: Request, partner: str) -> Response:
-    _fields, api, principal = await _posted(request, Permission.APPROVE_AGREEMENTS)
-    if not _ORI.fullmatch(partner):
-        return _error(request, principal, 404, "No such agreement", "That is not an ORI.")
-    await run_in_threadpool(admin.approve_agreement, partner, principal, api)
-    return RedirectResponse(f"{PREFIX}/agreements?approved={partner}", status_code=303)
+    return await _decide(request, partner, admin.approve_agreement, "approved")
 
 
 @router.post("/agreements/{partner}/reject")
 async def reject(request: Request, partner: str) -> Response:
+    return await _decide(request, partner, admin.reject_agreement, "rejected")
+
+
+async def _decide(
+    request: Request,
+    partner: str,
+    decide: Callable[[str, Principal, ApiServices], object],
+    decided: str,
+) -> Response:
+    """The second approver's decision on the widening of ``partner``'s agreement."""
     _fields, api, principal = await _posted(request, Permission.APPROVE_AGREEMENTS)
     if not _ORI.fullmatch(partner):
         return _error(request, principal, 404, "No such agreement", "That is not an ORI.")
-    await run_in_threadpool(admin.reject_agreement, partner, principal, api)
-    return RedirectResponse(f"{PREFIX}/agreements?rejected={partner}", status_code=303)
+    await run_in_threadpool(decide, partner, principal, api)
+    return RedirectResponse(f"{PREFIX}/agreements?{decided}={partner}", status_code=303)
