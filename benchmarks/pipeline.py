@@ -229,6 +229,18 @@ def sample_rss(processes: dict[str, subprocess.Popen[bytes]], taken: Callable[[]
         time.sleep(0.5)
 
 
+def run_names(uid: str, **extra: object) -> dict[str, object]:
+    """Names of run ``uid`` only: its topics, keyspace, worker id and metrics port (never
+    a worker left over from another run)."""
+    return {
+        "topic_prefix": f"bench-{uid}",
+        "cassandra_keyspace": f"bench_{uid}",
+        "worker_id": f"bench-{uid}",
+        "metrics_port": free_port(),
+        **extra,
+    }
+
+
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
         profile: tuple[str, Path] | None = None,
         rss_every: int = 0, camera_span_s: float = 0.0) -> dict[str, object]:  # fmt: skip
@@ -236,13 +248,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
     base = as_role(plain, Role.SETUP)
     up(base)
     uid = uuid.uuid4().hex[:8]
-    names = {
-        "topic_prefix": f"bench-{uid}",
-        "cassandra_keyspace": f"bench_{uid}",
-        "worker_id": f"bench-{uid}",
-        "metrics_port": free_port(),  # never a worker left over from another run
-        "ingest_port": free_port(),
-    }
+    names = run_names(uid, ingest_port=free_port())
     settings = base.model_copy(update=names)
     provision(settings)  # topics, users and ACLs, keyspace: what `lprx setup` makes
     add_partner(settings, PARTNER)  # the partner's own Kafka user, for its hit topic

@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.pipeline import free_port, make_reads, metric, start_process, stop, wait_until  # noqa: E402
+from benchmarks.pipeline import make_reads, metric, run_names, start_process, stop, wait_until  # noqa: E402
 from benchmarks.stats import process_cpu_s  # noqa: E402
 from benchmarks.store_limit import store_limit  # noqa: E402
 from connectors.cassandra import CassandraStore  # noqa: E402
@@ -46,12 +46,7 @@ def run(n: int, timeout: float) -> dict[str, object]:
     base = as_role(plain, Role.SETUP)
     up(base)
     uid = uuid.uuid4().hex[:8]
-    names = {
-        "topic_prefix": f"bench-{uid}",
-        "cassandra_keyspace": f"bench_{uid}",
-        "worker_id": f"bench-{uid}",
-        "metrics_port": free_port(),
-    }
+    names = run_names(uid)
     settings = base.model_copy(update=names)
     provision(settings)
     writer = as_role(plain.model_copy(update=names), Role.WORKER)
