@@ -10,7 +10,10 @@ transactions read as before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from faust.transport.drivers import aiokafka as driver
@@ -18,6 +21,16 @@ from faust.transport.drivers import aiokafka as driver
 log = logging.getLogger(__name__)
 
 ISOLATION_LEVEL = "read_committed"
+STALL_READ_AGAIN_S = 15.0
+"""How long a partition's commits may wait on records no one is processing."""
+
+
+@dataclass
+class Stall:
+    committed: int
+    lowest: int
+    since: float
+    read_again: bool = False
 
 
 class _ReadCommittedThread(driver.AIOKafkaConsumerThread):
@@ -39,28 +52,52 @@ class _ReadCommittedConsumer(driver.Consumer):
     def _new_offset(self, tp: Any) -> int | None:
         offset: int | None = super()._new_offset(tp)
         if offset is None:
-            self._say_if_stalled(tp)
+            self._watch_stall(tp)
         return offset
 
-    def _say_if_stalled(self, tp: Any) -> None:
+    def _watch_stall(self, tp: Any) -> None:
         """Faust commits nothing of a partition while its lowest acknowledged offset is
-        more than one past the committed one: said once per such state, with what
-        Faust holds, so a stalled partition (its lag never falls) can be explained."""
+        more than one past the committed one. After a rebalance it can drop records it
+        had taken without acknowledging them (faust-streaming issue #596), and then the
+        partition's commits wait for good. So a stall is said once, with what Faust
+        holds; if it lasts ``STALL_READ_AGAIN_S`` with no record below the acknowledged
+        ones still being processed, the partition is read again from its committed
+        offset, once per stall: at least once, as after a restart (every stage takes a
+        record again without harm), never a commit past a record not processed."""
         acked, committed = self._acked.get(tp), self._committed_offset.get(tp)
+        stalls: dict[Any, Stall] = self.__dict__.setdefault("_stalls", {})
         if not acked or not committed or min(acked) - committed <= 1:
+            stalls.pop(tp, None)
             return
-        state = (committed, min(acked))
-        stalls: dict[Any, tuple[int, int]] = self.__dict__.setdefault("_stalls", {})
-        if stalls.get(tp) == state:
-            return
-        stalls[tp] = state
+        lowest, now = min(acked), time.monotonic()
+        stall = stalls.get(tp)
         pending = sorted(m.offset for m in list(self._unacked_messages) if m.tp == tp)
+        if stall is None or (stall.committed, stall.lowest) != (committed, lowest):
+            stalls[tp] = Stall(committed, lowest, now)
+            log.warning(
+                "%s: commits wait at offset %d: acknowledged from %d (%d offsets), gaps "
+                "%s, read up to %s, not yet acknowledged %s",
+                tp, committed, lowest, len(acked), sorted(self._gap[tp]),
+                self._read_offset.get(tp), pending[:20],
+            )  # fmt: skip
+            return
+        in_work = any(offset < lowest for offset in pending)
+        if stall.read_again or in_work or now - stall.since < STALL_READ_AGAIN_S:
+            return
+        stall.read_again = True
         log.warning(
-            "%s: commits wait at offset %d: acknowledged from %d (%d offsets), gaps %s, "
-            "read up to %s, not yet acknowledged %s",
-            tp, committed, min(acked), len(acked), sorted(self._gap[tp]),
-            self._read_offset.get(tp), pending[:20],
+            "%s: offsets %d-%d were taken but never acknowledged; reading again from %d",
+            tp, committed, lowest - 1, committed,
         )  # fmt: skip
+        task = asyncio.ensure_future(self._read_again(tp, committed))
+        self.__dict__.setdefault("_rereads", set()).add(task)
+        task.add_done_callback(self.__dict__["_rereads"].discard)
+
+    async def _read_again(self, tp: Any, offset: int) -> None:
+        try:
+            await self.seek(tp, offset)
+        except Exception:  # not assigned any more (a rebalance): its next owner reads it
+            log.exception("%s: could not read again from %d", tp, offset)
 
 
 class ReadCommittedTransport(driver.Transport):

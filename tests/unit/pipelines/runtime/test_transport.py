@@ -1,54 +1,105 @@
-"""The worker's Faust consumer says when Faust's bookkeeping stops committing a partition."""
+"""The worker's Faust consumer: a partition whose commits stall is said, and read again
+from its committed offset when no one is processing the records it waits for."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from intervaltree import IntervalTree  # type: ignore[import-untyped]
 
-from pipelines.runtime.transport import _ReadCommittedConsumer
+from pipelines.runtime import transport
+from pipelines.runtime.transport import STALL_READ_AGAIN_S, _ReadCommittedConsumer
 
-TP = ("lprx.dedup-ticks", 0)
-
-
-def consumer(acked: list[int], committed: int | None, pending: list[int]) -> SimpleNamespace:
-    return SimpleNamespace(
-        _acked={TP: acked},
-        _committed_offset={TP: committed},
-        _gap={TP: IntervalTree()},
-        _read_offset={TP: max(acked, default=None)},
-        _unacked_messages=[SimpleNamespace(tp=TP, offset=o) for o in pending],
-    )
+TP = ("lprx.reads.raw", 0)
 
 
-def say(state: SimpleNamespace) -> None:
-    _ReadCommittedConsumer._say_if_stalled(state, TP)  # type: ignore[arg-type]
+class Consumer:
+    """Faust's bookkeeping of one partition, with the methods under test."""
+
+    _watch_stall = _ReadCommittedConsumer._watch_stall
+    _read_again = _ReadCommittedConsumer._read_again
+
+    def __init__(self, acked: list[int], committed: int | None, pending: list[int]) -> None:
+        self._acked = {TP: acked}
+        self._committed_offset = {TP: committed}
+        self._gap = {TP: IntervalTree()}
+        self._read_offset = {TP: max(acked, default=None)}
+        self._unacked_messages = [SimpleNamespace(tp=TP, offset=o) for o in pending]
+        self.sought: list[tuple[Any, int]] = []
+
+    async def seek(self, tp: Any, offset: int) -> None:
+        self.sought.append((tp, offset))
 
 
-def test_a_stalled_partition_is_said_once_with_what_faust_holds(
-    caplog: pytest.LogCaptureFixture,
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [1000.0]
+    monkeypatch.setattr(transport.time, "monotonic", lambda: now[0])
+    return now
+
+
+def watch(consumer: Consumer, times: list[float], clock: list[float]) -> None:
+    """Faust's commit timer asking for the partition's new offset at each of ``times``."""
+
+    async def commits() -> None:
+        for at in times:
+            clock[0] = at
+            consumer._watch_stall(TP)
+            await asyncio.sleep(0)  # a read-again task runs
+
+    asyncio.run(commits())
+
+
+def test_a_stall_is_said_once_with_what_faust_holds(
+    caplog: pytest.LogCaptureFixture, clock: list[float]
 ) -> None:
-    state = consumer(acked=[14, 15, 16], committed=11, pending=[17])
+    consumer = Consumer(acked=[69, 70, 71], committed=67, pending=[72])
     with caplog.at_level(logging.WARNING, logger="pipelines.runtime.transport"):
-        say(state)
-        say(state)  # the same state: not said again
-        state._acked[TP].append(18)
-        say(state)  # still from 14: the same stall
+        watch(consumer, [1000, 1003, 1006], clock)
     (record,) = caplog.records
     message = record.getMessage()
-    assert "commits wait at offset 11: acknowledged from 14 (3 offsets)" in message
-    assert "not yet acknowledged [17]" in message
+    assert "commits wait at offset 67: acknowledged from 69 (3 offsets)" in message
+    assert "not yet acknowledged [72]" in message
+
+
+def test_records_no_one_processes_are_read_again_once(
+    caplog: pytest.LogCaptureFixture, clock: list[float]
+) -> None:
+    consumer = Consumer(acked=[69, 70, 71], committed=67, pending=[72])
+    ticks = [1000 + 3 * i for i in range(12)]  # 33 s of commit attempts
+    with caplog.at_level(logging.WARNING, logger="pipelines.runtime.transport"):
+        watch(consumer, ticks, clock)
+    assert consumer.sought == [(TP, 67)]
+    assert any("offsets 67-68 were taken but never acknowledged" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+def test_nothing_is_read_again_before_its_time(clock: list[float]) -> None:
+    consumer = Consumer(acked=[69, 70], committed=67, pending=[])
+    watch(consumer, [1000, 1000 + STALL_READ_AGAIN_S - 1], clock)
+    assert consumer.sought == []
+
+
+def test_nothing_is_read_again_while_a_record_it_waits_for_is_processed(
+    clock: list[float],
+) -> None:
+    consumer = Consumer(acked=[69, 70], committed=67, pending=[67])  # slow, not lost
+    watch(consumer, [1000 + 5 * i for i in range(10)], clock)
+    assert consumer.sought == []
 
 
 @pytest.mark.parametrize(
     ("acked", "committed"),
-    [([11, 12], 11), ([12, 13], 11), ([], 11), ([5, 6], None)],
+    [([67, 68], 67), ([68, 69], 67), ([], 67), ([5, 6], None)],
 )
-def test_a_partition_that_can_commit_is_not_said(
-    caplog: pytest.LogCaptureFixture, acked: list[int], committed: int | None
+def test_a_partition_that_can_commit_is_left_alone(
+    caplog: pytest.LogCaptureFixture, clock: list[float], acked: list[int], committed: int | None
 ) -> None:
+    consumer = Consumer(acked=acked, committed=committed, pending=[])
     with caplog.at_level(logging.WARNING, logger="pipelines.runtime.transport"):
-        say(consumer(acked=acked, committed=committed, pending=[]))
-    assert not caplog.records
+        watch(consumer, [1000, 1020, 1040], clock)
+    assert not caplog.records and consumer.sought == []
