@@ -5,7 +5,8 @@ Faust's consumer reads uncommitted records unless Faust itself runs transactions
 share stage writes its audit events in Kafka transactions, so an agent reading them
 (``store-audit``) must not see those of a transaction that was aborted: this transport
 is Faust's aiokafka one with ``isolation.level=read_committed``. Records written outside
-transactions read as before.
+transactions read as before. Its consumer also watches for a partition whose commits
+stall on records Faust took and dropped, and reads those again (``_watch_stall``).
 """
 
 from __future__ import annotations
