@@ -30,8 +30,10 @@ STALL_READ_AGAIN_S = 15.0
 class Stall:
     committed: int
     lowest: int
+    highest: int
     since: float
     read_again: bool = False
+    read_past: bool = False
 
 
 class _ReadCommittedThread(driver.AIOKafkaConsumerThread):
@@ -48,33 +50,62 @@ class _ReadCommittedConsumer(driver.Consumer):
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         # Faust passes the offset of the record after the gap: the gap ends before it.
-        await super()._add_gap(tp, offset_from, offset_to - 1)
+        # And the committed offset is the next to read, so a gap may start there (Faust
+        # starts it one later, and then commits past the head on its own, see below).
+        committed = self._committed_offset[tp]
+        if committed is not None:
+            offset_from = max(offset_from, committed)
+        if offset_from < offset_to:
+            gaps = self._gap[tp]
+            gaps.addi(offset_from, offset_to)
+            await asyncio.sleep(0)
+            gaps.merge_overlaps()
 
     def _new_offset(self, tp: Any) -> int | None:
+        # Faust commits past the committed offset when it alone is not acknowledged
+        # (faust-streaming #606): a record taken and dropped there would be lost. Here
+        # such a head waits like any other gap, unless Faust knows it is no record.
+        acked, committed = self._acked.get(tp), self._committed_offset.get(tp)
+        head_alone = acked and committed and min(acked) - committed == 1
+        if head_alone and not self._gap[tp].overlaps(committed):
+            self._watch_stall(tp)
+            return None
         offset: int | None = super()._new_offset(tp)
         if offset is None:
             self._watch_stall(tp)
         return offset
 
+    def ack(self, message: Any) -> bool:
+        first = not message.acked
+        acknowledged: bool = super().ack(message)
+        stall = self.__dict__.get("_stalls", {}).get(message.tp)
+        # An offset acknowledged before the stall's read-again, acknowledged again: a
+        # copy read again, so every record before it has been read again too.
+        if first and stall is not None and stall.read_again:
+            stall.read_past |= stall.lowest <= message.offset <= stall.highest
+        return acknowledged
+
     def _watch_stall(self, tp: Any) -> None:
         """Faust commits nothing of a partition while its lowest acknowledged offset is
-        more than one past the committed one. After a rebalance it can drop records it
-        had taken without acknowledging them (faust-streaming issue #596), and then the
+        past the committed one. After a rebalance it can drop records it had taken
+        without acknowledging them (faust-streaming issue #596), and then the
         partition's commits wait for good. So a stall is said once, with what Faust
         holds; if it lasts ``STALL_READ_AGAIN_S`` with no record below the acknowledged
-        ones still being processed, the partition is read again from its committed
-        offset, once per stall: at least once, as after a restart (every stage takes a
-        record again without harm), never a commit past a record not processed."""
+        ones in work, the partition is read again from its committed offset, once per
+        stall: at least once, as after a restart (every stage takes a record again
+        without harm). Offsets that reading again did not deliver (a transaction's
+        marker) are no records: they are passed over. Never a commit past a record
+        not processed."""
         acked, committed = self._acked.get(tp), self._committed_offset.get(tp)
         stalls: dict[Any, Stall] = self.__dict__.setdefault("_stalls", {})
-        if not acked or not committed or min(acked) - committed <= 1:
+        if not acked or not committed or min(acked) <= committed:
             stalls.pop(tp, None)
             return
         lowest, now = min(acked), time.monotonic()
         stall = stalls.get(tp)
         pending = sorted(m.offset for m in list(self._unacked_messages) if m.tp == tp)
         if stall is None or (stall.committed, stall.lowest) != (committed, lowest):
-            stalls[tp] = Stall(committed, lowest, now)
+            stalls[tp] = Stall(committed, lowest, max(acked), now)
             log.warning(
                 "%s: commits wait at offset %d: acknowledged from %d (%d offsets), gaps "
                 "%s, read up to %s, not yet acknowledged %s",
@@ -82,10 +113,17 @@ class _ReadCommittedConsumer(driver.Consumer):
                 self._read_offset.get(tp), pending[:20],
             )  # fmt: skip
             return
+        if stall.read_past:
+            log.warning("%s: offsets %d-%d, read again, hold no record: passed over",
+                        tp, committed, lowest - 1)  # fmt: skip
+            self._gap[tp].addi(committed, lowest)
+            stalls.pop(tp, None)
+            return
         in_work = any(offset < lowest for offset in pending)
         if stall.read_again or in_work or now - stall.since < STALL_READ_AGAIN_S:
             return
         stall.read_again = True
+        stall.highest = max(acked)
         log.warning(
             "%s: offsets %d-%d were taken but never acknowledged; reading again from %d",
             tp, committed, lowest - 1, committed,

@@ -22,6 +22,8 @@ class Consumer:
 
     _watch_stall = _ReadCommittedConsumer._watch_stall
     _read_again = _ReadCommittedConsumer._read_again
+    _add_gap = _ReadCommittedConsumer._add_gap
+    _new_offset = _ReadCommittedConsumer._new_offset  # its own part only: a stalled head
 
     def __init__(self, acked: list[int], committed: int | None, pending: list[int]) -> None:
         self._acked = {TP: acked}
@@ -94,7 +96,7 @@ def test_nothing_is_read_again_while_a_record_it_waits_for_is_processed(
 
 @pytest.mark.parametrize(
     ("acked", "committed"),
-    [([67, 68], 67), ([68, 69], 67), ([], 67), ([5, 6], None)],
+    [([67, 68], 67), ([], 67), ([5, 6], None)],
 )
 def test_a_partition_that_can_commit_is_left_alone(
     caplog: pytest.LogCaptureFixture, clock: list[float], acked: list[int], committed: int | None
@@ -103,3 +105,34 @@ def test_a_partition_that_can_commit_is_left_alone(
     with caplog.at_level(logging.WARNING, logger="pipelines.runtime.transport"):
         watch(consumer, [1000, 1020, 1040], clock)
     assert not caplog.records and consumer.sought == []
+
+
+def test_the_committed_offset_alone_unacknowledged_is_not_committed_past(
+    clock: list[float],
+) -> None:
+    """Faust would commit 70 here, past 67 (taken and dropped, or still in work)."""
+    consumer = Consumer(acked=[68, 69], committed=67, pending=[])
+    assert consumer._new_offset(TP) is None
+    watch(consumer, [1000 + 5 * i for i in range(5)], clock)
+    assert consumer.sought == [(TP, 67)]  # read again, as any other stall
+
+
+def test_offsets_read_again_but_not_delivered_are_passed_over(clock: list[float]) -> None:
+    """A transaction's marker at the committed offset: reading again delivers 68 (and
+    its acknowledgement says so), never 67, so 67 is no record and joins the gaps."""
+    consumer = Consumer(acked=[68, 69], committed=67, pending=[])
+    watch(consumer, [1000, 1020], clock)
+    (stall,) = consumer._stalls.values()  # type: ignore[attr-defined]
+    assert stall.read_again and consumer.sought == [(TP, 67)]
+    stall.read_past = True  # what ``ack`` of the copy of 68 read again sets
+    watch(consumer, [1023], clock)
+    assert consumer._gap[TP].overlaps(67) and not consumer._gap[TP].overlaps(68)
+
+
+def test_a_gap_may_start_at_the_committed_offset() -> None:
+    """Read 9, committed 10, next record 12 (10 and 11 markers): the gap is 10-11."""
+    consumer = Consumer(acked=[], committed=10, pending=[])
+    asyncio.run(consumer._add_gap(TP, 10, 12))
+    assert sorted((i.begin, i.end) for i in consumer._gap[TP]) == [(10, 12)]
+    asyncio.run(consumer._add_gap(TP, 5, 8))  # before the committed offset: done already
+    assert sorted((i.begin, i.end) for i in consumer._gap[TP]) == [(10, 12)]
