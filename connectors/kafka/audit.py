@@ -21,7 +21,7 @@ from typing import Protocol
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from connectors.kafka.config import KafkaConfig
-from connectors.kafka.topics import make_producer
+from connectors.kafka.topics import answers, make_producer
 from connectors.prometheus import AUDIT_WRITE_FAILURES
 from schemas import Codec, codec_for, keys
 from schemas.errors import TransientError
@@ -106,11 +106,7 @@ class AuditTrail:
 
     def reachable(self, timeout: float) -> str | None:
         """None when Kafka answers for the audit topic within ``timeout``; else why not."""
-        try:
-            self._producer.list_topics(self._topic, timeout=timeout)
-        except KafkaException as error:
-            return f"Kafka does not answer: {error.args[0].name()}"
-        return None
+        return answers(self._producer, timeout, self._topic)
 
     def flush(self, timeout: float = ACK_TIMEOUT_S) -> int:
         """Waits for queued events; returns how many are still not acknowledged."""

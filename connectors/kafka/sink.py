@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from prometheus_client import Counter
 
 from connectors.kafka.config import KafkaConfig
-from connectors.kafka.topics import make_producer
+from connectors.kafka.topics import answers, make_producer
 from schemas import codec_for, keys
 from schemas.errors import InvalidRecord, TransientError
 from schemas.records import AuditEvent, DeadLetter, Frame, PlateRead
@@ -85,11 +85,7 @@ class KafkaSink:
         self._poller.join(timeout=1)
 
     def reachable(self, timeout: float) -> str | None:
-        try:
-            self._producer.list_topics(timeout=timeout)
-        except KafkaException as error:
-            return f"Kafka does not answer: {error.args[0].name()}"
-        return None
+        return answers(self._producer, timeout)
 
     def _on_delivery(self, name: str, error: KafkaError | None, message: Message) -> None:
         if error is None:

@@ -232,6 +232,16 @@ def producer_config(settings: KafkaConfig, client_id: str) -> ClientConfig:
     }
 
 
+def answers(producer: Producer, timeout: float, topic: str | None = None) -> str | None:
+    """None when Kafka answers a metadata request (for ``topic``, else the cluster's)
+    within ``timeout``; else why not, in one line (readiness)."""
+    try:
+        producer.list_topics(topic, timeout=timeout)
+    except KafkaException as error:
+        return f"Kafka does not answer: {error.args[0].name()}"
+    return None
+
+
 def make_producer(settings: KafkaConfig, client_id: str) -> Producer:
     return Producer(producer_config(settings, client_id))
 
