@@ -1,7 +1,8 @@
 """End-to-end pipeline throughput and hit latency on the real local Kafka and Cassandra.
 
-One worker process (stages normalize, match, share, store, as deployed) and one HTTP
-ingest process, secured as deployed. Measured in one run, printed as one JSON object:
+One worker process (stages normalize, match, share, store, as deployed), or with
+``--store-apart`` two (normalize, match, share; and store), and one HTTP ingest process,
+secured as deployed. Measured in one run, printed as one JSON object:
 
 - ``pipeline_reads_per_s``: N reads produced to ``reads.raw`` (the Kafka path the ingest
   uses), from the first produced to the last stored;
@@ -16,8 +17,8 @@ ingest process, secured as deployed. Measured in one run, printed as one JSON ob
 - ``worker_hotlist_loaded_s`` / ``worker_historical_checked_s``: from the worker's
   start to its whole hotlist loaded, and to every entry checked against the stored
   reads (the historical agent; the throughput phase starts after it);
-- ``worker_cpu_s``: the worker's CPU time (user and system) at the end of the
-  throughput phase and of the run;
+- ``worker_cpu_s``: each worker's CPU time (user and system) at the start and the end
+  of the throughput phase and at the end of the run;
 - ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
   with ``--rss-every N`` also ``rss_samples`` (every N reads the worker takes in, in
   the throughput phase) and ``rss_slope_mib_per_100k_reads`` (least squares against
@@ -85,6 +86,7 @@ from schemas.records import (  # noqa: E402
 )
 
 OWNER, PARTNER = "MN9990001", "MN9990002"
+ALL_STAGES = "normalize,match,share,store"
 
 
 def metric(port: int, name: str, **labels: str) -> float:
@@ -194,9 +196,9 @@ def wait_until(ready: Callable[[], bool], processes: list[subprocess.Popen[bytes
         time.sleep(0.2)
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, path: str = "/healthz") -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{url}{path}", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -241,9 +243,15 @@ def run_names(uid: str, **extra: object) -> dict[str, object]:
     }
 
 
+def cpu_s(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    """Each worker's CPU time (user and system) so far, seconds."""
+    return {name: process_cpu_s(p.pid) for name, p in processes.items() if name != "ingest"}
+
+
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
         profile: tuple[str, Path] | None = None,
-        rss_every: int = 0, camera_span_s: float = 0.0) -> dict[str, object]:  # fmt: skip
+        rss_every: int = 0, camera_span_s: float = 0.0,
+        store_apart: bool = False) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
     base = as_role(plain, Role.SETUP)
     up(base)
@@ -294,33 +302,46 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         "LPRX_INGEST_CREDENTIALS_FILE": str(cameras_file),
     }
     port = settings.metrics_port
+    # The store's own process (``store_apart``) serves its metrics on another port.
+    store_port = free_port() if store_apart else port
     url = f"http://127.0.0.1:{settings.ingest_port}"
     logs = settings.cache_dir
     started = time.perf_counter()
     worker = start_process(
-        ["worker", "--stages", "normalize,match,share,store", "--metrics-port", str(port)],
+        ["worker", "--stages", "normalize,match,share" if store_apart else ALL_STAGES,
+         "--metrics-port", str(port)],
         env, logs / f"bench-worker-{uid}.log",
     )  # fmt: skip
     ingest = start_process(["ingest"], env, logs / f"bench-ingest-{uid}.log")
     processes = {"worker": worker, "ingest": ingest}
+    if store_apart:
+        processes["store_worker"] = start_process(
+            ["worker", "--stages", "store", "--metrics-port", str(store_port)],
+            env, logs / f"bench-store-worker-{uid}.log",
+        )  # fmt: skip
+    workers = [p for name, p in processes.items() if name != "ingest"]
     memory: dict[str, dict[str, float]] = {}
     try:
         # Ready when the match agent has loaded the whole hotlist.
         wait_until(lambda: metric(port, "lprx_hotlist_entries") >= len(listed),
-                   [worker], "the worker's hotlist")  # fmt: skip
+                   workers, "the worker's hotlist")  # fmt: skip
         hotlist_s = time.perf_counter() - started
         # And when the historical agent has checked every entry against the (empty)
         # store: before the throughput phase, so that phase is the same for every run.
         checked = partial(metric, port, "lprx_records_total", stage="historical", outcome="ok")
-        wait_until(lambda: checked() >= len(listed), [worker], "the historical check")
+        wait_until(lambda: checked() >= len(listed), workers, "the historical check")
         historical_s = time.perf_counter() - started
         wait_until(lambda: healthy(url), [ingest], "the ingest")
+        if store_apart:
+            wait_until(lambda: healthy(f"http://127.0.0.1:{store_port}", "/readyz"), workers,
+                       "the store worker")  # fmt: skip
         memory["start"] = rss(processes)
-        if profile:  # py-spy on the worker for the throughput phase's first 30 s
+        cpu = {"at_start": cpu_s(processes)}
+        if profile:  # py-spy on the worker, the thread holding the GIL, for 30 s
             py_spy, out = profile
             subprocess.Popen(
                 [py_spy, "record", "--pid", str(worker.pid), "--duration", "30", "--format",
-                 "raw", "--output", str(out), "--nonblocking"],
+                 "raw", "--output", str(out), "--nonblocking", "--gil"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         start = time.perf_counter()
@@ -329,13 +350,14 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             producer.poll(0)
         producer.flush(60)
         produced_s = time.perf_counter() - start
-        stored_now = partial(metric, port, "lprx_records_total", stage="store", outcome="ok")
+        stored_now = partial(metric, store_port, "lprx_records_total", stage="store",
+                             outcome="ok")  # fmt: skip
         if rss_every:
             taken = partial(metric, port, "lprx_records_total", stage="normalize", outcome="ok")
             samples = sample_rss(processes, taken, stored_now, expected_stored, rss_every,
                                  timeout)  # fmt: skip
         else:
-            wait_until(lambda: stored_now() >= expected_stored, [worker],
+            wait_until(lambda: stored_now() >= expected_stored, workers,
                        f"{expected_stored} reads stored", timeout)  # fmt: skip
         pipeline_s = time.perf_counter() - start
         counted = {
@@ -344,18 +366,19 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                                          outcome="duplicate"),
         }  # fmt: skip
         memory["after_throughput"] = rss(processes)
-        cpu = {"after_throughput": process_cpu_s(worker.pid)}
+        cpu["after_throughput"] = cpu_s(processes)
         with PartnerWatch(partner, PARTNER) as watch:
             camera, token = next(iter(tokens.items()))
             httpx.post(f"{url}/v1/reads", json=[body(warm_up, camera, datetime.now(UTC))],
                        headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
-            wait_until(lambda: warm_up in watch.arrived, [worker, ingest], "the warm-up hit")
+            wait_until(lambda: warm_up in watch.arrived, [*workers, ingest], "the warm-up hit")
             latency = steady_hits(url, tokens, watch, latency_hot, rate, latency_seconds, rng)
         memory["after_latency"] = rss(processes)
         burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
         memory["end"] = rss(processes)
-        cpu["end"] = process_cpu_s(worker.pid)
-        dead_letters = metric(port, "lprx_records_total", outcome="dead_letter")
+        cpu["end"] = cpu_s(processes)
+        dead_letters = sum(metric(p, "lprx_records_total", outcome="dead_letter")
+                           for p in {port, store_port})  # fmt: skip
     finally:
         for process in processes.values():
             stop(process)
@@ -391,7 +414,10 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         "worker_cpu_s": cpu,
         **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),
         "conditions": {
-            "worker": "1 process, stages normalize,match,share,store; 1 ingest process",
+            "worker": "2 processes, stages normalize,match,share and store"
+            if store_apart
+            else f"1 process, stages {ALL_STAGES}",
+            "ingest": "1 process",
             "partitions": settings.topic_partitions,
             "hotlist_entries": len(listed),
             "camera_time_span_s": camera_span_s or 5,
@@ -423,6 +449,8 @@ def main() -> None:
     parser.add_argument("--camera-span", type=float, default=0.0,
                         help="camera time the reads span, seconds (default: the last 5 s; "
                         "reads/50 gives each camera a read a second)")  # fmt: skip
+    parser.add_argument("--store-apart", action="store_true",
+                        help="the store stage in a worker process of its own")  # fmt: skip
     parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
     args = parser.parse_args()
@@ -437,6 +465,7 @@ def main() -> None:
         profile,
         args.rss_every,
         args.camera_span,
+        args.store_apart,
     )
     conditions = result["conditions"]
     assert isinstance(conditions, dict)

@@ -74,6 +74,13 @@ def parsed_schema(name: SchemaName) -> Any:
 
 
 @cache
+def _marked_schema(name: SchemaName) -> Any:
+    """The parsed schema with fastavro's mark of one parsed: fastavro parses a schema
+    without it again on every record it writes or reads."""
+    return fastavro.parse_schema(parsed_schema(name))
+
+
+@cache
 def schema_json(name: SchemaName) -> str:
     """The self-contained schema text (named types inlined), e.g. for a registry."""
     return json.dumps(expand_schema(parsed_schema(name)))
@@ -89,19 +96,20 @@ def schema_fingerprint(name: SchemaName) -> bytes:
 
 @cache
 def writer_schemas(name: SchemaName) -> dict[bytes, Any]:
-    """Fingerprint -> parsed schema, for the current schema and each earlier version."""
-    found = {schema_fingerprint(name): parsed_schema(name)}
+    """Fingerprint -> parsed (and marked) schema, for the current schema and each
+    earlier version."""
+    found = {schema_fingerprint(name): _marked_schema(name)}
     for path in sorted(PREVIOUS_DIR.glob(f"{name.value}.*.avsc")):
-        schema = fastavro.parse_schema(json.loads(path.read_text()), _write_hint=False)
-        canonical = to_parsing_canonical_form(schema)
-        found[bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))] = schema
+        text = json.loads(path.read_text())
+        canonical = to_parsing_canonical_form(fastavro.parse_schema(text, _write_hint=False))
+        found[bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))] = fastavro.parse_schema(text)
     return found
 
 
 def _write_body(name: SchemaName, record: Mapping[str, Any]) -> bytes:
     buffer = io.BytesIO()
     try:
-        fastavro.schemaless_writer(buffer, parsed_schema(name), record)
+        fastavro.schemaless_writer(buffer, _marked_schema(name), record)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise EncodeError(f"{name.value} record does not fit its schema: {error}") from error
     return buffer.getvalue()
@@ -110,7 +118,7 @@ def _write_body(name: SchemaName, record: Mapping[str, Any]) -> bytes:
 def _read_body(name: SchemaName, body: bytes, writer: Any = None) -> dict[str, Any]:
     """The record in ``body``, written with ``writer`` (default: the current schema)."""
     buffer = io.BytesIO(body)
-    reader = parsed_schema(name)
+    reader = _marked_schema(name)
     try:
         if writer is None or writer is reader:
             record = fastavro.schemaless_reader(buffer, reader, None)

@@ -1,8 +1,8 @@
 """The store's writes: prepared once, run concurrently, one outcome per record.
 
-A record past its retention is refused before anything is sent. A record of two rows (a
-read and its spelling, a hit and its id) goes as one unlogged batch, so one request,
-unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in one
+A record past its retention is refused before anything is sent. A record of several rows (a
+read, its spelling and its agency-day row; a hit and its id) goes as one unlogged batch,
+so one request, unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in one
 ``execute_concurrent`` with ``raise_on_first_error=False``, the usage counters of the
 records with them (``usage.py``), so a call costs one round trip at the driver's
 concurrency: a record Cassandra refuses fails on its own, while one that failed for a
@@ -55,8 +55,8 @@ Job = tuple[PreparedStatement | BatchStatement, tuple[Any, ...]]
 
 # Cassandra warns of a batch over 5 KiB and refuses one over 50 KiB (batch_size_warn and
 # batch_size_fail_threshold), where the same rows sent apart are fine. Under this many
-# characters of text (4 bytes each at most in UTF-8), the two rows and their fixed-size
-# columns stay under the warning.
+# characters of text (4 bytes each at most in UTF-8), a record's rows (three at most) and
+# their fixed-size columns (a few hundred bytes) stay under the warning.
 _BATCH_TEXT_LIMIT = 1000
 # The owner of a job that is no record's: a usage counter's update.
 _COUNTER = -1
@@ -133,11 +133,11 @@ class Writes:
         insert_day = self._insert_day
 
         def jobs(read: PlateRead, ttl: int, stamp: int) -> tuple[Job, ...]:
-            pair = _pair(
-                insert_read, (*read_row(read, ttl), stamp),
-                insert_spelling, (*spelling_row(read, ttl), stamp),
-            )  # fmt: skip
-            return (*pair, (insert_day, (*day_row(read, ttl), stamp)))
+            return _together(
+                (insert_read, (*read_row(read, ttl), stamp)),
+                (insert_spelling, (*spelling_row(read, ttl), stamp)),
+                (insert_day, (*day_row(read, ttl), stamp)),
+            )
 
         return self._write_retained(reads, now, _read_expiry, jobs, self._usage.reads_counted)
 
@@ -159,10 +159,10 @@ class Writes:
         insert_hit, insert_hit_id = self._insert_hit, self._insert_hit_id
 
         def jobs(hit: Hit, ttl: int, stamp: int) -> tuple[Job, ...]:
-            return _pair(
-                insert_hit, (*hit_row(hit, ttl), stamp),
-                insert_hit_id, (*hit_id_row(hit, ttl), stamp),
-            )  # fmt: skip
+            return _together(
+                (insert_hit, (*hit_row(hit, ttl), stamp)),
+                (insert_hit_id, (*hit_id_row(hit, ttl), stamp)),
+            )
 
         return self._write_retained(hits, now, _hit_expiry, jobs, self._usage.hits_counted)
 
@@ -292,19 +292,15 @@ class Writes:
         return outcomes
 
 
-def _pair(
-    first: PreparedStatement,
-    first_row: tuple[Any, ...],
-    second: PreparedStatement,
-    second_row: tuple[Any, ...],
-) -> tuple[Job, ...]:
-    """The two rows of one record: one unlogged batch (the partitions differ, and an
-    outcome per record needs no batch log), or two statements when they are large."""
-    if _text_size(first_row) + _text_size(second_row) > _BATCH_TEXT_LIMIT:
-        return (first, first_row), (second, second_row)
+def _together(*rows: tuple[PreparedStatement, tuple[Any, ...]]) -> tuple[Job, ...]:
+    """The rows of one record: one unlogged batch, so one request (the partitions
+    differ, and an outcome per record needs no batch log), or a statement each when
+    they are large."""
+    if sum(_text_size(row) for _statement, row in rows) > _BATCH_TEXT_LIMIT:
+        return rows
     batch = BatchStatement(BatchType.UNLOGGED)
-    batch.add(first, first_row)
-    batch.add(second, second_row)
+    for statement, row in rows:
+        batch.add(statement, row)
     return ((batch, ()),)
 
 

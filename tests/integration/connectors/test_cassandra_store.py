@@ -146,14 +146,20 @@ def test_an_entry_is_checked_once_until_its_plate_changes_or_it_is_retracted(
 
 
 def test_a_large_read_is_stored_like_any_other(store: CassandraStore) -> None:
-    # Too large for one batch of its two rows (Cassandra refuses batches over 50 KiB).
+    """Each read's three rows: the small one's in one batch, the large one's apart (too
+    large for a batch: Cassandra refuses batches over 50 KiB)."""
     now = utcnow()
-    large = a_read(plate="BIG0001", source_ref="x" * 60_000, collected_at=now, expires_at=now + DAY)
-    small = a_read(plate="BIG0001", collected_at=now, expires_at=now + DAY)
+    agency = "MNBIG0001"
+    large = a_read(plate="BIG0001", source_ref="x" * 60_000, collected_at=now,
+                   expires_at=now + DAY, agency_ori=agency)  # fmt: skip
+    small = a_read(plate="BIG0001", collected_at=now, expires_at=now + DAY, agency_ori=agency)
     assert [o.ok for o in store.write_reads([large, small], now)] == [True, True]
     found = {r.read_id: r for r in store.stored_reads_like("B1G0001")}
     assert set(found) == {large.read_id, small.read_id}
     assert found[large.read_id].source_ref == large.source_ref
+    assert {r["read_id"] for r in store.reads_for_plate("BIG0001")} == set(found)
+    day = store.day_reads(agency, f"{now:%Y-%m-%d}", now - DAY, now + DAY, 10)
+    assert {r.read_id for r in day} == set(found)
 
 
 def test_a_read_written_again_is_stored_once(store: CassandraStore) -> None:

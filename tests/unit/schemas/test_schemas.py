@@ -186,6 +186,11 @@ class TestEarlierSchemas:
         assert decoded == dataclasses.replace(hit, needs_verification=False)
         assert old_print in writer_schemas(SchemaName.HIT)
 
+    def test_records_are_coded_with_schemas_fastavro_need_not_parse_again(self) -> None:
+        # fastavro parses a schema without its mark again on every record.
+        for name in SchemaName:
+            assert all("__fastavro_parsed" in s for s in writer_schemas(name).values())
+
     def test_every_kept_version_has_its_own_fingerprint(self) -> None:
         for name in SchemaName:
             kept = writer_schemas(name)
