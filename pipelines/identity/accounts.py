@@ -8,7 +8,9 @@ injected so tests can walk through them.
 
 Passwords and service keys are hashed with argon2id; TOTP secrets are sealed (Fernet,
 a key in the cache's secrets folder) before they reach Cassandra. A session token is
-random, handed to the client once, and kept only as its SHA-256.
+random, handed to the client once, and kept only as its SHA-256. A reset of a person's
+credentials ends all their sessions, a change of their password all but the one making
+it (``Account.sessions_valid_from``, ``session_kept``).
 """
 
 from __future__ import annotations
@@ -321,10 +323,10 @@ class IdentityService:
             raise AccessDenied("the account is disabled")
         if _ended_by_credentials(account, session):
             self.store.delete_session(hashed)
-            raise AccessDenied(
-                "the session was ended by a change of the password or a reset of the "
-                "credentials: log in again"
+            by = (
+                "a change of the password" if account.session_kept else "a reset of the credentials"
             )
+            raise AccessDenied(f"the session was ended by {by}: log in again")
         self.store.put_session(replace(session, last_seen_at=now),
                                _seconds_left(session.expires_at, now))  # fmt: skip
         # Roles as the account has them now: a role taken away takes effect at once.
