@@ -129,8 +129,11 @@ class Account:
     last_totp_step: int = 0
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
-    # Sessions begun before this moment are ended (a reset of the credentials).
+    # Sessions begun before this moment are ended (a reset of the credentials, a
+    # password change), but for the one whose token has this SHA-256: the session that
+    # changed the password.
     sessions_valid_from: datetime | None = None
+    session_kept: str | None = None
     # The password was set by someone else (an administrator, a reset, a generated
     # bootstrap password): CJIS IA-5 has its holder change it at first use.
     must_change_password: bool = False

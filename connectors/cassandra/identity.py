@@ -4,7 +4,8 @@ Only the API's role (``lprx_api``, connectors/cassandra/roles.py) may read or ch
 these tables; the workers' and look-ups' roles have no grant on them. What is kept:
 
 - ``people``: an account (argon2id hash, the sealed TOTP secret, roles, last use,
-  whether its password was set by someone else and must be changed);
+  whether its password was set by someone else and must be changed, since when its
+  sessions count and the hash of the one kept by a password change);
   ``people_by_agency`` lists an agency's usernames.
 - ``sessions``: a session by the SHA-256 of its token, never the token; each row has the
   TTL of the session's absolute limit, so Cassandra destroys it then at the latest.
@@ -31,7 +32,7 @@ IDENTITY_CQL = [
         password_hash text, totp_secret text, created_at timestamp, created_by text,
         last_used_at timestamp, last_totp_step bigint,
         disabled_at timestamp, disabled_reason text, sessions_valid_from timestamp,
-        must_change_password boolean
+        must_change_password boolean, session_kept text
     )""",
     """CREATE TABLE IF NOT EXISTS {ks}.people_by_agency (
         agency_ori text, username text, PRIMARY KEY ((agency_ori), username)
@@ -49,7 +50,7 @@ IDENTITY_CQL = [
 _PEOPLE_COLUMNS = (
     "username", "kind", "agency_ori", "roles", "password_hash", "totp_secret", "created_at",
     "created_by", "last_used_at", "last_totp_step", "disabled_at", "disabled_reason",
-    "sessions_valid_from", "must_change_password",
+    "sessions_valid_from", "must_change_password", "session_kept",
 )  # fmt: skip
 _SESSION_COLUMNS = (
     "token_hash", "username", "agency_ori", "roles", "created_at", "last_seen_at", "expires_at",
@@ -58,7 +59,7 @@ _SESSION_COLUMNS = (
 
 def _account(row: Any) -> Account:
     (username, kind, agency, roles, password_hash, totp, created_at, created_by, last_used,
-     step, disabled_at, reason, valid_from, must_change) = row  # fmt: skip
+     step, disabled_at, reason, valid_from, must_change, kept) = row  # fmt: skip
     return Account(
         username=username,
         kind=AccountKind(kind),
@@ -74,6 +75,7 @@ def _account(row: Any) -> Account:
         disabled_reason=reason,
         sessions_valid_from=utc(valid_from) if valid_from else None,
         must_change_password=bool(must_change),  # null on rows from before the column
+        session_kept=kept,
     )
 
 
@@ -139,7 +141,7 @@ class CassandraAccounts:
             a.username, a.kind.value, a.agency_ori, {r.value for r in a.roles},
             a.password_hash, a.totp_secret, a.created_at, a.created_by, a.last_used_at,
             a.last_totp_step, a.disabled_at, a.disabled_reason, a.sessions_valid_from,
-            a.must_change_password,
+            a.must_change_password, a.session_kept,
         ))  # fmt: skip
         self._execute(self._put_agency, (a.agency_ori, a.username))
 

@@ -183,7 +183,10 @@ ADDED_COLUMNS = {
         "disposition_at": "timestamp", "disposition_note": "text",
         "needs_verification": "boolean",
     },
-    "people": {"sessions_valid_from": "timestamp", "must_change_password": "boolean"},
+    "people": {
+        "sessions_valid_from": "timestamp", "must_change_password": "boolean",
+        "session_kept": "text",
+    },
 }  # fmt: skip
 
 _COLUMNS_OF_TABLE = (

@@ -305,23 +305,38 @@ def reset_person(
                        totp_uri=new.totp_uri)  # fmt: skip
 
 
+class PasswordChanged(BaseModel):
+    status: str
+    other_sessions_ended: bool = Field(
+        default=True, description="Every other session of the person (other logins, "
+        "other tokens) ended with the change; this one goes on.",
+    )  # fmt: skip
+
+
 @router.post("/v1/me/password", tags=["session"])
-def change_password(body: PasswordChange, principal: Anyone, api: Services) -> dict[str, str]:
+def change_password(
+    request: Request, body: PasswordChange, principal: Anyone, api: Services,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
+) -> PasswordChanged:  # fmt: skip
     """One's own new password, the current one shown first: the one thing (with logout)
-    a session may do while its password, set by someone else, is due for a change."""
+    a session may do while its password, set by someone else, is due for a change. Every
+    other session of the person ends at once (audited as their logout is); this one goes
+    on."""
     if principal.via != "session":
         raise HTTPException(403, "a person changes their own password, in their session")
     try:
         api.auth.identity.change_password(principal.username,
                                           body.current_password.get_secret_value(),
-                                          body.new_password.get_secret_value())  # fmt: skip
+                                          body.new_password.get_secret_value(),
+                                          keep_token=token_of(request, credentials))  # fmt: skip
     except AccessDenied as refused:
         audit_refusal(api.trail, account_event(principal, principal.username,
                                                 principal.agency_ori,
                                                 f"password change refused: {refused}",
                                                 AuditOutcome.DENIED))  # fmt: skip
         raise HTTPException(403, str(refused)) from None
-    changed = account_event(principal, principal.username, principal.agency_ori,
-                             "password changed")  # fmt: skip
-    api.trail.record_acknowledged(changed)
-    return {"status": "password changed"}
+    for change in ("password changed", "logout of every other session: password changed"):
+        api.trail.record_acknowledged(
+            account_event(principal, principal.username, principal.agency_ori, change)
+        )
+    return PasswordChanged(status="password changed; your other sessions are ended")

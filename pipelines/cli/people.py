@@ -192,12 +192,12 @@ def reset(
 
 
 def password(current_file: PasswordFile = None, new_file: PasswordFile = None) -> None:
-    """Change your own password (after a reset, say)."""
+    """Change your own password (after a reset, say); your other sessions end."""
     current = read_password(current_file, confirm=False, label="Current password")
     new = read_password(new_file, confirm=new_file is None, label="New password")
     call(common.settings(), "POST", "/v1/me/password",
          json={"current_password": current, "new_password": new})  # fmt: skip
-    console.print("password changed")
+    console.print("password changed; your other sessions (other logins, other tokens) are ended")
 
 
 __all__ = ["app", "fail", "login", "logout", "password"]

@@ -4,7 +4,8 @@ A person whose password was set by someone else (an administrator, a reset's one
 password) is sent here after login, and from any other page, until they change it
 (CJIS IA-5; the rule is the API's, pipelines/api/deps.py). Anyone logged in with an lprx
 password may come here to change it; a person of an agency's own identity provider
-changes it there.
+changes it there. A change ends every other session of the person (other browsers, the
+CLI's token); this one goes on (the API's route does both, and audits them).
 
     GET  /console/password, POST /console/password   the current password, a new one twice
 """
@@ -62,7 +63,7 @@ async def change_password(request: Request) -> Response:
         body = people.PasswordChange.model_validate(
             {"current_password": fields.get("current_password", ""), "new_password": new}
         )
-        await run_in_threadpool(people.change_password, body, principal, api)
+        await run_in_threadpool(people.change_password, request, body, principal, api)
     except ValidationError:
         return _password_form(request, principal, next_page, ["A password is too long."], 400)
     except HTTPException as refused:

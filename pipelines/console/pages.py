@@ -13,6 +13,8 @@ makes; a page only turns a form into the API's request model and its answer into
     POST /console/agreements/{partner}/approve|reject   a widening's second approver
                                                 (console/approvals.py)
     GET  /console/audit                         the audit trail (auditor, supervisor)
+    GET  /console/notices, POST .../{id}/filed  the BCA notices of one's agency
+                                                (console/notices.py)
     GET  /console/password, POST ...            one's own password (console/account.py)
 """
 
@@ -106,12 +108,13 @@ router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=Fa
 
 def install_console(app: FastAPI) -> None:
     """Mounts the console's pages in the API's app (kept out of its OpenAPI)."""
-    from pipelines.console import account, approvals, oidc
+    from pipelines.console import account, approvals, notices, oidc
 
     # Before the pages' catch-all "no such page".
     app.include_router(oidc.router)
     app.include_router(account.router)
     app.include_router(approvals.router)
+    app.include_router(notices.router)
     app.include_router(router)
 
 

@@ -57,6 +57,7 @@ NAVIGATION = (
         ),
     ),
     ("audit", "Audit trail", (Permission.READ_AUDIT, Permission.REVIEW_SEARCHES)),
+    ("notices", "BCA notices", (Permission.MANAGE_CAMERAS,)),
 )
 
 

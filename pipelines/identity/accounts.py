@@ -8,7 +8,9 @@ injected so tests can walk through them.
 
 Passwords and service keys are hashed with argon2id; TOTP secrets are sealed (Fernet,
 a key in the cache's secrets folder) before they reach Cassandra. A session token is
-random, handed to the client once, and kept only as its SHA-256.
+random, handed to the client once, and kept only as its SHA-256. A reset of a person's
+credentials ends all their sessions, a change of their password all but the one making
+it (``Account.sessions_valid_from``, ``session_kept``).
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ class IdentityService:
         reset = replace(
             account, password_hash=_HASHER.hash(password), totp_secret=self._sealer.seal(secret),
             last_used_at=self._clock(), last_totp_step=0, disabled_at=None,
-            disabled_reason=None, sessions_valid_from=self._clock(), must_change_password=True,
+            disabled_reason=None, sessions_valid_from=self._clock(), session_kept=None,
+            must_change_password=True,
         )  # fmt: skip
         self.store.put_account(reset)
         self.store.clear_failures(username)
@@ -167,9 +170,13 @@ class IdentityService:
         password = one_time_password()
         return password, self.reset_person(username, password, by)
 
-    def change_password(self, username: str, current: str, new: str) -> None:
+    def change_password(
+        self, username: str, current: str, new: str, keep_token: str | None = None
+    ) -> None:
         """A person's own new password, after the current one is shown right; from now
-        on the password is theirs (a change no longer due)."""
+        on the password is theirs (a change no longer due). Every other session of theirs
+        ends at once (CJIS IA-5: whoever else held the old password, or a session left
+        open somewhere, is out); ``keep_token``, the session making the change, goes on."""
         account = self.store.account(username)
         if account is None or account.kind is not AccountKind.PERSON:
             raise RequestRefused(f"no person {username}")
@@ -180,7 +187,11 @@ class IdentityService:
                 f"a new password has at least {self._config.api_password_min_length} "
                 "characters and is not the current one"
             )
-        changed = replace(account, password_hash=_HASHER.hash(new), must_change_password=False)
+        changed = replace(
+            account, password_hash=_HASHER.hash(new), must_change_password=False,
+            sessions_valid_from=self._clock(),
+            session_kept=token_hash(keep_token) if keep_token else None,
+        )  # fmt: skip
         self.store.put_account(changed)
 
     def password_change_due(self, username: str) -> bool:
@@ -310,9 +321,12 @@ class IdentityService:
         if account is None or not account.active:
             self.store.delete_session(hashed)
             raise AccessDenied("the account is disabled")
-        if account.sessions_valid_from and session.created_at < account.sessions_valid_from:
+        if _ended_by_credentials(account, session):
             self.store.delete_session(hashed)
-            raise AccessDenied("the session was ended by a reset of the credentials")
+            by = (
+                "a change of the password" if account.session_kept else "a reset of the credentials"
+            )
+            raise AccessDenied(f"the session was ended by {by}: log in again")
         self.store.put_session(replace(session, last_seen_at=now),
                                _seconds_left(session.expires_at, now))  # fmt: skip
         # Roles as the account has them now: a role taken away takes effect at once.
@@ -338,6 +352,15 @@ class IdentityService:
         if last is None or now - last > timedelta(hours=1):  # one write an hour, not each call
             self.store.put_account(replace(account, last_used_at=now))
         return Principal(account.username, account.agency_ori, account.roles, "service")
+
+
+def _ended_by_credentials(account: Account, session: Session) -> bool:
+    """Whether a reset or a password change since ``session`` began ended it (the
+    session that changed the password is kept)."""
+    valid_from = account.sessions_valid_from
+    if valid_from is None or session.created_at >= valid_from:
+        return False
+    return session.token_hash != account.session_kept
 
 
 def _verify(password_hash: str, secret: str) -> bool:

@@ -199,14 +199,14 @@ def test_a_hit_matched_twice_in_one_batch_is_one_row(store: CassandraStore) -> N
     assert abs(rows[0]["matched_at"].replace(tzinfo=now.tzinfo) - now) < timedelta(seconds=1)
 
 
-def test_a_people_table_of_an_older_schema_gets_the_password_change_column(
+def test_a_people_table_of_an_older_schema_gets_the_password_change_columns(
     store: CassandraStore, servers: Settings
 ) -> None:
     from connectors.cassandra.identity import CassandraAccounts
     from connectors.cassandra.schema import ensure_schema
 
     ks = store.keyspace
-    store.session.execute(f"ALTER TABLE {ks}.people DROP must_change_password")
+    store.session.execute(f"ALTER TABLE {ks}.people DROP (must_change_password, session_kept)")
     store.session.execute(
         f"INSERT INTO {ks}.people (username, kind, agency_ori, roles, password_hash, "
         "created_at, created_by) VALUES ('old.row', 'person', 'MN0270100', {'investigator'}, "
@@ -215,10 +215,12 @@ def test_a_people_table_of_an_older_schema_gets_the_password_change_column(
     ensure_schema(store.session, servers.model_copy(update={"cassandra_keyspace": ks}))
     old = CassandraAccounts(store.session, ks).account("old.row")
     assert old is not None and old.must_change_password is False  # null: chosen before
+    assert old.session_kept is None
     accounts = CassandraAccounts(store.session, ks)
-    accounts.put_account(dataclasses.replace(old, must_change_password=True))
+    accounts.put_account(dataclasses.replace(old, must_change_password=True, session_kept="ab"))
     again = accounts.account("old.row")
     assert again is not None and again.must_change_password is True
+    assert again.session_kept == "ab"
 
 
 def test_usage_counters_count_the_reads_and_hits_kept_in_the_same_call(

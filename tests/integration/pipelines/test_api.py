@@ -287,6 +287,36 @@ def test_a_password_someone_else_set_is_changed_before_anything_else(
     assert due("op.once") and not due("op.int")
 
 
+def test_a_password_change_ends_the_persons_other_sessions_in_cassandra(
+    settings: Settings, api: tuple[TestClient, People, Any]
+) -> None:
+    client, people, _ = api
+    made = client.post("/v1/people", headers=people.login("admin.c"), json={
+        "username": "two.c", "roles": [Role.INVESTIGATOR.value], "password": PASSWORD,
+    })  # fmt: skip
+    assert made.status_code == 200, made.text
+    people.enrol(made.json()["totp_uri"], "two.c")
+    totp = people.totp["two.c"]
+    sessions = []
+    for code in (totp.now(), totp.at(utcnow() + timedelta(seconds=30))):  # a code logs in once
+        answer = client.post("/v1/login", json={"username": "two.c", "password": PASSWORD,
+                                                "code": code})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        sessions.append({"Authorization": f"Bearer {answer.json()['token']}"})
+    other, mine = sessions
+    assert client.get("/v1/me", headers=other).status_code == 403  # both due for the change
+    changed = client.post("/v1/me/password", headers=mine, json={
+        "current_password": PASSWORD, "new_password": OWN_PASSWORD,
+    })  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    refused = client.get("/v1/me", headers=other)
+    assert refused.status_code == 401, refused.text
+    assert client.get("/v1/me", headers=mine).status_code == 200
+    ended = audit_events(settings, lambda e: e.actor == "two.c"
+                         and e.details.get("change", "").startswith("logout of every other"))  # fmt: skip
+    assert (ended[0].target_id, ended[0].outcome) == ("two.c", AuditOutcome.SUCCESS)
+
+
 def test_a_wrong_second_factor_is_refused(api: tuple[TestClient, People, Any]) -> None:
     client, people, _ = api
     right = people.totp["inv.a"].now()

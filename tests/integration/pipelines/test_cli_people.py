@@ -73,6 +73,7 @@ def test_a_reset_shows_one_time_credentials_once_and_ends_the_persons_sessions(
     changed = cli("password", "--current-file", str(cli.password_file),
                   "--new-file", str(new_password))  # fmt: skip
     assert changed.exit_code == 0 and "password changed" in changed.output, changed.output
+    assert "other sessions" in changed.output  # they end; this one goes on (below)
     after = cli("partner", "hits")
     assert after.exit_code == 0, after.output
 

@@ -1,7 +1,8 @@
 """The web console in a real headless Chromium on the real servers (Kafka, Cassandra,
 ``lprx api`` over HTTPS): a wrong second factor refused; login with the TOTP, a search
 with purpose and case number showing its results and map, a crop, and a disposition of
-a hit in the inbox that reaches the dispositions topic. Screenshots in
+a hit in the inbox that reaches the dispositions topic; a password change due; a BCA
+notice filed by the agency's administrator. Screenshots in
 ``tests-artifacts/console/``."""
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from connectors.cassandra import CassandraStore, connect
+from connectors.cassandra.cameras import CameraRegistry
 from connectors.kafka.reader import read_values
 from pipelines.api.wiring import identity_service
+from pipelines.services import cameras
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
-from schemas.people import Role
-from schemas.records import Hit, HitDisposition, PlateCrop, utcnow
+from schemas.cameras import CameraLocation
+from schemas.people import Principal, Role
+from schemas.records import CameraKind, Hit, HitDisposition, PlateCrop, utcnow
 from tests.conftest import provision, unique_settings, wait_for
 from tests.factories import a_hit, a_read, an_entry
 from tests.integration.pipelines.browser import chromium, screenshot_path
@@ -217,3 +221,42 @@ def test_a_password_an_administrator_set_is_changed_first(world: dict[str, objec
         expect(page.locator("h1")).to_contain_text("Hits")
     finally:
         context.close()
+
+
+def test_an_administrator_files_a_bca_notice(world: dict[str, object]) -> None:
+    settings = world["settings"]
+    assert isinstance(settings, Settings)
+    url = str(world["url"])
+    totp = person(settings, "admin.lake", LAKESIDE, Role.AGENCY_ADMIN)
+    admin = Principal("admin.lake", LAKESIDE, frozenset({Role.AGENCY_ADMIN}), "session")
+    installed = utcnow().date() - timedelta(days=2)
+    with CassandraStore(settings, create_schema=False) as store:
+        registry = CameraRegistry(store.session, store.keyspace)
+        place = CameraLocation(44.9351, -93.3344, "Hwy 7 at Louisiana Ave", installed)
+        planned = cameras.plan_registration(registry, admin, "hwy7", CameraKind.FIXED,
+                                            installed, place)  # fmt: skip
+        registry.save_camera(planned.camera)
+        registry.save_notice(planned.notice)  # as `lprx cameras add` makes it
+    notice_id = planned.notice.notice_id
+    context, page = new_page(world)
+    try:
+        page.goto(f"{url}/console/login")
+        page.fill("#username", "admin.lake")
+        page.fill("#password", PASSWORD)
+        page.fill("#code", totp.now())
+        page.click("#login")
+        page.click("text=BCA notices")  # from the navigation
+        expect(page).to_have_url(f"{url}/console/notices")
+        row = page.locator(f"#notice-{notice_id}")
+        expect(row).to_contain_text("Hwy 7 at Louisiana Ave")
+        row.locator("input[name=reference]").fill("BCA receipt 2026-4471")
+        page.screenshot(path=screenshot_path("07-bca-notices"), full_page=True)
+        page.click(f"#file-{notice_id}")
+        expect(page.locator("#done")).to_contain_text(notice_id)
+    finally:
+        context.close()
+    with CassandraStore(settings, create_schema=False) as store:
+        filed = CameraRegistry(store.session, store.keyspace).notice(LAKESIDE, notice_id)
+    assert filed is not None and (filed.filed_by, filed.filing_reference) == (
+        "admin.lake", "BCA receipt 2026-4471",
+    )  # fmt: skip

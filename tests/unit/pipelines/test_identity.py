@@ -273,3 +273,29 @@ def test_a_provider_login_is_never_due_for_an_lprx_password_change(
         .principal("provider-token")
         .must_change_password
     )
+
+
+def test_a_password_change_ends_every_other_session_and_a_reset_every_one(
+    identity: IdentityService, clock: Clock
+) -> None:
+    totp = enrol(identity)
+    changing, _ = identity.login("j.doe", PASSWORD, code(totp, clock))
+    clock.advance(seconds=30)  # a code logs in once: the next step's code
+    other, _ = identity.login("j.doe", PASSWORD, code(totp, clock))
+    clock.advance(seconds=5)
+    identity.change_password("j.doe", PASSWORD, "my very own password", keep_token=changing)
+    with pytest.raises(AccessDenied, match="change of the password"):
+        identity.principal(other)
+    assert identity.principal(changing).username == "j.doe"  # the changing session goes on
+    store = identity.store
+    assert isinstance(store, MemoryAccounts)
+    assert len(store.sessions) == 1  # the ended one is gone at its first use
+    clock.advance(seconds=30)
+    later, _ = identity.login("j.doe", "my very own password", code(totp, clock))
+    assert identity.principal(later).username == "j.doe"  # a login after the change counts
+    # A reset ends every session, the one kept by the change too.
+    clock.advance(seconds=1)
+    identity.reset_person("j.doe", PASSWORD, "admin")
+    for token in (changing, later):
+        with pytest.raises(AccessDenied, match="reset of the credentials"):
+            identity.principal(token)

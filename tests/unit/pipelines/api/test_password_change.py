@@ -116,3 +116,28 @@ def test_a_reset_makes_the_change_due_again(api: Api) -> None:
 def test_a_password_its_holder_chose_is_not_flagged(api: Api) -> None:
     token = api.person("own.c", C, Role.INVESTIGATOR)  # as the bootstrap and the demo make
     assert api.client.get("/v1/me", headers=bearer(token)).status_code == 200
+
+
+def test_a_change_ends_the_persons_other_sessions_and_keeps_this_one(api: Api) -> None:
+    added_by_admin(api, "new.c")
+    other = bearer(str(first_login(api, "new.c")["token"]))  # another login, still due
+    account = api.accounts.accounts["new.c"]
+    api.accounts.accounts["new.c"] = replace(account, last_totp_step=0)  # a fresh code
+    mine = bearer(str(first_login(api, "new.c")["token"]))
+    before = len(api.trail.events)
+    changed = api.client.post("/v1/me/password", headers=mine, json={
+        "current_password": PASSWORD, "new_password": OWN_PASSWORD,
+    })  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["other_sessions_ended"] is True
+    changes = [e.details["change"] for e in api.trail.events[before:]]
+    assert changes == ["password changed", "logout of every other session: password changed"]
+    ended = api.trail.events[-1]
+    assert (ended.actor, ended.target_id, ended.outcome) == ("new.c", "new.c",
+                                                             AuditOutcome.SUCCESS)  # fmt: skip
+    # The other session is not let loose by the cleared flag: it is ended (401).
+    refused = api.client.get("/v1/me", headers=other)
+    assert refused.status_code == 401 and "change of the password" in refused.json()["detail"]
+    assert api.trail.events[-1].action is AuditAction.ACCESS_DENIED
+    assert api.client.get("/v1/me", headers=mine).status_code == 200
+    assert api.client.get("/v1/me", headers=other).status_code == 401  # and stays ended

@@ -101,3 +101,25 @@ def test_a_person_changes_their_own_password_when_they_like(api: Api) -> None:
         "new_password": OWN_PASSWORD, "confirm_password": OWN_PASSWORD,
     })  # fmt: skip
     assert (done.status_code, done.headers["location"]) == (303, "/console/")  # no open redirect
+
+
+def test_a_change_on_the_page_ends_the_persons_other_sessions_and_keeps_this_one(
+    api: Api,
+) -> None:
+    api.person("inv.c", C, Role.INVESTIGATOR)
+    other_browser = logged_in(api, "inv.c", "/console/hits")
+    cli_token = bearer(api.login("inv.c"))  # the CLI's session, say
+    browser = logged_in(api, "inv.c", "/console/hits")
+    form = browser.get("/console/password?next=/console/hits")
+    done = browser.post("/console/password", data={
+        "csrf": hidden(form.text, "csrf"), "next": "/console/hits", "current_password": PASSWORD,
+        "new_password": OWN_PASSWORD, "confirm_password": OWN_PASSWORD,
+    })  # fmt: skip
+    assert (done.status_code, done.headers["location"]) == (303, "/console/hits")
+    assert browser.get("/console/hits").status_code == 200  # this session goes on
+    assert api.client.get("/v1/me", headers=cli_token).status_code == 401
+    sent_to_login = other_browser.get("/console/hits")
+    assert sent_to_login.status_code == 303
+    assert sent_to_login.headers["location"].startswith("/console/login")
+    ended = [e for e in api.trail.events if e.details.get("change", "").startswith("logout")]
+    assert [(e.actor, e.target_id) for e in ended] == [("inv.c", "inv.c")]
