@@ -12,7 +12,9 @@ secured as deployed. Measured in one run, printed as one JSON object:
   the partner's topic by a partner consumer (its own principal, read_committed);
 - ``ingest_reads_per_s``: batched posts (500 reads, 4 at once) with the pipeline running;
 - ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
-  the store writes, as the writer role, once the worker has stopped;
+  the store writes, as the writer role, once the worker has stopped, each row its own
+  request; ``store_limit_batched_reads_per_s``: the same loop sending each read's rows as
+  one unlogged batch, as the store does;
 - ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
 - ``worker_hotlist_loaded_s`` / ``worker_historical_checked_s``: from the worker's
   start to its whole hotlist loaded, and to every entry checked against the stored
@@ -386,6 +388,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.count("reads_by_plate")
     store_rate = store_limit(writer, reads)
+    batched_rate = store_limit(writer, reads, batched=True)
     baseline_rate = baseline(settings, settings.topic("reads.raw"), n)
     with CassandraStore(settings, create_schema=False) as store:
         # A keyspace's drop snapshots and flushes its tables: longer than a request's
@@ -403,6 +406,8 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         "produce_reads_per_s": round(n / produced_s, 1),
         "store_limit_reads_per_s": round(store_rate, 1),
         "pipeline_to_store_limit": round(pipeline_rate / store_rate, 3),
+        "store_limit_batched_reads_per_s": round(batched_rate, 1),
+        "pipeline_to_store_limit_batched": round(pipeline_rate / batched_rate, 3),
         "worker_hotlist_loaded_s": round(hotlist_s, 2),
         "worker_historical_checked_s": round(historical_s, 2),
         "baseline_consume_produce_reads_per_s": round(baseline_rate, 1),

@@ -4,8 +4,9 @@ N distinct reads are produced to the ``reads`` topic (as dedup sends them, keyed
 keys them) before a worker running only stage ``store`` starts, so the worker drains a
 backlog: ``store_sink_reads_per_s`` counts from its first read stored to its last. Then,
 with the worker stopped, ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver
-loop writing the same rows. Prints one JSON object with their ratio, the worker's CPU
-time, and the load average at start and end.
+loop writing the same rows, each its own request, and ``store_limit_batched_reads_per_s``,
+each read's rows one unlogged batch, as the store sends them. Prints one JSON object
+with their ratios, the worker's CPU time, and the load average at start and end.
 
     .venv/bin/python benchmarks/store_sink.py --reads 20000
 
@@ -79,6 +80,7 @@ def run(n: int, timeout: float) -> dict[str, object]:
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.count("reads_by_plate")
     limit = store_limit(writer, reads)
+    batched = store_limit(writer, reads, batched=True)
     with CassandraStore(settings, create_schema=False) as store:
         store.session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=180)
     sink_rate = (n - first_count) / sink_s
@@ -89,6 +91,8 @@ def run(n: int, timeout: float) -> dict[str, object]:
         "store_sink_reads_per_s": round(sink_rate, 1),
         "store_limit_reads_per_s": round(limit, 1),
         "store_sink_to_store_limit": round(sink_rate / limit, 3),
+        "store_limit_batched_reads_per_s": round(batched, 1),
+        "store_sink_to_store_limit_batched": round(sink_rate / batched, 3),
         "worker_cpu_s": cpu_s,
         "store_retries": int(retries),
         "conditions": {
