@@ -160,6 +160,11 @@ class OnnxTextRecognizer:
         readings += self._readings(self.voter, image, quad, VOTER_CROPS, self.voter_weight)
         return tuple(best_strings(merge(readings), ALTERNATIVES_PER_LINE))
 
+    @property
+    def has_second_opinion(self) -> bool:
+        """Whether there is a second recogniser to give one (``second_opinion``)."""
+        return self.voter is not None
+
     def second_opinion(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]:
         """The second recogniser's own plate strings for a line (from the crops it reads
         in a reread), the first's reading left out: whether a model trained otherwise
