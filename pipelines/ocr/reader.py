@@ -152,7 +152,9 @@ class PlateReader:
             max_pixels=settings.ocr_max_pixels,
             prior=FormatPrior.for_regions(regions),
             second_look=settings.ocr_second_look,
-            decisions=(settings.ocr_min_confidence, alert_threshold()),
+            decisions=None
+            if settings.ocr_second_opinion_always
+            else (settings.ocr_min_confidence, alert_threshold()),
         )
 
     def read(self, image_bytes: bytes) -> PlateReadResult | NoPlate:

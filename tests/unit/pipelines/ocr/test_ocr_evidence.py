@@ -209,3 +209,19 @@ def test_near_a_threshold_the_opinion_is_always_asked() -> None:
     assert evidence.opinion_can_matter(sure(score=0.5), DECISIONS)
     assert not evidence.opinion_can_matter(sure(score=0.95), DECISIONS)
     assert not evidence.opinion_can_matter(sure(score=0.05), DECISIONS)
+
+
+def test_the_worker_asks_only_where_needed_unless_told_always(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipelines.ocr import backends
+    from pipelines.settings import Settings
+
+    fake = OpinionFake(PLATE_LINE, (("BDJ0529", 0.7),))
+    monkeypatch.setattr(backends, "shared_recognizer", lambda settings, backend: fake)
+    settings = Settings()
+    assert PlateReader.from_settings(settings).decisions == (
+        settings.ocr_min_confidence,
+        ALERT_THRESHOLD,
+    )
+    assert PlateReader.from_settings(Settings(ocr_second_opinion_always=True)).decisions is None
