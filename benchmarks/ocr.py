@@ -20,7 +20,9 @@
 
 Recognition results are cached by crop content within the run, so each grid point
 re-reads only what it changes; the first (shipped) setting runs on an empty cache, so
-``accuracy`` is exactly what ``lprx ocr eval`` gives.
+``accuracy`` is what ``lprx ocr eval`` gives (eval asks the second opinion only where it
+could change a decision, ``second_opinion_needed`` of the reads: the same plates,
+precision and recall; the confidence of a read not asked is the lower of its two).
 
     nice -n 15 .venv/bin/python benchmarks/ocr.py [--folds 3] [--no-cv] [--frames 200]
 """
