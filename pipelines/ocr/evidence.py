@@ -16,7 +16,8 @@ read may be wrong hold for a plate of any state or country:
   own, reads another plate (never set without one). The reader asks only when the answer
   could move the read across a confidence at which something is done with it
   (``opinion_can_matter``); a read it did not ask about counts as differing, so its
-  confidence is the lower of the two it could have, on the same side of each threshold.
+  confidence is the lower of the two it could have (differing weighs against a read),
+  on the same side of each threshold.
 
 ``P(exact) = 1 / (1 + exp(-w . x))`` with ``x`` the features ``MODEL_FEATURES`` names
 (the score as its log-odds) and an intercept. Which features, and ``READ_WEIGHTS``, were

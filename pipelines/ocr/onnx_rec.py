@@ -37,8 +37,9 @@ REC_MAX_WIDTH = 640
 SPINNING = "0"
 # A line model runs on one thread: its batches are a few 48 x 320 crops, whose many
 # small operators gain less from a second thread than handing work over costs (one
-# crop, 2 cores, load ~8: 14 ms of CPU and 15-18 ms wall on one thread, 15-19 ms and
-# 15-29 ms on two). The detector's large convolutions do gain (``OnnxTextRecognizer``).
+# crop, 2 cores, load ~8: 14-17 ms of CPU and 15-18 ms wall on one thread; 15-19 ms and
+# 15-29 ms on two, not spinning; 29-37 ms and 29-46 ms on two spinning, as before).
+# The detector's large convolutions do gain from two (``OnnxTextRecognizer``).
 REC_CPU_THREADS = 1
 
 
