@@ -3,9 +3,12 @@ folds (stratified by set); for each fold the knobs (``GRID``) are chosen on the 
 folds, and so are the confidence model (``pipelines.ocr.evidence``) and the alert
 threshold; then the held-out fold is scored with them.
 
-Two confidences are compared on the same held-out reads: ``evidence`` (the shipped
-model: the score and the read's other evidence) and ``score_only`` (the earlier
-calibration of the score alone); each threshold is chosen on the training folds' own fit.
+Three confidences are compared on the same held-out reads: ``evidence`` (the shipped
+model: the score and the read's other evidence), ``evidence_opinion_when_needed`` (the
+same, the second opinion counted only where it could move the read across the fold's
+alert threshold or the OCR stage's minimum, as the OCR worker asks it; elsewhere as
+differing) and ``score_only`` (the earlier calibration of the score alone); each
+threshold is chosen on the training folds' own fit.
 """
 
 from __future__ import annotations
@@ -72,8 +75,12 @@ class Fit:
 Calibrator = Callable[[Sequence[Outcome]], Fit]
 
 
-def by_evidence(names: Sequence[str] = evidence.MODEL_FEATURES) -> Calibrator:
-    """The shipped confidence model on the features ``names``."""
+def by_evidence(
+    names: Sequence[str] = evidence.MODEL_FEATURES, kept_at: float | None = None
+) -> Calibrator:
+    """The shipped confidence model on the features ``names``; with ``kept_at`` (the OCR
+    stage's minimum confidence), the second opinion only where it could move a read
+    across that or the alert threshold (``evidence.opinion_can_matter``)."""
 
     def calibrate(outcomes: Sequence[Outcome]) -> Fit:
         weights, threshold = evidence.fit_with_threshold(
@@ -83,7 +90,11 @@ def by_evidence(names: Sequence[str] = evidence.MODEL_FEATURES) -> Calibrator:
         def predict(outcome: Outcome) -> float:
             if outcome.evidence is None:
                 return 0.0
-            return evidence.probability_exact(outcome.evidence, weights, names)
+            read = outcome.evidence
+            decisions = (kept_at, threshold) if kept_at is not None else None
+            if decisions and not evidence.opinion_can_matter(read, decisions, weights, names):
+                read = dataclasses.replace(read, second_opinion_differs=None)
+            return evidence.probability_exact(read, weights, names)
 
         return Fit(predict, threshold, weights)
 
@@ -158,10 +169,16 @@ def cross_validate(
     folds: int,
     misses: bool = False,
     features: Sequence[str] = evidence.MODEL_FEATURES,
+    kept_at: float = 0.5,
 ) -> dict[str, Any]:
-    """``read_all`` reads every photo with the given knobs; ``features`` are those the
-    evidence model is fit on."""
-    calibrators = {"evidence": by_evidence(features), "score_only": by_score_only}
+    """``read_all`` reads every photo with the given knobs, asking every read's second
+    opinion; ``features`` are those the evidence model is fit on; ``kept_at`` is the OCR
+    stage's minimum confidence."""
+    calibrators = {
+        "evidence": by_evidence(features),
+        "evidence_opinion_when_needed": by_evidence(features, kept_at),
+        "score_only": by_score_only,
+    }
     points = list(itertools.product(*GRID.values()))
     started = time.perf_counter()
     results = {point: read_all(dict(zip(GRID, point, strict=True))) for point in points}

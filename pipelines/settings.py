@@ -106,6 +106,13 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
         description="Frames of a vehicle that must read its fused plate exactly before "
         "the read counts (1: a single frame of a slow camera counts).",
     )
+    ocr_second_opinion_always: bool = Field(
+        default=False,
+        description="Ask the second recogniser about every read, not only those its "
+        "answer could move across ocr_min_confidence or the alert threshold: the same "
+        "decisions, a confidence that uses the answer on every read (held out, Brier "
+        "0.030 instead of 0.033), one more recognition call on most frames (~15 ms CPU).",
+    )
     ocr_second_look: bool = Field(
         default=True,
         description="A frame read under the alert threshold is looked at again with the "

@@ -13,7 +13,11 @@ read may be wrong hold for a plate of any state or country:
   look or the line a second reading;
 - ``changed``: the second look or the rereading changed the plate the first pass read;
 - ``second_opinion_differs``: the second recogniser (PP-OCRv5), reading the line on its
-  own, reads another plate (never set without one).
+  own, reads another plate (never set without one). The reader asks only when the answer
+  could move the read across a confidence at which something is done with it
+  (``opinion_can_matter``); a read it did not ask about counts as differing, so its
+  confidence is the lower of the two it could have (differing weighs against a read),
+  on the same side of each threshold.
 
 ``P(exact) = 1 / (1 + exp(-w . x))`` with ``x`` the features ``MODEL_FEATURES`` names
 (the score as its log-odds) and an intercept. Which features, and ``READ_WEIGHTS``, were
@@ -26,6 +30,7 @@ left out (``--features`` of the benchmark tries them).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +57,9 @@ TYPICAL_MIN_LENGTH = 5
 # Pulls weights towards 0 so a feature no misread of the sample shows (a separable
 # sample) still gets a finite weight.
 RIDGE = 0.1
+# Confidences this close to a decision threshold ask for the second opinion whatever it
+# could say: two rounding steps of a reported confidence (4 decimals).
+DECISION_MARGIN = 2e-4
 _EPSILON = 1e-6
 
 
@@ -67,7 +75,9 @@ class ReadEvidence:
     length: int
     first_unsure: bool
     changed: bool
-    second_opinion_differs: bool = False
+    second_opinion_differs: bool | None = False
+    """None: not asked, as the answer could not change what is done with the read;
+    counted as differing (the lower confidence)."""
 
     def features(self, names: Sequence[str] = MODEL_FEATURES) -> tuple[float, ...]:
         """The values of the features ``names`` (of ``FEATURES``), in that order."""
@@ -83,7 +93,7 @@ class ReadEvidence:
             float(max(0, TYPICAL_MIN_LENGTH - self.length)),
             1.0 if self.first_unsure else 0.0,
             1.0 if self.changed else 0.0,
-            1.0 if self.second_opinion_differs else 0.0,
+            0.0 if self.second_opinion_differs is False else 1.0,
         )
 
 
@@ -96,6 +106,30 @@ def probability_exact(
     values = evidence.features(names)
     z = weights[0] + sum(w * x for w, x in zip(weights[1:], values, strict=True))
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def opinion_can_matter(
+    evidence: ReadEvidence,
+    thresholds: Sequence[float],
+    weights: Sequence[float] = READ_WEIGHTS,
+    names: Sequence[str] = MODEL_FEATURES,
+) -> bool:
+    """Whether the second opinion could move the read across one of ``thresholds``
+    (confidences at which what is done with a read changes: kept at all, alerting
+    without verification): its confidence if the opinion agrees and if it differs lie
+    on different sides of one, or within ``DECISION_MARGIN`` of one (reported
+    confidences are rounded, and compared by others on their own scale)."""
+    agrees = probability_exact(
+        dataclasses.replace(evidence, second_opinion_differs=False), weights, names
+    )
+    differs = probability_exact(
+        dataclasses.replace(evidence, second_opinion_differs=True), weights, names
+    )
+    return any(
+        (agrees >= threshold) != (differs >= threshold)
+        or min(abs(agrees - threshold), abs(differs - threshold)) <= DECISION_MARGIN
+        for threshold in thresholds
+    )
 
 
 def fit_weights(

@@ -14,7 +14,6 @@ post-processing (threshold 0.3, box score 0.6, unclip 1.5); recognition in ``onn
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.ocr.ctc import best_strings, segments
-from pipelines.ocr.engine import DET_LIMIT_SIDE_LEN, Image, TextLine, available_cores
+from pipelines.ocr.engine import DET_LIMIT_SIDE_LEN, Image, TextLine
 from pipelines.ocr.errors import ModelsUnavailable, RecognizerFailed
 from pipelines.ocr.glyphs import damp_small_glyphs
-from pipelines.ocr.onnx_rec import CropRead, OnnxLineModel, OnnxRecFiles
+from pipelines.ocr.onnx_rec import CropRead, OnnxLineModel, OnnxRecFiles, cpu_session
 from pipelines.ocr.vote import LineReading, merge, placed
 
 __all__ = ["CropRead", "OnnxModelFiles", "OnnxRecFiles", "OnnxTextRecognizer"]
@@ -92,17 +91,13 @@ class OnnxTextRecognizer:
         voter_weight: float = VOTER_WEIGHT,
     ) -> None:
         try:
-            ort: Any = importlib.import_module("onnxruntime")  # ships no type hints
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = cpu_threads or available_cores()
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            providers = ["CPUExecutionProvider"]
-            self._det: Any = ort.InferenceSession(str(files.det), options, providers=providers)
+            self._det: Any = cpu_session(files.det, cpu_threads)
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise ModelsUnavailable(f"ONNX Runtime could not load {files}: {error}") from error
-        self.model = OnnxLineModel(OnnxRecFiles(files.rec, files.keys), cpu_threads)
-        self.voter = OnnxLineModel(voter, cpu_threads) if voter is not None else None
+        # The line models on one thread each (``onnx_rec.REC_CPU_THREADS``), the detector
+        # on ``cpu_threads`` (default: every core this process may use).
+        self.model = OnnxLineModel(OnnxRecFiles(files.rec, files.keys))
+        self.voter = OnnxLineModel(voter) if voter is not None else None
         self.voter_weight = voter_weight if voter is not None else 0.0
         self.vote_below = VOTE_BELOW
         self.alphabet = self.model.alphabet
@@ -159,6 +154,11 @@ class OnnxTextRecognizer:
             return tuple(strings)  # sure without a second opinion
         readings += self._readings(self.voter, image, quad, VOTER_CROPS, self.voter_weight)
         return tuple(best_strings(merge(readings), ALTERNATIVES_PER_LINE))
+
+    @property
+    def has_second_opinion(self) -> bool:
+        """Whether there is a second recogniser to give one (``second_opinion``)."""
+        return self.voter is not None
 
     def second_opinion(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]:
         """The second recogniser's own plate strings for a line (from the crops it reads

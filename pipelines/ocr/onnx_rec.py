@@ -33,6 +33,14 @@ REC_HEIGHT = 48
 # PP-OCR rec models are trained on lines up to 320 px wide at 48 px high; a plate line
 # is far shorter, so the cap only matters for long slogans.
 REC_MAX_WIDTH = 640
+# ONNX Runtime's "session.intra_op.allow_spinning" (see ``cpu_session``).
+SPINNING = "0"
+# A line model runs on one thread: its batches are a few 48 x 320 crops, whose many
+# small operators gain less from a second thread than handing work over costs (one
+# crop, 2 cores, load ~8: 14-17 ms of CPU and 15-18 ms wall on one thread; 15-19 ms and
+# 15-29 ms on two, not spinning; 29-37 ms and 29-46 ms on two spinning, as before).
+# The detector's large convolutions do gain from two (``OnnxTextRecognizer``).
+REC_CPU_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -57,16 +65,9 @@ class CropRead:
 class OnnxLineModel:
     """A PP-OCR rec model on CPU. Thread-safe; calls are serialised (2 cores)."""
 
-    def __init__(self, files: OnnxRecFiles, cpu_threads: int | None = None) -> None:
+    def __init__(self, files: OnnxRecFiles, cpu_threads: int | None = REC_CPU_THREADS) -> None:
         try:
-            ort: Any = importlib.import_module("onnxruntime")  # ships no type hints
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = cpu_threads or available_cores()
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            self._session: Any = ort.InferenceSession(
-                str(files.rec), options, providers=["CPUExecutionProvider"]
-            )
+            self._session: Any = cpu_session(files.rec, cpu_threads)
             keys = files.keys.read_text(encoding="utf-8").splitlines()
         except Exception as error:  # onnxruntime raises its own untyped errors
             raise ModelsUnavailable(f"ONNX Runtime could not load {files}: {error}") from error
@@ -119,6 +120,21 @@ class OnnxLineModel:
             text, confidence = greedy_decode(probabilities, self.alphabet)
             reads.append(CropRead(text, confidence, fold(probabilities, self.fold)))
         return reads
+
+
+def cpu_session(model: Path, cpu_threads: int | None = None) -> Any:
+    """An ONNX Runtime session on CPU for ``model`` (raises whatever ONNX Runtime does).
+
+    Its intra-op threads sleep between runs instead of spinning (ONNX Runtime's default):
+    the reader runs three sessions in turn, and on 2 cores the threads one session left
+    spinning take the cores from the next one and from the Python between runs."""
+    ort: Any = importlib.import_module("onnxruntime")  # ships no type hints
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cpu_threads or available_cores()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", SPINNING)
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 def padded_width(width: int) -> int:

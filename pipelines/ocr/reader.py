@@ -11,6 +11,7 @@ detector run again at a larger size (``Looker``), its lines competing with the f
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -19,9 +20,9 @@ import cv2
 import numpy as np
 
 from pipelines.ocr import images
-from pipelines.ocr.confidence import calibrated
+from pipelines.ocr.confidence import alert_threshold, calibrated
 from pipelines.ocr.engine import Box, Image, TextLine, TextRecognizer
-from pipelines.ocr.evidence import ReadEvidence, probability_exact
+from pipelines.ocr.evidence import ReadEvidence, opinion_can_matter, probability_exact
 from pipelines.ocr.formats import DEFAULT_PRIOR, FormatPrior, fits_any
 from pipelines.ocr.plates import (
     DEFAULT_TOP_N,
@@ -72,7 +73,11 @@ class LineRereader(Protocol):
 @runtime_checkable
 class SecondOpinion(Protocol):
     """A recogniser with a second, independently trained model (``OnnxTextRecognizer``):
-    that model's own plate strings for one line, best first (empty without one)."""
+    that model's own plate strings for one line, best first (empty without one);
+    ``has_second_opinion`` says whether there is one."""
+
+    @property
+    def has_second_opinion(self) -> bool: ...
 
     def second_opinion(self, image: Image, line: TextLine) -> tuple[tuple[str, float], ...]: ...
 
@@ -116,12 +121,20 @@ class PlateReader:
         top_n: int = DEFAULT_TOP_N,
         prior: FormatPrior = DEFAULT_PRIOR,
         second_look: bool = True,
+        decisions: Sequence[float] | None = None,
     ) -> None:
+        """``decisions``: the confidences at which what is done with a read changes (the
+        OCR stage's minimum, the alert threshold). Given, the second opinion is asked
+        only of reads it could move across one (``evidence.opinion_can_matter``; about
+        one development photo in sixteen, none of the shipped sample frames), which
+        saves a recognition call on every other frame; None asks every read (the
+        benchmark's cross-validation, which fits the confidence model on the answers)."""
         self.recognizer = recognizer
         self.max_pixels = max_pixels
         self.top_n = top_n
         self.prior = prior
         self.second_look = second_look
+        self.decisions = None if decisions is None else tuple(decisions)
 
     @classmethod
     def from_settings(
@@ -139,6 +152,9 @@ class PlateReader:
             max_pixels=settings.ocr_max_pixels,
             prior=FormatPrior.for_regions(regions),
             second_look=settings.ocr_second_look,
+            decisions=None
+            if settings.ocr_second_opinion_always
+            else (settings.ocr_min_confidence, alert_threshold()),
         )
 
     def read(self, image_bytes: bytes) -> PlateReadResult | NoPlate:
@@ -165,13 +181,14 @@ class PlateReader:
             candidates = plate_candidates(lines, input_size, self.top_n, self.prior)
         if not candidates:
             return NoPlate(frame_size=(width, height), text_lines=len(lines))
-        evidence = read_evidence(
-            candidates,
-            self.prior,
-            unsure,
-            candidates[0].plate != first_plate,
-            second_opinion_disagrees(self.recognizer, model_input, lines, candidates[0]),
-        )
+        evidence = read_evidence(candidates, self.prior, unsure, candidates[0].plate != first_plate)
+        if isinstance(self.recognizer, SecondOpinion) and self.recognizer.has_second_opinion:
+            differs: bool | None = None  # not asked: it could not change what is done
+            if self.decisions is None or opinion_can_matter(evidence, self.decisions):
+                differs = second_opinion_disagrees(
+                    self.recognizer, model_input, lines, candidates[0]
+                )
+            evidence = dataclasses.replace(evidence, second_opinion_differs=differs)
         if scale != 1.0:
             candidates = [_rescaled(candidate, 1.0 / scale) for candidate in candidates]
         best = candidates[0]
@@ -192,7 +209,7 @@ def second_opinion_disagrees(
 ) -> bool:
     """Whether the second recogniser's likeliest plate for the best read's line differs
     from the read (False when there is no second recogniser to ask)."""
-    if not isinstance(recognizer, SecondOpinion):
+    if not isinstance(recognizer, SecondOpinion) or not recognizer.has_second_opinion:
         return False
     line = next((line for line in lines if line.bounds() == best.line_box), None)
     if line is None:  # pieces joined into one line: their common box

@@ -15,8 +15,10 @@ import time
 import pytest
 
 from connectors.samples import SampleFrame, sample_frames
+from pipelines.ocr.confidence import alert_threshold
 from pipelines.ocr.datasets import DATASETS_ENV, DEV_SETS, dataset
 from pipelines.ocr.evaluate import load_labels
+from pipelines.ocr.onnx_engine import OnnxTextRecognizer
 from pipelines.ocr.reader import NoPlate, PlateReader, PlateReadResult
 from pipelines.settings import get_settings
 
@@ -60,6 +62,31 @@ def test_sample_frame_is_read_exactly(reader: PlateReader, frame: SampleFrame) -
     again = reader.read(result.crop_jpeg)
     assert isinstance(again, PlateReadResult)
     assert again.plate == frame.plate
+
+
+def test_the_worker_reader_decides_as_one_asking_every_second_opinion(
+    reader: PlateReader,
+) -> None:
+    settings = get_settings()
+    decisions = (settings.ocr_min_confidence, alert_threshold())
+    assert reader.decisions == decisions
+    every_opinion = PlateReader(reader.recognizer, settings.ocr_max_pixels)
+    for frame in sample_frames()[:3]:
+        ours = reader.read(frame.path.read_bytes())
+        asked = every_opinion.read(frame.path.read_bytes())
+        assert isinstance(ours, PlateReadResult) and isinstance(asked, PlateReadResult)
+        assert (ours.plate, ours.candidates) == (asked.plate, asked.candidates)
+        assert [ours.confidence >= t for t in decisions] == [
+            asked.confidence >= t for t in decisions
+        ]
+        assert ours.confidence <= asked.confidence
+    # The sessions' threads sleep between runs, the line models on one thread.
+    recognizer = reader.recognizer
+    assert isinstance(recognizer, OnnxTextRecognizer) and recognizer.voter is not None
+    for model in (recognizer.model, recognizer.voter):
+        options = model._session.get_session_options()
+        assert options.intra_op_num_threads == 1
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_a_frame_without_text_has_no_plate(reader: PlateReader) -> None:

@@ -40,8 +40,13 @@ def reads(count: int, seed: int) -> list[Outcome]:
 
 
 def test_held_out_figures_come_from_folds_fit_without_them() -> None:
-    sample = photos(300)
-    outcomes = reads(300, seed=4)
+    sample = photos(360)
+    rng = random.Random(3)
+    # ... and reads so unsure that they are dropped whatever the second recogniser says
+    unsure = [
+        outcome(rng.random() < 0.05, rng.uniform(0.01, 0.1), rng.random() < 0.5) for _ in range(60)
+    ]
+    outcomes = reads(300, seed=4) + unsure
     seen: list[dict[str, float]] = []
 
     def read_all(knobs: dict[str, float]) -> list[Outcome]:
@@ -60,6 +65,14 @@ def test_held_out_figures_come_from_folds_fit_without_them() -> None:
     assert evidence["recall_at_alert_threshold"] > score_only["recall_at_alert_threshold"]
     assert evidence["brier"] < score_only["brier"]
     assert all(fold["weights"][2] < 0 for fold in report["evidence"]["per_fold"])
+    # Asked only where it could move a read across a threshold, the opinion decides alike.
+    needed = report["evidence_opinion_when_needed"]["held_out"]
+    decided = ("precision_at_alert_threshold", "recall_at_alert_threshold")
+    assert [needed[key] for key in decided] == [evidence[key] for key in decided]
+    for name in ("us", "eu"):
+        alike = needed["per_set"][name], evidence["per_set"][name]
+        assert [alike[0][key] for key in decided] == [alike[1][key] for key in decided]
+    assert needed["brier"] != evidence["brier"], "some opinions were not needed"
 
 
 def test_each_read_is_judged_by_its_own_folds_threshold() -> None:

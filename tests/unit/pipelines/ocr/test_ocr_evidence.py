@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipelines.ocr import evidence
-from pipelines.ocr.confidence import at_threshold
+from pipelines.ocr.confidence import ALERT_THRESHOLD, at_threshold
 from pipelines.ocr.engine import Image, TextLine
 from pipelines.ocr.evidence import (
     FEATURES,
@@ -125,6 +125,8 @@ def test_the_reader_collects_the_evidence_of_its_best_read() -> None:
 class OpinionFake:
     """A first recogniser's canned line, and a second recogniser's canned strings."""
 
+    has_second_opinion = True
+
     def __init__(self, line: TextLine, opinion: tuple[tuple[str, float], ...]) -> None:
         self.line = line
         self.opinion = opinion
@@ -161,3 +163,65 @@ def test_a_second_recogniser_reading_another_plate_is_evidence(
     assert result.evidence.second_opinion_differs is differs
     other = dataclasses.replace(result.evidence, second_opinion_differs=not differs)
     assert (probability_exact(result.evidence) < probability_exact(other)) is differs
+
+
+DECISIONS = (0.5, ALERT_THRESHOLD)
+
+
+def side(confidence: float) -> tuple[bool, ...]:
+    return tuple(confidence >= threshold for threshold in DECISIONS)
+
+
+@pytest.mark.parametrize("opinion", [(("BDJ0529", 0.7),), (("5DJ0529", 0.8),)])
+def test_an_opinion_is_asked_only_where_it_could_change_what_is_done(
+    opinion: tuple[tuple[str, float], ...],
+) -> None:
+    asked = skipped = 0
+    for step in range(1, 100):
+        line = PLATE_LINE._replace(confidence=step / 100)
+        always = PlateReader(OpinionFake(line, opinion), 4096 * 4096).read_frame(FRAME)
+        fake = OpinionFake(line, opinion)
+        result = PlateReader(fake, 4096 * 4096, decisions=DECISIONS).read_frame(FRAME)
+        assert isinstance(always, PlateReadResult) and isinstance(result, PlateReadResult)
+        assert result.plate == always.plate and result.candidates == always.candidates
+        assert side(result.confidence) == side(always.confidence), f"line confidence {step}%"
+        assert result.evidence is not None
+        if fake.asked:
+            asked += 1
+            assert result.confidence == always.confidence
+        else:
+            skipped += 1
+            assert result.evidence.second_opinion_differs is None
+            assert result.confidence <= always.confidence, "not asked: the lower confidence"
+    assert asked and skipped, (asked, skipped)
+
+
+def test_near_a_threshold_the_opinion_is_always_asked() -> None:
+    for score in (s / 1000 for s in range(1, 1000)):
+        read = sure(score=score)
+        agrees = probability_exact(read)
+        differs = probability_exact(dataclasses.replace(read, second_opinion_differs=True))
+        unasked = probability_exact(dataclasses.replace(read, second_opinion_differs=None))
+        assert unasked == differs < agrees
+        if not evidence.opinion_can_matter(read, DECISIONS):
+            assert side(agrees) == side(differs)
+            assert all(abs(agrees - t) > 1e-4 and abs(differs - t) > 1e-4 for t in DECISIONS)
+    assert evidence.opinion_can_matter(sure(score=0.5), DECISIONS)
+    assert not evidence.opinion_can_matter(sure(score=0.95), DECISIONS)
+    assert not evidence.opinion_can_matter(sure(score=0.05), DECISIONS)
+
+
+def test_the_worker_asks_only_where_needed_unless_told_always(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipelines.ocr import backends
+    from pipelines.settings import Settings
+
+    fake = OpinionFake(PLATE_LINE, (("BDJ0529", 0.7),))
+    monkeypatch.setattr(backends, "shared_recognizer", lambda settings, backend: fake)
+    settings = Settings()
+    assert PlateReader.from_settings(settings).decisions == (
+        settings.ocr_min_confidence,
+        ALERT_THRESHOLD,
+    )
+    assert PlateReader.from_settings(Settings(ocr_second_opinion_always=True)).decisions is None
