@@ -64,6 +64,9 @@ class PartnerWatch:
     partner: Settings
     partner_ori: str
     arrived: dict[str, float] = field(default_factory=dict)
+    stamps: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """plate -> (matched, produced to the partner's topic, arrived), epoch seconds: the
+    hit's match time, its record's Kafka timestamp, and when the consumer got it."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _ready: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -94,8 +97,12 @@ class PartnerWatch:
                     now = time.monotonic()
                     value = message.value()
                     if message.error() is None and value is not None:
-                        plate = Hit.decode(codec, value).read.plate
+                        hit = Hit.decode(codec, value)
+                        plate = hit.read.plate
                         self.arrived.setdefault(plate, now)
+                        produced = message.timestamp()[1] / 1000
+                        stamps = (hit.matched_at.timestamp(), produced, time.time())
+                        self.stamps.setdefault(plate, stamps)
         finally:
             consumer.close()
 
@@ -125,6 +132,7 @@ def steady_hits(
     total = int(rate * seconds)
     hit_every = max(1, total // len(hot))
     posted: dict[str, float] = {}
+    posted_wall: dict[str, float] = {}
     statuses: list[int] = []
 
     async def go() -> float:
@@ -149,9 +157,10 @@ def steady_hits(
                     else:
                         plate = uuid.uuid4().hex[:7].upper()
                     reads.append(body(plate, camera, now - timedelta(seconds=rng.uniform(0, 1))))
-                out = time.monotonic()
+                out, wall = time.monotonic(), time.time()
                 for plate in hits:
                     posted[plate] = out
+                    posted_wall[plate] = wall
                 pending.append(asyncio.create_task(_post(client, url, token, reads)))
             statuses.extend(await asyncio.gather(*pending))
             return time.monotonic() - start
@@ -170,7 +179,28 @@ def steady_hits(
         "hit_latency_p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
         "hit_latency_p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "hit_latency_max_ms": round(max(latencies), 1) if latencies else None,
+        **legs(posted_wall, watch.stamps),
     }
+
+
+def legs(posted: dict[str, float], stamps: dict[str, tuple[float, float, float]]) -> dict[str, Any]:
+    """Where a hit's latency goes, p50 and p99 of each leg (ms; one clock, this box's):
+    post to match (ingest, ``reads.raw``, the normalize agent), match to the record on
+    the partner's topic (``hits``, share's loop), and that record to the partner's
+    consumer (share's transaction commit, the partner's fetch)."""
+    names = ("post_to_match", "match_to_partner_topic", "partner_topic_to_consumer")
+    series: dict[str, list[float]] = {name: [] for name in names}
+    for plate, (matched, produced, arrived) in stamps.items():
+        if plate in posted:
+            points = (posted[plate], matched, produced, arrived)
+            for name, (a, b) in zip(names, itertools.pairwise(points), strict=True):
+                series[name].append((b - a) * 1000)
+    out: dict[str, Any] = {}
+    for name, values in series.items():
+        if values:
+            out[f"hit_leg_{name}_p50_ms"] = round(percentile(values, 50), 1)
+            out[f"hit_leg_{name}_p99_ms"] = round(percentile(values, 99), 1)
+    return out
 
 
 def ingest_burst(

@@ -21,6 +21,8 @@ secured as deployed. Measured in one run, printed as one JSON object:
   reads (the historical agent; the throughput phase starts after it);
 - ``worker_cpu_s``: each worker's CPU time (user and system) at the start and the end
   of the throughput phase and at the end of the run;
+- ``worker_gc_pauses``: the (first) worker's garbage collections by generation, at the
+  end: how many, their time in all, and how many took over 100 ms;
 - ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
   with ``--rss-every N`` also ``rss_samples`` (every N reads the worker takes in, in
   the throughput phase) and ``rss_slope_mib_per_100k_reads`` (least squares against
@@ -102,6 +104,27 @@ def metric(port: int, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+def gc_pauses(port: int) -> dict[str, dict[str, float]]:
+    """The worker's garbage collections so far, by generation: how many, their time in
+    all, and how many took over 100 ms (``lprx_gc_pause_ms``)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "lprx_gc_pause_ms":
+            continue
+        for sample in family.samples:
+            entry = found.setdefault(sample.labels["generation"], {})
+            if sample.name.endswith("_count"):
+                entry["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                entry["total_ms"] = round(sample.value, 1)
+            elif sample.name.endswith("_bucket") and sample.labels.get("le") == "100.0":
+                entry["at_most_100_ms"] = sample.value
+    for entry in found.values():
+        entry["over_100_ms"] = entry.get("count", 0) - entry.pop("at_most_100_ms", 0)
+    return found
 
 
 def make_reads(n: int, hot: list[str], rng: random.Random,
@@ -379,6 +402,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
         memory["end"] = rss(processes)
         cpu["end"] = cpu_s(processes)
+        collections = gc_pauses(port)
         dead_letters = sum(metric(p, "lprx_records_total", outcome="dead_letter")
                            for p in {port, store_port})  # fmt: skip
     finally:
@@ -415,6 +439,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         "dead_letters": int(dead_letters),
         **latency,
         **burst,
+        "worker_gc_pauses": collections,
         "rss_mib": memory,
         "worker_cpu_s": cpu,
         **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),

@@ -14,6 +14,7 @@ shared out equally, once per record, and the whole batch once in
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -80,6 +81,14 @@ READ_AGE_MS = Histogram(
     "share (its hit delivered).",
     ["stage"],
     buckets=AGE_MS_BUCKETS,
+    registry=REGISTRY,
+)
+GC_PAUSE_MS = Histogram(
+    "lprx_gc_pause_ms",
+    "Time of one collection by Python's garbage collector, in milliseconds, by generation "
+    "(2: the whole heap): every thread of the worker waits for it.",
+    ["generation"],
+    buckets=MS_BUCKETS,
     registry=REGISTRY,
 )
 # The error classes a dead letter's reason names (their subclasses count as them).
@@ -344,3 +353,21 @@ class CertificatesCollector(Collector):
                     [str(path), subject], certificate.not_valid_after_utc.timestamp()
                 )
         yield not_after
+
+
+def time_collections() -> None:
+    """Times each collection of Python's garbage collector (``lprx_gc_pause_ms``), once
+    per process however often it is called."""
+    if any(getattr(c, "__name__", "") == "lprx_timed_collection" for c in gc.callbacks):
+        return
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            elapsed = (time.perf_counter() - started[0]) * 1000
+            GC_PAUSE_MS.labels(str(info["generation"])).observe(elapsed)
+
+    timed.__name__ = "lprx_timed_collection"
+    gc.callbacks.append(timed)

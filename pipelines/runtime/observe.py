@@ -14,15 +14,12 @@ from pathlib import Path
 from connectors.kafka.lag import LagMonitor
 from pipelines import metrics
 from pipelines.health import Health, HealthCollector, VerdictLog, WorkerServer
-from pipelines.runtime.app import Pipeline
+from pipelines.runtime.app import CASSANDRA_STAGES, Pipeline
 from pipelines.runtime.context import Context
 from pipelines.runtime.share import ShareService
 
 log = logging.getLogger(__name__)
 
-# Stages whose agents call Cassandra: OCR stores crops, match's historical check looks
-# reads up, store writes.
-CASSANDRA_STAGES = frozenset({"ocr", "match", "store"})
 FOLLOWING_STAGES = frozenset({"match", "share", "store"})
 CASSANDRA_PING_TIMEOUT_S = 2.0
 VERDICT_LOG_INTERVAL_S = 10.0
@@ -111,6 +108,7 @@ def observe(
     """Health checks, lag and follower metrics of ``pipeline``; the heartbeat and the
     Cassandra session start with its app. Call ``Observed.serve`` to serve them."""
     ctx, stages = pipeline.context, set(pipeline.stages)
+    metrics.time_collections()
     health = health or Health()
     group, topics = pipeline.app.conf.id, lambda: source_topics(pipeline)
     share_loop = pipeline.agents.get("share")

@@ -3,6 +3,7 @@ batch's time once per batch, dead letters by stage and reason, retries by stage.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,12 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
 
-from pipelines.metrics import REGISTRY, CertificatesCollector, FollowersCollector
+from pipelines.metrics import (
+    REGISTRY,
+    CertificatesCollector,
+    FollowersCollector,
+    time_collections,
+)
 from pipelines.runtime.match import Match
 from pipelines.runtime.store import reads_sink
 from schemas.records import HotlistEntry
@@ -157,3 +163,18 @@ def test_dead_letter_reasons_are_a_bounded_set_declared_at_zero() -> None:
     labels = {"stage": "unit-declared", "reason": "DecodeError"}
     assert REGISTRY.get_sample_value("lprx_dead_letters_total", labels) == 0.0
     assert sample("lprx_retries_total", stage="unit-declared") == 0.0
+
+
+def test_each_garbage_collection_is_timed_once() -> None:
+    time_collections()
+    time_collections()  # a second call adds no second timer
+    timers = [c for c in gc.callbacks if getattr(c, "__name__", "") == "lprx_timed_collection"]
+    assert len(timers) == 1
+
+    def collected() -> float:
+        value = REGISTRY.get_sample_value("lprx_gc_pause_ms_count", {"generation": "2"})
+        return value or 0.0
+
+    before = collected()
+    gc.collect()
+    assert collected() == before + 1
