@@ -276,7 +276,7 @@ def cpu_s(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
         profile: tuple[str, Path] | None = None,
         rss_every: int = 0, camera_span_s: float = 0.0,
-        store_apart: bool = False) -> dict[str, object]:  # fmt: skip
+        store_apart: bool = False, limit_reads: int = 0) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
     base = as_role(plain, Role.SETUP)
     up(base)
@@ -411,8 +411,10 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         cameras_file.unlink(missing_ok=True)
     with CassandraStore(settings, create_schema=False) as store:
         rows = store.count("reads_by_plate")
-    store_rate = store_limit(writer, reads)
-    batched_rate = store_limit(writer, reads, batched=True)
+    # The store's limit over the first ``limit_reads`` reads (0: all of them).
+    sample = reads[:limit_reads] if limit_reads else reads
+    store_rate = store_limit(writer, sample)
+    batched_rate = store_limit(writer, sample, batched=True)
     baseline_rate = baseline(settings, settings.topic("reads.raw"), n)
     with CassandraStore(settings, create_schema=False) as store:
         # A keyspace's drop snapshots and flushes its tables: longer than a request's
@@ -456,7 +458,8 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             "latency_cameras": len(tokens),
             "dedup_settle_seconds": settings.dedup_settle_seconds,
             "store_limit": "execute_concurrent_with_args, 3 tables + usage counters, "
-            f"concurrency {writer.cassandra_write_concurrency}, writer role",
+            f"concurrency {writer.cassandra_write_concurrency}, writer role, "
+            f"{len(sample)} reads",
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -479,6 +482,9 @@ def main() -> None:
     parser.add_argument("--camera-span", type=float, default=0.0,
                         help="camera time the reads span, seconds (default: the last 5 s; "
                         "reads/50 gives each camera a read a second)")  # fmt: skip
+    parser.add_argument("--store-limit-reads", type=int, default=0,
+                        help="the store's limit measured over this many of the reads "
+                        "(0: all)")  # fmt: skip
     parser.add_argument("--store-apart", action="store_true",
                         help="the store stage in a worker process of its own")  # fmt: skip
     parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
@@ -496,6 +502,7 @@ def main() -> None:
         args.rss_every,
         args.camera_span,
         args.store_apart,
+        args.store_limit_reads,
     )
     conditions = result["conditions"]
     assert isinstance(conditions, dict)
