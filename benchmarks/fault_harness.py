@@ -143,11 +143,14 @@ class LprxProcess:
                 self.popen.wait()
 
     def tail(self, lines: int = 30) -> str:
+        """The last lines of its log, after its exit status if it has exited."""
+        code = self.popen.poll() if self.popen is not None else None
+        status = "" if code is None else f"(exit status {code})\n"
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+            return status
+        return status + "\n".join(text.splitlines()[-lines:])
 
 
 async def supervise(process: LprxProcess, log: Log, stop: asyncio.Event) -> None:

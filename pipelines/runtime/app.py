@@ -12,7 +12,6 @@ worker (``share.py``), its group ``<topic_prefix>-share``, its state ``<prefix>.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -142,33 +141,9 @@ def _purge_local_tables(wiring: Wiring, settings: Settings) -> None:
     wiring.timer(every, "purge-local-tables", purge)
 
 
-YOUNG_COLLECTION_EVERY = 10_000
 # Stages whose agents call Cassandra: OCR stores crops, match's historical check looks
 # reads up, store writes.
 CASSANDRA_STAGES = frozenset({"ocr", "match", "store"})
-
-
-def _freeze_startup_heap(wiring: Wiring) -> None:
-    """Once the worker holds what it loads at start (its hotlist and agreements), those
-    objects are left out of every later garbage collection (``gc.freeze``): a full
-    collection otherwise walks them all, a pause of about 0.2 s that stalls every agent
-    (``lprx_gc_pause_ms``). Frozen objects are still freed when nothing refers to them."""
-    ctx = wiring.ctx
-
-    async def freeze() -> None:
-        await ctx.wait_for_followers()
-        # And the driver's session with its schema metadata (observe.open_store opens
-        # it, trying again while Cassandra is away).
-        while set(ctx.stages) & CASSANDRA_STAGES and ctx.open_store is None:
-            await asyncio.sleep(1.0)
-        gc.collect()
-        gc.freeze()
-        # The young generation collected every 10,000 allocations, not 700: most records
-        # are freed by their last reference going, and a worker allocates in bursts.
-        gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
-        log.info("startup heap frozen: %d objects left out of collections", gc.get_freeze_count())
-
-    wiring.task(freeze)
 
 
 def create_pipeline(settings: Settings) -> Pipeline:
@@ -184,7 +159,6 @@ def create_pipeline(settings: Settings) -> Pipeline:
     metrics.AGREEMENTS.set_function(lambda: len(ctx.agreements))
     pipeline = Pipeline(app, stages, ctx, wiring)
     _purge_local_tables(wiring, settings)
-    _freeze_startup_heap(wiring)
     agents = pipeline.agents
     if "ocr" in stages:
         agents["ocr"] = ocr.register(wiring)
