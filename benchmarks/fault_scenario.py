@@ -17,7 +17,7 @@ import random
 import string
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from schemas.plates import confusable_key, deletions
@@ -246,6 +246,7 @@ def check(
     copies: Counter[tuple[str, ReadKey, str]] = Counter()
     same_id: Counter[tuple[str, str]] = Counter()
     misdelivered = 0
+    unplanned: list[dict[str, object]] = []
     for delivery in deliveries:
         slot = (delivery.recipient, delivery.read, delivery.entry_id)
         planned = planned_keys.get(delivery.read)
@@ -257,6 +258,13 @@ def check(
         )
         if not entitled:
             misdelivered += 1
+            # What a reader needs to tell a true misdelivery from a hit the plan did
+            # not foresee (a random plate one edit from a listed one matches it too).
+            unplanned.append({
+                "recipient": delivery.recipient, "entry_id": delivery.entry_id,
+                "read": asdict(delivery.read), "read_id": delivery.read_id,
+                "planned_entry": planned.entry.entry_id if planned and planned.entry else None,
+            })  # fmt: skip
             continue
         copies[slot] += 1
         same_id[(delivery.recipient, delivery.hit_id)] += 1
@@ -275,6 +283,7 @@ def check(
         "duplicate_deliveries": sum(n - 1 for n in copies.values()),
         "duplicate_deliveries_same_hit_id": sum(n - 1 for n in same_id.values()),
         "misdeliveries": misdelivered,
+        "misdelivered": unplanned[:20],
         # Hits of reads never accepted, to agencies entitled to them: no fault.
         "hits_of_unaccepted_reads": sum(slot not in expected for slot in copies),
     }

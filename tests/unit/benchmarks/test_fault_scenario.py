@@ -99,3 +99,4 @@ def test_check_counts_losses_copies_and_misdeliveries_per_camera_read() -> None:
     assert verdict["duplicate_deliveries"] == 1
     assert verdict["duplicate_deliveries_same_hit_id"] == 1
     assert verdict["misdeliveries"] == 2
+    assert len(verdict["misdelivered"]) == 2  # each named, for a reader to check
