@@ -56,6 +56,14 @@ class _ReadCommittedConsumer(driver.Consumer):
         if committed is not None:
             offset_from = max(offset_from, committed)
         if offset_from < offset_to:
+            if offset_to - offset_from > 1:
+                # One offset is a transaction's marker; more is an aborted transaction,
+                # or records never delivered (the commit goes past them): said, to tell.
+                log.warning(
+                    "%s: offsets %d-%d skipped by the fetch, taken as a gap (committed "
+                    "%s, read up to %s)",
+                    tp, offset_from, offset_to - 1, committed, self._read_offset.get(tp),
+                )  # fmt: skip
             gaps = self._gap[tp]
             gaps.addi(offset_from, offset_to)
             await asyncio.sleep(0)

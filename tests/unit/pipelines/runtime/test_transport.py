@@ -136,3 +136,15 @@ def test_a_gap_may_start_at_the_committed_offset() -> None:
     assert sorted((i.begin, i.end) for i in consumer._gap[TP]) == [(10, 12)]
     asyncio.run(consumer._add_gap(TP, 5, 8))  # before the committed offset: done already
     assert sorted((i.begin, i.end) for i in consumer._gap[TP]) == [(10, 12)]
+
+
+def test_a_gap_of_more_than_a_marker_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """One offset skipped is a transaction's marker; more may be records never delivered
+    (Faust commits past a gap), so the worker says so."""
+    consumer = Consumer(acked=[], committed=10, pending=[])
+    with caplog.at_level(logging.WARNING, logger="pipelines.runtime.transport"):
+        asyncio.run(consumer._add_gap(TP, 10, 11))
+        assert not caplog.records
+        asyncio.run(consumer._add_gap(TP, 20, 500))
+    (record,) = caplog.records
+    assert "offsets 20-499 skipped by the fetch" in record.getMessage()
