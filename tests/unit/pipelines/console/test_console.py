@@ -17,7 +17,7 @@ from pipelines.console.guard import csrf_token
 from schemas.people import Role
 from schemas.records import AuditAction, AuditOutcome, PlateCrop
 from tests.unit.pipelines.api.harness import NOW, PASSWORD, A, Api, B, C, agreement, read
-from tests.unit.pipelines.console.forms import hidden
+from tests.unit.pipelines.console.forms import hidden, logged_in
 
 FORM = {
     "plate": "KRT417",
@@ -78,25 +78,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 def browser(api: Api) -> TestClient:
     """A client of its own (cookies), over https so the Secure cookie travels."""
     return TestClient(api.client.app, base_url="https://testserver", follow_redirects=False)
-
-
-def logged_in(api: Api, username: str) -> TestClient:
-    client = browser(api)
-    account = api.accounts.accounts[username]
-    api.accounts.accounts[username] = replace(account, last_totp_step=0)
-    form = client.get("/console/login").text
-    answer = client.post(
-        "/console/login",
-        data={
-            "csrf": hidden(form, "csrf"),
-            "username": username,
-            "password": PASSWORD,
-            "code": api.totp[username].now(),
-            "next": "/console/search",
-        },
-    )
-    assert answer.status_code == 303, answer.text
-    return client
 
 
 def csrf(client: TestClient) -> str:

@@ -4,16 +4,13 @@ the forms' CSRF checked; a role without the permission refused)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
-from fastapi.testclient import TestClient
 
 from pipelines.services import agreements
 from schemas.people import Role
 from schemas.records import AuditAction, AuditOutcome, HotlistCategory
-from tests.unit.pipelines.api.harness import PASSWORD, A, Api, C
-from tests.unit.pipelines.console.forms import hidden
+from tests.unit.pipelines.api.harness import A, Api, C
+from tests.unit.pipelines.console.forms import hidden, logged_in
 from tests.unit.pipelines.test_sharing_policy import Kafka
 
 
@@ -35,22 +32,9 @@ def propose(api: Api, partner: str = C) -> None:
     assert made.pending is not None
 
 
-def console_of(api: Api, username: str) -> TestClient:
-    browser = TestClient(api.client.app, base_url="https://testserver", follow_redirects=False)
-    account = api.accounts.accounts[username]
-    api.accounts.accounts[username] = replace(account, last_totp_step=0)  # a fresh code
-    form = browser.get("/console/login").text
-    answer = browser.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "username": username, "password": PASSWORD,
-        "code": api.totp[username].now(),
-    })  # fmt: skip
-    assert answer.status_code == 303, answer.text
-    return browser
-
-
 def test_a_supervisor_approves_a_widening_from_the_agreements_page(api: Api) -> None:
     propose(api)
-    browser = console_of(api, "sup.a")
+    browser = logged_in(api, "sup.a")
     page = browser.get("/console/agreements")
     assert page.status_code == 200 and f'id="approve-{C}"' in page.text
     forged = browser.post(f"/console/agreements/{C}/approve", data={"csrf": "forged"})
@@ -71,7 +55,7 @@ def test_a_supervisor_approves_a_widening_from_the_agreements_page(api: Api) -> 
 
 def test_a_supervisor_rejects_a_widening_and_nothing_comes_in_force(api: Api) -> None:
     propose(api)
-    browser = console_of(api, "sup.a")
+    browser = logged_in(api, "sup.a")
     csrf = hidden(browser.get("/console/agreements").text, "csrf")
     done = browser.post(f"/console/agreements/{C}/reject", data={"csrf": csrf})
     assert (done.status_code, done.headers["location"]) == (
@@ -85,7 +69,7 @@ def test_a_supervisor_rejects_a_widening_and_nothing_comes_in_force(api: Api) ->
 
 def test_the_proposer_and_an_investigator_cannot_approve(api: Api) -> None:
     propose(api)
-    proposer = console_of(api, "admin.a")
+    proposer = logged_in(api, "admin.a")
     page = proposer.get("/console/agreements").text
     assert f'id="approve-{C}"' not in page and "you proposed it" in page
     refused = proposer.post(f"/console/agreements/{C}/approve", data={"csrf": hidden(page, "csrf")})
@@ -94,7 +78,7 @@ def test_the_proposer_and_an_investigator_cannot_approve(api: Api) -> None:
     assert (event.action, event.outcome, event.actor) == (
         AuditAction.AGREEMENT_CHANGE, AuditOutcome.DENIED, "admin.a",
     )  # fmt: skip
-    investigator = console_of(api, "inv.a")
+    investigator = logged_in(api, "inv.a")
     page = investigator.get("/console/agreements").text
     assert f'id="approve-{C}"' not in page
     denied = investigator.post(f"/console/agreements/{C}/approve",

@@ -4,16 +4,14 @@ checked, the filing audited, a role without ``manage_cameras`` refused and audit
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
 from schemas.people import Role
 from schemas.records import AuditAction, AuditOutcome
-from tests.unit.pipelines.api.harness import NOW, PASSWORD, Api, C, bearer
-from tests.unit.pipelines.console.forms import hidden
+from tests.unit.pipelines.api.harness import NOW, Api, C, bearer
+from tests.unit.pipelines.console.forms import hidden, logged_in
 
 HWY7 = {"latitude": 44.9351, "longitude": -93.3344, "location": "Hwy 7 at Louisiana Ave"}
 
@@ -30,26 +28,13 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Api:
     return api
 
 
-def console_of(api: Api, username: str) -> TestClient:
-    browser = TestClient(api.client.app, base_url="https://testserver", follow_redirects=False)
-    account = api.accounts.accounts[username]
-    api.accounts.accounts[username] = replace(account, last_totp_step=0)  # a fresh code
-    form = browser.get("/console/login").text
-    answer = browser.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "username": username, "password": PASSWORD,
-        "code": api.totp[username].now(),
-    })  # fmt: skip
-    assert answer.status_code == 303, answer.text
-    return browser
-
-
 def the_notice_id(api: Api) -> str:
     [notice] = api.registry.notices(C)
     return notice.notice_id
 
 
 def test_the_admin_lists_the_notices_and_records_one_as_filed(api: Api) -> None:
-    browser = console_of(api, "admin.c")
+    browser = logged_in(api, "admin.c")
     assert 'href="/console/notices"' in browser.get("/console/").text  # in the navigation
     notice_id = the_notice_id(api)
     page = browser.get("/console/notices")
@@ -88,7 +73,7 @@ def test_the_admin_lists_the_notices_and_records_one_as_filed(api: Api) -> None:
 
 
 def test_an_unknown_notice_is_not_found(api: Api) -> None:
-    browser = console_of(api, "admin.c")
+    browser = logged_in(api, "admin.c")
     csrf = hidden(browser.get("/console/notices").text, "csrf")
     answer = browser.post("/console/notices/no-such-notice/filed",
                           data={"csrf": csrf, "reference": "x"})  # fmt: skip
@@ -96,7 +81,7 @@ def test_an_unknown_notice_is_not_found(api: Api) -> None:
 
 
 def test_an_investigator_neither_sees_nor_files_the_notices(api: Api) -> None:
-    browser = console_of(api, "inv.c")
+    browser = logged_in(api, "inv.c")
     assert 'href="/console/notices"' not in browser.get("/console/").text
     before = len(api.trail.events)
     refused = browser.get("/console/notices")

@@ -4,16 +4,13 @@ refusals audited); anyone logged in with an lprx password may change theirs ther
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pyotp
 import pytest
-from fastapi.testclient import TestClient
 
 from schemas.people import Role
 from schemas.records import AuditAction, AuditOutcome
 from tests.unit.pipelines.api.harness import PASSWORD, Api, C, bearer
-from tests.unit.pipelines.console.forms import hidden
+from tests.unit.pipelines.console.forms import hidden, logged_in
 
 OWN_PASSWORD = "a password of my own choosing"
 
@@ -32,20 +29,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Api:
     assert isinstance(totp, pyotp.TOTP)
     api.totp["new.c"] = totp
     return api
-
-
-def logged_in(api: Api, username: str, next_page: str = "/console/search") -> TestClient:
-    browser = TestClient(api.client.app, base_url="https://testserver", follow_redirects=False)
-    account = api.accounts.accounts[username]
-    api.accounts.accounts[username] = replace(account, last_totp_step=0)  # a fresh code
-    form = browser.get(f"/console/login?next={next_page}").text
-    answer = browser.post("/console/login", data={
-        "csrf": hidden(form, "csrf"), "next": next_page, "username": username,
-        "password": PASSWORD, "code": api.totp[username].now(),
-    })  # fmt: skip
-    assert answer.status_code == 303, answer.text
-    browser.headers["x-first-location"] = answer.headers["location"]
-    return browser
 
 
 def test_a_due_change_is_made_on_the_password_page_before_any_other(api: Api) -> None:
