@@ -355,19 +355,20 @@ class CertificatesCollector(Collector):
         yield not_after
 
 
+_collection_started = [0.0]
+
+
+def timed_collection(phase: str, info: dict[str, int]) -> None:
+    """A ``gc.callbacks`` entry: the time of each collection on ``lprx_gc_pause_ms``."""
+    if phase == "start":
+        _collection_started[0] = time.perf_counter()
+    else:
+        elapsed = (time.perf_counter() - _collection_started[0]) * 1000
+        GC_PAUSE_MS.labels(str(info["generation"])).observe(elapsed)
+
+
 def time_collections() -> None:
-    """Times each collection of Python's garbage collector (``lprx_gc_pause_ms``), once
-    per process however often it is called."""
-    if any(getattr(c, "__name__", "") == "lprx_timed_collection" for c in gc.callbacks):
-        return
-    started = [0.0]
-
-    def timed(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            elapsed = (time.perf_counter() - started[0]) * 1000
-            GC_PAUSE_MS.labels(str(info["generation"])).observe(elapsed)
-
-    timed.__name__ = "lprx_timed_collection"
-    gc.callbacks.append(timed)
+    """Times each collection of Python's garbage collector, once per process however
+    often it is called."""
+    if timed_collection not in gc.callbacks:
+        gc.callbacks.append(timed_collection)

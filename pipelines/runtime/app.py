@@ -141,11 +141,6 @@ def _purge_local_tables(wiring: Wiring, settings: Settings) -> None:
     wiring.timer(every, "purge-local-tables", purge)
 
 
-# Stages whose agents call Cassandra: OCR stores crops, match's historical check looks
-# reads up, store writes.
-CASSANDRA_STAGES = frozenset({"ocr", "match", "store"})
-
-
 def create_pipeline(settings: Settings) -> Pipeline:
     stages = worker_stages(settings)
     app_id = f"{settings.topic_prefix}-{'-'.join(stages)}"

@@ -14,12 +14,15 @@ from pathlib import Path
 from connectors.kafka.lag import LagMonitor
 from pipelines import metrics
 from pipelines.health import Health, HealthCollector, VerdictLog, WorkerServer
-from pipelines.runtime.app import CASSANDRA_STAGES, Pipeline
+from pipelines.runtime.app import Pipeline
 from pipelines.runtime.context import Context
 from pipelines.runtime.share import ShareService
 
 log = logging.getLogger(__name__)
 
+# Stages whose agents call Cassandra: OCR stores crops, match's historical check looks
+# reads up, store writes.
+CASSANDRA_STAGES = frozenset({"ocr", "match", "store"})
 FOLLOWING_STAGES = frozenset({"match", "share", "store"})
 CASSANDRA_PING_TIMEOUT_S = 2.0
 VERDICT_LOG_INTERVAL_S = 10.0
