@@ -500,6 +500,8 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
         "LPRX_WORKER_ID": settings.worker_id,
         "LPRX_DEDUP_SETTLE_SECONDS": settings.dedup_settle_seconds,
         "LPRX_STORE_BATCH_SECONDS": settings.store_batch_seconds,
+        # Every log line reaches the file before a crash (a file is block-buffered).
+        "PYTHONUNBUFFERED": 1,
     }
     env.update({k: str(v) for k, v in values.items()})
     env.update(extra)

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schemas.plates import confusable_key, deletions
 from schemas.records import HotlistCategory, HotlistEntry, SharingAgreement
@@ -217,7 +218,7 @@ def lost_reads(posted: Posted, stored: Iterable[StoredRead]) -> list[ReadKey]:
 
 def check(
     posted: Posted, stored: Iterable[StoredRead], deliveries: Iterable[Delivery]
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """The counts of the suite's verdict (see the module docstring)."""
     planned_keys = posted.reads
     accepted = posted.accepted

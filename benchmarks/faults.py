@@ -73,6 +73,8 @@ TOKEN = "fault-suite-token"
 # Ports the shared servers (and other helpers) use: the suite must never take them.
 SHARED_PORTS = frozenset({9092, 9093, 9042, 7000})
 POLL_S = 5.0
+MAX_START_EXITS = 3
+"""Exits by itself while starting (a crash) before the suite gives up."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,14 @@ class Suite:
             if entries >= len(plan.entries) and agreements >= len(plan.agreements) and lag == 0:
                 return
             if not self.worker.alive():
-                raise RuntimeError(f"the worker exited while starting:\n{self.worker.tail()}")
+                # As Kubernetes would, and as the supervisor does once the cameras post:
+                # restarted and counted (the verdict's worker_unexpected_exits).
+                exits = self.worker.unexpected_exits
+                exits.append(self.worker.popen.returncode if self.worker.popen else -1)
+                self.say(f"the worker exited while starting; restarting:\n{self.worker.tail()}")
+                if len(exits) > MAX_START_EXITS:
+                    raise RuntimeError(f"the worker exited {len(exits)} times while starting")
+                self.worker.start()
             await asyncio.sleep(1)
         raise RuntimeError(f"the worker was not ready in 300 s:\n{self.worker.tail()}")
 

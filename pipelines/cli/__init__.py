@@ -12,6 +12,7 @@ person logged in (``lprx login``) through the API.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 
 import typer
@@ -80,5 +81,8 @@ _mount_optional_apps()
 
 
 def main() -> None:
+    # A crash inside a native library (librdkafka, the Cassandra driver's libev reactor,
+    # ONNX Runtime) then leaves each thread's Python stack in the log: names, no values.
+    faulthandler.enable()
     logging.basicConfig(level=logging.WARNING)
     app()
