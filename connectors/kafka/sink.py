@@ -10,6 +10,7 @@ without the record's value, which may hold a plate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -80,9 +81,17 @@ class KafkaSink:
         while not self._closing.is_set():
             self._producer.poll(0.05)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Waits up to ``timeout`` for deliveries in flight, then drops the rest and
+        closes the producer (its threads stop trying the brokers). Nothing acknowledged
+        is dropped: a record is acknowledged (202) only once delivered, so a camera
+        whose record is dropped never heard 202, and sends it again."""
         self._closing.set()
         self._poller.join(timeout=1)
+        if self._producer.flush(timeout):
+            self._producer.purge()
+            self._producer.flush(0)  # serves the purged records' reports
+        self._producer.close()
 
     def reachable(self, timeout: float) -> str | None:
         return answers(self._producer, timeout)
@@ -143,7 +152,9 @@ class KafkaSink:
             def settle(
                 error: KafkaError | None, future: asyncio.Future[KafkaError | None] = future
             ) -> None:
-                loop.call_soon_threadsafe(_settle, future, error)
+                # A report after the event loop closed: the request that waited is gone.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, future, error)
 
             key = keys.raw_read_key(read, self._settings.dedup_sites)
             self._produce("reads.raw", key, read.encode(self._codec), settle)

@@ -197,7 +197,10 @@ def test_reads_kafka_does_not_acknowledge_get_503_with_retry_after(settings: Set
             waited = time.monotonic() - started
             not_ready = client.get("/readyz")
     finally:
-        sink.close()
+        sink.close(timeout=1.0)  # the record never delivered is dropped, unacknowledged
+    assert sink.failed == 1
+    with pytest.raises(RuntimeError, match="closed"):  # its threads stopped trying
+        sink.reachable(1.0)
     assert not_ready.status_code == 503 and "Kafka does not answer" in not_ready.text
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "5"
