@@ -12,7 +12,7 @@ grants below, for one deployment's topic prefix ``P`` (topic ``P.<name>``):
 ``lprx-worker``    read and write the pipeline's topics; create and write partner
                    hit topics (prefix ``P.hits.``); its Faust apps (prefix ``P-``):
                    groups, changelogs (create, read, write; never delete or alter);
-                   follower groups (prefix ``<worker_id>-``); the share stage's
+                   follower and hole-reader groups (prefix ``<worker_id>-``); the share stage's
                    transactional ids (prefix ``P-share-``: describe, write) and its
                    state topic ``hit-alerts``
 ``lprx-replay``    read ``deadletter`` and ``deadletter.replayed`` (its own groups,
@@ -163,7 +163,7 @@ def worker_grants(config: KafkaConfig) -> list[Grant]:
             for op in (_CREATE, _READ, _WRITE, _DESCRIBE, _DESCRIBE_CONFIGS)
         ),
         Grant(_GROUP, apps, _READ, prefixed=True),
-        # The compacted-topic followers' never-committed groups.
+        # The compacted-topic followers' and hole readers' never-committed groups.
         Grant(_GROUP, f"{config.worker_id}-", _READ, prefixed=True),
         # The share stage's transactions (its group "P-share" is one of the apps' above).
         # Idempotent writes need no cluster grant: Write on a topic implies them.

@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from connectors.kafka.holes import HoleReader
 from connectors.kafka.security import faust_credentials
 from pipelines import metrics
 from pipelines.access import PIPELINE_STAGES
@@ -124,7 +125,10 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
         producer_linger_ms=5,
     )
     # Share's audit events are written in transactions: store none of an aborted one.
-    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
+    transport = ReadCommittedTransport(app.conf.broker_consumer, app)
+    # Before committing past offsets its fetch jumped over, the consumer asks Kafka.
+    transport.hole_check = HoleReader(settings).first_record
+    app.transport = transport
     return app
 
 

@@ -5,8 +5,15 @@ Faust's consumer reads uncommitted records unless Faust itself runs transactions
 share stage writes its audit events in Kafka transactions, so an agent reading them
 (``store-audit``) must not see those of a transaction that was aborted: this transport
 is Faust's aiokafka one with ``isolation.level=read_committed``. Records written outside
-transactions read as before. Its consumer also watches for a partition whose commits
-stall on records Faust took and dropped, and reads those again (``_watch_stall``).
+transactions read as before.
+
+Its consumer commits past no offset its fetch did not deliver until Kafka says the
+offset holds no record (``connectors.kafka.holes``): Faust takes a jump in a partition's
+offsets for markers or aborted records, and commits past it, but a jump can also be
+records fetched before a seek and delivered after it, so that the records after the seek
+are dropped as read; a fault run lost thousands of reads so. And it watches for a
+partition whose commits stall on records Faust took and dropped, and reads those again
+(``_watch_stall``).
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from faust.transport.drivers import aiokafka as driver
+
+from connectors.kafka.holes import NO_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +39,14 @@ STALL_READ_AGAIN_S = 15.0
 class Stall:
     committed: int
     lowest: int
-    highest: int
     since: float
-    read_again: bool = False
-    read_past: bool = False
+
+
+class HoleCheck(Protocol):
+    """``HoleReader.first_record``: the first record in ``[start, end)``, ``NO_RECORD``
+    if none, None if it cannot tell (blocking)."""
+
+    def __call__(self, topic: str, partition: int, start: int, end: int) -> int | None: ...
 
 
 class _ReadCommittedThread(driver.AIOKafkaConsumerThread):
@@ -52,22 +65,32 @@ class _ReadCommittedConsumer(driver.Consumer):
         # Faust passes the offset of the record after the gap: the gap ends before it.
         # And the committed offset is the next to read, so a gap may start there (Faust
         # starts it one later, and then commits past the head on its own, see below).
-        committed = self._committed_offset[tp]
+        committed, read = self._committed_offset[tp], self._read_offset.get(tp)
         if committed is not None:
             offset_from = max(offset_from, committed)
-        if offset_from < offset_to:
-            if offset_to - offset_from > 1:
-                # One offset is a transaction's marker; more is an aborted transaction,
-                # or records never delivered (the commit goes past them): said, to tell.
-                log.warning(
-                    "%s: offsets %d-%d skipped by the fetch, taken as a gap (committed "
-                    "%s, read up to %s)",
-                    tp, offset_from, offset_to - 1, committed, self._read_offset.get(tp),
-                )  # fmt: skip
+            if read is not None and read <= committed:
+                # The read offset was set by a seek to the committed offset: that one
+                # has not been read either.
+                offset_from = committed
+        if offset_from >= offset_to:
+            return
+        if offset_to - offset_from == 1:
+            # One offset: the marker Kafka writes after each transaction.
             gaps = self._gap[tp]
             gaps.addi(offset_from, offset_to)
             await asyncio.sleep(0)
             gaps.merge_overlaps()
+            return
+        # More: an aborted transaction, or records fetched before a seek and delivered
+        # after it, so that those after the seek are dropped as read (a rebalance, or a
+        # read-again). Faust would commit past them; here Kafka is asked first.
+        log.warning(
+            "%s: the fetch jumped over offsets %d-%d (committed %s, read up to %s): "
+            "nothing is committed past them until they are read, or shown to hold no "
+            "record",
+            tp, offset_from, offset_to - 1, committed, read,
+        )  # fmt: skip
+        self._check_hole(tp, offset_from, offset_to)
 
     def _new_offset(self, tp: Any) -> int | None:
         # Faust commits past the committed offset when it alone is not acknowledged
@@ -83,27 +106,17 @@ class _ReadCommittedConsumer(driver.Consumer):
             self._watch_stall(tp)
         return offset
 
-    def ack(self, message: Any) -> bool:
-        first = not message.acked
-        acknowledged: bool = super().ack(message)
-        stall = self.__dict__.get("_stalls", {}).get(message.tp)
-        # An offset acknowledged before the stall's read-again, acknowledged again: a
-        # copy read again, so every record before it has been read again too.
-        if first and stall is not None and stall.read_again:
-            stall.read_past |= stall.lowest <= message.offset <= stall.highest
-        return acknowledged
-
     def _watch_stall(self, tp: Any) -> None:
         """Faust commits nothing of a partition while its lowest acknowledged offset is
         past the committed one. After a rebalance it can drop records it had taken
-        without acknowledging them (faust-streaming issue #596), and then the
-        partition's commits wait for good. So a stall is said once, with what Faust
-        holds; if it lasts ``STALL_READ_AGAIN_S`` with no record below the acknowledged
-        ones in work, the partition is read again from its committed offset, once per
-        stall: at least once, as after a restart (every stage takes a record again
-        without harm). Offsets that reading again did not deliver (a transaction's
-        marker) are no records: they are passed over. Never a commit past a record
-        not processed."""
+        without acknowledging them (faust-streaming issue #596), or its fetch jumped
+        over records (``_add_gap``), and then the partition's commits wait for good. So
+        a stall is said once, with what Faust holds; each ``STALL_READ_AGAIN_S`` it
+        lasts with no record below the acknowledged ones in work, Kafka is asked what
+        the offsets it waits on hold: records are read again from the committed offset
+        (at least once, as after a restart: every stage takes a record again without
+        harm); offsets that hold none (a transaction's marker, an aborted transaction)
+        are passed over. Never a commit past a record not processed."""
         acked, committed = self._acked.get(tp), self._committed_offset.get(tp)
         stalls: dict[Any, Stall] = self.__dict__.setdefault("_stalls", {})
         if not acked or not committed or min(acked) <= committed:
@@ -113,7 +126,7 @@ class _ReadCommittedConsumer(driver.Consumer):
         stall = stalls.get(tp)
         pending = sorted(m.offset for m in list(self._unacked_messages) if m.tp == tp)
         if stall is None or (stall.committed, stall.lowest) != (committed, lowest):
-            stalls[tp] = Stall(committed, lowest, max(acked), now)
+            stalls[tp] = Stall(committed, lowest, now)
             log.warning(
                 "%s: commits wait at offset %d: acknowledged from %d (%d offsets), gaps "
                 "%s, read up to %s, not yet acknowledged %s",
@@ -121,24 +134,49 @@ class _ReadCommittedConsumer(driver.Consumer):
                 self._read_offset.get(tp), pending[:20],
             )  # fmt: skip
             return
-        if stall.read_past:
-            log.warning("%s: offsets %d-%d, read again, hold no record: passed over",
-                        tp, committed, lowest - 1)  # fmt: skip
-            self._gap[tp].addi(committed, lowest)
-            stalls.pop(tp, None)
-            return
         in_work = any(offset < lowest for offset in pending)
-        if stall.read_again or in_work or now - stall.since < STALL_READ_AGAIN_S:
+        if in_work or now - stall.since < STALL_READ_AGAIN_S:
             return
-        stall.read_again = True
-        stall.highest = max(acked)
-        log.warning(
-            "%s: offsets %d-%d were taken but never acknowledged; reading again from %d",
-            tp, committed, lowest - 1, committed,
-        )  # fmt: skip
-        task = asyncio.ensure_future(self._read_again(tp, committed))
-        self.__dict__.setdefault("_rereads", set()).add(task)
-        task.add_done_callback(self.__dict__["_rereads"].discard)
+        stall.since = now  # asked again after as long, while the stall lasts
+        self._check_hole(tp, committed, lowest)
+
+    def _check_hole(self, tp: Any, start: int, end: int) -> None:
+        """Asks Kafka (in a thread) what offsets ``[start, end)`` of ``tp`` hold, one
+        question per partition at a time, then settles them (``_settle_hole``)."""
+        checks: dict[Any, asyncio.Future[None]] = self.__dict__.setdefault("_hole_checks", {})
+        if tp in checks:
+            return
+        task = asyncio.ensure_future(
+            self._settle_hole(tp, start, end, self.app.consumer_generation_id)
+        )
+        checks[tp] = task
+        task.add_done_callback(lambda _done: checks.pop(tp, None))
+
+    async def _settle_hole(self, tp: Any, start: int, end: int, generation: int) -> None:
+        check: HoleCheck | None = getattr(self.transport, "hole_check", None)
+        first: int | None = start  # no one to ask: read again, which is always safe
+        if check is not None:
+            try:
+                first = await asyncio.to_thread(check, tp.topic, tp.partition, start, end)
+            except Exception:  # Kafka not answering, say: asked again while it lasts
+                log.exception("%s: offsets %d-%d could not be checked", tp, start, end - 1)
+                first = None
+        if self.app.consumer_generation_id != generation or tp not in self.assignment():
+            return  # a rebalance since: the partition's next owner reads from its commit
+        if first == NO_RECORD:
+            log.warning("%s: offsets %d-%d hold no record (Kafka says): passed over",
+                        tp, start, end - 1)  # fmt: skip
+            gaps = self._gap[tp]
+            gaps.addi(start, end)
+            gaps.merge_overlaps()
+        elif first is None:
+            log.warning("%s: offsets %d-%d could not be checked; commits wait, and they "
+                        "are checked again", tp, start, end - 1)  # fmt: skip
+        else:
+            log.warning("%s: offsets %d-%d hold records (the first at %d), never "
+                        "acknowledged: reading again from %d", tp, start, end - 1, first,
+                        start)  # fmt: skip
+            await self._read_again(tp, start)
 
     async def _read_again(self, tp: Any, offset: int) -> None:
         try:
@@ -149,3 +187,5 @@ class _ReadCommittedConsumer(driver.Consumer):
 
 class ReadCommittedTransport(driver.Transport):
     Consumer = _ReadCommittedConsumer
+    hole_check: HoleCheck | None = None
+    """Set by the app (``HoleReader.first_record``); without it nothing is passed over."""
