@@ -370,8 +370,14 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         start = time.perf_counter()
+        raw_topic = settings.topic("reads.raw")
         for key, value in encoded:
-            producer.produce(settings.topic("reads.raw"), key=key, value=value)
+            while True:
+                try:
+                    producer.produce(raw_topic, key=key, value=value)
+                    break
+                except BufferError:  # the local queue is full (a long run): let it drain
+                    producer.poll(0.1)
             producer.poll(0)
         producer.flush(60)
         produced_s = time.perf_counter() - start
