@@ -21,6 +21,7 @@ import faust
 
 from connectors.kafka.holes import HoleReader
 from connectors.kafka.security import faust_credentials
+from connectors.kafka.topics import core_topics
 from pipelines import metrics
 from pipelines.access import PIPELINE_STAGES
 from pipelines.runtime import (
@@ -128,6 +129,10 @@ def make_app(settings: Settings, app_id: str) -> faust.App:
     transport = ReadCommittedTransport(app.conf.broker_consumer, app)
     # Before committing past offsets its fetch jumped over, the consumer asks Kafka.
     transport.hole_check = HoleReader(settings).first_record
+    transport.compacted_topics = frozenset(
+        spec.name for spec in core_topics(settings)
+        if "compact" in spec.config.get("cleanup.policy", "")
+    )  # fmt: skip
     app.transport = transport
     return app
 

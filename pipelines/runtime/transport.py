@@ -74,8 +74,10 @@ class _ReadCommittedConsumer(driver.Consumer):
                 offset_from = committed
         if offset_from >= offset_to:
             return
-        if offset_to - offset_from == 1:
-            # One offset: the marker Kafka writes after each transaction.
+        trusted: frozenset[str] = getattr(self.transport, "compacted_topics", frozenset())
+        if offset_to - offset_from == 1 or tp.topic in trusted:
+            # One offset: the marker Kafka writes after each transaction. On a compacted
+            # topic, records compaction removed were superseded by a later one per key.
             gaps = self._gap[tp]
             gaps.addi(offset_from, offset_to)
             await asyncio.sleep(0)
@@ -141,18 +143,30 @@ class _ReadCommittedConsumer(driver.Consumer):
         self._check_hole(tp, committed, lowest)
 
     def _check_hole(self, tp: Any, start: int, end: int) -> None:
-        """Asks Kafka (in a thread) what offsets ``[start, end)`` of ``tp`` hold, one
-        question per partition at a time, then settles them (``_settle_hole``)."""
+        """Asks Kafka (in a thread) what offsets ``[start, end)`` of ``tp`` hold, then
+        settles them (``_settle_hole``): one question per partition at a time, the
+        others wait their turn."""
+        waiting: dict[Any, list[tuple[int, int]]] = self.__dict__.setdefault("_holes", {})
+        waiting.setdefault(tp, []).append((start, end))
         checks: dict[Any, asyncio.Future[None]] = self.__dict__.setdefault("_hole_checks", {})
         if tp in checks:
             return
-        task = asyncio.ensure_future(
-            self._settle_hole(tp, start, end, self.app.consumer_generation_id)
-        )
+        task = asyncio.ensure_future(self._settle_holes(tp, self.app.consumer_generation_id))
         checks[tp] = task
         task.add_done_callback(lambda _done: checks.pop(tp, None))
 
-    async def _settle_hole(self, tp: Any, start: int, end: int, generation: int) -> None:
+    async def _settle_holes(self, tp: Any, generation: int) -> None:
+        waiting: dict[Any, list[tuple[int, int]]] = self.__dict__["_holes"]
+        while waiting.get(tp):
+            start, end = waiting[tp].pop(0)
+            read_again = await self._settle_hole(tp, start, end, generation)
+            if read_again is not None:  # what waits past it is read again too
+                waiting[tp] = [hole for hole in waiting[tp] if hole[0] < read_again]
+        waiting.pop(tp, None)
+
+    async def _settle_hole(self, tp: Any, start: int, end: int, generation: int) -> int | None:
+        """Passes over ``[start, end)`` if Kafka says it holds no record; reads the
+        partition again from ``start`` if it holds one (returns ``start``)."""
         check: HoleCheck | None = getattr(self.transport, "hole_check", None)
         first: int | None = start  # no one to ask: read again, which is always safe
         if check is not None:
@@ -162,21 +176,23 @@ class _ReadCommittedConsumer(driver.Consumer):
                 log.exception("%s: offsets %d-%d could not be checked", tp, start, end - 1)
                 first = None
         if self.app.consumer_generation_id != generation or tp not in self.assignment():
-            return  # a rebalance since: the partition's next owner reads from its commit
+            return None  # a rebalance since: the partition's next owner reads from its commit
         if first == NO_RECORD:
             log.warning("%s: offsets %d-%d hold no record (Kafka says): passed over",
                         tp, start, end - 1)  # fmt: skip
             gaps = self._gap[tp]
             gaps.addi(start, end)
             gaps.merge_overlaps()
-        elif first is None:
+            return None
+        if first is None:
             log.warning("%s: offsets %d-%d could not be checked; commits wait, and they "
                         "are checked again", tp, start, end - 1)  # fmt: skip
-        else:
-            log.warning("%s: offsets %d-%d hold records (the first at %d), never "
-                        "acknowledged: reading again from %d", tp, start, end - 1, first,
-                        start)  # fmt: skip
-            await self._read_again(tp, start)
+            return None
+        log.warning("%s: offsets %d-%d hold records (the first at %d), never "
+                    "acknowledged: reading again from %d", tp, start, end - 1, first,
+                    start)  # fmt: skip
+        await self._read_again(tp, start)
+        return start
 
     async def _read_again(self, tp: Any, offset: int) -> None:
         try:
@@ -189,3 +205,5 @@ class ReadCommittedTransport(driver.Transport):
     Consumer = _ReadCommittedConsumer
     hole_check: HoleCheck | None = None
     """Set by the app (``HoleReader.first_record``); without it nothing is passed over."""
+    compacted_topics: frozenset[str] = frozenset()
+    """Topics whose gaps are compaction's (set by the app): passed over unasked."""

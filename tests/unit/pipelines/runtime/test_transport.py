@@ -39,6 +39,7 @@ class Consumer:
 
     _watch_stall = _ReadCommittedConsumer._watch_stall
     _check_hole = _ReadCommittedConsumer._check_hole
+    _settle_holes = _ReadCommittedConsumer._settle_holes
     _settle_hole = _ReadCommittedConsumer._settle_hole
     _read_again = _ReadCommittedConsumer._read_again
     _add_gap = _ReadCommittedConsumer._add_gap
@@ -52,7 +53,7 @@ class Consumer:
         self._gap = {TP: IntervalTree()}
         self._read_offset = {TP: max(acked, default=None)}
         self._unacked_messages = [SimpleNamespace(tp=TP, offset=o) for o in pending]
-        self.transport = SimpleNamespace(hole_check=kafka)
+        self.transport = SimpleNamespace(hole_check=kafka, compacted_topics=frozenset())
         self.app = SimpleNamespace(consumer_generation_id=1)
         self.assigned = {TP}
         self.sought: list[tuple[Any, int]] = []
@@ -249,14 +250,38 @@ def test_an_answer_after_a_rebalance_is_not_acted_on() -> None:
     assert consumer.gaps() == [] and consumer.sought == []
 
 
-def test_one_question_per_partition_at_a_time() -> None:
+def test_questions_about_one_partition_wait_their_turn() -> None:
     kafka = Kafka(first=NO_RECORD)
     consumer = Consumer(acked=[], committed=20, pending=[], kafka=kafka)
 
     async def two_jumps() -> None:
         await consumer._add_gap(TP, 21, 500)
-        await consumer._add_gap(TP, 21, 600)  # while the first is asked
+        await consumer._add_gap(TP, 600, 700)  # while the first is asked
+        assert len(consumer.__dict__["_hole_checks"]) == 1
         await settled(consumer)
 
     asyncio.run(two_jumps())
-    assert kafka.asked == [(21, 500)]
+    assert kafka.asked == [(21, 500), (600, 700)]
+    assert consumer.gaps() == [(21, 500), (600, 700)]
+
+
+def test_a_read_again_takes_the_questions_waiting_past_it_along() -> None:
+    kafka = Kafka(first=21)
+    consumer = Consumer(acked=[], committed=20, pending=[], kafka=kafka)
+
+    async def two_jumps() -> None:
+        await consumer._add_gap(TP, 21, 500)
+        await consumer._add_gap(TP, 600, 700)
+        await settled(consumer)
+
+    asyncio.run(two_jumps())
+    assert kafka.asked == [(21, 500)] and consumer.sought == [(TP, 21)]
+
+
+def test_a_jump_on_a_compacted_topic_is_compaction_and_passed_over_unasked() -> None:
+    """The hotlist: compaction removed records a later one of the same key superseded."""
+    kafka = Kafka(first=30)
+    consumer = Consumer(acked=[], committed=20, pending=[], kafka=kafka)
+    consumer.transport.compacted_topics = frozenset({TP.topic})
+    asyncio.run(consumer._add_gap(TP, 21, 500))
+    assert consumer.gaps() == [(21, 500)] and kafka.asked == [] and consumer.sought == []
