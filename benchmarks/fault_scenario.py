@@ -91,12 +91,16 @@ def _neighbourhood(plate: str) -> set[str]:
 
 class _PlateDraw:
     """Random plates, none within one edit (confusables folded) of a hotlist plate, of
-    another plate read on the same camera, or equal to any plate drawn before."""
+    another plate read on the same camera, or equal to any plate drawn before; and no
+    hotlist plate within one edit of a read other than its own (entries never read are
+    drawn after the reads)."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used: set[str] = set()
         self.hot: set[str] = set()
+        # Every read's: an entry drawn after the reads (never read) must not be near one.
+        self.read: set[str] = set()
         self.by_camera: dict[str, set[str]] = {}
 
     def _candidate(self) -> str:
@@ -106,7 +110,7 @@ class _PlateDraw:
         while True:
             plate = self._candidate()
             near = _neighbourhood(plate)
-            if plate not in self.used and not near & self.hot:
+            if plate not in self.used and not near & (self.hot | self.read):
                 self.used.add(plate)
                 self.hot |= near
                 return plate
@@ -124,6 +128,7 @@ class _PlateDraw:
                 continue
             self.used.add(plate)
             seen |= near
+            self.read |= near
             return plate
 
 
