@@ -114,6 +114,16 @@ RETRIES = Counter(
     ["stage"],
     registry=REGISTRY,
 )
+CONSUMER_HOLES = Counter(
+    "lprx_consumer_holes",
+    "Offsets a worker's fetch jumped over or its commits stalled on, asked of Kafka, by "
+    "outcome: passed_over (no record: markers, an aborted transaction), read_again "
+    "(records never processed: read again), unknown (Kafka could not tell yet).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in ("passed_over", "read_again", "unknown"):  # series at 0, for rate()
+    CONSUMER_HOLES.labels(_outcome)
 HITS_DELIVERED = Counter(
     "lprx_hits_delivered",
     "Hits delivered to an agency's topic.",

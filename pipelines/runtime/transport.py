@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from faust.transport.drivers import aiokafka as driver
 
 from connectors.kafka.holes import NO_RECORD
+from pipelines import metrics
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class _ReadCommittedConsumer(driver.Consumer):
         committed, read = self._committed_offset[tp], self._read_offset.get(tp)
         if committed is not None:
             offset_from = max(offset_from, committed)
-            if read is not None and read <= committed:
+            if read is not None and read <= committed and not self._taken(tp, committed):
                 # The read offset was set by a seek to the committed offset: that one
                 # has not been read either.
                 offset_from = committed
@@ -93,6 +94,12 @@ class _ReadCommittedConsumer(driver.Consumer):
             tp, offset_from, offset_to - 1, committed, read,
         )  # fmt: skip
         self._check_hole(tp, offset_from, offset_to)
+
+    def _taken(self, tp: Any, offset: int) -> bool:
+        """Whether Faust has taken the record at ``offset``: acknowledged or in work."""
+        return offset in (self._acked.get(tp) or ()) or any(
+            m.tp == tp and m.offset == offset for m in list(self._unacked_messages)
+        )
 
     def _new_offset(self, tp: Any) -> int | None:
         # Faust commits past the committed offset when it alone is not acknowledged
@@ -177,6 +184,8 @@ class _ReadCommittedConsumer(driver.Consumer):
                 first = None
         if self.app.consumer_generation_id != generation or tp not in self.assignment():
             return None  # a rebalance since: the partition's next owner reads from its commit
+        outcome = {NO_RECORD: "passed_over", None: "unknown"}.get(first, "read_again")
+        metrics.CONSUMER_HOLES.labels(outcome).inc()
         if first == NO_RECORD:
             log.warning("%s: offsets %d-%d hold no record (Kafka says): passed over",
                         tp, start, end - 1)  # fmt: skip

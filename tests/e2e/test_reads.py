@@ -5,9 +5,32 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+from confluent_kafka import TopicPartition
+
+from connectors.kafka.topics import make_consumer, make_transactional_producer
+from pipelines.runtime.app import worker_stages
+from pipelines.settings import Settings
 from schemas.records import PlateRead
+from tests.conftest import wait_for
 from tests.e2e.harness import CODEC, DAY_S, Running, find_letter, rows_for
 from tests.factories import a_read
+
+
+def holes_total(running: Running, outcome: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{running.settings.metrics_port}/metrics", timeout=10).text
+    prefix = f'lprx_consumer_holes_total{{outcome="{outcome}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def committed_offset(settings: Settings, group: str, topic: str) -> int:
+    """The group's committed offset of partition 0 of ``topic``, asked without joining."""
+    consumer = make_consumer(settings, group)
+    try:
+        (committed,) = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+        return int(committed.offset)
+    finally:
+        consumer.close()
 
 
 def test_camera_reads_are_stored_with_ttl_counted_from_collection(running: Running) -> None:
@@ -71,3 +94,44 @@ def test_invalid_read_is_dead_lettered_with_its_reason(running: Running) -> None
     assert letter.error_type == "InvalidRecord"
     assert letter.original_value == original
     assert PlateRead.decode(CODEC, letter.original_value).plate == "---"
+
+
+def test_an_aborted_transaction_between_reads_is_asked_of_kafka_and_passed_over(
+    running: Running,
+) -> None:
+    """The worker commits past offsets its fetch jumped over only once its own reader
+    has asked Kafka what they hold: five records of an aborted transaction on reads.raw
+    (and its marker) hold none, so they are passed over, and the group's commit reaches
+    the read after them."""
+    settings = running.settings
+    topic = settings.topic("reads.raw")
+    before = holes_total(running, "passed_over")
+    first = a_read(plate="HOLEA11", camera_id="cam-hole", collected_at=datetime.now(UTC))
+    running.produce("reads.raw", first.encode(CODEC), key=b"cam-hole")
+    rows_for(running, "HOLEA11")
+    producer = make_transactional_producer(
+        settings, "e2e-holes", f"{settings.topic_prefix}-e2e-holes"
+    )
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for i in range(5):
+        producer.produce(topic, key=b"cam-hole", value=b"aborted %d" % i)
+    producer.flush(10)
+    producer.abort_transaction(30)
+    after = a_read(plate="HOLEB22", camera_id="cam-hole", collected_at=datetime.now(UTC))
+    offsets: list[int] = []
+    running.producer.produce(
+        topic, key=b"cam-hole", value=after.encode(CODEC),
+        on_delivery=lambda _error, message: offsets.append(message.offset()),
+    )  # fmt: skip
+    running.producer.flush(10)
+    rows_for(running, "HOLEB22")
+    wait_for(lambda: holes_total(running, "passed_over") > before, 60, "the hole passed over")
+    group = f"{settings.topic_prefix}-{'-'.join(worker_stages(settings))}"
+    # Past the read after the hole (the abort's marker may come after that read: Kafka
+    # writes markers once the abort is decided, not before abort_transaction returns).
+    wait_for(
+        lambda: committed_offset(settings, group, topic) > offsets[0],
+        60,
+        "the group's commit past the aborted records",
+    )

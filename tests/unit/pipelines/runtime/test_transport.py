@@ -44,6 +44,7 @@ class Consumer:
     _read_again = _ReadCommittedConsumer._read_again
     _add_gap = _ReadCommittedConsumer._add_gap
     _new_offset = _ReadCommittedConsumer._new_offset  # its own part only: a stalled head
+    _taken = _ReadCommittedConsumer._taken
 
     def __init__(
         self, acked: list[int], committed: int | None, pending: list[int], kafka: Kafka | None
@@ -285,3 +286,19 @@ def test_a_jump_on_a_compacted_topic_is_compaction_and_passed_over_unasked() -> 
     consumer.transport.compacted_topics = frozenset({TP.topic})
     asyncio.run(consumer._add_gap(TP, 21, 500))
     assert consumer.gaps() == [(21, 500)] and kafka.asked == [] and consumer.sought == []
+
+
+def test_a_jump_right_after_a_record_not_yet_committed_starts_after_it() -> None:
+    """Read 20 (in work, so not committed: the committed offset is 20 too), next record
+    27 after an aborted transaction: the question is 21-26, not 20, which Kafka would
+    say holds a record, so that 20 would be read again and again until committed."""
+    kafka = Kafka(first=NO_RECORD)
+    consumer = Consumer(acked=[], committed=20, pending=[20], kafka=kafka)
+    consumer._read_offset[TP] = 20
+
+    async def jump() -> None:
+        await consumer._add_gap(TP, 21, 27)
+        await settled(consumer)
+
+    asyncio.run(jump())
+    assert kafka.asked == [(21, 27)] and consumer.gaps() == [(21, 27)]
