@@ -30,7 +30,7 @@ hypothesis_settings.register_profile("lprx", deadline=None)
 hypothesis_settings.load_profile("lprx")
 
 if TYPE_CHECKING:
-    from confluent_kafka import Message
+    from confluent_kafka import Message, Producer
 
 T = TypeVar("T")
 
@@ -104,6 +104,24 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: fl
             return last
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def after_an_aborted_transaction(
+    settings: Settings, topic: str, records: int, key: bytes = b"k"
+) -> Producer:
+    """Writes ``records`` records to ``topic`` in a transaction, aborts it (offsets a
+    read_committed consumer never gets, then the abort's marker), and returns the
+    transactional producer for more."""
+    from connectors.kafka.topics import make_transactional_producer
+
+    producer = make_transactional_producer(settings, "test-aborted", f"{topic}-aborted")
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for i in range(records):
+        producer.produce(topic, key=key, value=b"aborted %d" % i)
+    producer.flush(15)
+    producer.abort_transaction(30)
+    return producer
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from confluent_kafka import TopicPartition
 
-from connectors.kafka.topics import make_consumer, make_transactional_producer
+from connectors.kafka.topics import make_consumer
 from pipelines.runtime.app import worker_stages
 from pipelines.settings import Settings
 from schemas.records import PlateRead
-from tests.conftest import wait_for
+from tests.conftest import after_an_aborted_transaction, wait_for
 from tests.e2e.harness import CODEC, DAY_S, Running, find_letter, rows_for
 from tests.factories import a_read
 
@@ -109,15 +109,7 @@ def test_an_aborted_transaction_between_reads_is_asked_of_kafka_and_passed_over(
     first = a_read(plate="HOLEA11", camera_id="cam-hole", collected_at=datetime.now(UTC))
     running.produce("reads.raw", first.encode(CODEC), key=b"cam-hole")
     rows_for(running, "HOLEA11")
-    producer = make_transactional_producer(
-        settings, "e2e-holes", f"{settings.topic_prefix}-e2e-holes"
-    )
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    for i in range(5):
-        producer.produce(topic, key=b"cam-hole", value=b"aborted %d" % i)
-    producer.flush(10)
-    producer.abort_transaction(30)
+    after_an_aborted_transaction(settings, topic, 5, key=b"cam-hole")
     after = a_read(plate="HOLEB22", camera_id="cam-hole", collected_at=datetime.now(UTC))
     offsets: list[int] = []
     running.producer.produce(

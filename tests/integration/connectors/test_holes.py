@@ -8,14 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.kafka.holes import NO_RECORD, HoleReader
-from connectors.kafka.topics import (
-    TopicSpec,
-    ensure_topics,
-    make_producer,
-    make_transactional_producer,
-)
+from connectors.kafka.topics import TopicSpec, ensure_topics, make_producer
 from pipelines.settings import Settings
-from tests.conftest import unique_settings
+from tests.conftest import after_an_aborted_transaction, unique_settings
 
 
 @pytest.fixture
@@ -29,13 +24,7 @@ def written(servers: Settings) -> Iterator[tuple[Settings, str]]:
     for i in range(5):
         plain.produce(topic, key=b"k", value=b"plain-%d" % i)
     assert plain.flush(15) == 0
-    producer = make_transactional_producer(settings, "test-holes-tx", f"{topic}-tx")
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    for i in range(3):
-        producer.produce(topic, key=b"k", value=b"aborted-%d" % i)
-    producer.flush(15)
-    producer.abort_transaction(30)
+    producer = after_an_aborted_transaction(settings, topic, 3)
     producer.begin_transaction()
     producer.produce(topic, key=b"k", value=b"committed")
     producer.commit_transaction(30)
