@@ -153,19 +153,21 @@ class _ReadCommittedConsumer(driver.Consumer):
         """Asks Kafka (in a thread) what offsets ``[start, end)`` of ``tp`` hold, then
         settles them (``_settle_hole``): one question per partition at a time, the
         others wait their turn."""
-        waiting: dict[Any, list[tuple[int, int]]] = self.__dict__.setdefault("_holes", {})
-        waiting.setdefault(tp, []).append((start, end))
+        # Each question with the generation it was asked in: an answer after a
+        # rebalance is not acted on (the partition's owner reads from its commit).
+        waiting: dict[Any, list[tuple[int, int, int]]] = self.__dict__.setdefault("_holes", {})
+        waiting.setdefault(tp, []).append((start, end, self.app.consumer_generation_id))
         checks: dict[Any, asyncio.Future[None]] = self.__dict__.setdefault("_hole_checks", {})
         if tp in checks:
             return
-        task = asyncio.ensure_future(self._settle_holes(tp, self.app.consumer_generation_id))
+        task = asyncio.ensure_future(self._settle_holes(tp))
         checks[tp] = task
         task.add_done_callback(lambda _done: checks.pop(tp, None))
 
-    async def _settle_holes(self, tp: Any, generation: int) -> None:
-        waiting: dict[Any, list[tuple[int, int]]] = self.__dict__["_holes"]
+    async def _settle_holes(self, tp: Any) -> None:
+        waiting: dict[Any, list[tuple[int, int, int]]] = self.__dict__["_holes"]
         while waiting.get(tp):
-            start, end = waiting[tp].pop(0)
+            start, end, generation = waiting[tp].pop(0)
             read_again = await self._settle_hole(tp, start, end, generation)
             if read_again is not None:  # what waits past it is read again too
                 waiting[tp] = [hole for hole in waiting[tp] if hole[0] < read_again]

@@ -302,3 +302,20 @@ def test_a_jump_right_after_a_record_not_yet_committed_starts_after_it() -> None
 
     asyncio.run(jump())
     assert kafka.asked == [(21, 27)] and consumer.gaps() == [(21, 27)]
+
+
+def test_a_question_asked_after_a_rebalance_is_answered_in_its_own_generation() -> None:
+    """A question of generation 1 in flight; the partition comes back in generation 2
+    and a new jump is asked: the first answer is dropped, the second acted on."""
+    kafka = Kafka(first=NO_RECORD)
+    consumer = Consumer(acked=[], committed=20, pending=[], kafka=kafka)
+
+    async def jump_rebalance_jump() -> None:
+        await consumer._add_gap(TP, 21, 500)
+        consumer.app.consumer_generation_id = 2
+        await consumer._add_gap(TP, 600, 700)
+        await settled(consumer)
+
+    asyncio.run(jump_rebalance_jump())
+    assert kafka.asked == [(21, 500), (600, 700)]
+    assert consumer.gaps() == [(600, 700)]
