@@ -133,7 +133,16 @@ def steady_hits(
     hit_every = max(1, total // len(hot))
     posted: dict[str, float] = {}
     posted_wall: dict[str, float] = {}
+    accepted_wall: dict[str, float] = {}
     statuses: list[int] = []
+
+    async def post(client: httpx.AsyncClient, token: str, reads: list[dict[str, Any]],
+                   hits: list[str]) -> int:  # fmt: skip
+        status = await _post(client, url, token, reads)
+        accepted = time.time()
+        for plate in hits:
+            accepted_wall[plate] = accepted
+        return status
 
     async def go() -> float:
         cameras = itertools.cycle(tokens.items())
@@ -161,7 +170,7 @@ def steady_hits(
                 for plate in hits:
                     posted[plate] = out
                     posted_wall[plate] = wall
-                pending.append(asyncio.create_task(_post(client, url, token, reads)))
+                pending.append(asyncio.create_task(post(client, token, reads, hits)))
             statuses.extend(await asyncio.gather(*pending))
             return time.monotonic() - start
 
@@ -180,7 +189,28 @@ def steady_hits(
         "hit_latency_p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "hit_latency_max_ms": round(max(latencies), 1) if latencies else None,
         **legs(posted_wall, watch.stamps),
+        **accepted_leg(posted_wall, accepted_wall, watch.stamps),
     }
+
+
+def accepted_leg(
+    posted: dict[str, float],
+    accepted: dict[str, float],
+    stamps: dict[str, tuple[float, float, float]],
+) -> dict[str, Any]:
+    """Post to match split at the ingest's answer: post to 202 (the ingest, and Kafka's
+    acknowledgement of the batch), and 202 to match (negative where the worker matched
+    the read before the camera had its answer)."""
+    out: dict[str, Any] = {}
+    series = {
+        "post_to_accepted": [(accepted[p] - posted[p]) * 1000 for p in accepted if p in posted],
+        "accepted_to_match": [(stamps[p][0] - accepted[p]) * 1000 for p in accepted if p in stamps],
+    }
+    for name, values in series.items():
+        if values:
+            out[f"hit_leg_{name}_p50_ms"] = round(percentile(values, 50), 1)
+            out[f"hit_leg_{name}_p99_ms"] = round(percentile(values, 99), 1)
+    return out
 
 
 def legs(posted: dict[str, float], stamps: dict[str, tuple[float, float, float]]) -> dict[str, Any]:

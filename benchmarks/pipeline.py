@@ -107,16 +107,16 @@ def metric(port: int, name: str, **labels: str) -> float:
     return total
 
 
-def gc_pauses(port: int) -> dict[str, dict[str, float]]:
-    """The worker's garbage collections so far, by generation: how many, their time in
-    all, and how many took over 100 ms (``lprx_gc_pause_ms``)."""
+def histogram(port: int, family_name: str, label: str | None = None) -> dict[str, dict[str, float]]:
+    """A millisecond histogram of the worker's so far, by ``label`` (or one entry, "all"):
+    how many observations, their sum, and how many were over 100 ms."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     found: dict[str, dict[str, float]] = {}
     for family in text_string_to_metric_families(text):
-        if family.name != "lprx_gc_pause_ms":
+        if family.name != family_name:
             continue
         for sample in family.samples:
-            entry = found.setdefault(sample.labels["generation"], {})
+            entry = found.setdefault(sample.labels[label] if label else "all", {})
             if sample.name.endswith("_count"):
                 entry["count"] = sample.value
             elif sample.name.endswith("_sum"):
@@ -126,6 +126,18 @@ def gc_pauses(port: int) -> dict[str, dict[str, float]]:
     for entry in found.values():
         entry["over_100_ms"] = entry.get("count", 0) - entry.pop("at_most_100_ms", 0)
     return found
+
+
+def gc_pauses(port: int) -> dict[str, dict[str, float]]:
+    """The worker's garbage collections so far, by generation: how many, their time in
+    all, and how many took over 100 ms (``lprx_gc_pause_ms``)."""
+    return histogram(port, "lprx_gc_pause_ms", "generation")
+
+
+def between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """A ``histogram`` entry over one phase: its observations, their sum, and those over
+    100 ms, from ``before`` to ``after``."""
+    return {key: round(after.get(key, 0) - before.get(key, 0), 1) for key in after}
 
 
 def make_reads(n: int, hot: list[str], rng: random.Random,
@@ -404,7 +416,15 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             httpx.post(f"{url}/v1/reads", json=[body(warm_up, camera, datetime.now(UTC))],
                        headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
             wait_until(lambda: warm_up in watch.arrived, [*workers, ingest], "the warm-up hit")
+            lag_before = histogram(port, "lprx_event_loop_lag_ms").get("all", {})
+            gc_before = gc_pauses(port)
             latency = steady_hits(url, tokens, watch, latency_hot, rate, latency_seconds, rng)
+            lag_after = histogram(port, "lprx_event_loop_lag_ms").get("all", {})
+            latency["latency_worker_event_loop_lag"] = between(lag_before, lag_after)
+            latency["latency_worker_gc_pauses"] = {
+                generation: between(gc_before.get(generation, {}), counts)
+                for generation, counts in gc_pauses(port).items()
+            }
         memory["after_latency"] = rss(processes)
         burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
         memory["end"] = rss(processes)

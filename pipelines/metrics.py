@@ -14,6 +14,7 @@ shared out equally, once per record, and the whole batch once in
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -81,6 +82,13 @@ READ_AGE_MS = Histogram(
     "share (its hit delivered).",
     ["stage"],
     buckets=AGE_MS_BUCKETS,
+    registry=REGISTRY,
+)
+EVENT_LOOP_LAG_MS = Histogram(
+    "lprx_event_loop_lag_ms",
+    "How late the worker's event loop ran a timer due every 100 ms, in milliseconds: "
+    "the time any record waits behind the worker's other work (or a collection).",
+    buckets=MS_BUCKETS,
     registry=REGISTRY,
 )
 GC_PAUSE_MS = Histogram(
@@ -375,6 +383,18 @@ def timed_collection(phase: str, info: dict[str, int]) -> None:
     else:
         elapsed = (time.perf_counter() - _collection_started[0]) * 1000
         GC_PAUSE_MS.labels(str(info["generation"])).observe(elapsed)
+
+
+EVENT_LOOP_TICK_S = 0.1
+
+
+async def watch_event_loop() -> None:
+    """Times the event loop's lateness on ``lprx_event_loop_lag_ms``, for ever."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(EVENT_LOOP_TICK_S)
+        late = time.perf_counter() - started - EVENT_LOOP_TICK_S
+        EVENT_LOOP_LAG_MS.observe(max(0.0, late) * 1000)
 
 
 def time_collections() -> None:

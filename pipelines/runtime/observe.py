@@ -126,6 +126,7 @@ def observe(
     if isinstance(share_loop, ShareService):
         health.add_check("share", share_loop.problem)
     pipeline.wiring.task(health.heartbeat)
+    pipeline.wiring.task(metrics.watch_event_loop)
     if stages & CASSANDRA_STAGES:
         health.add_check("cassandra", lambda: cassandra_check(ctx))
 

@@ -48,7 +48,7 @@ def to_json(vehicle: VehiclePass, partition: int, codec: Codec) -> dict[str, Any
         "reads": vehicle.reads,
         "held": vehicle.held_encoded,
         "held_score": vehicle.held_score,
-        "recent_ids": vehicle.recent_ids,
+        "recent_ids": list(vehicle.recent_ids),
     }
 
 
@@ -62,7 +62,7 @@ def from_json(value: Mapping[str, Any], codec: Codec) -> tuple[int, VehiclePass]
         reads=int(value["reads"]),
         held=PlateRead.decode(codec, base64.b64decode(held)) if held else None,
         held_score=float(value.get("held_score", 0.0)),
-        recent_ids=[str(i) for i in value.get("recent_ids", [])],
+        recent_ids=tuple(str(i) for i in value.get("recent_ids", [])),
         held_encoded=str(held) if held else None,
     )
 

@@ -94,7 +94,7 @@ def read_score(read: PlateRead, weights: ScoreWeights) -> float:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class VehiclePass:
     last_seen: float
     """Camera time of the pass's newest read (epoch seconds)."""
@@ -104,7 +104,7 @@ class VehiclePass:
     held: PlateRead | None = None
     """The best read so far, until the pass is sent."""
     held_score: float = 0.0
-    recent_ids: list[str] = field(default_factory=list)
+    recent_ids: tuple[str, ...] = ()
     """Ids of the pass's latest reads, to know a read delivered again."""
     held_encoded: str | None = field(default=None, compare=False, repr=False)
     """``held`` as the table stores it, kept so an unchanged read is not encoded again."""
@@ -129,10 +129,13 @@ class CameraPasses:
     """At most the camera time of the oldest pass's newest read, once computed: the
     passes need no look for one the window left behind until it is."""
 
-    near: dict[str, set[str]] | None = field(default=None, compare=False, repr=False)
+    near: dict[str, str | set[str]] | None = field(default=None, compare=False, repr=False)
     """Each pass key and each of its one-deletion variants -> the pass keys it comes
     from, once built: two plates one edit apart share one, so a read is compared with
-    the few passes it could join, not every pass of the camera."""
+    the few passes it could join, not every pass of the camera. A variant of one pass
+    only (nearly all) maps to the key itself: a string is not tracked by the garbage
+    collector, and a set per variant was most of a worker's heap, so of each full
+    collection's time."""
     first_held: float | None = field(default=None, compare=False)
     """When the earliest held pass was opened (worker time), if known to hold one."""
     first_held_known: bool = field(default=False, compare=False)
@@ -157,7 +160,11 @@ class CameraPasses:
                 self._index(known)
         found: set[str] = set()
         for variant in _variants(key):
-            found.update(self.near.get(variant, ()))
+            keys = self.near.get(variant)
+            if isinstance(keys, str):
+                found.add(keys)
+            elif keys is not None:
+                found.update(keys)
         if len(found) <= 1:
             return list(found)
         return [known for known in self.passes if known in found]
@@ -185,15 +192,24 @@ class CameraPasses:
         if self.near is not None:
             for variant in _variants(key):
                 keys = self.near.get(variant)
-                if keys is not None:
+                if keys == key:
+                    del self.near[variant]
+                elif isinstance(keys, set):
                     keys.discard(key)
-                    if not keys:
-                        del self.near[variant]
+                    if len(keys) == 1:
+                        self.near[variant] = next(iter(keys))
 
     def _index(self, key: str) -> None:
-        assert self.near is not None
+        near = self.near
+        assert near is not None
         for variant in _variants(key):
-            self.near.setdefault(variant, set()).add(key)
+            keys = near.get(variant)
+            if keys is None:
+                near[variant] = key
+            elif isinstance(keys, set):
+                keys.add(key)
+            elif keys != key:
+                near[variant] = {keys, key}
 
     def next_due(self, policy: DedupPolicy) -> float:
         """Worker time the camera next needs the worker: its earliest held pass to be
@@ -295,7 +311,7 @@ def fold_read(
     if matched is None:
         camera.oldest = at if camera.oldest is None else min(camera.oldest, at)
         camera.add(key, VehiclePass(
-            last_seen=at, opened=now, held=read, held_score=score, recent_ids=[read.read_id],
+            last_seen=at, opened=now, held=read, held_score=score, recent_ids=(read.read_id,),
             held_encoded=encoded,
         ))  # fmt: skip
         camera.changed.add(key)
@@ -303,7 +319,7 @@ def fold_read(
         vehicle = camera.passes[matched]
         vehicle.reads += 1
         vehicle.last_seen = max(vehicle.last_seen, at)
-        vehicle.recent_ids = [*vehicle.recent_ids[1 - RECENT_READ_IDS :], read.read_id]
+        vehicle.recent_ids = (*vehicle.recent_ids[1 - RECENT_READ_IDS :], read.read_id)
         if vehicle.held is not None and score > vehicle.held_score:
             vehicle.held, vehicle.held_score, vehicle.held_encoded = read, score, encoded
         camera.changed.add(matched)

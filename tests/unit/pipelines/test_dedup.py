@@ -23,6 +23,7 @@ from pipelines.stages.dedup import (
     DedupPolicy,
     Folded,
     ScoreWeights,
+    VehiclePass,
     fold_read,
     forget,
     is_idle,
@@ -401,3 +402,32 @@ def test_one_vehicle_in_view_sends_its_best_read_once(
     best = max(added, key=lambda r: r.confidence)  # max keeps the first of equals
     assert sent.read_id == best.read_id
     assert sent.duplicates == len(added) - 1
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.text(alphabet="AB12", min_size=1, max_size=4)),
+        max_size=40,
+    ),
+    st.text(alphabet="AB12", min_size=1, max_size=4),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_near_index_finds_what_a_scan_of_every_pass_finds(
+    steps: list[tuple[bool, str]], asked: str
+) -> None:
+    """Passes added and dropped in any order (a small alphabet, so variants collide):
+    the index names exactly the passes sharing a one-deletion variant with the key,
+    in the passes' order, as comparing with every pass would."""
+    camera = CameraPasses()
+    camera.candidates(asked)  # built now, so the adds and drops below keep it current
+    for adding, key in steps:
+        if adding and key not in camera.passes:
+            camera.add(key, VehiclePass(last_seen=0.0, opened=0.0))
+        elif not adding and key in camera.passes:
+            camera.drop(key)
+
+    def variants(key: str) -> set[str]:
+        return {key, *(key[:i] + key[i + 1 :] for i in range(len(key)))}
+
+    scanned = [known for known in camera.passes if variants(known) & variants(asked)]
+    assert camera.candidates(asked) == scanned

@@ -3,7 +3,9 @@ batch's time once per batch, dead letters by stage and reason, retries by stage.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,9 @@ from pipelines.metrics import (
     FollowersCollector,
     time_collections,
     timed_collection,
+    watch_event_loop,
 )
+from pipelines.runtime.app import freeze_startup_heap
 from pipelines.runtime.match import Match
 from pipelines.runtime.store import reads_sink
 from schemas.records import HotlistEntry
@@ -178,3 +182,40 @@ def test_each_garbage_collection_is_timed_once() -> None:
     before = collected()
     gc.collect()
     assert collected() == before + 1
+
+
+def test_a_blocked_event_loop_is_timed_as_late() -> None:
+    def late_ticks(over_ms: str) -> tuple[float, float]:
+        count = sample("lprx_event_loop_lag_ms_count")
+        on_time = REGISTRY.get_sample_value("lprx_event_loop_lag_ms_bucket", {"le": over_ms})
+        return count, count - (on_time or 0.0)
+
+    async def block_once() -> None:
+        watcher = asyncio.create_task(watch_event_loop())
+        await asyncio.sleep(0.05)  # the watcher's first tick is due in 50 ms
+        time.sleep(0.4)  # a blocking call, as a collection or a CPU-bound step is
+        await asyncio.sleep(0.25)  # that tick lands, and one more on time
+        watcher.cancel()
+
+    ticks, late = late_ticks("250.0")
+    asyncio.run(block_once())
+    ticks_after, late_after = late_ticks("250.0")
+    assert ticks_after - ticks >= 2
+    assert late_after - late == 1  # due at 100 ms, blocked to 450 ms: about 350 ms late
+
+
+def test_the_startup_heap_is_frozen_once_the_followers_are_loaded() -> None:
+    ctx, _ = context()
+    order: list[str] = []
+
+    async def loaded() -> None:
+        order.append(f"followers loaded, {gc.get_freeze_count()} frozen")
+
+    ctx.wait_for_followers = loaded  # type: ignore[method-assign]
+    gc.unfreeze()
+    try:
+        asyncio.run(freeze_startup_heap(ctx))
+        assert order == ["followers loaded, 0 frozen"]
+        assert gc.get_freeze_count() > 1000  # the modules and objects a worker holds
+    finally:
+        gc.unfreeze()
