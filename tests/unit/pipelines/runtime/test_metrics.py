@@ -200,8 +200,10 @@ def test_a_blocked_event_loop_is_timed_as_late() -> None:
     ticks, late = late_ticks("250.0")
     asyncio.run(block_once())
     ticks_after, late_after = late_ticks("250.0")
-    assert ticks_after - ticks >= 2
-    assert late_after - late == 1  # due at 100 ms, blocked to 450 ms: about 350 ms late
+    blocked = late_after - late
+    assert blocked >= 1  # due at 100 ms, blocked to 450 ms: about 350 ms late
+    # The ticks after it ran on time; a loaded box may delay one, not both by 250 ms.
+    assert ticks_after - ticks - blocked >= 1
 
 
 def test_the_startup_heap_is_frozen_once_the_followers_are_loaded() -> None:
