@@ -169,6 +169,13 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     # send and one table write per camera for the batch. A lone read waits this long.
     normalize_batch_size: int = Field(default=256, ge=1)
     normalize_batch_seconds: float = Field(default=0.01, gt=0)
+    normalize_folds_in_flight: int = Field(
+        default=4,
+        ge=1,
+        description="Batches of raw reads normalised and matched (hits sent) while the "
+        "batches before still wait to be folded into passes, each folded in order and "
+        "committed once folded.",
+    )
 
     @property
     def models_dir(self) -> Path:

@@ -40,6 +40,7 @@ from faust.types import EventT, StreamT
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
+from pipelines.runtime.in_flight import InOrder, acknowledge
 from pipelines.runtime.match import Match
 from pipelines.runtime.passes import TABLE, PassBook
 from pipelines.runtime.wiring import Wiring, within_event
@@ -106,12 +107,21 @@ class Dedup:
         if self.matcher is not None:
             await self.ctx.wait_for_followers()  # matching needs the hotlist loaded
         settings = self.ctx.settings
-        # Faust hands agents a Stream; its interface type lacks take_events.
-        batches = cast(Stream[bytes], stream).take_events(
-            settings.normalize_batch_size, within=settings.normalize_batch_seconds
-        )
-        async for events in batches:
-            await self.on_reads(events)
+        # Faust hands agents a Stream; its interface type lacks noack_take, which yields
+        # the events themselves (typed as values).
+        taking = cast(Stream[bytes], stream)
+        folds = InOrder(settings.normalize_folds_in_flight, serial=True)
+        try:
+            async for taken in taking.noack_take(
+                settings.normalize_batch_size, within=settings.normalize_batch_seconds
+            ):
+                events = cast(list[EventT[bytes]], taken)
+                forwarded = await self._normalize_and_match(events)
+                # Folded in order after the batches before, acknowledged once folded.
+                await folds.add(self._fold_batch(forwarded), partial(acknowledge, taking, events))
+            await folds.drain()
+        finally:
+            folds.cancel()
 
     async def on_read(self, event: EventT[bytes]) -> None:
         await self.on_reads([event])
@@ -120,12 +130,16 @@ class Dedup:
         """A batch of raw reads: each decoded, normalised and forwarded to matching on
         its own (a bad one is its own dead letter), then all folded under one lock with
         one acknowledged send and one table write per camera."""
+        await self._fold_batch(await self._normalize_and_match(events))
+
+    async def _normalize_and_match(self, events: Sequence[EventT[bytes]]) -> list[Normalized]:
+        """The batch normalised and, in a worker of stage match too, matched: its hits
+        are sent before it is folded, so none waits for dedup's lock."""
         with metrics.timed_batch(normalize.STAGE, len(events)):
             forwarded = await self._normalize_all(events)
         if self.matcher is not None:
             await self.matcher.on_reads([i.event for i in forwarded], [i.read for i in forwarded])
-        if forwarded:
-            await self._fold_batch(forwarded)
+        return forwarded
 
     async def _normalize_all(self, events: Sequence[EventT[bytes]]) -> list[Normalized]:
         forwarded: list[Normalized] = []
@@ -158,6 +172,8 @@ class Dedup:
         """The batch folded as one; if that fails for good (not an outage, which holds
         the batch), each read on its own, so a read that breaks dedup gets its dead
         letter and the others their passes."""
+        if not items:
+            return
         if len(items) > 1 and await self.dedup.attempt(partial(self._fold_all, items)):
             return
         for item in items:

@@ -28,7 +28,7 @@ from connectors.cassandra import CassandraStore, RowOutcome
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
-from pipelines.runtime.in_flight import InOrder
+from pipelines.runtime.in_flight import InOrder, acknowledge
 from schemas import Codec
 from schemas.errors import PermanentError
 
@@ -115,9 +115,3 @@ class BatchedSink(Generic[R]):
             raise RuntimeError(f"{len(outcomes)} outcomes for {len(records)} records")
         self._written(records)
         return outcomes
-
-
-async def acknowledge(stream: StreamT[bytes], events: Sequence[EventT[bytes]]) -> None:
-    """The events' offsets made safe to commit (Faust commits up to the first not)."""
-    for event in events:
-        await stream.ack(event)

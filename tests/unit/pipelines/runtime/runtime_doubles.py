@@ -5,7 +5,7 @@ the guard, the context and the mirrors under test are the worker's own."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -233,3 +233,22 @@ def run(coroutine: Awaitable[T]) -> T:
         return await coroutine
 
     return asyncio.run(main())
+
+
+class TakenStream:
+    """What a sink uses of a Faust stream: batches taken without acknowledgement, and
+    ``ack``. Once the batches run out it waits for more, yielding nothing, as Faust's
+    take does."""
+
+    def __init__(self, batches: Sequence[Sequence[Event]]) -> None:
+        self.batches = batches
+        self.acked: list[int] = []
+
+    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Event]]:
+        for batch in self.batches:
+            yield list(batch)
+        await asyncio.Event().wait()
+
+    async def ack(self, event: Event) -> bool:
+        self.acked.append(event.message.offset)
+        return True

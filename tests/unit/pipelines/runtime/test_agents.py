@@ -7,6 +7,8 @@ tests (integration, e2e) prove the Faust wiring around them.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import dataclasses
 from collections.abc import Mapping
 from datetime import timedelta
@@ -54,6 +56,7 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     Counts,
     FakeStore,
     RecordingOutbox,
+    TakenStream,
     context,
     event,
     fresh_read,
@@ -247,6 +250,42 @@ def test_a_pass_is_marked_sent_only_once_kafka_acknowledged_its_read() -> None:
     assert [PlateRead.decode(CODEC, s.value).read_id for s in out.acknowledged] == [read.read_id]
     assert table[next(iter(table))]["held"] is None
     assert (counts["retry"], counts["ok"], counts["dead_letter"]) == (1, 1, 0)
+
+
+def test_a_batch_is_matched_while_the_one_before_waits_to_be_folded_and_committed_after() -> None:
+    """A tick holding dedup's lock (its send not yet acknowledged) holds the fold of the
+    reads, never their matching; each batch is committed only once folded, in order."""
+    table: dict[str, Any] = {}
+    agents, out = dedup_agents(table, 2.0, Clock())
+    first, second = fresh_read(plate="FST1234"), fresh_read(plate="SND1234")
+    stream = TakenStream([
+        [event(first.encode(CODEC), partition=1, offset=0)],
+        [event(second.encode(CODEC), partition=1, offset=1)],
+    ])  # fmt: skip
+
+    async def scenario() -> None:
+        await agents.lock.acquire()  # as a tick waiting for Kafka's acknowledgement
+        consuming = asyncio.ensure_future(agents.consume_reads(stream))  # type: ignore[arg-type]
+        for _ in range(1000):
+            if len(out.to("reads.normalized")) == 2:
+                break
+            await asyncio.sleep(0.005)
+        # The second batch went to matching while the first still waits for the lock.
+        assert [r.plate for r in reads_in(out, "reads.normalized")] == ["FST1234", "SND1234"]
+        assert (stream.acked, table) == ([], {})  # neither folded: neither committed
+        agents.lock.release()
+        for _ in range(1000):
+            if len(stream.acked) == 2:
+                break
+            await asyncio.sleep(0.005)
+        consuming.cancel()
+
+    run(scenario())
+    assert stream.acked == [0, 1]
+    # Both folded, each an open pass of its camera holding its read.
+    assert sorted(key.split("/")[0] for key in table) == ["cam-1", "cam-1"]
+    held = [PlateRead.decode(CODEC, base64.b64decode(v["held"])) for v in table.values()]
+    assert sorted(read.plate for read in held) == ["FST1234", "SND1234"]
 
 
 # --- match ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Sequence
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from tests.unit.pipelines.runtime.runtime_doubles import (
     Counts,
     Event,
     FakeStore,
+    TakenStream,
     context,
     event,
     fresh_read,
@@ -137,23 +139,62 @@ def test_a_write_that_raises_is_not_acknowledged_nor_anything_after_it() -> None
     assert run(scenario()) == []
 
 
-class TakenStream:
-    """What a sink uses of a Faust stream: batches taken without acknowledgement, and
-    ``ack``. Once the batches run out it waits for more, yielding nothing, as Faust's
-    take does."""
+def test_serial_batches_start_each_write_once_the_one_before_is_acknowledged() -> None:
+    """Dedup's folds: in order, one at a time, while the taker goes on taking."""
 
-    def __init__(self, batches: Sequence[Sequence[Event]]) -> None:
-        self.batches = batches
-        self.acked: list[int] = []
+    async def scenario() -> list[str]:
+        log: list[str] = []
+        gate = asyncio.Event()
 
-    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[Event]]:
-        for batch in self.batches:
-            yield list(batch)
-        await asyncio.Event().wait()
+        async def write(i: int) -> None:
+            log.append(f"write {i}")
+            if i == 0:
+                await gate.wait()
 
-    async def ack(self, event: Event) -> bool:
-        self.acked.append(event.message.offset)
-        return True
+        def ack(i: int) -> Any:
+            async def done() -> None:
+                log.append(f"ack {i}")
+
+            return done
+
+        batches = InOrder(3, serial=True)
+        await batches.add(write(0), ack(0))
+        await batches.add(write(1), ack(1))  # taken while the first is written
+        log.append("second taken")
+        await asyncio.sleep(0.01)
+        assert sorted(log) == ["second taken", "write 0"]  # the second waits for the first
+        gate.set()
+        await batches.drain()
+        return log
+
+    assert run(scenario())[1:] == ["write 0", "ack 0", "write 1", "ack 1"]
+
+
+def test_a_serial_batch_after_one_that_raised_never_starts() -> None:
+    async def scenario() -> list[str]:
+        log: list[str] = []
+
+        async def broken() -> None:
+            raise RuntimeError("a bug")
+
+        async def fine() -> None:
+            log.append("second written")
+
+        async def ack() -> None:
+            log.append("acknowledged")
+
+        batches = InOrder(3, serial=True)
+        await batches.add(broken(), ack)
+        await batches.add(fine(), ack)
+        with pytest.raises(RuntimeError, match="a bug"):
+            await batches.drain()
+        with pytest.raises(RuntimeError, match="a bug"):
+            await batches.drain()  # the second batch fails with the first, unstarted
+        return log
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unstarted write is closed, not left unawaited
+        assert run(scenario()) == []
 
 
 class OutageStore(FakeStore):
