@@ -152,8 +152,11 @@ class _Ingest:
         scheme, _, presented = (authorization or "").partition(" ")
         token = presented.strip() if scheme.lower() == "bearer" else ""
         if token.startswith(f"{TOKEN_PREFIX}."):
-            # argon2 is slow on purpose: off the event loop (once per token and process).
-            credential = await anyio.to_thread.run_sync(self.verifier.verify, token)
+            if self.verifier.needs_slow_check(token):
+                # argon2 is slow on purpose: off the event loop (once per token and process).
+                credential = await anyio.to_thread.run_sync(self.verifier.verify, token)
+            else:
+                credential = self.verifier.verify(token)
             if credential is None:
                 return self.denied(request, endpoint, "unknown or revoked camera credential")
             if credential.uploader != (endpoint == "uploads"):

@@ -22,7 +22,7 @@ class IngestConfig(KafkaConfig, FramesConfig):
     )
     ingest_credentials_file: Path | None = Field(
         default=None,
-        description="Per-camera credentials (argon2id hashes; `lprx cameras add`), re-read "
+        description="Per-camera credentials (SHA-256 hashes; `lprx cameras add`), re-read "
         "when changed; default <cache_dir>/secrets/cameras.json.",
     )
     ingest_max_body_bytes: int = 8 * 1024 * 1024

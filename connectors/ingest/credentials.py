@@ -1,8 +1,14 @@
 """Per-camera ingest credentials: one bearer token per camera (or partner uploader),
-stored as an argon2id hash, bound to its agency, camera id and kind.
+stored as a hash, bound to its agency, camera id and kind.
 
-A token reads ``lprxc.<credential id>.<secret>``; only the argon2id hash of the secret is
-kept, in a JSON file (0600, default ``<cache_dir>/secrets/cameras.json``) that ``lprx
+A token reads ``lprxc.<credential id>.<secret>``; only the hash of the secret is kept:
+SHA-256 (``sha256$<hex>``). The secret is 256 random bits, not a password: no guess can
+find it, so a slow password hash adds nothing but cost (NIST SP 800-63B 5.1.2.2: a
+secret of 112 bits or more is hashed with an approved one-way function), and that cost
+was real: argon2id takes 130 ms of CPU here, paid by each camera's first post after an
+ingest starts, by every camera at once after a restart. Credentials issued before keep
+their argon2id hash, still verified (once per token and process), until rotated.
+The hashes are kept in a JSON file (0600, default ``<cache_dir>/secrets/cameras.json``) that ``lprx
 cameras add|rotate|revoke`` rewrites atomically and every ingest process re-reads when it
 changes (checked at most every ``reload_seconds``), so a rotation or revocation takes
 effect within seconds, without a restart. A camera's id and kind, and an uploader's
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import os
 import secrets
 import threading
@@ -34,12 +41,32 @@ from schemas.records import CameraKind, utcnow
 
 TOKEN_PREFIX = "lprxc"  # noqa: S105 (the marker of a token, not a secret)
 DEFAULT_RATE_PER_MINUTE = 600
-# argon2-cffi's defaults (RFC 9106 low-memory: argon2id, t=3, m=64 MiB, p=4).
+SHA256_SCHEME = "sha256$"
+# Hashes of credentials issued before SHA-256: argon2-cffi's defaults (RFC 9106
+# low-memory: argon2id, t=3, m=64 MiB, p=4), verified only.
 _HASHER = PasswordHasher()
 
 
+def hash_secret(secret: str) -> str:
+    return SHA256_SCHEME + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def slow_hash(secret_hash: str) -> bool:
+    """An argon2id hash (a credential issued before SHA-256): costly to verify."""
+    return not secret_hash.startswith(SHA256_SCHEME)
+
+
+def secret_matches(secret_hash: str, secret: str) -> bool:
+    if not slow_hash(secret_hash):
+        return hmac.compare_digest(secret_hash, hash_secret(secret))
+    try:
+        return bool(_HASHER.verify(secret_hash, secret))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 class CameraCredential(BaseModel):
-    """What the store keeps of a credential (the secret only as its argon2id hash)."""
+    """What the store keeps of a credential (the secret only as its hash)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -75,7 +102,7 @@ def _parse(token: str) -> tuple[str, str] | None:
 
 def _new_secret(credential_id: str) -> tuple[str, str]:
     secret = secrets.token_urlsafe(32)
-    return f"{TOKEN_PREFIX}.{credential_id}.{secret}", _HASHER.hash(secret)
+    return f"{TOKEN_PREFIX}.{credential_id}.{secret}", hash_secret(secret)
 
 
 class CredentialFile:
@@ -180,8 +207,8 @@ class CredentialVerifier:
     _credentials: dict[str, CameraCredential] = field(default_factory=dict)
     _stamp: tuple[int, int] | None = None
     _checked: float = float("-inf")
-    # sha256(token) -> the hash it was verified against: argon2 once per token, not per
-    # request (a camera posts many times a minute).
+    # sha256(token) -> the argon2id hash it was verified against: argon2 once per token,
+    # not per request (a camera posts many times a minute).
     _verified: dict[bytes, str] = field(default_factory=dict)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -200,8 +227,8 @@ class CredentialVerifier:
             self._credentials = CredentialFile(self.path).load() if stamp else {}
             self._stamp = stamp
 
-    def verify(self, token: str) -> CameraCredential | None:
-        """The active credential ``token`` belongs to, or None."""
+    def _lookup(self, token: str) -> tuple[CameraCredential, str, bytes] | None:
+        """The active credential ``token`` names, its secret, and the token's digest."""
         parsed = _parse(token)
         if parsed is None:
             return None
@@ -211,14 +238,31 @@ class CredentialVerifier:
             credential = self._credentials.get(credential_id)
         if credential is None or not credential.active:
             return None
-        digest = hashlib.sha256(token.encode()).digest()
+        return credential, secret, hashlib.sha256(token.encode()).digest()
+
+    def needs_slow_check(self, token: str) -> bool:
+        """True when ``verify(token)`` would run argon2 (a credential issued before
+        SHA-256, not yet verified in this process): the caller runs it off the loop."""
+        found = self._lookup(token)
+        if found is None:
+            return False
+        credential, _, digest = found
+        return slow_hash(credential.secret_hash) and (
+            self._verified.get(digest) != credential.secret_hash
+        )
+
+    def verify(self, token: str) -> CameraCredential | None:
+        """The active credential ``token`` belongs to, or None."""
+        found = self._lookup(token)
+        if found is None:
+            return None
+        credential, secret, digest = found
         if self._verified.get(digest) == credential.secret_hash:
             return credential
-        try:
-            _HASHER.verify(credential.secret_hash, secret)
-        except (VerificationError, InvalidHashError):
+        if not secret_matches(credential.secret_hash, secret):
             return None
-        self._verified[digest] = credential.secret_hash
+        if slow_hash(credential.secret_hash):
+            self._verified[digest] = credential.secret_hash
         return credential
 
     def allow(self, credential: CameraCredential) -> float:

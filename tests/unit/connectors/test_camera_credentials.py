@@ -1,13 +1,16 @@
-"""Per-camera ingest credentials: argon2id hashes, rotation, revocation, rate limits,
+"""Per-camera ingest credentials: SHA-256 hashes (argon2id ones issued before still
+verified), rotation, revocation, rate limits,
 and the ingest app refusing a camera that posts as another (no servers needed)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from connectors.ingest.app import create_ingest_app
@@ -28,15 +31,17 @@ class Clock:
         return self.now
 
 
-def test_only_an_argon2id_hash_is_stored_and_the_file_is_owner_only(tmp_path: Path) -> None:
+def test_only_a_sha256_hash_is_stored_and_the_file_is_owner_only(tmp_path: Path) -> None:
     file = CredentialFile(tmp_path / "cameras.json")
     token = file.add(AGENCY, "cam-1", CameraKind.SQUAD_CAR)
     text = file.path.read_text()
     secret = token.rsplit(".", 1)[1]
     assert secret not in text
-    assert json.loads(text)[token.split(".")[1]]["secret_hash"].startswith("$argon2id$")
+    stored = json.loads(text)[token.split(".")[1]]["secret_hash"]
+    assert stored == "sha256$" + hashlib.sha256(secret.encode()).hexdigest()
     assert stat.S_IMODE(file.path.stat().st_mode) == 0o600
     verifier = CredentialVerifier(file.path)
+    assert not verifier.needs_slow_check(token)  # checked on the event loop, no thread
     credential = verifier.verify(token)
     assert credential is not None
     assert (credential.agency_ori, credential.camera_id, credential.camera_kind) == (
@@ -46,6 +51,30 @@ def test_only_an_argon2id_hash_is_stored_and_the_file_is_owner_only(tmp_path: Pa
     assert verifier.verify("lprxc.nope.nope") is None
     with pytest.raises(ConfigurationError, match="rotate it instead"):
         file.add(AGENCY, "cam-1", CameraKind.FIXED)
+
+
+def test_a_credential_issued_with_argon2id_still_verifies_off_the_loop_once(
+    tmp_path: Path,
+) -> None:
+    file = CredentialFile(tmp_path / "cameras.json")
+    token = file.add(AGENCY, "cam-1", CameraKind.FIXED)
+    credential_id, secret = token.split(".")[1:]
+    # As written before SHA-256: the same secret, hashed with argon2id.
+    issued = json.loads(file.path.read_text())
+    issued[credential_id]["secret_hash"] = PasswordHasher().hash(secret)
+    file.path.write_text(json.dumps(issued))
+    clock = Clock()
+    verifier = CredentialVerifier(file.path, clock=clock)
+    assert verifier.needs_slow_check(token)  # argon2 ahead: the ingest runs it in a thread
+    assert verifier.verify(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert verifier.verify(token) is not None
+    assert not verifier.needs_slow_check(token)  # verified once: the next posts are quick
+    assert verifier.verify(token) is not None
+    new_token = file.rotate(AGENCY, "cam-1")  # a rotation gives a SHA-256 hash
+    clock.now += 2  # past the reload interval: the file is re-read
+    assert not verifier.needs_slow_check(new_token)
+    assert verifier.verify(new_token) is not None
+    assert verifier.verify(token) is None
 
 
 def test_rotation_and_revocation_take_effect_without_a_restart(tmp_path: Path) -> None:
