@@ -21,6 +21,10 @@ secured as deployed. Measured in one run, printed as one JSON object:
   reads (the historical agent; the throughput phase starts after it);
 - ``worker_cpu_s``: each worker's CPU time (user and system) at the start and the end
   of the throughput phase and at the end of the run;
+- ``throughput_timeline`` (without ``--rss-every``): every look for the last stored
+  read, half a second apart: seconds since the first read was produced, and the reads
+  normalised, sent by dedup and stored by then, so a run shows whether the stages
+  overlap or take their turns;
 - ``worker_gc_pauses``: the (first) worker's garbage collections by generation, at the
   end: how many, their time in all, and how many took over 100 ms;
 - ``rss_mib``: the worker's and the ingest's resident memory at each phase's end;
@@ -105,6 +109,23 @@ def metric(port: int, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+def stage_counts(port: int, stages: tuple[str, ...]) -> dict[str, float]:
+    """``lprx_records_total{outcome="ok"}`` of each of ``stages``, from one scrape (-1 each
+    if the worker does not answer)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return dict.fromkeys(stages, -1.0)
+    counts = dict.fromkeys(stages, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            stage = sample.labels.get("stage", "")
+            ok = sample.labels.get("outcome") == "ok"
+            if sample.name == "lprx_records_total" and ok and stage in counts:
+                counts[stage] += sample.value
+    return counts
 
 
 def histogram(port: int, family_name: str, label: str | None = None) -> dict[str, dict[str, float]]:
@@ -396,15 +417,23 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         produced_s = time.perf_counter() - start
         stored_now = partial(metric, store_port, "lprx_records_total", stage="store",
                              outcome="ok")  # fmt: skip
+        timeline: list[list[float]] = []
         if rss_every:
             taken = partial(metric, port, "lprx_records_total", stage="normalize", outcome="ok")
             samples = sample_rss(processes, taken, stored_now, expected_stored, rss_every,
                                  timeout)  # fmt: skip
         else:
             # Each look is a scrape of the worker's metrics, which costs it the GIL for a
-            # few ms: twice a second, not five times (the end is known to 0.5 s).
-            wait_until(lambda: stored_now() >= expected_stored, workers,
-                       f"{expected_stored} reads stored", timeout, every=0.5)  # fmt: skip
+            # few ms: twice a second, not five times (the end is known to 0.5 s). Each
+            # look is kept: when each stage had done how much (do they overlap?).
+            def look() -> bool:
+                counts = stage_counts(port, ("normalize", "dedup", "store"))
+                if store_apart:
+                    counts["store"] = stored_now()
+                timeline.append([round(time.perf_counter() - start, 2), *counts.values()])
+                return counts["store"] >= expected_stored
+
+            wait_until(look, workers, f"{expected_stored} reads stored", timeout, every=0.5)
         pipeline_s = time.perf_counter() - start
         counted = {
             "hits": metric(port, "lprx_records_total", stage="match", outcome="hit"),
@@ -478,6 +507,8 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
         "rss_mib": memory,
         "worker_cpu_s": cpu,
         **({"rss_samples": samples, **rss_slopes(samples)} if rss_every else {}),
+        # [seconds since the first read produced, normalised, sent by dedup, stored]
+        **({"throughput_timeline": timeline} if timeline else {}),
         "conditions": {
             "worker": "2 processes, stages normalize,match,share and store"
             if store_apart
