@@ -23,6 +23,18 @@ from schemas.errors import SendUnacknowledged
 Handler = Callable[[], Awaitable[None] | None]
 
 
+# RocksDB's budget for each partition of a table. Faust's defaults (64 MiB write
+# buffers, 3 of them, a 2 GiB block cache) sized for tables far larger than ours, whose
+# values a mirror keeps decoded in memory besides: a worker's RSS grew by 270 MiB over
+# the first 300,000 reads of a run before it levelled off.
+TABLE_STORE_OPTIONS = {
+    "write_buffer_size": 8 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 32 * 1024 * 1024,
+    "block_cache_compressed_size": 8 * 1024 * 1024,
+}
+
+
 def raw_topic(app: faust.App, name: str) -> TopicT:
     """Agents consume and produce bytes; decoding is the guard's (never Faust's, whose
     decode errors drop the message)."""
@@ -142,6 +154,7 @@ class Wiring:
             partitions=self.ctx.settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
             extra_topic_configs=bounded_compacted_config(self.ctx.settings),
+            options=TABLE_STORE_OPTIONS,
         )
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:
