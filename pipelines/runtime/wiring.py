@@ -154,7 +154,8 @@ class Wiring:
             partitions=self.ctx.settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
             extra_topic_configs=bounded_compacted_config(self.ctx.settings),
-            options=TABLE_STORE_OPTIONS,
+            # A copy each: Faust's store pops its own keys from the dict it is given.
+            options=dict(TABLE_STORE_OPTIONS),
         )
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:
