@@ -19,7 +19,9 @@ batch that fails other than by an outage is folded again read by read, so a read
 breaks dedup is its own dead letter. A pass is recorded as sent (its table entry, so its
 changelog) only after Kafka has acknowledged its read on ``reads``: a worker killed in
 between sends it again after recovery (the store's upsert by read id absorbs the
-duplicate), never loses it.
+duplicate), never loses it. A batch (or tick) is acknowledged only once Kafka has the
+changelog records of what it wrote (``wiring.DeliveredTable``): committed past a fold
+whose record was lost, the next worker would recover the pass without the batch's reads.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import cast
@@ -87,9 +89,13 @@ class Dedup:
         book: PassBook,
         clock: Callable[[], float] = time.time,
         matcher: Match | None = None,
+        changelog_delivered: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.book = book
+        self.changelog_delivered = changelog_delivered or _nothing_in_flight
+        """Until Kafka has the table's changelog records (``DeliveredTable``): a batch
+        or a tick is acknowledged only once the passes it wrote are."""
         self.matcher = matcher
         """This worker's match stage, when it runs one: reads are matched here, in the
         batch, instead of through ``reads.normalized``."""
@@ -118,10 +124,16 @@ class Dedup:
                 events = cast(list[EventT[bytes]], taken)
                 forwarded = await self._normalize_and_match(events)
                 # Folded in order after the batches before, acknowledged once folded.
-                await folds.add(self._fold_batch(forwarded), partial(acknowledge, taking, events))
+                await folds.add(
+                    self._fold_batch(forwarded), partial(self._acknowledge, taking, events)
+                )
             await folds.drain()
         finally:
             folds.cancel()
+
+    async def _acknowledge(self, stream: StreamT[bytes], events: Sequence[EventT[bytes]]) -> None:
+        await self.changelog_delivered()
+        await acknowledge(stream, events)
 
     async def on_read(self, event: EventT[bytes]) -> None:
         await self.on_reads([event])
@@ -253,6 +265,7 @@ class Dedup:
 
     async def on_tick(self, event: EventT[bytes]) -> None:
         await self.dedup.run(event, partial(self._settle, event))
+        await self.changelog_delivered()  # Faust acknowledges the tick once this returns
 
     async def _settle(self, event: EventT[bytes]) -> None:
         partition = event.message.partition
@@ -270,6 +283,10 @@ class Dedup:
                     metrics.count(FORGOTTEN_STAGE, "forgotten")
 
 
+async def _nothing_in_flight() -> None:
+    """A table that is not Faust's (a dict, in tests) writes nothing to wait for."""
+
+
 def policy(ctx: Context) -> DedupPolicy:
     return DedupPolicy.from_settings(ctx.settings)
 
@@ -279,7 +296,7 @@ def register(wiring: Wiring, matcher: Match | None = None) -> Dedup:
     table = wiring.table(TABLE)
     book = PassBook(table, ctx.codec, policy(ctx), ctx.settings.dedup_sites)
     wiring.keep_current(table, book.mirror)
-    agents = Dedup(ctx, book, matcher=matcher)
+    agents = Dedup(ctx, book, matcher=matcher, changelog_delivered=table.changelog_delivered)
     wiring.agent(ctx.topics.raw_reads, "normalize", agents.consume_reads)
     # A held pass is sent at most this long after its settle time is up.
     interval = max(0.1, book.policy.settle_seconds / 4)

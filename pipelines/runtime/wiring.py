@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from faust import streams as faust_streams
 from faust.types import EventT, StreamT, TableT, TopicT
+from faust.types.tuples import FutureMessage
 
 from connectors.kafka.topics import TopicSpec, bounded_compacted_config, ensure_topics
 from pipelines.runtime.context import Context, Outgoing
@@ -33,6 +34,48 @@ TABLE_STORE_OPTIONS = {
     "block_cache_size": 32 * 1024 * 1024,
     "block_cache_compressed_size": 8 * 1024 * 1024,
 }
+
+
+class DeliveredTable(faust.Table[str, Any]):
+    """A Faust table whose changelog records can be waited for until Kafka has them.
+
+    Faust sends a table write's changelog record through its producer's buffer, and
+    flushes that buffer before committing offsets only until 0.1 s pass without a send
+    (``ProducerBuffer.flush_atmost``); once stopping, it raises instead of flushing. So
+    on a busy worker the offset of the read that made a write could be committed while
+    the write's record was still in the buffer, and lost with the worker: the next
+    worker recovered the table without that read, and never saw the read again. An
+    agent that writes a table waits for ``changelog_delivered`` before acknowledging.
+    """
+
+    _in_flight: set[FutureMessage] | None = None
+    _failure: BaseException | None = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
+        sent: FutureMessage = super().send_changelog(*args, **kwargs)
+        if self._in_flight is None:
+            self._in_flight = set()
+        self._in_flight.add(sent)
+        sent.add_done_callback(self._delivered)
+        return sent
+
+    def _delivered(self, sent: FutureMessage) -> None:
+        if self._in_flight is not None:
+            self._in_flight.discard(sent)
+        if not sent.cancelled() and sent.exception() is not None:
+            self._failure = sent.exception()
+
+    async def changelog_delivered(self) -> None:
+        """Returns once Kafka has acknowledged every changelog record sent so far;
+        raises if one was refused: the table then holds a write its changelog lacks, and
+        what made it is never acknowledged (Kafka delivers it again after a restart)."""
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        if self._failure is not None:
+            raise SendUnacknowledged(
+                f"table {self.name}: Kafka refused a changelog record: "
+                f"{type(self._failure).__name__}: {self._failure}"
+            ) from self._failure
 
 
 def raw_topic(app: faust.App, name: str) -> TopicT:
@@ -146,17 +189,22 @@ class Wiring:
 
         self.app.on_before_shutdown.connect(receive)
 
-    def table(self, name: str) -> TableT[str, Any]:
+    def table(self, name: str) -> DeliveredTable:
         """A Faust table with JSON keys and values, one partition per topic partition;
-        its changelog keeps nothing past the transport bound (bounded_compacted_config)."""
-        return self.app.Table(
-            name,
+        its changelog keeps nothing past the transport bound (bounded_compacted_config).
+        What ``app.Table`` does, with the table class that can wait for its changelog."""
+        table = DeliveredTable(
+            self.app,
+            name=name,
+            beacon=self.app.tables.beacon,
             partitions=self.ctx.settings.topic_partitions,
             schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
             extra_topic_configs=bounded_compacted_config(self.ctx.settings),
             # A copy each: Faust's store pops its own keys from the dict it is given.
             options=dict(TABLE_STORE_OPTIONS),
         )
+        self.app.tables.add(table)
+        return table
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:
         """The mirror is forgotten on every rebalance and decoded again once the table

@@ -288,6 +288,62 @@ def test_a_batch_is_matched_while_the_one_before_waits_to_be_folded_and_committe
     assert sorted(read.plate for read in held) == ["FST1234", "SND1234"]
 
 
+def test_a_batch_and_a_tick_are_committed_only_once_kafka_has_what_they_wrote_to_the_table() -> (
+    None
+):
+    """Faust's own flush before a commit gives up after 0.1 s without a send: the agent
+    itself waits for the changelog records of the passes a batch or tick wrote."""
+    table: dict[str, Any] = {}
+    clock = Clock()
+    ctx, out = context(dedup_settle_seconds=2.0)
+    policy = DedupPolicy.from_settings(ctx.settings)
+    changelog = asyncio.Event()
+    waits: list[str] = []
+
+    async def changelog_delivered() -> None:
+        waits.append("changelog")
+        await changelog.wait()
+
+    agents = Dedup(ctx, PassBook(table, ctx.codec, policy, {}), clock, None, changelog_delivered)
+    read = fresh_read(plate="CHG1234")
+    stream = TakenStream([[event(read.encode(CODEC), partition=1, offset=0)]])
+
+    async def scenario() -> None:
+        consuming = asyncio.ensure_future(agents.consume_reads(stream))  # type: ignore[arg-type]
+        for _ in range(1000):
+            if waits:
+                break
+            await asyncio.sleep(0.005)
+        assert table and waits == ["changelog"]  # folded and written, then waiting
+        await asyncio.sleep(0.05)
+        assert stream.acked == []  # not while the changelog record is in flight
+        changelog.set()
+        for _ in range(1000):
+            if stream.acked:
+                break
+            await asyncio.sleep(0.005)
+        assert stream.acked == [0]
+        consuming.cancel()
+
+        changelog.clear()
+        clock.now += 2.0
+        await agents.request_settled()
+        (tick,) = out.to("dedup-ticks")
+        ticking = asyncio.ensure_future(
+            agents.on_tick(event(tick.value, topic="unit.dedup-ticks", partition=1))
+        )
+        for _ in range(1000):
+            if len(waits) == 2:
+                break
+            await asyncio.sleep(0.005)
+        assert reads_in(out)[0].read_id == read.read_id  # sent, recorded, then waiting
+        assert not ticking.done()  # Faust acknowledges the tick when on_tick returns
+        changelog.set()
+        await ticking
+
+    run(scenario())
+
+
 # --- match ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,71 @@
+"""A ``DeliveredTable`` waits for its changelog records: until Kafka acknowledges each
+one sent, and raising when one was refused (Kafka itself in the restart tests,
+``tests/integration/pipelines/test_dedup_restart.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faust.tables.base import Collection
+
+from pipelines.runtime.app import make_app
+from pipelines.runtime.wiring import DeliveredTable
+from pipelines.settings import Settings
+from schemas.errors import SendUnacknowledged
+from tests.unit.pipelines.runtime.runtime_doubles import run
+
+
+def a_table(tmp_path: Path, sends: list[asyncio.Future[Any]], monkeypatch: Any) -> DeliveredTable:
+    settings = Settings(table_data_dir=tmp_path, kafka_security_protocol="PLAINTEXT")
+    app = make_app(settings, "lprx-normalize")
+
+    def send_changelog(self: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        sends.append(sent)
+        return sent
+
+    # Faust's own send (to its producer's buffer), as the table's base class makes it.
+    monkeypatch.setattr(Collection, "send_changelog", send_changelog)
+    table = DeliveredTable(app, name="dedup-vehicle-passes", partitions=2)
+    return table
+
+
+def test_it_returns_once_every_changelog_record_sent_is_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sends: list[asyncio.Future[Any]] = []
+    table = a_table(tmp_path, sends, monkeypatch)
+
+    async def scenario() -> None:
+        await table.changelog_delivered()  # nothing sent: nothing to wait for
+        table.send_changelog(0, "cam-1/A", {"held": None})
+        table.send_changelog(1, "cam-2/B", {"held": None})
+        waiting = asyncio.ensure_future(table.changelog_delivered())
+        sends[0].set_result("offset 0")
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the second is still in flight
+        sends[1].set_result("offset 0")
+        await asyncio.wait_for(waiting, 1)
+        await table.changelog_delivered()  # done ones are not waited for again
+
+    run(scenario())
+
+
+def test_a_refused_changelog_record_is_raised_to_every_later_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sends: list[asyncio.Future[Any]] = []
+    table = a_table(tmp_path, sends, monkeypatch)
+
+    async def scenario() -> None:
+        table.send_changelog(0, "cam-1/A", {"held": None})
+        sends[0].set_exception(TimeoutError("no broker"))
+        await asyncio.sleep(0)  # its done-callback runs
+        for _ in range(2):  # the table holds a write its changelog lacks, for good
+            with pytest.raises(SendUnacknowledged, match="no broker"):
+                await table.changelog_delivered()
+
+    run(scenario())
