@@ -70,7 +70,9 @@ class DeliveredTable(faust.Table[str, Any]):
         raises if one was refused: the table then holds a write its changelog lacks, and
         what made it is never acknowledged (Kafka delivers it again after a restart)."""
         if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            # asyncio.wait, not gather: a wait cancelled (the worker stopping) must not
+            # cancel the records themselves, which Kafka may still acknowledge.
+            await asyncio.wait(set(self._in_flight))
         if self._failure is not None:
             raise SendUnacknowledged(
                 f"table {self.name}: Kafka refused a changelog record: "

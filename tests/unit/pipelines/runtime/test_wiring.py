@@ -54,6 +54,26 @@ def test_it_returns_once_every_changelog_record_sent_is_acknowledged(
     run(scenario())
 
 
+def test_a_wait_cancelled_leaves_the_records_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sends: list[asyncio.Future[Any]] = []
+    table = a_table(tmp_path, sends, monkeypatch)
+
+    async def scenario() -> None:
+        table.send_changelog(0, "cam-1/A", {"held": None})
+        waiting = asyncio.ensure_future(table.changelog_delivered())
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # the worker stopping
+        await asyncio.sleep(0.01)
+        assert waiting.cancelled()
+        assert not sends[0].done()  # still Kafka's to acknowledge
+        sends[0].set_result("offset 0")
+        await asyncio.wait_for(table.changelog_delivered(), 1)
+
+    run(scenario())
+
+
 def test_a_refused_changelog_record_is_raised_to_every_later_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
