@@ -17,10 +17,18 @@ from pipelines.settings import Settings
 from schemas.errors import SendUnacknowledged
 from tests.unit.pipelines.runtime.runtime_doubles import run
 
+Sends = list[asyncio.Future[Any]]
 
-def a_table(tmp_path: Path, sends: list[asyncio.Future[Any]], monkeypatch: Any) -> DeliveredTable:
+
+@pytest.fixture
+def table_and_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[DeliveredTable, Sends]:
+    """A real table of a worker's Faust app, and the futures of the changelog records it
+    sent, for the test to answer as Kafka would."""
     settings = Settings(table_data_dir=tmp_path, kafka_security_protocol="PLAINTEXT")
     app = make_app(settings, "lprx-normalize")
+    sends: Sends = []
 
     def send_changelog(self: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -29,15 +37,13 @@ def a_table(tmp_path: Path, sends: list[asyncio.Future[Any]], monkeypatch: Any) 
 
     # Faust's own send (to its producer's buffer), as the table's base class makes it.
     monkeypatch.setattr(Collection, "send_changelog", send_changelog)
-    table = DeliveredTable(app, name="dedup-vehicle-passes", partitions=2)
-    return table
+    return DeliveredTable(app, name="dedup-vehicle-passes", partitions=2), sends
 
 
 def test_it_returns_once_every_changelog_record_sent_is_acknowledged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    table_and_sends: tuple[DeliveredTable, Sends],
 ) -> None:
-    sends: list[asyncio.Future[Any]] = []
-    table = a_table(tmp_path, sends, monkeypatch)
+    table, sends = table_and_sends
 
     async def scenario() -> None:
         await table.changelog_delivered()  # nothing sent: nothing to wait for
@@ -55,10 +61,9 @@ def test_it_returns_once_every_changelog_record_sent_is_acknowledged(
 
 
 def test_a_wait_cancelled_leaves_the_records_in_flight(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    table_and_sends: tuple[DeliveredTable, Sends],
 ) -> None:
-    sends: list[asyncio.Future[Any]] = []
-    table = a_table(tmp_path, sends, monkeypatch)
+    table, sends = table_and_sends
 
     async def scenario() -> None:
         table.send_changelog(0, "cam-1/A", {"held": None})
@@ -75,10 +80,9 @@ def test_a_wait_cancelled_leaves_the_records_in_flight(
 
 
 def test_a_refused_changelog_record_is_raised_to_every_later_wait(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    table_and_sends: tuple[DeliveredTable, Sends],
 ) -> None:
-    sends: list[asyncio.Future[Any]] = []
-    table = a_table(tmp_path, sends, monkeypatch)
+    table, sends = table_and_sends
 
     async def scenario() -> None:
         table.send_changelog(0, "cam-1/A", {"held": None})
