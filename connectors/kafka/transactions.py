@@ -19,12 +19,20 @@ sends the batch's offsets with the consumer's group metadata (KIP-447). A reader
     handler raised (a bug)      the same as an abortable error: the batch is tried again
     fatal error (fenced, ...)   the clients are closed and made again (a new member of
                                 the group); a zombie is fenced by the group generation
+    member died mid-transaction its partitions' offsets stay unstable until its
+    (never restarted)           transaction times out: the next owner keeps them paused
+                                and asks again each step, the others flowing meanwhile
 
-The handler's state lives in memory per input partition: ``restore`` (when the
+The handler's state lives in memory per input partition: ``restore`` (once the
 partition is assigned, and after an abort, from the changelog read to the committed
 checkpoint), ``revoke`` (when it goes), and ``tick`` (every ``tick_s``: what time alone
-changes, say entries to forget). Every tick also re-writes each partition's checkpoint,
-so a changelog partition keeps being appended to and its segments roll and compact.
+changes, say entries to forget). A partition is assigned paused and read only once its
+state is restored, and that is done in the loop, never in the rebalance callback: a
+restore may wait for another member's transaction to end, and what a callback raises
+reaches ``consume()`` as a bare ``KafkaError``, which no ``except Exception`` catches
+(it killed the share thread of a worker whose partner had been SIGKILLed). Every tick
+also re-writes each partition's checkpoint, so a changelog partition keeps being
+appended to and its segments roll and compact.
 """
 
 from __future__ import annotations
@@ -61,6 +69,9 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 RETRIES = 10
+ASK_COMMITTED_S = 2.0
+"""How long one step waits for a partition's committed offset: unstable while another
+member's transaction is open, and other partitions wait meanwhile."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +196,9 @@ class TransactionalLoop:
         """``time.monotonic()`` of the last step whose transaction committed (or that
         had nothing to do): what readiness reads."""
         self.last_error: str | None = None
+        self.unrestored_since: float | None = None
+        """``time.monotonic()`` since when some assigned partition waits to be restored."""
+        self.unrestored_why: str | None = None
 
     def run(self, stop: threading.Event) -> None:
         delay = BACKOFF_FIRST_S
@@ -207,11 +221,17 @@ class TransactionalLoop:
                 delay = min(delay * 2, BACKOFF_MAX_S)
             finally:
                 session.close()
+                self.unrestored_since = None
 
     def stalled(self, after_s: float) -> str | None:
         """Why the loop is not getting on, if it has done nothing for ``after_s``."""
         if self.last_done is None:
             return f"starting ({self.last_error})" if self.last_error else "starting"
+        since = self.unrestored_since
+        if since is not None and time.monotonic() - since > after_s:
+            waited = time.monotonic() - since
+            why = self.unrestored_why or "waiting"
+            return f"a partition not restored for {waited:.0f} s ({why})"
         idle = time.monotonic() - self.last_done
         if idle <= after_s:
             return None
@@ -248,6 +268,10 @@ class _Session:
         self.positions: dict[int, int] = {}
         """The committed next offset of each assigned partition that has one."""
         self.assigned: set[int] = set()
+        """Assigned partitions whose state is restored: the ones read."""
+        self.unrestored: set[int] = set()
+        """Assigned partitions, paused until their state is restored."""
+        self.callback_failed: Exception | None = None
         self._next_tick = time.monotonic() + config.tick_s
 
     def open(self) -> None:
@@ -279,10 +303,16 @@ class _Session:
 
     def step(self) -> bool:
         """One batch (and a tick when due); False if its transaction was aborted."""
+        if self.callback_failed is not None:
+            raise RuntimeError("the rebalance callback failed") from self.callback_failed
+        if self.unrestored:
+            self._restore_unrestored()
         batch: list[Received] = []
         for message in self._messages():
             error = message.error()
             if error is None:
+                if message.partition() not in self.assigned:
+                    continue  # fetched before its partition was paused: read again later
                 batch.append(Received.of(message))
             elif error.fatal():
                 raise KafkaException(error)
@@ -375,46 +405,73 @@ class _Session:
                 self.producer.poll(0.1)  # the queue is full: let it drain
 
     def _abort(self, began: bool) -> None:
-        """Back to what was committed: no output, the committed state and positions."""
+        """Back to what was committed: no output, the committed state and positions
+        (restored, and read from, again by the next step)."""
         self.loop.aborted += 1
         if began:
             _retrying(lambda: self.producer.abort_transaction(self.config.timeout_s))
         assignment = self.consumer.assignment()
-        self._on_revoke(self.consumer, assignment)
-        for start in self._restore(assignment):
-            try:
-                self.consumer.seek(start)
-            except KafkaException as error:
-                # Not fetched from yet, so still at its committed offset.
-                log.debug("%s: seek %s: %s", self.config.group_id, start, error)
+        self.consumer.pause(assignment)
+        self._forget(assignment)
+        self._unrestored({tp.partition for tp in assignment})
 
-    def _restore(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        """Each partition's committed state; returns where its input starts again."""
-        if not partitions:
-            return []
-        # Offsets still in an open transaction are waited for (read_committed asks
-        # for stable offsets), so state and offsets are read as of one commit.
-        committed = self.consumer.committed(partitions, timeout=self.config.timeout_s)
-        starts = []
-        for tp in committed:
+    def _unrestored(self, partitions: set[int]) -> None:
+        self.unrestored |= partitions
+        if self.unrestored and self.loop.unrestored_since is None:
+            self.loop.unrestored_since = time.monotonic()
+
+    def _restore_unrestored(self) -> None:
+        """Restores each paused partition whose committed offset is stable, and reads
+        it again from there; the others are asked again next step."""
+        source = self.config.source
+        for partition in sorted(self.unrestored):
+            # Offsets still in an open transaction are waited for (read_committed asks
+            # for stable offsets), so state and offsets are read as of one commit.
+            try:
+                (tp,) = self.consumer.committed(
+                    [TopicPartition(source, partition)], timeout=ASK_COMMITTED_S
+                )
+            except KafkaException as error:
+                self.loop.unrestored_why = f"{source}[{partition}] committed offset: {error}"
+                continue
             offset = tp.offset if tp.offset >= 0 else None
-            restored = self.changelog.restore(tp.partition, offset)
-            self.handler.restore(tp.partition, restored.entries)
-            self.assigned.add(tp.partition)
+            restored = self.changelog.restore(partition, offset)
+            self.handler.restore(partition, restored.entries)
+            start = TopicPartition(source, partition, OFFSET_BEGINNING)
             if offset is not None:
-                self.positions[tp.partition] = offset
-            start = tp.offset if offset is not None else OFFSET_BEGINNING
-            starts.append(TopicPartition(tp.topic, tp.partition, start))
-        return starts
+                start.offset = offset
+            self.consumer.seek(start)
+            self.consumer.resume([start])
+            self.unrestored.discard(partition)
+            self.assigned.add(partition)
+            if offset is not None:
+                self.positions[partition] = offset
+        if not self.unrestored:
+            self.loop.unrestored_since = None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        consumer.assign(self._restore(partitions))
+        """Assigned paused, at an offset never fetched from (the restore seeks)."""
+        try:
+            consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in partitions])
+            consumer.pause(partitions)
+            self._unrestored({tp.partition for tp in partitions})
+        except Exception as error:  # never out of a callback: step raises it
+            self.callback_failed = error
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            self._forget(partitions)
+        except Exception as error:  # never out of a callback: step raises it
+            self.callback_failed = error
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.handler.revoke(tp.partition)
             self.assigned.discard(tp.partition)
+            self.unrestored.discard(tp.partition)
             self.positions.pop(tp.partition, None)
+        if not self.unrestored:
+            self.loop.unrestored_since = None
 
 
 def adopt_group_offsets(

@@ -24,6 +24,7 @@ default), so the group notices the killed worker within the test's time.
 from __future__ import annotations
 
 import random
+import re
 import signal
 import threading
 import time
@@ -259,6 +260,20 @@ def ready(deployment: Deployment, index: int) -> bool:
     )
 
 
+def show_share_log(deployment: Deployment) -> None:
+    """What the share loops and the rebalances logged: a test that fails cannot throw
+    into the fixture, and the whole log is too long for CI's output."""
+    for index, worker in enumerate(deployment.workers):
+        worker.output()  # flushed
+        lines = worker.log_path.read_text(errors="replace").splitlines()
+        shown = [line for line in lines if SHARE_LOG.search(line)]
+        print(f"--- {deployment.name} worker {index}: {len(shown)} share lines ---")
+        print("\n".join(shown[-80:]))
+
+
+SHARE_LOG = re.compile(r"share|hit-alerts|transaction|rebalanc|assign|revok", re.IGNORECASE)
+
+
 def group_complete(deployment: Deployment) -> bool:
     return deployment.members() == len(deployment.workers)
 
@@ -318,7 +333,11 @@ def test_two_workers_store_and_deliver_what_one_does_also_when_one_is_killed(
     produce(both, second, per_s=100)
     killer.join()
     assert victim.wait(10) == -signal.SIGKILL
-    wait_for(lambda: drained(both, want), 240, "round two stored and drained", every=2)
+    try:
+        wait_for(lambda: drained(both, want), 240, "round two stored and drained", every=2)
+    except AssertionError:
+        show_share_log(pair)
+        raise
 
     expected = {OWNER: len(HOT), an_agreement().partner_agency_ori: len(HOT)}
 

@@ -5,11 +5,13 @@ from the committed state; the next member of the group goes on from where it sto
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from connectors.kafka.reader import read_topic
 from connectors.kafka.topics import (
@@ -26,6 +28,7 @@ from connectors.kafka.transactions import (
     TransactionalLoop,
     Work,
     adopt_group_offsets,
+    kafka_clients,
 )
 from pipelines.settings import Settings
 from tests.conftest import unique_settings, wait_for
@@ -168,3 +171,59 @@ def test_a_partition_never_committed_starts_where_the_former_group_stopped(
     former.commit(offsets=[TopicPartition(config.source, 1, ends[1])], asynchronous=False)
     former.close()
     assert adopt_group_offsets(settings, config, former_group) == []
+
+
+def test_a_member_that_died_mid_transaction_is_taken_over_once_its_transaction_ends(
+    topics: tuple[Settings, LoopConfig],
+) -> None:
+    """A member SIGKILLed with a transaction open (output written, offsets sent, not
+    committed) and never restarted: its transactional id is not used again, so nothing
+    aborts the transaction but its timeout. The next member is assigned the partitions
+    while their offsets are still unstable, and must go on once the transaction ends."""
+    settings, config = topics
+    send(settings, config, 40)
+    dead = replace(config, transactional_id=f"{config.transactional_id}-dead")
+    clients = kafka_clients(settings, dead)
+    consumer, producer = clients.consumer, clients.producer
+    producer.init_transactions(30)
+    consumer.subscribe([config.source])
+    taken: list[Message] = []
+    deadline = time.monotonic() + 60
+    while len(taken) < 40 and time.monotonic() < deadline:
+        taken += [m for m in consumer.consume(40, timeout=1) if m.error() is None]
+    assert len(taken) == 40
+    producer.begin_transaction()
+    for message in taken:
+        producer.produce(settings.topic("t-out"), key=message.key(), value=b"dead")
+    ends: dict[int, int] = {}
+    for message in taken:
+        ends[message.partition() or 0] = (message.offset() or 0) + 1
+    offsets = [TopicPartition(config.source, p, o) for p, o in ends.items()]
+    producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+    producer.flush(10)
+    # Dead: it leaves the group (as its session would time out) and never commits.
+    consumer.close()
+    clients.changelog.close()
+
+    handler = Counting(settings.topic("t-out"))
+    loop, stop, thread = running(settings, config, handler)
+    waited: list[bool] = []
+
+    def all_out() -> bool:
+        waited.append(loop.unrestored_since is not None)
+        assert thread.is_alive(), "the loop died"
+        return len(out_values(settings, 40)) >= 40
+
+    try:
+        # The transaction times out after 30 s (TRANSACTION_TIMEOUT_MS); Kafka looks
+        # for timed-out ones every 10 s.
+        wait_for(all_out, 150, "40 records out")
+        assert thread.is_alive(), "the loop died"
+    finally:
+        stop.set()
+        thread.join(60)
+    assert any(waited), "the partitions were never waited for: the test did not open one"
+    assert loop.aborted == 0
+    values = out_values(settings, 40)
+    assert b"dead" not in values, "the dead member's transaction was committed"
+    assert sorted(values) == sorted(b"k%d:%d" % (k, n) for k in range(10) for n in range(1, 5))

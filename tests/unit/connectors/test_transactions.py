@@ -54,6 +54,9 @@ class Broker:
     offsets: dict[int, int] = field(default_factory=dict)
     fail_commit: list[KafkaException] = field(default_factory=list)
     fail_offsets: list[KafkaException] = field(default_factory=list)
+    unstable: int = 0
+    """How many times the committed offset is asked for in vain (another member's
+    transaction open) before it is answered."""
     inits: int = 0
     aborts: int = 0
     sessions: int = 0
@@ -141,6 +144,7 @@ class FakeConsumer:
         self.position = 0
         self.on_assign: Any = None
         self.assigned: list[TopicPartition] = []
+        self.paused = False
 
     def subscribe(self, _topics: list[str], on_assign: Any, **_callbacks: Any) -> None:
         self.on_assign = on_assign
@@ -156,7 +160,16 @@ class FakeConsumer:
     def assignment(self) -> list[TopicPartition]:
         return [TopicPartition(SOURCE, 0)]
 
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused = True
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused = False
+
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        if self.broker.unstable:
+            self.broker.unstable -= 1  # another member's transaction still open
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "unstable offsets"))
         return [TopicPartition(SOURCE, 0, self.broker.offsets.get(0, -1001)) for _ in partitions]
 
     def seek(self, start: TopicPartition) -> None:
@@ -168,6 +181,8 @@ class FakeConsumer:
     def consume(self, n: int, timeout: float = 0) -> list[FakeMessage]:
         if self.on_assign is not None and not self.assigned:
             self.on_assign(self, [TopicPartition(SOURCE, 0)])
+        if self.paused:
+            return []
         source = self.broker.source
         batch = [FakeMessage(o, source[o]) for o in range(self.position, len(source))][:n]
         self.position += len(batch)
@@ -322,3 +337,32 @@ def test_a_fenced_producer_ends_the_session_and_a_new_one_fences_in_turn(
     assert broker.inits == 2, "the new producer did not init (fence) its transactional id"
     assert broker.out() == [b"a:1", b"b:2"]
     assert broker.offsets == {0: 2}
+
+
+def test_a_partition_whose_offsets_are_unstable_waits_paused_and_is_read_once_stable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The partition of a member that died mid-transaction: its committed offset is not
+    answered until that transaction times out. The loop asks again each step, keeps the
+    partition unread and says so to readiness meanwhile; no session is lost over it."""
+    broker = Broker(source=[b"a", b"b"], offsets={}, unstable=3)
+    handler = Numbering()
+    waits: list[str | None] = []
+    original = transactions._Session._restore_unrestored
+
+    def restoring(session: Any) -> None:
+        original(session)
+        if session.loop.unrestored_since is not None:
+            session.loop.unrestored_since -= 120  # as if waiting for two minutes
+        waits.append(session.loop.stalled(60))
+
+    monkeypatch.setattr(transactions._Session, "_restore_unrestored", restoring)
+    run(broker, handler, monkeypatch)
+    assert broker.unstable == 0
+    assert broker.out() == [b"a:1", b"b:2"], "read before its state was restored"
+    assert broker.sessions == 1
+    assert len(handler.restored) == 1
+    # Asked in vain three times (the loop said why), then restored (ready again).
+    said = [w is not None and w.startswith("a partition not restored") for w in waits]
+    assert said == [True, True, True, False], waits
+    assert "unstable offsets" in (waits[0] or "")
