@@ -69,9 +69,11 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 RETRIES = 10
-ASK_COMMITTED_S = 2.0
+ASK_COMMITTED_S = 0.5
 """How long one step waits for a partition's committed offset: unstable while another
-member's transaction is open, and other partitions wait meanwhile."""
+member's transaction is open, and the other partitions wait meanwhile."""
+ASK_AGAIN_S = 1.0
+"""A partition whose committed offset was not answered is asked again after this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,8 @@ class _Session:
         """Assigned partitions whose state is restored: the ones read."""
         self.unrestored: set[int] = set()
         """Assigned partitions, paused until their state is restored."""
+        self._ask_after: dict[int, float] = {}
+        """Unrestored partitions not answered: when to ask again."""
         self.callback_failed: Exception | None = None
         self._next_tick = time.monotonic() + config.tick_s
 
@@ -425,6 +429,8 @@ class _Session:
         it again from there; the others are asked again next step."""
         source = self.config.source
         for partition in sorted(self.unrestored):
+            if time.monotonic() < self._ask_after.get(partition, 0.0):
+                continue
             # Offsets still in an open transaction are waited for (read_committed asks
             # for stable offsets), so state and offsets are read as of one commit.
             try:
@@ -433,7 +439,12 @@ class _Session:
                 )
             except KafkaException as error:
                 self.loop.unrestored_why = f"{source}[{partition}] committed offset: {error}"
+                if partition not in self._ask_after:
+                    log.warning("%s: %s; paused, asked again each %.1f s", self.config.group_id,
+                                self.loop.unrestored_why, ASK_AGAIN_S)  # fmt: skip
+                self._ask_after[partition] = time.monotonic() + ASK_AGAIN_S
                 continue
+            self._ask_after.pop(partition, None)
             offset = tp.offset if tp.offset >= 0 else None
             restored = self.changelog.restore(partition, offset)
             self.handler.restore(partition, restored.entries)
@@ -469,6 +480,7 @@ class _Session:
             self.handler.revoke(tp.partition)
             self.assigned.discard(tp.partition)
             self.unrestored.discard(tp.partition)
+            self._ask_after.pop(tp.partition, None)
             self.positions.pop(tp.partition, None)
         if not self.unrestored:
             self.loop.unrestored_since = None

@@ -357,6 +357,7 @@ def test_a_partition_whose_offsets_are_unstable_waits_paused_and_is_read_once_st
         waits.append(session.loop.stalled(60))
 
     monkeypatch.setattr(transactions._Session, "_restore_unrestored", restoring)
+    monkeypatch.setattr(transactions, "ASK_AGAIN_S", 0.0)  # each step asks
     run(broker, handler, monkeypatch)
     assert broker.unstable == 0
     assert broker.out() == [b"a:1", b"b:2"], "read before its state was restored"
