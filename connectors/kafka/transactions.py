@@ -21,7 +21,7 @@ sends the batch's offsets with the consumer's group metadata (KIP-447). A reader
                                 the group); a zombie is fenced by the group generation
     member died mid-transaction its partitions' offsets stay unstable until its
     (never restarted)           transaction times out: the next owner keeps them paused
-                                and asks again each step, the others flowing meanwhile
+                                and asks again each ``ASK_AGAIN_S``, the others flowing
 
 The handler's state lives in memory per input partition: ``restore`` (once the
 partition is assigned, and after an abort, from the changelog read to the committed
@@ -426,7 +426,7 @@ class _Session:
 
     def _restore_unrestored(self) -> None:
         """Restores each paused partition whose committed offset is stable, and reads
-        it again from there; the others are asked again next step."""
+        it again from there; the others are asked again after ``ASK_AGAIN_S``."""
         source = self.config.source
         for partition in sorted(self.unrestored):
             if time.monotonic() < self._ask_after.get(partition, 0.0):
@@ -448,9 +448,9 @@ class _Session:
             offset = tp.offset if tp.offset >= 0 else None
             restored = self.changelog.restore(partition, offset)
             self.handler.restore(partition, restored.entries)
-            start = TopicPartition(source, partition, OFFSET_BEGINNING)
-            if offset is not None:
-                start.offset = offset
+            start = TopicPartition(
+                source, partition, OFFSET_BEGINNING if offset is None else offset
+            )
             self.consumer.seek(start)
             self.consumer.resume([start])
             self.unrestored.discard(partition)

@@ -343,7 +343,7 @@ def test_a_partition_whose_offsets_are_unstable_waits_paused_and_is_read_once_st
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The partition of a member that died mid-transaction: its committed offset is not
-    answered until that transaction times out. The loop asks again each step, keeps the
+    answered until that transaction times out. The loop asks again (here each step), keeps the
     partition unread and says so to readiness meanwhile; no session is lost over it."""
     broker = Broker(source=[b"a", b"b"], offsets={}, unstable=3)
     handler = Numbering()
