@@ -16,8 +16,8 @@ secured as deployed. Measured in one run, printed as one JSON object:
 - ``ingest_reads_per_s``: batched posts (500 reads, 4 at once) with the pipeline running;
 - ``store_limit_reads_per_s`` (``store_limit.py``): a plain driver loop writing the rows
   the store writes, as the writer role, once the worker has stopped, each row its own
-  request; ``store_limit_batched_reads_per_s``: the same loop sending each read's rows as
-  one unlogged batch, as the store does;
+  request; ``store_limit_batched_reads_per_s``: the same loop sending three reads' rows
+  as one unlogged batch, as the store does;
 - ``baseline_consume_produce_reads_per_s``: a plain confluent-kafka consume-produce loop;
 - ``worker_hotlist_loaded_s`` / ``worker_historical_checked_s``: from the worker's
   start to its whole hotlist loaded, and to every entry checked against the stored

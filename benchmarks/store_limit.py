@@ -30,12 +30,16 @@ from schemas.retention import ttl_seconds
 # The store stage's batches are about this size (store_batch_size); the usage counters
 # are tallied per batch, so the plain loop tallies them per chunk of this many too.
 CHUNK = 500
+# Reads a batch carries, as the store packs them (connectors/cassandra/writes.py: nine
+# rows, under Cassandra's warning of ten partitions a batch).
+READS_PER_BATCH = 3
 
 
 def store_limit(writer: Settings, reads: Sequence[PlateRead], *, batched: bool = False) -> float:
     """Reads/s of the plain loop over ``reads`` (rows built before the clock starts): each
-    row its own request, or with ``batched`` each read's three rows one unlogged batch,
-    as the store sends them (a read's rows upserted again cost what they did)."""
+    row its own request, or with ``batched`` the rows of ``READS_PER_BATCH`` reads one
+    unlogged batch, as the store sends them (a read's rows upserted again cost what they
+    did)."""
     ks = writer.cassandra_keyspace
     concurrency = writer.cassandra_write_concurrency
     with CassandraStore(writer, create_schema=False) as store:
@@ -63,7 +67,11 @@ def store_limit(writer: Settings, reads: Sequence[PlateRead], *, batched: bool =
                 for r in reads[i : i + CHUNK]
             )
             counters.extend((n, *key) for key, n in tally.items())
-        batches = [_batch(statements, i) for i in range(len(reads))] if batched else []
+        batches = (
+            [_batch(statements, i) for i in range(0, len(reads), READS_PER_BATCH)]
+            if batched
+            else []
+        )
         start = time.perf_counter()
         if batched:
             execute_concurrent(session, batches, concurrency=concurrency)
@@ -80,8 +88,10 @@ def store_limit(writer: Settings, reads: Sequence[PlateRead], *, batched: bool =
 def _batch(
     statements: list[tuple[PreparedStatement, list[tuple[object, ...]]]], i: int
 ) -> tuple[BatchStatement, tuple[()]]:
-    """Read ``i``'s rows, one of each table, as one unlogged batch."""
+    """The rows of ``READS_PER_BATCH`` reads from read ``i``, one of each table a read, as
+    one unlogged batch."""
     batch = BatchStatement(BatchType.UNLOGGED)
-    for statement, rows in statements:
-        batch.add(statement, rows[i])
+    for j in range(i, min(i + READS_PER_BATCH, len(statements[0][1]))):
+        for statement, rows in statements:
+            batch.add(statement, rows[j])
     return batch, ()

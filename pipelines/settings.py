@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.identity.config import OidcConfig
@@ -123,6 +123,16 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     worker_stages: list[str] = Field(
         default=["ocr", "normalize", "match", "share", "store"],
         description="Which stages this worker runs.",
+    )
+    worker_event_loop: Literal["asyncio", "uvloop"] = Field(
+        default="uvloop",
+        description="The worker's event loop: uvloop (the loop in C) or Python's own.",
+    )
+    worker_gc_thresholds: tuple[PositiveInt, PositiveInt, PositiveInt] = Field(
+        default=(20000, 20, 20),
+        description="The garbage collector's thresholds in a worker (gc.set_threshold): "
+        "young objects allocated before a young collection, and young (then middle) "
+        "collections before the next generation's.",
     )
     table_store: str = Field(
         default="rocksdb://", description="Faust table store (rocksdb:// or memory://)."

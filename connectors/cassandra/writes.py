@@ -1,14 +1,17 @@
 """The store's writes: prepared once, run concurrently, one outcome per record.
 
-A record past its retention is refused before anything is sent. A record of several rows (a
-read, its spelling and its agency-day row; a hit and its id) goes as one unlogged batch,
-so one request, unless it is large (``_BATCH_TEXT_LIMIT``). All of a call's requests go out in one
-``execute_concurrent`` with ``raise_on_first_error=False``, the usage counters of the
-records with them (``usage.py``), so a call costs one round trip at the driver's
-concurrency: a record Cassandra refuses fails on its own, while one that failed for a
-transient reason (Cassandra down, a timeout) raises ``StoreUnavailable`` for the whole
-call, so the caller holds the batch and retries; a counter update that fails is logged
-and skipped. Every write is an idempotent upsert, so writing a record again is safe,
+A record past its retention is refused before anything is sent. The rows of reads (a read,
+its spelling and its agency-day row) and of hits (a hit and its id) go in unlogged
+batches, the rows of several records in one while the batch stays under both of
+Cassandra's warnings (10 partitions, 5 KiB: ``_pack``), so three reads cost one request;
+a record too large for a batch alone goes a statement per row. All of a call's requests
+go out in one ``execute_concurrent`` with ``raise_on_first_error=False``, the usage
+counters of the records with them (``usage.py``), so a call costs one round trip at the
+driver's concurrency. A record Cassandra refuses fails on its own: a batch refused for
+good is sent again a record at a time, so each record gets its own outcome. One that
+failed for a transient reason (Cassandra down, a timeout) raises ``StoreUnavailable`` for
+the whole call, so the caller holds the batch and retries; a counter update that fails
+is logged and skipped. Every write is an idempotent upsert, so writing a record again is safe,
 except into the append-only audit tables (``audit_chain.py``), whose trigger refuses a
 second write of a row and says whether the row it holds has the same values.
 """
@@ -52,14 +55,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A statement (prepared, or a batch of bound ones) and its values.
 Job = tuple[PreparedStatement | BatchStatement, tuple[Any, ...]]
+# A job and the records (their indexes in the call) it carries: none for a counter.
+Carried = tuple[Job, tuple[int, ...]]
 
-# Cassandra warns of a batch over 5 KiB and refuses one over 50 KiB (batch_size_warn and
-# batch_size_fail_threshold), where the same rows sent apart are fine. Under this many
-# characters of text (4 bytes each at most in UTF-8), a record's rows (three at most) and
-# their fixed-size columns (a few hundred bytes) stay under the warning.
-_BATCH_TEXT_LIMIT = 1000
+Row = tuple[PreparedStatement, tuple[Any, ...]]
+
+# Cassandra warns of an unlogged batch over 10 partitions
+# (unlogged_batch_across_partitions_warn_threshold) or over 5 KiB (batch_size_warn_
+# threshold), and refuses one over 50 KiB, where the same rows sent apart are fine. A
+# batch is kept to that many rows (each row's partition counted apart, an upper bound)
+# and under 4 KiB by ``_row_bytes``' estimate.
+_BATCH_PARTITIONS = 10
+_BATCH_BYTES = 4096
+# A row's fixed-size columns (timestamps, numbers), TTL and cell headers, at most.
+_ROW_FIXED_BYTES = 200
 # The owner of a job that is no record's: a usage counter's update.
-_COUNTER = -1
+_COUNTER: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,23 +143,24 @@ class Writes:
         insert_read, insert_spelling = self._insert_read, self._insert_spelling
         insert_day = self._insert_day
 
-        def jobs(read: PlateRead, ttl: int, stamp: int) -> tuple[Job, ...]:
-            return _together(
+        def rows(read: PlateRead, ttl: int, stamp: int) -> tuple[Row, ...]:
+            return (
                 (insert_read, (*read_row(read, ttl), stamp)),
                 (insert_spelling, (*spelling_row(read, ttl), stamp)),
                 (insert_day, (*day_row(read, ttl), stamp)),
             )
 
-        return self._write_retained(reads, now, _read_expiry, jobs, self._usage.reads_counted)
+        return self._write_retained(reads, now, _read_expiry, rows, self._usage.reads_counted)
 
     def crops(self, crops: Sequence[PlateCrop], now: datetime) -> list[RowOutcome]:
         """Plate crops, with the TTL of their reads (counted from collection)."""
         insert_crop = self._insert_crop
 
-        def jobs(crop: PlateCrop, ttl: int, stamp: int) -> tuple[Job, ...]:
+        def rows(crop: PlateCrop, ttl: int, stamp: int) -> tuple[Row, ...]:
             return ((insert_crop, (*crop_row(crop, ttl), stamp)),)
 
-        return self._write_retained(crops, now, _crop_expiry, jobs)
+        # A crop is a JPEG of several KiB: a request each, never batched.
+        return self._write_retained(crops, now, _crop_expiry, rows, batched=False)
 
     def hits(self, hits: Sequence[Hit], now: datetime) -> list[RowOutcome]:
         """Each hit and its id row, with the read's TTL; a hit is ok when both are. A hit
@@ -158,13 +170,13 @@ class Writes:
         hits = self._as_first_stored(hits)
         insert_hit, insert_hit_id = self._insert_hit, self._insert_hit_id
 
-        def jobs(hit: Hit, ttl: int, stamp: int) -> tuple[Job, ...]:
-            return _together(
+        def rows(hit: Hit, ttl: int, stamp: int) -> tuple[Row, ...]:
+            return (
                 (insert_hit, (*hit_row(hit, ttl), stamp)),
                 (insert_hit_id, (*hit_id_row(hit, ttl), stamp)),
             )
 
-        return self._write_retained(hits, now, _hit_expiry, jobs, self._usage.hits_counted)
+        return self._write_retained(hits, now, _hit_expiry, rows, self._usage.hits_counted)
 
     def _as_first_stored(self, hits: Sequence[Hit]) -> Sequence[Hit]:
         if not hits:
@@ -234,15 +246,17 @@ class Writes:
         records: Sequence[T],
         now: datetime,
         expiry: Callable[[T], datetime],
-        jobs_of: Callable[[T, int, int], tuple[Job, ...]],
+        rows_of: Callable[[T, int, int], tuple[Row, ...]],
         counted: Callable[[Sequence[T]], list[CounterUpdate]] | None = None,
+        *,
+        batched: bool = True,
     ) -> list[RowOutcome]:
-        """The jobs of each record still retained, with what is left of its retention as
-        their TTL and its destruction date's write timestamp, and ``counted``'s counter
-        updates of those records; a record past it is refused, and nothing of it sent."""
+        """The rows of each record still retained, with what is left of its retention as
+        their TTL and its destruction date's write timestamp, in batches (``_pack``)
+        unless not ``batched``, and ``counted``'s counter updates of those records; a
+        record past it is refused, and nothing of it sent."""
         outcomes = [STORED] * len(records)
-        jobs: list[Job] = []
-        owners: list[int] = []
+        rows: list[tuple[int, tuple[Row, ...]]] = []
         retained: list[T] = []
         for i, record in enumerate(records):
             expires = expiry(record)
@@ -252,66 +266,100 @@ class Writes:
                 outcomes[i] = RowOutcome(False, str(error), expired=True)
                 continue
             retained.append(record)
-            for job in jobs_of(record, ttl, write_timestamp(expires)):
-                jobs.append(job)
-                owners.append(i)
+            rows.append((i, rows_of(record, ttl, write_timestamp(expires))))
+        jobs: list[Carried] = (
+            _pack(rows) if batched else [(row, (i,)) for i, own in rows for row in own]
+        )
         if counted is not None and retained:
-            updates = counted(retained)
-            jobs.extend(updates)
-            owners.extend([_COUNTER] * len(updates))
-        return self._run(jobs, owners, outcomes)
+            jobs += [(update, _COUNTER) for update in counted(retained)]
+        refused = self._run(jobs, outcomes)
+        if refused:
+            # A batch refused for good: its records again, each alone, for their outcomes.
+            rows_of_record = dict(rows)
+            alone = [job for i in refused for job in _pack([(i, rows_of_record[i])])]
+            self._run(alone, outcomes)
+        return outcomes
 
-    def _run(
-        self,
-        jobs: list[Job],
-        owners: Sequence[int],
-        outcomes: list[RowOutcome],
-    ) -> list[RowOutcome]:
-        """Runs ``jobs`` concurrently, job i being record ``owners[i]``'s (or a counter's,
-        ``_COUNTER``); a record's first failed job is its outcome. A transient failure of
-        a record's job raises for the whole call; a counter's is only logged."""
+    def _run(self, jobs: list[Carried], outcomes: list[RowOutcome]) -> list[int]:
+        """Runs the jobs concurrently, each with the records it carries (none: a counter's
+        update); a record's first failed job is its outcome. A transient failure of a
+        record's job raises for the whole call; a counter's is only logged. Returns the
+        records of batches of several records refused for good, their outcomes untold."""
         if not jobs:
-            return outcomes
+            return []
         with map_exceptions("write"):
             results = execute_concurrent(
-                self._session, jobs, concurrency=self._concurrency, raise_on_first_error=False
-            )
+                self._session, [job for job, _owners in jobs], concurrency=self._concurrency,
+                raise_on_first_error=False,
+            )  # fmt: skip
         counters_failed: list[BaseException] = []
-        for owner, (success, result) in zip(owners, results, strict=True):
+        refused: list[int] = []
+        for (_job, owners), (success, result) in zip(jobs, results, strict=True):
             if success:
                 continue
-            if owner == _COUNTER:
+            if owners == _COUNTER:
                 counters_failed.append(result)
-            elif outcomes[owner].ok:
-                outcomes[owner] = _failed(result)
+                continue
+            failed = _failed(result)  # raises if transient
+            if len(owners) > 1:
+                refused += owners
+            elif outcomes[owners[0]].ok:
+                outcomes[owners[0]] = failed
         if counters_failed:
             log.warning(
                 "%d usage counters not updated (the public figures run under): %s",
                 len(counters_failed), counters_failed[0],
             )  # fmt: skip
-        return outcomes
+        return refused
 
 
-def _together(*rows: tuple[PreparedStatement, tuple[Any, ...]]) -> tuple[Job, ...]:
-    """The rows of one record: one unlogged batch, so one request (the partitions
-    differ, and an outcome per record needs no batch log), or a statement each when
-    they are large."""
-    if sum(_text_size(row) for _statement, row in rows) > _BATCH_TEXT_LIMIT:
-        return rows
-    batch = BatchStatement(BatchType.UNLOGGED)
-    for statement, row in rows:
-        batch.add(statement, row)
-    return ((batch, ()),)
-
-
-def _text_size(row: tuple[Any, ...]) -> int:
-    """The characters of text in a row: its strings, and the keys of its maps."""
+def _pack(records: Sequence[tuple[int, tuple[Row, ...]]]) -> list[Carried]:
+    """Jobs of the records' rows, each with the records it carries: consecutive records'
+    rows in one unlogged batch while it stays under ``_BATCH_PARTITIONS`` rows and
+    ``_BATCH_BYTES`` (an outcome per record needs no batch log); a record too large for a
+    batch alone, a statement per row."""
+    jobs: list[Carried] = []
+    batch: list[Row] = []
+    owners: list[int] = []
     size = 0
+
+    def close() -> None:
+        if len(batch) == 1:
+            jobs.append((batch[0], tuple(owners)))
+        elif batch:
+            statement = BatchStatement(BatchType.UNLOGGED)
+            for prepared, values in batch:
+                statement.add(prepared, values)
+            jobs.append(((statement, ()), tuple(owners)))
+        batch.clear()
+        owners.clear()
+
+    for i, rows in records:
+        record_size = sum(_row_bytes(values) for _statement, values in rows)
+        if record_size > _BATCH_BYTES or len(rows) > _BATCH_PARTITIONS:
+            jobs += [(row, (i,)) for row in rows]
+            continue
+        if len(batch) + len(rows) > _BATCH_PARTITIONS or size + record_size > _BATCH_BYTES:
+            close()
+            size = 0
+        batch += rows
+        owners.append(i)
+        size += record_size
+    close()
+    return jobs
+
+
+def _row_bytes(row: tuple[Any, ...]) -> int:
+    """A row's size in a batch, about: its fixed-size columns, and its text (4 bytes a
+    character at most in UTF-8, 1 if ASCII), blobs and map keys (with 8 bytes a value)."""
+    size = _ROW_FIXED_BYTES
     for value in row:
         if isinstance(value, str):
+            size += len(value) if value.isascii() else 4 * len(value)
+        elif isinstance(value, bytes | bytearray):
             size += len(value)
         elif isinstance(value, dict):
-            size += sum(len(key) + 8 for key in value)
+            size += sum(_row_bytes((key,)) - _ROW_FIXED_BYTES + 8 for key in value)
     return size
 
 

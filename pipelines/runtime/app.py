@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import mode.loop
 
 from connectors.kafka.holes import HoleReader
 from connectors.kafka.security import faust_credentials
@@ -60,6 +61,7 @@ class Pipeline:
         with no topic to subscribe to: its tasks, then its shutdown handlers."""
         for prepare in self.wiring.preparations:
             prepare()
+        use_event_loop(self.context.settings.worker_event_loop)
         if self.app.agents:
             runner = faust.Worker(self.app, loglevel=loglevel)
             # Faust's startup spinner sets the root logger to DEBUG for good (to spin on
@@ -91,6 +93,14 @@ async def _run_without_faust(wiring: Wiring) -> None:
             task.cancel()
         for stop in wiring.shutdown:
             await asyncio.to_thread(stop)
+
+
+def use_event_loop(name: str) -> None:
+    """The event loop the worker's agents run on, from now on (the loop policy). uvloop
+    runs the loop's own machinery (callbacks, timers, sockets) in C: with Faust, asyncio's
+    loop was a fifth of a loaded worker's samples (py-spy, benchmarks/pipeline.py)."""
+    if name != "asyncio":
+        mode.loop.use(name)
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:
@@ -147,6 +157,7 @@ async def freeze_startup_heap(ctx: Context) -> None:
     await ctx.wait_for_followers()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*ctx.settings.worker_gc_thresholds)
     log.info("lprx worker: %d objects of the startup heap frozen", gc.get_freeze_count())
 
 

@@ -45,7 +45,7 @@ from pipelines.runtime.guard import Guard
 from pipelines.runtime.in_flight import InOrder, acknowledge
 from pipelines.runtime.match import Match
 from pipelines.runtime.passes import TABLE, PassBook
-from pipelines.runtime.wiring import Wiring, within_event
+from pipelines.runtime.wiring import JsonValues, Wiring, within_event
 from pipelines.stages import dedup, normalize
 from pipelines.stages.dedup import DedupPolicy
 from schemas.records import PlateRead, utcnow
@@ -294,7 +294,7 @@ def policy(ctx: Context) -> DedupPolicy:
 def register(wiring: Wiring, matcher: Match | None = None) -> Dedup:
     ctx = wiring.ctx
     table = wiring.table(TABLE)
-    book = PassBook(table, ctx.codec, policy(ctx), ctx.settings.dedup_sites)
+    book = PassBook(JsonValues(table), ctx.codec, policy(ctx), ctx.settings.dedup_sites)
     wiring.keep_current(table, book.mirror)
     agents = Dedup(ctx, book, matcher=matcher, changelog_delivered=table.changelog_delivered)
     wiring.agent(ctx.topics.raw_reads, "normalize", agents.consume_reads)

@@ -4,8 +4,9 @@ timers, tables behind mirrors, and the app's rebalance and shutdown signals."""
 from __future__ import annotations
 
 import asyncio
+import json
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, ItemsView, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -78,6 +79,39 @@ class DeliveredTable(faust.Table[str, Any]):
                 f"table {self.name}: Kafka refused a changelog record: "
                 f"{type(self._failure).__name__}: {self._failure}"
             ) from self._failure
+
+
+class JsonValues(MutableMapping[str, Any]):
+    """A table whose values are JSON bytes, read and written as JSON values.
+
+    Each value is encoded once, here: with Faust's json serializer a write is encoded
+    twice (the local store's copy and the changelog record), through Faust's codec
+    registry each time. The bytes are JSON as before, so a changelog or a local store
+    written by Faust's serializer reads the same."""
+
+    def __init__(self, table: MutableMapping[str, Any]) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> Any:
+        return json.loads(self.table[key])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table[key] = json.dumps(value, separators=(",", ":")).encode()
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> ItemsView[str, Any]:
+        return {key: json.loads(value) for key, value in self.table.items()}.items()
 
 
 def raw_topic(app: faust.App, name: str) -> TopicT:
@@ -192,15 +226,19 @@ class Wiring:
         self.app.on_before_shutdown.connect(receive)
 
     def table(self, name: str) -> DeliveredTable:
-        """A Faust table with JSON keys and values, one partition per topic partition;
-        its changelog keeps nothing past the transport bound (bounded_compacted_config).
-        What ``app.Table`` does, with the table class that can wait for its changelog."""
+        """A Faust table with JSON keys and values of bytes (JSON, through
+        ``JsonValues``), one partition per topic partition; its changelog keeps nothing
+        past the transport bound (bounded_compacted_config). What ``app.Table`` does,
+        with the table class that can wait for its changelog."""
         table = DeliveredTable(
             self.app,
             name=name,
             beacon=self.app.tables.beacon,
             partitions=self.ctx.settings.topic_partitions,
-            schema=faust.Schema(key_type=str, key_serializer="json", value_serializer="json"),
+            # Faust picks a table's serializers from these types (bytes: raw), not
+            # from a schema.
+            key_type=str,
+            value_type=bytes,
             extra_topic_configs=bounded_compacted_config(self.ctx.settings),
             # A copy each: Faust's store pops its own keys from the dict it is given.
             options=dict(TABLE_STORE_OPTIONS),

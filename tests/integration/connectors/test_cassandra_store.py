@@ -6,10 +6,12 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from cassandra.query import BatchStatement
 
-from connectors.cassandra import CassandraStore
+from connectors.cassandra import CassandraStore, writes
 from pipelines.settings import Settings
 from schemas.records import AuditAction, AuditEvent, PlateCrop, new_id, utcnow
 from schemas.retention import expires_at
@@ -265,3 +267,46 @@ def test_entries_are_checked_and_their_reads_found_in_one_call_each(
     assert store.entries_checked([*keys, ("ncic:MN:BTC1", "BTC9")]) == [True, True, False]
     store.forget_entry_checks(["ncic:MN:BTC2"])
     assert store.entries_checked(keys) == [True, False]
+
+
+def test_reads_go_three_to_a_request_and_each_is_stored(
+    store: CassandraStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three reads' nine rows make one unlogged batch (under Cassandra's warnings of 10
+    partitions and 5 KiB); a large read still goes a row at a time."""
+    now = utcnow()
+    reads = [a_read(plate=f"PK{i:04d}", collected_at=now) for i in range(7)]
+    large = a_read(plate="PKBIG01", source_ref="x" * 5000, collected_at=now)
+    sent: list[list[Any]] = []
+    real = writes.execute_concurrent
+
+    def spied(session: Any, statements: Any, **kwargs: Any) -> Any:
+        sent.append(list(statements))
+        return real(session, statements, **kwargs)
+
+    monkeypatch.setattr(writes, "execute_concurrent", spied)
+    assert all(o.ok for o in store.write_reads([*reads, large], now))
+    statements = [statement for statement, _values in sent[0]]
+    batches = [s for s in statements if isinstance(s, BatchStatement)]
+    # 3 + 3 + 1 reads in batches, the large read's 3 rows apart, then the usage counters.
+    assert [len(b._statements_and_parameters) for b in batches] == [9, 9, 3]
+    rows_apart = [s for s in statements if not isinstance(s, BatchStatement)]
+    assert len(rows_apart) == 3 + 1  # the large read's rows, one counter (one camera-hour)
+    for read in [*reads, large]:
+        assert [r.read_id for r in store.stored_reads(read.plate)] == [read.read_id]
+
+
+def test_a_read_cassandra_refuses_fails_alone_and_its_batch_mates_are_stored(
+    store: CassandraStore,
+) -> None:
+    """A batch refused for good is sent again a read at a time: each read its outcome."""
+    now = utcnow()
+    first, second = (a_read(plate=f"RF{i:04d}", collected_at=now) for i in range(2))
+    # Cassandra refuses a TTL over 20 years.
+    refused = a_read(plate="RF9999", collected_at=now, expires_at=now + 25 * 365 * DAY)
+    outcomes = store.write_reads([first, refused, second], now)
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert "ttl" in (outcomes[1].error or "").lower()
+    assert [r.read_id for r in store.stored_reads("RF0000")] == [first.read_id]
+    assert [r.read_id for r in store.stored_reads("RF0001")] == [second.read_id]
+    assert store.stored_reads("RF9999") == []

@@ -7,9 +7,11 @@ import socket
 from pathlib import Path
 
 import pytest
+import uvloop
 
 from connectors.kafka.topics import bounded_compacted_config, core_topics
 from pipelines.runtime import Pipeline, create_pipeline
+from pipelines.runtime.app import use_event_loop
 from pipelines.runtime.share import ShareService
 from pipelines.settings import Settings
 from pipelines.stages.match import match_read
@@ -160,3 +162,22 @@ def test_table_changelogs_are_bounded_and_replicated_as_the_settings_say(
         changelog = table.changelog_topic
         # Faust lays these over its own "compact" when it creates the topic.
         assert dict(changelog.config or {}) == wanted, table.name
+
+
+def test_a_worker_runs_on_the_event_loop_its_settings_name() -> None:
+    def new_loop_is_uvloop() -> bool:
+        loop = asyncio.new_event_loop()
+        loop.close()
+        return isinstance(loop, uvloop.Loop)
+
+    before = asyncio.get_event_loop_policy()
+    try:
+        use_event_loop(Settings().worker_event_loop)  # the default
+        assert new_loop_is_uvloop()
+        asyncio.set_event_loop_policy(None)
+        use_event_loop("asyncio")
+        assert not new_loop_is_uvloop()
+    finally:
+        asyncio.set_event_loop_policy(before)
+    with pytest.raises(ValueError):
+        Settings(worker_event_loop="gevent")  # type: ignore[arg-type]  # not offered

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from pipelines.metrics import (
     REGISTRY,
@@ -25,6 +27,7 @@ from pipelines.metrics import (
 from pipelines.runtime.app import freeze_startup_heap
 from pipelines.runtime.match import Match
 from pipelines.runtime.store import reads_sink
+from pipelines.settings import Settings
 from schemas.records import HotlistEntry
 from tests.factories import an_entry
 from tests.unit.pipelines.runtime.runtime_doubles import (
@@ -214,10 +217,20 @@ def test_the_startup_heap_is_frozen_once_the_followers_are_loaded() -> None:
         order.append(f"followers loaded, {gc.get_freeze_count()} frozen")
 
     ctx.wait_for_followers = loaded  # type: ignore[method-assign]
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     try:
         asyncio.run(freeze_startup_heap(ctx))
         assert order == ["followers loaded, 0 frozen"]
         assert gc.get_freeze_count() > 1000  # the modules and objects a worker holds
+        assert gc.get_threshold() == ctx.settings.worker_gc_thresholds
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def test_the_collector_thresholds_are_three_positive_counts() -> None:
+    assert Settings(worker_gc_thresholds=(20000, 20, 20)).worker_gc_thresholds == (20000, 20, 20)
+    for wrong in [(0, 10, 10), (700, -1, 10), (700, 10)]:
+        with pytest.raises(ValidationError):
+            Settings(worker_gc_thresholds=wrong)
