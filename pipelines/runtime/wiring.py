@@ -111,7 +111,16 @@ class JsonValues(MutableMapping[str, Any]):
         return len(self.table)
 
     def items(self) -> ItemsView[str, Any]:
-        return {key: json.loads(value) for key, value in self.table.items()}.items()
+        """Every entry decoded; one that is not JSON is handed on as its bytes, which no
+        layout reads, so a mirror forgets that entry alone (``TableMirror.reload``)."""
+        return {key: _json_or_bytes(value) for key, value in self.table.items()}.items()
+
+
+def _json_or_bytes(value: bytes) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def raw_topic(app: faust.App, name: str) -> TopicT:

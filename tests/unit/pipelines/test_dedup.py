@@ -8,7 +8,7 @@ timer asks for the cameras due, and the ``dedup-ticks`` agent settles each of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.runtime.passes import PassBook, from_json, split_table_key, table_key, to_json
+from pipelines.runtime.wiring import JsonValues
 from pipelines.settings import Settings
 from pipelines.stages.dedup import (
     RECENT_READ_IDS,
@@ -56,7 +57,7 @@ def at(seconds: float, **overrides: object) -> PlateRead:
 def passes(
     dedup_policy: DedupPolicy,
     sites: Mapping[str, str] | None = None,
-    table: dict[str, Any] | None = None,
+    table: MutableMapping[str, Any] | None = None,
 ) -> PassBook:
     return PassBook({} if table is None else table, CODEC, dedup_policy, sites or {})
 
@@ -343,6 +344,18 @@ class TestTheWorkersTable:
         add(first, at(0, plate="AAA1111"), now=0.0)
         table[table_key("cam-1", "ZZZ9999")] = {"partition": 0, "held": "not base64 avro"}
         second = passes(HELD, table=table)
+        second.mirror.reload()
+        assert [r.plate for r in settle_due(second, 5.0)] == ["AAA1111"]
+        assert len(second) == 1
+
+    def test_an_entry_that_is_not_json_is_forgotten_and_the_others_kept(self) -> None:
+        """The worker's table holds JSON bytes (``JsonValues``): bytes that do not decode
+        lose that pass's memory only; the reload goes on and the others are sent."""
+        table: dict[str, Any] = {}
+        first = passes(HELD, table=JsonValues(table))
+        add(first, at(0, plate="AAA1111"), now=0.0)
+        table[table_key("cam-1", "ZZZ9999")] = b"\xff{not json"
+        second = passes(HELD, table=JsonValues(table))
         second.mirror.reload()
         assert [r.plate for r in settle_due(second, 5.0)] == ["AAA1111"]
         assert len(second) == 1
