@@ -1,7 +1,7 @@
 """End-to-end pipeline throughput and hit latency on the real local Kafka and Cassandra.
 
-One worker process (stages normalize, match, share, store, as deployed), or with
-``--store-apart`` two (normalize, match, share; and store), and one HTTP ingest process,
+Two worker processes, as the chart deploys them (stages normalize, match, share; and
+store), or with ``--one-process`` one of all four, and one HTTP ingest process,
 secured as deployed. Measured in one run, printed as one JSON object:
 
 - ``pipeline_reads_per_s``: N reads produced to ``reads.raw`` (the Kafka path the ingest
@@ -306,12 +306,22 @@ def run_names(uid: str, **extra: object) -> dict[str, object]:
 
 
 def cpu_s(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
-    """Each worker's CPU time (user and system) so far, seconds."""
-    return {name: process_cpu_s(p.pid) for name, p in processes.items() if name != "ingest"}
+    """Each process's CPU time (user and system) so far, seconds: workers and ingest."""
+    return {name: process_cpu_s(p.pid) for name, p in processes.items()}
+
+
+def profile_worker(profile: tuple[str, Path], pid: int, seconds: float) -> None:
+    """py-spy on the worker, the thread holding the GIL, raw stacks, in the background."""
+    py_spy, out = profile
+    subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+         "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_reads: int,
-        profile: tuple[str, Path] | None = None,
+        profile: tuple[str, Path] | None = None, profile_phase: str = "throughput",
         rss_every: int = 0, camera_span_s: float = 0.0,
         store_apart: bool = False, limit_reads: int = 0) -> dict[str, object]:  # fmt: skip
     plain = get_settings()
@@ -399,13 +409,8 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                        "the store worker")  # fmt: skip
         memory["start"] = rss(processes)
         cpu = {"at_start": cpu_s(processes)}
-        if profile:  # py-spy on the worker, the thread holding the GIL, for 30 s
-            py_spy, out = profile
-            subprocess.Popen(
-                [py_spy, "record", "--pid", str(worker.pid), "--duration", "30", "--format",
-                 "raw", "--output", str(out), "--nonblocking", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+        if profile and profile_phase == "throughput":
+            profile_worker(profile, worker.pid, 30)
         start = time.perf_counter()
         raw_topic = settings.topic("reads.raw")
         for key, value in encoded:
@@ -452,6 +457,9 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
             wait_until(lambda: warm_up in watch.arrived, [*workers, ingest], "the warm-up hit")
             lag_before = histogram(port, "lprx_event_loop_lag_ms").get("all", {})
             gc_before = gc_pauses(port)
+            cpu["before_latency"] = cpu_s(processes)
+            if profile and profile_phase == "latency":
+                profile_worker(profile, worker.pid, min(30.0, latency_seconds))
             latency = steady_hits(url, tokens, watch, latency_hot, rate, latency_seconds, rng)
             lag_after = histogram(port, "lprx_event_loop_lag_ms").get("all", {})
             latency["latency_worker_event_loop_lag"] = between(lag_before, lag_after)
@@ -460,6 +468,7 @@ def run(n: int, timeout: float, rate: float, latency_seconds: float, ingest_read
                 for generation, counts in gc_pauses(port).items()
             }
         memory["after_latency"] = rss(processes)
+        cpu["after_latency"] = cpu_s(processes)
         burst = ingest_burst(url, tokens, ingest_reads) if ingest_reads else {}
         memory["end"] = rss(processes)
         cpu["end"] = cpu_s(processes)
@@ -552,10 +561,17 @@ def main() -> None:
     parser.add_argument("--store-limit-reads", type=int, default=0,
                         help="the store's limit measured over this many of the reads "
                         "(0: all)")  # fmt: skip
-    parser.add_argument("--store-apart", action="store_true",
-                        help="the store stage in a worker process of its own")  # fmt: skip
+    parser.add_argument("--one-process", action="store_true",
+                        help="every stage in one worker process (the default runs the store "
+                        "in a process of its own, as the chart deploys it)")  # fmt: skip
     parser.add_argument("--py-spy", help="py-spy binary: profile the worker (raw stacks)")
     parser.add_argument("--profile-out", type=Path, default=Path("/tmp/bench-worker.stacks"))
+    parser.add_argument(
+        "--profile-phase",
+        choices=("throughput", "latency"),
+        default="throughput",
+        help="the phase py-spy samples (30 s, or the latency phase if shorter)",
+    )
     args = parser.parse_args()
     load = round(os.getloadavg()[0], 2)
     profile = (args.py_spy, args.profile_out) if args.py_spy else None
@@ -566,9 +582,10 @@ def main() -> None:
         args.latency_seconds,
         args.ingest_reads,
         profile,
+        args.profile_phase,
         args.rss_every,
         args.camera_span,
-        args.store_apart,
+        not args.one_process,
         args.store_limit_reads,
     )
     conditions = result["conditions"]

@@ -44,6 +44,7 @@ STAGE_ORDER = ("ocr", "normalize", "match", "share", "store")
 # component -> the principals whose Secrets its pods may mount
 PRINCIPAL_SECRETS = {
     "pipeline": {"worker"},
+    "store": {"worker"},
     "ocr": {"ocr", "worker"},
     "ingest": {"ingest"},
     "api": {"api", "custodian", "apiTls"},
@@ -184,7 +185,7 @@ def check_pod(doc: dict[str, Any], credentials: dict[str, str], problems: list[s
         problems.append(f"{name}: mounts no credentials")
     if mounted and "secrets" not in [c["name"] for c in spec.get("initContainers", [])]:
         problems.append(f"{name}: no init container copies its secret files 0600")
-    if component in ("pipeline", "ocr"):
+    if component in ("pipeline", "store", "ocr"):
         (worker,) = spec["containers"]
         paths = {
             probe: worker.get(probe, {}).get("httpGet", {}).get("path")
@@ -265,6 +266,14 @@ def check(path: Path, expected: Counter[str], credentials: dict[str, str]) -> li
     for doc in docs:
         check_pod(doc, credentials, problems)
         check_workload(doc, config, credentials, problems)
+    # A stage in two worker kinds would run in two apps, each storing (or alerting) all.
+    placed = Counter(
+        stage for d in docs if d["kind"] == "Deployment" and "--stages" in str(d)
+        for stage in stages_of(d)
+    )  # fmt: skip
+    doubled = sorted(stage for stage, n in placed.items() if n > 1)
+    if doubled:
+        problems.append(f"stages {doubled} run in more than one worker Deployment")
     for doc in docs:
         kind = doc["kind"]
         if kind == "ScaledObject" and config:

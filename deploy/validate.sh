@@ -27,11 +27,11 @@ done
 helm version --short
 
 # The values matrix: name, release, expected kinds, helm args.
-# Deployments: ocr, pipeline, ingest, api; Services: ingest, metrics, api; CronJob: the
+# Deployments: ocr, pipeline, store, ingest, api; Services: ingest, metrics, api; CronJob: the
 # audit checkpoint; Job: setup; Pod: the helm test.
-DEFAULT_KINDS="ConfigMap=1 CronJob=1 Deployment=4 Job=1 NetworkPolicy=4 PodDisruptionBudget=4 Service=3 ServiceAccount=1 Pod=1"
-PROD_KINDS="ConfigMap=2 CronJob=1 Deployment=4 Job=1 NetworkPolicy=4 PodDisruptionBudget=4 Service=3 ServiceAccount=1 Pod=1 Ingress=2 ServiceMonitor=1 PrometheusRule=1 ScaledObject=1"
-PLAIN_KINDS="ConfigMap=2 CronJob=1 Deployment=4 Job=1 NetworkPolicy=4 PodDisruptionBudget=4 Service=3 ServiceAccount=1 Pod=1 Ingress=1 PrometheusRule=1 ScaledObject=2"
+DEFAULT_KINDS="ConfigMap=1 CronJob=1 Deployment=5 Job=1 NetworkPolicy=4 PodDisruptionBudget=5 Service=3 ServiceAccount=1 Pod=1"
+PROD_KINDS="ConfigMap=2 CronJob=1 Deployment=5 Job=1 NetworkPolicy=4 PodDisruptionBudget=5 Service=3 ServiceAccount=1 Pod=1 Ingress=2 ServiceMonitor=1 PrometheusRule=1 ScaledObject=1"
+PLAIN_KINDS="ConfigMap=2 CronJob=1 Deployment=5 Job=1 NetworkPolicy=4 PodDisruptionBudget=5 Service=3 ServiceAccount=1 Pod=1 Ingress=1 PrometheusRule=1 ScaledObject=2"
 INGEST_KINDS="ConfigMap=1 Deployment=1 NetworkPolicy=2 PodDisruptionBudget=1 Service=1 ServiceAccount=1 Pod=1"
 # PLAINTEXT Kafka, no Cassandra TLS, and the API in plain HTTP behind an Ingress with TLS.
 PLAIN_ARGS=(--set kafka.securityProtocol=PLAINTEXT --set cassandra.tls=false
@@ -41,7 +41,8 @@ PLAIN_ARGS=(--set kafka.securityProtocol=PLAINTEXT --set cassandra.tls=false
   --set config.api.tls=false --set api.ingress.enabled=true
   --set 'api.ingress.tls[0].secretName=lprx-api-ingress-tls'
   --set 'api.ingress.tls[0].hosts[0]=lprx.example.org')
-INGEST_ARGS=(--set ocr.enabled=false --set pipeline.enabled=false --set setup.enabled=false
+INGEST_ARGS=(--set ocr.enabled=false --set pipeline.enabled=false --set store.enabled=false
+  --set setup.enabled=false
   --set api.enabled=false --set auditCheckpoint.enabled=false)
 PROD_CREDENTIALS="worker=lprx-prod-worker,ocr=lprx-prod-ocr,ingest=lprx-prod-ingest,api=lprx-prod-api,custodian=lprx-prod-custodian,apiTls=lprx-prod-api-tls,auditSigning=lprx-prod-audit-signing,auditCheckpoint=lprx-prod-audit-checkpoint,setup=lprx-prod-admin"
 

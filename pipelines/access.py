@@ -27,6 +27,7 @@ checkpoint  lprx-checkpoint     lprx_checkpoint     ``lprx audit checkpoint`` (c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -49,6 +50,28 @@ CHANGELOG_TABLES = FAUST_TABLES + RETIRED_FAUST_TABLES
 # The stages a worker may run, in app-id order: an app id is "<prefix>-<its stages
 # joined by '-'>" (pipelines/runtime/app.py).
 PIPELINE_STAGES = ("ocr", "normalize", "match", "share", "store")
+# The topics each stage's Faust agents consume under the app's consumer group, and its
+# Faust tables: what ``lprx workers regroup`` carries over when a stage moves to another
+# app. Share has its own group (``<prefix>-share``) whichever app runs it. A unit test
+# checks the apps consume and declare exactly these.
+STAGE_SOURCES: dict[str, tuple[str, ...]] = {
+    "ocr": ("frames",),
+    "normalize": ("reads.raw", "dedup-ticks"),
+    "match": ("reads.normalized", "hotlist"),
+    "share": (),
+    "store": ("reads", "hits", "audit", "dispositions"),
+}
+STAGE_TABLES: dict[str, tuple[str, ...]] = {"normalize": FAUST_TABLES}
+
+
+def app_id(settings: Settings, stages: Iterable[str]) -> str:
+    """The Faust app id of a worker of ``stages``: its consumer group, the prefix of its
+    changelogs. Stages are named in ``PIPELINE_STAGES`` order, whatever order given."""
+    chosen = set(stages)
+    unknown = chosen - set(PIPELINE_STAGES)
+    if unknown:
+        raise ValueError(f"unknown stages {sorted(unknown)}; known: {PIPELINE_STAGES}")
+    return f"{settings.topic_prefix}-{'-'.join(s for s in PIPELINE_STAGES if s in chosen)}"
 
 
 class Role(StrEnum):

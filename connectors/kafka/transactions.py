@@ -56,8 +56,8 @@ from confluent_kafka import (
 
 from connectors.kafka.changelog import CHECKPOINT_KEY, ChangelogReader, checkpoint_value
 from connectors.kafka.config import KafkaConfig
+from connectors.kafka.regroup import commit_offsets, offsets_to_adopt
 from connectors.kafka.topics import (
-    admin_client,
     make_consumer,
     make_producer,
     make_transactional_producer,
@@ -499,30 +499,14 @@ def adopt_group_offsets(
     offsets taken are where the former runtime stopped, not where another agent of the
     same Faust group has read to since (a partition started past a hit never delivered
     would lose it). A partition neither group committed starts at the beginning."""
-    topic, group, timeout_s = config.source, config.group_id, config.timeout_s
-    metadata = admin_client(settings).list_topics(topic, timeout=timeout_s).topics[topic]
-    if metadata.error is not None:
-        return []
-    partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
-    consumers = {name: make_consumer(settings, name) for name in (former_group, group)}
-    try:
-        ours = consumers[group].committed(partitions, timeout=timeout_s)
-        theirs = consumers[former_group].committed(partitions, timeout=timeout_s)
-        adopted = [
-            TopicPartition(topic, former.partition, former.offset)
-            for own, former in zip(ours, theirs, strict=True)
-            if own.offset < 0 <= former.offset
-        ]
-        if adopted:
-            producer = make_producer(settings, config.client_id)
-            for tp in adopted:
-                producer.produce(config.changelog, checkpoint_value(tp.offset),
-                                 CHECKPOINT_KEY, partition=tp.partition)  # fmt: skip
-            if producer.flush(timeout_s) > 0:
-                raise ConfigurationError(f"{config.changelog}: checkpoints not written")
-            # A commit outside any generation: accepted while the group has no members.
-            consumers[group].commit(offsets=adopted, asynchronous=False)
-    finally:
-        for consumer in consumers.values():
-            consumer.close()
+    adopted = offsets_to_adopt(settings, former_group, config.group_id, config.source)
+    if adopted:
+        producer = make_producer(settings, config.client_id)
+        for tp in adopted:
+            producer.produce(config.changelog, checkpoint_value(tp.offset),
+                             CHECKPOINT_KEY, partition=tp.partition)  # fmt: skip
+        if producer.flush(config.timeout_s) > 0:
+            raise ConfigurationError(f"{config.changelog}: checkpoints not written")
+        # A commit outside any generation: accepted while the group has no members.
+        commit_offsets(settings, config.group_id, adopted)
     return adopted

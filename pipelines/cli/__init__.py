@@ -36,6 +36,7 @@ app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True,
                   pretty_exceptions_show_locals=False)  # fmt: skip
 app.command()(workers.setup)
 app.command()(workers.worker)
+app.command()(workers.regroup)
 app.command()(workers.ingest)
 app.command()(workers.api)
 app.command()(people.login)

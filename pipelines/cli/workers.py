@@ -38,7 +38,8 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(help="Port for /metrics.")] = None,
     loglevel: str = "warning",
 ) -> None:
-    """Run a Faust worker with the chosen stages; serves Prometheus /metrics."""
+    """Run a Faust worker with the chosen stages; serves Prometheus /metrics. Changing a
+    deployment's stage sets? `lprx regroup` first, with the workers stopped."""
     from pipelines.runtime.app import create_pipeline
     from pipelines.runtime.observe import observe
 
@@ -57,6 +58,35 @@ def worker(
         f"probes {base_url}/livez and {base_url}/readyz"
     )
     pipeline.run(loglevel)
+
+
+def _stage_list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def regroup(
+    former: Annotated[
+        str, typer.Option("--from", help="The stages the workers ran, comma-separated.")
+    ],
+    into: Annotated[
+        list[str], typer.Option(help="A new worker's stages, comma-separated; once per app.")
+    ],
+) -> None:
+    """Move stages to other worker apps (a split stage set): each new app adopts the old
+    app's consumer offsets and dedup state. Stop the old and new workers first."""
+    from pipelines.services.regroup import regroup as carry_over
+
+    settings = common.settings_as(Role.SETUP)
+    with refusals():
+        done = carry_over(settings, _stage_list(former), [_stage_list(s) for s in into])
+    for app, offsets in done.offsets.items():
+        topics = sorted({tp.topic for tp in offsets})
+        console.print(f"{app}: {len(offsets)} partition offset(s) adopted "
+                      f"({', '.join(topics) or 'none committed before'})")  # fmt: skip
+    for topic, records in done.copied.items():
+        console.print(f"{topic}: {records} record(s) copied")
+    console.print("start the new workers now; the old app's changelogs empty themselves "
+                  "within the transport bound (or `lprx retention delete-changelogs`)")  # fmt: skip
 
 
 def ingest() -> None:

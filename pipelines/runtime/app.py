@@ -25,7 +25,7 @@ from connectors.kafka.holes import HoleReader
 from connectors.kafka.security import faust_credentials
 from connectors.kafka.topics import core_topics
 from pipelines import metrics
-from pipelines.access import PIPELINE_STAGES
+from pipelines.access import PIPELINE_STAGES, app_id
 from pipelines.runtime import (
     dispositions,
     historical,
@@ -109,9 +109,7 @@ def _log_failure(task: asyncio.Future[None]) -> None:
 
 
 def worker_stages(settings: Settings) -> tuple[str, ...]:
-    unknown = set(settings.worker_stages) - set(ALL_STAGES)
-    if unknown:
-        raise ValueError(f"unknown stages {sorted(unknown)}; known: {ALL_STAGES}")
+    app_id(settings, settings.worker_stages)  # refuses an unknown stage
     return tuple(s for s in ALL_STAGES if s in settings.worker_stages)
 
 
@@ -176,10 +174,10 @@ def _purge_local_tables(wiring: Wiring, settings: Settings) -> None:
 
 def create_pipeline(settings: Settings) -> Pipeline:
     stages = worker_stages(settings)
-    app_id = f"{settings.topic_prefix}-{'-'.join(stages)}"
-    app = make_app(settings, app_id)
+    name = app_id(settings, stages)
+    app = make_app(settings, name)
     outbox = FaustOutbox(app, settings)
-    ctx = Context(settings, worker=app_id, out=outbox, stages=stages)
+    ctx = Context(settings, worker=name, out=outbox, stages=stages)
     wiring = Wiring(app, outbox, ctx)
     wiring.on_shutdown(ctx.followers.stop)
     # Read at scrape time, so the gauges follow every reload and revocation.

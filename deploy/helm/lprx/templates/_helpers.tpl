@@ -84,7 +84,7 @@ Kubernetes makes mounted Secret files group-readable under fsGroup). */}}
 {{- $root := .root }}
 {{- $sasl := eq $root.Values.kafka.securityProtocol "SASL_SSL" }}
 {{- $items := list }}
-{{- if eq .component "pipeline" }}
+{{- if has .component (list "pipeline" "store") }}
 {{- if $sasl }}{{ $items = append $items (list "worker" "kafka-password" "kafka/lprx-worker.password") }}{{ end }}
 {{- $items = append $items (list "worker" "cassandra-password" "cassandra/lprx_writer.password") }}
 {{- else if eq .component "ocr" }}

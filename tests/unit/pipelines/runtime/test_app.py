@@ -10,8 +10,9 @@ import pytest
 import uvloop
 
 from connectors.kafka.topics import bounded_compacted_config, core_topics
+from pipelines.access import STAGE_SOURCES, STAGE_TABLES, app_id
 from pipelines.runtime import Pipeline, create_pipeline
-from pipelines.runtime.app import use_event_loop
+from pipelines.runtime.app import ALL_STAGES, use_event_loop
 from pipelines.runtime.share import ShareService
 from pipelines.settings import Settings
 from pipelines.stages.match import match_read
@@ -102,6 +103,19 @@ def test_share_runs_its_own_group_over_hits_with_its_state_beside_them(tmp_path:
     assert state.config["cleanup.policy"] == "compact,delete"
     # Readiness waits for the loop: not started until the agreements are loaded.
     assert worker.agents["share"].problem() == "not started (waiting for the agreements)"
+
+
+@pytest.mark.parametrize("stage", ALL_STAGES)
+def test_each_stage_consumes_and_declares_what_regroup_carries_over(
+    tmp_path: Path, stage: str
+) -> None:
+    """``lprx regroup`` moves a stage's offsets on STAGE_SOURCES and its STAGE_TABLES'
+    changelogs: a source or a table missing there would start from nothing."""
+    worker = pipeline(tmp_path, topic_prefix="lprx", worker_stages=[stage])
+    consumed = {a.channel.get_topic_name() for a in worker.app.agents.values()}
+    assert consumed == {f"lprx.{topic}" for topic in STAGE_SOURCES[stage]}
+    assert sorted(worker.app.tables) == sorted(STAGE_TABLES.get(stage, ()))
+    assert worker.app.conf.id == app_id(worker.context.settings, [stage])
 
 
 def test_an_unknown_stage_is_refused(tmp_path: Path) -> None:
