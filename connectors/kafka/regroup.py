@@ -89,8 +89,8 @@ def records_held(settings: KafkaConfig, topic: str, partitions: Sequence[int]) -
 
 
 def copy_changelog(settings: KafkaConfig, source: str, target: TopicSpec) -> int | None:
-    """Copies every record of ``source`` (tombstones too, headers and all) to the same
-    partition of ``target``, created if missing; returns the records copied, or None
+    """Copies every record of ``source`` (tombstones too, headers and timestamps) to the
+    same partition of ``target``, created if missing; returns the records copied, or None
     (nothing copied) if ``target`` already holds records: its app has state of its own,
     or a copy was made before. Refused if ``target`` has fewer partitions."""
     numbers = topic_partitions(settings, source)
@@ -135,9 +135,12 @@ def copy_changelog(settings: KafkaConfig, source: str, target: TopicSpec) -> int
                 elif error is not None:
                     raise ConfigurationError(f"{source}: {error}")
                 else:
+                    # The record's own time: the copy's time retention (the transport
+                    # bound) counts from when the original was written, not from now.
+                    _, written_ms = message.timestamp()
                     producer.produce(
                         target.name, message.value(), message.key(),
-                        partition=cast(int, message.partition()),
+                        partition=cast(int, message.partition()), timestamp=written_ms,
                         headers=message.headers(), on_delivery=delivered,
                     )  # fmt: skip
                     producer.poll(0)

@@ -49,11 +49,15 @@ def committed(settings: Settings, group: str, topic: str) -> dict[int, int]:
     return {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
 
 
-def records(settings: Settings, topic: str) -> list[tuple[int, bytes | None, bytes | None, object]]:
-    """(partition, key, value, headers) of every record, in offset order per partition."""
+Record = tuple[int, bytes | None, bytes | None, object, int]
+
+
+def records(settings: Settings, topic: str) -> list[Record]:
+    """(partition, key, value, headers, timestamp ms) of every record, in offset order
+    per partition."""
     consumer = make_consumer(settings, f"{settings.worker_id}-check",
                              **{"enable.partition.eof": True})  # fmt: skip
-    out: list[tuple[int, bytes | None, bytes | None, object]] = []
+    out: list[Record] = []
     try:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in (0, 1)])
         ends: set[int] = set()
@@ -65,7 +69,7 @@ def records(settings: Settings, topic: str) -> list[tuple[int, bytes | None, byt
                     ends.add(message.partition() or 0)
                 else:
                     out.append((message.partition() or 0, message.key(), message.value(),
-                                message.headers()))  # fmt: skip
+                                message.headers(), message.timestamp()[1]))  # fmt: skip
     finally:
         consumer.close()
     return sorted(out, key=lambda r: r[0])
@@ -113,8 +117,10 @@ def test_a_split_stage_set_goes_on_where_the_old_app_stopped(settings: Settings)
     target = changelog_topic(pipeline, TABLE)
     assert done.copied == {target: 4}
     copied = records(settings, target)
-    assert [(p, k, v) for p, k, v, _ in copied] == [(p, k, v) for p, k, v, _ in written]
+    assert [(p, k, v) for p, k, v, *_ in copied] == [(p, k, v) for p, k, v, _ in written]
     assert copied[0][3] == [("h", b"1")]
+    # Each copy keeps its original's time, so the transport bound counts from it.
+    assert [r[4] for r in copied] == [r[4] for r in records(settings, source)]
     assert len(done.offsets[pipeline]) == 3 and len(done.offsets[store]) == 1
 
     # Again: nothing more to adopt, the changelog kept as it is.
