@@ -21,10 +21,12 @@ from connectors.kafka.topics import (
     make_producer,
 )
 from pipelines.access import app_id
+from pipelines.cli import common
 from pipelines.services.regroup import changelog_topic, regroup
 from pipelines.settings import Settings
 from schemas.errors import ConfigurationError
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
+from tests.integration.pipelines.served import invoke
 from tests.integration.pipelines.test_dedup_restart import Camera
 
 FORMER = ["normalize", "match", "share", "store"]
@@ -177,3 +179,19 @@ def test_a_pass_held_by_the_old_app_is_sent_once_by_the_new_one(
     passed = camera.passed()
     assert [r.plate for r in passed] == ["MARK000", "HLD1234", "NEXT999"]
     assert passed[1].read_id == best.read_id and passed[1].duplicates == 1
+
+
+def test_the_command_says_what_it_carried_over(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "settings", lambda: settings)
+    consumer = make_consumer(settings, app_id(settings, FORMER))
+    consumer.commit(offsets=[TopicPartition(settings.topic("hits"), 0, 3)], asynchronous=False)
+    consumer.close()
+    result = invoke("regroup", "--from", ",".join(FORMER),
+                    *(arg for stages in INTO for arg in ("--into", ",".join(stages))))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    pipeline, store = (app_id(settings, stages) for stages in INTO)
+    assert f"{pipeline}: 0 partition offset(s) adopted" in result.output
+    assert f"{store}: 1 partition offset(s) adopted ({settings.topic('hits')})" in result.output
+    assert committed(settings, store, settings.topic("hits")) == {0: 3}
