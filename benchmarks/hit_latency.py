@@ -215,7 +215,36 @@ def steady_hits(
         "hit_latency_max_ms": round(max(latencies), 1) if latencies else None,
         **legs(posted_wall, watch.stamps),
         **accepted_leg(posted_wall, accepted_wall, watch.stamps),
+        "hit_latency_slowest": slowest(posted_wall, accepted_wall, watch.stamps),
     }
+
+
+def slowest(
+    posted: dict[str, float],
+    accepted: dict[str, float],
+    stamps: dict[str, tuple[float, float, float]],
+    n: int = 10,
+) -> list[dict[str, float]]:
+    """The ``n`` slowest hits, each with when it was posted (seconds into the phase) and
+    its legs (ms): whether the tail is a few moments (all slow hits close together) or
+    spread, and which leg holds it."""
+    if not posted:
+        return []
+    first = min(posted.values())
+    rows = []
+    for plate, (matched, produced, arrived) in stamps.items():
+        if plate not in posted or plate not in accepted:
+            continue
+        out, ok = posted[plate], accepted[plate]
+        rows.append({
+            "posted_at_s": round(out - first, 2),
+            "total_ms": round((arrived - out) * 1000, 1),
+            "post_to_accepted_ms": round((ok - out) * 1000, 1),
+            "accepted_to_match_ms": round((matched - ok) * 1000, 1),
+            "match_to_partner_topic_ms": round((produced - matched) * 1000, 1),
+            "partner_topic_to_consumer_ms": round((arrived - produced) * 1000, 1),
+        })  # fmt: skip
+    return sorted(rows, key=lambda row: row["total_ms"], reverse=True)[:n]
 
 
 def accepted_leg(
