@@ -115,14 +115,20 @@ def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
     assert [r.plate for r in camera.passed()] == ["MARK000"]
 
     second = start_worker(settings, tmp_path / "second")
+    held_pass_sent_once(camera, second, best, duplicates=2)
+
+
+def held_pass_sent_once(camera: Camera, worker: Process, best: PlateRead, duplicates: int) -> None:
+    """The pass held when the first worker stopped (after MARK000's) is sent by
+    ``worker``, once, with its best read, before a marker read sent after it."""
     wait_for(lambda: len(camera.passed()) >= 2, 120, "the held pass")
     camera.send("NEXT999", timedelta(seconds=40))
     wait_for(lambda: len(camera.passed()) >= 3, 120, "the marker read")
-    assert second.alive(), second.output()
+    assert worker.alive(), worker.output()
     passed = camera.passed()
     assert [r.plate for r in passed] == ["MARK000", "HLD1234", "NEXT999"]
     assert passed[1].read_id == best.read_id
-    assert passed[1].duplicates == 2
+    assert passed[1].duplicates == duplicates
 
 
 def test_the_cameras_of_one_site_give_one_read_per_pass(

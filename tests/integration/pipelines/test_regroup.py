@@ -27,7 +27,7 @@ from pipelines.settings import Settings
 from schemas.errors import ConfigurationError
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.integration.pipelines.served import invoke
-from tests.integration.pipelines.test_dedup_restart import Camera
+from tests.integration.pipelines.test_dedup_restart import Camera, held_pass_sent_once
 
 FORMER = ["normalize", "match", "share", "store"]
 INTO = [["normalize", "match", "share"], ["store"]]
@@ -172,13 +172,7 @@ def test_a_pass_held_by_the_old_app_is_sent_once_by_the_new_one(
     assert done.copied[changelog_topic(app_id(settings, ["normalize"]), TABLE)] > 0
 
     second = start("normalize", tmp_path / "second")  # a new machine: no local state
-    wait_for(lambda: len(camera.passed()) >= 2, 120, "the held pass")
-    camera.send("NEXT999", timedelta(seconds=40))
-    wait_for(lambda: len(camera.passed()) >= 3, 120, "the marker read")
-    assert second.alive(), second.output()
-    passed = camera.passed()
-    assert [r.plate for r in passed] == ["MARK000", "HLD1234", "NEXT999"]
-    assert passed[1].read_id == best.read_id and passed[1].duplicates == 1
+    held_pass_sent_once(camera, second, best, duplicates=1)
 
 
 def test_the_command_says_what_it_carried_over(
