@@ -238,6 +238,7 @@ def slowest(
         out, ok = posted[plate], accepted[plate]
         rows.append({
             "posted_at_s": round(out - first, 2),
+            "posted_epoch_s": round(out, 3),  # to set against the workers' logs
             "total_ms": round((arrived - out) * 1000, 1),
             "post_to_accepted_ms": round((ok - out) * 1000, 1),
             "accepted_to_match_ms": round((matched - ok) * 1000, 1),

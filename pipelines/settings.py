@@ -182,9 +182,9 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     normalize_folds_in_flight: int = Field(
         default=4,
         ge=1,
-        description="Batches of raw reads normalised and matched (hits sent) while the "
-        "batches before still wait to be folded into passes, each folded in order and "
-        "committed once folded.",
+        description="Batches' worth (normalize_batch_size each) of raw reads that may "
+        "wait to be folded into passes while normalising and matching (hits sent) go on; "
+        "those waiting are folded together, in order, and committed once folded.",
     )
 
     @property

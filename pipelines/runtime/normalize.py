@@ -14,7 +14,9 @@ event of the key's partition, and the ``dedup-ticks`` agent sends their passes f
 there. The same tick forgets a camera idle long enough.
 
 A batch is folded under one lock, its passes' reads sent with one acknowledged send and
-each camera written once (inside an event of its partition, ``wiring.within_event``); a
+each camera written once (inside an event of its partition, ``wiring.within_event``).
+The batches taken while one is folded are folded next, together, as one
+(``in_flight.Coalesced``): a fold's time is Kafka's round trips, not its size. A
 batch that fails other than by an outage is folded again read by read, so a read that
 breaks dedup is its own dead letter. A pass is recorded as sent (its table entry, so its
 changelog) only after Kafka has acknowledged its read on ``reads``: a worker killed in
@@ -42,7 +44,7 @@ from faust.types import EventT, StreamT
 from pipelines import metrics
 from pipelines.runtime.context import Context
 from pipelines.runtime.guard import Guard
-from pipelines.runtime.in_flight import InOrder, acknowledge
+from pipelines.runtime.in_flight import Coalesced, acknowledge
 from pipelines.runtime.match import Match
 from pipelines.runtime.passes import TABLE, PassBook
 from pipelines.runtime.wiring import JsonValues, Wiring, within_event
@@ -116,17 +118,19 @@ class Dedup:
         # Faust hands agents a Stream; its interface type lacks noack_take, which yields
         # the events themselves (typed as values).
         taking = cast(Stream[bytes], stream)
-        folds = InOrder(settings.normalize_folds_in_flight, serial=True)
+        # Folded in order after the batches before, acknowledged once folded; batches
+        # taken while one is folded are folded together next.
+        folds: Coalesced[Normalized, EventT[bytes]] = Coalesced(
+            self._fold_batch,
+            partial(self._acknowledge, taking),
+            settings.normalize_folds_in_flight * settings.normalize_batch_size,
+        )
         try:
             async for taken in taking.noack_take(
                 settings.normalize_batch_size, within=settings.normalize_batch_seconds
             ):
                 events = cast(list[EventT[bytes]], taken)
-                forwarded = await self._normalize_and_match(events)
-                # Folded in order after the batches before, acknowledged once folded.
-                await folds.add(
-                    self._fold_batch(forwarded), partial(self._acknowledge, taking, events)
-                )
+                await folds.add(await self._normalize_and_match(events), events)
             await folds.drain()
         finally:
             folds.cancel()

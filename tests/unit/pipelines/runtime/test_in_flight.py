@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from connectors.cassandra import RowOutcome
-from pipelines.runtime.in_flight import InOrder
+from pipelines.runtime.in_flight import Coalesced, InOrder
 from pipelines.runtime.store import hits_sink, reads_sink
 from schemas.errors import StoreUnavailable
 from schemas.records import PlateRead
@@ -139,62 +138,96 @@ def test_a_write_that_raises_is_not_acknowledged_nor_anything_after_it() -> None
     assert run(scenario()) == []
 
 
-def test_serial_batches_start_each_write_once_the_one_before_is_acknowledged() -> None:
-    """Dedup's folds: in order, one at a time, while the taker goes on taking."""
+def test_coalesced_writes_one_at_a_time_what_came_meanwhile_together() -> None:
+    """Dedup's folds: in order, one at a time; the batches taken while one is folded are
+    folded next as one, while the taker goes on taking."""
 
     async def scenario() -> list[str]:
         log: list[str] = []
         gate = asyncio.Event()
 
-        async def write(i: int) -> None:
-            log.append(f"write {i}")
-            if i == 0:
+        async def write(items: list[str]) -> None:
+            log.append(f"write {items}")
+            if items == ["a"]:
                 await gate.wait()
 
-        def ack(i: int) -> Any:
-            async def done() -> None:
-                log.append(f"ack {i}")
+        async def ack(taken: list[int]) -> None:
+            log.append(f"ack {taken}")
 
-            return done
-
-        batches = InOrder(3, serial=True)
-        await batches.add(write(0), ack(0))
-        await batches.add(write(1), ack(1))  # taken while the first is written
-        log.append("second taken")
+        folds: Coalesced[str, int] = Coalesced(write, ack, limit=10)
+        await folds.add(["a"], [0])
         await asyncio.sleep(0.01)
-        assert sorted(log) == ["second taken", "write 0"]  # the second waits for the first
+        await folds.add(["b"], [1])  # taken while the first is written
+        await folds.add([], [2])  # a batch with nothing to fold is acknowledged in turn
+        await folds.add(["c", "d"], [3, 4])
+        log.append("taken")
+        await asyncio.sleep(0.01)
+        assert log == ["write ['a']", "taken"]  # the others wait for the first
         gate.set()
-        await batches.drain()
+        await folds.drain()
         return log
 
-    assert run(scenario())[1:] == ["write 0", "ack 0", "write 1", "ack 1"]
+    assert run(scenario())[2:] == [
+        "ack [0]",
+        "write ['b', 'c', 'd']",
+        "ack [1, 2, 3, 4]",
+    ]
 
 
-def test_a_serial_batch_after_one_that_raised_never_starts() -> None:
+def test_coalesced_taking_waits_once_limit_records_wait() -> None:
+    async def scenario() -> list[list[int]]:
+        gate = asyncio.Event()
+        acknowledged: list[list[int]] = []
+
+        async def write(items: list[int]) -> None:
+            await gate.wait()
+
+        async def ack(taken: list[int]) -> None:
+            acknowledged.append(taken)
+
+        folds: Coalesced[int, int] = Coalesced(write, ack, limit=3)
+        await folds.add([0], [0])
+        await asyncio.sleep(0.01)  # being written: nothing waits
+        await folds.add([1, 2], [1, 2])
+        adding = asyncio.ensure_future(folds.add([3], [3]))
+        await asyncio.sleep(0.01)
+        assert not adding.done()  # three taken records wait: the taking of more waits
+        gate.set()
+        await adding  # the second write took them
+        await folds.drain()
+        assert len(folds) == 0
+        return acknowledged
+
+    assert run(scenario()) == [[0], [1, 2, 3]]
+
+
+def test_coalesced_write_that_raised_stops_the_ones_after_unacknowledged() -> None:
     async def scenario() -> list[str]:
         log: list[str] = []
+        gate = asyncio.Event()
 
-        async def broken() -> None:
+        async def write(items: list[str]) -> None:
+            log.append(f"write {items}")
+            await gate.wait()
             raise RuntimeError("a bug")
 
-        async def fine() -> None:
-            log.append("second written")
-
-        async def ack() -> None:
+        async def ack(taken: list[int]) -> None:
             log.append("acknowledged")
 
-        batches = InOrder(3, serial=True)
-        await batches.add(broken(), ack)
-        await batches.add(fine(), ack)
+        folds: Coalesced[str, int] = Coalesced(write, ack, limit=10)
+        await folds.add(["a"], [0])
+        await asyncio.sleep(0.01)
+        await folds.add(["b"], [1])  # waits behind the write that will fail
+        gate.set()
         with pytest.raises(RuntimeError, match="a bug"):
-            await batches.drain()
+            await folds.drain()
         with pytest.raises(RuntimeError, match="a bug"):
-            await batches.drain()  # the second batch fails with the first, unstarted
+            await folds.add(["c"], [2])  # the taker gets the error: the agent stops
+        folds.cancel()
+        assert len(folds) == 0
         return log
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # an unstarted write is closed, not left unawaited
-        assert run(scenario()) == []
+    assert run(scenario()) == ["write ['a']"]
 
 
 class OutageStore(FakeStore):
