@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from connectors.kafka.reader import read_values
@@ -54,13 +55,29 @@ class Camera:
         return [PlateRead.decode(CODEC, v) for v in values]
 
 
+def duplicates_folded(metrics_port: int) -> float:
+    """The reads a running worker's dedup has folded into a pass as duplicates
+    (``lprx_records_total``), 0 while its metrics do not answer yet."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return 0.0
+    wanted = ('stage="dedup"', 'outcome="duplicate"')
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("lprx_records_total{") and all(w in line for w in wanted)
+    )
+
+
 @pytest.fixture
 def start_worker(
     spawn: Callable[[list[str], dict[str, str]], Process],
-) -> Callable[[Settings, Path], Process]:
-    def start(settings: Settings, data_dir: Path) -> Process:
+) -> Callable[..., Process]:
+    def start(settings: Settings, data_dir: Path, metrics_port: int | None = None) -> Process:
         env = settings_env(settings) | {"LPRX_TABLE_DATA_DIR": str(data_dir)}
-        args = ["worker", "--stages", "normalize", "--metrics-port", str(free_port())]
+        port = metrics_port or free_port()
+        args = ["worker", "--stages", "normalize", "--metrics-port", str(port)]
         return spawn(args, env)
 
     return start
@@ -98,18 +115,22 @@ def test_a_restarted_worker_does_not_emit_a_repeat_again(
 
 
 def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
-    kafka_settings: Settings, start_worker: Callable[[Settings, Path], Process], tmp_path: Path
+    kafka_settings: Settings, start_worker: Callable[..., Process], tmp_path: Path
 ) -> None:
     settings = kafka_settings.model_copy(
         update={"dedup_window_seconds": 300.0, "dedup_settle_seconds": 15.0}
     )
     camera = Camera(settings)
-    first = start_worker(settings, tmp_path / "first")
+    port = free_port()
+    first = start_worker(settings, tmp_path / "first", port)
     camera.send("MARK000", timedelta(0))  # its pass is due first: shows the worker is up
     wait_for(camera.passed, 120, "the worker to send a first pass")
     camera.send("HLD1234", timedelta(seconds=1), confidence=70.0)
     best = camera.send("HLD1234", timedelta(seconds=2), confidence=96.0)
     camera.send("HLD1Z34", timedelta(seconds=3), confidence=80.0)
+    # All three folded into the held pass before the stop: a read the first worker never
+    # took would be read again by the next only after the pass it belongs to may be due.
+    wait_for(lambda: duplicates_folded(port) >= 2, 120, "the pass's reads to be folded")
     # Stopped well inside the settle time: the pass is held in the table, not yet sent.
     first.stop()
     assert [r.plate for r in camera.passed()] == ["MARK000"]

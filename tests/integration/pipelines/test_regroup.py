@@ -27,7 +27,11 @@ from pipelines.settings import Settings
 from schemas.errors import ConfigurationError
 from tests.conftest import Process, free_port, provision, settings_env, unique_settings, wait_for
 from tests.integration.pipelines.served import invoke
-from tests.integration.pipelines.test_dedup_restart import Camera, held_pass_sent_once
+from tests.integration.pipelines.test_dedup_restart import (
+    Camera,
+    duplicates_folded,
+    held_pass_sent_once,
+)
 
 FORMER = ["normalize", "match", "share", "store"]
 INTO = [["normalize", "match", "share"], ["store"]]
@@ -156,22 +160,26 @@ def test_a_pass_held_by_the_old_app_is_sent_once_by_the_new_one(
     )
     camera = Camera(settings)
 
-    def start(stages: str, data_dir: Path) -> Process:
+    def start(stages: str, data_dir: Path, port: int) -> Process:
         env = settings_env(settings) | {"LPRX_TABLE_DATA_DIR": str(data_dir)}
-        return spawn(["worker", "--stages", stages, "--metrics-port", str(free_port())], env)
+        return spawn(["worker", "--stages", stages, "--metrics-port", str(port)], env)
 
-    first = start("normalize,match", tmp_path / "first")
+    port = free_port()
+    first = start("normalize,match", tmp_path / "first", port)
     camera.send("MARK000", timedelta(0))  # its pass is due first: shows the worker is up
     wait_for(camera.passed, 120, "the worker to send a first pass")
     camera.send("HLD1234", timedelta(seconds=1), confidence=70.0)
     best = camera.send("HLD1234", timedelta(seconds=2), confidence=96.0)
+    # Both folded before the stop (else the new worker might send the pass, due by then,
+    # before it reads the better read again: a test of timing, not of regroup).
+    wait_for(lambda: duplicates_folded(port) >= 1, 120, "the pass's reads to be folded")
     first.stop()  # well inside the settle time: the pass is held in the table
     assert [r.plate for r in camera.passed()] == ["MARK000"]
 
     done = regroup(settings, ["normalize", "match"], [["normalize"], ["match"]])
     assert done.copied[changelog_topic(app_id(settings, ["normalize"]), TABLE)] > 0
 
-    second = start("normalize", tmp_path / "second")  # a new machine: no local state
+    second = start("normalize", tmp_path / "second", free_port())  # a new machine: no local state
     held_pass_sent_once(camera, second, best, duplicates=1)
 
 
