@@ -94,6 +94,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def records_total(metrics_port: int, stage: str, outcome: str) -> float:
+    """A running process's ``lprx_records_total`` for ``stage`` and ``outcome``, summed
+    over its other labels (raises while its metrics do not answer)."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    wanted = (f'stage="{stage}"', f'outcome="{outcome}"')
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("lprx_records_total{") and all(w in line for w in wanted)
+    )
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.25) -> T:
     """Polls ``check`` until it returns something truthy; fails naming ``what``."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from connectors.kafka.reader import read_values
 from pipelines.settings import Settings
 from schemas import SingleObjectCodec
 from schemas.records import CameraKind, DeadLetter, Frame, Hit, new_id, utcnow
-from tests.conftest import wait_for
+from tests.conftest import records_total, wait_for
 
 OWNER, PARTNER, OTHER = "MN9990001", "MN9990002", "MN9990003"
 TOKENS = {OWNER: "e2e-token-owner", PARTNER: "e2e-token-partner"}
@@ -121,13 +121,7 @@ def share_has_handled_hits_before(running: Running, marker: str, recipient: str)
 
 
 def metric_total(running: Running, stage: str, outcome: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{running.settings.metrics_port}/metrics", timeout=10).text
-    wanted = ("lprx_records_total{", f'stage="{stage}"', f'outcome="{outcome}"')
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith(wanted[0]) and all(w in line for w in wanted[1:])
-    )
+    return records_total(running.settings.metrics_port, stage, outcome)
 
 
 def dead_letters(running: Running) -> list[DeadLetter]:

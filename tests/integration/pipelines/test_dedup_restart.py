@@ -21,6 +21,7 @@ from tests.conftest import (
     Process,
     consume_messages,
     free_port,
+    records_total,
     settings_env,
     wait_for,
 )
@@ -56,18 +57,12 @@ class Camera:
 
 
 def duplicates_folded(metrics_port: int) -> float:
-    """The reads a running worker's dedup has folded into a pass as duplicates
-    (``lprx_records_total``), 0 while its metrics do not answer yet."""
+    """The reads a running worker's dedup has folded into a pass as duplicates, 0 while
+    its metrics do not answer yet."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        return records_total(metrics_port, "dedup", "duplicate")
     except httpx.HTTPError:
         return 0.0
-    wanted = ('stage="dedup"', 'outcome="duplicate"')
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith("lprx_records_total{") and all(w in line for w in wanted)
-    )
 
 
 @pytest.fixture
