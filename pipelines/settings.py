@@ -179,6 +179,15 @@ class Settings(BaseSettings, ServersConfig, IngestConfig, OidcConfig, ApiConfig)
     # send and one table write per camera for the batch. A lone read waits this long.
     normalize_batch_size: int = Field(default=256, ge=1)
     normalize_batch_seconds: float = Field(default=0.01, gt=0)
+    worker_producer_buffer_messages: int = Field(
+        default=10_000,
+        ge=1,
+        description="Table writes (changelog records) that may wait in a worker's Faust "
+        "producer buffer before Faust stops delivering records to every agent until it "
+        "drains (Faust's own limit is 100). Dedup's writes are bounded already: a batch "
+        "is acknowledged only once its changelog records are, and reads wait to be "
+        "folded only up to normalize_folds_in_flight batches.",
+    )
     normalize_folds_in_flight: int = Field(
         default=4,
         ge=1,

@@ -125,6 +125,12 @@ def create_api_app(services: ApiServices) -> FastAPI:
     return app
 
 
+# Longer than clients keep an idle connection (httpx: 5 s, uvicorn's own default too):
+# a server closing it as the client reuses it fails that post (ReadError), which a
+# camera posting steadily met under load.
+KEEP_ALIVE_SECONDS = 30
+
+
 def serve(settings: object) -> None:
     """Runs the API with uvicorn (HTTPS with an lprx CA certificate) until interrupted."""
     import uvicorn
@@ -142,4 +148,5 @@ def serve(settings: object) -> None:
         uvicorn.run(
             app, host=settings.api_host, port=settings.api_port, log_level="warning",
             ssl_certfile=str(cert) if cert else None, ssl_keyfile=str(key) if key else None,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )  # fmt: skip

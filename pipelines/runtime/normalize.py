@@ -11,7 +11,11 @@ best read of each pass goes to ``reads`` once its settle time is up. A held pass
 with no read to notice it: the ``dedup-settle`` timer asks for the cameras due with one
 tick per partition of the ticks topic, since Faust writes a table only inside a stream
 event of the key's partition, and the ``dedup-ticks`` agent sends their passes from
-there. The same tick forgets a camera idle long enough.
+there. The same tick forgets a camera idle long enough. After its partitions are
+assigned (a start, a rebalance), a worker settles no pass of a partition until it has
+read (and committed) the raw reads that partition held then (``CatchingUp``): a pass held
+when the last worker stopped may be overdue, and the better read of it may be in that
+backlog.
 
 A batch is folded under one lock, its passes' reads sent with one acknowledged send and
 each camera written once (inside an event of its partition, ``wiring.within_event``).
@@ -73,6 +77,73 @@ def tick_cameras(value: bytes | None) -> list[str]:
     return [text]
 
 
+Positions = dict[int, tuple[int, int]]
+"""Partition -> (where its group's commits stand, its end offset)."""
+
+
+class CatchingUp:
+    """The partitions of ``reads.raw`` whose backlog this worker has not yet read: each
+    with the end offset it had when the worker first asked after its partitions were
+    assigned. No pass of such a partition is settled until the group's commits reach
+    that end: settled sooner, a pass could be stored without a better read of it that
+    the last worker never took. The commits, not the reads folded, say so: Faust can
+    drop records it took and read them again later (``transport.py``), and it commits
+    past no record not processed. Kafka is asked at most every ``ask_every_s`` while a
+    partition is behind; a backlog Kafka cannot tell is taken as none (a pass is then due
+    at once, as before the worker knew of backlogs)."""
+
+    def __init__(
+        self,
+        positions: Callable[[], Awaitable[Positions]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        ask_every_s: float = 1.0,
+    ) -> None:
+        self._positions = positions
+        self._clock = clock
+        self._ask_every_s = ask_every_s
+        self._behind: dict[int, int] | None = None if positions else {}
+        self._asked_at = -ask_every_s
+        self._generation = 0
+
+    def forget(self) -> None:
+        """Partitions move: the backlog is asked for again."""
+        self._behind = None if self._positions else {}
+        self._asked_at = -self._ask_every_s
+        self._generation += 1
+
+    async def refresh(self) -> bool:
+        """Whether the backlog since the assignment is known; asks Kafka for it first if
+        it is not, or for how far the commits have come if a partition is behind."""
+        behind = self._behind
+        if self._positions is None or behind == {}:
+            return True
+        now = self._clock()
+        if now - self._asked_at < self._ask_every_s:
+            return behind is not None
+        self._asked_at, generation = now, self._generation
+        try:
+            positions = await self._positions()
+        except Exception as error:
+            log.warning("%s: backlog not known (%s); passes settle now", dedup.STAGE, error)
+            positions = {}
+        if generation != self._generation:
+            return False  # asked across a rebalance: ask again
+        if behind is None:
+            behind = {p: end for p, (committed, end) in positions.items() if committed < end}
+            if behind:
+                log.info("%s: passes settle once the backlog is read: %s", dedup.STAGE, behind)
+        else:
+            for partition, (committed, _) in positions.items():
+                if partition in behind and committed >= behind[partition]:
+                    del behind[partition]
+                    log.info("%s: partition %d caught up", dedup.STAGE, partition)
+        self._behind = behind
+        return True
+
+    def settling(self, partition: int) -> bool:
+        return self._behind is not None and partition not in self._behind
+
+
 @dataclass(frozen=True)
 class Normalized:
     """A raw read's event, the read normalised, and its Avro bytes (sent to matching)."""
@@ -92,8 +163,10 @@ class Dedup:
         clock: Callable[[], float] = time.time,
         matcher: Match | None = None,
         changelog_delivered: Callable[[], Awaitable[None]] | None = None,
+        catching_up: CatchingUp | None = None,
     ) -> None:
         self.ctx = ctx
+        self.catching_up = catching_up or CatchingUp()
         self.book = book
         self.changelog_delivered = changelog_delivered or _nothing_in_flight
         """Until Kafka has the table's changelog records (``DeliveredTable``): a batch
@@ -249,8 +322,11 @@ class Dedup:
         """Asks for the cameras due (a held pass to send, or the camera to forget), one
         tick per partition, so one acknowledged send covers a partition's passes."""
         try:
+            if not await self.catching_up.refresh():
+                return
             by_partition: dict[int, list[str]] = defaultdict(list)
-            for camera_id, partition in self.book.take_due(self.clock()):
+            due = self.book.take_due(self.clock(), self.catching_up.settling)
+            for camera_id, partition in due:
                 by_partition[partition].append(camera_id)
             for partition, cameras in by_partition.items():
                 await self.ctx.out.send(
@@ -273,6 +349,8 @@ class Dedup:
 
     async def _settle(self, event: EventT[bytes]) -> None:
         partition = event.message.partition
+        if not self.catching_up.settling(partition):
+            return  # a tick from before the assignment: the timer asks again once caught up
         async with self.lock:
             now = self.clock()
             settled = [
@@ -300,7 +378,15 @@ def register(wiring: Wiring, matcher: Match | None = None) -> Dedup:
     table = wiring.table(TABLE)
     book = PassBook(JsonValues(table), ctx.codec, policy(ctx), ctx.settings.dedup_sites)
     wiring.keep_current(table, book.mirror)
-    agents = Dedup(ctx, book, matcher=matcher, changelog_delivered=table.changelog_delivered)
+    catching_up = CatchingUp(partial(wiring.committed_positions, ctx.topics.raw_reads))
+    wiring.on_rebalance(catching_up.forget)
+    agents = Dedup(
+        ctx,
+        book,
+        matcher=matcher,
+        changelog_delivered=table.changelog_delivered,
+        catching_up=catching_up,
+    )
     wiring.agent(ctx.topics.raw_reads, "normalize", agents.consume_reads)
     # A held pass is sent at most this long after its settle time is up.
     interval = max(0.1, book.policy.settle_seconds / 4)

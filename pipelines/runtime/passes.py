@@ -181,9 +181,12 @@ class PassBook:
         else:
             self._due[camera_id] = camera.next_due(self.policy)
 
-    def take_due(self, now: float) -> list[tuple[str, int]]:
-        """(camera, partition) of each camera due at ``now``, asked again after
-        ``PASS_RETRY_SECONDS`` if nothing comes of it; nothing until the table is loaded."""
+    def take_due(
+        self, now: float, settling: Callable[[int], bool] = lambda _partition: True
+    ) -> list[tuple[str, int]]:
+        """(camera, partition) of each camera due at ``now`` in a partition ``settling``,
+        asked again after ``PASS_RETRY_SECONDS`` if nothing comes of it; nothing until the
+        table is loaded. A camera of another partition stays due."""
         if not self.mirror.loaded:
             return []
         due = []
@@ -191,6 +194,8 @@ class PassBook:
             camera = self.mirror.get(camera_id)
             if camera is None:
                 del self._due[camera_id]
+                continue
+            if not settling(camera.partition):
                 continue
             self._due[camera_id] = now + PASS_RETRY_SECONDS
             due.append((camera_id, camera.partition))

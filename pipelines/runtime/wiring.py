@@ -12,11 +12,18 @@ from functools import partial
 from typing import Any
 
 import faust
+from confluent_kafka.admin import AdminClient
 from faust import streams as faust_streams
 from faust.types import EventT, StreamT, TableT, TopicT
 from faust.types.tuples import FutureMessage
 
-from connectors.kafka.topics import TopicSpec, bounded_compacted_config, ensure_topics
+from connectors.kafka.lag import measure_lag
+from connectors.kafka.topics import (
+    TopicSpec,
+    admin_client,
+    bounded_compacted_config,
+    ensure_topics,
+)
 from pipelines.runtime.context import Context, Outgoing
 from pipelines.runtime.mirror import TableMirror
 from pipelines.settings import Settings
@@ -188,6 +195,7 @@ class Wiring:
         self.tasks: list[Callable[[], Awaitable[None]]] = []
         self.shutdown: list[Callable[[], None]] = []
         self.preparations: list[Callable[[], None]] = []
+        self._admin: AdminClient | None = None
 
     def agent(
         self, topic: str, name: str, consume: Callable[[StreamT[bytes]], Awaitable[None]]
@@ -254,6 +262,19 @@ class Wiring:
         )
         self.app.tables.add(table)
         return table
+
+    async def committed_positions(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Partition -> (where this worker's group's commits stand, the end offset), for
+        every partition of ``topic``, asked of Kafka now (``connectors/kafka/lag.py``; a
+        partition never committed stands at its first offset)."""
+        if self._admin is None:
+            client = f"{self.app.conf.id}-positions"
+            self._admin = admin_client(self.ctx.settings, **{"client.id": client})
+        measure = partial(measure_lag, self._admin, self.app.conf.id, [topic])
+        return {
+            lag.partition: (lag.end - lag.lag, lag.end)
+            for lag in await self.ctx.run_blocking(measure)
+        }
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:
         """The mirror is forgotten on every rebalance and decoded again once the table

@@ -24,7 +24,7 @@ from pipelines.ocr.reader import PlateReader
 from pipelines.runtime.dispositions import Dispositions
 from pipelines.runtime.historical import Historical
 from pipelines.runtime.match import Match
-from pipelines.runtime.normalize import Dedup, tick_cameras
+from pipelines.runtime.normalize import CatchingUp, Dedup, tick_cameras
 from pipelines.runtime.ocr import Ocr
 from pipelines.runtime.passes import PassBook
 from pipelines.runtime.share import ShareHandler
@@ -286,6 +286,92 @@ def test_a_batch_is_matched_while_the_one_before_waits_to_be_folded_and_committe
     assert sorted(key.split("/")[0] for key in table) == ["cam-1", "cam-1"]
     held = [PlateRead.decode(CODEC, base64.b64decode(v["held"])) for v in table.values()]
     assert sorted(read.plate for read in held) == ["FST1234", "SND1234"]
+
+
+def test_no_pass_of_a_partition_settles_until_its_commits_reach_the_end_it_had_at_the_start() -> (
+    None
+):
+    """A pass held when the last worker stopped is overdue at once after a restart; a
+    better read of it may still wait in the partition's backlog. Partition 1's commits
+    stand at 3 of 6 when the worker first asks; partition 2 has no backlog."""
+    clock = Clock()
+    ctx, out = context(dedup_settle_seconds=2.0)
+    policy = DedupPolicy.from_settings(ctx.settings)
+    answers = [{1: (3, 6), 2: (4, 4)}, {1: (5, 7), 2: (4, 4)}, {1: (6, 9), 2: (5, 5)}]
+    asked: list[dict[int, tuple[int, int]]] = []
+
+    async def positions() -> dict[int, tuple[int, int]]:
+        asked.append(answers.pop(0))
+        return asked[-1]
+
+    catching_up = CatchingUp(positions, clock=clock, ask_every_s=1.0)
+    agents = Dedup(ctx, PassBook({}, ctx.codec, policy, {}), clock, catching_up=catching_up)
+    worse = fresh_read(plate="BKL1234", confidence=70.0)
+    better = fresh_read(plate="BKL1234", confidence=96.0)
+    other = fresh_read(plate="OTH1234", camera_id="cam-2")
+
+    def ticks(partition: int) -> list[list[str]]:
+        return [tick_cameras(t.value) for t in out.to("dedup-ticks") if t.partition == partition]
+
+    async def scenario() -> None:
+        await agents.on_reads([event(worse.encode(CODEC), partition=1, offset=3)])
+        await agents.on_reads([event(other.encode(CODEC), key=b"cam-2", partition=2)])
+        clock.now += 5.0  # both passes overdue
+        await agents.request_settled()
+        assert len(asked) == 1
+        assert (ticks(1), ticks(2)) == ([], [["cam-2"]])  # partition 2's only
+        # A tick for partition 1 (sent before the restart) settles nothing either.
+        await agents.on_tick(event(b'["cam-1"]', topic="unit.dedup-ticks", partition=1))
+        assert reads_in(out) == []
+        await agents.on_reads([event(better.encode(CODEC), partition=1, offset=5)])
+        await agents.request_settled()
+        assert len(asked) == 1  # Kafka is asked at most once a second
+        clock.now += 1.0
+        await agents.request_settled()  # commits at 5 of the 6: still behind
+        assert len(asked) == 2 and ticks(1) == []
+        clock.now += 1.0
+        await agents.request_settled()  # commits at 6: caught up (the end moved on since)
+        assert len(asked) == 3
+        assert ticks(1) == [["cam-1"]]
+        tick = next(t for t in out.to("dedup-ticks") if t.partition == 1)
+        await agents.on_tick(event(tick.value, topic="unit.dedup-ticks", partition=1))
+        (stored,) = reads_in(out)
+        assert (stored.read_id, stored.duplicates) == (better.read_id, 1)
+        clock.now += 5.0
+        await agents.request_settled()
+        assert len(asked) == 3  # nothing behind: Kafka is not asked again
+
+    run(scenario())
+
+
+def test_the_backlog_is_asked_again_after_a_rebalance_and_unknown_is_taken_as_none() -> None:
+    answers: list[dict[int, tuple[int, int]] | Exception] = [
+        {0: (10, 10)},
+        {0: (10, 12)},
+        RuntimeError("no broker"),
+    ]
+
+    async def positions() -> dict[int, tuple[int, int]]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    catching_up = CatchingUp(positions, ask_every_s=0.0)
+
+    async def scenario() -> None:
+        assert not catching_up.settling(0)  # not known yet: nothing settles
+        assert await catching_up.refresh()
+        assert catching_up.settling(0) and catching_up.settling(3)  # committed to the end
+        catching_up.forget()  # partitions moved
+        assert not catching_up.settling(0)
+        assert await catching_up.refresh()
+        assert not catching_up.settling(0)  # commits at 10 of 12
+        catching_up.forget()
+        assert await catching_up.refresh()  # Kafka could not tell: settles as before
+        assert catching_up.settling(0)
+
+    run(scenario())
 
 
 def test_a_batch_and_a_tick_are_committed_only_once_kafka_has_what_they_wrote_to_the_table() -> (

@@ -121,3 +121,26 @@ def test_the_dedup_table_stores_the_bytes_it_is_given(tmp_path: Path) -> None:
     table = create_pipeline(settings).app.tables["dedup-vehicle-passes"]
     assert table.value_serializer == "raw"
     assert table.key_serializer == "json"  # the keys the changelog holds already
+
+
+def test_table_writes_waiting_to_be_produced_do_not_stop_the_workers_agents(
+    tmp_path: Path,
+) -> None:
+    """Faust's conductor waits for its producer buffer to drain before it hands any agent
+    its next record, once more than ``max_messages`` wait: with Faust's 100, a burst of
+    dedup's writes held back every read (and so every hit) of the worker."""
+    settings = Settings(
+        table_data_dir=tmp_path,
+        kafka_security_protocol="PLAINTEXT",
+        worker_producer_buffer_messages=2_000,
+    )
+    buffer = make_app(settings, "lprx-normalize").producer.buffer
+    assert buffer.max_messages == 2_000
+    for _ in range(1_500):  # a burst of writes not yet handed to Kafka's client
+        buffer.pending.put_nowait(object())
+
+    async def conductor_waits() -> None:
+        await asyncio.wait_for(buffer.wait_until_ebb(), timeout=1)
+
+    run(conductor_waits())  # returns at once: it would flush (and, stopped, raise) past 2,000
+    assert buffer.size == 1_500
