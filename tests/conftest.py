@@ -94,18 +94,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def records_total(metrics_port: int, stage: str, outcome: str) -> float:
-    """A running process's ``lprx_records_total`` for ``stage`` and ``outcome``, summed
-    over its other labels (raises while its metrics do not answer)."""
+def metric_sum(metrics_port: int, name: str, **labels: str) -> float:
+    """A running process's metric ``name``, summed over the samples with ``labels``
+    (raises while its metrics do not answer)."""
     import httpx
 
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    wanted = (f'stage="{stage}"', f'outcome="{outcome}"')
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
     return sum(
         float(line.split()[-1])
         for line in text.splitlines()
-        if line.startswith("lprx_records_total{") and all(w in line for w in wanted)
+        if line.split("{")[0].split(" ")[0] == name and all(w in line for w in wanted)
     )
+
+
+def records_total(metrics_port: int, stage: str, outcome: str) -> float:
+    """``lprx_records_total`` for ``stage`` and ``outcome``, summed over its other labels."""
+    return metric_sum(metrics_port, "lprx_records_total", stage=stage, outcome=outcome)
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.25) -> T:

@@ -43,9 +43,13 @@ class PartitionLag:
     end: int
 
     @property
+    def position(self) -> int:
+        """Where the group's commits stand: the next offset it would read."""
+        return self.start if self.committed is None else max(self.committed, self.start)
+
+    @property
     def lag(self) -> int:
-        position = self.start if self.committed is None else max(self.committed, self.start)
-        return max(self.end - position, 0)
+        return max(self.end - self.position, 0)
 
 
 def _results(futures: dict[Any, Any]) -> dict[Any, Any]:

@@ -271,10 +271,8 @@ class Wiring:
             client = f"{self.app.conf.id}-positions"
             self._admin = admin_client(self.ctx.settings, **{"client.id": client})
         measure = partial(measure_lag, self._admin, self.app.conf.id, [topic])
-        return {
-            lag.partition: (lag.end - lag.lag, lag.end)
-            for lag in await self.ctx.run_blocking(measure)
-        }
+        lags = await self.ctx.run_blocking(measure)
+        return {lag.partition: (lag.position, lag.end) for lag in lags}
 
     def keep_current(self, table: TableT[str, Any], mirror: TableMirror[Any, Any, Any]) -> None:
         """The mirror is forgotten on every rebalance and decoded again once the table

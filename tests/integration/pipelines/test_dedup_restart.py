@@ -22,6 +22,7 @@ from tests.conftest import (
     Process,
     consume_messages,
     free_port,
+    metric_sum,
     records_total,
     settings_env,
     wait_for,
@@ -138,13 +139,9 @@ def test_a_pass_held_when_the_worker_stopped_is_sent_once_by_the_next(
 def passes_remembered(metrics_port: int) -> float:
     """A running worker's dedup passes (``lprx_dedup_passes``), 0 while it does not answer."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        return metric_sum(metrics_port, "lprx_dedup_passes")
     except httpx.HTTPError:
         return 0.0
-    values = [
-        line.split()[-1] for line in text.splitlines() if line.startswith("lprx_dedup_passes ")
-    ]
-    return float(values[0]) if values else 0.0
 
 
 def test_a_held_pass_overdue_at_the_start_waits_for_the_reads_that_came_meanwhile(
